@@ -1,0 +1,1 @@
+//! Host detection: the probes that fill `Facts` (owned by the detect work).

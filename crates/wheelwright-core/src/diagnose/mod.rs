@@ -1,0 +1,1 @@
+//! Streaming log diagnosis: rules over build log lines that yield `Finding`s.

@@ -1,0 +1,79 @@
+//! `Finding`: one thing worth telling the user, with the fix.
+//!
+//! Shared by preflight checks (`plan`) and log diagnosis (`diagnose`), so a
+//! sink renders both the same way. Rule ids are a contract.
+
+use serde::{Deserialize, Serialize};
+
+/// How bad a finding is; orders from most to least severe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    Notice,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Notice => "notice",
+        }
+    }
+}
+
+/// One diagnosed problem or preflight result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable rule id, e.g. `oom-killed`, `gcc-too-new`.
+    pub id: String,
+    pub severity: Severity,
+    pub title: String,
+    pub message: String,
+    /// What to do about it, concretely.
+    pub fix: String,
+    /// Source file the log names, when it names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// The log lines that triggered the finding (a few, not all).
+    #[serde(default)]
+    pub evidence: Vec<String>,
+    /// How many times it was seen (repeats fold into one finding).
+    #[serde(default = "one")]
+    pub count: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Finding {
+    /// A finding seen once, without location or evidence.
+    pub fn new(
+        id: impl Into<String>,
+        severity: Severity,
+        title: impl Into<String>,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Finding {
+            id: id.into(),
+            severity,
+            title: title.into(),
+            message: message.into(),
+            fix: fix.into(),
+            file: None,
+            line: None,
+            evidence: Vec::new(),
+            count: 1,
+        }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}

@@ -1,0 +1,23 @@
+//! wheelwright-core: detect a build host, plan a CUDA extension build from
+//! measured costs, run it while watching memory, and diagnose what went wrong.
+//!
+//! The stages exchange plain serde types (`Facts`, `Plan`, `Finding`,
+//! `BuildReport`), so each can run on its own and any CI system can read them.
+//! The library never prints and keeps no global state.
+
+
+pub mod facts;
+pub mod finding;
+pub mod process;
+pub mod units;
+
+pub use facts::Facts;
+pub use finding::{Finding, Severity};
+
+pub mod build;
+pub mod env_vars;
+pub mod detect;
+pub mod diagnose;
+pub mod plan;
+pub mod setup;
+pub mod sinks;

@@ -1,0 +1,1 @@
+//! Runner setup: a Python environment with pip, setuptools, wheel and a proven ninja.

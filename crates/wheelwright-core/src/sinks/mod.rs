@@ -1,0 +1,1 @@
+//! Sinks: render findings for GitHub Actions, JSON, JUnit, GitLab Code Quality and plain text.

@@ -1,0 +1,58 @@
+//! Exit codes and the way errors are shown: the cause chain, then `hint:` lines.
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 0    | success |
+//! | 1    | the job failed (build failed, `diagnose` found an error) |
+//! | 2    | bad usage, bad input, or a preflight check refused the job |
+//! | 3    | an internal or I/O error (could not write a file, ...) |
+//! | 130  | cancelled (SIGINT / SIGTERM) |
+
+use std::process::ExitCode;
+
+pub const OK: u8 = 0;
+pub const JOB_FAILED: u8 = 1;
+pub const USAGE: u8 = 2;
+pub const INTERNAL: u8 = 3;
+pub const CANCELLED: u8 = 130;
+
+/// An error that carries what the user should do and which exit code it means.
+#[derive(Debug)]
+pub struct Hinted {
+    pub message: String,
+    pub hint: String,
+    pub code: u8,
+}
+
+impl std::fmt::Display for Hinted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Hinted {}
+
+/// A bad-usage error (exit 2) with a hint.
+pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Hinted {
+        message: message.into(),
+        hint: hint.into(),
+        code: USAGE,
+    })
+}
+
+/// Print `error: ...`, each cause, and the hints; return the exit code.
+pub fn report_error(err: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {err}");
+    for cause in err.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+    let mut code = INTERNAL;
+    for cause in err.chain() {
+        if let Some(h) = cause.downcast_ref::<Hinted>() {
+            eprintln!("hint: {}", h.hint);
+            code = h.code;
+        }
+    }
+    ExitCode::from(code)
+}

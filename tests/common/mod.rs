@@ -1,0 +1,67 @@
+//! Shared test context for integration tests of the real `wheelwright` binary:
+//! a temp dir, a fake HOME, and a `bin/` first on PATH for fake toolchains.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct TestContext {
+    pub dir: tempfile::TempDir,
+    pub bin: PathBuf,
+    pub home: PathBuf,
+}
+
+impl TestContext {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let bin = dir.path().join("bin");
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(&home).unwrap();
+        TestContext { dir, bin, home }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Write an executable script into the test `bin/`.
+    pub fn fake_tool(&self, name: &str, script: &str) -> PathBuf {
+        write_executable(&self.bin.join(name), script)
+    }
+
+    /// A command for the real binary with a clean environment: only the test
+    /// `bin/` and the system's basic tools on PATH, HOME in the temp dir.
+    pub fn wheelwright(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wheelwright"));
+        cmd.env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", self.bin.display()))
+            .env("HOME", &self.home)
+            .env("LANG", "C.UTF-8")
+            .current_dir(self.path());
+        cmd
+    }
+}
+
+/// Write `script` to `path` and make it executable.
+pub fn write_executable(path: &Path, script: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(path, script).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.to_path_buf()
+}
+
+/// Stdout as a string, panicking with both streams if the exit code differs.
+pub fn expect_code(out: &Output, code: i32) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "unexpected exit code\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+    stdout
+}
