@@ -5,19 +5,17 @@
 //! `BuildReport`), so each can run on its own and any CI system can read them.
 //! The library never prints and keeps no global state.
 
-
+pub mod build;
+pub mod detect;
+pub mod diagnose;
+pub mod env_vars;
 pub mod facts;
 pub mod finding;
+pub mod plan;
 pub mod process;
+pub mod setup;
+pub mod sinks;
 pub mod units;
 
 pub use facts::Facts;
 pub use finding::{Finding, Severity};
-
-pub mod build;
-pub mod env_vars;
-pub mod detect;
-pub mod diagnose;
-pub mod plan;
-pub mod setup;
-pub mod sinks;
