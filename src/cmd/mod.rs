@@ -4,7 +4,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod build;
 pub mod detect;
+pub mod diagnose;
+pub mod doctor;
+pub mod plan;
+pub mod setup;
 
 /// Build CUDA wheels of PyTorch extensions (flash-attn first), boringly and fast.
 #[derive(Debug, Parser)]
@@ -18,10 +23,25 @@ pub struct Cli {
 pub enum Command {
     /// Collect the facts of this host: CPUs, memory, GPUs, CUDA, compilers, Python, torch, ninja.
     Detect(detect::DetectArgs),
+    /// Prepare a Python environment for builds: pip, setuptools, wheel, packaging, psutil and a proven ninja.
+    Setup(setup::SetupArgs),
+    /// Build a wheel: run the package's own build with the plan, retry after OOM kills, verify, report.
+    Build(build::BuildArgs),
+    /// Diagnose a build log (file, .gz or `-`): known failures with concrete fixes; exit 1 on an error finding.
+    Diagnose(diagnose::DiagnoseArgs),
+    /// Plan a build: CUDA archs, MAX_JOBS and NVCC_THREADS from a measured cost model, preflight checks with fixes.
+    Plan(plan::PlanArgs),
+    /// Detect this host, plan the build and report every finding with its fix (always exits 0).
+    Doctor(doctor::DoctorArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Detect(args) => detect::run(args),
+        Command::Setup(args) => setup::run(args),
+        Command::Build(args) => build::run(args),
+        Command::Diagnose(args) => diagnose::run(args),
+        Command::Plan(args) => plan::run(args),
+        Command::Doctor(args) => doctor::run(args),
     }
 }

@@ -65,3 +65,48 @@ pub fn expect_code(out: &Output, code: i32) -> String {
     );
     stdout
 }
+
+impl TestContext {
+    /// A `sysbin/` holding symlinks to only the named system tools (`sh`,
+    /// `cat`, `sleep`, ...), so a PATH of `bin/` plus `sysbin/` sees the fakes
+    /// and nothing else of the host (no real gcc, python3 or nvcc).
+    pub fn system_tools(&self, names: &[&str]) -> PathBuf {
+        let sysbin = self.path().join("sysbin");
+        std::fs::create_dir_all(&sysbin).unwrap();
+        for name in names {
+            let real = ["/usr/bin", "/bin"]
+                .iter()
+                .map(|d| Path::new(d).join(name))
+                .find(|p| p.is_file())
+                .unwrap_or_else(|| panic!("no {name} in /usr/bin or /bin"));
+            let link = sysbin.join(name);
+            if !link.exists() {
+                std::os::unix::fs::symlink(real, link).unwrap();
+            }
+        }
+        sysbin
+    }
+
+    /// Replace the temp dir's path in `text` with `[TMP]`, for snapshots.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        if let Ok(canonical) = self.path().canonicalize() {
+            out = out.replace(&canonical.display().to_string(), "[TMP]");
+        }
+        out.replace(&self.path().display().to_string(), "[TMP]")
+    }
+}
+
+/// Copy the directory tree `from` into `to` (created), following no symlinks.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}

@@ -7,7 +7,7 @@
 pub const WHEELWRIGHT_ROOT: &str = "WHEELWRIGHT_ROOT";
 /// Python interpreter to probe and build with.
 pub const WHEELWRIGHT_PYTHON: &str = "WHEELWRIGHT_PYTHON";
-/// Skip NVML and use `nvidia-smi` only (`1`), or skip GPU probing (`off`).
+/// `off` (or `0`, `false`, `no`): skip NVML and ask `nvidia-smi` for the GPUs.
 pub const WHEELWRIGHT_NVML: &str = "WHEELWRIGHT_NVML";
 /// Timeout of each external probe, in seconds.
 pub const WHEELWRIGHT_PROBE_TIMEOUT: &str = "WHEELWRIGHT_PROBE_TIMEOUT";

@@ -1,1 +1,384 @@
-//! The build runner: runs the package's build with a Plan, watches memory, retries after OOM kills.
+//! The build runner: runs a package's own build with a Plan's environment,
+//! watches memory, retries after OOM kills, verifies the wheel, and writes a
+//! [`BuildReport`] whatever happens.
+//!
+//! [`build`] is the whole job; its parts are usable alone: [`source`] (what to
+//! build, where its tree lives), [`runner`] (the attempts), [`memory`] (the
+//! sampler), [`progress`] (ninja `[n/m]` and ETA), [`tree`] (stopping a process
+//! tree), [`verify`] (install, import, forward pass), [`wheel`] (names, sha256),
+//! [`report`] (the JSON contract). The library prints nothing: the caller gets
+//! [`BuildEvent`]s and decides how to show them.
+
+pub mod memory;
+pub mod progress;
+pub mod report;
+pub mod runner;
+pub mod source;
+pub mod tree;
+pub mod verify;
+pub mod wheel;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+pub use memory::{MemoryPeak, SamplerConfig};
+pub use report::{Attempt, BuildReport, FactsSummary, Outcome};
+pub use runner::{BuildEvent, LineWatcher};
+pub use source::SourceSpec;
+pub use verify::VerifyResult;
+pub use wheel::{WheelInfo, WheelName};
+
+use crate::env_vars;
+use crate::finding::{Finding, Severity};
+
+/// Default number of retries after an OOM kill.
+pub const DEFAULT_MAX_RETRIES: u32 = 2;
+/// Default time between SIGTERM and SIGKILL on cancel.
+pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(10);
+
+/// Everything [`build`] needs; the caller fills it from a Plan and the command line.
+#[derive(Debug, Clone)]
+pub struct BuildRequest {
+    /// The spec as the user wrote it, for the report.
+    pub spec: String,
+    pub source: SourceSpec,
+    /// `flash-attn` or `torch-ext`.
+    pub recipe: String,
+    pub python: PathBuf,
+    /// Persistent: the extracted sdist, its `build/` dir, pip's `dist/`.
+    pub work_dir: PathBuf,
+    /// Where the wheel, `build.log` and `report.json` land.
+    pub out_dir: PathBuf,
+    /// The plan's environment (MAX_JOBS and NVCC_THREADS are set per attempt).
+    pub env: BTreeMap<String, String>,
+    /// Let flash-attn download a prebuilt wheel instead of compiling.
+    pub allow_prebuilt: bool,
+    pub max_jobs: u32,
+    pub nvcc_threads: u32,
+    pub max_retries: u32,
+    pub memory_ceiling_bytes: Option<u64>,
+    pub kill_grace: Duration,
+    /// Extra `pip wheel` arguments.
+    pub pip_args: Vec<String>,
+    pub verify: bool,
+    pub facts: Option<FactsSummary>,
+    pub plan: Option<crate::plan::Plan>,
+    /// The plan's preflight findings, kept in the report.
+    pub preflight: Vec<Finding>,
+    pub sampler: SamplerConfig,
+    pub download_timeout: Duration,
+    pub verify_timeout: Duration,
+}
+
+impl BuildRequest {
+    /// A request with the defaults: 2 retries, 10 s kill grace, verification on.
+    pub fn new(spec: &str, source: SourceSpec, recipe: &str, python: PathBuf) -> Self {
+        BuildRequest {
+            spec: spec.to_string(),
+            source,
+            recipe: recipe.to_string(),
+            python,
+            work_dir: PathBuf::from(".wheelwright/build"),
+            out_dir: PathBuf::from("wheelhouse"),
+            env: BTreeMap::new(),
+            allow_prebuilt: false,
+            max_jobs: 1,
+            nvcc_threads: 1,
+            max_retries: DEFAULT_MAX_RETRIES,
+            memory_ceiling_bytes: None,
+            kill_grace: DEFAULT_KILL_GRACE,
+            pip_args: Vec::new(),
+            verify: true,
+            facts: None,
+            plan: None,
+            preflight: Vec::new(),
+            sampler: SamplerConfig::default(),
+            download_timeout: Duration::from_secs(1800),
+            verify_timeout: Duration::from_secs(600),
+        }
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.out_dir.join("build.log")
+    }
+
+    pub fn report_path(&self) -> PathBuf {
+        self.out_dir.join("report.json")
+    }
+
+    /// The environment the build runs with, and the variables it must not see.
+    pub fn build_env(&self) -> (BTreeMap<String, String>, Vec<String>) {
+        let mut env = self.env.clone();
+        let mut remove = Vec::new();
+        if self.recipe == "flash-attn" {
+            if self.allow_prebuilt {
+                env.remove(env_vars::FLASH_ATTENTION_FORCE_BUILD);
+                remove.push(env_vars::FLASH_ATTENTION_FORCE_BUILD.to_string());
+            } else {
+                env.insert(
+                    env_vars::FLASH_ATTENTION_FORCE_BUILD.to_string(),
+                    "TRUE".to_string(),
+                );
+            }
+        }
+        (env, remove)
+    }
+}
+
+/// Why a build could not even keep its records (anything else ends up in the report).
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("cannot write {path}: {source}")]
+    Record {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Run the whole build: make the source ready, run the attempts, keep the
+/// wheel, verify it, and write `report.json` (after each attempt too). Returns
+/// the report; a failed build is a report with outcome `failed`, not an error.
+pub fn build(
+    req: &BuildRequest,
+    new_watcher: &mut dyn FnMut() -> Box<dyn LineWatcher>,
+    cancel: &AtomicBool,
+    on_event: &mut dyn FnMut(BuildEvent<'_>),
+) -> Result<BuildReport, BuildError> {
+    let started = Instant::now();
+    // Absolute paths: the build runs in the work dir, and the report is read elsewhere.
+    let req = &absolute_paths(req);
+    let record = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BuildError::Record { path, source }
+    };
+    std::fs::create_dir_all(&req.out_dir).map_err(record(&req.out_dir))?;
+    std::fs::create_dir_all(&req.work_dir).map_err(record(&req.work_dir))?;
+    let log_path = req.log_path();
+    let report_path = req.report_path();
+    let mut log = BufWriter::new(File::create(&log_path).map_err(record(&log_path))?);
+
+    let mut report = BuildReport::started(&req.spec, &req.recipe, &req.work_dir);
+    report.facts = req.facts.clone();
+    report.plan = req.plan.clone();
+    report.findings = req.preflight.clone();
+    report.log = Some(log_path.clone());
+    report.write(&report_path).map_err(record(&report_path))?;
+
+    let finish = |mut report: BuildReport, outcome: Outcome| -> Result<BuildReport, BuildError> {
+        report.outcome = Some(outcome);
+        report.exit_code = Some(outcome.exit_code());
+        report.end = Some(report::now_rfc3339());
+        report.duration_seconds = started.elapsed().as_secs_f64();
+        report.write(&report_path).map_err(record(&report_path))?;
+        Ok(report)
+    };
+
+    let (env, env_remove) = req.build_env();
+    let tree = match prepare_source(req, &env, on_event) {
+        Ok(t) => t,
+        Err(message) => {
+            let _ = writeln!(log, "=== wheelwright: {message}");
+            let _ = log.flush();
+            report.findings.push(Finding::new(
+                "source-unavailable",
+                Severity::Error,
+                "The source could not be made ready",
+                message,
+                "Check the spec (a requirement, an sdist or a source tree) and, for a requirement, that pip can reach its index (PIP_INDEX_URL, --find-links).",
+            ));
+            return finish(report, Outcome::Failed);
+        }
+    };
+    report.source_dir = Some(tree.clone());
+
+    // The plan's pip arguments, less those every attempt passes anyway.
+    let fixed = runner::pip_wheel_args_fixed();
+    let mut pip_args: Vec<String> = req
+        .pip_args
+        .iter()
+        .filter(|a| !fixed.contains(&a.as_str()))
+        .cloned()
+        .collect();
+    if !pip_args.iter().any(|a| a == "--no-index") {
+        // The build needs nothing from an index (no deps, no isolation): never
+        // let pip wait on a network a GPU box may not have.
+        pip_args.push("--no-index".to_string());
+    }
+    let cfg = runner::RunnerConfig {
+        python: req.python.clone(),
+        source_dir: tree,
+        dist_dir: req.work_dir.join("dist"),
+        cwd: req.work_dir.clone(),
+        env,
+        env_remove,
+        max_jobs: req.max_jobs,
+        nvcc_threads: req.nvcc_threads,
+        max_retries: req.max_retries,
+        memory_ceiling_bytes: req.memory_ceiling_bytes,
+        kill_grace: req.kill_grace,
+        pip_args,
+        sampler: req.sampler.clone(),
+        marker: build_marker(),
+    };
+
+    let result = {
+        let report = &mut report;
+        let report_path = &report_path;
+        let mut relay = |event: BuildEvent<'_>| {
+            if let BuildEvent::AttemptFinished(a) = &event {
+                report.attempts.push((*a).clone());
+                let _ = report.write(report_path);
+            }
+            on_event(event);
+        };
+        runner::run_attempts(&cfg, new_watcher, cancel, &mut log, &mut relay)
+    };
+    let _ = log.flush();
+    let run = match result {
+        Ok(run) => run,
+        Err(e) => {
+            let _ = writeln!(log, "=== wheelwright: {e}");
+            let _ = log.flush();
+            report.findings.push(Finding::new(
+                "build-not-started",
+                Severity::Error,
+                "The build command could not run",
+                e.to_string(),
+                "Check the Python interpreter (--python) and that the work dir is writable.",
+            ));
+            return finish(report, Outcome::Failed);
+        }
+    };
+
+    report.command = run.command.clone();
+    report.attempts = run.attempts.clone();
+    report.peak_memory = run.peak_memory.clone();
+    report.time_lost_seconds = run.time_lost_seconds;
+    report.findings.extend(run.findings.iter().cloned());
+    sort_findings(&mut report.findings);
+    let mut outcome = run.outcome;
+
+    if let Some(built) = &run.wheel {
+        match keep_wheel(built, &req.out_dir) {
+            Ok(info) => report.wheel = Some(info),
+            Err(e) => {
+                report.findings.push(Finding::new(
+                    "wheel-not-copied",
+                    Severity::Error,
+                    "The wheel could not be copied to the output dir",
+                    format!("{e}; it is still at {}", built.display()),
+                    "Check that the --out dir is writable and has space.",
+                ));
+                outcome = Outcome::Failed;
+            }
+        }
+    }
+
+    if outcome == Outcome::Ok {
+        report.verify = Some(if !req.verify {
+            VerifyResult::skipped("--no-verify")
+        } else if let Some(w) = &report.wheel {
+            on_event(BuildEvent::Note(
+                "verifying the wheel: install into a scratch dir, import",
+            ));
+            let (env, _) = req.build_env();
+            let path = runner::path_with_python_dir(&req.python, std::env::var_os(env_vars::PATH));
+            let mut venv: Vec<(String, String)> = env
+                .into_iter()
+                .filter(|(k, _)| k.starts_with("CUDA") || k == "LD_LIBRARY_PATH")
+                .collect();
+            venv.push((
+                env_vars::PATH.to_string(),
+                path.to_string_lossy().into_owned(),
+            ));
+            verify::verify_wheel(&verify::VerifyRequest {
+                python: req.python.clone(),
+                wheel: w.path.clone(),
+                recipe: req.recipe.clone(),
+                scratch_parent: verify::default_scratch(&req.work_dir),
+                env: venv,
+                timeout: req.verify_timeout,
+            })
+        } else {
+            VerifyResult::skipped("no wheel")
+        });
+        if let Some(v) = report.verify.as_ref().filter(|v| !v.passed()) {
+            report.findings.push(Finding::new(
+                "verify-failed",
+                Severity::Error,
+                "The built wheel failed its check",
+                v.error.clone().unwrap_or_default(),
+                "Install the wheel in a fresh environment and import it to see the whole error; a wrong CUDA arch list or a torch mismatch are the usual causes.",
+            ));
+            outcome = Outcome::Failed;
+        }
+    }
+    let _ = log.flush();
+    finish(report, outcome)
+}
+
+/// The request with its interpreter (when given as a path), work dir and out
+/// dir made absolute against the current directory.
+fn absolute_paths(req: &BuildRequest) -> BuildRequest {
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut r = req.clone();
+    if r.python.components().count() > 1 {
+        r.python = abs(&r.python);
+    }
+    r.work_dir = abs(&r.work_dir);
+    r.out_dir = abs(&r.out_dir);
+    r
+}
+
+/// The tree to build, downloading and extracting as needed.
+fn prepare_source(
+    req: &BuildRequest,
+    env: &BTreeMap<String, String>,
+    on_event: &mut dyn FnMut(BuildEvent<'_>),
+) -> Result<PathBuf, String> {
+    let sdist = match &req.source {
+        SourceSpec::Tree(t) => return std::path::absolute(t).map_err(|e| e.to_string()),
+        SourceSpec::Sdist(s) => s.clone(),
+        SourceSpec::Requirement(r) => {
+            on_event(BuildEvent::Note("downloading the sdist with pip download"));
+            source::download_sdist(&req.python, r, &req.work_dir, env, req.download_timeout)
+                .map_err(|e| e.to_string())?
+        }
+    };
+    on_event(BuildEvent::Note(
+        "extracting the sdist into the work dir (once)",
+    ));
+    let tree = source::extract_sdist(&sdist, &req.work_dir).map_err(|e| e.to_string())?;
+    std::path::absolute(&tree).map_err(|e| e.to_string())
+}
+
+/// Copy the wheel into `out_dir` and describe it.
+fn keep_wheel(built: &Path, out_dir: &Path) -> std::io::Result<WheelInfo> {
+    let name = built
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("the wheel path has no file name"))?;
+    let dest = out_dir.join(name);
+    let tmp = out_dir.join(format!(".{}.part", name.to_string_lossy()));
+    std::fs::copy(built, &tmp)?;
+    std::fs::rename(&tmp, &dest)?;
+    WheelInfo::from_file(&std::path::absolute(&dest)?)
+}
+
+/// Most important first; stable within a severity.
+fn sort_findings(findings: &mut [Finding]) {
+    findings.sort_by_key(|f| f.severity);
+}
+
+/// A value unique to this build for [`tree::BUILD_MARKER`].
+fn build_marker() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{}-{nanos}", std::process::id())
+}

@@ -1,1 +1,589 @@
-//! Build planning: recipes, the measured cost model, the schedule simulator and preflight checks.
+//! Build planning: from a [`Recipe`] and the host's [`Facts`] to a [`Plan`]:
+//! the CUDA archs, MAX_JOBS and NVCC_THREADS chosen by simulating the build
+//! with a measured cost model, the build's environment, predictions for the
+//! plan and for two baselines, and preflight findings with fixes.
+//!
+//! - [`recipe`]: which units a package compiles (built in, source tree, sdist);
+//! - [`archs`]: arch spellings, toolkit support, gencode counting;
+//! - [`measurements`] and [`cost`]: the data and the model fitted to it;
+//! - [`simulate`]: the schedule simulator; [`search`]: the choice;
+//! - [`preflight`]: toolchain and disk checks; [`hypothetical`]: hosts from flags.
+//!
+//! The memory ceiling is the cgroup limit when one is set (else total memory)
+//! minus a margin of max(2 GiB, 10 %) for the OS, page cache and whatever else
+//! runs; CPUs are the logical CPUs, capped by the cgroup CPU quota.
+
+pub mod archs;
+pub mod cost;
+pub mod hypothetical;
+pub mod measurements;
+pub mod preflight;
+pub mod recipe;
+pub mod search;
+pub mod simulate;
+pub mod validation;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use cost::{jobs_for_memory, CostModel};
+pub use hypothetical::HostSpec;
+pub use recipe::Recipe;
+pub use simulate::{simulate, Order, Simulation};
+
+use archs::{
+    flash_attn_arch_for, flash_attn_gencodes, parse_arch_list, torch_arch_list, torch_gencodes,
+    Arch, ArchError, CudaVersion, FLASH_ATTN_KNOWN,
+};
+use recipe::{SourceUnits, FLASH_ATTN_DEFAULT_ARCHS, TORCH_EXT_DEFAULT_ARCHS};
+use search::{Candidate, Space};
+
+use crate::env_vars;
+use crate::facts::Facts;
+use crate::finding::{Finding, Severity};
+use crate::units::{format_bytes, GIB};
+
+/// Version of the `Plan` JSON contract.
+pub const PLAN_SCHEMA_VERSION: u32 = 1;
+/// The memory margin is the larger of this …
+pub const MEMORY_MARGIN_MIN_BYTES: u64 = 2 * GIB;
+/// … and this fraction of the memory.
+pub const MEMORY_MARGIN_FRACTION: f64 = 0.10;
+/// flash-attn 2.8.3's `NVCC_THREADS` when unset.
+pub const FLASH_ATTN_DEFAULT_NVCC_THREADS: u32 = 4;
+
+/// What the caller asks for beyond the recipe and the host.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlanRequest {
+    /// Archs in any spelling (`80,90`, `8.0;9.0`, `sm_80`); entries may be lists.
+    pub archs: Option<Vec<String>>,
+    /// Fix MAX_JOBS instead of choosing it.
+    pub max_jobs: Option<u32>,
+    /// Fix NVCC_THREADS instead of choosing it.
+    pub nvcc_threads: Option<u32>,
+    /// A source tree or sdist (`.tar.gz`) to read the units from.
+    pub source: Option<PathBuf>,
+    /// Plan for this much memory instead of the cgroup limit / total memory
+    /// (the margin is still taken off).
+    pub memory_limit_override: Option<u64>,
+}
+
+/// Why no plan could be made at all (bad input; refusals are findings).
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("flash-attn {version} has no built-in file list (built in: {known}); pass its sdist or source tree as the source (`--source`)", known = recipe::KNOWN_FLASH_ATTN_VERSIONS.join(", "))]
+    UnknownVersion { version: String },
+    #[error("cannot read the source {}: {message}", path.display())]
+    Source { path: PathBuf, message: String },
+    #[error("{} has no {wanted} to compile", source_path.display())]
+    NoUnits {
+        source_path: PathBuf,
+        wanted: String,
+    },
+    #[error(transparent)]
+    Arch(#[from] ArchError),
+    #[error("{what} `{value}` is not valid: expected {expected}")]
+    BadInput {
+        what: String,
+        value: String,
+        expected: String,
+    },
+}
+
+impl PlanError {
+    /// What the user should do.
+    pub fn hint(&self) -> String {
+        match self {
+            PlanError::UnknownVersion { .. } => {
+                "download the sdist (`pip download --no-deps --no-binary :all: flash-attn==VERSION`) and pass it with --source".into()
+            }
+            PlanError::Source { .. } => "pass an existing source folder or .tar.gz sdist".into(),
+            PlanError::NoUnits { .. } => "point --source at the package's root (the folder with setup.py)".into(),
+            PlanError::Arch(_) => "write archs like `80,90`, `8.0;9.0` or `sm_80`".into(),
+            PlanError::BadInput { expected, .. } => format!("give {expected}"),
+        }
+    }
+}
+
+/// Predicted wall time and peak memory of one setting.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// ninja's compile phase (all objects), not pip's setup or the link.
+    pub wall_seconds: f64,
+    /// Compiles plus the build's own overhead (pip, setup.py with torch).
+    pub peak_memory_bytes: u64,
+}
+
+impl Prediction {
+    fn of(sim: &Simulation) -> Self {
+        Prediction {
+            wall_seconds: (sim.wall_seconds * 10.0).round() / 10.0,
+            peak_memory_bytes: sim.peak_memory_bytes,
+        }
+    }
+}
+
+/// Another way to set the build up, priced on the same host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// `flash-attn-auto`, `seed` or `torch-default`.
+    pub name: String,
+    pub description: String,
+    pub max_jobs: u32,
+    pub nvcc_threads: u32,
+    pub predicted: Prediction,
+    /// Its predicted peak is above the memory ceiling: expect OOM kills.
+    pub exceeds_memory: bool,
+}
+
+/// The plan: the JSON contract of `wheelwright plan --json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub schema_version: u32,
+    /// `flash-attn` or `torch-ext`.
+    pub recipe: String,
+    /// The package version, when known.
+    pub recipe_version: Option<String>,
+    /// Where the units came from.
+    pub source: String,
+    /// flash-attn spellings: `["80", "90"]`.
+    pub archs: Vec<String>,
+    /// Gencodes per nvcc compile (`-gencode` flags).
+    pub gencodes: u32,
+    pub gencode_flags: Vec<String>,
+    pub max_jobs: u32,
+    pub nvcc_threads: u32,
+    /// The build's environment.
+    pub env: BTreeMap<String, String>,
+    /// pip arguments the build needs.
+    pub pip_args: Vec<String>,
+    /// In ninja's own order (sorted object paths).
+    pub predicted: Prediction,
+    /// With a pre-seeded `.ninja_log`: longest first.
+    pub predicted_longest_first: Prediction,
+    pub baselines: Vec<Baseline>,
+    /// `cu13torch2.11cxx11abiTRUE`, flash-attn's prebuilt-wheel label.
+    pub local_version: Option<String>,
+    pub memory_ceiling_bytes: u64,
+    pub memory_margin_bytes: u64,
+    /// `cgroup limit`, `total memory` or `override`.
+    pub memory_basis: String,
+    pub cpus: u32,
+    /// Translation units compiled.
+    pub units: u32,
+    /// Settings simulated to choose this one.
+    pub candidates_evaluated: u32,
+    pub findings: Vec<Finding>,
+    /// What was assumed about a host not detected (filled by the caller).
+    #[serde(default)]
+    pub assumptions: Vec<String>,
+    /// The simulated schedule in ninja's order, when asked for ([`schedule`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Vec<simulate::SimulatedJob>>,
+}
+
+impl Plan {
+    /// An error finding refuses the plan.
+    pub fn refused(&self) -> bool {
+        self.findings.iter().any(Finding::is_error)
+    }
+}
+
+/// Plan `recipe` on the host `facts` describes.
+pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, PlanError> {
+    if req.max_jobs == Some(0) || req.nvcc_threads == Some(0) {
+        return Err(PlanError::BadInput {
+            what: "MAX_JOBS / NVCC_THREADS".into(),
+            value: "0".into(),
+            expected: "a number of at least 1".into(),
+        });
+    }
+    let su = recipe::resolve_units(recipe, req.source.as_deref())?;
+    let cuda = facts
+        .cuda
+        .as_ref()
+        .and_then(|c| CudaVersion::parse(&c.version));
+    let mut findings = Vec::new();
+    let archs = resolve_archs(recipe, &su, facts, req, cuda, &mut findings)?;
+    let fa = recipe.is_flash_attn();
+    // flash-attn passes NVCC_THREADS to nvcc as --threads; so do extensions
+    // whose setup.py reads it (flash-attn's convention, default 4).
+    let reads_threads = su
+        .setup_py
+        .as_deref()
+        .is_some_and(|s| s.contains("NVCC_THREADS"));
+    let threads_honoured = fa || reads_threads || req.nvcc_threads.is_some();
+    let gencode_flags = if fa {
+        flash_attn_gencodes(&archs, cuda)
+    } else {
+        torch_gencodes(&archs)
+    };
+    let gencodes = (gencode_flags.len() as u32).max(1);
+
+    let cpus = effective_cpus(facts);
+    let (base, memory_basis) = match (req.memory_limit_override, facts.host.memory_limit_bytes) {
+        (Some(o), _) => (o, "override".to_string()),
+        (None, Some(l)) if l < facts.host.memory_total_bytes => (l, "cgroup limit".to_string()),
+        _ => (facts.host.memory_total_bytes, "total memory".to_string()),
+    };
+    let margin = memory_margin(base);
+    let ceiling = base.saturating_sub(margin);
+
+    let model = CostModel::measured();
+    let units = &su.units;
+    let choice = search::choose(
+        &model,
+        units,
+        Space {
+            gencodes,
+            cpus,
+            ceiling,
+            fixed_jobs: req.max_jobs,
+            fixed_threads: req.nvcc_threads,
+            max_threads: if threads_honoured { gencodes } else { 1 },
+        },
+    );
+    let best = &choice.best;
+    if !choice.fits {
+        findings.push(memory_finding(
+            best,
+            req,
+            ceiling,
+            base,
+            &memory_basis,
+            margin,
+        ));
+    }
+
+    let pre = preflight::check_toolchain(facts, recipe);
+    findings.extend(pre.findings);
+    let disk = preflight::disk_needed_bytes(units.len(), gencodes, best.jobs);
+    findings.extend(preflight::check_disk(facts, disk));
+
+    let local_version = local_version(facts);
+    let mut env = pre.env;
+    env.insert(env_vars::MAX_JOBS.into(), best.jobs.to_string());
+    let arch_list = archs.iter().map(Arch::compact).collect::<Vec<_>>();
+    if !archs.is_empty() {
+        env.insert(
+            env_vars::TORCH_CUDA_ARCH_LIST.into(),
+            torch_arch_list(&archs),
+        );
+    }
+    if threads_honoured {
+        env.insert(env_vars::NVCC_THREADS.into(), best.threads.to_string());
+    }
+    if fa {
+        env.insert(env_vars::FLASH_ATTN_CUDA_ARCHS.into(), arch_list.join(";"));
+        env.insert(env_vars::FLASH_ATTENTION_FORCE_BUILD.into(), "TRUE".into());
+        if let Some(lv) = &local_version {
+            env.insert(env_vars::FLASH_ATTN_LOCAL_VERSION.into(), lv.clone());
+        }
+        if let Some(abi) = facts.torch.as_ref().and_then(|t| t.cxx11_abi) {
+            let v = if abi { "TRUE" } else { "FALSE" };
+            env.insert(env_vars::FLASH_ATTENTION_FORCE_CXX11_ABI.into(), v.into());
+        }
+    }
+
+    let default_threads = if fa || reads_threads {
+        FLASH_ATTN_DEFAULT_NVCC_THREADS
+    } else {
+        1
+    };
+    let baselines = baselines(
+        &model,
+        recipe,
+        units,
+        facts,
+        Setting {
+            gencodes,
+            cpus,
+            ceiling,
+            default_threads,
+        },
+    );
+    findings.sort_by_key(|f| f.severity);
+    let recipe_version = match recipe {
+        Recipe::FlashAttn { version } => su.version.clone().or(Some(version.clone())),
+        Recipe::TorchExt { .. } => su.version.clone(),
+    };
+    Ok(Plan {
+        schema_version: PLAN_SCHEMA_VERSION,
+        recipe: recipe.name().into(),
+        recipe_version,
+        source: su.origin.clone(),
+        archs: arch_list,
+        gencodes: gencode_flags.len() as u32,
+        gencode_flags,
+        max_jobs: best.jobs,
+        nvcc_threads: best.threads,
+        env,
+        pip_args: vec!["--no-build-isolation".into(), "--no-deps".into()],
+        predicted: Prediction::of(&best.ninja),
+        predicted_longest_first: Prediction::of(&best.longest_first),
+        baselines,
+        local_version,
+        memory_ceiling_bytes: ceiling,
+        memory_margin_bytes: margin,
+        memory_basis,
+        cpus,
+        units: units.len() as u32,
+        candidates_evaluated: choice.evaluated,
+        findings,
+        assumptions: Vec::new(),
+        schedule: None,
+    })
+}
+
+/// The simulated schedule of `plan` (its jobs, threads, gencodes and CPUs):
+/// every unit's start and end in ninja's order, to compare with a real
+/// `.ninja_log`.
+pub fn schedule(
+    recipe: &Recipe,
+    req: &PlanRequest,
+    plan: &Plan,
+) -> Result<Vec<simulate::SimulatedJob>, PlanError> {
+    let su = recipe::resolve_units(recipe, req.source.as_deref())?;
+    let model = CostModel::measured();
+    let c = search::evaluate(
+        &model,
+        &su.units,
+        plan.gencodes.max(1),
+        plan.max_jobs,
+        plan.nvcc_threads,
+        plan.cpus,
+    );
+    Ok(c.ninja.jobs)
+}
+
+/// max(2 GiB, 10 %) of `memory`.
+pub fn memory_margin(memory: u64) -> u64 {
+    MEMORY_MARGIN_MIN_BYTES.max((memory as f64 * MEMORY_MARGIN_FRACTION) as u64)
+}
+
+/// Logical CPUs, capped by the cgroup quota (rounded down, at least 1).
+pub fn effective_cpus(facts: &Facts) -> u32 {
+    let logical = facts.host.logical_cpus.max(1);
+    match facts.host.cpu_quota {
+        Some(q) if q.is_finite() && q > 0.0 => logical.min((q.floor() as u32).max(1)),
+        _ => logical,
+    }
+}
+
+/// flash-attn's wheel label: `cu{torch CUDA major}torch{major.minor}cxx11abi{TRUE|FALSE}`.
+pub fn local_version(facts: &Facts) -> Option<String> {
+    let t = facts.torch.as_ref()?;
+    let cuda = CudaVersion::parse(t.cuda.as_deref()?)?;
+    let mut parts = t.version.split(['.', '+']);
+    let (major, minor) = (parts.next()?, parts.next()?);
+    let abi = if t.cxx11_abi? { "TRUE" } else { "FALSE" };
+    Some(format!("cu{}torch{major}.{minor}cxx11abi{abi}", cuda.major))
+}
+
+fn resolve_archs(
+    recipe: &Recipe,
+    su: &SourceUnits,
+    facts: &Facts,
+    req: &PlanRequest,
+    cuda: Option<CudaVersion>,
+    findings: &mut Vec<Finding>,
+) -> Result<Vec<Arch>, PlanError> {
+    let fa = recipe.is_flash_attn();
+    let (requested, from) = if let Some(list) = req.archs.as_ref().filter(|l| !l.is_empty()) {
+        (parse_arch_list(&list.join(","))?, "requested")
+    } else {
+        let gpus: Vec<Arch> = facts
+            .gpus
+            .iter()
+            .filter_map(|g| Arch::from_compute_capability(&g.compute_capability))
+            .collect();
+        if gpus.is_empty() {
+            let default = if fa {
+                su.flash_attn_default_archs()
+                    .unwrap_or_else(|| FLASH_ATTN_DEFAULT_ARCHS.into())
+            } else {
+                TORCH_EXT_DEFAULT_ARCHS.into()
+            };
+            (parse_arch_list(&default)?, "the recipe's default")
+        } else {
+            let mut g = gpus;
+            g.sort();
+            g.dedup();
+            (g, "the GPUs present")
+        }
+    };
+    let mut out = Vec::new();
+    for arch in requested {
+        let arch = if fa && !FLASH_ATTN_KNOWN.contains(&arch) {
+            match flash_attn_arch_for(Arch {
+                suffix: None,
+                ..arch
+            }) {
+                Some(m) => {
+                    findings.push(Finding::new(
+                        "arch-mapped",
+                        Severity::Notice,
+                        format!("{arch} built as {m}"),
+                        format!("flash-attn's setup.py builds only 80, 90, 100 and 120 (it ignores others); {m} code runs on {arch} GPUs (same major, newer minor)."),
+                        format!("Nothing to do; FLASH_ATTN_CUDA_ARCHS gets {}.", m.compact()),
+                    ));
+                    m
+                }
+                None => {
+                    findings.push(Finding::new(
+                        "arch-unsupported",
+                        Severity::Warning,
+                        format!("flash-attn 2 does not build {arch}"),
+                        format!("{arch} (from {from}) is not an architecture flash-attn 2 supports: it needs Ampere (sm_80) or newer and its setup.py knows only 80, 90, 100 and 120."),
+                        "Leave it out of --archs; for pre-Ampere GPUs use flash-attn 1.x or PyTorch's built-in scaled_dot_product_attention.",
+                    ));
+                    continue;
+                }
+            }
+        } else {
+            arch
+        };
+        if let Some(v) = cuda {
+            if let Some(why) = arch.unsupported_by(v) {
+                findings.push(Finding::new(
+                    "arch-unsupported",
+                    Severity::Warning,
+                    format!("{arch} dropped: CUDA {v} cannot build it"),
+                    format!("{why} (nvcc here is CUDA {v}); it was left out of the build."),
+                    format!("Install a CUDA that builds {arch} and plan again, or leave it out of --archs."),
+                ));
+                continue;
+            }
+        }
+        out.push(arch);
+    }
+    out.sort();
+    out.dedup();
+    if out.is_empty() {
+        findings.push(Finding::new(
+            "arch-unsupported",
+            Severity::Error,
+            "No architecture left to build",
+            format!("None of the archs from {from} can be built here."),
+            "Pass --archs with architectures this CUDA and recipe support (flash-attn: 80, 90, and with CUDA ≥ 12.8 also 100, 120).",
+        ));
+    }
+    Ok(out)
+}
+
+fn memory_finding(
+    best: &Candidate,
+    req: &PlanRequest,
+    ceiling: u64,
+    base: u64,
+    basis: &str,
+    margin: u64,
+) -> Finding {
+    let peak = best.peak();
+    let room = format!(
+        "{} ({basis} {} minus a {} margin)",
+        format_bytes(ceiling),
+        format_bytes(base),
+        format_bytes(margin)
+    );
+    if req.max_jobs.is_some() || req.nvcc_threads.is_some() {
+        return Finding::new(
+            "memory-over-ceiling",
+            Severity::Warning,
+            "The requested setting does not fit in memory",
+            format!(
+                "MAX_JOBS={} NVCC_THREADS={} is predicted to peak at {}, above the {room} this host allows: expect compilers killed for memory.",
+                best.jobs, best.threads, format_bytes(peak)
+            ),
+            "Drop --max-jobs/--nvcc-threads and let wheelwright choose, or lower them.",
+        );
+    }
+    let need = peak + margin;
+    Finding::new(
+        "memory-too-small",
+        Severity::Error,
+        "Not enough memory for even one compile",
+        format!(
+            "One job at a time with NVCC_THREADS=1 is predicted to peak at {}; this host allows {room}.",
+            format_bytes(peak)
+        ),
+        format!(
+            "Give the build at least {} (raise the container's memory limit, or add memory), or build on a larger machine and install the wheel here. Fewer archs do not help: at NVCC_THREADS=1 one compile's peak does not depend on them.",
+            format_bytes(need.div_ceil(GIB) * GIB)
+        ),
+    )
+}
+
+/// What the baselines are priced with.
+struct Setting {
+    gencodes: u32,
+    cpus: u32,
+    ceiling: u64,
+    /// NVCC_THREADS the package uses when it is unset.
+    default_threads: u32,
+}
+
+fn baselines(
+    model: &CostModel,
+    recipe: &Recipe,
+    units: &[recipe::TranslationUnit],
+    facts: &Facts,
+    s: Setting,
+) -> Vec<Baseline> {
+    let logical = facts.host.logical_cpus.max(1);
+    let mut out = Vec::new();
+    let mut price = |name: &str, description: String, jobs: u32, threads: u32| {
+        let c = search::evaluate(model, units, s.gencodes, jobs, threads, s.cpus);
+        out.push(Baseline {
+            name: name.into(),
+            description,
+            max_jobs: jobs,
+            nvcc_threads: threads,
+            predicted: Prediction::of(&c.ninja),
+            exceeds_memory: c.ninja.peak_memory_bytes > s.ceiling,
+        });
+    };
+    if recipe.is_flash_attn() {
+        // setup.py 2.8.3 when MAX_JOBS is unset: os.cpu_count() and psutil's
+        // available memory, neither of which sees cgroup limits.
+        let avail_gb = facts.host.memory_available_bytes as f64 / GIB as f64;
+        let jobs = (logical / 2).max(1).min((avail_gb / 9.0) as u32).max(1);
+        price(
+            "flash-attn-auto",
+            "flash-attn's own choice: MAX_JOBS = min(cpu_count // 2, available GB / 9), NVCC_THREADS 4".into(),
+            jobs,
+            FLASH_ATTN_DEFAULT_NVCC_THREADS,
+        );
+        price(
+            "seed",
+            "MAX_JOBS = all cores, NVCC_THREADS 4 (the seed recipe)".into(),
+            logical,
+            FLASH_ATTN_DEFAULT_NVCC_THREADS,
+        );
+    } else {
+        // ninja's default parallelism: CPUs + 2 (3 on 2 CPUs, 2 on 1).
+        let ninja = match logical {
+            1 => 2,
+            2 => 3,
+            n => n + 2,
+        };
+        price(
+            "torch-default",
+            "torch with MAX_JOBS unset: ninja's default, CPUs + 2".into(),
+            ninja,
+            s.default_threads,
+        );
+        price(
+            "seed",
+            "MAX_JOBS = all cores".into(),
+            logical,
+            s.default_threads,
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,142 @@
-//! Sinks: render findings for GitHub Actions, JSON, JUnit, GitLab Code Quality and plain text.
+//! Sinks: render findings for GitHub Actions, JSON, JUnit, GitLab Code Quality
+//! and plain text.
+//!
+//! Each sink turns `&[Finding]` (already sorted, most important first) into a
+//! `String`; the caller decides where it goes (stdout, `GITHUB_STEP_SUMMARY`,
+//! a report file). Build output is untrusted: every value taken from a log is
+//! escaped for the format it lands in, and secrets are masked
+//! ([`redact::redact_secrets`]).
+
+pub mod github;
+pub mod gitlab;
+pub mod json;
+pub mod junit;
+pub mod redact;
+pub mod text;
+
+use serde::{Deserialize, Serialize};
+
+use crate::finding::{Finding, Severity};
+
+pub use redact::redact_secrets;
+
+/// The output formats a user can choose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Github,
+    Json,
+    Junit,
+    Gitlab,
+    Text,
+}
+
+impl Format {
+    pub const ALL: [Format; 5] = [
+        Format::Github,
+        Format::Json,
+        Format::Junit,
+        Format::Gitlab,
+        Format::Text,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Github => "github",
+            Format::Json => "json",
+            Format::Junit => "junit",
+            Format::Gitlab => "gitlab",
+            Format::Text => "text",
+        }
+    }
+
+    /// `github` when running in GitHub Actions (`GITHUB_ACTIONS=true`), else
+    /// `text`.
+    pub fn auto(github_actions: Option<&str>) -> Format {
+        if github_actions == Some("true") {
+            Format::Github
+        } else {
+            Format::Text
+        }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Format, String> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| format!("unknown format `{s}`; use github, json, junit, gitlab or text"))
+    }
+}
+
+/// Counts of findings by severity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub findings: usize,
+    pub errors: usize,
+    pub warnings: usize,
+    pub notices: usize,
+}
+
+impl Summary {
+    pub fn of(findings: &[Finding]) -> Summary {
+        let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+        Summary {
+            findings: findings.len(),
+            errors: count(Severity::Error),
+            warnings: count(Severity::Warning),
+            notices: count(Severity::Notice),
+        }
+    }
+
+    /// `2 errors, 1 warning, 0 notices`.
+    pub fn describe(&self) -> String {
+        let n =
+            |k: usize, one: &str, many: &str| format!("{k} {}", if k == 1 { one } else { many });
+        format!(
+            "{}, {}, {}",
+            n(self.errors, "error", "errors"),
+            n(self.warnings, "warning", "warnings"),
+            n(self.notices, "notice", "notices")
+        )
+    }
+}
+
+/// `s` cut to at most `max` characters on a character boundary, with `…`.
+pub(crate) fn truncate_chars(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some((i, _)) => {
+            let mut t = s[..i.min(s.len())].to_string();
+            t.push('…');
+            t
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_parse_and_auto() {
+        for f in Format::ALL {
+            assert_eq!(f.as_str().parse::<Format>(), Ok(f));
+        }
+        assert!("xml".parse::<Format>().is_err());
+        assert_eq!(Format::auto(Some("true")), Format::Github);
+        assert_eq!(Format::auto(Some("false")), Format::Text);
+        assert_eq!(Format::auto(None), Format::Text);
+    }
+
+    #[test]
+    fn summary_counts() {
+        let f = |s| Finding::new("x", s, "t", "m", "f");
+        let s = Summary::of(&[f(Severity::Error), f(Severity::Warning), f(Severity::Error)]);
+        assert_eq!((s.findings, s.errors, s.warnings, s.notices), (3, 2, 1, 0));
+        assert_eq!(s.describe(), "2 errors, 1 warning, 0 notices");
+    }
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Run a command in a fresh cgroup v2 and measure it (GPU machine, as root).
+
+Usage: cgroup_run.py NAME [--memory-max BYTES] -- COMMAND...
+Prints one JSON line: wall seconds, exit code, the peak summed RSS of every
+process in the cgroup (sampled every 0.25 s: what a cost model of compiler
+memory predicts), and the cgroup's own memory.peak (which also counts page cache).
+"""
+import json, os, subprocess, sys, threading, time
+
+def main():
+    args = sys.argv[1:]
+    name = args.pop(0)
+    mem_max = None
+    if args[0] == "--memory-max":
+        mem_max = args[1]; args = args[2:]
+    assert args[0] == "--"; cmd = args[1:]
+    cg = "/sys/fs/cgroup/" + name
+    os.makedirs(cg, exist_ok=True)
+    if mem_max:
+        open(cg + "/memory.max", "w").write(mem_max)
+        open(cg + "/memory.swap.max", "w").write("0")
+    peak = {"rss": 0}
+    done = threading.Event()
+    def sample():
+        while not done.is_set():
+            total = 0
+            try:
+                pids = open(cg + "/cgroup.procs").read().split()
+            except OSError:
+                pids = []
+            for p in pids:
+                try:
+                    for line in open("/proc/%s/status" % p):
+                        if line.startswith("VmRSS:"):
+                            total += int(line.split()[1]) * 1024
+                except OSError:
+                    pass
+            peak["rss"] = max(peak["rss"], total)
+            time.sleep(0.25)
+    t = threading.Thread(target=sample); t.start()
+    start = time.time()
+    proc = subprocess.Popen(cmd, preexec_fn=lambda: open(cg + "/cgroup.procs", "w").write(str(os.getpid())))
+    rc = proc.wait()
+    wall = time.time() - start
+    done.set(); t.join()
+    try:
+        cg_peak = int(open(cg + "/memory.peak").read())
+    except OSError:
+        cg_peak = None
+    print(json.dumps({"name": name, "cmd": cmd, "rc": rc, "wall_seconds": round(wall, 1),
+                      "peak_rss_bytes": peak["rss"], "cgroup_memory_peak_bytes": cg_peak,
+                      "memory_max": mem_max}), flush=True)
+    return rc
+
+sys.exit(main())

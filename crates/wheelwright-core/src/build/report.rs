@@ -1,0 +1,263 @@
+//! `BuildReport`: what one `wheelwright build` did, as one serializable value.
+//!
+//! Written as `report.json` next to the wheel and `build.log`, after every
+//! attempt and at the end, so a failed or cancelled build still leaves one. The
+//! field names are a contract (sinks, `repro`, other CI systems read them): add
+//! fields freely, never rename.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::memory::MemoryPeak;
+use super::verify::VerifyResult;
+use super::wheel::WheelInfo;
+use crate::facts::Facts;
+use crate::finding::Finding;
+
+/// Version of the `BuildReport` JSON contract.
+pub const BUILD_REPORT_SCHEMA_VERSION: u32 = 1;
+
+/// How an attempt, or the whole build, ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Ok,
+    OomKilled,
+    Failed,
+    Cancelled,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::OomKilled => "oom-killed",
+            Outcome::Failed => "failed",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+
+    /// The documented exit code for this outcome: 0, 1, or 130.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::Ok => 0,
+            Outcome::OomKilled | Outcome::Failed => 1,
+            Outcome::Cancelled => 130,
+        }
+    }
+}
+
+/// One run of the package's build.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub max_jobs: u32,
+    pub nvcc_threads: u32,
+    pub seconds: f64,
+    pub outcome: Outcome,
+    /// Exit code of the build command; `None` when a signal ended it.
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    #[serde(default)]
+    pub signal: Option<i32>,
+    #[serde(default)]
+    pub peak_memory: MemoryPeak,
+    /// Findings the diagnoser made on this attempt's output, most important first.
+    #[serde(default)]
+    pub findings: Vec<Finding>,
+}
+
+/// The host, in the few numbers a reader of a report wants first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FactsSummary {
+    pub os: String,
+    pub arch: String,
+    pub logical_cpus: u32,
+    pub cpu_quota: Option<f64>,
+    pub memory_total_bytes: u64,
+    pub memory_limit_bytes: Option<u64>,
+    /// `"NVIDIA H100 80GB HBM3 (9.0)"`, one per GPU.
+    pub gpus: Vec<String>,
+    pub driver: Option<String>,
+    pub cuda: Option<String>,
+    pub python: Option<String>,
+    pub torch: Option<String>,
+    pub torch_cuda: Option<String>,
+    pub ninja: Option<String>,
+    /// `"gcc 13.3.0"`, one per compiler found.
+    pub compilers: Vec<String>,
+}
+
+impl FactsSummary {
+    pub fn from_facts(f: &Facts) -> FactsSummary {
+        FactsSummary {
+            os: f.host.os.clone(),
+            arch: f.host.arch.clone(),
+            logical_cpus: f.host.logical_cpus,
+            cpu_quota: f.host.cpu_quota,
+            memory_total_bytes: f.host.memory_total_bytes,
+            memory_limit_bytes: f.host.memory_limit_bytes,
+            gpus: f
+                .gpus
+                .iter()
+                .map(|g| format!("{} ({})", g.name, g.compute_capability))
+                .collect(),
+            driver: f.driver.as_ref().map(|d| d.version.clone()),
+            cuda: f.cuda.as_ref().map(|c| c.version.clone()),
+            python: f.python.as_ref().map(|p| p.version.clone()),
+            torch: f.torch.as_ref().map(|t| t.version.clone()),
+            torch_cuda: f.torch.as_ref().and_then(|t| t.cuda.clone()),
+            ninja: f
+                .ninja
+                .as_ref()
+                .map(|n| n.version.clone().unwrap_or_else(|| "unknown".into())),
+            compilers: f
+                .compilers
+                .iter()
+                .map(|c| format!("{} {}", c.name, c.version))
+                .collect(),
+        }
+    }
+}
+
+/// Everything one `wheelwright build` did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildReport {
+    pub schema_version: u32,
+    pub wheelwright_version: String,
+    /// What the user asked to build (`flash-attn==2.8.3`, a path).
+    pub spec: String,
+    /// `flash-attn` or `torch-ext`.
+    pub recipe: String,
+    /// The tree that was built (the extracted sdist, or the user's tree).
+    pub source_dir: Option<PathBuf>,
+    pub work_dir: PathBuf,
+    pub facts: Option<FactsSummary>,
+    /// The plan the build ran with.
+    pub plan: Option<crate::plan::Plan>,
+    /// The build command of the first attempt, for reproducing it by hand.
+    pub command: Vec<String>,
+    /// RFC 3339, UTC.
+    pub start: String,
+    pub end: Option<String>,
+    pub duration_seconds: f64,
+    pub peak_memory: MemoryPeak,
+    pub attempts: Vec<Attempt>,
+    /// Seconds spent in attempts that did not produce the wheel.
+    pub time_lost_seconds: f64,
+    pub outcome: Option<Outcome>,
+    /// Preflight findings of the plan, then the diagnoser's on the last attempt.
+    pub findings: Vec<Finding>,
+    pub wheel: Option<WheelInfo>,
+    pub verify: Option<VerifyResult>,
+    pub log: Option<PathBuf>,
+    /// The exit code `wheelwright build` returns: 0 ok, 1 failed, 130 cancelled.
+    pub exit_code: Option<i32>,
+}
+
+impl BuildReport {
+    /// A report for a build that is about to start.
+    pub fn started(spec: impl Into<String>, recipe: impl Into<String>, work_dir: &Path) -> Self {
+        BuildReport {
+            schema_version: BUILD_REPORT_SCHEMA_VERSION,
+            wheelwright_version: env!("CARGO_PKG_VERSION").to_string(),
+            spec: spec.into(),
+            recipe: recipe.into(),
+            source_dir: None,
+            work_dir: work_dir.to_path_buf(),
+            facts: None,
+            plan: None,
+            command: Vec::new(),
+            start: now_rfc3339(),
+            end: None,
+            duration_seconds: 0.0,
+            peak_memory: MemoryPeak::default(),
+            attempts: Vec::new(),
+            time_lost_seconds: 0.0,
+            outcome: None,
+            findings: Vec::new(),
+            wheel: None,
+            verify: None,
+            log: None,
+            exit_code: None,
+        }
+    }
+
+    /// Write as pretty JSON, atomically (temp file + rename), so a reader never
+    /// sees half a report.
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, json + "\n")?;
+        std::fs::rename(&tmp, path)
+    }
+
+    /// Read a report written by [`BuildReport::write`].
+    pub fn read(path: &Path) -> std::io::Result<BuildReport> {
+        let text = std::fs::read_to_string(path)?;
+        serde_json::from_str(&text).map_err(std::io::Error::other)
+    }
+}
+
+/// The current time as RFC 3339 in UTC, `2026-03-21T14:07:00.123Z`.
+pub fn now_rfc3339() -> String {
+    let ts = jiff::Timestamp::now();
+    // Millisecond precision is plenty for a build report.
+    ts.round(jiff::Unit::Millisecond).unwrap_or(ts).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_names_and_codes_are_the_contract() {
+        let names: Vec<String> = [
+            Outcome::Ok,
+            Outcome::OomKilled,
+            Outcome::Failed,
+            Outcome::Cancelled,
+        ]
+        .iter()
+        .map(|o| {
+            serde_json::to_value(o)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+        assert_eq!(names, ["ok", "oom-killed", "failed", "cancelled"]);
+        assert_eq!(Outcome::OomKilled.as_str(), "oom-killed");
+        assert_eq!(Outcome::Cancelled.exit_code(), 130);
+        assert_eq!(Outcome::Failed.exit_code(), 1);
+    }
+
+    #[test]
+    fn round_trips_through_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = BuildReport::started("flash-attn==2.8.3", "flash-attn", dir.path());
+        r.attempts.push(Attempt {
+            max_jobs: 8,
+            nvcc_threads: 2,
+            seconds: 12.5,
+            outcome: Outcome::OomKilled,
+            exit_code: Some(1),
+            signal: None,
+            peak_memory: MemoryPeak::default(),
+            findings: Vec::new(),
+        });
+        let p = dir.path().join("report.json");
+        r.write(&p).unwrap();
+        assert_eq!(BuildReport::read(&p).unwrap(), r);
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        assert_eq!(v["attempts"][0]["outcome"], "oom-killed");
+        assert_eq!(v["attempts"][0]["max_jobs"], 8);
+        assert!(
+            r.start.ends_with('Z') && r.start.contains('T'),
+            "{}",
+            r.start
+        );
+    }
+}

@@ -1,0 +1,605 @@
+//! Running the package's own build: one attempt after another in the same
+//! source tree, retrying with fewer jobs after an out-of-memory kill.
+//!
+//! Each attempt runs `python -m pip wheel --no-build-isolation --use-pep517
+//! --no-deps -v <tree> -w <dist>` in its own process group, with stdout and stderr merged
+//! into one pipe so lines keep their order. Every line goes to `build.log`, to
+//! the [`LineWatcher`] (the diagnoser), to the progress tracker and to the
+//! caller's event callback, as it comes. A cancel flag (set by the caller's
+//! signal handler) stops the whole process tree: SIGTERM, a grace period, SIGKILL.
+//!
+//! `--use-pep517` matters: for a `setup.py` project without `pyproject.toml`
+//! (flash-attn 2.8.3's sdist) pip otherwise takes its legacy path, and after a
+//! failed `setup.py bdist_wheel` runs `setup.py clean --all`, which deletes
+//! `build/temp.*` — every compiled object (seen in a real OOM log:
+//! `removing 'build/temp.linux-x86_64-cpython-312' (and everything under it)`).
+//! Through PEP 517 (setuptools' backend, still in place) nothing is cleaned.
+//!
+//! A retry changes only `MAX_JOBS`, which reaches ninja as `-j` and leaves the
+//! compile command lines alone, so ninja keeps every finished object.
+//! `NVCC_THREADS` changes nvcc's flags, so it stays fixed across retries.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::memory::{MemoryPeak, MemorySampler, SamplerConfig};
+use super::progress::{Progress, ProgressTracker};
+use super::report::{Attempt, Outcome};
+use super::tree::{BuildTree, BUILD_MARKER};
+use crate::env_vars;
+use crate::finding::{Finding, Severity};
+use crate::plan::jobs_for_memory;
+use crate::process::display_command;
+
+/// The diagnoser's rule id for a compiler killed for memory.
+pub const OOM_FINDING_ID: &str = "oom-killed";
+const SIGKILL: i32 = 9;
+
+/// Something that reads the build's log lines as they come and says what it saw.
+pub trait LineWatcher {
+    fn push_line(&mut self, line: &str);
+    /// Findings so far, most important first.
+    fn findings(&self) -> Vec<Finding>;
+}
+
+/// The diagnoser watches each attempt.
+impl LineWatcher for crate::diagnose::Diagnoser {
+    fn push_line(&mut self, line: &str) {
+        crate::diagnose::Diagnoser::push_line(self, line);
+    }
+
+    fn findings(&self) -> Vec<Finding> {
+        crate::diagnose::Diagnoser::findings(self)
+    }
+}
+
+/// What happens during a build, for the caller to show.
+#[derive(Debug)]
+pub enum BuildEvent<'a> {
+    AttemptStarted {
+        number: usize,
+        max_jobs: u32,
+        nvcc_threads: u32,
+        command: &'a str,
+    },
+    /// One line of the build's output (stdout and stderr merged), without its newline.
+    Line(&'a str),
+    Progress(Progress),
+    /// The cancel flag was seen; the process tree is being stopped.
+    Cancelling,
+    AttemptFinished(&'a Attempt),
+    /// After an OOM kill: the next attempt's jobs, and why.
+    Retrying {
+        max_jobs: u32,
+        reason: &'a str,
+    },
+    /// A step of the job outside the attempts (downloading, extracting, verifying).
+    Note(&'a str),
+}
+
+/// How to run the attempts.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    pub python: PathBuf,
+    /// The tree pip builds in place (its `build/` dir persists across attempts).
+    pub source_dir: PathBuf,
+    /// pip's `-w`; emptied of wheels before each attempt.
+    pub dist_dir: PathBuf,
+    /// Where the command runs.
+    pub cwd: PathBuf,
+    /// Set on top of this process's environment (the plan's variables).
+    pub env: BTreeMap<String, String>,
+    /// Removed from the environment (e.g. `FLASH_ATTENTION_FORCE_BUILD` with `--allow-prebuilt`).
+    pub env_remove: Vec<String>,
+    pub max_jobs: u32,
+    pub nvcc_threads: u32,
+    /// Retries after an OOM kill; 0 = one attempt.
+    pub max_retries: u32,
+    /// Memory the build may use in all (the cgroup limit or host total); `None`
+    /// reads MemTotal when a retry needs it.
+    pub memory_ceiling_bytes: Option<u64>,
+    /// Time between SIGTERM and SIGKILL when cancelling.
+    pub kill_grace: Duration,
+    /// Extra `pip wheel` arguments (`--no-index`, `--find-links DIR`).
+    pub pip_args: Vec<String>,
+    pub sampler: SamplerConfig,
+    /// Value of [`BUILD_MARKER`] in the build's environment.
+    pub marker: String,
+}
+
+/// What the attempts came to.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub attempts: Vec<Attempt>,
+    pub outcome: Outcome,
+    /// The wheel pip wrote, when the last attempt succeeded.
+    pub wheel: Option<PathBuf>,
+    pub peak_memory: MemoryPeak,
+    /// Seconds spent in attempts that did not produce the wheel.
+    pub time_lost_seconds: f64,
+    /// The last attempt's findings.
+    pub findings: Vec<Finding>,
+    /// The first attempt's command line.
+    pub command: Vec<String>,
+}
+
+/// Why attempts could not run at all (a failed build is a [`RunResult`], not this).
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error("could not start `{command}`: {source}")]
+    Spawn {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunnerError {
+    let what = what.into();
+    move |source| RunnerError::Io { what, source }
+}
+
+/// The `pip wheel` options every attempt passes.
+pub fn pip_wheel_args_fixed() -> [&'static str; 5] {
+    [
+        "--no-build-isolation",
+        "--use-pep517",
+        "--no-deps",
+        "-v",
+        "--disable-pip-version-check",
+    ]
+}
+
+/// The `pip wheel` argument vector (after the interpreter).
+pub fn pip_wheel_args(cfg: &RunnerConfig) -> Vec<OsString> {
+    let mut args: Vec<OsString> = ["-m", "pip", "wheel"]
+        .into_iter()
+        .chain(pip_wheel_args_fixed())
+        .map(OsString::from)
+        .collect();
+    args.extend(cfg.pip_args.iter().map(OsString::from));
+    args.push(cfg.source_dir.clone().into_os_string());
+    args.push("-w".into());
+    args.push(cfg.dist_dir.clone().into_os_string());
+    args
+}
+
+/// PATH with the interpreter's own directory first, so torch's build finds the
+/// `ninja` that pip installed next to the interpreter (a venv not activated).
+pub fn path_with_python_dir(python: &Path, path: Option<OsString>) -> OsString {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(dir) = python.parent().filter(|d| !d.as_os_str().is_empty()) {
+        dirs.push(dir.to_path_buf());
+    }
+    if let Some(p) = path {
+        dirs.extend(std::env::split_paths(&p));
+    }
+    std::env::join_paths(dirs).unwrap_or_default()
+}
+
+/// Jobs for the next attempt after an OOM kill: what fits the ceiling at the
+/// observed per-job peak, and strictly fewer than before. `None` when already at 1.
+pub fn next_max_jobs(
+    old_jobs: u32,
+    ceiling_bytes: u64,
+    observed_peak_bytes: Option<u64>,
+) -> Option<u32> {
+    if old_jobs <= 1 {
+        return None;
+    }
+    let fitted = match observed_peak_bytes.filter(|p| *p > 0) {
+        Some(peak) => jobs_for_memory(ceiling_bytes, peak / u64::from(old_jobs)),
+        None => old_jobs / 2,
+    };
+    Some(fitted.min(old_jobs - 1).max(1))
+}
+
+/// Run attempts until one succeeds, fails for a reason other than memory, is
+/// cancelled, or the retries are spent. `log` receives every line.
+pub fn run_attempts(
+    cfg: &RunnerConfig,
+    new_watcher: &mut dyn FnMut() -> Box<dyn LineWatcher>,
+    cancel: &AtomicBool,
+    log: &mut dyn Write,
+    on_event: &mut dyn FnMut(BuildEvent<'_>),
+) -> Result<RunResult, RunnerError> {
+    let mut attempts: Vec<Attempt> = Vec::new();
+    let mut peak = MemoryPeak::default();
+    let mut jobs = cfg.max_jobs.max(1);
+    let mut command = Vec::new();
+    loop {
+        let number = attempts.len() + 1;
+        let mut watcher = new_watcher();
+        let done = run_one(cfg, number, jobs, watcher.as_mut(), cancel, log, on_event)?;
+        if command.is_empty() {
+            command = done.command.clone();
+        }
+        peak.merge(&done.attempt.peak_memory);
+        on_event(BuildEvent::AttemptFinished(&done.attempt));
+        let outcome = done.attempt.outcome;
+        let observed = done.attempt.peak_memory.build_usage_bytes();
+        attempts.push(done.attempt);
+        let retries_left = attempts.len() <= cfg.max_retries as usize;
+        if outcome == Outcome::OomKilled && retries_left && !cancel.load(Ordering::SeqCst) {
+            let ceiling = cfg
+                .memory_ceiling_bytes
+                .or_else(|| host_memory_total(&cfg.sampler.root))
+                .unwrap_or(0);
+            if let Some(next) = next_max_jobs(jobs, ceiling, observed) {
+                let reason = format!(
+                    "attempt {number} was killed for memory with MAX_JOBS={jobs}; retrying in the same build dir with MAX_JOBS={next} (NVCC_THREADS stays {})",
+                    cfg.nvcc_threads
+                );
+                let _ = writeln!(log, "=== wheelwright: {reason}");
+                on_event(BuildEvent::Retrying {
+                    max_jobs: next,
+                    reason: &reason,
+                });
+                jobs = next;
+                continue;
+            }
+        }
+        let time_lost_seconds = attempts
+            .iter()
+            .filter(|a| a.outcome != Outcome::Ok)
+            .map(|a| a.seconds)
+            .sum();
+        let findings = attempts
+            .last()
+            .map(|a| a.findings.clone())
+            .unwrap_or_default();
+        return Ok(RunResult {
+            outcome,
+            wheel: done.wheel,
+            peak_memory: peak,
+            time_lost_seconds,
+            findings,
+            command,
+            attempts,
+        });
+    }
+}
+
+fn host_memory_total(root: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(root.join("proc/meminfo")).ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line["MemTotal:".len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+struct AttemptDone {
+    attempt: Attempt,
+    wheel: Option<PathBuf>,
+    command: Vec<String>,
+}
+
+fn run_one(
+    cfg: &RunnerConfig,
+    number: usize,
+    jobs: u32,
+    watcher: &mut dyn LineWatcher,
+    cancel: &AtomicBool,
+    log: &mut dyn Write,
+    on_event: &mut dyn FnMut(BuildEvent<'_>),
+) -> Result<AttemptDone, RunnerError> {
+    std::fs::create_dir_all(&cfg.dist_dir)
+        .map_err(io_err(format!("cannot create {}", cfg.dist_dir.display())))?;
+    remove_wheels(&cfg.dist_dir)?;
+
+    let mut cmd = Command::new(&cfg.python);
+    cmd.args(pip_wheel_args(cfg)).current_dir(&cfg.cwd);
+    for k in &cfg.env_remove {
+        cmd.env_remove(k);
+    }
+    cmd.envs(&cfg.env)
+        .env(env_vars::MAX_JOBS, jobs.to_string())
+        .env(env_vars::NVCC_THREADS, cfg.nvcc_threads.to_string())
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PIP_NO_INPUT", "1")
+        .env(BUILD_MARKER, &cfg.marker)
+        .env(
+            env_vars::PATH,
+            path_with_python_dir(&cfg.python, std::env::var_os(env_vars::PATH)),
+        );
+    let command_text = display_command(&cmd);
+    let command: Vec<String> = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+
+    let _ = writeln!(
+        log,
+        "=== wheelwright attempt {number}: MAX_JOBS={jobs} NVCC_THREADS={} ===\n=== {command_text}",
+        cfg.nvcc_threads
+    );
+    on_event(BuildEvent::AttemptStarted {
+        number,
+        max_jobs: jobs,
+        nvcc_threads: cfg.nvcc_threads,
+        command: &command_text,
+    });
+
+    let (read_end, write_end) = nix::unistd::pipe().map_err(|e| RunnerError::Io {
+        what: "cannot create a pipe".into(),
+        source: e.into(),
+    })?;
+    let write_err = write_end
+        .try_clone()
+        .map_err(io_err("cannot duplicate a pipe"))?;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::from(write_end))
+        .stderr(Stdio::from(write_err))
+        .process_group(0);
+    let start = Instant::now();
+    let sampler = MemorySampler::start(cfg.sampler.clone());
+    let spawned = cmd.spawn();
+    // The parent's copies of the write end must close, or the reader never sees EOF.
+    drop(cmd);
+    let mut child = spawned.map_err(|source| RunnerError::Spawn {
+        command: command_text.clone(),
+        source,
+    })?;
+    let tree = BuildTree::new(child.id(), &cfg.marker);
+    sampler.watch_tree(tree.clone());
+    let lines = spawn_line_reader(File::from(read_end));
+
+    let mut progress = ProgressTracker::new();
+    let mut cancelled = false;
+    let status = loop {
+        match lines.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => {
+                handle_line(&line, log, watcher, &mut progress, on_event);
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                break wait_child(&mut child)?;
+            }
+        }
+        if cancel.load(Ordering::SeqCst) {
+            cancelled = true;
+            on_event(BuildEvent::Cancelling);
+            let _ = writeln!(
+                log,
+                "=== wheelwright: cancelled; stopping the build's process tree"
+            );
+            let summary = tree.terminate(cfg.kill_grace);
+            let _ = writeln!(
+                log,
+                "=== wheelwright: sent SIGTERM to {} process(es), SIGKILL to {}",
+                summary.terminated, summary.killed
+            );
+            break wait_child(&mut child)?;
+        }
+        if let Some(status) = child
+            .try_wait()
+            .map_err(io_err("waiting for the build failed"))?
+        {
+            // The build exited, but something it started still holds the pipe:
+            // read what is left for a moment, then stop the stragglers.
+            drain(
+                &lines,
+                Duration::from_secs(2),
+                log,
+                watcher,
+                &mut progress,
+                on_event,
+            );
+            break status;
+        }
+    };
+    // Nothing the build started may outlive it.
+    if !tree.members().is_empty() {
+        tree.terminate(Duration::from_secs(2));
+    }
+    drain(
+        &lines,
+        Duration::from_millis(500),
+        log,
+        watcher,
+        &mut progress,
+        on_event,
+    );
+    let _ = log.flush();
+    let peak_memory = sampler.stop();
+    let seconds = start.elapsed().as_secs_f64();
+
+    let findings = watcher.findings();
+    let wheel = if status.success() {
+        find_wheel(&cfg.dist_dir)?
+    } else {
+        None
+    };
+    let outcome = if cancelled {
+        Outcome::Cancelled
+    } else if status.success() && wheel.is_some() {
+        Outcome::Ok
+    } else if status.signal() == Some(SIGKILL) || findings.iter().any(|f| f.id == OOM_FINDING_ID) {
+        Outcome::OomKilled
+    } else {
+        Outcome::Failed
+    };
+    let mut findings = findings;
+    if status.success() && wheel.is_none() && !cancelled {
+        findings.push(Finding::new(
+            "no-wheel",
+            Severity::Error,
+            "The build succeeded but wrote no wheel",
+            format!("`{command_text}` exited 0 but {} holds no .whl file.", cfg.dist_dir.display()),
+            "Check build.log for where the build put its output; the package may not build a wheel with `pip wheel`.",
+        ));
+    }
+    Ok(AttemptDone {
+        attempt: Attempt {
+            max_jobs: jobs,
+            nvcc_threads: cfg.nvcc_threads,
+            seconds,
+            outcome,
+            exit_code: status.code(),
+            signal: status.signal(),
+            peak_memory,
+            findings,
+        },
+        wheel,
+        command,
+    })
+}
+
+fn wait_child(child: &mut Child) -> Result<std::process::ExitStatus, RunnerError> {
+    child.wait().map_err(io_err("waiting for the build failed"))
+}
+
+fn handle_line(
+    line: &str,
+    log: &mut dyn Write,
+    watcher: &mut dyn LineWatcher,
+    progress: &mut ProgressTracker,
+    on_event: &mut dyn FnMut(BuildEvent<'_>),
+) {
+    let _ = writeln!(log, "{line}");
+    watcher.push_line(line);
+    on_event(BuildEvent::Line(line));
+    if let Some(p) = progress.observe(line, Instant::now()) {
+        on_event(BuildEvent::Progress(p));
+    }
+}
+
+/// Handle lines until the pipe closes or `quiet` passes without one.
+fn drain(
+    lines: &mpsc::Receiver<String>,
+    quiet: Duration,
+    log: &mut dyn Write,
+    watcher: &mut dyn LineWatcher,
+    progress: &mut ProgressTracker,
+    on_event: &mut dyn FnMut(BuildEvent<'_>),
+) {
+    while let Ok(line) = lines.recv_timeout(quiet) {
+        handle_line(&line, log, watcher, progress, on_event);
+    }
+}
+
+/// Lines from the pipe, split at `\n`; a `\r`-rewritten line keeps its last
+/// state, as a terminal would show it; invalid UTF-8 is replaced.
+fn spawn_line_reader(pipe: File) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut reader = BufReader::with_capacity(64 * 1024, pipe);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if tx.send(clean_line(&buf)).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// A raw line without its line ending, after the last carriage return.
+pub fn clean_line(raw: &[u8]) -> String {
+    let mut raw = raw;
+    while let Some((last, rest)) = raw.split_last() {
+        if *last == b'\n' || *last == b'\r' {
+            raw = rest;
+        } else {
+            break;
+        }
+    }
+    let shown = match raw.iter().rposition(|b| *b == b'\r') {
+        Some(i) => &raw[i + 1..],
+        None => raw,
+    };
+    String::from_utf8_lossy(shown).into_owned()
+}
+
+fn wheels_in(dir: &Path) -> Result<Vec<PathBuf>, RunnerError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err(format!("cannot read {}", dir.display()))(e)),
+    };
+    let mut wheels: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "whl") && p.is_file())
+        .collect();
+    wheels.sort();
+    Ok(wheels)
+}
+
+fn remove_wheels(dir: &Path) -> Result<(), RunnerError> {
+    for w in wheels_in(dir)? {
+        std::fs::remove_file(&w).map_err(io_err(format!("cannot remove {}", w.display())))?;
+    }
+    Ok(())
+}
+
+/// The wheel in `dir`; with several, the newest.
+fn find_wheel(dir: &Path) -> Result<Option<PathBuf>, RunnerError> {
+    let wheels = wheels_in(dir)?;
+    Ok(wheels
+        .into_iter()
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok()))
+}
+
+/// Read MemTotal under a root; exposed for callers that want the same ceiling.
+pub fn memory_total_under(root: &Path) -> Option<u64> {
+    host_memory_total(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::units::GIB;
+
+    #[test]
+    fn fewer_jobs_after_an_oom_kill() {
+        // 8 jobs peaked at 64 GiB -> 8 GiB each; a 48 GiB ceiling fits 6.
+        assert_eq!(next_max_jobs(8, 48 * GIB, Some(64 * GIB)), Some(6));
+        // The observed peak is low (the kill came early): still strictly fewer.
+        assert_eq!(next_max_jobs(8, 64 * GIB, Some(8 * GIB)), Some(7));
+        // Unknown peak: halve.
+        assert_eq!(next_max_jobs(8, 64 * GIB, None), Some(4));
+        assert_eq!(next_max_jobs(2, 1, Some(64 * GIB)), Some(1));
+        assert_eq!(next_max_jobs(1, 64 * GIB, Some(GIB)), None);
+    }
+
+    #[test]
+    fn cleans_lines() {
+        assert_eq!(clean_line(b"[1/2] nvcc\r\n"), "[1/2] nvcc");
+        assert_eq!(clean_line(b"  10%\r  50%\r 100%\n"), " 100%");
+        assert_eq!(clean_line(b"bad \xff byte\n"), "bad \u{fffd} byte");
+    }
+
+    #[test]
+    fn puts_the_interpreter_dir_first_on_path() {
+        let p = path_with_python_dir(Path::new("/venv/bin/python"), Some("/usr/bin:/bin".into()));
+        assert_eq!(p, OsString::from("/venv/bin:/usr/bin:/bin"));
+        let p = path_with_python_dir(Path::new("python3"), Some("/usr/bin".into()));
+        assert_eq!(p, OsString::from("/usr/bin"));
+    }
+}

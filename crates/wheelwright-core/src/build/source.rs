@@ -1,0 +1,392 @@
+//! What to build, and where its tree lives so the build dir persists.
+//!
+//! A spec is a source tree (built in place), an sdist (extracted once into the
+//! work dir), or a PyPI requirement (`flash-attn==2.8.3`: its sdist is
+//! downloaded with `pip download --no-binary :all:` into the work dir, then
+//! treated as an sdist). pip ≥ 21.3 builds a local directory in place, so
+//! setuptools' and ninja's `build/` dir stays in the tree between attempts and
+//! between runs, and a retry after an OOM kill recompiles only what is missing.
+//! (Given a requirement or an sdist, pip would build in a temporary copy and
+//! lose every object on each attempt.)
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use super::wheel::sha256_file;
+use crate::process::{self, tail_lines};
+
+/// File in an extracted tree that records which sdist (sha256) it came from.
+const EXTRACTED_MARKER: &str = ".wheelwright-sdist";
+
+/// What the user asked to build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// A PyPI requirement, `flash-attn==2.8.3`.
+    Requirement(String),
+    /// A source distribution archive (`.tar.gz`).
+    Sdist(PathBuf),
+    /// A directory with `setup.py` or `pyproject.toml`.
+    Tree(PathBuf),
+}
+
+/// Why the source could not be made ready.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("`{0}` does not exist")]
+    Missing(PathBuf),
+    #[error("`{0}` is a zip sdist; only .tar.gz sdists are extracted (unpack it and pass the directory)")]
+    Zip(PathBuf),
+    #[error("`{0}` is neither a directory with setup.py or pyproject.toml nor a .tar.gz sdist")]
+    NotASource(PathBuf),
+    #[error("`{0}` is not an sdist with one top-level directory")]
+    BadSdist(PathBuf),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("downloading the sdist of `{spec}` failed: {message}")]
+    Download { spec: String, message: String },
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SourceError {
+    let what = what.into();
+    move |source| SourceError::Io { what, source }
+}
+
+impl SourceSpec {
+    /// Read a spec: an existing directory or `.tar.gz` file is a tree or an
+    /// sdist; something that looks like a path but is missing is an error; the
+    /// rest is a requirement.
+    pub fn parse(spec: &str) -> Result<SourceSpec, SourceError> {
+        let path = Path::new(spec);
+        let looks_like_path = spec.contains('/')
+            || spec.starts_with('.')
+            || spec.ends_with(".tar.gz")
+            || spec.ends_with(".tgz")
+            || spec.ends_with(".zip");
+        if path.is_dir() {
+            if path.join("setup.py").is_file() || path.join("pyproject.toml").is_file() {
+                return Ok(SourceSpec::Tree(path.to_path_buf()));
+            }
+            return Err(SourceError::NotASource(path.to_path_buf()));
+        }
+        if path.is_file() {
+            if spec.ends_with(".zip") {
+                return Err(SourceError::Zip(path.to_path_buf()));
+            }
+            if spec.ends_with(".tar.gz") || spec.ends_with(".tgz") {
+                return Ok(SourceSpec::Sdist(path.to_path_buf()));
+            }
+            return Err(SourceError::NotASource(path.to_path_buf()));
+        }
+        if looks_like_path {
+            return Err(SourceError::Missing(path.to_path_buf()));
+        }
+        Ok(SourceSpec::Requirement(spec.to_string()))
+    }
+
+    /// Whether the spec names flash-attn (`flash-attn`, `flash_attn`, a
+    /// `flash-attention` checkout, any case), or is a tree whose setup.py is flash-attn's.
+    pub fn names_flash_attn(&self) -> bool {
+        let text = match self {
+            SourceSpec::Requirement(r) => r.clone(),
+            SourceSpec::Sdist(p) | SourceSpec::Tree(p) => {
+                let name = fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+                name.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            }
+        };
+        let t = text.to_ascii_lowercase();
+        if ["flash-attn", "flash_attn", "flash-attention"]
+            .iter()
+            .any(|n| t.contains(n))
+        {
+            return true;
+        }
+        // A checkout under another name: flash-attn's setup.py says so.
+        match self {
+            SourceSpec::Tree(p) => fs::read_to_string(p.join("setup.py"))
+                .is_ok_and(|s| s.contains("PACKAGE_NAME = \"flash_attn\"")),
+            _ => false,
+        }
+    }
+
+    /// A local path spec (pip needs no index for it).
+    pub fn is_local(&self) -> bool {
+        !matches!(self, SourceSpec::Requirement(_))
+    }
+}
+
+/// The default recipe for a spec: `flash-attn` if it names flash-attn, else `torch-ext`.
+pub fn default_recipe(spec: &SourceSpec) -> &'static str {
+    if spec.names_flash_attn() {
+        "flash-attn"
+    } else {
+        "torch-ext"
+    }
+}
+
+/// Extract `sdist` into `<work_dir>/src/<top-level dir>` once; later calls
+/// with the same archive (same sha256) return the existing tree untouched, so
+/// its `build/` dir is reused. A different archive replaces the tree.
+pub fn extract_sdist(sdist: &Path, work_dir: &Path) -> Result<PathBuf, SourceError> {
+    let sha = sha256_file(sdist).map_err(io_err(format!("cannot read {}", sdist.display())))?;
+    let src = work_dir.join("src");
+    fs::create_dir_all(&src).map_err(io_err(format!("cannot create {}", src.display())))?;
+    let top = top_level_dir(sdist)?;
+    let tree = src.join(&top);
+    if let Ok(recorded) = fs::read_to_string(tree.join(EXTRACTED_MARKER)) {
+        if recorded.trim() == sha {
+            return Ok(tree);
+        }
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix(".extract-")
+        .tempdir_in(&src)
+        .map_err(io_err(format!(
+            "cannot create a temp dir in {}",
+            src.display()
+        )))?;
+    let file = fs::File::open(sdist).map_err(io_err(format!("cannot open {}", sdist.display())))?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    archive.set_preserve_mtime(true);
+    archive
+        .unpack(tmp.path())
+        .map_err(io_err(format!("cannot extract {}", sdist.display())))?;
+    let extracted = tmp.path().join(&top);
+    fs::write(extracted.join(EXTRACTED_MARKER), format!("{sha}\n"))
+        .map_err(io_err("cannot mark the extracted tree"))?;
+    if tree.exists() {
+        fs::remove_dir_all(&tree).map_err(io_err(format!("cannot replace {}", tree.display())))?;
+    }
+    fs::rename(&extracted, &tree).map_err(io_err(format!(
+        "cannot move the tree to {}",
+        tree.display()
+    )))?;
+    Ok(tree)
+}
+
+/// The one top-level directory of a `.tar.gz`, read from the first entries.
+fn top_level_dir(sdist: &Path) -> Result<String, SourceError> {
+    let file = fs::File::open(sdist).map_err(io_err(format!("cannot open {}", sdist.display())))?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let entries = archive
+        .entries()
+        .map_err(io_err(format!("cannot read {}", sdist.display())))?;
+    let mut top: Option<String> = None;
+    for entry in entries {
+        let entry = entry.map_err(io_err(format!("cannot read {}", sdist.display())))?;
+        let path = entry
+            .path()
+            .map_err(io_err(format!("cannot read {}", sdist.display())))?
+            .into_owned();
+        let first = path
+            .components()
+            .find_map(|c| match c {
+                std::path::Component::Normal(n) => Some(n.to_string_lossy().into_owned()),
+                _ => None,
+            })
+            .ok_or_else(|| SourceError::BadSdist(sdist.to_path_buf()))?;
+        match &top {
+            None => top = Some(first),
+            Some(t) if *t == first => {}
+            Some(_) => return Err(SourceError::BadSdist(sdist.to_path_buf())),
+        }
+    }
+    top.ok_or_else(|| SourceError::BadSdist(sdist.to_path_buf()))
+}
+
+/// Download the sdist of `requirement` into `<work_dir>/download` with the
+/// build interpreter's pip (the user's pip configuration and index apply), and
+/// return its path. pip reuses a file already there.
+pub fn download_sdist(
+    python: &Path,
+    requirement: &str,
+    work_dir: &Path,
+    env: &BTreeMap<String, String>,
+    timeout: Duration,
+) -> Result<PathBuf, SourceError> {
+    let dest = work_dir.join("download");
+    fs::create_dir_all(&dest).map_err(io_err(format!("cannot create {}", dest.display())))?;
+    let mut cmd = Command::new(python);
+    cmd.args([
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-binary",
+        ":all:",
+        "--no-build-isolation",
+        "--disable-pip-version-check",
+        "-d",
+    ])
+    .arg(&dest)
+    .arg(requirement)
+    .envs(env)
+    .env("PIP_NO_INPUT", "1");
+    let fail = |message: String| SourceError::Download {
+        spec: requirement.to_string(),
+        message,
+    };
+    let out = process::run(&mut cmd, timeout).map_err(|e| fail(e.to_string()))?;
+    if !out.success() {
+        return Err(fail(format!(
+            "`{}` ended with {}:\n{}",
+            out.command,
+            out.status_text(),
+            tail_lines(&format!("{}{}", out.stdout, out.stderr), 15)
+        )));
+    }
+    sdist_from_pip_output(&out.stdout)
+        .filter(|p| p.is_file())
+        .ok_or_else(|| {
+            fail(format!(
+                "pip did not say where it saved the sdist:\n{}",
+                tail_lines(&out.stdout, 10)
+            ))
+        })
+}
+
+/// The sdist path in `pip download` output: `Saved ./x.tar.gz` or
+/// `File was already downloaded /abs/x.tar.gz`.
+pub fn sdist_from_pip_output(stdout: &str) -> Option<PathBuf> {
+    stdout.lines().rev().find_map(|l| {
+        let l = l.trim();
+        l.strip_prefix("Saved ")
+            .or_else(|| l.strip_prefix("File was already downloaded "))
+            .map(|p| PathBuf::from(p.trim()))
+            .filter(|p| {
+                let s = p.to_string_lossy();
+                s.ends_with(".tar.gz") || s.ends_with(".tgz") || s.ends_with(".zip")
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn make_sdist(path: &Path, top: &str, body: &str) {
+        let file = fs::File::create(path).unwrap();
+        let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+        let mut tar = tar::Builder::new(gz);
+        for (name, text) in [("setup.py", body), ("pkg/__init__.py", "")] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(text.len() as u64);
+            h.set_mode(0o644);
+            h.set_mtime(1_700_000_000);
+            h.set_cksum();
+            tar.append_data(&mut h, format!("{top}/{name}"), text.as_bytes())
+                .unwrap();
+        }
+        tar.into_inner().unwrap().finish().unwrap();
+    }
+
+    #[test]
+    fn classifies_specs() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("flash-attention");
+        fs::create_dir_all(&tree).unwrap();
+        fs::write(tree.join("setup.py"), "").unwrap();
+        let sdist = dir.path().join("pkg-1.0.tar.gz");
+        make_sdist(&sdist, "pkg-1.0", "");
+        let t = SourceSpec::parse(tree.to_str().unwrap()).unwrap();
+        assert_eq!(t, SourceSpec::Tree(tree.clone()));
+        assert!(t.names_flash_attn() && t.is_local());
+        assert_eq!(
+            SourceSpec::parse(sdist.to_str().unwrap()).unwrap(),
+            SourceSpec::Sdist(sdist.clone())
+        );
+        let r = SourceSpec::parse("flash-attn==2.8.3").unwrap();
+        assert_eq!(default_recipe(&r), "flash-attn");
+        assert_eq!(
+            default_recipe(&SourceSpec::parse("Flash_Attn").unwrap()),
+            "flash-attn"
+        );
+        assert_eq!(
+            default_recipe(&SourceSpec::parse("causal-conv1d").unwrap()),
+            "torch-ext"
+        );
+        assert!(matches!(
+            SourceSpec::parse("./nowhere/x.tar.gz"),
+            Err(SourceError::Missing(_))
+        ));
+        assert!(matches!(
+            SourceSpec::parse(dir.path().to_str().unwrap()),
+            Err(SourceError::NotASource(_))
+        ));
+    }
+
+    #[test]
+    fn extracts_once_and_keeps_the_build_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let sdist = dir.path().join("pkg-1.0.tar.gz");
+        make_sdist(&sdist, "pkg-1.0", "print('v1')\n");
+        let work = dir.path().join("work");
+        let tree = extract_sdist(&sdist, &work).unwrap();
+        assert_eq!(tree, work.join("src/pkg-1.0"));
+        assert_eq!(
+            fs::read_to_string(tree.join("setup.py")).unwrap(),
+            "print('v1')\n"
+        );
+        let mtime = fs::metadata(tree.join("setup.py"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        assert_eq!(
+            mtime
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+            1_700_000_000
+        );
+        // A build leaves objects; extracting again keeps them.
+        fs::create_dir_all(tree.join("build")).unwrap();
+        fs::write(tree.join("build/a.o"), "obj").unwrap();
+        assert_eq!(extract_sdist(&sdist, &work).unwrap(), tree);
+        assert!(tree.join("build/a.o").exists());
+        // A different archive of the same name replaces the tree.
+        make_sdist(&sdist, "pkg-1.0", "print('v2')\n");
+        let tree2 = extract_sdist(&sdist, &work).unwrap();
+        assert_eq!(
+            fs::read_to_string(tree2.join("setup.py")).unwrap(),
+            "print('v2')\n"
+        );
+        assert!(!tree2.join("build/a.o").exists());
+        // No temp dirs left behind.
+        let left: Vec<_> = fs::read_dir(work.join("src")).unwrap().collect();
+        assert_eq!(left.len(), 1);
+    }
+
+    #[test]
+    fn extracts_the_real_flash_attn_sdist_top_dir() {
+        let sdist = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/upstream/flash_attn-2.8.3.tar.gz"
+        ));
+        if !sdist.exists() {
+            eprintln!("skipped: {} not here", sdist.display());
+            return;
+        }
+        assert_eq!(top_level_dir(sdist).unwrap(), "flash_attn-2.8.3");
+    }
+
+    #[test]
+    fn finds_the_sdist_in_pip_download_output() {
+        assert_eq!(
+            sdist_from_pip_output("Collecting flash-attn==2.8.3\n  Downloading flash_attn-2.8.3.tar.gz (8.4 MB)\nSaved ./w/download/flash_attn-2.8.3.tar.gz\nSuccessfully downloaded flash-attn\n"),
+            Some(PathBuf::from("./w/download/flash_attn-2.8.3.tar.gz"))
+        );
+        assert_eq!(
+            sdist_from_pip_output("File was already downloaded /w/download/six-1.16.0.tar.gz\n"),
+            Some(PathBuf::from("/w/download/six-1.16.0.tar.gz"))
+        );
+        assert_eq!(sdist_from_pip_output("nothing\n"), None);
+    }
+}

@@ -1,0 +1,267 @@
+//! Stopping a build's whole process tree, so no `nvcc`, `cicc` or `ptxas` is
+//! left running after a cancel or a finished build.
+//!
+//! A build runs in its own process group, and its environment carries a marker
+//! variable ([`BUILD_MARKER`]) that every descendant inherits. A tree is found
+//! three ways, and the union is signalled: the process group, the descendants by
+//! parent pid (walking `/proc/*/stat`), and any process whose `/proc/PID/environ`
+//! carries the marker — which catches a process that left the group (`setsid`)
+//! and whose parent already died, so it was reparented to init. This is how
+//! Jenkins' ProcessTreeKiller finds strays (its `BUILD_ID`). Linux only.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
+
+/// Environment variable set on a build, with a per-build value, to find its
+/// descendants later. (Belongs with `env_vars`; kept here until it moves.)
+pub const BUILD_MARKER: &str = "WHEELWRIGHT_BUILD_ID";
+
+/// One line of `/proc/PID/stat`, the fields we need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcStat {
+    pub pid: u32,
+    pub comm: String,
+    /// `R`, `S`, `Z` (zombie), ...
+    pub state: char,
+    pub ppid: u32,
+    pub pgrp: u32,
+}
+
+/// Parse `/proc/PID/stat`: `pid (comm) state ppid pgrp ...`; `comm` may hold
+/// spaces and parentheses, so split at the last `)`.
+pub fn parse_stat(text: &str) -> Option<ProcStat> {
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let pid = text[..open].trim().parse().ok()?;
+    let comm = text.get(open + 1..close)?.to_string();
+    let mut rest = text[close + 1..].split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    let ppid = rest.next()?.parse().ok()?;
+    let pgrp = rest.next()?.parse().ok()?;
+    Some(ProcStat {
+        pid,
+        comm,
+        state,
+        ppid,
+        pgrp,
+    })
+}
+
+/// Every process visible in `/proc` (those that vanish while we read are skipped).
+pub fn list_processes() -> Vec<ProcStat> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let e = e.ok()?;
+        let name = e.file_name();
+        let name = name.to_str()?;
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        parse_stat(&fs::read_to_string(e.path().join("stat")).ok()?)
+    })
+    .collect()
+}
+
+/// Pids of all descendants of `root` (not `root` itself) in a process list.
+pub fn descendants(root: u32, procs: &[ProcStat]) -> BTreeSet<u32> {
+    let mut found = BTreeSet::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for p in procs {
+            if p.ppid == parent && p.pid != root && found.insert(p.pid) {
+                frontier.push(p.pid);
+            }
+        }
+    }
+    found
+}
+
+/// Whether `/proc/PID/environ` holds `KEY=VALUE` exactly.
+fn has_marker(pid: u32, entry: &[u8]) -> bool {
+    match fs::read(format!("/proc/{pid}/environ")) {
+        Ok(env) => env.split(|b| *b == 0).any(|kv| kv == entry),
+        Err(_) => false,
+    }
+}
+
+/// The processes of one build: its group leader (our direct child) and the
+/// marker value its environment carries.
+#[derive(Debug, Clone)]
+pub struct BuildTree {
+    pub leader: u32,
+    pub marker_value: String,
+}
+
+impl BuildTree {
+    pub fn new(leader: u32, marker_value: impl Into<String>) -> Self {
+        BuildTree {
+            leader,
+            marker_value: marker_value.into(),
+        }
+    }
+
+    /// Live (non-zombie) members other than this process: the group, the
+    /// descendants of the leader, and every process carrying the marker.
+    pub fn members(&self) -> BTreeSet<u32> {
+        let procs = list_processes();
+        let me = std::process::id();
+        let entry = format!("{BUILD_MARKER}={}", self.marker_value).into_bytes();
+        let mut set = descendants(self.leader, &procs);
+        for p in &procs {
+            if p.pgrp == self.leader || p.pid == self.leader {
+                set.insert(p.pid);
+            }
+        }
+        for p in &procs {
+            if !set.contains(&p.pid) && p.pid != me && has_marker(p.pid, &entry) {
+                set.insert(p.pid);
+            }
+        }
+        let live: BTreeSet<u32> = procs
+            .iter()
+            .filter(|p| p.state != 'Z' && p.state != 'X')
+            .map(|p| p.pid)
+            .collect();
+        set.retain(|pid| *pid != me && live.contains(pid));
+        set
+    }
+
+    /// Send `signal` to the group and to every member; returns how many were signalled.
+    pub fn signal(&self, signal: Signal) -> usize {
+        let members = self.members();
+        let _ = killpg(Pid::from_raw(self.leader as i32), signal);
+        for pid in &members {
+            let _ = kill(Pid::from_raw(*pid as i32), signal);
+        }
+        members.len()
+    }
+
+    /// SIGTERM the tree, wait up to `grace` for it to go, then SIGKILL whatever
+    /// is left (looking again, for processes started during the grace period).
+    /// Returns what was done, for the log.
+    pub fn terminate(&self, grace: Duration) -> TerminateSummary {
+        let termed = self.signal(Signal::SIGTERM);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if self.members().is_empty() {
+                return TerminateSummary {
+                    terminated: termed,
+                    killed: 0,
+                };
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mut killed = 0;
+        for _ in 0..5 {
+            let n = self.signal(Signal::SIGKILL);
+            killed = killed.max(n);
+            std::thread::sleep(Duration::from_millis(50));
+            if self.members().is_empty() {
+                break;
+            }
+        }
+        TerminateSummary {
+            terminated: termed,
+            killed,
+        }
+    }
+}
+
+/// How a tree was stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TerminateSummary {
+    /// Processes sent SIGTERM.
+    pub terminated: usize,
+    /// Processes still alive after the grace period, sent SIGKILL.
+    pub killed: usize,
+}
+
+/// Whether a process exists (a zombie counts as gone).
+pub fn is_alive(pid: u32) -> bool {
+    if kill(Pid::from_raw(pid as i32), None) == Err(Errno::ESRCH) {
+        return false;
+    }
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(text) => parse_stat(&text).is_some_and(|s| s.state != 'Z' && s.state != 'X'),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+
+    #[test]
+    fn parses_stat_with_odd_comm() {
+        let s = parse_stat("4242 (cc1plus (x) y) S 4200 4100 4100 0 -1 4194560 ...").unwrap();
+        assert_eq!(s.pid, 4242);
+        assert_eq!(s.comm, "cc1plus (x) y");
+        assert_eq!((s.state, s.ppid, s.pgrp), ('S', 4200, 4100));
+        assert!(parse_stat("garbage").is_none());
+    }
+
+    #[test]
+    fn finds_descendants() {
+        let p = |pid, ppid| ProcStat {
+            pid,
+            comm: String::new(),
+            state: 'S',
+            ppid,
+            pgrp: 1,
+        };
+        let procs = vec![p(10, 1), p(11, 10), p(12, 11), p(13, 1), p(14, 12)];
+        assert_eq!(
+            descendants(10, &procs).into_iter().collect::<Vec<_>>(),
+            vec![11, 12, 14]
+        );
+    }
+
+    #[test]
+    fn kills_a_tree_including_an_escaped_process() {
+        let marker = format!("tree-test-{}", std::process::id());
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("escaped.pid");
+        // The child starts a grandchild in a new session (out of the group),
+        // and a plain sleeping grandchild.
+        let script = format!(
+            "setsid sh -c 'echo $$ > {}; exec sleep 300' & sleep 300 & wait",
+            pidfile.display()
+        );
+        let mut child = Command::new("sh")
+            .args(["-c", &script])
+            .env(BUILD_MARKER, &marker)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let leader = child.id();
+        let start = Instant::now();
+        while !pidfile.exists() && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let escaped: u32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let tree = BuildTree::new(leader, &marker);
+        let members = tree.members();
+        assert!(members.contains(&escaped), "{members:?} lacks {escaped}");
+        assert!(members.len() >= 3, "{members:?}");
+        let summary = tree.terminate(Duration::from_secs(5));
+        assert!(summary.terminated >= 3, "{summary:?}");
+        let _ = child.wait();
+        assert!(!is_alive(escaped), "escaped process {escaped} survived");
+        assert!(tree.members().is_empty());
+    }
+}

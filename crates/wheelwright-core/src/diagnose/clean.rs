@@ -1,0 +1,88 @@
+//! Making an untrusted log line safe to keep: terminal escape sequences out,
+//! other control characters out, secrets masked.
+//!
+//! Every string a finding carries that came from the log (evidence, file
+//! names, messages) went through [`clean_line`], so no sink can print a token
+//! or let a line move the cursor of the terminal showing it.
+
+use std::borrow::Cow;
+
+use crate::sinks::redact::redact_secrets;
+
+/// `line` without ANSI escape sequences (CSI `ESC [ ... final`, OSC `ESC ]
+/// ... BEL|ESC \`, and two-byte `ESC x`).
+pub fn strip_ansi(line: &str) -> Cow<'_, str> {
+    if !line.contains('\x1b') {
+        return Cow::Borrowed(line);
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('[') => {
+                // CSI: parameters and intermediates, then one final byte @..~.
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            Some(']') => {
+                // OSC: until BEL or ST (ESC \).
+                while let Some(c) = chars.next() {
+                    if c == '\x07' {
+                        break;
+                    }
+                    if c == '\x1b' && chars.peek() == Some(&'\\') {
+                        chars.next();
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// `line` with escape sequences and control characters (but tabs) removed and
+/// secrets masked, trimmed.
+pub fn clean_line(line: &str) -> String {
+    let no_ansi = strip_ansi(line);
+    let redacted = redact_secrets(&no_ansi);
+    redacted
+        .chars()
+        .filter(|c| *c == '\t' || !c.is_control())
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_colors_and_titles() {
+        let gcc = "\x1b[01m\x1b[Kx.cpp:1:2:\x1b[m\x1b[K \x1b[01;31m\x1b[Kerror: \x1b[m\x1b[Kboom";
+        assert_eq!(strip_ansi(gcc), "x.cpp:1:2: error: boom");
+        assert_eq!(strip_ansi("a\x1b]0;title\x07b"), "ab");
+        assert_eq!(strip_ansi("a\x1b]8;;http://x\x1b\\b"), "ab");
+        assert!(matches!(strip_ansi("plain"), Cow::Borrowed(_)));
+        // A lone ESC at the end does not panic.
+        assert_eq!(strip_ansi("x\x1b"), "x");
+    }
+
+    #[test]
+    fn cleans_controls_and_secrets() {
+        let line = "  token ghp_abcdefghijklmnopqrstuvwxyz0123456789 \x07\x08done\r ";
+        let clean = clean_line(line);
+        assert!(!clean.contains("abcdefghijklmnop"), "{clean}");
+        assert!(!clean.chars().any(|c| c.is_control()), "{clean:?}");
+        assert!(clean.ends_with("done"), "{clean}");
+    }
+}

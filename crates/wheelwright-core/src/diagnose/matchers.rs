@@ -1,0 +1,911 @@
+//! Line matchers: turn one (prefiltered, ANSI-free) log line into at most one
+//! [`Hit`] and the context the rules read (which object ninja says failed, how
+//! many jobs ran, whether pip's build isolation was on).
+//!
+//! Matchers read meaning, not one exact line: paths, versions, job counts and
+//! compiler names (`g++`, `c++`, `x86_64-linux-gnu-g++-13`, `cc1plus`, `cc1`)
+//! vary, and lines carry prefixes (pip's indentation, docker's `#15 69.61`,
+//! timestamps). Each matcher says which real output it reads.
+
+/// A source position the log names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Location {
+    pub file: String,
+    pub line: u32,
+}
+
+/// What one line says, for one rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Hit {
+    /// A compile killed for memory. `primary` lines are the kill itself;
+    /// secondary ones are later summaries of it (pip's `exit status 137`).
+    Oom {
+        tool: Option<String>,
+        object: Option<String>,
+        primary: bool,
+    },
+    /// A line that is only `Killed`: a shell reporting a SIGKILLed job. Counted
+    /// only when a compile is next to it.
+    BareKilled,
+    GccTooNew {
+        max_major: Option<u32>,
+        compiler: Option<String>,
+    },
+    /// The first line of torch's two-line mismatch message; the torch version
+    /// follows on the next line.
+    CudaMismatchStart {
+        nvcc: Option<String>,
+    },
+    CudaMismatch {
+        nvcc: Option<String>,
+        torch: Option<String>,
+    },
+    CudaHomeMissing {
+        /// `false` for flash-attn's warning, `true` for torch's error.
+        hard: bool,
+    },
+    CudaTooOld {
+        min: Option<String>,
+    },
+    ArchUnsupported {
+        arch: String,
+    },
+    MissingSubmodule {
+        header: Option<String>,
+        loc: Option<Location>,
+    },
+    TorchMissing,
+    DiskFull {
+        path: Option<String>,
+    },
+    CompileError {
+        loc: Location,
+        message: String,
+    },
+    AbiMismatch {
+        symbol: String,
+        library: Option<String>,
+    },
+    NoKernelImage,
+    WheelUnsupported {
+        wheel: Option<String>,
+    },
+    Timeout {
+        /// `true` for a job or command limit, `false` for a network read.
+        hard: bool,
+    },
+    NinjaMissing {
+        reason: Option<String>,
+    },
+}
+
+/// Context lines: not findings themselves, but read by the rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Context {
+    /// ninja's `FAILED: <object>` (or `ninja: job failed: <command>`).
+    Failed { object: String },
+    /// The number of parallel jobs the build ran with.
+    Jobs(u32),
+    /// pip is running the build in an isolated environment.
+    Isolation,
+}
+
+/// The context a line carries, if any.
+pub(crate) fn context(line: &str) -> Option<Context> {
+    if let Some(rest) = after(line, "FAILED: ") {
+        let rest = rest.trim_start();
+        let rest = if rest.starts_with("[code=") {
+            rest.split_once(']')
+                .map(|(_, r)| r.trim_start())
+                .unwrap_or("")
+        } else {
+            rest
+        };
+        let object = rest.split_whitespace().next()?;
+        return Some(Context::Failed {
+            object: basename(object).to_string(),
+        });
+    }
+    if let Some(cmd) = after(line, "job failed: ") {
+        // ninja 1.13: `ninja: job failed: <command>`: the object is `-o`'s
+        // argument, else the last word (the source).
+        let words: Vec<&str> = cmd.split_whitespace().collect();
+        let object = words
+            .iter()
+            .position(|w| *w == "-o")
+            .and_then(|i| words.get(i + 1))
+            .or(words.last())?;
+        return Some(Context::Failed {
+            object: basename(object).to_string(),
+        });
+    }
+    if let Some(rest) = after(line, "'-j', '") {
+        return leading_number(rest).map(Context::Jobs);
+    }
+    if let Some(rest) = after(line, "MAX_JOBS=") {
+        return leading_number(rest.trim_start_matches(['"', '\''])).map(Context::Jobs);
+    }
+    if line.contains("Getting requirements to build")
+        || line.contains("Installing build dependencies")
+    {
+        return Some(Context::Isolation);
+    }
+    None
+}
+
+/// The finding a line is evidence of, if any. Specific rules are tried before
+/// the generic compile-error rule, so `fatal error: cute/tensor.hpp: No such
+/// file or directory` is a missing submodule, not a compile error.
+pub(crate) fn classify(line: &str) -> Option<Hit> {
+    let t = line.trim();
+    if t.is_empty() || is_source_echo(t) {
+        return None;
+    }
+    gcc_too_new(t)
+        .or_else(|| cuda_mismatch(t))
+        .or_else(|| cuda_home_missing(t))
+        .or_else(|| cuda_too_old(t))
+        .or_else(|| arch_unsupported(t))
+        .or_else(|| missing_submodule(t))
+        .or_else(|| torch_missing(t))
+        .or_else(|| disk_full(t))
+        .or_else(|| oom(t))
+        .or_else(|| abi_mismatch(t))
+        .or_else(|| no_kernel_image(t))
+        .or_else(|| wheel_unsupported(t))
+        .or_else(|| timeout(t))
+        .or_else(|| ninja_missing(t))
+        .or_else(|| compile_error(t))
+}
+
+/// The second line of torch's two-line mismatch message: `PyTorch (12.1).
+/// Please make sure to use the same CUDA versions.`
+pub(crate) fn cuda_mismatch_continuation(line: &str) -> Option<String> {
+    let rest = after(line, "PyTorch (")?;
+    Some(rest.split(')').next()?.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+/// Is this line only `Killed` (what a shell prints for a SIGKILLed job)?
+pub(crate) fn is_bare_killed(line: &str) -> bool {
+    line.trim() == "Killed"
+}
+
+/// Does this line look like part of a compile (for confirming a bare
+/// `Killed`)?
+pub(crate) fn is_compile_context(line: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "nvcc", "g++", "c++", "gcc", "cc1", "cicc", "ptxas", "ninja", "FAILED", ".o ", ".cu",
+        ".cpp", "compil", "setup.py", "pip", "wheel", "MAX_JOBS",
+    ];
+    WORDS.iter().any(|w| line.contains(w)) || line.trim_end().ends_with(".o")
+}
+
+/// gcc and nvcc echo the offending source line as `  137 | #error ...`; the
+/// message itself is on the line before, so echoes are never counted.
+fn is_source_echo(t: &str) -> bool {
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    if digits > 0 {
+        return t[digits..].trim_start().starts_with('|');
+    }
+    // The caret line under an echo: `|  ^~~~~`.
+    t.starts_with('|')
+}
+
+/// `host_config.h:137:2: error: #error -- unsupported GNU version! gcc versions
+/// later than 15 are not supported!` (nvcc's host check), clang's `unsupported
+/// clang version! clang version must be less than 15`, and torch's own check:
+/// `The current installed version of g++ (13.2.0) is greater than the maximum
+/// required version by CUDA 11.7. Please make sure to use an adequate version
+/// of g++ (>=6.0.0, <12.0).`
+fn gcc_too_new(t: &str) -> Option<Hit> {
+    if t.contains("unsupported GNU version") {
+        let max_major = after(t, "later than ").and_then(leading_number);
+        return Some(Hit::GccTooNew {
+            max_major,
+            compiler: None,
+        });
+    }
+    if t.contains("unsupported clang version") {
+        let max_major = after(t, "less than ")
+            .and_then(leading_number)
+            .map(|n| n.saturating_sub(1));
+        return Some(Hit::GccTooNew {
+            max_major,
+            compiler: Some("clang".to_string()),
+        });
+    }
+    if t.contains("is greater than the maximum required version by CUDA") {
+        let compiler = after(t, "installed version of ").map(|rest| {
+            let name = rest.split_whitespace().next().unwrap_or("");
+            let version = after(rest, "(")
+                .and_then(|v| v.split(')').next())
+                .unwrap_or("");
+            format!("{name} {version}").trim().to_string()
+        });
+        // `(>=6.0.0, <12.0)`: the exclusive upper bound.
+        let max_major = t
+            .rfind(", <")
+            .and_then(|i| leading_number(&t[i + 3..]))
+            .map(|n| n.saturating_sub(1));
+        return Some(Hit::GccTooNew {
+            max_major,
+            compiler,
+        });
+    }
+    None
+}
+
+/// torch's `_check_cuda_version` in every form seen:
+/// - one line: `RuntimeError: The detected CUDA version (12.2) mismatches the
+///   version that was used to compile PyTorch (13.0). Please make sure ...`;
+/// - two lines (older torch put a newline in the message): `The detected CUDA
+///   version (11.6) mismatches the version that was used to compile` then
+///   `PyTorch (12.1). Please make sure ...`;
+/// - the tuple newer torch prints, because it passes the arguments to
+///   `RuntimeError` instead of formatting them (and its message lacks a space):
+///   `RuntimeError: ('The detected CUDA version (%s) mismatches the version
+///   that was used to compilePyTorch (%s). Please make sure to use the same
+///   CUDA versions.', '12.2', '13.0')`.
+fn cuda_mismatch(t: &str) -> Option<Hit> {
+    if !t.contains("mismatches the version") {
+        return None;
+    }
+    let nvcc = after(t, "CUDA version (")
+        .and_then(|r| r.split(')').next())
+        .map(str::trim);
+    let torch = after(t, "PyTorch (")
+        .and_then(|r| r.split(')').next())
+        .map(str::trim);
+    let is_version = |v: &&str| v.starts_with(|c: char| c.is_ascii_digit()) || *v == "None";
+    let placeholder =
+        nvcc.is_some_and(|v| !is_version(&v)) || torch.is_some_and(|v| !is_version(&v));
+    if placeholder {
+        // The tuple form: the versions are the last two quoted items (the
+        // message, the first item, starts with a letter).
+        let versions: Vec<&str> = quoted_items(t).into_iter().filter(is_version).collect();
+        let (nvcc, torch) = match versions.as_slice() {
+            [.., nvcc, torch] => (Some(nvcc.to_string()), Some(torch.to_string())),
+            [nvcc] => (Some(nvcc.to_string()), None),
+            [] => (None, None),
+        };
+        return Some(Hit::CudaMismatch { nvcc, torch });
+    }
+    match torch {
+        Some(torch) => Some(Hit::CudaMismatch {
+            nvcc: nvcc.map(str::to_string),
+            torch: Some(torch.to_string()),
+        }),
+        None => Some(Hit::CudaMismatchStart {
+            nvcc: nvcc.map(str::to_string),
+        }),
+    }
+}
+
+/// torch: `OSError: CUDA_HOME environment variable is not set. Please set it to
+/// your CUDA install root.`; newer torch: `CUDA was not found on the system,
+/// please set the CUDA_HOME or the CUDA_PATH environment variable ...` and
+/// `nvcc not found at '/x/bin/nvcc'. Ensure CUDA path '/x' is correct.`;
+/// flash-attn's warning (the build may still download a prebuilt wheel):
+/// `UserWarning: flash_attn was requested, but nvcc was not found.`
+fn cuda_home_missing(t: &str) -> Option<Hit> {
+    if t.contains("CUDA_HOME environment variable is not set")
+        || t.contains("CUDA was not found on the system")
+        || (t.contains("nvcc not found at") && t.contains("CUDA path"))
+    {
+        return Some(Hit::CudaHomeMissing { hard: true });
+    }
+    if t.contains("was requested, but nvcc was not found") {
+        return Some(Hit::CudaHomeMissing { hard: false });
+    }
+    None
+}
+
+/// flash-attn's setup.py: `RuntimeError: FlashAttention is only supported on
+/// CUDA 11.7 and above.  Note: make sure nvcc has a supported version by
+/// running nvcc -V.` (older releases said `CUDA 11` or `CUDA 11.6`).
+fn cuda_too_old(t: &str) -> Option<Hit> {
+    let rest = after(t, "FlashAttention is only supported on CUDA ")?;
+    let min = rest
+        .split_whitespace()
+        .next()
+        .map(|v| v.trim_end_matches('.').to_string())
+        .filter(|v| v.starts_with(|c: char| c.is_ascii_digit()));
+    Some(Hit::CudaTooOld { min })
+}
+
+/// nvcc: `nvcc fatal   : Unsupported gpu architecture 'compute_70'`; torch:
+/// `ValueError: Unknown CUDA arch (7.0) or GPU not supported`.
+fn arch_unsupported(t: &str) -> Option<Hit> {
+    if let Some(rest) = after(t, "Unsupported gpu architecture") {
+        let arch = quoted_items(rest)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| rest.trim())
+            .to_string();
+        return Some(Hit::ArchUnsupported { arch });
+    }
+    if let Some(rest) = after(t, "Unknown CUDA arch (") {
+        let arch = rest.split(')').next().unwrap_or("").trim().to_string();
+        return Some(Hit::ArchUnsupported { arch });
+    }
+    None
+}
+
+/// The cutlass submodule is missing: `csrc/flash_attn/src/flash_fwd_kernel.h:13:10:
+/// fatal error: cute/tensor.hpp: No such file or directory`, nvcc's
+/// `flash_fwd_kernel.h(13): catastrophic error: cannot open source file
+/// "cute/tensor.hpp"`, or flash-attn's own `AssertionError: csrc/cutlass is
+/// missing, please use source distribution or git clone`.
+fn missing_submodule(t: &str) -> Option<Hit> {
+    if t.contains("csrc/cutlass is missing") {
+        return Some(Hit::MissingSubmodule {
+            header: None,
+            loc: None,
+        });
+    }
+    let header = if t.contains("No such file or directory") {
+        // `...: fatal error: cute/tensor.hpp: No such file or directory`
+        let before = &t[..t.find("No such file or directory")?];
+        let before = before.trim_end().trim_end_matches(':');
+        before
+            .rsplit(|c: char| c.is_whitespace())
+            .next()
+            .unwrap_or("")
+            .trim_matches(['\'', '"', '`'])
+    } else if let Some(rest) = after(t, "cannot open source file") {
+        quoted_items(rest).into_iter().next().unwrap_or("")
+    } else {
+        return None;
+    };
+    if !(header.starts_with("cute/") || header.contains("cutlass")) {
+        return None;
+    }
+    let loc = find_error_marker(t).and_then(|(head, _)| parse_location(head));
+    Some(Hit::MissingSubmodule {
+        header: Some(header.to_string()),
+        loc,
+    })
+}
+
+/// `ModuleNotFoundError: No module named 'torch'` (pip's build isolation hid
+/// the installed torch, or none is installed); not `'torch._C'` or others.
+fn torch_missing(t: &str) -> Option<Hit> {
+    let rest = after(t, "No module named ")?;
+    let name = rest.trim().trim_matches(['\'', '"']);
+    (name == "torch").then_some(Hit::TorchMissing)
+}
+
+/// `No space left on device` in any form (`OSError: [Errno 28] No space left on
+/// device: '/tmp/x'`, `cc1plus: fatal error: error writing to /tmp/ccX.s: No
+/// space left on device`).
+fn disk_full(t: &str) -> Option<Hit> {
+    if !(t.contains("No space left on device") || t.contains("[Errno 28]")) {
+        return None;
+    }
+    let path = after(t, "writing to ")
+        .and_then(|r| r.split(':').next())
+        .map(|p| p.trim().to_string())
+        .or_else(|| {
+            after(t, "on device: ")
+                .and_then(|r| quoted_items(r).into_iter().next().map(str::to_string))
+        })
+        .filter(|p| p.starts_with('/'));
+    Some(Hit::DiskFull { path })
+}
+
+/// A compiler killed for memory, in each form it takes:
+/// - `g++: fatal error: Killed signal terminated program cc1plus` (any driver
+///   name; `cc1` for C);
+/// - nvcc: `nvcc error   : 'cicc' died due to signal 9 (Kill signal)`, the same
+///   for `ptxas`;
+/// - ninja: `FAILED: [code=137] <object>`;
+/// - the linker: `collect2: fatal error: ld terminated with signal 9 [Killed]`;
+/// - samurai: `ninja: job terminated due to signal 9: <command>`;
+/// - a shell: `/bin/sh: line 1: 4321 Killed   /usr/bin/c++ ...`;
+/// - the kernel: `Out of memory: Killed process 4321 (cc1plus)`;
+/// - an allocation failure: `cc1plus: out of memory allocating 65536 bytes`,
+///   `virtual memory exhausted`, `[Errno 12] Cannot allocate memory`,
+///   `std::bad_alloc`;
+/// - secondary summaries: `exit status 137`, `exit code: -9`, make's `Error
+///   137`, Python's `died with <Signals.SIGKILL: 9>`.
+fn oom(t: &str) -> Option<Hit> {
+    let hit = |tool: Option<&str>, object: Option<&str>, primary: bool| {
+        Some(Hit::Oom {
+            tool: tool
+                .map(|s| basename(s).to_string())
+                .filter(|s| !s.is_empty()),
+            object: object.map(|s| basename(s).to_string()),
+            primary,
+        })
+    };
+    if let Some(rest) = after(t, "Killed signal terminated program") {
+        return hit(rest.split_whitespace().next(), None, true);
+    }
+    if let Some(i) = find_signal_9(t, "died due to signal 9") {
+        return hit(quoted_items(&t[..i]).into_iter().last(), None, true);
+    }
+    if let Some(rest) = after(t, "[code=137]") {
+        return hit(None, rest.split_whitespace().next(), true);
+    }
+    if let Some(i) = find_signal_9(t, " terminated with signal 9") {
+        return hit(t[..i].rsplit(char::is_whitespace).next(), None, true);
+    }
+    if find_signal_9(t, "terminated due to signal 9").is_some() {
+        return hit(None, None, true);
+    }
+    if is_bare_killed(t) {
+        return Some(Hit::BareKilled);
+    }
+    if let Some(i) = t.find(" Killed ") {
+        // A shell: `line 1: 4321 Killed   <command>`; the word before is a pid.
+        let pid = t[..i].rsplit(char::is_whitespace).next().unwrap_or("");
+        if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) {
+            return hit(t[i + 8..].split_whitespace().next(), None, true);
+        }
+    }
+    if let Some(rest) = after(t, "Killed process ") {
+        // The kernel's OOM killer: `Killed process 4321 (cc1plus)`.
+        let tool = after(rest, "(").and_then(|r| r.split(')').next());
+        return hit(tool, None, true);
+    }
+    if let Some(i) = t.find(": out of memory allocating") {
+        return hit(t[..i].rsplit(char::is_whitespace).next(), None, true);
+    }
+    if t.contains("virtual memory exhausted")
+        || t.contains("Cannot allocate memory")
+        || t.contains("std::bad_alloc")
+    {
+        return hit(None, None, true);
+    }
+    let secondary = [
+        "exit status 137",
+        "exit code 137",
+        "exit code: 137",
+        "Error 137",
+        "exit code: -9",
+    ]
+    .iter()
+    .any(|p| t.find(p).is_some_and(|i| !next_is_digit(t, i + p.len())))
+        || t.contains("<Signals.SIGKILL: 9>");
+    if secondary {
+        return hit(None, None, false);
+    }
+    None
+}
+
+/// `ImportError: /x/flash_attn_2_cuda.cpython-312-x86_64-linux-gnu.so:
+/// undefined symbol: _ZN3c104cuda9SetDeviceEi` when an extension is imported.
+fn abi_mismatch(t: &str) -> Option<Hit> {
+    let i = t.find("undefined symbol: ")?;
+    if !t[..i].contains(".so") {
+        return None;
+    }
+    let symbol = t[i + "undefined symbol: ".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    if symbol.is_empty() {
+        return None;
+    }
+    let library = t[..i]
+        .trim_end()
+        .trim_end_matches(':')
+        .rsplit(char::is_whitespace)
+        .next()
+        .filter(|l| l.contains(".so"))
+        .map(|l| basename(l).to_string());
+    Some(Hit::AbiMismatch { symbol, library })
+}
+
+/// `RuntimeError: CUDA error: no kernel image is available for execution on the
+/// device` (and flash-attn's `CUDA error (flash_fwd_launch_template.h:184): no
+/// kernel image is available ...`).
+fn no_kernel_image(t: &str) -> Option<Hit> {
+    t.contains("no kernel image is available")
+        .then_some(Hit::NoKernelImage)
+}
+
+/// pip: `ERROR: flash_attn-2.8.3-cp310-cp310-linux_x86_64.whl is not a
+/// supported wheel on this platform.`
+fn wheel_unsupported(t: &str) -> Option<Hit> {
+    let i = t.find("is not a supported wheel")?;
+    let wheel = t[..i]
+        .split_whitespace()
+        .last()
+        .filter(|w| w.ends_with(".whl"))
+        .map(|w| basename(w).to_string());
+    Some(Hit::WheelUnsupported { wheel })
+}
+
+/// GitHub Actions: `The job running on runner X has exceeded the maximum
+/// execution time of 360 minutes.`; GitLab: `execution took longer than
+/// 1h0m0s seconds`; Python: `subprocess.TimeoutExpired: Command '...' timed out
+/// after 600 seconds`. Network reads that time out (`Read timed out`,
+/// `Connection timed out`) are warnings: flash-attn's prebuilt-wheel download
+/// is the usual one.
+fn timeout(t: &str) -> Option<Hit> {
+    if t.contains("exceeded the maximum execution time")
+        || t.contains("execution took longer than")
+        || t.contains("TimeoutExpired")
+        || (t.contains("timed out after") && t.contains("Command"))
+    {
+        return Some(Hit::Timeout { hard: true });
+    }
+    if t.contains("Read timed out")
+        || t.contains("Connection timed out")
+        || t.contains("connect timed out")
+    {
+        return Some(Hit::Timeout { hard: false });
+    }
+    None
+}
+
+/// torch's `BuildExtension`: `UserWarning: Attempted to use ninja as the
+/// BuildExtension backend but we could not find ninja.. Falling back to using
+/// the slow distutils backend.`
+fn ninja_missing(t: &str) -> Option<Hit> {
+    let rest = after(
+        t,
+        "Attempted to use ninja as the BuildExtension backend but ",
+    )?;
+    let reason = rest
+        .split(". Falling back")
+        .next()
+        .map(|r| r.trim().trim_end_matches('.').to_string())
+        .filter(|r| !r.is_empty());
+    Some(Hit::NinjaMissing { reason })
+}
+
+/// A compiler error at a source location: gcc's `file:line:col: error: msg`
+/// (also `fatal error:`) and nvcc's `file(line): error: msg` (also
+/// `catastrophic error:` and `error #123-D:`). Warnings, `-Werror=` flags and
+/// file names such as `error.h` never match.
+fn compile_error(t: &str) -> Option<Hit> {
+    let (head, message) = find_error_marker(t)?;
+    let loc = parse_location(head)?;
+    Some(Hit::CompileError {
+        loc,
+        message: message.trim().to_string(),
+    })
+}
+
+/// Finds `<location>: [fatal |catastrophic ]error[ #N-D]:` and returns the
+/// location part and the message after it.
+fn find_error_marker(t: &str) -> Option<(&str, &str)> {
+    let mut from = 0;
+    while let Some(p) = t[from..].find("error") {
+        let p = from + p;
+        from = p + 5;
+        let after_word = &t[p + 5..];
+        let msg_start = if after_word.starts_with(':') {
+            p + 6
+        } else if let Some(num) = after_word.strip_prefix(" #") {
+            // nvcc's numbered diagnostics: `error #20012-D: ...`
+            match num.find(':') {
+                Some(c)
+                    if c <= 12
+                        && num[..c]
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+                {
+                    p + 7 + c + 1
+                }
+                _ => continue,
+            }
+        } else {
+            continue;
+        };
+        let before = t[..p].trim_end_matches(' ');
+        let before = before
+            .strip_suffix("fatal")
+            .or_else(|| before.strip_suffix("catastrophic"))
+            .map(|b| b.trim_end_matches(' '))
+            .unwrap_or(before);
+        if let Some(head) = before.strip_suffix(':') {
+            return Some((head, &t[msg_start..]));
+        }
+    }
+    None
+}
+
+/// `path:line:col`, `path:line` or `path(line)` at the end of `head`; the path
+/// is the last whitespace-separated word.
+fn parse_location(head: &str) -> Option<Location> {
+    let head = head.trim_end();
+    let (path_part, line) = if let Some(inner) = head.strip_suffix(')') {
+        let open = inner.rfind('(')?;
+        (
+            &inner[..open],
+            inner[open + 1..].trim().parse::<u32>().ok()?,
+        )
+    } else {
+        let (rest, last) = head.rsplit_once(':')?;
+        let last_n = last.parse::<u32>().ok()?;
+        match rest.rsplit_once(':') {
+            Some((rest2, l2)) if !l2.is_empty() && l2.bytes().all(|b| b.is_ascii_digit()) => {
+                (rest2, l2.parse::<u32>().ok()?)
+            }
+            _ => (rest, last_n),
+        }
+    };
+    let file = path_part
+        .rsplit(char::is_whitespace)
+        .next()
+        .unwrap_or("")
+        .trim_matches(['\'', '"', '`']);
+    let plausible = !file.is_empty()
+        && !file.starts_with('-')
+        && (file.contains('.') || file.contains('/'))
+        && line > 0;
+    plausible.then(|| Location {
+        file: file.to_string(),
+        line,
+    })
+}
+
+/// The text after the first occurrence of `pat`.
+fn after<'a>(s: &'a str, pat: &str) -> Option<&'a str> {
+    s.find(pat).map(|i| &s[i + pat.len()..])
+}
+
+/// The position of `pat` (which ends in `signal 9`) when not followed by
+/// another digit (`signal 90` is not `signal 9`).
+fn find_signal_9(t: &str, pat: &str) -> Option<usize> {
+    let i = t.find(pat)?;
+    (!next_is_digit(t, i + pat.len())).then_some(i)
+}
+
+fn next_is_digit(t: &str, at: usize) -> bool {
+    t.as_bytes().get(at).is_some_and(u8::is_ascii_digit)
+}
+
+/// The number at the start of `s`, if any.
+fn leading_number(s: &str) -> Option<u32> {
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    s[..digits].parse().ok()
+}
+
+/// The items in single quotes in `s`, in order (`'cicc'`, `'12.2'`).
+fn quoted_items(s: &str) -> Vec<&str> {
+    s.split('\'').skip(1).step_by(2).collect()
+}
+
+/// The last path component of `p`.
+fn basename(p: &str) -> &str {
+    p.rsplit(['/', '\\']).next().unwrap_or(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loc(file: &str, line: u32) -> Location {
+        Location {
+            file: file.to_string(),
+            line,
+        }
+    }
+
+    #[test]
+    fn compile_error_locations() {
+        let gcc = "csrc/flash_api.cpp:42:7: error: 'foo' was not declared in this scope";
+        assert_eq!(
+            classify(gcc),
+            Some(Hit::CompileError {
+                loc: loc("csrc/flash_api.cpp", 42),
+                message: "'foo' was not declared in this scope".into()
+            })
+        );
+        let nvcc = "      /tmp/x/csrc/cutlass/include/cute/numeric/math.hpp(299): error: identifier \"not\" is undefined";
+        assert!(
+            matches!(classify(nvcc), Some(Hit::CompileError { loc: l, .. }) if l == loc("/tmp/x/csrc/cutlass/include/cute/numeric/math.hpp", 299))
+        );
+        let windows = "C:/Users/Y/flash-attn/csrc/cutlass/include\\cute/numeric/math.hpp(299): error: expected a \")\"";
+        assert!(
+            matches!(classify(windows), Some(Hit::CompileError { loc: l, .. }) if l.line == 299)
+        );
+        let docker = "89.49   cutlass/include/cutlass/cuda_host_adapter.hpp(146): error: identifier \"PFN_cuTensorMapEncodeTiled\" is undefined";
+        assert!(
+            matches!(classify(docker), Some(Hit::CompileError { loc: l, .. }) if l.file == "cutlass/include/cutlass/cuda_host_adapter.hpp")
+        );
+        let numbered = "kernel.cu(12): error #20011-D: calling a __host__ function from a __global__ function is not allowed";
+        assert!(
+            matches!(classify(numbered), Some(Hit::CompileError { loc: l, .. }) if l == loc("kernel.cu", 12))
+        );
+        let no_col = "foo.cpp:7: error: bad";
+        assert!(
+            matches!(classify(no_col), Some(Hit::CompileError { loc: l, .. }) if l == loc("foo.cpp", 7))
+        );
+        let error_h = "src/error.h:10:5: error: expected ';' before '}' token";
+        assert!(
+            matches!(classify(error_h), Some(Hit::CompileError { loc: l, .. }) if l == loc("src/error.h", 10))
+        );
+    }
+
+    #[test]
+    fn not_compile_errors() {
+        for line in [
+            "csrc/error.h:12:3: warning: unused variable 'x' [-Wunused-variable]",
+            "csrc/error_handling.cpp:3:1: note: in expansion of macro",
+            "c++ -O3 -Werror=return-type -Wno-error=deprecated -c error_handling.cpp -o error_handling.o",
+            "error: command '/usr/local/cuda/bin/nvcc' failed with exit code 1",
+            "error: subprocess-exited-with-error",
+            "collect2: error: ld returned 1 exit status",
+            "RuntimeError: Error compiling objects for extension",
+            "/usr/include/c++/12/system_error:1:1: note: here",
+            "kernel.cu(12): warning #177-D: variable \"x\" was declared but never referenced",
+            "  137 | #error -- unsupported GNU version! gcc versions later than 15 are not supported!",
+            "      |  ^~~~~",
+            "ERROR: Failed building wheel for flash-attn",
+            "pip: error: no such option: --foo",
+        ] {
+            assert_eq!(classify(line), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn oom_forms() {
+        let cases: &[(&str, Option<&str>, Option<&str>, bool)] = &[
+            ("g++: fatal error: Killed signal terminated program cc1plus", Some("cc1plus"), None, true),
+            ("x86_64-linux-gnu-g++-13: fatal error: Killed signal terminated program cc1plus", Some("cc1plus"), None, true),
+            ("gcc: fatal error: Killed signal terminated program cc1", Some("cc1"), None, true),
+            ("nvcc error   : 'cicc' died due to signal 9 (Kill signal)", Some("cicc"), None, true),
+            ("nvcc error   : 'ptxas' died due to signal 9 (Kill signal)", Some("ptxas"), None, true),
+            ("FAILED: [code=137] /tmp/b/build/temp.linux-x86_64-cpython-312/csrc/flash_attn/src/flash_bwd_hdim128_bf16_sm80.o", None, Some("flash_bwd_hdim128_bf16_sm80.o"), true),
+            ("collect2: fatal error: ld terminated with signal 9 [Killed]", Some("ld"), None, true),
+            ("ninja: job terminated due to signal 9: cd /x && llvm-tblgen", None, None, true),
+            ("/home/runner/work/_temp/a.sh: line 3:  4321 Killed                  /usr/bin/c++ -c x.cpp", Some("c++"), None, true),
+            ("[12345.678] Out of memory: Killed process 4321 (cc1plus) total-vm:1kB", Some("cc1plus"), None, true),
+            ("cc1plus: out of memory allocating 65536 bytes after a total of 1234 bytes", Some("cc1plus"), None, true),
+            ("subprocess.CalledProcessError: Command '['ninja', '-v']' returned non-zero exit status 137.", None, None, false),
+            ("      exit code: -9", None, None, false),
+        ];
+        for (line, tool, object, primary) in cases {
+            let expected = Hit::Oom {
+                tool: tool.map(str::to_string),
+                object: object.map(str::to_string),
+                primary: *primary,
+            };
+            assert_eq!(classify(line), Some(expected), "{line}");
+        }
+        assert_eq!(classify("Killed"), Some(Hit::BareKilled));
+        for line in [
+            "nvcc error   : 'cicc' died due to signal 11 (Invalid memory reference)",
+            "exit status 1370",
+            "Segmentation fault signal terminated program cc1plus",
+            "test_worker_killed PASSED",
+        ] {
+            assert_eq!(classify(line), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn cuda_mismatch_forms() {
+        let one = "RuntimeError: The detected CUDA version (12.2) mismatches the version that was used to compile PyTorch (13.0). Please make sure to use the same CUDA versions.";
+        assert_eq!(
+            classify(one),
+            Some(Hit::CudaMismatch {
+                nvcc: Some("12.2".into()),
+                torch: Some("13.0".into())
+            })
+        );
+        let tuple = "RuntimeError: ('The detected CUDA version (%s) mismatches the version that was used to compilePyTorch (%s). Please make sure to use the same CUDA versions.', '12.2', '13.0')";
+        assert_eq!(
+            classify(tuple),
+            Some(Hit::CudaMismatch {
+                nvcc: Some("12.2".into()),
+                torch: Some("13.0".into())
+            })
+        );
+        let first = "      The detected CUDA version (11.6) mismatches the version that was used to compile";
+        assert_eq!(
+            classify(first),
+            Some(Hit::CudaMismatchStart {
+                nvcc: Some("11.6".into())
+            })
+        );
+        assert_eq!(
+            cuda_mismatch_continuation(
+                "      PyTorch (12.1). Please make sure to use the same CUDA versions."
+            ),
+            Some("12.1".into())
+        );
+    }
+
+    #[test]
+    fn gcc_too_new_forms() {
+        let nvcc = "/usr/local/cuda/include/crt/host_config.h:143:2: error: #error -- unsupported GNU version! gcc versions later than 12 are not supported!";
+        assert_eq!(
+            classify(nvcc),
+            Some(Hit::GccTooNew {
+                max_major: Some(12),
+                compiler: None
+            })
+        );
+        let torch = "RuntimeError: The current installed version of g++ (13.2.0) is greater than the maximum required version by CUDA 11.7. Please make sure to use an adequate version of g++ (>=6.0.0, <12.0).";
+        assert_eq!(
+            classify(torch),
+            Some(Hit::GccTooNew {
+                max_major: Some(11),
+                compiler: Some("g++ 13.2.0".into())
+            })
+        );
+    }
+
+    #[test]
+    fn other_rules() {
+        assert_eq!(
+            classify("csrc/flash_attn/src/flash_fwd_kernel.h:13:10: fatal error: cute/tensor.hpp: No such file or directory"),
+            Some(Hit::MissingSubmodule {
+                header: Some("cute/tensor.hpp".into()),
+                loc: Some(loc("csrc/flash_attn/src/flash_fwd_kernel.h", 13))
+            })
+        );
+        assert!(matches!(
+            classify("x.cpp:1:10: fatal error: Python.h: No such file or directory"),
+            Some(Hit::CompileError { .. })
+        ));
+        assert_eq!(
+            classify("nvcc fatal   : Unsupported gpu architecture 'compute_70'"),
+            Some(Hit::ArchUnsupported {
+                arch: "compute_70".into()
+            })
+        );
+        assert_eq!(
+            classify("ModuleNotFoundError: No module named 'torch'"),
+            Some(Hit::TorchMissing)
+        );
+        assert_eq!(
+            classify("ModuleNotFoundError: No module named 'torch._C'"),
+            None
+        );
+        assert_eq!(
+            classify("ImportError: /x/flash_attn_2_cuda.cpython-38-x86_64-linux-gnu.so: undefined symbol: _ZN3c104cuda9SetDeviceEi"),
+            Some(Hit::AbiMismatch {
+                symbol: "_ZN3c104cuda9SetDeviceEi".into(),
+                library: Some("flash_attn_2_cuda.cpython-38-x86_64-linux-gnu.so".into())
+            })
+        );
+        assert_eq!(
+            classify("cc1plus: fatal error: error writing to /tmp/ccA1.s: No space left on device"),
+            Some(Hit::DiskFull {
+                path: Some("/tmp/ccA1.s".into())
+            })
+        );
+        assert_eq!(
+            classify("RuntimeError: FlashAttention is only supported on CUDA 11.7 and above.  Note: make sure nvcc has a supported version by running nvcc -V."),
+            Some(Hit::CudaTooOld { min: Some("11.7".into()) })
+        );
+        assert_eq!(
+            classify("/x/cpp_extension.py:420: UserWarning: Attempted to use ninja as the BuildExtension backend but we could not find ninja.. Falling back to using the slow distutils backend."),
+            Some(Hit::NinjaMissing { reason: Some("we could not find ninja".into()) })
+        );
+    }
+
+    #[test]
+    fn context_lines() {
+        assert_eq!(
+            context(
+                "FAILED: [code=1] /b/build/temp/csrc/flash_attn/src/flash_fwd_hdim64_fp16_sm80.o "
+            ),
+            Some(Context::Failed {
+                object: "flash_fwd_hdim64_fp16_sm80.o".into()
+            })
+        );
+        assert_eq!(
+            context("ninja: job failed: /usr/bin/c++ -O2 -o obj/a.o -c a.cpp"),
+            Some(Context::Failed {
+                object: "a.o".into()
+            })
+        );
+        assert_eq!(
+            context("subprocess.CalledProcessError: Command '['ninja', '-v', '-j', '16']' returned non-zero exit status 1."),
+            Some(Context::Jobs(16))
+        );
+        assert_eq!(
+            context("  Getting requirements to build wheel ... error"),
+            Some(Context::Isolation)
+        );
+    }
+}

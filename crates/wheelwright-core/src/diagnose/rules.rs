@@ -1,0 +1,246 @@
+//! The rule catalogue: stable ids, default severities and the order in which
+//! findings are shown (root causes first).
+//!
+//! Rule ids are a contract read by CI configurations and other tools: add
+//! rules freely, never rename one.
+
+use crate::finding::Severity;
+
+/// One diagnosis rule. The discriminant order is the priority: a lower value is
+/// shown first among findings of the same severity, so root causes (no torch,
+/// no CUDA, wrong compiler) come before their consequences (compile errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RuleId {
+    TorchMissing,
+    CudaHomeMissing,
+    CudaTooOld,
+    CudaMismatch,
+    GccTooNew,
+    ArchUnsupported,
+    MissingSubmodule,
+    DiskFull,
+    OomKilled,
+    CompileError,
+    AbiMismatch,
+    NoKernelImage,
+    WheelUnsupported,
+    Timeout,
+    NinjaMissing,
+}
+
+/// What a sink or a document needs to know about a rule without a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleInfo {
+    pub id: &'static str,
+    pub title: &'static str,
+    /// Severity when the rule fires in its strong form; some rules also have a
+    /// weaker form (a warning) described in their finding's message.
+    pub severity: Severity,
+}
+
+impl RuleId {
+    /// Every rule, in priority order.
+    pub const ALL: [RuleId; 15] = [
+        RuleId::TorchMissing,
+        RuleId::CudaHomeMissing,
+        RuleId::CudaTooOld,
+        RuleId::CudaMismatch,
+        RuleId::GccTooNew,
+        RuleId::ArchUnsupported,
+        RuleId::MissingSubmodule,
+        RuleId::DiskFull,
+        RuleId::OomKilled,
+        RuleId::CompileError,
+        RuleId::AbiMismatch,
+        RuleId::NoKernelImage,
+        RuleId::WheelUnsupported,
+        RuleId::Timeout,
+        RuleId::NinjaMissing,
+    ];
+
+    pub fn info(self) -> RuleInfo {
+        let (id, title, severity) = match self {
+            RuleId::TorchMissing => (
+                "torch-missing",
+                "torch is not importable by the build",
+                Severity::Error,
+            ),
+            RuleId::CudaHomeMissing => (
+                "cuda-home-missing",
+                "No CUDA toolkit found (CUDA_HOME)",
+                Severity::Error,
+            ),
+            RuleId::CudaTooOld => (
+                "cuda-too-old",
+                "CUDA toolkit too old for flash-attn",
+                Severity::Error,
+            ),
+            RuleId::CudaMismatch => (
+                "cuda-mismatch",
+                "nvcc's CUDA differs from torch's CUDA",
+                Severity::Error,
+            ),
+            RuleId::GccTooNew => (
+                "gcc-too-new",
+                "Host compiler too new for nvcc",
+                Severity::Error,
+            ),
+            RuleId::ArchUnsupported => (
+                "arch-unsupported",
+                "GPU architecture not supported by this nvcc",
+                Severity::Error,
+            ),
+            RuleId::MissingSubmodule => (
+                "missing-submodule",
+                "cutlass headers missing (git submodule)",
+                Severity::Error,
+            ),
+            RuleId::DiskFull => ("disk-full", "Disk full during the build", Severity::Error),
+            RuleId::OomKilled => (
+                "oom-killed",
+                "Compiler killed for lack of memory",
+                Severity::Error,
+            ),
+            RuleId::CompileError => ("compile-error", "Compile error", Severity::Error),
+            RuleId::AbiMismatch => (
+                "abi-mismatch",
+                "Extension built against another torch or C++ ABI",
+                Severity::Error,
+            ),
+            RuleId::NoKernelImage => (
+                "no-kernel-image",
+                "No kernel for this GPU's architecture",
+                Severity::Error,
+            ),
+            RuleId::WheelUnsupported => (
+                "wheel-unsupported",
+                "Wheel does not match this Python or platform",
+                Severity::Error,
+            ),
+            RuleId::Timeout => ("timeout", "Timed out", Severity::Error),
+            RuleId::NinjaMissing => (
+                "ninja-missing",
+                "ninja not found: slow serial build",
+                Severity::Warning,
+            ),
+        };
+        RuleInfo {
+            id,
+            title,
+            severity,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.info().id
+    }
+
+    /// The rule with this id, if any.
+    pub fn from_id(id: &str) -> Option<RuleId> {
+        RuleId::ALL.into_iter().find(|r| r.as_str() == id)
+    }
+
+    /// Position in the display order (0 first).
+    pub fn priority(self) -> usize {
+        self as usize
+    }
+}
+
+/// Every rule's id, title and severity, in priority order.
+pub fn catalogue() -> Vec<RuleInfo> {
+    RuleId::ALL.iter().map(|r| r.info()).collect()
+}
+
+/// Literal strings of which at least one occurs in every line that any rule
+/// (or the context the rules read, such as ninja's `FAILED:` lines) can act
+/// on. A line holding none of them is skipped after one scan. Each entry
+/// names, in its comment, what it is there for.
+pub(crate) const KEYWORDS: &[&str] = &[
+    // oom-killed
+    "Killed",           // `Killed signal terminated program`, a shell's `Killed`, `[Killed]`
+    "signal 9",         // nvcc `died due to signal 9`, `ld terminated with signal 9`
+    "code=137",         // ninja `FAILED: [code=137]`
+    "status 137",       // pip / subprocess `exit status 137`
+    "code 137",         // `failed with exit code 137`
+    "code: 137",        // pip `exit code: 137`
+    "code: -9",         // pip `exit code: -9`
+    "Error 137",        // make `Error 137`
+    "SIGKILL",          // Python `died with <Signals.SIGKILL: 9>`
+    "out of memory",    // `cc1plus: out of memory allocating`, kernel `Out of memory`
+    "Out of memory",    //
+    "memory exhausted", // `virtual memory exhausted`
+    "Cannot allocate memory", // ENOMEM from fork/exec/mmap
+    "bad_alloc",        // cicc/ptxas `std::bad_alloc`
+    // context: which object failed, how many jobs ran
+    "FAILED:",                       // ninja
+    "job failed",                    // ninja 1.13 `ninja: job failed: <command>`
+    "'-j'",                          // torch's `['ninja', '-v', '-j', '16']`
+    "MAX_JOBS=",                     //
+    "Getting requirements to build", // pip build isolation
+    "Installing build dependencies", //
+    // gcc-too-new
+    "unsupported GNU version",
+    "unsupported clang version",
+    "maximum required version",
+    // cuda-mismatch (the first line; the second is read through a pending state)
+    "mismatches the version",
+    // cuda-home-missing
+    "CUDA_HOME",
+    "CUDA was not found",
+    "nvcc was not found",
+    "nvcc not found",
+    // cuda-too-old
+    "only supported on CUDA",
+    // arch-unsupported
+    "Unsupported gpu architecture",
+    "Unknown CUDA arch",
+    // missing-submodule
+    "No such file or directory",
+    "cannot open source file",
+    "cutlass is missing", // flash-attn: `csrc/cutlass is missing`
+    // torch-missing
+    "No module named",
+    // disk-full
+    "No space left",
+    "Errno 28",
+    // compile-error
+    "error:",
+    // abi-mismatch
+    "undefined symbol",
+    // no-kernel-image
+    "no kernel image",
+    // wheel-unsupported
+    "not a supported wheel",
+    // timeout
+    "maximum execution time",
+    "took longer than",
+    "timed out",
+    "TimeoutExpired",
+    // ninja-missing
+    "Attempted to use ninja",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_round_trip() {
+        let mut seen = std::collections::HashSet::new();
+        for r in RuleId::ALL {
+            assert!(seen.insert(r.as_str()), "duplicate id {}", r.as_str());
+            assert_eq!(RuleId::from_id(r.as_str()), Some(r));
+        }
+        assert_eq!(RuleId::from_id("nope"), None);
+        assert_eq!(catalogue().len(), RuleId::ALL.len());
+    }
+
+    #[test]
+    fn priority_follows_declaration_order() {
+        for (i, r) in RuleId::ALL.iter().enumerate() {
+            assert_eq!(r.priority(), i);
+        }
+        assert!(RuleId::GccTooNew.priority() < RuleId::CompileError.priority());
+        assert!(RuleId::OomKilled.priority() < RuleId::CompileError.priority());
+    }
+}

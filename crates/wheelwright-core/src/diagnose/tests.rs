@@ -1,0 +1,534 @@
+//! Tests of the diagnoser: every rule on real logs (`tests/fixtures/logs`, see
+//! its README for where each comes from), and the streaming guarantees
+//! (bounded memory, any chunking, gzip, bad bytes).
+
+use std::io::{BufReader, Read, Write};
+use std::path::PathBuf;
+
+use super::*;
+
+fn fixture(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/logs")
+        .join(rel)
+}
+
+fn diagnose_with(rel: &str, ctx: DiagnoseContext) -> Vec<Finding> {
+    let reader = open_log(&fixture(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    diagnose_reader(reader, ctx).unwrap()
+}
+
+fn diagnose(rel: &str) -> Vec<Finding> {
+    diagnose_with(rel, DiagnoseContext::default())
+}
+
+fn ids(findings: &[Finding]) -> Vec<(&str, Severity)> {
+    findings
+        .iter()
+        .map(|f| (f.id.as_str(), f.severity))
+        .collect()
+}
+
+fn lines(text: &str) -> Vec<Finding> {
+    let mut d = Diagnoser::new(DiagnoseContext::default());
+    d.push_line(text);
+    d.findings()
+}
+
+/// Each real log gives exactly the findings its README row names.
+#[test]
+fn every_real_log_gives_its_finding() {
+    use Severity::*;
+    let cases: &[(&str, &[(&str, Severity)])] = &[
+        ("gcc_too_new.log", &[("gcc-too-new", Error)]),
+        ("missing_cutlass.log", &[("missing-submodule", Error)]),
+        ("oom_gxx.log", &[("oom-killed", Error)]),
+        ("unsupported_arch.log", &[("arch-unsupported", Error)]),
+        ("device/healthy_tinyext.log", &[]),
+        ("device/healthy_isolated_tinyext.log", &[]),
+        ("device/cuda_mismatch.log", &[("cuda-mismatch", Error)]),
+        ("device/compile_error_nvcc.log", &[("compile-error", Error)]),
+        ("device/compile_error_gxx.log", &[("compile-error", Error)]),
+        (
+            "device/arch_unsupported_torch.log",
+            &[("arch-unsupported", Error)],
+        ),
+        ("device/disk_full.log", &[("disk-full", Error)]),
+        ("device/oom_cgroup_flash_attn.log", &[("oom-killed", Error)]),
+        ("device/no_kernel_image.log", &[("no-kernel-image", Error)]),
+        ("device/abi_mismatch.log", &[("abi-mismatch", Error)]),
+        (
+            "device/wheel_unsupported.log",
+            &[("wheel-unsupported", Error)],
+        ),
+        (
+            "device/torch_missing_symlinked_venv.log",
+            &[("torch-missing", Error)],
+        ),
+        ("device/setuptools_missing_flash_attn.log", &[]),
+        (
+            "public/oom_ninja_job_failed_cc1plus.log",
+            &[("oom-killed", Error)],
+        ),
+        ("public/oom_ld_signal9.log", &[("oom-killed", Error)]),
+        ("public/gcc_too_new_12_pip.log", &[("gcc-too-new", Error)]),
+        (
+            "public/cuda_mismatch_two_lines.log",
+            &[("cuda-mismatch", Error)],
+        ),
+        (
+            "public/cuda_mismatch_one_line.log",
+            &[("cuda-mismatch", Error)],
+        ),
+        (
+            "public/abi_mismatch_cxx11_symbol.log",
+            &[("abi-mismatch", Error)],
+        ),
+        (
+            "public/cuda_home_missing_oserror.log",
+            &[("cuda-home-missing", Error)],
+        ),
+        (
+            "public/cuda_home_missing_nvcc_warning.log",
+            &[("cuda-home-missing", Warning)],
+        ),
+        (
+            "public/no_kernel_image_sm120.log",
+            &[("no-kernel-image", Error)],
+        ),
+        (
+            "public/wheel_unsupported_flash_attn.log",
+            &[("wheel-unsupported", Error)],
+        ),
+        (
+            "public/cuda_too_old_flash_attn.log",
+            &[("cuda-too-old", Error)],
+        ),
+        (
+            "public/ninja_missing_userwarning.log",
+            &[("ninja-missing", Warning)],
+        ),
+        (
+            "public/arch_unsupported_compute_120.log",
+            &[("arch-unsupported", Error)],
+        ),
+        (
+            "public/compile_error_nvcc_windows.log",
+            &[("compile-error", Error)],
+        ),
+        (
+            "public/compile_error_gxx_lc0.log",
+            &[("compile-error", Error)],
+        ),
+        (
+            "public/compile_error_cuda13_docker.log",
+            &[("compile-error", Error)],
+        ),
+        ("synthetic/healthy_warnings.log", &[]),
+    ];
+    for (log, expected) in cases {
+        let findings = diagnose(log);
+        assert_eq!(ids(&findings), *expected, "{log}: {findings:#?}");
+        for f in &findings {
+            assert!(!f.fix.is_empty() && !f.message.is_empty(), "{log}: {f:?}");
+            assert!(!f.evidence.is_empty(), "{log}: evidence for {}", f.id);
+        }
+    }
+}
+
+#[test]
+fn healthy_logs_have_no_finding_at_all() {
+    for log in [
+        "device/healthy_tinyext.log",
+        "device/healthy_isolated_tinyext.log",
+        "synthetic/healthy_warnings.log",
+    ] {
+        assert_eq!(diagnose(log), vec![], "{log}");
+    }
+}
+
+#[test]
+fn oom_under_cgroup_names_objects_and_halves_jobs() {
+    let f = &diagnose("device/oom_cgroup_flash_attn.log")[0];
+    assert_eq!(f.count, 3);
+    for object in [
+        "flash_bwd_hdim128_fp16_causal_sm80.o",
+        "flash_bwd_hdim128_bf16_sm80.o",
+        "flash_bwd_hdim128_bf16_causal_sm80.o",
+    ] {
+        assert!(f.message.contains(object), "{}", f.message);
+    }
+    assert!(f.message.contains("4 jobs"), "{}", f.message);
+    assert!(f.fix.contains("MAX_JOBS=2"), "{}", f.fix);
+    assert!(f.evidence.iter().any(|e| e == "Killed"));
+
+    let planned = diagnose_with(
+        "device/oom_cgroup_flash_attn.log",
+        DiagnoseContext {
+            suggested_max_jobs: Some(1),
+            facts: None,
+        },
+    );
+    assert!(
+        planned[0]
+            .fix
+            .contains("MAX_JOBS=1 (what the planner picks"),
+        "{}",
+        planned[0].fix
+    );
+
+    let g = &diagnose("oom_gxx.log")[0];
+    assert!(g.message.contains("cc1plus"), "{}", g.message);
+    assert!(g.fix.contains("Halve MAX_JOBS"), "{}", g.fix);
+    let ninja13 = &diagnose("public/oom_ninja_job_failed_cc1plus.log")[0];
+    assert!(
+        ninja13.message.contains("CoroSplit.cpp"),
+        "{}",
+        ninja13.message
+    );
+}
+
+fn facts_with_compilers() -> Facts {
+    serde_json::from_value(serde_json::json!({
+        "schema_version": 1,
+        "host": {"os": "linux", "arch": "x86_64", "kernel": null, "logical_cpus": 16, "physical_cpus": 16,
+                 "cpu_quota": null, "memory_total_bytes": 1, "memory_available_bytes": 1,
+                 "memory_limit_bytes": null, "disk_free_bytes": 2147483648u64, "disk_path": "/tmp"},
+        "gpus": [{"index": 0, "name": "NVIDIA H100 80GB HBM3", "uuid": null, "compute_capability": "9.0", "memory_total_bytes": null}],
+        "driver": null,
+        "cuda": {"home": "/usr/local/cuda-13.0", "nvcc": "/usr/local/cuda-13.0/bin/nvcc", "version": "13.0", "max_gcc_major": 15},
+        "compilers": [
+            {"path": "/usr/bin/gcc-16", "name": "gcc", "version": "16.1.0", "major": 16},
+            {"path": "/usr/bin/g++-16", "name": "g++", "version": "16.1.0", "major": 16},
+            {"path": "/usr/bin/gcc-13", "name": "gcc", "version": "13.3.0", "major": 13},
+            {"path": "/usr/bin/g++-13", "name": "g++", "version": "13.3.0", "major": 13},
+            {"path": "/usr/bin/gcc-12", "name": "gcc", "version": "12.4.0", "major": 12},
+            {"path": "/usr/bin/g++-12", "name": "g++", "version": "12.4.0", "major": 12}
+        ],
+        "python": null,
+        "torch": {"version": "2.11.0+cu130", "cuda": "13.0", "cxx11_abi": true, "cuda_available": true},
+        "ninja": null,
+        "problems": []
+    }))
+    .unwrap()
+}
+
+#[test]
+fn fixes_use_the_hosts_facts() {
+    let ctx = || DiagnoseContext {
+        suggested_max_jobs: None,
+        facts: Some(facts_with_compilers()),
+    };
+    let gcc = &diagnose_with("gcc_too_new.log", ctx())[0];
+    assert!(
+        gcc.fix
+            .contains("export CC=/usr/bin/gcc-13 CXX=/usr/bin/g++-13 NVCC_CCBIN=/usr/bin/g++-13"),
+        "{}",
+        gcc.fix
+    );
+    let without = &diagnose("public/gcc_too_new_12_pip.log")[0];
+    assert!(
+        without.fix.contains("apt-get install gcc-12 g++-12"),
+        "{}",
+        without.fix
+    );
+    assert!(
+        without
+            .fix
+            .contains("export CC=gcc-12 CXX=g++-12 NVCC_CCBIN=g++-12"),
+        "{}",
+        without.fix
+    );
+
+    let arch = &diagnose_with("unsupported_arch.log", ctx())[0];
+    assert!(
+        arch.fix.contains("FLASH_ATTN_CUDA_ARCHS=\"90\""),
+        "{}",
+        arch.fix
+    );
+    let nki = &diagnose_with("device/no_kernel_image.log", ctx())[0];
+    assert!(
+        nki.fix.contains("TORCH_CUDA_ARCH_LIST=\"9.0\""),
+        "{}",
+        nki.fix
+    );
+    let home = &diagnose_with("public/cuda_home_missing_oserror.log", ctx())[0];
+    assert!(
+        home.fix.contains("export CUDA_HOME=/usr/local/cuda-13.0"),
+        "{}",
+        home.fix
+    );
+    let abi = &diagnose_with("public/abi_mismatch_cxx11_symbol.log", ctx())[0];
+    assert!(
+        abi.fix.contains("FLASH_ATTENTION_FORCE_CXX11_ABI=TRUE"),
+        "{}",
+        abi.fix
+    );
+    let disk = &diagnose_with("device/disk_full.log", ctx())[0];
+    assert!(disk.fix.contains("2.0 GiB free on /tmp"), "{}", disk.fix);
+}
+
+#[test]
+fn cuda_mismatch_extracts_both_versions_in_every_form() {
+    for (log, nvcc, torch) in [
+        ("device/cuda_mismatch.log", "12.2", "13.0"),
+        ("public/cuda_mismatch_two_lines.log", "12.2", "11.7"),
+        ("public/cuda_mismatch_one_line.log", "12.1", "11.7"),
+    ] {
+        let f = &diagnose(log)[0];
+        assert!(
+            f.message.contains(&format!(
+                "nvcc is CUDA {nvcc} but torch was built with CUDA {torch}"
+            )),
+            "{log}: {}",
+            f.message
+        );
+        assert!(f.fix.contains(&format!("cuda-{torch}")), "{log}: {}", f.fix);
+    }
+    // The two-line form keeps both lines as evidence and counts once.
+    let two = &diagnose("public/cuda_mismatch_two_lines.log")[0];
+    assert_eq!(two.count, 1);
+    assert_eq!(two.evidence.len(), 2, "{:?}", two.evidence);
+}
+
+#[test]
+fn compile_errors_are_located_and_folded() {
+    let f = &diagnose("device/compile_error_nvcc.log")[0];
+    assert_eq!(
+        (f.file.as_deref(), f.line),
+        (Some("/tmp/cap/cerr/kernel.cu"), Some(11))
+    );
+    let g = &diagnose("device/compile_error_gxx.log")[0];
+    assert_eq!(
+        (g.file.as_deref(), g.line),
+        (Some("/tmp/cap/cxxerr/tinyext.cpp"), Some(5))
+    );
+    assert!(g.message.contains("undefined_symbol_here"), "{}", g.message);
+    let w = &diagnose("public/compile_error_nvcc_windows.log")[0];
+    assert_eq!(w.count, 2);
+    assert_eq!(w.line, Some(299));
+    // The cutlass header error is a missing submodule, not a compile error.
+    let m = &diagnose("missing_cutlass.log")[0];
+    assert_eq!(
+        (m.file.as_deref(), m.line),
+        (Some("csrc/flash_attn/src/flash_fwd_kernel.h"), Some(13))
+    );
+}
+
+#[test]
+fn gcc_source_echo_is_not_counted_twice() {
+    let f = &diagnose("gcc_too_new.log")[0];
+    assert_eq!(f.count, 1);
+    assert!(f.message.contains("GCC 15"), "{}", f.message);
+}
+
+#[test]
+fn findings_are_ordered_root_cause_first() {
+    let log = "\
+/x/cpp_extension.py:420: UserWarning: Attempted to use ninja as the BuildExtension backend but we could not find ninja.. Falling back to using the slow distutils backend.
+csrc/flash_api.cpp:12:3: error: 'at' has not been declared
+/usr/local/cuda/include/crt/host_config.h:143:2: error: #error -- unsupported GNU version! gcc versions later than 12 are not supported!
+g++: fatal error: Killed signal terminated program cc1plus";
+    let order: Vec<String> = lines(log).into_iter().map(|f| f.id).collect();
+    assert_eq!(
+        order,
+        [
+            "gcc-too-new",
+            "oom-killed",
+            "compile-error",
+            "ninja-missing"
+        ]
+    );
+}
+
+#[test]
+fn bare_killed_needs_a_compile_next_to_it() {
+    assert_eq!(lines("starting tests\nKilled\nall done"), vec![]);
+    let before = lines("[3/73] /usr/local/cuda/bin/nvcc -c a.cu -o a.o\nKilled");
+    assert_eq!(ids(&before), [("oom-killed", Severity::Error)]);
+    let after = lines("Killed\nninja: build stopped: subcommand failed.");
+    assert_eq!(ids(&after), [("oom-killed", Severity::Error)]);
+    let too_far = lines("Killed\na\nb\nc\nninja: build stopped: subcommand failed.");
+    assert_eq!(too_far, vec![]);
+}
+
+#[test]
+fn secondary_exit_status_alone_is_a_finding_but_does_not_double_count() {
+    let alone = lines("subprocess.CalledProcessError: Command '['ninja', '-v', '-j', '16']' returned non-zero exit status 137.");
+    assert_eq!(alone[0].id, "oom-killed");
+    assert!(alone[0].message.contains("SIGKILL"), "{}", alone[0].message);
+    assert!(alone[0].fix.contains("MAX_JOBS=8"), "{}", alone[0].fix);
+    let both = lines("nvcc error   : 'cicc' died due to signal 9 (Kill signal)\nerror: command '/usr/bin/nvcc' failed with exit code 137");
+    assert_eq!(both[0].count, 1);
+}
+
+#[test]
+fn chunking_does_not_change_the_result() {
+    /// Hands out at most `n` bytes per read.
+    struct Trickle<R>(R, usize);
+    impl<R: Read> Read for Trickle<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.1);
+            self.0.read(&mut buf[..n])
+        }
+    }
+    for log in [
+        "device/oom_cgroup_flash_attn.log",
+        "public/cuda_mismatch_two_lines.log",
+        "device/disk_full.log",
+    ] {
+        let whole = diagnose(log);
+        for n in [1, 7, 4096] {
+            let file = std::fs::File::open(fixture(log)).unwrap();
+            let reader = BufReader::with_capacity(n.max(16), Trickle(file, n));
+            let chunked = diagnose_reader(reader, DiagnoseContext::default()).unwrap();
+            assert_eq!(chunked, whole, "{log} in chunks of {n}");
+        }
+    }
+}
+
+#[test]
+fn gzip_logs_are_read_by_content() {
+    let plain = std::fs::read(fixture("device/oom_cgroup_flash_attn.log")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&plain).unwrap();
+    let gz = gz.finish().unwrap();
+    let findings = diagnose_reader(
+        decompress_if_gzip(std::io::Cursor::new(gz)).unwrap(),
+        DiagnoseContext::default(),
+    )
+    .unwrap();
+    assert_eq!(findings, diagnose("device/oom_cgroup_flash_attn.log"));
+    // Empty and one-byte inputs are fine.
+    for input in [&b""[..], &b"x"[..]] {
+        let r = decompress_if_gzip(std::io::Cursor::new(input.to_vec())).unwrap();
+        assert_eq!(
+            diagnose_reader(r, DiagnoseContext::default()).unwrap(),
+            vec![]
+        );
+    }
+    // A truncated gzip stream is an error, not a panic.
+    let mut cut = gz_of(b"g++: fatal error: Killed signal terminated program cc1plus\n");
+    cut.truncate(cut.len() / 2);
+    let r = decompress_if_gzip(std::io::Cursor::new(cut)).unwrap();
+    assert!(diagnose_reader(r, DiagnoseContext::default()).is_err());
+}
+
+fn gz_of(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+#[test]
+fn memory_stays_bounded_on_repeats() {
+    let mut d = Diagnoser::new(DiagnoseContext::default());
+    for i in 0..100_000 {
+        d.push_line(&format!("FAILED: [code=137] build/temp/csrc/obj_{i}.o"));
+        d.push_line(&format!(
+            "src/file_{i}.cu({}): error: identifier \"x{i}\" is undefined",
+            i + 1
+        ));
+    }
+    let findings = d.findings();
+    let oom = findings.iter().find(|f| f.id == "oom-killed").unwrap();
+    assert_eq!(oom.count, 100_000);
+    assert_eq!(oom.evidence.len(), tally::MAX_EVIDENCE);
+    assert!(oom.message.contains("and 99992 more"), "{}", oom.message);
+    let compile: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.id == "compile-error")
+        .collect();
+    assert_eq!(compile.len(), MAX_COMPILE_ERRORS);
+    assert!(
+        compile[0].message.contains("and 99990 more compile errors"),
+        "{}",
+        compile[0].message
+    );
+    assert_eq!(d.lines(), 200_000);
+}
+
+#[test]
+fn long_lines_and_bad_bytes_do_not_break_anything() {
+    let mut input = vec![b'x'; 3 * MAX_LINE_BYTES];
+    input.extend_from_slice(b" g++: fatal error: Killed signal terminated program cc1plus\n");
+    input.extend_from_slice(
+        b"\xff\xfe nvcc error   : 'ptxas' died due to signal 9 (Kill signal) \xc3\x28\r\n",
+    );
+    input.extend_from_slice(b"\x1b[01;31m\x1b[Kcsrc/a.cu(3): error: \x1b[m\x1b[Kboom");
+    let mut d = Diagnoser::new(DiagnoseContext::default());
+    d.feed(std::io::Cursor::new(input)).unwrap();
+    assert_eq!(d.lines(), 3);
+    let findings = d.findings();
+    // The first line was cut at 64 KiB, so its kill message was dropped.
+    let oom = findings.iter().find(|f| f.id == "oom-killed").unwrap();
+    assert_eq!(oom.count, 1);
+    assert!(oom.message.contains("ptxas"), "{}", oom.message);
+    let ce = findings.iter().find(|f| f.id == "compile-error").unwrap();
+    assert_eq!(ce.file.as_deref(), Some("csrc/a.cu"));
+    assert_eq!(ce.evidence, ["csrc/a.cu(3): error: boom"]);
+}
+
+#[test]
+fn evidence_masks_secrets_and_controls() {
+    let f = &lines("nvcc error   : 'cicc' died due to signal 9 (Kill signal) token=ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A \u{7}")[0];
+    assert_eq!(
+        f.evidence,
+        ["nvcc error   : 'cicc' died due to signal 9 (Kill signal) token=ghp_***"]
+    );
+}
+
+#[test]
+fn live_use_reports_between_lines() {
+    let mut d = Diagnoser::new(DiagnoseContext::default());
+    d.push_line("[1/2] g++ -c a.cpp -o a.o");
+    assert!(!d.has_errors());
+    d.push_line("The detected CUDA version (11.6) mismatches the version that was used to compile");
+    // The torch version has not arrived yet, the finding is already there.
+    assert_eq!(d.findings()[0].id, "cuda-mismatch");
+    d.push_line("PyTorch (12.1). Please make sure to use the same CUDA versions.");
+    let f = &d.findings()[0];
+    assert!(
+        f.message
+            .contains("CUDA 11.6 but torch was built with CUDA 12.1"),
+        "{}",
+        f.message
+    );
+    assert_eq!(f.count, 1);
+}
+
+#[test]
+fn catalogue_and_keywords_cover_every_rule() {
+    assert_eq!(catalogue().len(), 15);
+    let ids: Vec<&str> = catalogue().iter().map(|r| r.id).collect();
+    for id in [
+        "oom-killed",
+        "gcc-too-new",
+        "ninja-missing",
+        "cuda-mismatch",
+        "cuda-home-missing",
+        "cuda-too-old",
+        "arch-unsupported",
+        "missing-submodule",
+        "torch-missing",
+        "disk-full",
+        "compile-error",
+        "abi-mismatch",
+        "no-kernel-image",
+        "wheel-unsupported",
+        "timeout",
+    ] {
+        assert!(ids.contains(&id), "{id}");
+    }
+    // Timeout forms (no captured log yet).
+    let t = lines(
+        "The job running on runner gpu-01 has exceeded the maximum execution time of 360 minutes.",
+    );
+    assert_eq!(ids_of(&t), [("timeout", Severity::Error)]);
+    let net = lines("WARNING: Retrying (Retry(total=4)) after connection broken by 'ReadTimeoutError(\"HTTPSConnectionPool(host='github.com', port=443): Read timed out. (read timeout=15)\")'");
+    assert_eq!(ids_of(&net), [("timeout", Severity::Warning)]);
+}
+
+fn ids_of(findings: &[Finding]) -> Vec<(&str, Severity)> {
+    ids(findings)
+}

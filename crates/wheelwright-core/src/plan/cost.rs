@@ -1,0 +1,552 @@
+//! The cost model: how long one translation unit takes and how much memory it
+//! needs, for a number of gencodes and `nvcc --threads`, calibrated on the
+//! measurements in [`super::measurements`].
+//!
+//! Model, per unit (all fitted to measured data, see `data/README.md`):
+//! - `b`: seconds alone (no other compile running) for one gencode at
+//!   `--threads 1`; `p`: its peak memory (process-tree RSS) at one gencode.
+//! - G gencodes, T threads, k = min(T, G): time `b·(σ + (1−σ)·⌈G/k⌉)`, peak
+//!   `p·(1 + ρ·(k−1))`, CPU demand `(σ + (1−σ)·G) / (σ + (1−σ)·⌈G/k⌉)` cores.
+//!   σ (the gencode-independent share) and ρ come from the same backward TU
+//!   compiled with 1 and 3 gencodes at `--threads 1` and `--threads 4`.
+//! - Contention: with load L = (CPU demand of all running compiles) / cores, a
+//!   compile runs `s(L) = 1 + c·L·(n−1)/n` times slower than alone (shared
+//!   caches and memory bandwidth); above L = 1 the cores are time-sliced too,
+//!   `s(L) = s(1)·L`. c is the mean of two calibrations: the 10-at-once sm_90
+//!   TUs against the same TUs at 16-at-once in the real build, and
+//!   `flash_api.cpp` alone (27.9 s) against inside the real build (50.9 s).
+//! - Memory over a compile's life: it starts at `start·peak`, climbs linearly
+//!   to the peak at `ramp_end` of its progress (cicc's front end), then stays
+//!   at `tail·peak` (ptxas and the host compile); fitted to the real build's
+//!   memory trace by `bench/plan_fit_memory_profile.py`.
+//!
+//! Times per unit come from the real build's `.ninja_log` with the contention
+//! divided out (the 4 split-KV files it did not reach come from the sm_80
+//! sdist measurements, scaled by the units both have), averaged over the
+//! fp16/bf16 twins of each (kind, head dim, causal) class. Peaks come from the
+//! per-TU measurements (class, then kind means where a unit was not measured).
+//! Files the model does not know cost like an average flash-attn forward TU
+//! (`.cu`) or like `flash_api.cpp` (`.cpp`).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::measurements::{
+    self, parse_ninja_log, parse_tu_jsonl, NinjaLogEntry, TuMeasurement, FLASH_API_ALONE_SECONDS,
+    REAL_BUILD_CPUS, REAL_BUILD_JOBS, TU_DEV_TREE_CONCURRENCY, TU_HOST_CPUS,
+};
+use super::recipe::{flash_attn_2_8_3_units, TranslationUnit};
+use crate::units::GIB;
+
+/// What a flash-attn translation unit instantiates, from its file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitKind {
+    Fwd,
+    FwdSplit,
+    Bwd,
+    /// `flash_api.cpp`: host code only, built by g++.
+    Api,
+    /// A file the model does not know.
+    Other,
+}
+
+/// A unit's cost class: kind, head dim and causal mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct UnitClass {
+    pub kind: UnitKind,
+    pub hdim: Option<u32>,
+    pub causal: bool,
+}
+
+/// Class a unit by its file stem: `flash_fwd_split_hdim64_bf16_causal_sm80`
+/// is (fwd_split, 64, causal). Works in any recipe, so a torch extension made
+/// of flash-attn files is costed like flash-attn.
+pub fn classify(stem: &str, is_cuda: bool) -> UnitClass {
+    let other = UnitClass {
+        kind: UnitKind::Other,
+        hdim: None,
+        causal: false,
+    };
+    if stem == "flash_api" && !is_cuda {
+        return UnitClass {
+            kind: UnitKind::Api,
+            ..other
+        };
+    }
+    let tokens: Vec<&str> = stem.split('_').collect();
+    if !is_cuda || tokens.first() != Some(&"flash") {
+        return other;
+    }
+    let kind = match (tokens.get(1), tokens.get(2)) {
+        (Some(&"bwd"), _) => UnitKind::Bwd,
+        (Some(&"fwd"), Some(&"split")) => UnitKind::FwdSplit,
+        (Some(&"fwd"), _) => UnitKind::Fwd,
+        _ => return other,
+    };
+    let hdim = tokens
+        .iter()
+        .find_map(|t| t.strip_prefix("hdim").and_then(|n| n.parse().ok()));
+    UnitClass {
+        kind,
+        hdim,
+        causal: tokens.contains(&"causal"),
+    }
+}
+
+/// Where a unit's numbers came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CostBasis {
+    /// Its own class (kind, head dim, causal) was measured.
+    Class,
+    /// Only its kind was: the kind's mean.
+    Kind,
+    /// Not a unit the model knows: the generic cost.
+    Generic,
+}
+
+/// One unit at one gencode and `--threads 1`, alone on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct UnitCost {
+    pub class: UnitClass,
+    pub seconds: f64,
+    pub peak_bytes: u64,
+    pub time_basis: CostBasis,
+    pub memory_basis: CostBasis,
+}
+
+/// One unit's compile as the simulator runs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobCost {
+    pub name: String,
+    /// Seconds alone on the host with these gencodes and threads.
+    pub alone_seconds: f64,
+    pub peak_bytes: u64,
+    /// Cores it keeps busy on average.
+    pub cpu_demand: f64,
+}
+
+/// A compile's memory over its progress, as fractions of its peak.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MemoryProfile {
+    pub start: f64,
+    pub ramp_end: f64,
+    pub tail: f64,
+}
+
+impl MemoryProfile {
+    /// Fraction of the peak at progress `x` in [0, 1] (the peak itself at
+    /// `ramp_end`, the left limit).
+    pub fn at(&self, x: f64) -> f64 {
+        if x <= self.ramp_end {
+            self.start + (1.0 - self.start) * (x / self.ramp_end).clamp(0.0, 1.0)
+        } else {
+            self.tail
+        }
+    }
+}
+
+/// Fitted to the real build's memory trace (`bench/plan_fit_memory_profile.py`).
+pub const MEMORY_PROFILE: MemoryProfile = MemoryProfile {
+    start: 0.15,
+    ramp_end: 0.28,
+    tail: 0.22,
+};
+
+/// Memory of the build around the compiles: pip, `setup.py` with torch
+/// imported, ninja (the real build's trace: ~0.8 GiB in use when ninja started,
+/// ~0.5 GiB of it the idle host).
+pub const BUILD_OVERHEAD_BYTES: u64 = GIB / 2;
+
+/// (seconds, GiB) pairs while calibrating.
+type Pair = (f64, f64);
+
+/// The calibrated model. Build it with [`CostModel::measured`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CostModel {
+    /// c in `s(L) = 1 + c·L·(n−1)/n`.
+    pub contention: f64,
+    /// σ: share of a one-gencode compile that does not repeat per gencode.
+    pub serial_share: f64,
+    /// ρ: peak growth per extra gencode compiled in parallel.
+    pub thread_memory_growth: f64,
+    pub profile: MemoryProfile,
+    pub build_overhead_bytes: u64,
+    classes: BTreeMap<UnitClass, Pair>,
+    kinds: BTreeMap<UnitKind, Pair>,
+    unit_peaks: BTreeMap<String, f64>,
+}
+
+impl CostModel {
+    /// The model calibrated on the embedded measurements.
+    pub fn measured() -> Self {
+        let log = parse_ninja_log(measurements::REAL_BUILD_NINJA_LOG);
+        let tus = parse_tu_jsonl(measurements::TU_JSONL);
+        let (serial_share, thread_memory_growth) = fit_gencode_scaling(&tus);
+        let contention = fit_contention(&log, &tus);
+        let mut model = CostModel {
+            contention,
+            serial_share,
+            thread_memory_growth,
+            profile: MEMORY_PROFILE,
+            build_overhead_bytes: BUILD_OVERHEAD_BYTES,
+            classes: BTreeMap::new(),
+            kinds: BTreeMap::new(),
+            unit_peaks: BTreeMap::new(),
+        };
+        model.fit_units(&log, &tus);
+        model
+    }
+
+    /// Slowdown against running alone at `load` (CPU demand / cores).
+    pub fn slowdown(&self, demand: f64, cpus: u32) -> f64 {
+        let n = f64::from(cpus.max(1));
+        let load = demand / n;
+        let full = 1.0 + self.contention * (n - 1.0) / n;
+        if load <= 1.0 {
+            1.0 + self.contention * load * (n - 1.0) / n
+        } else {
+            full * load
+        }
+    }
+
+    /// The cost of `unit` at one gencode and `--threads 1`.
+    pub fn unit_cost(&self, unit: &TranslationUnit) -> UnitCost {
+        let class = classify(unit.stem(), unit.is_cuda());
+        let generic = if unit.is_cuda() {
+            UnitKind::Fwd
+        } else {
+            UnitKind::Api
+        };
+        let (time, time_basis, class_gib, memory_basis) = match self.classes.get(&class) {
+            Some(&(t, g)) => (t, CostBasis::Class, g, CostBasis::Class),
+            None => match self.kinds.get(&class.kind) {
+                Some(&(t, g)) => (t, CostBasis::Kind, g, CostBasis::Kind),
+                None => {
+                    let (t, g) = self.kinds.get(&generic).copied().unwrap_or((300.0, 4.0));
+                    (t, CostBasis::Generic, g, CostBasis::Generic)
+                }
+            },
+        };
+        let gib = self
+            .unit_peaks
+            .get(unit.stem())
+            .copied()
+            .unwrap_or(class_gib);
+        UnitCost {
+            class,
+            seconds: time,
+            peak_bytes: (gib * GIB as f64) as u64,
+            time_basis,
+            memory_basis,
+        }
+    }
+
+    /// `unit` compiled for `gencodes` targets with `nvcc --threads threads`
+    /// (g++ units ignore both).
+    pub fn job(&self, unit: &TranslationUnit, gencodes: u32, threads: u32) -> JobCost {
+        let cost = self.unit_cost(unit);
+        let (time_factor, demand, memory_factor) = if unit.is_cuda() {
+            self.gencode_factors(gencodes, threads)
+        } else {
+            (1.0, 1.0, 1.0)
+        };
+        JobCost {
+            name: unit.path.clone(),
+            alone_seconds: cost.seconds * time_factor,
+            peak_bytes: (cost.peak_bytes as f64 * memory_factor) as u64,
+            cpu_demand: demand,
+        }
+    }
+
+    /// (time factor, CPU demand, memory factor) for G gencodes at T threads.
+    pub fn gencode_factors(&self, gencodes: u32, threads: u32) -> (f64, f64, f64) {
+        let g = gencodes.max(1);
+        let k = threads.max(1).min(g);
+        let rounds = f64::from(g.div_ceil(k));
+        let s = self.serial_share;
+        let time = s + (1.0 - s) * rounds;
+        let work = s + (1.0 - s) * f64::from(g);
+        let memory = 1.0 + self.thread_memory_growth * f64::from(k - 1);
+        (time, work / time, memory)
+    }
+
+    fn fit_units(&mut self, log: &[NinjaLogEntry], tus: &[TuMeasurement]) {
+        // Seconds alone per unit, from the real build with contention removed.
+        let alone = self.alone_times_from_log(log);
+        let mut class_times: BTreeMap<UnitClass, Vec<f64>> = BTreeMap::new();
+        for (stem, secs) in &alone {
+            class_times
+                .entry(classify(stem, stem != "flash_api"))
+                .or_default()
+                .push(*secs);
+        }
+        // Classes the log lacks: the sm_80 sdist times, scaled by the units
+        // both have.
+        let sdist: Vec<&TuMeasurement> = tus.iter().filter(|t| t.from_sdist()).collect();
+        let ratios: Vec<f64> = sdist
+            .iter()
+            .filter_map(|t| alone.get(t.stem()).map(|a| a / t.wall_s))
+            .collect();
+        let scale = mean(&ratios).unwrap_or(1.0 / (1.0 + self.contention));
+        let mut extra: BTreeMap<UnitClass, Vec<f64>> = BTreeMap::new();
+        for t in &sdist {
+            let class = classify(t.stem(), t.compiler == "nvcc");
+            if !class_times.contains_key(&class) {
+                extra.entry(class).or_default().push(t.wall_s * scale);
+            }
+        }
+        class_times.extend(extra);
+
+        // Peaks: per unit (max over single-gencode, --threads 1 lines).
+        for t in tus.iter().filter(|t| t.is_single()) {
+            let e = self.unit_peaks.entry(t.stem().to_string()).or_insert(0.0);
+            *e = e.max(t.peak_tree_rss_gib);
+        }
+        let mut class_peaks: BTreeMap<UnitClass, Vec<f64>> = BTreeMap::new();
+        for (stem, gib) in &self.unit_peaks {
+            class_peaks
+                .entry(classify(stem, stem != "flash_api"))
+                .or_default()
+                .push(*gib);
+        }
+        let mut kind_times: BTreeMap<UnitKind, Vec<f64>> = BTreeMap::new();
+        let mut kind_peaks: BTreeMap<UnitKind, Vec<f64>> = BTreeMap::new();
+        for (c, v) in &class_times {
+            kind_times.entry(c.kind).or_default().extend(v);
+        }
+        for (c, v) in &class_peaks {
+            kind_peaks.entry(c.kind).or_default().extend(v);
+        }
+        for (kind, times) in &kind_times {
+            if let (Some(t), Some(g)) = (mean(times), kind_peaks.get(kind).and_then(|v| mean(v))) {
+                self.kinds.insert(*kind, (t, g));
+            }
+        }
+        for (class, times) in &class_times {
+            let Some(t) = mean(times) else { continue };
+            let g = class_peaks
+                .get(class)
+                .and_then(|v| mean(v))
+                .or_else(|| self.kinds.get(&class.kind).map(|k| k.1));
+            if let Some(g) = g {
+                self.classes.insert(*class, (t, g));
+            }
+        }
+    }
+
+    /// Divide the contention out of the real build's object times: rebuild
+    /// which objects ran when (ninja started them in sorted order, each on the
+    /// next free slot; the 4 it never finished ran to the end), then integrate
+    /// `1/s(L)` over each object's run.
+    fn alone_times_from_log(&self, log: &[NinjaLogEntry]) -> BTreeMap<String, f64> {
+        let runs = reconstruct_runs(log);
+        let end_of_log = log.iter().map(|e| e.end_ms).max().unwrap_or(0) as f64 / 1000.0;
+        let mut times: Vec<f64> = runs
+            .iter()
+            .flat_map(|r| [r.1, r.2.unwrap_or(end_of_log)])
+            .collect();
+        times.sort_by(f64::total_cmp);
+        times.dedup();
+        let mut out = BTreeMap::new();
+        for (stem, start, end) in &runs {
+            let Some(end) = end else { continue };
+            let mut alone = 0.0;
+            for w in times.windows(2) {
+                let (a, b) = (w[0].max(*start), w[1].min(*end));
+                if b <= a {
+                    continue;
+                }
+                let mid = (a + b) / 2.0;
+                let running = runs
+                    .iter()
+                    .filter(|r| r.1 <= mid && r.2.is_none_or(|e| mid < e))
+                    .count();
+                alone += (b - a) / self.slowdown(running as f64, REAL_BUILD_CPUS);
+            }
+            out.insert(stem.clone(), alone);
+        }
+        out
+    }
+}
+
+/// `(stem, start s, end s)` of every unit of the real build, the unfinished
+/// ones with no end: unit i ≥ MAX_JOBS in ninja's order started at the
+/// (i − MAX_JOBS)-th finish.
+pub fn reconstruct_runs(log: &[NinjaLogEntry]) -> Vec<(String, f64, Option<f64>)> {
+    let logged: BTreeMap<&str, &NinjaLogEntry> = log.iter().map(|e| (e.stem(), e)).collect();
+    let mut ends: Vec<f64> = log.iter().map(|e| e.end_ms as f64 / 1000.0).collect();
+    ends.sort_by(f64::total_cmp);
+    let mut units = flash_attn_2_8_3_units();
+    units.sort_by_key(TranslationUnit::object_path);
+    let jobs = REAL_BUILD_JOBS as usize;
+    units
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let stem = u.stem().to_string();
+            match logged.get(u.stem()) {
+                Some(e) => (
+                    stem,
+                    e.start_ms as f64 / 1000.0,
+                    Some(e.end_ms as f64 / 1000.0),
+                ),
+                None => {
+                    let start = if i < jobs {
+                        0.0
+                    } else {
+                        ends.get(i - jobs).copied().unwrap_or(0.0)
+                    };
+                    (stem, start, None)
+                }
+            }
+        })
+        .collect()
+}
+
+/// σ and ρ from a backward TU measured at 1 and 3 gencodes, `--threads` 1 and 4.
+fn fit_gencode_scaling(tus: &[TuMeasurement]) -> (f64, f64) {
+    let find = |g: usize, t: u32| {
+        tus.iter().find(|m| {
+            m.stem() == "flash_bwd_hdim128_bf16_sm80"
+                && m.gencodes.len() == g
+                && m.nvcc_threads == Some(t)
+        })
+    };
+    match (find(1, 1), find(3, 1), find(3, 4)) {
+        (Some(one), Some(three), Some(threaded)) => {
+            let r = three.wall_s / one.wall_s;
+            let sigma = ((3.0 - r) / 2.0).clamp(0.0, 1.0);
+            let rho = ((threaded.peak_tree_rss_gib / three.peak_tree_rss_gib - 1.0) / 2.0).max(0.0);
+            (sigma, rho)
+        }
+        // The README's numbers, should the data ever lack those lines.
+        _ => (0.56, 0.47),
+    }
+}
+
+/// c from the two calibrations the data allow (see the module docs).
+fn fit_contention(log: &[NinjaLogEntry], tus: &[TuMeasurement]) -> f64 {
+    let n = f64::from(TU_HOST_CPUS);
+    let f = (n - 1.0) / n;
+    let by_stem: BTreeMap<&str, &NinjaLogEntry> = log.iter().map(|e| (e.stem(), e)).collect();
+    // (a) 10 at once (load 10/16) against 16 at once (load 1).
+    let ratios: Vec<f64> = tus
+        .iter()
+        .filter(|t| !t.from_sdist() && t.is_single() && t.compiler == "nvcc")
+        .filter_map(|t| by_stem.get(t.stem()).map(|e| e.seconds() / t.wall_s))
+        .collect();
+    let la = f64::from(TU_DEV_TREE_CONCURRENCY) / n;
+    let from_ten = mean(&ratios).map(|r| (r - 1.0) / (f * (1.0 - r * la)));
+    // (b) flash_api.cpp alone against inside the build (load 1).
+    let from_api = by_stem
+        .get("flash_api")
+        .map(|e| (e.seconds() / FLASH_API_ALONE_SECONDS - 1.0) / f);
+    let cs: Vec<f64> = [from_ten, from_api]
+        .into_iter()
+        .flatten()
+        .filter(|c| c.is_finite() && *c >= 0.0)
+        .collect();
+    mean(&cs).unwrap_or(1.0)
+}
+
+fn mean(v: &[f64]) -> Option<f64> {
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+/// The MAX_JOBS that keeps `jobs × per_job_peak_bytes` under `ceiling_bytes`:
+/// for a retry after an out-of-memory kill, with the peak per job observed in
+/// the failed run. Never 0 (one job is the least a build can run; whether it
+/// fits is for the caller to judge), never more than 4096.
+pub fn jobs_for_memory(ceiling_bytes: u64, per_job_peak_bytes: u64) -> u32 {
+    if per_job_peak_bytes == 0 {
+        return 4096;
+    }
+    (ceiling_bytes / per_job_peak_bytes).clamp(1, 4096) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_flash_attn_names() {
+        let c = classify("flash_fwd_split_hdim64_bf16_causal_sm80", true);
+        assert_eq!(
+            (c.kind, c.hdim, c.causal),
+            (UnitKind::FwdSplit, Some(64), true)
+        );
+        let c = classify("flash_bwd_hdim256_fp16_sm90", true);
+        assert_eq!(
+            (c.kind, c.hdim, c.causal),
+            (UnitKind::Bwd, Some(256), false)
+        );
+        assert_eq!(classify("flash_api", false).kind, UnitKind::Api);
+        assert_eq!(classify("my_kernel", true).kind, UnitKind::Other);
+        assert_eq!(classify("flash_fwd_hdim64", false).kind, UnitKind::Other);
+    }
+
+    #[test]
+    fn calibration_matches_the_readme() {
+        let m = CostModel::measured();
+        // README: 3 gencodes at T=1 take 548 s against 292 s at one; T=4 needs
+        // 11.2 GiB against 5.8.
+        assert!((0.5..0.62).contains(&m.serial_share), "{}", m.serial_share);
+        assert!((0.4..0.55).contains(&m.thread_memory_growth));
+        assert!((0.7..1.4).contains(&m.contention), "{}", m.contention);
+        let (t, d, mem) = m.gencode_factors(3, 4);
+        assert!((t - 1.0).abs() < 1e-9);
+        assert!((mem * 5.8 - 11.23).abs() < 0.2, "{mem}");
+        assert!(d > 1.5 && d < 3.0);
+        // One gencode: threads buy nothing and cost nothing.
+        assert_eq!(m.gencode_factors(1, 4), (1.0, 1.0, 1.0));
+    }
+
+    #[test]
+    fn every_2_8_3_unit_has_a_class_cost() {
+        let m = CostModel::measured();
+        for u in flash_attn_2_8_3_units() {
+            let c = m.unit_cost(&u);
+            assert_eq!(c.time_basis, CostBasis::Class, "{}", u.path);
+            assert!(
+                c.seconds > 20.0 && c.seconds < 400.0,
+                "{} {}",
+                u.path,
+                c.seconds
+            );
+            let gib = c.peak_bytes as f64 / GIB as f64;
+            assert!((1.0..7.0).contains(&gib), "{} {gib}", u.path);
+        }
+        let other = TranslationUnit::from_path("k/my_kernel.cu").unwrap();
+        assert_eq!(m.unit_cost(&other).time_basis, CostBasis::Generic);
+    }
+
+    #[test]
+    fn reconstruction_matches_the_logged_starts() {
+        let log = parse_ninja_log(measurements::REAL_BUILD_NINJA_LOG);
+        let runs = reconstruct_runs(&log);
+        assert_eq!(runs.len(), 73);
+        assert_eq!(runs.iter().filter(|r| r.2.is_none()).count(), 4);
+        // Rebuild every logged start from the rule and compare.
+        let mut ends: Vec<f64> = log.iter().map(|e| e.end_ms as f64 / 1000.0).collect();
+        ends.sort_by(f64::total_cmp);
+        for (i, r) in runs.iter().enumerate().skip(16) {
+            assert!(
+                (r.1 - ends[i - 16]).abs() < 0.05,
+                "{} {} {}",
+                r.0,
+                r.1,
+                ends[i - 16]
+            );
+        }
+    }
+
+    #[test]
+    fn jobs_for_memory_divides_and_never_returns_zero() {
+        assert_eq!(jobs_for_memory(100 * GIB, 6 * GIB), 16);
+        assert_eq!(jobs_for_memory(GIB, 6 * GIB), 1);
+        assert_eq!(jobs_for_memory(GIB, 0), 4096);
+    }
+}

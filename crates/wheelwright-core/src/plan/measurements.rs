@@ -1,0 +1,166 @@
+//! The measured compile costs the planner is calibrated on, embedded at build
+//! time, and the parsers that read them.
+//!
+//! The files in `crates/wheelwright-core/data/` are copies of
+//! `measurements/` (see the README there): per-TU peaks and times of
+//! flash-attn 2 on a 16-core H100 host, ninja's own log of a real 16-job
+//! flash-attn 2.8.3 build (sm_90, `--threads 1`) and the host memory trace of
+//! that build. The parsers are public so the build runner and tests can read
+//! logs of other builds the same way.
+
+use serde::Deserialize;
+
+use crate::units::MIB;
+
+/// `fa2_tu_h100.jsonl`: one compiled TU per line.
+pub const TU_JSONL: &str = include_str!("../../data/fa2_tu_h100.jsonl");
+/// `.ninja_log` of flash-attn 2.8.3, sm_90, MAX_JOBS=16, NVCC_THREADS=1, 16 cores.
+pub const REAL_BUILD_NINJA_LOG: &str = include_str!("../../data/fa2_2.8.3_sm90_j16_t1.ninja_log");
+/// Used host memory of that build: `seconds MiB` every 2 s.
+pub const REAL_BUILD_MEMORY_TRACE: &str = include_str!("../../data/fa2_2.8.3_sm90_j16_t1.mem.txt");
+/// MAX_JOBS of the real build.
+pub const REAL_BUILD_JOBS: u32 = 16;
+/// Cores of the host it ran on (16 real cores, one thread each).
+pub const REAL_BUILD_CPUS: u32 = 16;
+/// flash-attn version of the real build.
+pub const REAL_BUILD_VERSION: &str = "2.8.3";
+/// Cores of the host the TU measurements ran on.
+pub const TU_HOST_CPUS: u32 = 16;
+/// How many TUs compiled at once in the development-tree lines of the jsonl.
+pub const TU_DEV_TREE_CONCURRENCY: u32 = 10;
+/// `g++ flash_api.cpp` alone on that host (README: 27.9 s alone, 29.3 s with
+/// 16 at once).
+pub const FLASH_API_ALONE_SECONDS: f64 = 27.9;
+
+/// One line of a `.ninja_log` (v5 and later): one finished output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NinjaLogEntry {
+    pub start_ms: u64,
+    pub end_ms: u64,
+    /// The output path, e.g. `build/temp…/csrc/flash_attn/src/flash_bwd_…o`.
+    pub output: String,
+}
+
+impl NinjaLogEntry {
+    /// The output's file stem: `flash_bwd_hdim128_bf16_sm80`.
+    pub fn stem(&self) -> &str {
+        file_stem(&self.output)
+    }
+
+    pub fn seconds(&self) -> f64 {
+        self.end_ms.saturating_sub(self.start_ms) as f64 / 1000.0
+    }
+}
+
+/// Parse a `.ninja_log`; comment lines and malformed lines are skipped, and a
+/// rebuilt output keeps only its last entry (as ninja itself does).
+pub fn parse_ninja_log(text: &str) -> Vec<NinjaLogEntry> {
+    let mut out: Vec<NinjaLogEntry> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split('\t').collect();
+        if fields.len() < 4 {
+            continue;
+        }
+        let (Ok(start_ms), Ok(end_ms)) = (fields[0].parse(), fields[1].parse()) else {
+            continue;
+        };
+        let output = fields[3].to_string();
+        out.retain(|e| e.output != output);
+        out.push(NinjaLogEntry {
+            start_ms,
+            end_ms,
+            output,
+        });
+    }
+    out
+}
+
+/// One measured TU compile (a line of `fa2_tu_h100.jsonl`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct TuMeasurement {
+    pub unit: String,
+    pub compiler: String,
+    pub gencodes: Vec<String>,
+    pub nvcc_threads: Option<u32>,
+    pub wall_s: f64,
+    pub peak_tree_rss_gib: f64,
+    /// `flash_attn-2.8.3 sdist` for the sdist lines; absent for the
+    /// development-tree lines.
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+impl TuMeasurement {
+    /// The unit's stem without a `.cpp`/`.cu` extension.
+    pub fn stem(&self) -> &str {
+        file_stem(&self.unit)
+    }
+
+    /// Compiled for one target with `--threads 1` (or by g++).
+    pub fn is_single(&self) -> bool {
+        self.gencodes.len() <= 1 && self.nvcc_threads.unwrap_or(1) == 1
+    }
+
+    pub fn from_sdist(&self) -> bool {
+        self.source.as_deref().is_some_and(|s| s.contains("sdist"))
+    }
+}
+
+/// Parse the TU measurements; malformed lines are skipped.
+pub fn parse_tu_jsonl(text: &str) -> Vec<TuMeasurement> {
+    text.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// A memory trace: `(seconds, used bytes)` from `seconds MiB` lines.
+pub fn parse_memory_trace(text: &str) -> Vec<(f64, u64)> {
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            let t: f64 = it.next()?.parse().ok()?;
+            let mib: f64 = it.next()?.parse().ok()?;
+            Some((t, (mib * MIB as f64) as u64))
+        })
+        .collect()
+}
+
+/// `a/b/flash_api.o` → `flash_api`.
+pub fn file_stem(path: &str) -> &str {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    match name.rsplit_once('.') {
+        Some((stem, _)) if !stem.is_empty() => stem,
+        _ => name,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_data_parses() {
+        let log = parse_ninja_log(REAL_BUILD_NINJA_LOG);
+        assert_eq!(log.len(), 69);
+        assert_eq!(log[0].stem(), "flash_api");
+        assert!((log[0].seconds() - 50.857).abs() < 1e-9);
+        let tus = parse_tu_jsonl(TU_JSONL);
+        assert_eq!(tus.len(), 44);
+        assert_eq!(tus.iter().filter(|t| t.from_sdist()).count(), 34);
+        let trace = parse_memory_trace(REAL_BUILD_MEMORY_TRACE);
+        let peak = trace.iter().map(|p| p.1).max().unwrap();
+        assert_eq!(peak, 71_749 * MIB);
+    }
+
+    #[test]
+    fn skips_junk() {
+        assert!(parse_ninja_log("# ninja log v5\nnot\ta\tline\n1\t2\n").is_empty());
+        assert!(parse_tu_jsonl("{]\n").is_empty());
+        assert!(parse_memory_trace("x y\n").is_empty());
+        assert_eq!(file_stem("a/b/c.tar.o"), "c.tar");
+        assert_eq!(file_stem("flash_api.cpp"), "flash_api");
+    }
+}

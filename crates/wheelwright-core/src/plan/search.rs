@@ -1,0 +1,159 @@
+//! Choosing MAX_JOBS and NVCC_THREADS: simulate every candidate and keep the
+//! fastest whose peak stays under the memory ceiling.
+//!
+//! Candidates: jobs 1 … min(units, CPUs) (more jobs than cores only adds
+//! memory: time-sliced cores give no more throughput), threads 1 … G (more
+//! threads than gencodes do nothing). A candidate fits when its peak stays
+//! under the ceiling in both ninja's order and longest-first (the order a
+//! pre-seeded `.ninja_log` gives), so either way of running it is safe. Among
+//! those that fit, the fastest in ninja's order wins; candidates within 1 %
+//! of it count as ties, broken toward less memory, then fewer jobs and threads.
+
+use super::cost::{CostModel, JobCost};
+use super::recipe::TranslationUnit;
+use super::simulate::{simulate, Order, Simulation};
+
+/// Walls within this fraction of the best count as ties.
+pub const TIE_TOLERANCE: f64 = 0.01;
+/// Stop raising the jobs after this many candidates in a row that do not fit.
+const MISSES_BEFORE_STOP: u32 = 4;
+
+/// One simulated setting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub jobs: u32,
+    pub threads: u32,
+    pub ninja: Simulation,
+    pub longest_first: Simulation,
+}
+
+impl Candidate {
+    /// The higher of the two orders' peaks.
+    pub fn peak(&self) -> u64 {
+        self.ninja
+            .peak_memory_bytes
+            .max(self.longest_first.peak_memory_bytes)
+    }
+}
+
+/// The units as jobs for `gencodes` and `threads`.
+pub fn jobs_for(
+    model: &CostModel,
+    units: &[TranslationUnit],
+    gencodes: u32,
+    threads: u32,
+) -> Vec<JobCost> {
+    units
+        .iter()
+        .map(|u| model.job(u, gencodes, threads))
+        .collect()
+}
+
+/// Simulate one setting in both orders.
+pub fn evaluate(
+    model: &CostModel,
+    units: &[TranslationUnit],
+    gencodes: u32,
+    jobs: u32,
+    threads: u32,
+    cpus: u32,
+) -> Candidate {
+    let costs = jobs_for(model, units, gencodes, threads);
+    Candidate {
+        jobs,
+        threads,
+        ninja: simulate(model, &costs, jobs, cpus, Order::AsGiven),
+        longest_first: simulate(model, &costs, jobs, cpus, Order::LongestFirst),
+    }
+}
+
+/// The search space and its limits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Space {
+    pub gencodes: u32,
+    pub cpus: u32,
+    pub ceiling: u64,
+    /// A user's MAX_JOBS, searched alone.
+    pub fixed_jobs: Option<u32>,
+    /// A user's NVCC_THREADS, searched alone.
+    pub fixed_threads: Option<u32>,
+    /// Highest threads to try (G for flash-attn, 1 for a plain torch extension).
+    pub max_threads: u32,
+}
+
+/// The chosen setting, and whether it fits under the ceiling (`false` only
+/// when nothing does, or the user fixed a setting that does not).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Choice {
+    pub best: Candidate,
+    pub fits: bool,
+    /// How many settings were simulated.
+    pub evaluated: u32,
+}
+
+pub fn choose(model: &CostModel, units: &[TranslationUnit], space: Space) -> Choice {
+    let job_range: Vec<u32> = match space.fixed_jobs {
+        Some(j) => vec![j.max(1)],
+        None => (1..=(units.len() as u32).min(space.cpus).max(1)).collect(),
+    };
+    let thread_range: Vec<u32> = match space.fixed_threads {
+        Some(t) => vec![t.max(1)],
+        None => (1..=space.max_threads.max(1)).collect(),
+    };
+    let mut fitting: Vec<Candidate> = Vec::new();
+    let mut smallest: Option<Candidate> = None;
+    let mut evaluated = 0;
+    for &threads in &thread_range {
+        let mut misses = 0;
+        for &jobs in &job_range {
+            let c = evaluate(model, units, space.gencodes, jobs, threads, space.cpus);
+            evaluated += 1;
+            let fits = c.peak() <= space.ceiling;
+            if smallest.as_ref().is_none_or(|s| c.peak() < s.peak()) {
+                smallest = Some(c.clone());
+            }
+            if fits {
+                misses = 0;
+                fitting.push(c);
+            } else {
+                misses += 1;
+                if misses >= MISSES_BEFORE_STOP {
+                    break;
+                }
+            }
+        }
+    }
+    let best_wall = fitting
+        .iter()
+        .map(|c| c.ninja.wall_seconds)
+        .fold(f64::INFINITY, f64::min);
+    let best = fitting
+        .into_iter()
+        .filter(|c| c.ninja.wall_seconds <= best_wall * (1.0 + TIE_TOLERANCE))
+        .min_by(|a, b| (a.peak(), a.jobs, a.threads).cmp(&(b.peak(), b.jobs, b.threads)));
+    match best {
+        Some(best) => Choice {
+            best,
+            fits: true,
+            evaluated,
+        },
+        None => {
+            // Nothing fits: report the least memory-hungry setting tried.
+            let best = smallest.unwrap_or_else(|| {
+                evaluate(
+                    model,
+                    units,
+                    space.gencodes,
+                    job_range[0],
+                    thread_range[0],
+                    space.cpus,
+                )
+            });
+            Choice {
+                best,
+                fits: false,
+                evaluated,
+            }
+        }
+    }
+}

@@ -1,0 +1,451 @@
+//! GitHub Actions: workflow-command annotations, log groups, the Markdown step
+//! summary and step outputs, and a safe echo of untrusted log lines.
+//!
+//! What the runner does with our output, and so what this module guards:
+//! - `::error file=F,line=L,title=T::MESSAGE` makes an annotation. Data is
+//!   escaped `%`→`%25`, `\r`→`%0D`, `\n`→`%0A` (`%` first); properties also
+//!   `:`→`%3A`, `,`→`%2C` ([`escape_data`], [`escape_property`]). Messages are
+//!   cut at 4096 characters; a step shows at most 10 annotations of each level
+//!   and a job 50, the rest silently dropped, so the most important go first
+//!   and the rest are listed in the summary only.
+//! - `GITHUB_STEP_SUMMARY` takes Markdown, at most 1 MiB per step.
+//! - `GITHUB_OUTPUT` takes `name=value` lines, or `name<<DELIM` ... `DELIM` for
+//!   multiline values, with a random delimiter the value does not contain.
+//! - A log line that starts with `::` is a command. Build output is untrusted,
+//!   so it is echoed between `::stop-commands::TOKEN` and `::TOKEN::` with a
+//!   random token ([`SafeEcho`]), and tokens in it are masked
+//!   ([`redact_secrets`]).
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+
+use crate::finding::{Finding, Severity};
+
+use super::{truncate_chars, Summary};
+
+pub use super::redact::redact_secrets;
+
+/// Characters of an annotation message GitHub keeps.
+pub const MAX_MESSAGE_CHARS: usize = 4096;
+/// Bytes of step summary GitHub accepts per step.
+pub const MAX_SUMMARY_BYTES: usize = 1024 * 1024;
+/// Annotations GitHub shows per level (error, warning, notice) in one step.
+pub const MAX_ANNOTATIONS_PER_LEVEL: usize = 10;
+/// Annotations GitHub shows in one job.
+pub const MAX_ANNOTATIONS_PER_JOB: usize = 50;
+
+/// Escape a command's data (the message): `%`, `\r`, `\n`.
+pub fn escape_data(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '\r' => out.push_str("%0D"),
+            '\n' => out.push_str("%0A"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escape a command's property value (file, title): data escaping plus `:`
+/// and `,`.
+pub fn escape_property(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '\r' => out.push_str("%0D"),
+            '\n' => out.push_str("%0A"),
+            ':' => out.push_str("%3A"),
+            ',' => out.push_str("%2C"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// How to render for GitHub.
+#[derive(Debug, Clone)]
+pub struct GithubOptions {
+    /// Annotations per level (GitHub's limit per step: 10).
+    pub per_level: usize,
+    /// Annotations in all (GitHub's limit per job: 50; lower it when earlier
+    /// steps of the job annotate too).
+    pub total: usize,
+    /// `GITHUB_WORKSPACE`: file paths under it are made relative, as
+    /// annotations expect.
+    pub workspace: Option<String>,
+}
+
+impl Default for GithubOptions {
+    fn default() -> Self {
+        GithubOptions {
+            per_level: MAX_ANNOTATIONS_PER_LEVEL,
+            total: MAX_ANNOTATIONS_PER_JOB,
+            workspace: None,
+        }
+    }
+}
+
+/// `warning`, `error` or `notice`: the command for a severity.
+fn command(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Notice => "notice",
+    }
+}
+
+fn title_of(f: &Finding) -> String {
+    if f.count > 1 {
+        format!("{} [{}] (x{})", f.title, f.id, f.count)
+    } else {
+        format!("{} [{}]", f.title, f.id)
+    }
+}
+
+fn relative<'a>(file: &'a str, workspace: Option<&str>) -> &'a str {
+    workspace
+        .map(|w| w.trim_end_matches('/'))
+        .filter(|w| !w.is_empty())
+        .and_then(|w| file.strip_prefix(w))
+        .and_then(|rest| rest.strip_prefix('/'))
+        .unwrap_or(file)
+}
+
+/// One annotation command line for `f` (without a newline).
+pub fn annotation(f: &Finding, workspace: Option<&str>) -> String {
+    let mut props = Vec::new();
+    if let Some(file) = &f.file {
+        props.push(format!(
+            "file={}",
+            escape_property(relative(file, workspace))
+        ));
+        if let Some(line) = f.line {
+            props.push(format!("line={line}"));
+        }
+    }
+    props.push(format!("title={}", escape_property(&title_of(f))));
+    let message = truncate_chars(
+        &format!("{}\n\nFix: {}", f.message, f.fix),
+        MAX_MESSAGE_CHARS - 1,
+    );
+    format!(
+        "::{} {}::{}",
+        command(f.severity),
+        props.join(","),
+        escape_data(&message)
+    )
+}
+
+/// The annotations and evidence groups for a step's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Annotations {
+    /// What to print to the step's log.
+    pub text: String,
+    /// Findings that got an annotation.
+    pub annotated: usize,
+    /// Findings left out by GitHub's limits (listed in the summary only).
+    pub omitted: usize,
+}
+
+/// Annotations for the most important findings within GitHub's limits, each
+/// followed by a log group with its evidence (echoed with commands stopped).
+pub fn render_annotations(findings: &[Finding], opts: &GithubOptions) -> Annotations {
+    let mut per_level = [0usize; 3];
+    let mut annotated = 0;
+    let mut text = String::new();
+    for f in findings {
+        let level = f.severity as usize;
+        if per_level[level] >= opts.per_level || annotated >= opts.total {
+            continue;
+        }
+        per_level[level] += 1;
+        annotated += 1;
+        text.push_str(&annotation(f, opts.workspace.as_deref()));
+        text.push('\n');
+        if !f.evidence.is_empty() {
+            let _ = writeln!(
+                text,
+                "::group::{}",
+                escape_data(&format!(
+                    "Evidence for {} ({} lines)",
+                    f.id,
+                    f.evidence.len()
+                ))
+            );
+            let mut echo = SafeEcho::new(Vec::new()).expect("writing to memory");
+            for line in &f.evidence {
+                let _ = echo.echo(line);
+            }
+            let bytes = echo.finish().unwrap_or_default();
+            text.push_str(&String::from_utf8_lossy(&bytes));
+            text.push_str("::endgroup::\n");
+        }
+    }
+    let omitted = findings.len() - annotated;
+    if omitted > 0 {
+        let _ = writeln!(
+            text,
+            "wheelwright: {omitted} more findings are not annotated (GitHub shows at most {} per level in a step); the step summary lists them.",
+            opts.per_level
+        );
+    }
+    Annotations {
+        text,
+        annotated,
+        omitted,
+    }
+}
+
+/// Escape untrusted text for one Markdown table cell: HTML special characters
+/// become entities, Markdown punctuation is backslash-escaped, line breaks
+/// become `<br>`, so no text can close the cell, the table, or open a tag.
+pub fn markdown_cell(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut first = true;
+    for line in s.split(['\n', '\r']) {
+        if line.is_empty() && !first {
+            continue;
+        }
+        if !first {
+            out.push_str("<br>");
+        }
+        first = false;
+        for c in line.chars() {
+            match c {
+                '&' => out.push_str("&amp;"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '"' => out.push_str("&quot;"),
+                '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' | '!' | '#' | '@' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                c if c.is_control() => {}
+                c => out.push(c),
+            }
+        }
+    }
+    out
+}
+
+/// A fenced code block holding `lines` verbatim: the fence is longer than any
+/// run of backticks inside, so the content cannot end the block.
+fn code_block(lines: &[String]) -> String {
+    let longest = lines
+        .iter()
+        .flat_map(|l| l.split(|c| c != '`'))
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    let fence = "`".repeat((longest + 1).max(3));
+    let mut s = format!("{fence}text\n");
+    for l in lines {
+        let l: String = l
+            .chars()
+            .filter(|c| *c == '\t' || !c.is_control())
+            .collect();
+        s.push_str(&l);
+        s.push('\n');
+    }
+    s.push_str(&fence);
+    s.push('\n');
+    s
+}
+
+/// The Markdown step summary: a table of all findings with their fixes (most
+/// important first), then the evidence of each, within GitHub's 1 MiB.
+/// `omitted` is how many findings got no annotation.
+pub fn render_step_summary(findings: &[Finding], omitted: usize) -> String {
+    let budget = MAX_SUMMARY_BYTES - 4096;
+    let summary = Summary::of(findings);
+    let mut out = format!("### wheelwright diagnose: {}\n\n", summary.describe());
+    if findings.is_empty() {
+        out.push_str("No known build problem found in the log.\n");
+        return out;
+    }
+    if omitted > 0 {
+        let _ = writeln!(
+            out,
+            "{omitted} findings have no annotation (GitHub shows at most {MAX_ANNOTATIONS_PER_LEVEL} per level in a step); all are listed here.\n"
+        );
+    }
+    out.push_str("| Severity | Rule | Where | Problem | Fix |\n| --- | --- | --- | --- | --- |\n");
+    let mut details = String::new();
+    let mut left_out = 0;
+    for f in findings {
+        let place = match (&f.file, f.line) {
+            (Some(file), Some(line)) => format!("{file}:{line}"),
+            (Some(file), None) => file.clone(),
+            _ => String::new(),
+        };
+        let rule = if f.count > 1 {
+            format!("{} (x{})", f.id, f.count)
+        } else {
+            f.id.clone()
+        };
+        let row = format!(
+            "| {} | {} | {} | {} | {} |\n",
+            f.severity.as_str(),
+            markdown_cell(&rule),
+            markdown_cell(&place),
+            markdown_cell(&format!("{}: {}", f.title, f.message)),
+            markdown_cell(&f.fix)
+        );
+        let detail = if f.evidence.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<details><summary>Evidence: {}</summary>\n\n{}\n</details>\n\n",
+                markdown_cell(&f.id),
+                code_block(&f.evidence)
+            )
+        };
+        if out.len() + details.len() + row.len() + detail.len() > budget {
+            left_out += 1;
+            continue;
+        }
+        out.push_str(&row);
+        details.push_str(&detail);
+    }
+    out.push('\n');
+    out.push_str(&details);
+    if left_out > 0 {
+        let _ = writeln!(
+            out,
+            "{left_out} more findings are left out to keep this summary under 1 MiB."
+        );
+    }
+    out
+}
+
+/// Step outputs for `GITHUB_OUTPUT`: `findings`, `errors`, `warnings`,
+/// `notices`, `first-error` (a rule id or empty) and `findings-json` (a
+/// multiline value with a random delimiter).
+pub fn render_outputs(findings: &[Finding]) -> String {
+    let s = Summary::of(findings);
+    let first_error = findings
+        .iter()
+        .find(|f| f.is_error())
+        .map(|f| f.id.as_str())
+        .unwrap_or("");
+    let mut out = format!(
+        "findings={}\nerrors={}\nwarnings={}\nnotices={}\nfirst-error={}\n",
+        s.findings,
+        s.errors,
+        s.warnings,
+        s.notices,
+        first_error.replace(['\r', '\n'], "")
+    );
+    let json = serde_json::to_string_pretty(findings).unwrap_or_else(|_| "[]".to_string());
+    out.push_str(&multiline_output("findings-json", &json));
+    out
+}
+
+/// `name<<DELIM\nvalue\nDELIM\n` with a random delimiter not found in `value`.
+pub fn multiline_output(name: &str, value: &str) -> String {
+    let mut delim = format!("ghadelimiter_{}", random_token());
+    while value.contains(&delim) {
+        delim = format!("ghadelimiter_{}", random_token());
+    }
+    format!("{name}<<{delim}\n{value}\n{delim}\n")
+}
+
+/// 32 random hex characters from the OS (`/dev/urandom`); where that cannot be
+/// read, a SHA-256 of the time, the process id and a counter.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 16];
+    let from_os = File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if from_os.is_err() {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let mut h = Sha256::new();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        h.update(now.to_le_bytes());
+        h.update(std::process::id().to_le_bytes());
+        h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+        h.update(format!("{:p}", &bytes).as_bytes());
+        bytes.copy_from_slice(&h.finalize()[..16]);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Echoes untrusted log lines so that none can act as a workflow command: the
+/// lines go between `::stop-commands::TOKEN` and `::TOKEN::`, the token is
+/// random, and a line that contains the token (which would end the stop)
+/// makes the echo switch to a fresh one first. Tokens in lines are masked.
+///
+/// Dropping it without [`SafeEcho::finish`] still resumes commands (best
+/// effort, errors ignored).
+#[derive(Debug)]
+pub struct SafeEcho<W: Write> {
+    out: Option<W>,
+    token: String,
+}
+
+impl<W: Write> SafeEcho<W> {
+    /// Start echoing to `out` (writes `::stop-commands::TOKEN`).
+    pub fn new(mut out: W) -> io::Result<SafeEcho<W>> {
+        let token = random_token();
+        writeln!(out, "::stop-commands::{token}")?;
+        Ok(SafeEcho {
+            out: Some(out),
+            token,
+        })
+    }
+
+    /// The current token (tests; never print it elsewhere).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Echo one line.
+    pub fn echo(&mut self, line: &str) -> io::Result<()> {
+        let line = redact_secrets(line);
+        while line.contains(self.token.as_str()) {
+            self.rotate()?;
+        }
+        let out = self.out.as_mut().expect("present until finish");
+        out.write_all(line.as_bytes())?;
+        out.write_all(b"\n")
+    }
+
+    /// End the stop with a fresh token: nothing untrusted is written between
+    /// the resume and the new stop.
+    fn rotate(&mut self) -> io::Result<()> {
+        let next = random_token();
+        let out = self.out.as_mut().expect("present until finish");
+        writeln!(out, "::{}::", self.token)?;
+        writeln!(out, "::stop-commands::{next}")?;
+        self.token = next;
+        Ok(())
+    }
+
+    /// Resume commands (writes `::TOKEN::`) and give the writer back.
+    pub fn finish(mut self) -> io::Result<W> {
+        let mut out = self.out.take().expect("present until finish");
+        writeln!(out, "::{}::", self.token)?;
+        out.flush()?;
+        Ok(out)
+    }
+}
+
+impl<W: Write> Drop for SafeEcho<W> {
+    fn drop(&mut self) {
+        if let Some(out) = self.out.as_mut() {
+            let _ = writeln!(out, "::{}::", self.token);
+            let _ = out.flush();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,261 @@
+//! Tests of the GitHub sink, with hostile input: a log line must never act as a
+//! workflow command, and no value may break out of its escaping.
+
+use super::*;
+
+/// What the runner would act on: it reads the log line by line (`\n`, `\r` and
+/// `\r\n` all end a line), honours `::stop-commands::T` until a line that is
+/// exactly `::T::`, and otherwise treats any line starting with `::` as a
+/// command. Returns the commands it would run (stop/resume included).
+fn runner_commands(output: &str) -> Vec<String> {
+    let mut commands = Vec::new();
+    let mut stopped: Option<String> = None;
+    for line in output.split(['\n', '\r']) {
+        match &stopped {
+            Some(token) => {
+                if line == format!("::{token}::") {
+                    commands.push("resume".to_string());
+                    stopped = None;
+                }
+            }
+            None => {
+                if let Some(token) = line.strip_prefix("::stop-commands::") {
+                    commands.push("stop".to_string());
+                    stopped = Some(token.to_string());
+                } else if line.starts_with("::") {
+                    commands.push(line.to_string());
+                }
+            }
+        }
+    }
+    commands
+}
+
+const HOSTILE: &[&str] = &[
+    "::add-mask::hunter2",
+    "::set-output name=x::pwned",
+    "::error::fake error",
+    "::error file=a.cu,line=1::fake",
+    "::stop-commands::attacker",
+    "::endgroup::",
+    "%0A::warning::encoded newline",
+    "harmless\r::error::after a carriage return",
+    "  ::error::indented",
+];
+
+#[test]
+fn escaping_follows_the_spec() {
+    assert_eq!(escape_data("100%\r\n"), "100%25%0D%0A");
+    assert_eq!(escape_data("%0A"), "%250A", "% is escaped first");
+    assert_eq!(escape_property("a:b,c%\n"), "a%3Ab%2Cc%25%0A");
+    assert_eq!(escape_data("a:b,c"), "a:b,c", "data keeps : and ,");
+}
+
+#[test]
+fn safe_echo_stops_every_hostile_line() {
+    let mut echo = SafeEcho::new(Vec::new()).unwrap();
+    for line in HOSTILE {
+        echo.echo(line).unwrap();
+    }
+    let out = String::from_utf8(echo.finish().unwrap()).unwrap();
+    assert_eq!(runner_commands(&out), vec!["stop", "resume"], "{out}");
+    for line in HOSTILE {
+        assert!(out.contains(line), "echoed verbatim: {line}");
+    }
+}
+
+#[test]
+fn safe_echo_switches_token_when_a_line_holds_it() {
+    let mut echo = SafeEcho::new(Vec::new()).unwrap();
+    let first = echo.token().to_string();
+    assert_eq!(first.len(), 32);
+    // The attacker somehow knows the token and tries to resume commands.
+    echo.echo(&format!("::{first}::")).unwrap();
+    echo.echo("::add-mask::after-fake-resume").unwrap();
+    echo.echo(&format!("x ::{first}:: ::error::y")).unwrap();
+    let second = echo.token().to_string();
+    assert_ne!(first, second);
+    let out = String::from_utf8(echo.finish().unwrap()).unwrap();
+    // Our own resume/stop pair, then the final resume: no hostile command.
+    assert_eq!(
+        runner_commands(&out),
+        vec!["stop", "resume", "stop", "resume"],
+        "{out}"
+    );
+    // The line holding the old token is printed after the switch.
+    let switch = out.find(&format!("::stop-commands::{second}")).unwrap();
+    let hostile = out.find(&format!("\n::{first}::\n::add-mask")).unwrap();
+    assert!(hostile > switch, "{out}");
+}
+
+#[test]
+fn safe_echo_masks_tokens_and_resumes_on_drop() {
+    let mut buf = Vec::new();
+    {
+        let mut echo = SafeEcho::new(&mut buf).unwrap();
+        echo.echo("push with ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A")
+            .unwrap();
+    }
+    let out = String::from_utf8(buf).unwrap();
+    assert!(out.contains("ghp_***"), "{out}");
+    assert!(!out.contains("aB3dE5fG7hJ9"), "{out}");
+    assert_eq!(runner_commands(&out), vec!["stop", "resume"]);
+}
+
+#[test]
+fn tokens_are_random() {
+    let a = random_token();
+    let b = random_token();
+    assert_ne!(a, b);
+    assert!(a.len() == 32 && a.bytes().all(|c| c.is_ascii_hexdigit()));
+}
+
+fn finding(id: &str, severity: Severity) -> Finding {
+    Finding::new(id, severity, "Title", "message", "fix")
+}
+
+#[test]
+fn annotation_escapes_untrusted_properties() {
+    let mut f = finding("compile-error", Severity::Error);
+    f.file = Some("/ws/csrc/a.cu\r\n::add-mask::x,line=99,title=pwned:".into());
+    f.line = Some(7);
+    f.message = "bad %0A thing\n::error::second line".into();
+    let line = annotation(&f, Some("/ws"));
+    assert!(!line.contains('\n') && !line.contains('\r'), "{line}");
+    assert!(line.starts_with("::error file=csrc/a.cu%0D%0A%3A%3Aadd-mask%3A%3Ax%2Cline=99%2Ctitle=pwned%3A,line=7,title="), "{line}");
+    assert!(
+        line.contains("bad %250A thing%0A::error::second line"),
+        "{line}"
+    );
+    assert_eq!(runner_commands(&line).len(), 1);
+}
+
+#[test]
+fn annotation_message_is_cut_at_4096() {
+    let mut f = finding("compile-error", Severity::Error);
+    f.message = "é".repeat(10_000);
+    let line = annotation(&f, None);
+    let data = line.split_once("::").unwrap().1.split_once("::").unwrap().1;
+    assert!(
+        data.chars().count() <= MAX_MESSAGE_CHARS,
+        "{}",
+        data.chars().count()
+    );
+}
+
+#[test]
+fn annotations_respect_limits_and_order() {
+    let mut findings: Vec<Finding> = (0..25)
+        .map(|i| finding(&format!("e{i}"), Severity::Error))
+        .collect();
+    findings.extend((0..3).map(|i| finding(&format!("w{i}"), Severity::Warning)));
+    let a = render_annotations(&findings, &GithubOptions::default());
+    assert_eq!(a.annotated, 13);
+    assert_eq!(a.omitted, 15);
+    let commands = runner_commands(&a.text);
+    let errors: Vec<&String> = commands
+        .iter()
+        .filter(|c| c.starts_with("::error "))
+        .collect();
+    assert_eq!(errors.len(), 10);
+    assert!(
+        errors[0].contains("[e0]") && errors[9].contains("[e9]"),
+        "most important first"
+    );
+    assert_eq!(
+        commands
+            .iter()
+            .filter(|c| c.starts_with("::warning "))
+            .count(),
+        3
+    );
+    assert!(a.text.contains("15 more findings are not annotated"));
+
+    let small = GithubOptions {
+        total: 4,
+        ..GithubOptions::default()
+    };
+    assert_eq!(render_annotations(&findings, &small).annotated, 4);
+}
+
+#[test]
+fn annotations_echo_evidence_with_commands_stopped() {
+    let mut f = finding("oom-killed", Severity::Error);
+    f.evidence = HOSTILE.iter().map(|s| s.to_string()).collect();
+    let a = render_annotations(&[f], &GithubOptions::default());
+    let commands = runner_commands(&a.text);
+    assert_eq!(commands.len(), 5, "{commands:?}");
+    assert!(commands[0].starts_with("::error "));
+    assert!(commands[1].starts_with("::group::"));
+    assert_eq!(&commands[2..4], ["stop", "resume"]);
+    assert_eq!(commands[4], "::endgroup::");
+}
+
+#[test]
+fn markdown_cells_cannot_escape() {
+    let cell =
+        markdown_cell("a | b <script>alert(1)</script>\n| x | [link](javascript:x) `code` @team");
+    assert!(!cell.contains('\n'));
+    assert!(!cell.contains("<script>"));
+    assert!(!cell.contains("](") || cell.contains("\\]("), "{cell}");
+    // Every pipe is escaped.
+    let unescaped = cell
+        .match_indices('|')
+        .filter(|(i, _)| !cell[..*i].ends_with('\\'))
+        .count();
+    assert_eq!(unescaped, 0, "{cell}");
+    assert!(cell.contains("<br>"));
+}
+
+#[test]
+fn step_summary_is_a_table_within_the_size_limit() {
+    let mut f = finding("oom-killed", Severity::Error);
+    f.count = 3;
+    f.evidence = vec![
+        "```".into(),
+        "</details><img src=x onerror=alert(1)>".into(),
+    ];
+    let s = render_step_summary(&[f.clone()], 0);
+    assert!(s.starts_with("### wheelwright diagnose: 1 error, 0 warnings, 0 notices\n"));
+    assert!(s.contains("| error | oom-killed (x3) |"), "{s}");
+    // The evidence sits in a fence longer than any backtick run inside it.
+    assert!(s.contains("````text\n```\n</details><img"), "{s}");
+
+    let mut big = finding("compile-error", Severity::Error);
+    big.message = "m".repeat(3000);
+    big.evidence = vec!["e".repeat(400); 5];
+    let many = vec![big; 2000];
+    let s = render_step_summary(&many, 1990);
+    assert!(s.len() <= MAX_SUMMARY_BYTES, "{}", s.len());
+    assert!(s.contains("more findings are left out"));
+    assert!(s.contains("1990 findings have no annotation"));
+
+    assert!(render_step_summary(&[], 0).contains("No known build problem"));
+}
+
+#[test]
+fn outputs_use_a_delimiter_absent_from_the_value() {
+    let mut f = finding("oom-killed", Severity::Error);
+    f.message = "ghadelimiter_ in a message".into();
+    let out = render_outputs(&[finding("ninja-missing", Severity::Warning), f]);
+    assert!(
+        out.contains("findings=2\nerrors=1\nwarnings=1\nnotices=0\nfirst-error=oom-killed\n"),
+        "{out}"
+    );
+    let start = out.find("findings-json<<").unwrap();
+    let delim = out[start + "findings-json<<".len()..]
+        .lines()
+        .next()
+        .unwrap();
+    assert!(delim.starts_with("ghadelimiter_") && delim.len() > 20);
+    let body = &out[start..];
+    assert_eq!(
+        body.matches(delim).count(),
+        2,
+        "delimiter only opens and closes"
+    );
+    assert!(out.ends_with(&format!("\n{delim}\n")));
+
+    let none = render_outputs(&[]);
+    assert!(none.contains("findings=0\n") && none.contains("first-error=\n"));
+}

@@ -1,0 +1,136 @@
+//! Masking tokens in untrusted text before anything prints or stores it.
+//!
+//! A build log can contain a token that a build step echoed (a `pip` index URL
+//! with a password, a `git` remote with a GitHub token). GitHub masks the
+//! secrets it knows; these patterns catch the ones it does not: GitHub tokens
+//! (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`, `github_pat_`) and PyPI API tokens
+//! (`pypi-Ag...`). The prefix stays visible so a reader knows what was there.
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+
+/// The mask put in place of a token's secret part.
+pub const MASK: &str = "***";
+
+/// Token prefixes; the secret part is what follows.
+const PREFIXES: &[&str] = &[
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "pypi-Ag",
+];
+/// Characters of secret a match needs before it is taken for a token.
+const MIN_SECRET: usize = 20;
+
+fn finder() -> &'static AhoCorasick {
+    static FINDER: OnceLock<AhoCorasick> = OnceLock::new();
+    FINDER.get_or_init(|| {
+        AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(PREFIXES)
+            .expect("static token prefixes")
+    })
+}
+
+fn is_secret_char(prefix: &str, b: u8) -> bool {
+    match prefix {
+        "github_pat_" => b.is_ascii_alphanumeric() || b == b'_',
+        "pypi-Ag" => b.is_ascii_alphanumeric() || b == b'_' || b == b'-',
+        _ => b.is_ascii_alphanumeric(),
+    }
+}
+
+/// `line` with every GitHub or PyPI token replaced by its prefix and `***`.
+/// Borrowed (no allocation) when there is nothing to mask.
+pub fn redact_secrets(line: &str) -> Cow<'_, str> {
+    let bytes = line.as_bytes();
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    for m in finder().find_iter(line) {
+        if m.start() < copied {
+            continue;
+        }
+        let prefix = PREFIXES[m.pattern().as_usize()];
+        // A token starts a word: `xghp_...` is not one.
+        let boundary = m.start() == 0 || {
+            let b = bytes[m.start() - 1];
+            !(b.is_ascii_alphanumeric() || b == b'_')
+        };
+        if !boundary {
+            continue;
+        }
+        let secret = bytes[m.end()..]
+            .iter()
+            .take_while(|b| is_secret_char(prefix, **b))
+            .count();
+        if secret < MIN_SECRET {
+            continue;
+        }
+        let s = out.get_or_insert_with(|| String::with_capacity(line.len()));
+        s.push_str(&line[copied..m.start()]);
+        // Keep `pypi-` for PyPI tokens, the whole prefix for GitHub's.
+        let shown = if prefix == "pypi-Ag" { "pypi-" } else { prefix };
+        s.push_str(shown);
+        s.push_str(MASK);
+        copied = m.end() + secret;
+    }
+    match out {
+        None => Cow::Borrowed(line),
+        Some(mut s) => {
+            s.push_str(&line[copied..]);
+            Cow::Owned(s)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_github_and_pypi_tokens() {
+        let ghp = "ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A";
+        let pat = "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUV";
+        let pypi = "pypi-AgEIcHlwaS5vcmcCJGQ3ZTg5YjYwLWUxNzctNGNkZS1iYmE5LTk2YjY4ZjZlZjc1MQ";
+        for (token, shown) in [
+            (ghp, "ghp_***"),
+            (pat, "github_pat_***"),
+            (pypi, "pypi-***"),
+        ] {
+            let line =
+                format!("git remote https://x-access-token:{token}@github.com/o/r (token={token})");
+            let r = redact_secrets(&line);
+            assert!(!r.contains(&token[token.len() - 10..]), "{r}");
+            assert_eq!(r.matches(shown).count(), 2, "{r}");
+        }
+        for prefix in ["gho_", "ghu_", "ghs_", "ghr_"] {
+            let line = format!("{prefix}{}", "a1".repeat(18));
+            assert_eq!(redact_secrets(&line), format!("{prefix}***"));
+        }
+    }
+
+    #[test]
+    fn leaves_ordinary_text_alone() {
+        for line in [
+            "building ghp_short",
+            "xghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A",
+            "pypi-server run -p 8080",
+            "compile csrc/flash_attn/src/flash_fwd_hdim64_fp16_sm80.cu",
+            "",
+        ] {
+            assert!(matches!(redact_secrets(line), Cow::Borrowed(_)), "{line}");
+        }
+    }
+
+    #[test]
+    fn handles_adjacent_and_multibyte_text() {
+        let t = "ghs_0123456789abcdefghij0123";
+        let line = format!("é{t} ü{t}");
+        assert_eq!(redact_secrets(&line), "éghs_*** üghs_***");
+    }
+}

@@ -1,0 +1,497 @@
+//! `wheelwright build <spec>`: detect, plan, run the package's build with the
+//! plan's environment (retrying after OOM kills), verify the wheel, and leave
+//! the wheel, `build.log` and `report.json` in `--out`.
+//!
+//! This module only wires the library to the terminal: it parses flags, turns
+//! the plan into a `BuildRequest`, installs the Ctrl-C/SIGTERM handler that
+//! sets the cancel flag, and renders the build's events (the live log, a
+//! progress bar on a TTY or periodic lines in CI, the summary).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use wheelwright_core::build::{self, BuildEvent, BuildReport, BuildRequest, Outcome, SourceSpec};
+use wheelwright_core::detect::{self, DetectOptions};
+use wheelwright_core::sinks::github::{self, SafeEcho};
+use wheelwright_core::units::{format_bytes, format_duration};
+use wheelwright_core::{env_vars, Finding, Severity};
+
+use crate::exit;
+
+mod plan;
+use plan as build_plan;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RecipeArg {
+    /// flash-attn (FLASH_ATTN_CUDA_ARCHS, FLASH_ATTENTION_FORCE_BUILD, forward-pass check).
+    FlashAttn,
+    /// Any torch CUDAExtension (TORCH_CUDA_ARCH_LIST, import check).
+    TorchExt,
+}
+
+impl RecipeArg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipeArg::FlashAttn => "flash-attn",
+            RecipeArg::TorchExt => "torch-ext",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// What to build: a PyPI requirement (`flash-attn==2.8.3`), an sdist (`.tar.gz`) or a source tree.
+    pub spec: String,
+    /// The recipe [default: flash-attn if the spec names flash-attn, else torch-ext].
+    #[arg(long, value_enum)]
+    pub recipe: Option<RecipeArg>,
+    /// The interpreter that builds (it must have torch) [default: the active venv, else `python3`].
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Persistent work dir: the extracted sdist and its build/ dir live here across attempts and runs.
+    #[arg(long, value_name = "DIR", default_value = ".wheelwright/build")]
+    pub work_dir: PathBuf,
+    /// Where the wheel, build.log and report.json land.
+    #[arg(long, value_name = "DIR", default_value = "wheelhouse")]
+    pub out: PathBuf,
+    /// CUDA architectures, e.g. `80;90` or `8.0,9.0` [default: the GPUs present].
+    #[arg(long, value_name = "LIST")]
+    pub archs: Option<String>,
+    /// Parallel compile jobs (MAX_JOBS) [default: from the plan's cost model].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_jobs: Option<u32>,
+    /// nvcc --threads (NVCC_THREADS) [default: from the plan]; fixed across retries.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub nvcc_threads: Option<u32>,
+    /// Retries with fewer jobs after an out-of-memory kill.
+    #[arg(long, value_name = "N", default_value_t = build::DEFAULT_MAX_RETRIES)]
+    pub max_retries: u32,
+    /// Let flash-attn download a prebuilt wheel instead of compiling (no FLASH_ATTENTION_FORCE_BUILD).
+    #[arg(long)]
+    pub allow_prebuilt: bool,
+    /// Skip installing and importing the built wheel.
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Use this plan (from `wheelwright plan --json`) instead of planning here.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Run the build even when the plan's preflight checks refuse it (their findings stay in the report).
+    #[arg(long)]
+    pub force: bool,
+    /// Print report.json to stdout at the end (the build log then goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds between SIGTERM and SIGKILL when the build is cancelled.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub kill_grace: u64,
+}
+
+pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
+    let source = SourceSpec::parse(&args.spec).map_err(|e| {
+        exit::usage(
+            e.to_string(),
+            "pass a requirement (`flash-attn==2.8.3`), a .tar.gz sdist or a directory with setup.py",
+        )
+    })?;
+    let recipe = args
+        .recipe
+        .map(RecipeArg::as_str)
+        .unwrap_or_else(|| build::source::default_recipe(&source));
+
+    let mut dopts = DetectOptions::from_process_env();
+    dopts.python = args.python.clone();
+    std::fs::create_dir_all(&args.work_dir)
+        .with_context(|| format!("cannot create the work dir {}", args.work_dir.display()))?;
+    dopts.disk_path = args.work_dir.clone();
+    let python = detect::resolve_python(&dopts).ok_or_else(|| {
+        exit::usage(
+            "no Python interpreter found (no --python, no active venv, no python3 on PATH)",
+            "pass the interpreter that has torch with --python",
+        )
+    })?;
+    // Absolute: the probe and the build run in other directories.
+    let python = absolute_program(python);
+    dopts.python = Some(python.clone());
+
+    // A requirement: fetch its sdist first; the plan reads its units, and the
+    // build extracts it once into the work dir.
+    let source = match source {
+        SourceSpec::Requirement(r) if args.plan.is_none() => {
+            eprintln!("wheelwright: downloading the sdist of {r} (pip download --no-binary :all:)");
+            let sdist = build::source::download_sdist(
+                &python,
+                &r,
+                &args.work_dir,
+                &Default::default(),
+                Duration::from_secs(1800),
+            )
+            .map_err(|e| {
+                anyhow::Error::new(exit::Hinted {
+                    message: e.to_string(),
+                    hint: "check that pip reaches its index (PIP_INDEX_URL, pip.conf), or download the sdist elsewhere and pass its path".into(),
+                    code: exit::JOB_FAILED,
+                })
+            })?;
+            SourceSpec::Sdist(sdist)
+        }
+        other => other,
+    };
+    let settings = build_plan::resolve(&args, recipe, &source, &dopts)?;
+    let refusals: Vec<&Finding> = settings
+        .preflight
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .collect();
+    if !refusals.is_empty() && args.force {
+        for f in &refusals {
+            print_finding(f);
+        }
+        eprintln!("wheelwright: --force: building although the plan refused it");
+    } else if !refusals.is_empty() {
+        for f in &refusals {
+            print_finding(f);
+        }
+        return Err(exit::usage(
+            format!("the plan refused this build ({} error(s) above)", refusals.len()),
+            "fix what the findings say (or override with --archs/--max-jobs/--nvcc-threads), or pass --force to build anyway",
+        ));
+    }
+
+    let mut new_watcher = build_plan::new_watcher(&settings);
+    let mut req = BuildRequest::new(&args.spec, source, recipe, python);
+    req.work_dir = args.work_dir.clone();
+    req.out_dir = args.out.clone();
+    req.env = settings.env;
+    req.allow_prebuilt = args.allow_prebuilt;
+    req.max_jobs = settings.max_jobs;
+    req.nvcc_threads = settings.nvcc_threads;
+    req.max_retries = args.max_retries;
+    req.memory_ceiling_bytes = settings.memory_ceiling_bytes;
+    req.kill_grace = Duration::from_secs(args.kill_grace);
+    req.verify = !args.no_verify;
+    req.facts = settings.facts;
+    req.plan = settings.plan;
+    req.preflight = settings.preflight;
+    req.pip_args = settings.pip_args;
+    req.sampler.root = dopts.root.clone();
+
+    let cancel = Arc::new(AtomicBool::new(false));
+    for signal in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(signal, Arc::clone(&cancel))
+            .context("cannot install the signal handler")?;
+    }
+
+    let mut console = Console::new(args.json);
+    eprintln!(
+        "wheelwright: building {} (recipe {recipe}) with MAX_JOBS={} NVCC_THREADS={}; log and report in {}",
+        args.spec,
+        req.max_jobs,
+        req.nvcc_threads,
+        args.out.display()
+    );
+    let report = build::build(&req, &mut new_watcher, &cancel, &mut |e| console.event(e));
+    console.finish();
+    let report = report.context("the build could not keep its records")?;
+
+    print_summary(&report);
+    if std::env::var(env_vars::GITHUB_ACTIONS).is_ok_and(|v| v == "true") {
+        github_report(&report, args.json)?;
+    }
+    if args.json {
+        let json = serde_json::to_string_pretty(&report).context("serializing the report")?;
+        println!("{json}");
+    }
+    Ok(ExitCode::from(match report.outcome {
+        Some(Outcome::Ok) => exit::OK,
+        Some(Outcome::Cancelled) => exit::CANCELLED,
+        _ => exit::JOB_FAILED,
+    }))
+}
+
+/// A program given as a path (`venv/bin/python`) made absolute; a bare name
+/// (`python3`) stays for PATH lookup.
+pub fn absolute_program(p: PathBuf) -> PathBuf {
+    if p.components().count() > 1 {
+        std::path::absolute(&p).unwrap_or(p)
+    } else {
+        p
+    }
+}
+
+/// What the plan (or `--plan FILE`) decided, in the form the build needs.
+#[derive(Debug, Default)]
+pub struct BuildSettings {
+    pub env: std::collections::BTreeMap<String, String>,
+    pub max_jobs: u32,
+    pub nvcc_threads: u32,
+    pub memory_ceiling_bytes: Option<u64>,
+    pub facts: Option<build::FactsSummary>,
+    pub plan: Option<wheelwright_core::plan::Plan>,
+    pub preflight: Vec<Finding>,
+    /// pip arguments the plan asks for.
+    pub pip_args: Vec<String>,
+    /// The detected host, for the diagnoser's fixes.
+    pub host: Option<wheelwright_core::Facts>,
+}
+
+/// Renders build events: the live log (wrapped in `::stop-commands::` on GitHub
+/// Actions, so a log line can never run a workflow command), progress, notes.
+struct Console {
+    log_to_stderr: bool,
+    /// On GitHub Actions: the fence around the untrusted build output.
+    echo: Option<SafeEcho<Box<dyn Write>>>,
+    bar: Option<ProgressBar>,
+    last_plain: Option<Instant>,
+}
+
+/// How often CI gets a plain progress line.
+const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(30);
+
+impl Console {
+    fn new(json: bool) -> Self {
+        let gha = std::env::var(env_vars::GITHUB_ACTIONS).is_ok_and(|v| v == "true");
+        let tty = std::io::stderr().is_terminal() && !gha && !json;
+        let bar = tty.then(|| {
+            let pb = ProgressBar::new(0);
+            pb.set_style(
+                ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            pb
+        });
+        let echo = if gha {
+            let out: Box<dyn Write> = if json {
+                Box::new(std::io::stderr())
+            } else {
+                Box::new(std::io::stdout())
+            };
+            SafeEcho::new(out).ok()
+        } else {
+            None
+        };
+        Console {
+            log_to_stderr: json,
+            echo,
+            bar,
+            last_plain: None,
+        }
+    }
+
+    /// One line of the build's (untrusted) output.
+    fn out(&mut self, line: &str) {
+        if let Some(echo) = self.echo.as_mut() {
+            let _ = echo.echo(line);
+            return;
+        }
+        let to_stderr = self.log_to_stderr;
+        let print = || {
+            if to_stderr {
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            } else {
+                let _ = writeln!(std::io::stdout().lock(), "{line}");
+            }
+        };
+        match &self.bar {
+            Some(pb) => pb.suspend(print),
+            None => print(),
+        }
+    }
+
+    fn note(&self, text: &str) {
+        let line = format!("wheelwright: {text}");
+        match &self.bar {
+            Some(pb) => pb.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    fn event(&mut self, e: BuildEvent<'_>) {
+        match e {
+            BuildEvent::Line(line) => self.out(line),
+            BuildEvent::Progress(p) => {
+                let eta = p
+                    .eta_seconds
+                    .map(|s| format!("about {} left", format_duration(s)))
+                    .unwrap_or_else(|| "estimating time left".to_string());
+                if let Some(pb) = &self.bar {
+                    pb.set_length(u64::from(p.total));
+                    pb.set_position(u64::from(p.done));
+                    pb.set_message(eta);
+                } else if self
+                    .last_plain
+                    .is_none_or(|t| t.elapsed() >= PLAIN_PROGRESS_EVERY)
+                    || p.done == p.total
+                {
+                    self.last_plain = Some(Instant::now());
+                    self.note(&format!(
+                        "progress [{}/{}] {:.0}%, {} elapsed, {eta}",
+                        p.done,
+                        p.total,
+                        p.fraction() * 100.0,
+                        format_duration(p.elapsed_seconds)
+                    ));
+                }
+            }
+            BuildEvent::AttemptStarted {
+                number,
+                max_jobs,
+                nvcc_threads,
+                command,
+            } => {
+                self.note(&format!(
+                    "attempt {number}: MAX_JOBS={max_jobs} NVCC_THREADS={nvcc_threads}: {command}"
+                ));
+            }
+            BuildEvent::Cancelling => {
+                self.note("cancelled: stopping the build's process tree (SIGTERM, then SIGKILL)")
+            }
+            BuildEvent::AttemptFinished(a) => self.note(&format!(
+                "attempt ended: {} after {}",
+                a.outcome.as_str(),
+                format_duration(a.seconds)
+            )),
+            BuildEvent::Retrying { reason, .. } => self.note(reason),
+            BuildEvent::Note(text) => self.note(text),
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(pb) = self.bar.take() {
+            pb.finish_and_clear();
+        }
+        if let Some(echo) = self.echo.take() {
+            let _ = echo.finish();
+        }
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// On GitHub Actions: annotations for the findings, the step summary, and
+/// outputs (`outcome`, `wheel`, `wheel-sha256`, `report`, plus the findings').
+fn github_report(r: &BuildReport, json: bool) -> anyhow::Result<()> {
+    let opts = github::GithubOptions {
+        workspace: std::env::var("GITHUB_WORKSPACE").ok(),
+        ..Default::default()
+    };
+    let annotations = github::render_annotations(&r.findings, &opts);
+    if json {
+        eprint!("{}", annotations.text);
+    } else {
+        print!("{}", annotations.text);
+    }
+    let append = |var: &str, text: &str| -> anyhow::Result<()> {
+        if let Ok(path) = std::env::var(var) {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .with_context(|| format!("cannot open {var} ({path})"))?;
+            f.write_all(text.as_bytes())
+                .with_context(|| format!("cannot write {var} ({path})"))?;
+        }
+        Ok(())
+    };
+    append(
+        env_vars::GITHUB_STEP_SUMMARY,
+        &github::render_step_summary(&r.findings, annotations.omitted),
+    )?;
+    let mut outputs = github::render_outputs(&r.findings);
+    let mut put = |name: &str, value: &str| outputs.push_str(&github::multiline_output(name, value));
+    put("outcome", r.outcome.map_or("unknown", |o| o.as_str()));
+    if let Some(w) = &r.wheel {
+        put("wheel", &w.path.display().to_string());
+        put("wheel-sha256", &w.sha256);
+    }
+    if let Some(log) = &r.log {
+        put("report", &log.with_file_name("report.json").display().to_string());
+    }
+    append(env_vars::GITHUB_OUTPUT, &outputs)
+}
+
+fn print_finding(f: &Finding) {
+    eprintln!("{}[{}]: {}", f.severity.as_str(), f.id, f.title);
+    if !f.message.is_empty() {
+        eprintln!("  {}", f.message.replace('\n', "\n  "));
+    }
+    if let (Some(file), line) = (&f.file, f.line) {
+        match line {
+            Some(l) => eprintln!("  at {file}:{l}"),
+            None => eprintln!("  at {file}"),
+        }
+    }
+    if !f.fix.is_empty() {
+        eprintln!("  fix: {}", f.fix);
+    }
+}
+
+fn print_summary(r: &BuildReport) {
+    let outcome = r.outcome.map_or("unknown", |o| o.as_str());
+    let peak = r
+        .peak_memory
+        .build_usage_bytes()
+        .map(|b| format!("; build peak memory {}", format_bytes(b)))
+        .unwrap_or_default();
+    eprintln!(
+        "wheelwright: build {outcome} in {}{peak}",
+        format_duration(r.duration_seconds)
+    );
+    for (i, a) in r.attempts.iter().enumerate() {
+        eprintln!(
+            "  attempt {}: MAX_JOBS={} NVCC_THREADS={} {} after {}",
+            i + 1,
+            a.max_jobs,
+            a.nvcc_threads,
+            a.outcome.as_str(),
+            format_duration(a.seconds)
+        );
+    }
+    if r.time_lost_seconds > 0.0 && r.attempts.len() > 1 {
+        eprintln!(
+            "  time lost to failed attempts: {}",
+            format_duration(r.time_lost_seconds)
+        );
+    }
+    if let Some(w) = &r.wheel {
+        eprintln!(
+            "  wheel:  {} ({}, sha256 {})",
+            w.path.display(),
+            format_bytes(w.size),
+            w.sha256
+        );
+    }
+    if let Some(v) = &r.verify {
+        let text = match (&v.error, v.max_abs_error, &v.skipped_reason) {
+            (Some(e), _, _) => format!("FAILED: {e}"),
+            (None, Some(err), _) => {
+                format!("imported; flash_attn_func max abs error {err:.3e} against the reference")
+            }
+            (None, None, Some(reason)) if v.imported => format!("imported; {reason}"),
+            (None, None, Some(reason)) => format!("skipped: {reason}"),
+            (None, None, None) => "imported".to_string(),
+        };
+        eprintln!("  verify: {text}");
+    }
+    if let Some(log) = &r.log {
+        eprintln!("  log:    {}", log.display());
+    }
+    for f in &r.findings {
+        print_finding(f);
+    }
+}

@@ -1,0 +1,115 @@
+//! From the host's facts and the plan to the settings a build runs with; and
+//! the diagnoser that watches each attempt. A thin adapter over `detect`,
+//! `plan` and `diagnose`, kept apart from the rendering in `build.rs`.
+
+use anyhow::Context;
+
+use wheelwright_core::build::{FactsSummary, LineWatcher, SourceSpec};
+use wheelwright_core::detect::{self, DetectOptions};
+use wheelwright_core::diagnose::{DiagnoseContext, Diagnoser};
+use wheelwright_core::plan::{self, Plan, PlanRequest, Recipe};
+
+use super::{BuildArgs, BuildSettings};
+use crate::exit;
+
+/// Detect the host and plan the build (or read `--plan FILE`); the command
+/// line's `--archs`, `--max-jobs` and `--nvcc-threads` go into the plan request.
+pub fn resolve(
+    args: &BuildArgs,
+    recipe: &str,
+    source: &SourceSpec,
+    dopts: &DetectOptions,
+) -> anyhow::Result<BuildSettings> {
+    let facts = detect::detect(dopts);
+    let plan = match &args.plan {
+        Some(path) => read_plan(path)?,
+        None => {
+            let recipe = match (recipe, source) {
+                ("flash-attn", _) => Recipe::flash_attn(version_in(&args.spec).unwrap_or("2.8.3")),
+                (_, SourceSpec::Tree(p) | SourceSpec::Sdist(p)) => Recipe::torch_ext(p.clone()),
+                (_, SourceSpec::Requirement(r)) => {
+                    return Err(exit::usage(
+                        format!("cannot plan `{r}` before its source is here"),
+                        "pass the sdist or the source tree",
+                    ))
+                }
+            };
+            let req = PlanRequest {
+                archs: args.archs.clone().map(|a| vec![a]),
+                max_jobs: args.max_jobs,
+                nvcc_threads: args.nvcc_threads,
+                source: match source {
+                    SourceSpec::Tree(p) | SourceSpec::Sdist(p) => Some(p.clone()),
+                    SourceSpec::Requirement(_) => None,
+                },
+                memory_limit_override: None,
+            };
+            plan::plan(&recipe, &facts, &req).map_err(|e| {
+                let hint = e.hint();
+                exit::usage(format!("cannot plan the build: {e}"), hint)
+            })?
+        }
+    };
+    let mut s = BuildSettings {
+        facts: Some(FactsSummary::from_facts(&facts)),
+        host: Some(facts),
+        env: plan.env.clone(),
+        max_jobs: args.max_jobs.unwrap_or(plan.max_jobs).max(1),
+        nvcc_threads: args.nvcc_threads.unwrap_or(plan.nvcc_threads).max(1),
+        memory_ceiling_bytes: Some(plan.memory_ceiling_bytes).filter(|b| *b > 0),
+        preflight: plan.findings.clone(),
+        pip_args: plan.pip_args.clone(),
+        plan: None,
+    };
+    s.plan = Some(plan);
+    Ok(s)
+}
+
+fn read_plan(path: &std::path::Path) -> anyhow::Result<Plan> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the plan {}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| {
+        exit::usage(
+            format!("{} is not a plan: {e}", path.display()),
+            "write one with `wheelwright plan --json > plan.json`",
+        )
+    })
+}
+
+/// The version a spec names: `flash-attn==2.8.3`, `flash_attn-2.8.3.tar.gz`.
+fn version_in(spec: &str) -> Option<&str> {
+    let name = spec.rsplit('/').next().unwrap_or(spec);
+    let after = name
+        .split_once("==")
+        .map(|(_, v)| v)
+        .or_else(|| name.split_once('-').map(|(_, v)| v))?;
+    let v = after
+        .trim_end_matches(".tar.gz")
+        .trim_end_matches(".tgz")
+        .trim();
+    (v.starts_with(|c: char| c.is_ascii_digit())
+        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'))
+    .then_some(v)
+}
+
+/// A fresh diagnoser for each attempt, knowing the host (for concrete fixes).
+pub fn new_watcher(settings: &BuildSettings) -> impl FnMut() -> Box<dyn LineWatcher> {
+    let ctx = DiagnoseContext {
+        suggested_max_jobs: Some(settings.max_jobs),
+        facts: settings.host.clone(),
+    };
+    move || Box::new(Diagnoser::new(ctx.clone())) as Box<dyn LineWatcher>
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_in;
+
+    #[test]
+    fn finds_versions_in_specs() {
+        assert_eq!(version_in("flash-attn==2.8.3"), Some("2.8.3"));
+        assert_eq!(version_in("dl/flash_attn-2.8.3.tar.gz"), Some("2.8.3"));
+        assert_eq!(version_in("flash-attn"), None);
+        assert_eq!(version_in("flash-attn>=2"), None);
+    }
+}

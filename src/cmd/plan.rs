@@ -1,0 +1,326 @@
+//! `wheelwright plan`: choose CUDA archs, MAX_JOBS and NVCC_THREADS for a
+//! build from the measured cost model, and print the plan (table or JSON).
+//!
+//! The host is this one (detected), a saved one (`--facts`, from `wheelwright
+//! detect --json`), or a hypothetical one described by flags (`--cpus 64
+//! --memory 512GiB --gpu sm_80 --cuda 12.2 ...`): see
+//! `wheelwright_core::plan::hypothetical` for what is assumed. Flags override
+//! the detected or saved facts part by part. Exit 2 when an error finding
+//! refuses the plan (the plan is still printed).
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use wheelwright_core::detect::{detect, DetectOptions};
+use wheelwright_core::facts::Facts;
+use wheelwright_core::plan::{self, HostSpec, Plan, PlanRequest, Recipe};
+use wheelwright_core::units::{format_bytes, format_duration, parse_size};
+
+use crate::exit;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RecipeName {
+    /// flash-attn 2's CUDA extension.
+    FlashAttn,
+    /// Any torch CUDAExtension (needs --source).
+    TorchExt,
+}
+
+/// What to build and the settings to fix; shared by `plan` and `doctor`.
+#[derive(Debug, Args)]
+pub struct RecipeArgs {
+    /// What to build.
+    #[arg(long, value_enum, default_value = "flash-attn")]
+    pub recipe: RecipeName,
+    /// flash-attn version (its built-in file list; use --source for others).
+    #[arg(long, value_name = "VERSION", default_value = plan::recipe::DEFAULT_FLASH_ATTN_VERSION)]
+    pub recipe_version: String,
+    /// Source tree or sdist (.tar.gz) to count the translation units from.
+    #[arg(long, value_name = "PATH")]
+    pub source: Option<PathBuf>,
+    /// CUDA archs to build: `80,90`, `8.0;9.0`, `sm_80` (default: the GPUs
+    /// present, else the recipe's default).
+    #[arg(long, value_name = "LIST")]
+    pub archs: Option<String>,
+    /// Fix MAX_JOBS and predict that ("what happens with 64 jobs?").
+    #[arg(long, value_name = "N")]
+    pub max_jobs: Option<u32>,
+    /// Fix NVCC_THREADS and predict that.
+    #[arg(long, value_name = "N")]
+    pub nvcc_threads: Option<u32>,
+}
+
+impl RecipeArgs {
+    pub fn recipe(&self) -> anyhow::Result<Recipe> {
+        Ok(match self.recipe {
+            RecipeName::FlashAttn => Recipe::flash_attn(self.recipe_version.clone()),
+            RecipeName::TorchExt => match &self.source {
+                Some(s) => Recipe::torch_ext(s.clone()),
+                None => {
+                    return Err(exit::usage(
+                        "--recipe torch-ext needs --source",
+                        "pass the extension's source folder or sdist: --source DIR",
+                    ))
+                }
+            },
+        })
+    }
+
+    pub fn request(&self) -> PlanRequest {
+        PlanRequest {
+            archs: self.archs.clone().map(|a| vec![a]),
+            max_jobs: self.max_jobs,
+            nvcc_threads: self.nvcc_threads,
+            source: self.source.clone(),
+            ..PlanRequest::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+    /// Print the plan as JSON (the contract the build step reads).
+    #[arg(long)]
+    pub json: bool,
+    /// Include the simulated schedule (start and end of every unit).
+    #[arg(long)]
+    pub schedule: bool,
+    /// Plan for the host in this Facts JSON (`wheelwright detect --json`).
+    #[arg(long, value_name = "FILE")]
+    pub facts: Option<PathBuf>,
+    /// Logical CPUs of the host to plan for (makes it hypothetical: nothing is detected).
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<u32>,
+    /// cgroup CPU quota in cores.
+    #[arg(long, value_name = "CORES")]
+    pub cpu_quota: Option<f64>,
+    /// Total memory (`512GiB`; makes the host hypothetical).
+    #[arg(long, value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// cgroup memory limit (`4GiB`).
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<String>,
+    /// A GPU's arch (`sm_80`, `9.0`); repeat or list for several.
+    #[arg(long, value_name = "ARCH")]
+    pub gpu: Vec<String>,
+    /// nvcc's CUDA version (`12.2`).
+    #[arg(long, value_name = "VERSION")]
+    pub cuda: Option<String>,
+    /// torch's version (`2.7`).
+    #[arg(long, value_name = "VERSION")]
+    pub torch: Option<String>,
+    /// torch's CUDA (`12.6`; default: the toolkit's).
+    #[arg(long, value_name = "VERSION")]
+    pub torch_cuda: Option<String>,
+    /// torch's C++11 ABI (default: true for torch ≥ 2.7).
+    #[arg(long, value_name = "BOOL")]
+    pub cxx11_abi: Option<bool>,
+    /// The default GCC's major (`11`).
+    #[arg(long, value_name = "MAJOR")]
+    pub gcc: Option<u32>,
+    /// Free disk where the build runs (`100GiB`).
+    #[arg(long, value_name = "SIZE")]
+    pub disk: Option<String>,
+}
+
+fn size(flag: &str, text: &Option<String>) -> anyhow::Result<Option<u64>> {
+    text.as_deref()
+        .map(|t| {
+            parse_size(t).map_err(|e| exit::usage(format!("{flag}: {e}"), "write e.g. 512GiB"))
+        })
+        .transpose()
+}
+
+impl PlanArgs {
+    fn host_spec(&self) -> anyhow::Result<HostSpec> {
+        Ok(HostSpec {
+            cpus: self.cpus,
+            cpu_quota: self.cpu_quota,
+            memory_bytes: size("--memory", &self.memory)?,
+            memory_limit_bytes: size("--memory-limit", &self.memory_limit)?,
+            gpus: (!self.gpu.is_empty()).then(|| self.gpu.clone()),
+            cuda: self.cuda.clone(),
+            torch: self.torch.clone(),
+            torch_cuda: self.torch_cuda.clone(),
+            cxx11_abi: self.cxx11_abi,
+            gcc: self.gcc,
+            disk_free_bytes: size("--disk", &self.disk)?,
+        })
+    }
+}
+
+fn plan_error(e: plan::PlanError) -> anyhow::Error {
+    let hint = e.hint();
+    exit::usage(e.to_string(), hint)
+}
+
+/// The facts to plan for, and what was assumed about them.
+fn facts_for(args: &PlanArgs, spec: &HostSpec) -> anyhow::Result<(Facts, Vec<String>)> {
+    if let Some(path) = &args.facts {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            exit::usage(
+                format!("cannot read {}: {e}", path.display()),
+                "give the file `wheelwright detect --json > facts.json` wrote",
+            )
+        })?;
+        let mut facts: Facts = serde_json::from_str(&text).map_err(|e| {
+            exit::usage(
+                format!("{} is not a Facts JSON: {e}", path.display()),
+                "write it with `wheelwright detect --json > facts.json`",
+            )
+        })?;
+        spec.apply_to(&mut facts).map_err(plan_error)?;
+        return Ok((facts, Vec::new()));
+    }
+    if spec.is_hypothetical() {
+        return spec.hypothetical_facts().map_err(plan_error);
+    }
+    let mut facts = detect(&DetectOptions::from_process_env());
+    spec.apply_to(&mut facts).map_err(plan_error)?;
+    Ok((facts, Vec::new()))
+}
+
+pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
+    let spec = args.host_spec()?;
+    let recipe = args.recipe.recipe()?;
+    let (facts, assumptions) = facts_for(&args, &spec)?;
+    let request = args.recipe.request();
+    let mut plan = plan::plan(&recipe, &facts, &request).map_err(plan_error)?;
+    plan.assumptions = assumptions;
+    if args.schedule {
+        plan.schedule = Some(plan::schedule(&recipe, &request, &plan).map_err(plan_error)?);
+    }
+    if args.json {
+        let json =
+            serde_json::to_string_pretty(&plan).context("could not write the plan as JSON")?;
+        println!("{json}");
+    } else {
+        print!("{}", render_plan(&plan));
+    }
+    // The plan first, then (on refusal) the error after it.
+    let _ = std::io::stdout().flush();
+    refusal(&plan)
+}
+
+/// Exit 0, or exit 2 naming the first error finding when the plan is refused.
+pub fn refusal(plan: &Plan) -> anyhow::Result<ExitCode> {
+    match plan.findings.iter().find(|f| f.is_error()) {
+        None => Ok(ExitCode::from(exit::OK)),
+        Some(f) => Err(exit::usage(
+            format!("the plan is refused: {} ({})", f.title, f.id),
+            f.fix.clone(),
+        )),
+    }
+}
+
+/// The plan for people.
+pub fn render_plan(p: &Plan) -> String {
+    let mut out = String::new();
+    let version = p
+        .recipe_version
+        .as_deref()
+        .map(|v| format!(" {v}"))
+        .unwrap_or_default();
+    row(
+        &mut out,
+        "recipe",
+        &format!("{}{version} ({}), {} units", p.recipe, p.source, p.units),
+    );
+    row(
+        &mut out,
+        "archs",
+        &format!(
+            "{} ({} gencode{} per nvcc compile)",
+            if p.archs.is_empty() {
+                "none".into()
+            } else {
+                p.archs.join(";")
+            },
+            p.gencodes,
+            if p.gencodes == 1 { "" } else { "s" }
+        ),
+    );
+    row(
+        &mut out,
+        "resources",
+        &format!(
+            "{} CPUs; memory ceiling {} ({} minus a {} margin)",
+            p.cpus,
+            format_bytes(p.memory_ceiling_bytes),
+            p.memory_basis,
+            format_bytes(p.memory_margin_bytes)
+        ),
+    );
+    row(
+        &mut out,
+        "plan",
+        &format!(
+            "MAX_JOBS={} NVCC_THREADS={}: {}, peak {}",
+            p.max_jobs,
+            p.nvcc_threads,
+            format_duration(p.predicted.wall_seconds),
+            format_bytes(p.predicted.peak_memory_bytes)
+        ),
+    );
+    row(
+        &mut out,
+        "",
+        &format!(
+            "longest first (pre-seeded .ninja_log): {}, peak {}",
+            format_duration(p.predicted_longest_first.wall_seconds),
+            format_bytes(p.predicted_longest_first.peak_memory_bytes)
+        ),
+    );
+    for (i, b) in p.baselines.iter().enumerate() {
+        let over = if b.exceeds_memory {
+            "  EXCEEDS MEMORY"
+        } else {
+            ""
+        };
+        row(
+            &mut out,
+            if i == 0 { "baselines" } else { "" },
+            &format!(
+                "{:<16} MAX_JOBS={} NVCC_THREADS={}: {}, peak {}{over}",
+                b.name,
+                b.max_jobs,
+                b.nvcc_threads,
+                format_duration(b.predicted.wall_seconds),
+                format_bytes(b.predicted.peak_memory_bytes)
+            ),
+        );
+    }
+    for (i, (k, v)) in p.env.iter().enumerate() {
+        row(
+            &mut out,
+            if i == 0 { "env" } else { "" },
+            &format!("{k}={v}"),
+        );
+    }
+    row(&mut out, "pip", &p.pip_args.join(" "));
+    if p.findings.is_empty() {
+        row(&mut out, "findings", "none");
+    }
+    for (i, f) in p.findings.iter().enumerate() {
+        row(
+            &mut out,
+            if i == 0 { "findings" } else { "" },
+            &format!("{} {}: {}", f.severity.as_str(), f.id, f.message),
+        );
+        row(&mut out, "", &format!("  fix: {}", f.fix));
+    }
+    for (i, a) in p.assumptions.iter().enumerate() {
+        row(&mut out, if i == 0 { "assumed" } else { "" }, a);
+    }
+    out
+}
+
+fn row(out: &mut String, label: &str, text: &str) {
+    let _ = writeln!(out, "{label:<10} {text}");
+}

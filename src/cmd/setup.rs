@@ -1,0 +1,104 @@
+//! `wheelwright setup`: prepare a Python environment for builds (pip,
+//! setuptools, wheel, packaging, psutil, a proven ninja) and say what changed.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+
+use wheelwright_core::detect::{self, DetectOptions};
+use wheelwright_core::setup::{self, SetupError, SetupOptions, SetupReport, StepStatus};
+
+use crate::exit;
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// The interpreter to prepare [default: the active venv, else `python3` on PATH].
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Allow modifying an interpreter that is not in a venv (a system or pyenv Python).
+    #[arg(long)]
+    pub allow_system: bool,
+    /// Print what would be done; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// A directory or URL of wheels for pip (air-gapped runners); repeatable.
+    #[arg(long, value_name = "DIR|URL")]
+    pub find_links: Vec<String>,
+    /// Do not use any package index (only --find-links).
+    #[arg(long)]
+    pub no_index: bool,
+}
+
+pub fn run(args: SetupArgs) -> anyhow::Result<ExitCode> {
+    let mut dopts = DetectOptions::from_process_env();
+    dopts.python = args.python.clone();
+    let python = detect::resolve_python(&dopts).ok_or_else(|| {
+        exit::usage(
+            "no Python interpreter found (no --python, no active venv, no python3 on PATH)",
+            "create one with `python3 -m venv --system-site-packages .venv` and pass --python .venv/bin/python",
+        )
+    })?;
+    let python = crate::cmd::build::absolute_program(python);
+    let mut opts = SetupOptions::new(python, dopts.path.clone());
+    opts.allow_system = args.allow_system;
+    opts.dry_run = args.dry_run;
+    opts.find_links = args.find_links.clone();
+    opts.no_index = args.no_index;
+
+    let report = setup::setup(&opts).map_err(|e: SetupError| {
+        let hint = e.hint();
+        exit::usage(e.to_string(), hint)
+    })?;
+    if args.json {
+        let json = serde_json::to_string_pretty(&report).context("serializing the setup report")?;
+        println!("{json}");
+    } else {
+        print_text(&report);
+    }
+    Ok(ExitCode::from(if report.ok {
+        exit::OK
+    } else {
+        exit::JOB_FAILED
+    }))
+}
+
+fn print_text(r: &SetupReport) {
+    let kind = if r.python.prefix != r.python.base_prefix {
+        "venv"
+    } else if r.python.conda {
+        "conda env"
+    } else {
+        "system interpreter"
+    };
+    let head = if r.dry_run {
+        " (dry run: nothing changed)"
+    } else {
+        ""
+    };
+    println!(
+        "wheelwright setup: {} (Python {}, {kind}){head}",
+        r.python.executable, r.python.version
+    );
+    for s in &r.steps {
+        let status = match s.status {
+            StepStatus::Changed => "changed",
+            StepStatus::AlreadyFine => "already fine",
+            StepStatus::WouldChange => "would change",
+            StepStatus::Failed => "FAILED",
+        };
+        println!("  {status:<13} {:<24} {}", s.id, s.detail);
+        if matches!(s.status, StepStatus::WouldChange | StepStatus::Failed) {
+            if let Some(cmd) = &s.command {
+                println!("  {:<13} {:<24} $ {}", "", "", cmd.join(" "));
+            }
+        }
+    }
+    if !r.ok {
+        eprintln!("hint: fix the failed step above (its command is shown), then run `wheelwright setup` again");
+    }
+}

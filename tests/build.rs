@@ -1,0 +1,702 @@
+//! `wheelwright build` end to end, without a GPU: a fake interpreter
+//! (tests/fixtures/fakepkg/fake-python) plays `pip wheel` and the package's
+//! build — printing output in the shape of real captured logs, compiling
+//! "objects" into the tree's build/ dir like ninja, failing like a real OOM or
+//! gcc-too-new build, hanging like nvcc — and hands everything else (pip
+//! install --target, the verify script) to the real Python. One test drives the
+//! real pip and setuptools to prove objects survive a failed attempt.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{copy_tree, expect_code, write_executable, TestContext};
+use serde_json::Value;
+
+fn fakepkg() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fakepkg")
+}
+
+/// The detect fixtures of the project's real H100 machine (read only).
+fn h100(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/hosts/h100-cuda13.0")
+        .join(rel)
+}
+
+/// A tool that prints a captured file for each exact argument string.
+fn tool_printing(path: &Path, cases: &[(&str, PathBuf)]) {
+    let mut script = String::from("#!/bin/sh\ncase \"$*\" in\n");
+    for (args, file) in cases {
+        script.push_str(&format!("  '{args}') exec cat '{}' ;;\n", file.display()));
+    }
+    script.push_str("  *) echo \"fake $0: unexpected arguments: $*\" >&2; exit 2 ;;\nesac\n");
+    write_executable(path, &script);
+}
+
+/// The real interpreter behind `python3` (not a shim), if it has pip.
+fn real_python() -> Option<PathBuf> {
+    let out = Command::new("python3")
+        .args(["-c", "import sys, zipfile, pip; print(sys.executable)"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+macro_rules! require_python {
+    () => {
+        match real_python() {
+            Some(p) => p,
+            None => {
+                eprintln!("skipped: needs python3 with pip");
+                return;
+            }
+        }
+    };
+}
+
+/// A temp dir with the fake package's tree, a fake venv interpreter and a state dir.
+struct FakeBuild {
+    ctx: TestContext,
+    python: PathBuf,
+    state: PathBuf,
+    tree: PathBuf,
+    real_python: PathBuf,
+    mode: String,
+}
+
+impl FakeBuild {
+    /// The H100 host of the detect fixtures (GPU, CUDA 13.0, gcc 13, torch
+    /// 2.11 in the probe), so detection and planning run as on the real box.
+    fn new(mode: &str, real_python: PathBuf) -> Self {
+        let ctx = TestContext::new();
+        let tree = ctx.path().join("src/fakepkg");
+        std::fs::create_dir_all(&tree).unwrap();
+        std::fs::copy(fakepkg().join("setup.py"), tree.join("setup.py")).unwrap();
+        copy_tree(&fakepkg().join("csrc"), &tree.join("csrc"));
+        copy_tree(&fakepkg().join("flash_attn"), &tree.join("flash_attn"));
+        copy_tree(&h100("root"), &ctx.path().join("root"));
+        tool_printing(
+            &ctx.bin.join("nvidia-smi"),
+            &[
+                (
+                    "--query-gpu=index,name,uuid,compute_cap,memory.total,driver_version --format=csv,noheader,nounits",
+                    h100("nvidia-smi-query.csv"),
+                ),
+                ("", h100("nvidia-smi.txt")),
+            ],
+        );
+        let cuda = ctx.path().join("cuda-13.0");
+        tool_printing(
+            &cuda.join("bin/nvcc"),
+            &[("--version", h100("nvcc-version.txt"))],
+        );
+        std::fs::create_dir_all(cuda.join("include/crt")).unwrap();
+        std::fs::copy(
+            h100("host_config.h"),
+            cuda.join("include/crt/host_config.h"),
+        )
+        .unwrap();
+        for c in ["gcc-13", "g++-13"] {
+            tool_printing(
+                &ctx.bin.join(c),
+                &[
+                    (
+                        "-dumpfullversion",
+                        h100(&format!("{c}-dumpfullversion.txt")),
+                    ),
+                    ("--version", h100(&format!("{c}-version.txt"))),
+                ],
+            );
+        }
+        std::os::unix::fs::symlink("gcc-13", ctx.bin.join("gcc")).unwrap();
+        std::os::unix::fs::symlink("g++-13", ctx.bin.join("g++")).unwrap();
+        tool_printing(
+            &ctx.path().join("venv/bin/ninja"),
+            &[("--version", h100("ninja-version.txt"))],
+        );
+        let python = write_executable(
+            &ctx.path().join("venv/bin/python"),
+            &std::fs::read_to_string(fakepkg().join("fake-python")).unwrap(),
+        );
+        let state = ctx.path().join("state");
+        std::fs::create_dir_all(&state).unwrap();
+        FakeBuild {
+            ctx,
+            python,
+            state,
+            tree,
+            real_python,
+            mode: mode.to_string(),
+        }
+    }
+
+    fn out(&self) -> PathBuf {
+        self.ctx.path().join("out")
+    }
+
+    fn command(&self) -> Command {
+        self.command_for(&self.tree)
+    }
+
+    /// The build command for another spec (an sdist of the tree).
+    fn command_for(&self, spec: &Path) -> Command {
+        let mut cmd = self.ctx.wheelwright();
+        cmd.env("FAKEPKG_DIR", fakepkg())
+            .env("FAKEPKG_STATE", &self.state)
+            .env("FAKEPKG_MODE", &self.mode)
+            .env("FAKEPKG_REAL_PYTHON", &self.real_python)
+            .env("FAKEPKG_PROBE_JSON", h100("probe.json"))
+            .env("WHEELWRIGHT_NVML", "off")
+            .env("WHEELWRIGHT_ROOT", self.ctx.path().join("root"))
+            .env("CUDA_HOME", self.ctx.path().join("cuda-13.0"))
+            .arg("build")
+            .arg(spec)
+            .arg("--python")
+            .arg(&self.python)
+            .args([
+                "--recipe",
+                "flash-attn",
+                "--max-jobs",
+                "4",
+                "--nvcc-threads",
+                "2",
+            ])
+            .arg("--work-dir")
+            .arg(self.ctx.path().join("work"))
+            .arg("--out")
+            .arg(self.out());
+        cmd
+    }
+
+    fn report(&self) -> Value {
+        let text = std::fs::read_to_string(self.out().join("report.json")).expect("report.json");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.out().join("build.log")).expect("build.log")
+    }
+
+    /// `KEY=VALUE` lines the fake build recorded for attempt `n`.
+    fn attempt_env(&self, n: u32) -> String {
+        std::fs::read_to_string(self.state.join(format!("attempt-{n}.env"))).unwrap_or_default()
+    }
+}
+
+fn env_value<'a>(env: &'a str, key: &str) -> Option<&'a str> {
+    env.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+}
+
+fn finding_ids(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f["id"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn builds_a_wheel_and_writes_the_report() {
+    let fb = FakeBuild::new("ok", require_python!());
+    let out = fb.command().output().unwrap();
+    let stdout = expect_code(&out, 0);
+    // Every line of the build streams to the console, and into build.log.
+    assert!(
+        stdout.contains("[4/4] /usr/local/cuda/bin/nvcc"),
+        "{stdout}"
+    );
+    assert!(fb.log().contains("Successfully built flash_attn"));
+
+    let r = fb.report();
+    assert_eq!(r["outcome"], "ok");
+    assert_eq!(r["exit_code"], 0);
+    assert_eq!(r["recipe"], "flash-attn");
+    let attempts = r["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0]["max_jobs"], 4);
+    assert_eq!(attempts[0]["nvcc_threads"], 2);
+    assert_eq!(attempts[0]["outcome"], "ok");
+    assert!(attempts[0]["seconds"].as_f64().unwrap() > 0.0);
+    for key in ["start", "end"] {
+        let t = r[key].as_str().unwrap();
+        assert!(
+            t.len() >= 20 && t.contains('T') && t.ends_with('Z'),
+            "{key}: {t}"
+        );
+    }
+    assert!(r["duration_seconds"].as_f64().unwrap() > 0.0);
+    assert!(r["peak_memory"]["samples"].as_u64().unwrap() >= 1);
+
+    // The wheel landed in --out with its real size and sha256.
+    let w = &r["wheel"];
+    let path = PathBuf::from(w["path"].as_str().unwrap());
+    assert!(path.starts_with(fb.out().canonicalize().unwrap()) || path.starts_with(fb.out()));
+    // flash-attn's local version label, from the plan (torch 2.11 cu13, C++11 ABI).
+    assert_eq!(
+        w["name"],
+        "flash_attn-2.8.3+cu13torch2.11cxx11abiTRUE-py3-none-any.whl"
+    );
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(w["size"].as_u64().unwrap(), bytes.len() as u64);
+    let sha = Command::new("sha256sum").arg(&path).output().unwrap();
+    let sha = String::from_utf8_lossy(&sha.stdout);
+    assert_eq!(
+        w["sha256"].as_str().unwrap(),
+        sha.split_whitespace().next().unwrap()
+    );
+
+    // Verified: installed into a scratch dir and imported by the real Python;
+    // without torch or a GPU the forward pass is skipped with a reason.
+    assert_eq!(r["verify"]["imported"], true, "{}", r["verify"]);
+    assert!(
+        r["verify"]["skipped_reason"].as_str().is_some(),
+        "{}",
+        r["verify"]
+    );
+
+    // The build saw the plan's environment.
+    let env = fb.attempt_env(1);
+    assert_eq!(env_value(&env, "FLASH_ATTENTION_FORCE_BUILD"), Some("TRUE"));
+    assert_eq!(env_value(&env, "MAX_JOBS"), Some("4"));
+    assert_eq!(env_value(&env, "NVCC_THREADS"), Some("2"));
+    assert_eq!(env_value(&env, "PIP_NO_INPUT"), Some("1"));
+    assert_eq!(
+        env_value(&env, "FLASH_ATTN_LOCAL_VERSION"),
+        Some("cu13torch2.11cxx11abiTRUE")
+    );
+    // The plan's arch list (the H100's sm_90) reached the build, and the report keeps the plan.
+    let archs: Vec<&str> = r["plan"]["archs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        env_value(&env, "FLASH_ATTN_CUDA_ARCHS"),
+        Some(archs.join(";").as_str())
+    );
+    assert_eq!(r["facts"]["gpus"][0], "NVIDIA H100 80GB HBM3 (9.0)");
+    let path_var = env_value(&env, "PATH").unwrap();
+    assert!(
+        path_var.starts_with(&fb.python.parent().unwrap().display().to_string()),
+        "the interpreter's dir (with its ninja) must come first on PATH: {path_var}"
+    );
+    // It built the tree in place.
+    assert_eq!(env_value(&env, "tree"), Some(fb.tree.to_str().unwrap()));
+    assert!(fb
+        .tree
+        .join("build/temp.linux-x86_64-cpython-312/csrc/unit4.o")
+        .exists());
+}
+
+#[test]
+fn retries_after_an_oom_kill_with_fewer_jobs_in_the_same_tree() {
+    let fb = FakeBuild::new("oom", require_python!());
+    let out = fb.command().output().unwrap();
+    expect_code(&out, 0);
+    let r = fb.report();
+    let attempts = r["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{r}");
+    assert_eq!(attempts[0]["outcome"], "oom-killed");
+    assert!(finding_ids(&attempts[0]["findings"]).contains(&"oom-killed".to_string()));
+    assert_eq!(attempts[1]["outcome"], "ok");
+    let (j1, j2) = (
+        attempts[0]["max_jobs"].as_u64().unwrap(),
+        attempts[1]["max_jobs"].as_u64().unwrap(),
+    );
+    assert!(j2 < j1, "retry must use fewer jobs: {j1} -> {j2}");
+    // NVCC_THREADS changes nvcc's command lines: it must not change, or ninja rebuilds everything.
+    assert_eq!(attempts[0]["nvcc_threads"], attempts[1]["nvcc_threads"]);
+    let (e1, e2) = (fb.attempt_env(1), fb.attempt_env(2));
+    assert_eq!(
+        env_value(&e1, "NVCC_THREADS"),
+        env_value(&e2, "NVCC_THREADS")
+    );
+    assert_eq!(env_value(&e2, "MAX_JOBS"), Some(j2.to_string().as_str()));
+    assert_eq!(env_value(&e1, "tree"), env_value(&e2, "tree"));
+    // The second attempt compiled only what the first had not finished.
+    let log = fb.log();
+    let second = log.split("=== wheelwright attempt 2").nth(1).unwrap();
+    assert!(
+        second.contains("[1/2]") && second.contains("unit3.cu"),
+        "{second}"
+    );
+    assert!(!second.contains("unit1.cu"), "{second}");
+    assert!(r["time_lost_seconds"].as_f64().unwrap() > 0.0);
+    assert_eq!(r["outcome"], "ok");
+    assert!(r["wheel"]["sha256"].as_str().is_some());
+}
+
+#[test]
+fn a_build_killed_by_sigkill_counts_as_oom_and_is_retried() {
+    let fb = FakeBuild::new("sigkill", require_python!());
+    let out = fb.command().output().unwrap();
+    expect_code(&out, 0);
+    let r = fb.report();
+    let attempts = r["attempts"].as_array().unwrap();
+    assert_eq!(attempts[0]["outcome"], "oom-killed");
+    assert_eq!(attempts[0]["signal"], 9);
+    assert_eq!(attempts[1]["outcome"], "ok");
+}
+
+#[test]
+fn retries_are_bounded() {
+    let fb = FakeBuild::new("sigkill", require_python!());
+    // Attempt 1 dies; with no retries allowed the build fails, keeping its log and report.
+    let out = fb.command().args(["--max-retries", "0"]).output().unwrap();
+    expect_code(&out, 1);
+    let r = fb.report();
+    assert_eq!(r["attempts"].as_array().unwrap().len(), 1);
+    assert_eq!(r["outcome"], "oom-killed");
+    assert_eq!(r["exit_code"], 1);
+    assert!(r["wheel"].is_null());
+    assert!(fb.log().contains("[2/4]"));
+}
+
+#[test]
+fn gcc_too_new_fails_once_with_its_finding() {
+    let fb = FakeBuild::new("gcc-too-new", require_python!());
+    let out = fb.command().output().unwrap();
+    expect_code(&out, 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let r = fb.report();
+    assert_eq!(r["outcome"], "failed");
+    assert_eq!(
+        r["attempts"].as_array().unwrap().len(),
+        1,
+        "no retry for a non-memory failure"
+    );
+    assert!(
+        finding_ids(&r["findings"]).contains(&"gcc-too-new".to_string()),
+        "{}",
+        r["findings"]
+    );
+    assert!(stderr.contains("gcc-too-new"), "{stderr}");
+    assert!(fb.log().contains("unsupported GNU version"));
+}
+
+#[test]
+fn allow_prebuilt_drops_force_build() {
+    let fb = FakeBuild::new("ok", require_python!());
+    let out = fb
+        .command()
+        .env("FLASH_ATTENTION_FORCE_BUILD", "TRUE")
+        .args(["--allow-prebuilt", "--no-verify"])
+        .output()
+        .unwrap();
+    expect_code(&out, 0);
+    assert_eq!(
+        env_value(&fb.attempt_env(1), "FLASH_ATTENTION_FORCE_BUILD"),
+        None
+    );
+    assert_eq!(fb.report()["verify"]["skipped_reason"], "--no-verify");
+}
+
+#[test]
+fn builds_an_sdist_from_one_extracted_tree_across_runs() {
+    let fb = FakeBuild::new("ok", require_python!());
+    let sdist = fb.ctx.path().join("fakepkg-0.1.tar.gz");
+    let made = Command::new("tar")
+        .arg("-czf")
+        .arg(&sdist)
+        .arg("-C")
+        .arg(fb.ctx.path().join("src"))
+        .arg("fakepkg")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let run = || fb.command_for(&sdist).arg("--no-verify").output().unwrap();
+    expect_code(&run(), 0);
+    let tree = fb.ctx.path().join("work/src/fakepkg");
+    assert_eq!(
+        env_value(&fb.attempt_env(1), "tree").map(PathBuf::from),
+        Some(tree.clone())
+    );
+    assert!(tree
+        .join("build/temp.linux-x86_64-cpython-312/csrc/unit1.o")
+        .exists());
+    // A second run reuses the extracted tree and its objects.
+    expect_code(&run(), 0);
+    assert_eq!(
+        env_value(&fb.attempt_env(2), "tree").map(PathBuf::from),
+        Some(tree)
+    );
+    assert!(
+        !fb.log().contains("[1/4]"),
+        "objects were rebuilt:\n{}",
+        fb.log()
+    );
+    assert_eq!(fb.report()["outcome"], "ok");
+}
+
+#[test]
+fn build_output_is_fenced_by_stop_commands_on_github_actions() {
+    let fb = FakeBuild::new("ok", require_python!());
+    let outputs = fb.ctx.path().join("github_output");
+    let summary = fb.ctx.path().join("step_summary");
+    let out = fb
+        .command()
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &outputs)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        // A hostile line in the build's output: it must not act as a command.
+        .env("FAKEPKG_EXTRA_LINE", "::error::injected by the build")
+        .arg("--no-verify")
+        .output()
+        .unwrap();
+    let stdout = expect_code(&out, 0);
+    let injected = stdout.find("::error::injected by the build").expect("echoed");
+    let first = stdout.lines().next().unwrap();
+    let token = first
+        .strip_prefix("::stop-commands::")
+        .unwrap_or_else(|| panic!("first line is not stop-commands: {first}"));
+    assert!(token.len() >= 32, "{token}");
+    let end = format!("::{token}::");
+    let end_at = stdout.find(&end).expect("commands resumed");
+    let build_at = stdout.find("Successfully built").unwrap();
+    assert!(build_at < end_at, "build output after the fence:\n{stdout}");
+    assert!(injected < end_at, "the hostile line escaped the fence:\n{stdout}");
+    // The step's outputs name the wheel for the next steps.
+    let o = std::fs::read_to_string(&outputs).unwrap();
+    let wheel = fb.report()["wheel"]["path"].as_str().unwrap().to_string();
+    assert!(o.contains(&wheel) && o.contains("wheel-sha256<<"), "{o}");
+    assert!(o.contains("\nok\n"), "{o}");
+    assert!(summary.exists());
+}
+
+#[test]
+fn json_puts_the_report_on_stdout_and_the_log_on_stderr() {
+    let fb = FakeBuild::new("ok", require_python!());
+    let out = fb
+        .command()
+        .args(["--json", "--no-verify"])
+        .output()
+        .unwrap();
+    let stdout = expect_code(&out, 0);
+    let v: Value = serde_json::from_str(&stdout).expect("stdout is the report");
+    assert_eq!(v["outcome"], "ok");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[4/4]"));
+}
+
+#[test]
+fn a_missing_sdist_is_a_usage_error() {
+    let ctx = TestContext::new();
+    let out = ctx
+        .wheelwright()
+        .args(["build", "./nowhere/flash_attn-2.8.3.tar.gz"])
+        .output()
+        .unwrap();
+    expect_code(&out, 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("does not exist") && stderr.contains("hint:"),
+        "{stderr}"
+    );
+}
+
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => {
+            let state = s.rsplit(')').next().unwrap_or("").trim().chars().next();
+            !matches!(state, Some('Z') | Some('X'))
+        }
+        Err(_) => false,
+    }
+}
+
+fn read_pid(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Live processes whose environment carries `WHEELWRIGHT_BUILD_ID=<marker>`.
+fn processes_with_marker(marker: &str) -> Vec<u32> {
+    let entry = format!("WHEELWRIGHT_BUILD_ID={marker}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|env| env.split(|b| *b == 0).any(|kv| kv == entry.as_bytes()))
+                .unwrap_or(false)
+                && alive(*pid)
+        })
+        .collect()
+}
+
+#[test]
+fn sigterm_cancels_the_whole_tree_and_still_writes_the_report() {
+    let fb = FakeBuild::new("hang", require_python!());
+    let mut child = fb
+        .command()
+        .args(["--kill-grace", "3"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let escaped_file = fb.state.join("escaped.pid");
+    let start = Instant::now();
+    while !(escaped_file.exists() && fb.state.join("child.pid").exists()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the fake build never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let pids: Vec<u32> = ["build.pid", "child.pid", "escaped.pid"]
+        .iter()
+        .filter_map(|f| read_pid(&fb.state.join(f)))
+        .collect();
+    assert_eq!(pids.len(), 3);
+    assert!(pids.iter().all(|p| alive(*p)));
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "wheelwright did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130));
+    for pid in &pids {
+        assert!(
+            !alive(*pid),
+            "process {pid} of the build survived the cancel"
+        );
+    }
+    let marker = env_value(&fb.attempt_env(1), "WHEELWRIGHT_BUILD_ID")
+        .unwrap()
+        .to_string();
+    assert_eq!(processes_with_marker(&marker), Vec::<u32>::new());
+    let r = fb.report();
+    assert_eq!(r["outcome"], "cancelled");
+    assert_eq!(r["exit_code"], 130);
+    assert_eq!(r["attempts"][0]["outcome"], "cancelled");
+    assert!(fb.log().contains("cancelled"));
+}
+
+/// The real pip and setuptools: a failed attempt keeps the tree's build/temp
+/// objects (`--use-pep517`; pip's legacy path would run `setup.py clean --all`),
+/// and the retry after the OOM finds them.
+#[test]
+fn real_pip_keeps_objects_across_a_failed_attempt() {
+    // An interpreter whose setuptools can build wheels (with `wheel`, or >= 70.1).
+    let check = "import sys, setuptools as s, pip\n\
+        try:\n    import wheel\n\
+        except ImportError:\n    assert tuple(map(int, s.__version__.split('.')[:2])) >= (70, 1)\n\
+        print(sys.executable)";
+    let python = ["python3", "/usr/bin/python3", "/usr/local/bin/python3"]
+        .iter()
+        .filter_map(|p| Command::new(p).args(["-c", check]).output().ok())
+        .find(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let Some(python) = python else {
+        eprintln!("skipped: no python3 with pip and a wheel-building setuptools");
+        return;
+    };
+    let ctx = TestContext::new();
+    let tree = ctx.path().join("realpkg");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("x.cpp"), "").unwrap();
+    let oom_lines = std::fs::read_to_string(fakepkg().join("logs/oom_cgroup_flash_attn.log"))
+        .unwrap()
+        .lines()
+        .skip(208)
+        .take(4)
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(tree.join("oom.txt"), oom_lines).unwrap();
+    std::fs::write(
+        tree.join("setup.py"),
+        r#"import os
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+class Build(build_ext):
+    def run(self):
+        os.makedirs(self.build_temp, exist_ok=True)
+        obj = os.path.join(self.build_temp, "unit1.o")
+        print("object from an earlier attempt:", os.path.exists(obj), flush=True)
+        open(obj, "w").write("obj")
+        marker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "attempted")
+        if not os.path.exists(marker):
+            open(marker, "w").write("1")
+            print(open("oom.txt").read(), flush=True)
+            raise SystemExit(1)
+        os.makedirs(os.path.join(self.build_lib), exist_ok=True)
+
+setup(name="realpkg", version="0.1", ext_modules=[Extension("realpkg_ext", ["x.cpp"])],
+      cmdclass={"build_ext": Build})
+"#,
+    )
+    .unwrap();
+    let out = ctx
+        .wheelwright()
+        .env("WHEELWRIGHT_NVML", "off")
+        .arg("build")
+        .arg(&tree)
+        .arg("--python")
+        .arg(&python)
+        // This host has no CUDA and that Python no torch: the plan refuses; build anyway.
+        .args([
+            "--max-jobs",
+            "2",
+            "--nvcc-threads",
+            "1",
+            "--no-verify",
+            "--force",
+        ])
+        .arg("--out")
+        .arg(ctx.path().join("out"))
+        .output()
+        .unwrap();
+    let log = std::fs::read_to_string(ctx.path().join("out/build.log")).unwrap_or_else(|_| {
+        panic!(
+            "no build.log; stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{log}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        log.contains("object from an earlier attempt: False"),
+        "{log}"
+    );
+    assert!(
+        log.contains("object from an earlier attempt: True"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("removing 'build/temp"),
+        "pip cleaned the build dir:\n{log}"
+    );
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(ctx.path().join("out/report.json")).unwrap())
+            .unwrap();
+    assert_eq!(r["attempts"][0]["outcome"], "oom-killed");
+    assert_eq!(r["attempts"][1]["outcome"], "ok");
+    assert!(r["wheel"]["name"]
+        .as_str()
+        .unwrap()
+        .starts_with("realpkg-0.1-"));
+}

@@ -1,0 +1,362 @@
+//! `wheelwright diagnose` on real build logs (tests/fixtures/logs, see its
+//! README for where each comes from): the findings of each log are
+//! snapshotted, and every output format, input form and exit status is
+//! checked on the real binary.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+
+use common::{expect_code, TestContext};
+use serde_json::Value;
+
+fn log(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/logs")
+        .join(rel)
+}
+
+fn run(ctx: &TestContext, args: &[&str]) -> Output {
+    ctx.wheelwright()
+        .arg("diagnose")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json_of(ctx: &TestContext, rel: &str) -> (i32, Value) {
+    let out = run(ctx, &[log(rel).to_str().unwrap(), "--format", "json"]);
+    let code = out.status.code().unwrap();
+    let value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{rel}: {e}\n{}", String::from_utf8_lossy(&out.stderr)));
+    (code, value)
+}
+
+/// Every log with its findings, snapshotted; exit 1 exactly when an error
+/// finding exists.
+#[test]
+fn real_logs() {
+    let ctx = TestContext::new();
+    let logs = [
+        "gcc_too_new.log",
+        "missing_cutlass.log",
+        "oom_gxx.log",
+        "unsupported_arch.log",
+        "device/abi_mismatch.log",
+        "device/arch_unsupported_torch.log",
+        "device/compile_error_gxx.log",
+        "device/compile_error_nvcc.log",
+        "device/cuda_mismatch.log",
+        "device/disk_full.log",
+        "device/healthy_isolated_tinyext.log",
+        "device/healthy_tinyext.log",
+        "device/no_kernel_image.log",
+        "device/oom_cgroup_flash_attn.log",
+        "device/setuptools_missing_flash_attn.log",
+        "device/torch_missing_symlinked_venv.log",
+        "device/wheel_unsupported.log",
+        "public/abi_mismatch_cxx11_symbol.log",
+        "public/arch_unsupported_compute_120.log",
+        "public/compile_error_cuda13_docker.log",
+        "public/compile_error_gxx_lc0.log",
+        "public/compile_error_nvcc_windows.log",
+        "public/cuda_home_missing_nvcc_warning.log",
+        "public/cuda_home_missing_oserror.log",
+        "public/cuda_mismatch_one_line.log",
+        "public/cuda_mismatch_two_lines.log",
+        "public/cuda_too_old_flash_attn.log",
+        "public/gcc_too_new_12_pip.log",
+        "public/ninja_missing_userwarning.log",
+        "public/no_kernel_image_sm120.log",
+        "public/oom_ld_signal9.log",
+        "public/oom_ninja_job_failed_cc1plus.log",
+        "public/wheel_unsupported_flash_attn.log",
+        "synthetic/healthy_warnings.log",
+    ];
+    for rel in logs {
+        let (code, report) = json_of(&ctx, rel);
+        let errors = report["summary"]["errors"].as_u64().unwrap();
+        assert_eq!(code, if errors > 0 { 1 } else { 0 }, "{rel}");
+        let name = rel.trim_end_matches(".log").replace('/', "__");
+        insta::assert_json_snapshot!(name, report);
+    }
+}
+
+#[test]
+fn text_is_the_default_outside_github() {
+    let ctx = TestContext::new();
+    let out = run(&ctx, &[log("oom_gxx.log").to_str().unwrap()]);
+    let stdout = expect_code(&out, 1);
+    assert!(
+        stdout.starts_with("error[oom-killed]: Compiler killed for lack of memory\n"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains('\u{1b}'), "no colour when not a terminal");
+    assert!(stdout.ends_with("1 error, 0 warnings, 0 notices\n"));
+
+    let healthy = run(&ctx, &[log("device/healthy_tinyext.log").to_str().unwrap()]);
+    assert_eq!(expect_code(&healthy, 0), "No known build problem found.\n");
+}
+
+#[test]
+fn stdin_and_gzip_give_the_same_findings() {
+    let ctx = TestContext::new();
+    let rel = "device/oom_cgroup_flash_attn.log";
+    let (_, from_file) = json_of(&ctx, rel);
+    let bytes = std::fs::read(log(rel)).unwrap();
+
+    let mut child = ctx
+        .wheelwright()
+        .args(["diagnose", "-", "--format", "json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let from_stdin: Value = serde_json::from_str(&expect_code(&out, 1)).unwrap();
+    assert_eq!(from_stdin, from_file);
+
+    let gz_path = ctx.path().join("build.log.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&bytes).unwrap();
+    std::fs::write(&gz_path, gz.finish().unwrap()).unwrap();
+    let out = run(&ctx, &[gz_path.to_str().unwrap(), "--format", "json"]);
+    let from_gz: Value = serde_json::from_str(&expect_code(&out, 1)).unwrap();
+    assert_eq!(from_gz, from_file);
+}
+
+#[test]
+fn unreadable_input_exits_2_with_a_hint() {
+    let ctx = TestContext::new();
+    let missing = ctx.path().join("no-such.log");
+    let truncated = ctx.path().join("cut.log.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&std::fs::read(log("device/oom_cgroup_flash_attn.log")).unwrap())
+        .unwrap();
+    let mut bytes = gz.finish().unwrap();
+    bytes.truncate(bytes.len() / 2);
+    std::fs::write(&truncated, bytes).unwrap();
+    for path in [missing.as_path(), ctx.path(), truncated.as_path()] {
+        let out = run(&ctx, &[path.to_str().unwrap()]);
+        expect_code(&out, 2);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.starts_with("error: could not read the log"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("\nhint: "), "{stderr}");
+    }
+    let bad_facts = ctx.path().join("facts.json");
+    std::fs::write(&bad_facts, "{not json").unwrap();
+    let out = run(
+        &ctx,
+        &[
+            log("oom_gxx.log").to_str().unwrap(),
+            "--facts",
+            bad_facts.to_str().unwrap(),
+        ],
+    );
+    expect_code(&out, 2);
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("hint: write one with `wheelwright detect --json"));
+}
+
+/// What the Actions runner would execute from our stdout: it honours
+/// `::stop-commands::T` until the line `::T::`.
+fn runner_commands(output: &str) -> Vec<String> {
+    let mut commands = Vec::new();
+    let mut stopped: Option<String> = None;
+    for line in output.split(['\n', '\r']) {
+        if let Some(token) = &stopped {
+            if line == format!("::{token}::") {
+                stopped = None;
+            }
+        } else if let Some(token) = line.strip_prefix("::stop-commands::") {
+            stopped = Some(token.to_string());
+        } else if line.starts_with("::") {
+            commands.push(line.to_string());
+        }
+    }
+    commands
+}
+
+#[test]
+fn github_actions_annotations_summary_and_outputs() {
+    let ctx = TestContext::new();
+    let summary = ctx.path().join("summary.md");
+    let outputs = ctx.path().join("outputs.txt");
+    std::fs::write(&summary, "earlier step content\n").unwrap();
+    let out = ctx
+        .wheelwright()
+        .args([
+            "diagnose",
+            log("device/oom_cgroup_flash_attn.log").to_str().unwrap(),
+        ])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_OUTPUT", &outputs)
+        .output()
+        .unwrap();
+    let stdout = expect_code(&out, 1);
+    let commands = runner_commands(&stdout);
+    assert_eq!(commands.len(), 3, "{commands:?}");
+    assert!(
+        commands[0].starts_with("::error title=Compiler killed for lack of memory [oom-killed] (x3)::3 compiles were killed"),
+        "{}",
+        commands[0]
+    );
+    assert!(
+        commands[0].contains("%0A%0AFix: Halve MAX_JOBS"),
+        "{}",
+        commands[0]
+    );
+    assert_eq!(commands[1], "::group::Evidence for oom-killed (4 lines)");
+    assert_eq!(commands[2], "::endgroup::");
+
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        md.starts_with("earlier step content\n### wheelwright diagnose: 1 error"),
+        "appended: {md}"
+    );
+    assert!(md.contains("| error | oom-killed (x3) |"), "{md}");
+    let outs = std::fs::read_to_string(&outputs).unwrap();
+    assert!(outs.starts_with("findings=1\nerrors=1\nwarnings=0\nnotices=0\nfirst-error=oom-killed\nfindings-json<<ghadelimiter_"), "{outs}");
+}
+
+#[test]
+fn github_output_of_a_hostile_log_runs_no_command_of_the_log() {
+    let ctx = TestContext::new();
+    let hostile = ctx.path().join("hostile.log");
+    std::fs::write(
+        &hostile,
+        "::add-mask::hunter2\n\
+         ::set-output name=x::pwned\n\
+         csrc/a.cu\r::error::x(12): error: boom %0A::warning::y ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A\n\
+         x.cpp,line=1,title=pwned:7:1: error: ::add-mask::z\n\
+         ::stop-commands::attacker\n\
+         g++: fatal error: Killed signal terminated program cc1plus\n",
+    )
+    .unwrap();
+    let out = run(&ctx, &[hostile.to_str().unwrap(), "--format", "github"]);
+    let stdout = expect_code(&out, 1);
+    for c in runner_commands(&stdout) {
+        let ours =
+            c.starts_with("::error ") || c.starts_with("::group::Evidence") || c == "::endgroup::";
+        assert!(ours, "a command from the log got through: {c}\n{stdout}");
+    }
+    assert!(
+        !stdout.contains("aB3dE5fG7hJ9"),
+        "tokens are masked: {stdout}"
+    );
+}
+
+#[test]
+fn junit_and_gitlab_reports() {
+    let ctx = TestContext::new();
+    let path = log("public/compile_error_nvcc_windows.log");
+    let out = run(&ctx, &[path.to_str().unwrap(), "--format", "junit"]);
+    let xml = expect_code(&out, 1);
+    assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites"));
+    assert_eq!(xml.matches("<testcase ").count(), 1);
+    assert_eq!(xml.matches("<failure ").count(), 1);
+    assert!(
+        xml.contains("identifier &quot;not&quot; is undefined"),
+        "{xml}"
+    );
+    assert!(xml.trim_end().ends_with("</testsuites>"));
+
+    let out = run(&ctx, &[path.to_str().unwrap(), "--format", "gitlab"]);
+    let report: Value = serde_json::from_str(&expect_code(&out, 1)).unwrap();
+    let issue = &report[0];
+    assert_eq!(issue["check_name"], "compile-error");
+    assert_eq!(issue["severity"], "critical");
+    assert_eq!(issue["location"]["lines"]["begin"], 299);
+    assert!(issue["location"]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("cute/numeric/math.hpp"));
+
+    let warn = run(
+        &ctx,
+        &[
+            log("public/ninja_missing_userwarning.log")
+                .to_str()
+                .unwrap(),
+            "--format",
+            "gitlab",
+        ],
+    );
+    let report: Value = serde_json::from_str(&expect_code(&warn, 0)).unwrap();
+    assert_eq!(report[0]["severity"], "major");
+    assert!(report[0]["location"]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("ninja_missing_userwarning.log"));
+}
+
+#[test]
+fn hints_and_facts_make_fixes_concrete() {
+    let ctx = TestContext::new();
+    let out = run(
+        &ctx,
+        &[log("oom_gxx.log").to_str().unwrap(), "--max-jobs-hint", "3"],
+    );
+    assert!(expect_code(&out, 1).contains("Rebuild with MAX_JOBS=3"));
+
+    let facts = log("synthetic/facts_two_gccs.json");
+    let out = run(
+        &ctx,
+        &[
+            log("gcc_too_new.log").to_str().unwrap(),
+            "--facts",
+            facts.to_str().unwrap(),
+        ],
+    );
+    let stdout = expect_code(&out, 1);
+    assert!(
+        stdout.contains("export CC=/usr/bin/gcc-13 CXX=/usr/bin/g++-13 NVCC_CCBIN=/usr/bin/g++-13"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn summary_file_holds_the_markdown_table() {
+    let ctx = TestContext::new();
+    let md = ctx.path().join("report.md");
+    let out = run(
+        &ctx,
+        &[
+            log("device/cuda_mismatch.log").to_str().unwrap(),
+            "--format",
+            "json",
+            "--summary-file",
+            md.to_str().unwrap(),
+        ],
+    );
+    expect_code(&out, 1);
+    let text = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        text.contains("| Severity | Rule | Where | Problem | Fix |"),
+        "{text}"
+    );
+    assert!(
+        text.contains("nvcc is CUDA 12.2 but torch was built with CUDA 13.0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn help_documents_the_exit_status() {
+    let ctx = TestContext::new();
+    let out = ctx
+        .wheelwright()
+        .args(["diagnose", "--help"])
+        .output()
+        .unwrap();
+    let help = expect_code(&out, 0);
+    insta::assert_snapshot!("diagnose_help", help);
+}
