@@ -141,9 +141,9 @@ impl Diagnoser {
             .extend_from_slice(&line[..line.len().min(PREV_LINE_BYTES)]);
     }
 
-    /// Read `reader` to its end, line by line. Lines longer than
-    /// [`MAX_LINE_BYTES`] without a newline are cut, so memory stays bounded
-    /// whatever the input.
+    /// Read `reader` to its end, line by line. Only the first
+    /// [`MAX_LINE_BYTES`] of a longer line are read, so memory stays bounded
+    /// whatever the input (a multi-gigabyte line without a newline included).
     pub fn feed<R: BufRead>(&mut self, mut reader: R) -> io::Result<()> {
         let mut partial: Vec<u8> = Vec::new();
         loop {
@@ -191,7 +191,13 @@ impl Diagnoser {
 
     /// Whether an error finding exists so far.
     pub fn has_errors(&self) -> bool {
-        self.findings().iter().any(Finding::is_error)
+        self.pending_mismatch.is_some()
+            || !self.compile.is_empty()
+            || self
+                .tallies
+                .iter()
+                .flatten()
+                .any(|t| t.severity == Severity::Error)
     }
 
     /// The findings so far, most important first: errors before warnings
@@ -381,16 +387,6 @@ pub fn decompress_if_gzip<R: Read + 'static>(mut reader: R) -> io::Result<Box<dy
     } else {
         Ok(Box::new(BufReader::with_capacity(BUF, stream)))
     }
-}
-
-/// Counts per severity.
-pub fn severity_counts(findings: &[Finding]) -> (usize, usize, usize) {
-    let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
-    (
-        count(Severity::Error),
-        count(Severity::Warning),
-        count(Severity::Notice),
-    )
 }
 
 #[cfg(test)]

@@ -171,6 +171,7 @@ pub(crate) const KEYWORDS: &[&str] = &[
     "memory exhausted", // `virtual memory exhausted`
     "Cannot allocate memory", // ENOMEM from fork/exec/mmap
     "bad_alloc",        // cicc/ptxas `std::bad_alloc`
+    "Memory allocation failure", // ptxas
     // context: which object failed, how many jobs ran
     "FAILED:",                       // ninja
     "job failed",                    // ninja 1.13 `ninja: job failed: <command>`

@@ -253,14 +253,14 @@ impl Tally {
             (Hit::DiskFull { path }, Detail::DiskFull { path: p }) => {
                 keep_first(p, path.map(|s| truncate(&s, MAX_TEXT_CHARS)));
             }
-            (Hit::CompileError { loc, message }, Detail::Compile { message: m }) => {
-                if self.loc.is_none() {
-                    self.loc = Some(Location {
-                        file: truncate(&loc.file, MAX_TEXT_CHARS),
-                        line: loc.line,
-                    });
-                    *m = truncate(&message, MAX_TEXT_CHARS);
-                }
+            (Hit::CompileError { loc, message }, Detail::Compile { message: m })
+                if self.loc.is_none() =>
+            {
+                self.loc = Some(Location {
+                    file: truncate(&loc.file, MAX_TEXT_CHARS),
+                    line: loc.line,
+                });
+                *m = truncate(&message, MAX_TEXT_CHARS);
             }
             (Hit::Timeout { hard }, Detail::Timeout { hard: h }) => {
                 *h |= hard;

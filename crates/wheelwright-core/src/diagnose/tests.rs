@@ -137,6 +137,25 @@ fn every_real_log_gives_its_finding() {
 }
 
 #[test]
+fn has_errors_agrees_with_findings() {
+    for log in [
+        "oom_gxx.log",
+        "device/healthy_tinyext.log",
+        "public/ninja_missing_userwarning.log",
+        "public/cuda_home_missing_nvcc_warning.log",
+        "device/compile_error_gxx.log",
+    ] {
+        let mut d = Diagnoser::new(DiagnoseContext::default());
+        d.feed(open_log(&fixture(log)).unwrap()).unwrap();
+        assert_eq!(
+            d.has_errors(),
+            d.findings().iter().any(Finding::is_error),
+            "{log}"
+        );
+    }
+}
+
+#[test]
 fn healthy_logs_have_no_finding_at_all() {
     for log in [
         "device/healthy_tinyext.log",

@@ -129,7 +129,7 @@ pub struct JobCost {
 }
 
 /// A compile's memory over its progress, as fractions of its peak.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct MemoryProfile {
     pub start: f64,
     pub ramp_end: f64,
@@ -145,6 +145,12 @@ impl MemoryProfile {
         } else {
             self.tail
         }
+    }
+}
+
+impl Default for MemoryProfile {
+    fn default() -> Self {
+        MEMORY_PROFILE
     }
 }
 

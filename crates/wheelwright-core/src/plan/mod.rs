@@ -7,13 +7,16 @@
 //! - [`archs`]: arch spellings, toolkit support, gencode counting;
 //! - [`measurements`] and [`cost`]: the data and the model fitted to it;
 //! - [`simulate`]: the schedule simulator; [`search`]: the choice;
-//! - [`preflight`]: toolchain and disk checks; [`hypothetical`]: hosts from flags.
+//! - [`targets`]: which archs to build; [`baselines`]: the settings compared;
+//! - [`preflight`]: toolchain and disk checks; [`hypothetical`]: hosts from flags;
+//! - [`validation`]: the simulator against the real build's log and memory trace.
 //!
 //! The memory ceiling is the cgroup limit when one is set (else total memory)
 //! minus a margin of max(2 GiB, 10 %) for the OS, page cache and whatever else
 //! runs; CPUs are the logical CPUs, capped by the cgroup CPU quota.
 
 pub mod archs;
+pub mod baselines;
 pub mod cost;
 pub mod hypothetical;
 pub mod measurements;
@@ -21,6 +24,7 @@ pub mod preflight;
 pub mod recipe;
 pub mod search;
 pub mod simulate;
+pub mod targets;
 pub mod validation;
 
 use std::collections::BTreeMap;
@@ -33,11 +37,7 @@ pub use hypothetical::HostSpec;
 pub use recipe::Recipe;
 pub use simulate::{simulate, Order, Simulation};
 
-use archs::{
-    flash_attn_arch_for, flash_attn_gencodes, parse_arch_list, torch_arch_list, torch_gencodes,
-    Arch, ArchError, CudaVersion, FLASH_ATTN_KNOWN,
-};
-use recipe::{SourceUnits, FLASH_ATTN_DEFAULT_ARCHS, TORCH_EXT_DEFAULT_ARCHS};
+use archs::{flash_attn_gencodes, torch_arch_list, torch_gencodes, Arch, ArchError, CudaVersion};
 use search::{Candidate, Space};
 
 use crate::env_vars;
@@ -138,6 +138,31 @@ pub struct Baseline {
     pub exceeds_memory: bool,
 }
 
+/// The fitted constants a plan was made with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelSummary {
+    /// c in the slowdown `1 + c·load·(n−1)/n`.
+    pub contention: f64,
+    /// Share of a one-gencode compile that does not repeat per gencode.
+    pub serial_share: f64,
+    /// Extra peak per gencode compiled in parallel (`--threads`).
+    pub thread_memory_growth: f64,
+    /// A compile's memory: start, peak at `ramp_end` of its progress, then tail.
+    pub profile: cost::MemoryProfile,
+}
+
+impl ModelSummary {
+    fn of(m: &CostModel) -> Self {
+        let r = |x: f64| (x * 1000.0).round() / 1000.0;
+        ModelSummary {
+            contention: r(m.contention),
+            serial_share: r(m.serial_share),
+            thread_memory_growth: r(m.thread_memory_growth),
+            profile: m.profile,
+        }
+    }
+}
+
 /// The plan: the JSON contract of `wheelwright plan --json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
@@ -175,6 +200,9 @@ pub struct Plan {
     pub units: u32,
     /// Settings simulated to choose this one.
     pub candidates_evaluated: u32,
+    /// The cost model's fitted constants (see `plan::cost`).
+    #[serde(default)]
+    pub model: ModelSummary,
     pub findings: Vec<Finding>,
     /// What was assumed about a host not detected (filled by the caller).
     #[serde(default)]
@@ -206,7 +234,7 @@ pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, P
         .as_ref()
         .and_then(|c| CudaVersion::parse(&c.version));
     let mut findings = Vec::new();
-    let archs = resolve_archs(recipe, &su, facts, req, cuda, &mut findings)?;
+    let archs = targets::resolve_archs(recipe, &su, facts, req, cuda, &mut findings)?;
     let fa = recipe.is_flash_attn();
     // flash-attn passes NVCC_THREADS to nvcc as --threads; so do extensions
     // whose setup.py reads it (flash-attn's convention, default 4).
@@ -257,6 +285,24 @@ pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, P
         ));
     }
 
+    let peak = best.peak();
+    let available = facts.host.memory_available_bytes;
+    if choice.fits && available > 0 && available < peak {
+        findings.push(Finding::new(
+            "memory-in-use",
+            Severity::Warning,
+            "Other processes hold memory the build needs",
+            format!(
+                "Only {} is available now; the plan's peak is {} (it plans for the {memory_basis}, not for what is free at this moment).",
+                format_bytes(available),
+                format_bytes(peak)
+            ),
+            format!(
+                "Stop what else uses memory here, or plan for what is free: --memory-limit {}GiB.",
+                available / GIB
+            ),
+        ));
+    }
     let pre = preflight::check_toolchain(facts, recipe);
     findings.extend(pre.findings);
     let disk = preflight::disk_needed_bytes(units.len(), gencodes, best.jobs);
@@ -292,12 +338,12 @@ pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, P
     } else {
         1
     };
-    let baselines = baselines(
+    let baselines = baselines::baselines(
         &model,
         recipe,
         units,
         facts,
-        Setting {
+        baselines::Setting {
             gencodes,
             cpus,
             ceiling,
@@ -331,6 +377,7 @@ pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, P
         cpus,
         units: units.len() as u32,
         candidates_evaluated: choice.evaluated,
+        model: ModelSummary::of(&model),
         findings,
         assumptions: Vec::new(),
         schedule: None,
@@ -382,97 +429,6 @@ pub fn local_version(facts: &Facts) -> Option<String> {
     Some(format!("cu{}torch{major}.{minor}cxx11abi{abi}", cuda.major))
 }
 
-fn resolve_archs(
-    recipe: &Recipe,
-    su: &SourceUnits,
-    facts: &Facts,
-    req: &PlanRequest,
-    cuda: Option<CudaVersion>,
-    findings: &mut Vec<Finding>,
-) -> Result<Vec<Arch>, PlanError> {
-    let fa = recipe.is_flash_attn();
-    let (requested, from) = if let Some(list) = req.archs.as_ref().filter(|l| !l.is_empty()) {
-        (parse_arch_list(&list.join(","))?, "requested")
-    } else {
-        let gpus: Vec<Arch> = facts
-            .gpus
-            .iter()
-            .filter_map(|g| Arch::from_compute_capability(&g.compute_capability))
-            .collect();
-        if gpus.is_empty() {
-            let default = if fa {
-                su.flash_attn_default_archs()
-                    .unwrap_or_else(|| FLASH_ATTN_DEFAULT_ARCHS.into())
-            } else {
-                TORCH_EXT_DEFAULT_ARCHS.into()
-            };
-            (parse_arch_list(&default)?, "the recipe's default")
-        } else {
-            let mut g = gpus;
-            g.sort();
-            g.dedup();
-            (g, "the GPUs present")
-        }
-    };
-    let mut out = Vec::new();
-    for arch in requested {
-        let arch = if fa && !FLASH_ATTN_KNOWN.contains(&arch) {
-            match flash_attn_arch_for(Arch {
-                suffix: None,
-                ..arch
-            }) {
-                Some(m) => {
-                    findings.push(Finding::new(
-                        "arch-mapped",
-                        Severity::Notice,
-                        format!("{arch} built as {m}"),
-                        format!("flash-attn's setup.py builds only 80, 90, 100 and 120 (it ignores others); {m} code runs on {arch} GPUs (same major, newer minor)."),
-                        format!("Nothing to do; FLASH_ATTN_CUDA_ARCHS gets {}.", m.compact()),
-                    ));
-                    m
-                }
-                None => {
-                    findings.push(Finding::new(
-                        "arch-unsupported",
-                        Severity::Warning,
-                        format!("flash-attn 2 does not build {arch}"),
-                        format!("{arch} (from {from}) is not an architecture flash-attn 2 supports: it needs Ampere (sm_80) or newer and its setup.py knows only 80, 90, 100 and 120."),
-                        "Leave it out of --archs; for pre-Ampere GPUs use flash-attn 1.x or PyTorch's built-in scaled_dot_product_attention.",
-                    ));
-                    continue;
-                }
-            }
-        } else {
-            arch
-        };
-        if let Some(v) = cuda {
-            if let Some(why) = arch.unsupported_by(v) {
-                findings.push(Finding::new(
-                    "arch-unsupported",
-                    Severity::Warning,
-                    format!("{arch} dropped: CUDA {v} cannot build it"),
-                    format!("{why} (nvcc here is CUDA {v}); it was left out of the build."),
-                    format!("Install a CUDA that builds {arch} and plan again, or leave it out of --archs."),
-                ));
-                continue;
-            }
-        }
-        out.push(arch);
-    }
-    out.sort();
-    out.dedup();
-    if out.is_empty() {
-        findings.push(Finding::new(
-            "arch-unsupported",
-            Severity::Error,
-            "No architecture left to build",
-            format!("None of the archs from {from} can be built here."),
-            "Pass --archs with architectures this CUDA and recipe support (flash-attn: 80, 90, and with CUDA ≥ 12.8 also 100, 120).",
-        ));
-    }
-    Ok(out)
-}
-
 fn memory_finding(
     best: &Candidate,
     req: &PlanRequest,
@@ -514,75 +470,6 @@ fn memory_finding(
             format_bytes(need.div_ceil(GIB) * GIB)
         ),
     )
-}
-
-/// What the baselines are priced with.
-struct Setting {
-    gencodes: u32,
-    cpus: u32,
-    ceiling: u64,
-    /// NVCC_THREADS the package uses when it is unset.
-    default_threads: u32,
-}
-
-fn baselines(
-    model: &CostModel,
-    recipe: &Recipe,
-    units: &[recipe::TranslationUnit],
-    facts: &Facts,
-    s: Setting,
-) -> Vec<Baseline> {
-    let logical = facts.host.logical_cpus.max(1);
-    let mut out = Vec::new();
-    let mut price = |name: &str, description: String, jobs: u32, threads: u32| {
-        let c = search::evaluate(model, units, s.gencodes, jobs, threads, s.cpus);
-        out.push(Baseline {
-            name: name.into(),
-            description,
-            max_jobs: jobs,
-            nvcc_threads: threads,
-            predicted: Prediction::of(&c.ninja),
-            exceeds_memory: c.ninja.peak_memory_bytes > s.ceiling,
-        });
-    };
-    if recipe.is_flash_attn() {
-        // setup.py 2.8.3 when MAX_JOBS is unset: os.cpu_count() and psutil's
-        // available memory, neither of which sees cgroup limits.
-        let avail_gb = facts.host.memory_available_bytes as f64 / GIB as f64;
-        let jobs = (logical / 2).max(1).min((avail_gb / 9.0) as u32).max(1);
-        price(
-            "flash-attn-auto",
-            "flash-attn's own choice: MAX_JOBS = min(cpu_count // 2, available GB / 9), NVCC_THREADS 4".into(),
-            jobs,
-            FLASH_ATTN_DEFAULT_NVCC_THREADS,
-        );
-        price(
-            "seed",
-            "MAX_JOBS = all cores, NVCC_THREADS 4 (the seed recipe)".into(),
-            logical,
-            FLASH_ATTN_DEFAULT_NVCC_THREADS,
-        );
-    } else {
-        // ninja's default parallelism: CPUs + 2 (3 on 2 CPUs, 2 on 1).
-        let ninja = match logical {
-            1 => 2,
-            2 => 3,
-            n => n + 2,
-        };
-        price(
-            "torch-default",
-            "torch with MAX_JOBS unset: ninja's default, CPUs + 2".into(),
-            ninja,
-            s.default_threads,
-        );
-        price(
-            "seed",
-            "MAX_JOBS = all cores".into(),
-            logical,
-            s.default_threads,
-        );
-    }
-    out
 }
 
 #[cfg(test)]

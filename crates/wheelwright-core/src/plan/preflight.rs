@@ -6,7 +6,7 @@
 //! `torch-missing`, `torch-cpu-only`, `gcc-too-new` (host GCC newer than the
 //! toolkit's `crt/host_config.h` accepts), `gcc-missing`, `ninja-missing`,
 //! `ninja-broken`; resources: `disk-low`. The planner adds `arch-unsupported`,
-//! `memory-too-small` and `memory-over-ceiling`.
+//! `arch-mapped`, `memory-in-use`, `memory-too-small` and `memory-over-ceiling`.
 //!
 //! Compiler variables, as torch's `torch/utils/cpp_extension.py` reads them:
 //! host C++ compiles run `CXX` (`_write_ninja_file`: `os.environ.get('CXX',

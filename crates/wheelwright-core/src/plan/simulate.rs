@@ -68,7 +68,8 @@ pub fn simulate(
         queue.sort_by(|&a, &b| jobs[b].alone_seconds.total_cmp(&jobs[a].alone_seconds));
     }
     let mut queue = queue.into_iter();
-    let slots = slots.max(1) as usize;
+    // More slots than jobs change nothing.
+    let slots = (slots.max(1) as usize).min(jobs.len().max(1));
     let profile = model.profile;
     let memory = |r: &Running| -> f64 {
         let x = 1.0 - r.remaining / r.total;

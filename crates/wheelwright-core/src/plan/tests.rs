@@ -367,3 +367,12 @@ fn a_ci_box_without_anything_still_gets_a_plan() {
     }
     assert!(p.local_version.is_none());
 }
+
+#[test]
+fn memory_held_by_others_is_a_warning() {
+    let mut f = facts(&host(16, 64));
+    f.host.memory_available_bytes = 8 * GIB;
+    let p = plan(&fa(), &f, &PlanRequest::default()).unwrap();
+    assert!(ids(&p).contains(&"memory-in-use"), "{:?}", ids(&p));
+    assert!(!p.refused());
+}
