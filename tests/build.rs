@@ -453,7 +453,9 @@ fn build_output_is_fenced_by_stop_commands_on_github_actions() {
         .output()
         .unwrap();
     let stdout = expect_code(&out, 0);
-    let injected = stdout.find("::error::injected by the build").expect("echoed");
+    let injected = stdout
+        .find("::error::injected by the build")
+        .expect("echoed");
     let first = stdout.lines().next().unwrap();
     let token = first
         .strip_prefix("::stop-commands::")
@@ -463,7 +465,10 @@ fn build_output_is_fenced_by_stop_commands_on_github_actions() {
     let end_at = stdout.find(&end).expect("commands resumed");
     let build_at = stdout.find("Successfully built").unwrap();
     assert!(build_at < end_at, "build output after the fence:\n{stdout}");
-    assert!(injected < end_at, "the hostile line escaped the fence:\n{stdout}");
+    assert!(
+        injected < end_at,
+        "the hostile line escaped the fence:\n{stdout}"
+    );
     // The step's outputs name the wheel for the next steps.
     let o = std::fs::read_to_string(&outputs).unwrap();
     let wheel = fb.report()["wheel"]["path"].as_str().unwrap().to_string();

@@ -43,13 +43,14 @@ val() { # label jobs threads dir
   say "measured $label: $(tail -1 $RES/val_$label.log)"
 }
 val six_j6_t1 6 1 "$(mksub six $SIX)"
-val six_j3_t1 3 1 $T/six
-say "== OOM recovery: 4 kernels, first attempt forced to 4 jobs in an 8 GiB cgroup"
+say "== OOM recovery (4 kernels, first attempt forced to 4 jobs in an 8 GiB cgroup), run beside the j3 measurement"
 F=$(mksub four flash_fwd_hdim32_fp16_causal_sm80 flash_fwd_hdim32_bf16_causal_sm80 flash_fwd_hdim64_fp16_causal_sm80 flash_fwd_hdim64_bf16_causal_sm80)
-python3 bench/device/cgroup_run.py ww-oomrec --memory-max 8G -- \
-  $WW build $F --recipe torch-ext --archs 90 --max-jobs 4 --nvcc-threads 1 --no-verify --work-dir $T/oomw --out $RES/oom >$RES/oom_console.log 2>&1
+( python3 bench/device/cgroup_run.py ww-oomrec --memory-max 8G -- \
+  $WW build $F --recipe torch-ext --archs 90 --max-jobs 4 --nvcc-threads 1 --no-verify --work-dir $T/oomw --out $RES/oom >$RES/oom_console.log 2>&1 ) &
+val six_j3_t1 3 1 $T/six
+wait
 say "oom: $(tail -1 $RES/oom_console.log)"
-python3 -c 'import json,sys;r=json.load(open(sys.argv[1]));print([(a["max_jobs"],a["outcome"],round(a["seconds"])) for a in r["attempts"]], r["outcome"], r.get("wheel"))' $RES/oom/report.json | tee -a $S
+python3 -c 'import json,sys;r=json.load(open(sys.argv[1]));print([(a["max_jobs"],a["outcome"],round(a["seconds"])) for a in r["attempts"]], r["outcome"], r.get("wheel"))' $RES/oom/report.json 2>&1 | tee -a $S
 # no CUDA at all: CUDA_HOME unset, no nvcc on PATH, /usr/local/cuda moved away (last: it breaks nvcc)
 cp -r bench/device/tinyext $T/nocuda; mv /usr/local/cuda /usr/local/cuda.off
 ( cd $T/nocuda && env -u CUDA_HOME -u CUDA_PATH PATH=$(dirname $PY):/usr/bin:/bin $PY -m pip wheel --no-build-isolation --no-deps -v . -w dist ) >$RES/cuda_home_missing.log 2>&1

@@ -413,14 +413,18 @@ fn github_report(r: &BuildReport, json: bool) -> anyhow::Result<()> {
         &github::render_step_summary(&r.findings, annotations.omitted),
     )?;
     let mut outputs = github::render_outputs(&r.findings);
-    let mut put = |name: &str, value: &str| outputs.push_str(&github::multiline_output(name, value));
+    let mut put =
+        |name: &str, value: &str| outputs.push_str(&github::multiline_output(name, value));
     put("outcome", r.outcome.map_or("unknown", |o| o.as_str()));
     if let Some(w) = &r.wheel {
         put("wheel", &w.path.display().to_string());
         put("wheel-sha256", &w.sha256);
     }
     if let Some(log) = &r.log {
-        put("report", &log.with_file_name("report.json").display().to_string());
+        put(
+            "report",
+            &log.with_file_name("report.json").display().to_string(),
+        );
     }
     append(env_vars::GITHUB_OUTPUT, &outputs)
 }

@@ -93,12 +93,19 @@ fn version_in(spec: &str) -> Option<&str> {
 }
 
 /// A fresh diagnoser for each attempt, knowing the host (for concrete fixes).
-pub fn new_watcher(settings: &BuildSettings) -> impl FnMut() -> Box<dyn LineWatcher> {
-    let ctx = DiagnoseContext {
-        suggested_max_jobs: Some(settings.max_jobs),
-        facts: settings.host.clone(),
-    };
-    move || Box::new(Diagnoser::new(ctx.clone())) as Box<dyn LineWatcher>
+/// Its OOM fix names the planner's MAX_JOBS only when that is fewer than the
+/// attempt ran with; otherwise (the plan's own choice was killed, or the user
+/// forced it) it says to halve what the log shows.
+pub fn new_watcher(settings: &BuildSettings) -> impl FnMut(u32) -> Box<dyn LineWatcher> {
+    let planned = settings.plan.as_ref().map(|p| p.max_jobs);
+    let facts = settings.host.clone();
+    move |attempt_jobs| {
+        let ctx = DiagnoseContext {
+            suggested_max_jobs: planned.filter(|p| *p < attempt_jobs),
+            facts: facts.clone(),
+        };
+        Box::new(Diagnoser::new(ctx)) as Box<dyn LineWatcher>
+    }
 }
 
 #[cfg(test)]

@@ -145,7 +145,7 @@ pub enum BuildError {
 /// the report; a failed build is a report with outcome `failed`, not an error.
 pub fn build(
     req: &BuildRequest,
-    new_watcher: &mut dyn FnMut() -> Box<dyn LineWatcher>,
+    new_watcher: &mut dyn FnMut(u32) -> Box<dyn LineWatcher>,
     cancel: &AtomicBool,
     on_event: &mut dyn FnMut(BuildEvent<'_>),
 ) -> Result<BuildReport, BuildError> {

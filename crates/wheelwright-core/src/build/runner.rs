@@ -2,18 +2,21 @@
 //! source tree, retrying with fewer jobs after an out-of-memory kill.
 //!
 //! Each attempt runs `python -m pip wheel --no-build-isolation --use-pep517
-//! --no-deps -v <tree> -w <dist>` in its own process group, with stdout and stderr merged
-//! into one pipe so lines keep their order. Every line goes to `build.log`, to
-//! the [`LineWatcher`] (the diagnoser), to the progress tracker and to the
-//! caller's event callback, as it comes. A cancel flag (set by the caller's
-//! signal handler) stops the whole process tree: SIGTERM, a grace period, SIGKILL.
+//! --no-deps -v <tree> -w <dist>` in its own process group, with stdout and
+//! stderr merged into one pipe so lines keep their order. Every line goes to
+//! `build.log` (tokens masked), to the [`LineWatcher`] (the diagnoser), to the
+//! progress tracker and to the caller's event callback, as it comes. A cancel
+//! flag (set by the caller's signal handler) stops the whole process tree:
+//! SIGTERM, a grace period, SIGKILL (see [`super::tree`]).
 //!
 //! `--use-pep517` matters: for a `setup.py` project without `pyproject.toml`
 //! (flash-attn 2.8.3's sdist) pip otherwise takes its legacy path, and after a
 //! failed `setup.py bdist_wheel` runs `setup.py clean --all`, which deletes
 //! `build/temp.*` — every compiled object (seen in a real OOM log:
 //! `removing 'build/temp.linux-x86_64-cpython-312' (and everything under it)`).
-//! Through PEP 517 (setuptools' backend, still in place) nothing is cleaned.
+//! Through PEP 517 (setuptools' backend, still in place) nothing is cleaned; on
+//! the GPU machine a tinyext build OOM-killed in a cgroup was retried with
+//! MAX_JOBS=1 and recompiled only the killed object (`bench/build-device.sh`).
 //!
 //! A retry changes only `MAX_JOBS`, which reaches ninja as `-j` and leaves the
 //! compile command lines alone, so ninja keeps every finished object.
@@ -39,6 +42,7 @@ use crate::env_vars;
 use crate::finding::{Finding, Severity};
 use crate::plan::jobs_for_memory;
 use crate::process::display_command;
+use crate::sinks::redact::redact_secrets;
 
 /// The diagnoser's rule id for a compiler killed for memory.
 pub const OOM_FINDING_ID: &str = "oom-killed";
@@ -210,10 +214,11 @@ pub fn next_max_jobs(
 }
 
 /// Run attempts until one succeeds, fails for a reason other than memory, is
-/// cancelled, or the retries are spent. `log` receives every line.
+/// cancelled, or the retries are spent. `new_watcher` makes a fresh watcher
+/// for each attempt, given that attempt's MAX_JOBS; `log` receives every line.
 pub fn run_attempts(
     cfg: &RunnerConfig,
-    new_watcher: &mut dyn FnMut() -> Box<dyn LineWatcher>,
+    new_watcher: &mut dyn FnMut(u32) -> Box<dyn LineWatcher>,
     cancel: &AtomicBool,
     log: &mut dyn Write,
     on_event: &mut dyn FnMut(BuildEvent<'_>),
@@ -224,7 +229,7 @@ pub fn run_attempts(
     let mut command = Vec::new();
     loop {
         let number = attempts.len() + 1;
-        let mut watcher = new_watcher();
+        let mut watcher = new_watcher(jobs);
         let done = run_one(cfg, number, jobs, watcher.as_mut(), cancel, log, on_event)?;
         if command.is_empty() {
             command = done.command.clone();
@@ -302,6 +307,27 @@ fn run_one(
     log: &mut dyn Write,
     on_event: &mut dyn FnMut(BuildEvent<'_>),
 ) -> Result<AttemptDone, RunnerError> {
+    if cancel.load(Ordering::SeqCst) {
+        // Cancelled before it started (a signal during detection or planning).
+        let _ = writeln!(
+            log,
+            "=== wheelwright: cancelled before attempt {number} started"
+        );
+        return Ok(AttemptDone {
+            attempt: Attempt {
+                max_jobs: jobs,
+                nvcc_threads: cfg.nvcc_threads,
+                seconds: 0.0,
+                outcome: Outcome::Cancelled,
+                exit_code: None,
+                signal: None,
+                peak_memory: MemoryPeak::default(),
+                findings: Vec::new(),
+            },
+            wheel: None,
+            command: Vec::new(),
+        });
+    }
     std::fs::create_dir_all(&cfg.dist_dir)
         .map_err(io_err(format!("cannot create {}", cfg.dist_dir.display())))?;
     remove_wheels(&cfg.dist_dir)?;
@@ -476,7 +502,8 @@ fn handle_line(
     progress: &mut ProgressTracker,
     on_event: &mut dyn FnMut(BuildEvent<'_>),
 ) {
-    let _ = writeln!(log, "{line}");
+    // Tokens a build step echoed (an index URL with a password) stay out of build.log.
+    let _ = writeln!(log, "{}", redact_secrets(line));
     watcher.push_line(line);
     on_event(BuildEvent::Line(line));
     if let Some(p) = progress.observe(line, Instant::now()) {
@@ -593,6 +620,83 @@ mod tests {
         assert_eq!(clean_line(b"[1/2] nvcc\r\n"), "[1/2] nvcc");
         assert_eq!(clean_line(b"  10%\r  50%\r 100%\n"), " 100%");
         assert_eq!(clean_line(b"bad \xff byte\n"), "bad \u{fffd} byte");
+    }
+
+    /// A stand-in interpreter: a shell script that writes to stdout and stderr
+    /// in turn, prints ninja status lines and leaves a wheel in the `-w` dir.
+    #[test]
+    fn runs_an_attempt_merging_stdout_and_stderr_in_order() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let python = dir.path().join("python");
+        std::fs::write(
+            &python,
+            "#!/bin/sh\nwhile [ \"$1\" != -w ]; do shift; done\necho out-1\necho err-2 >&2\necho '  [1/2] nvcc a'\necho '  [2/2] nvcc b' >&2\necho \"jobs=$MAX_JOBS threads=$NVCC_THREADS\"\ntouch \"$2/pkg-1.0-py3-none-any.whl\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let cfg = RunnerConfig {
+            python,
+            source_dir: dir.path().to_path_buf(),
+            dist_dir: dir.path().join("dist"),
+            cwd: dir.path().to_path_buf(),
+            env: BTreeMap::new(),
+            env_remove: Vec::new(),
+            max_jobs: 3,
+            nvcc_threads: 2,
+            max_retries: 2,
+            memory_ceiling_bytes: None,
+            kill_grace: Duration::from_secs(1),
+            pip_args: Vec::new(),
+            sampler: SamplerConfig::default(),
+            marker: "runner-test".into(),
+        };
+        #[derive(Default)]
+        struct Seen(Vec<String>);
+        impl LineWatcher for Seen {
+            fn push_line(&mut self, line: &str) {
+                self.0.push(line.to_string());
+            }
+            fn findings(&self) -> Vec<Finding> {
+                Vec::new()
+            }
+        }
+        let mut events = Vec::new();
+        let mut log = Vec::new();
+        let result = run_attempts(
+            &cfg,
+            &mut |_| Box::new(Seen::default()),
+            &AtomicBool::new(false),
+            &mut log,
+            &mut |e| match e {
+                BuildEvent::Line(l) => events.push(l.to_string()),
+                BuildEvent::Progress(p) => events.push(format!("progress {}/{}", p.done, p.total)),
+                _ => {}
+            },
+        )
+        .unwrap();
+        assert_eq!(result.outcome, Outcome::Ok);
+        assert_eq!(result.attempts.len(), 1);
+        assert!(result
+            .wheel
+            .unwrap()
+            .ends_with("dist/pkg-1.0-py3-none-any.whl"));
+        assert_eq!(
+            events,
+            [
+                "out-1",
+                "err-2",
+                "  [1/2] nvcc a",
+                "progress 1/2",
+                "  [2/2] nvcc b",
+                "progress 2/2",
+                "jobs=3 threads=2"
+            ]
+        );
+        let log = String::from_utf8(log).unwrap();
+        assert!(log.contains("=== wheelwright attempt 1: MAX_JOBS=3 NVCC_THREADS=2 ==="));
+        assert!(log.contains("out-1\nerr-2\n"), "{log}");
+        assert_eq!(result.command[1..4], ["-m", "pip", "wheel"]);
     }
 
     #[test]
