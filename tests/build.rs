@@ -612,6 +612,11 @@ fn real_pip_keeps_objects_across_a_failed_attempt() {
         .find(|o| o.status.success())
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
     let Some(python) = python else {
+        // .ci/run provides such an interpreter and sets this, so CI never skips.
+        assert!(
+            std::env::var_os("WHEELWRIGHT_REQUIRE_REAL_PIP").is_none(),
+            "WHEELWRIGHT_REQUIRE_REAL_PIP is set but no python3 with pip and a wheel-building setuptools was found"
+        );
         eprintln!("skipped: no python3 with pip and a wheel-building setuptools");
         return;
     };
