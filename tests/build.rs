@@ -12,28 +12,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{copy_tree, expect_code, write_executable, TestContext};
+use common::{
+    copy_tree, expect_code, fixture, h100_host_config, write_executable, HostCaptures, TestContext,
+};
 use serde_json::Value;
 
 fn fakepkg() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fakepkg")
+    fixture("fakepkg")
 }
 
 /// The detect fixtures of the project's real H100 machine (read only).
-fn h100(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/hosts/h100-cuda13.0")
-        .join(rel)
-}
-
-/// A tool that prints a captured file for each exact argument string.
-fn tool_printing(path: &Path, cases: &[(&str, PathBuf)]) {
-    let mut script = String::from("#!/bin/sh\ncase \"$*\" in\n");
-    for (args, file) in cases {
-        script.push_str(&format!("  '{args}') exec cat '{}' ;;\n", file.display()));
-    }
-    script.push_str("  *) echo \"fake $0: unexpected arguments: $*\" >&2; exit 2 ;;\nesac\n");
-    write_executable(path, &script);
+fn h100() -> HostCaptures {
+    HostCaptures::new("h100-cuda13.0")
 }
 
 /// The real interpreter behind `python3` (not a shim), if it has pip.
@@ -79,46 +69,21 @@ impl FakeBuild {
         std::fs::copy(fakepkg().join("setup.py"), tree.join("setup.py")).unwrap();
         copy_tree(&fakepkg().join("csrc"), &tree.join("csrc"));
         copy_tree(&fakepkg().join("flash_attn"), &tree.join("flash_attn"));
-        copy_tree(&h100("root"), &ctx.path().join("root"));
-        tool_printing(
-            &ctx.bin.join("nvidia-smi"),
-            &[
-                (
-                    "--query-gpu=index,name,uuid,compute_cap,memory.total,driver_version --format=csv,noheader,nounits",
-                    h100("nvidia-smi-query.csv"),
-                ),
-                ("", h100("nvidia-smi.txt")),
-            ],
-        );
-        let cuda = ctx.path().join("cuda-13.0");
-        tool_printing(
-            &cuda.join("bin/nvcc"),
-            &[("--version", h100("nvcc-version.txt"))],
-        );
-        std::fs::create_dir_all(cuda.join("include/crt")).unwrap();
-        std::fs::copy(
-            h100("host_config.h"),
-            cuda.join("include/crt/host_config.h"),
-        )
-        .unwrap();
+        let h100 = h100();
+        copy_tree(&h100.file("root"), &ctx.path().join("root"));
+        h100.nvidia_smi(&ctx.bin);
+        h100.cuda(&ctx.path().join("cuda-13.0"), &h100_host_config());
         for c in ["gcc-13", "g++-13"] {
-            tool_printing(
-                &ctx.bin.join(c),
-                &[
-                    (
-                        "-dumpfullversion",
-                        h100(&format!("{c}-dumpfullversion.txt")),
-                    ),
-                    ("--version", h100(&format!("{c}-version.txt"))),
-                ],
+            h100.compiler(
+                &ctx.bin,
+                c,
+                &format!("{c}-dumpfullversion.txt"),
+                &format!("{c}-version.txt"),
             );
         }
         std::os::unix::fs::symlink("gcc-13", ctx.bin.join("gcc")).unwrap();
         std::os::unix::fs::symlink("g++-13", ctx.bin.join("g++")).unwrap();
-        tool_printing(
-            &ctx.path().join("venv/bin/ninja"),
-            &[("--version", h100("ninja-version.txt"))],
-        );
+        h100.ninja(&ctx.path().join("venv/bin"));
         let python = write_executable(
             &ctx.path().join("venv/bin/python"),
             &std::fs::read_to_string(fakepkg().join("fake-python")).unwrap(),
@@ -150,7 +115,7 @@ impl FakeBuild {
             .env("FAKEPKG_STATE", &self.state)
             .env("FAKEPKG_MODE", &self.mode)
             .env("FAKEPKG_REAL_PYTHON", &self.real_python)
-            .env("FAKEPKG_PROBE_JSON", h100("probe.json"))
+            .env("FAKEPKG_PROBE_JSON", h100().file("probe.json"))
             .env("WHEELWRIGHT_NVML", "off")
             .env("WHEELWRIGHT_ROOT", self.ctx.path().join("root"))
             .env("CUDA_HOME", self.ctx.path().join("cuda-13.0"))

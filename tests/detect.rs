@@ -10,14 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{copy_tree, expect_code, write_executable, TestContext};
+use common::{
+    copy_tree, expect_code, fixture, h100_host_config, tool_failing, write_executable,
+    HostCaptures, TestContext,
+};
 use serde_json::Value;
-
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/hosts")
-        .join(rel)
-}
 
 /// A fake host under construction.
 struct FakeHost {
@@ -30,11 +27,11 @@ struct FakeHost {
 }
 
 impl FakeHost {
-    /// A host whose /proc and /sys come from `fixture(<root_fixture>)`.
+    /// A host whose /proc and /sys come from `tests/fixtures/hosts/<root_fixture>`.
     fn new(root_fixture: &str) -> Self {
         let ctx = TestContext::new();
         let root = ctx.path().join("root");
-        copy_tree(&fixture(root_fixture), &root);
+        copy_tree(&fixture("hosts").join(root_fixture), &root);
         let sysbin = ctx.system_tools(&["sh", "cat", "sleep"]);
         FakeHost {
             ctx,
@@ -49,75 +46,17 @@ impl FakeHost {
         self.ctx.path().join(rel)
     }
 
-    /// A tool in `bin/` that prints `file` when called with exactly `args`.
-    fn tool_printing(&self, dir: &Path, name: &str, cases: &[(&str, &str)]) -> PathBuf {
-        let mut script = String::from("#!/bin/sh\ncase \"$*\" in\n");
-        for (args, file) in cases {
-            script.push_str(&format!(
-                "  '{args}') exec cat '{}' ;;\n",
-                fixture(file).display()
-            ));
-        }
-        script.push_str("  *) echo \"fake $0: unexpected arguments: $*\" >&2; exit 2 ;;\nesac\n");
-        write_executable(&dir.join(name), &script)
-    }
-
-    fn nvidia_smi(&self, scenario: &str) {
-        self.tool_printing(
-            &self.ctx.bin,
-            "nvidia-smi",
-            &[
-                (
-                    "--query-gpu=index,name,uuid,compute_cap,memory.total,driver_version --format=csv,noheader,nounits",
-                    &format!("{scenario}/nvidia-smi-query.csv"),
-                ),
-                ("", &format!("{scenario}/nvidia-smi.txt")),
-            ],
-        );
-    }
-
-    /// A CUDA toolkit at `home` (relative to the temp dir) with a fake nvcc.
-    fn cuda(&self, home: &Path, scenario: &str) {
-        self.tool_printing(
-            &home.join("bin"),
-            "nvcc",
-            &[("--version", &format!("{scenario}/nvcc-version.txt"))],
-        );
-        let crt = home.join("include/crt");
-        std::fs::create_dir_all(&crt).unwrap();
-        std::fs::copy(
-            fixture(&format!("{scenario}/host_config.h")),
-            crt.join("host_config.h"),
-        )
-        .unwrap();
-    }
-
-    /// A compiler answering `-dumpfullversion` and `--version` from captures.
-    fn compiler(&self, name: &str, dumpfullversion: &str, version: &str) {
-        self.tool_printing(
-            &self.ctx.bin,
-            name,
-            &[
-                ("-dumpfullversion", dumpfullversion),
-                ("--version", version),
-            ],
-        );
-    }
-
     fn link(&self, name: &str, target: &str) {
         std::os::unix::fs::symlink(target, self.ctx.bin.join(name)).unwrap();
     }
 
-    fn python(&self, dir: &Path, probe_json: &str) {
+    /// `dir/python3` answering the Python probe with `probe_json`.
+    fn python(&self, dir: &Path, probe_json: &Path) {
         let script = format!(
             "#!/bin/sh\n[ \"$1\" = -c ] || {{ echo \"fake python: expected -c\" >&2; exit 2; }}\nexec cat '{}'\n",
-            fixture(probe_json).display()
+            probe_json.display()
         );
         write_executable(&dir.join("python3"), &script);
-    }
-
-    fn ninja(&self, dir: &Path, version_file: &str) {
-        self.tool_printing(dir, "ninja", &[("--version", version_file)]);
     }
 
     fn command(&self) -> Command {
@@ -150,25 +89,28 @@ impl FakeHost {
 /// torch 2.4 cu121, and a Kubernetes pod's cgroup v2 limits.
 fn a800() -> FakeHost {
     let s = "a800-cuda12.2";
+    let caps = HostCaptures::new(s);
     let mut h = FakeHost::new(&format!("{s}/root"));
-    h.nvidia_smi(s);
-    h.cuda(&h.root.join("usr/local/cuda"), s);
-    h.compiler(
+    caps.nvidia_smi(&h.ctx.bin);
+    caps.cuda(&h.root.join("usr/local/cuda"), &caps.file("host_config.h"));
+    caps.compiler(
+        &h.ctx.bin,
         "gcc-11",
-        &format!("{s}/gcc-11-dumpfullversion.txt"),
-        &format!("{s}/gcc-11-version.txt"),
+        "gcc-11-dumpfullversion.txt",
+        "gcc-11-version.txt",
     );
-    h.compiler(
+    caps.compiler(
+        &h.ctx.bin,
         "g++-11",
-        &format!("{s}/gcc-11-dumpfullversion.txt"),
-        &format!("{s}/g++-11-version.txt"),
+        "gcc-11-dumpfullversion.txt",
+        "g++-11-version.txt",
     );
     h.link("gcc", "gcc-11");
     h.link("g++", "g++-11");
     h.env.push(("CXX".into(), "g++-11".into()));
     let venv = h.tmp("venv/bin");
-    h.python(&venv, &format!("{s}/probe.json"));
-    h.ninja(&venv, &format!("{s}/ninja-version.txt"));
+    h.python(&venv, &caps.file("probe.json"));
+    caps.ninja(&venv);
     h.env
         .push(("VIRTUAL_ENV".into(), h.tmp("venv").display().to_string()));
     write_executable(
@@ -214,23 +156,25 @@ fn a800_human_table() {
 fn h100_host_with_cuda_13_0_gcc_13_and_torch_2_11() {
     // Real captures of the project's H100 machine.
     let s = "h100-cuda13.0";
+    let caps = HostCaptures::new(s);
     let mut h = FakeHost::new(&format!("{s}/root"));
-    h.nvidia_smi(s);
+    caps.nvidia_smi(&h.ctx.bin);
     let home = h.tmp("cuda-13.0");
-    h.cuda(&home, s);
+    caps.cuda(&home, &h100_host_config());
     h.env.push(("CUDA_HOME".into(), home.display().to_string()));
     for c in ["gcc-12", "gcc-13", "g++-12", "g++-13"] {
-        h.compiler(
+        caps.compiler(
+            &h.ctx.bin,
             c,
-            &format!("{s}/{c}-dumpfullversion.txt"),
-            &format!("{s}/{c}-version.txt"),
+            &format!("{c}-dumpfullversion.txt"),
+            &format!("{c}-version.txt"),
         );
     }
     h.link("gcc", "gcc-13");
     h.link("g++", "g++-13");
     let venv = h.tmp("venv/bin");
-    h.python(&venv, &format!("{s}/probe.json"));
-    h.ninja(&venv, &format!("{s}/ninja-version.txt"));
+    h.python(&venv, &caps.file("probe.json"));
+    caps.ninja(&venv);
     h.path_front.push(venv);
 
     let facts = h.facts();
@@ -259,19 +203,22 @@ fn h100_host_with_cuda_13_0_gcc_13_and_torch_2_11() {
 fn host_without_gpu_or_cuda() {
     // Real captures of a CPU-only Debian 12 VM (cgroup v1 hybrid).
     let s = "no-gpu";
+    let caps = HostCaptures::new(s);
     let h = FakeHost::new(&format!("{s}/root"));
-    h.compiler(
+    caps.compiler(
+        &h.ctx.bin,
         "gcc-12",
-        &format!("{s}/gcc-dumpfullversion.txt"),
-        &format!("{s}/gcc-version.txt"),
+        "gcc-dumpfullversion.txt",
+        "gcc-version.txt",
     );
-    h.compiler(
+    caps.compiler(
+        &h.ctx.bin,
         "g++-12",
-        &format!("{s}/g++-dumpfullversion.txt"),
-        &format!("{s}/g++-version.txt"),
+        "g++-dumpfullversion.txt",
+        "g++-version.txt",
     );
     h.link("gcc", "gcc-12");
-    h.python(&h.ctx.bin, &format!("{s}/probe.json"));
+    h.python(&h.ctx.bin, &caps.file("probe.json"));
 
     let facts = h.facts();
     assert_eq!(facts["gpus"], Value::Array(vec![]));
@@ -287,13 +234,10 @@ fn host_without_gpu_or_cuda() {
 #[test]
 fn broken_ninja_is_reported_unhealthy_with_its_output() {
     let h = FakeHost::new("no-gpu/root");
-    h.python(&h.ctx.bin, "no-gpu/probe.json");
-    write_executable(
+    h.python(&h.ctx.bin, &fixture("hosts/no-gpu/probe.json"));
+    tool_failing(
         &h.ctx.bin.join("ninja"),
-        &format!(
-            "#!/bin/sh\ncat '{}' >&2\nexit 1\n",
-            fixture("broken-ninja/ninja-stderr.txt").display()
-        ),
+        &fixture("hosts/broken-ninja/ninja-stderr.txt"),
     );
     let facts = h.facts();
     assert_eq!(facts["ninja"]["healthy"], false);
@@ -330,7 +274,7 @@ fn cgroup_v2_limit_of_a_parent_applies() {
 fn a_hung_nvidia_smi_times_out_and_detection_goes_on() {
     let mut h = FakeHost::new("no-gpu/root");
     h.ctx.fake_tool("nvidia-smi", "#!/bin/sh\nsleep 60\n");
-    h.python(&h.ctx.bin, "no-gpu/probe.json");
+    h.python(&h.ctx.bin, &fixture("hosts/no-gpu/probe.json"));
     h.env.push(("WHEELWRIGHT_PROBE_TIMEOUT".into(), "1".into()));
     let start = Instant::now();
     let facts = h.facts();
@@ -389,12 +333,9 @@ fn a_bad_root_is_a_usage_error_with_a_hint() {
 #[test]
 fn a_python_that_prints_no_json_is_a_problem_with_its_output() {
     let h = FakeHost::new("no-gpu/root");
-    write_executable(
+    tool_failing(
         &h.ctx.bin.join("python3"),
-        &format!(
-            "#!/bin/sh\ncat '{}' >&2\nexit 1\n",
-            fixture("broken-python/pythonhome-stderr.txt").display()
-        ),
+        &fixture("hosts/broken-python/pythonhome-stderr.txt"),
     );
     let facts = h.facts();
     assert_eq!(facts["python"], Value::Null);
@@ -412,11 +353,8 @@ fn a_python_that_prints_no_json_is_a_problem_with_its_output() {
 fn real_h100_runs_read_back_as_facts() {
     // `wheelwright detect --json` on the real H100 machine, through NVML and
     // through the nvidia-smi fallback: the JSON contract round-trips.
-    for file in [
-        "h100-cuda13.0/wheelwright-detect.json",
-        "h100-cuda13.0/wheelwright-detect-no-nvml.json",
-    ] {
-        let text = std::fs::read_to_string(fixture(file)).unwrap();
+    for file in ["wheelwright-detect.json", "wheelwright-detect-no-nvml.json"] {
+        let text = std::fs::read_to_string(HostCaptures::new("h100-cuda13.0").file(file)).unwrap();
         let facts: wheelwright_core::Facts = serde_json::from_str(&text).unwrap();
         assert_eq!(facts.gpus.len(), 1, "{file}");
         assert_eq!(facts.gpus[0].compute_capability, "9.0");

@@ -1,13 +1,16 @@
 //! `wheelwright diagnose` on real build logs (tests/fixtures/logs, see its
 //! README for where each comes from): the findings of each log are
 //! snapshotted, and every output format, input form and exit status is
-//! checked on the real binary.
+//! checked on the real binary. Fixes that depend on the host are checked on
+//! a fake one (a captured /proc and /sys, a PATH of fake compilers) and on
+//! saved facts; everywhere else `--no-detect` keeps the output the same on
+//! every machine.
 
 mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use common::{expect_code, TestContext};
 use serde_json::Value;
@@ -27,7 +30,15 @@ fn run(ctx: &TestContext, args: &[&str]) -> Output {
 }
 
 fn json_of(ctx: &TestContext, rel: &str) -> (i32, Value) {
-    let out = run(ctx, &[log(rel).to_str().unwrap(), "--format", "json"]);
+    let out = run(
+        ctx,
+        &[
+            log(rel).to_str().unwrap(),
+            "--format",
+            "json",
+            "--no-detect",
+        ],
+    );
     let code = out.status.code().unwrap();
     let value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{rel}: {e}\n{}", String::from_utf8_lossy(&out.stderr)));
@@ -48,13 +59,17 @@ fn real_logs() {
         "device/arch_unsupported_torch.log",
         "device/compile_error_gxx.log",
         "device/compile_error_nvcc.log",
+        "device/cuda_home_missing.log",
         "device/cuda_mismatch.log",
         "device/disk_full.log",
+        "device/healthy_fa_kernels.log",
         "device/healthy_isolated_tinyext.log",
         "device/healthy_tinyext.log",
+        "device/ninja_missing.log",
         "device/no_kernel_image.log",
         "device/oom_cgroup_flash_attn.log",
         "device/setuptools_missing_flash_attn.log",
+        "device/torch_missing_flash_attn.log",
         "device/torch_missing_symlinked_venv.log",
         "device/wheel_unsupported.log",
         "public/abi_mismatch_cxx11_symbol.log",
@@ -84,6 +99,40 @@ fn real_logs() {
     }
 }
 
+/// The logs of the second device capture each give their rule, and the
+/// healthy build full of cutlass warnings gives no finding at all.
+#[test]
+fn second_capture_logs_give_their_rules() {
+    let ctx = TestContext::new();
+    let cases = [
+        (
+            "device/ninja_missing.log",
+            Some(("ninja-missing", "warning")),
+        ),
+        (
+            "device/cuda_home_missing.log",
+            Some(("cuda-home-missing", "error")),
+        ),
+        (
+            "device/torch_missing_flash_attn.log",
+            Some(("torch-missing", "error")),
+        ),
+        ("device/healthy_fa_kernels.log", None),
+    ];
+    for (rel, want) in cases {
+        let (code, report) = json_of(&ctx, rel);
+        let got: Vec<(&str, &str)> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["id"].as_str().unwrap(), f["severity"].as_str().unwrap()))
+            .collect();
+        assert_eq!(got, Vec::from_iter(want), "{rel}");
+        let failed = want.is_some_and(|(_, severity)| severity == "error");
+        assert_eq!(code, i32::from(failed), "{rel}");
+    }
+}
+
 #[test]
 fn text_is_the_default_outside_github() {
     let ctx = TestContext::new();
@@ -109,7 +158,7 @@ fn stdin_and_gzip_give_the_same_findings() {
 
     let mut child = ctx
         .wheelwright()
-        .args(["diagnose", "-", "--format", "json"])
+        .args(["diagnose", "-", "--format", "json", "--no-detect"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -124,7 +173,10 @@ fn stdin_and_gzip_give_the_same_findings() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&bytes).unwrap();
     std::fs::write(&gz_path, gz.finish().unwrap()).unwrap();
-    let out = run(&ctx, &[gz_path.to_str().unwrap(), "--format", "json"]);
+    let out = run(
+        &ctx,
+        &[gz_path.to_str().unwrap(), "--format", "json", "--no-detect"],
+    );
     let from_gz: Value = serde_json::from_str(&expect_code(&out, 1)).unwrap();
     assert_eq!(from_gz, from_file);
 }
@@ -195,6 +247,7 @@ fn github_actions_annotations_summary_and_outputs() {
         .args([
             "diagnose",
             log("device/oom_cgroup_flash_attn.log").to_str().unwrap(),
+            "--no-detect",
         ])
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_STEP_SUMMARY", &summary)
@@ -359,4 +412,182 @@ fn help_documents_the_exit_status() {
         .unwrap();
     let help = expect_code(&out, 0);
     insta::assert_snapshot!("diagnose_help", help);
+}
+
+/// The real CPU-only VM of `tests/fixtures/hosts/no-gpu` (2 CPUs, 24 GiB):
+/// its /proc and /sys as the root, NVML off, and a PATH of only the test
+/// `bin/` (no nvcc, no Python), so detection gives the same facts anywhere.
+fn on_fake_host(ctx: &TestContext, args: &[&str]) -> Command {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/no-gpu/root");
+    let mut cmd = ctx.wheelwright();
+    cmd.env("WHEELWRIGHT_ROOT", root)
+        .env("WHEELWRIGHT_NVML", "off")
+        .env("PATH", &ctx.bin)
+        .args(args);
+    cmd
+}
+
+/// `wheelwright plan --json` on the same host: (MAX_JOBS, NVCC_THREADS).
+/// The plan may be refused (no CUDA, no torch): it is printed all the same.
+fn planned(mut cmd: Command) -> (u64, u64) {
+    let out = cmd.output().unwrap();
+    let plan: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&out.stderr)));
+    (
+        plan["max_jobs"].as_u64().unwrap(),
+        plan["nvcc_threads"].as_u64().unwrap(),
+    )
+}
+
+fn oom_fix(out: &Output) -> String {
+    let report: Value = serde_json::from_str(&expect_code(out, 1)).unwrap();
+    assert_eq!(report["findings"][0]["id"], "oom-killed");
+    report["findings"][0]["fix"].as_str().unwrap().to_string()
+}
+
+/// Without a hint, diagnose detects the host and names the MAX_JOBS and
+/// NVCC_THREADS that `wheelwright plan` picks there, next to the MAX_JOBS=4
+/// NVCC_THREADS=2 the killed build's log shows. A Facts file written by
+/// `wheelwright detect --json` on that host gives the same fix anywhere.
+#[test]
+fn oom_fix_names_the_planners_max_jobs_for_this_host() {
+    let ctx = TestContext::new();
+    let oom = log("device/oom_cgroup_flash_attn.log");
+    let oom = oom.to_str().unwrap();
+    let (jobs, threads) = planned(on_fake_host(&ctx, &["plan", "--json"]));
+    assert!(jobs < 4, "the 2-CPU host plans fewer jobs than the log's 4");
+
+    let detected = on_fake_host(&ctx, &["diagnose", oom, "--format", "json"])
+        .output()
+        .unwrap();
+    let fix = oom_fix(&detected);
+    assert!(
+        fix.starts_with(&format!(
+            "Rebuild with MAX_JOBS={jobs} NVCC_THREADS={threads}, what the planner picks"
+        )),
+        "{fix}"
+    );
+    assert!(
+        fix.ends_with("The killed build ran MAX_JOBS=4 NVCC_THREADS=2."),
+        "{fix}"
+    );
+
+    let facts = ctx.path().join("facts.json");
+    let out = on_fake_host(&ctx, &["detect", "--json"]).output().unwrap();
+    std::fs::write(&facts, expect_code(&out, 0)).unwrap();
+    let saved = run(
+        &ctx,
+        &[oom, "--format", "json", "--facts", facts.to_str().unwrap()],
+    );
+    assert_eq!(oom_fix(&saved), fix);
+
+    // A hint replaces the plan; --no-detect leaves the log's own numbers.
+    let hinted = on_fake_host(
+        &ctx,
+        &["diagnose", oom, "--format", "json", "--max-jobs-hint", "3"],
+    )
+    .output()
+    .unwrap();
+    assert!(oom_fix(&hinted).starts_with("Rebuild with MAX_JOBS=3 (what the planner picks"));
+    let bare = on_fake_host(&ctx, &["diagnose", oom, "--format", "json", "--no-detect"])
+        .output()
+        .unwrap();
+    assert!(
+        oom_fix(&bare).starts_with("Halve MAX_JOBS: the log shows 4, so rebuild with MAX_JOBS=2")
+    );
+}
+
+/// On the H100's saved facts the planner runs more jobs than the build that
+/// the 3 GiB cgroup killed: suggesting them would fail again, so the fix
+/// halves the log's MAX_JOBS and says why the plan does not apply.
+#[test]
+fn a_plan_no_lighter_than_the_killed_build_is_not_suggested() {
+    let ctx = TestContext::new();
+    let facts = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/hosts/h100-cuda13.0/wheelwright-detect.json");
+    let facts = facts.to_str().unwrap();
+    let mut plan = ctx.wheelwright();
+    plan.args(["plan", "--json", "--facts", facts]);
+    let (jobs, _) = planned(plan);
+    assert!(jobs >= 4, "the H100 plans at least the log's 4 jobs");
+    let out = run(
+        &ctx,
+        &[
+            log("device/oom_cgroup_flash_attn.log").to_str().unwrap(),
+            "--format",
+            "json",
+            "--facts",
+            facts,
+        ],
+    );
+    let fix = oom_fix(&out);
+    assert!(
+        fix.starts_with("Halve MAX_JOBS: the log shows 4, so rebuild with MAX_JOBS=2"),
+        "{fix}"
+    );
+    assert!(
+        fix.contains(&format!("The planner picks MAX_JOBS={jobs} for this host")),
+        "{fix}"
+    );
+}
+
+/// When the planner cannot plan (here: a torch-ext source that does not
+/// exist), diagnose says so on stderr and still diagnoses: exit 1, the
+/// log's own numbers in the fix.
+#[test]
+fn a_refused_plan_falls_back_to_the_log() {
+    let ctx = TestContext::new();
+    let out = on_fake_host(
+        &ctx,
+        &[
+            "diagnose",
+            log("device/oom_cgroup_flash_attn.log").to_str().unwrap(),
+            "--format",
+            "json",
+            "--recipe",
+            "torch-ext",
+            "--source",
+            "no-such-dir",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(oom_fix(&out).starts_with("Halve MAX_JOBS: the log shows 4"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("wheelwright: cannot plan for this host (cannot read the source"),
+        "{stderr}"
+    );
+}
+
+/// gcc-too-new on a host whose PATH holds GCC 13 beside the too-new
+/// default: detection finds it and the fix names it.
+#[test]
+fn gcc_too_new_names_a_detected_older_compiler() {
+    let ctx = TestContext::new();
+    for (name, version) in [
+        ("gcc", "16.1.0"),
+        ("g++", "16.1.0"),
+        ("gcc-13", "13.3.0"),
+        ("g++-13", "13.3.0"),
+    ] {
+        ctx.fake_tool(
+            name,
+            &format!("#!/bin/sh\n[ \"$1\" = -dumpfullversion ] && echo {version}\n"),
+        );
+    }
+    let out = on_fake_host(
+        &ctx,
+        &["diagnose", log("gcc_too_new.log").to_str().unwrap()],
+    )
+    .output()
+    .unwrap();
+    let stdout = expect_code(&out, 1);
+    let bin = ctx.bin.display();
+    assert!(
+        stdout.contains(&format!(
+            "Build with the installed GCC 13: `export CC={bin}/gcc-13 CXX={bin}/g++-13 NVCC_CCBIN={bin}/g++-13`"
+        )),
+        "{stdout}"
+    );
 }

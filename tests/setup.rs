@@ -6,17 +6,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use common::{expect_code, write_executable, TestContext};
+use common::{expect_code, fixture, tool_failing, write_executable, TestContext};
 use serde_json::Value;
-
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(rel)
-}
 
 /// A fake venv at `<tmp>/venv` whose interpreter answers from `state/probe.json`.
 struct FakeVenv {
@@ -79,12 +73,9 @@ impl FakeVenv {
 
     /// A ninja in the test bin/ that fails like a pip shim without its package.
     fn broken_ninja(&self) {
-        self.ctx.fake_tool(
-            "ninja",
-            &format!(
-                "#!/bin/sh\ncat '{}' >&2\nexit 1\n",
-                fixture("hosts/broken-ninja/ninja-stderr.txt").display()
-            ),
+        tool_failing(
+            &self.ctx.bin.join("ninja"),
+            &fixture("hosts/broken-ninja/ninja-stderr.txt"),
         );
     }
 }

@@ -19,7 +19,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use wheelwright_core::build::{self, BuildEvent, BuildReport, BuildRequest, Outcome, SourceSpec};
-use wheelwright_core::detect::{self, DetectOptions};
+use wheelwright_core::detect::DetectOptions;
 use wheelwright_core::sinks::github::{self, SafeEcho};
 use wheelwright_core::units::{format_bytes, format_duration};
 use wheelwright_core::{env_vars, Finding, Severity};
@@ -111,14 +111,8 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.work_dir)
         .with_context(|| format!("cannot create the work dir {}", args.work_dir.display()))?;
     dopts.disk_path = args.work_dir.clone();
-    let python = detect::resolve_python(&dopts).ok_or_else(|| {
-        exit::usage(
-            "no Python interpreter found (no --python, no active venv, no python3 on PATH)",
-            "pass the interpreter that has torch with --python",
-        )
-    })?;
-    // Absolute: the probe and the build run in other directories.
-    let python = absolute_program(python);
+    let python =
+        super::resolve_python(&dopts, "pass the interpreter that has torch with --python")?;
     dopts.python = Some(python.clone());
 
     // A requirement: fetch its sdist first; the plan reads its units, and the
@@ -218,16 +212,6 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         Some(Outcome::Cancelled) => exit::CANCELLED,
         _ => exit::JOB_FAILED,
     }))
-}
-
-/// A program given as a path (`venv/bin/python`) made absolute; a bare name
-/// (`python3`) stays for PATH lookup.
-pub fn absolute_program(p: PathBuf) -> PathBuf {
-    if p.components().count() > 1 {
-        std::path::absolute(&p).unwrap_or(p)
-    } else {
-        p
-    }
 }
 
 /// What the plan (or `--plan FILE`) decided, in the form the build needs.
@@ -387,7 +371,7 @@ impl Drop for Console {
 /// outputs (`outcome`, `wheel`, `wheel-sha256`, `report`, plus the findings').
 fn github_report(r: &BuildReport, json: bool) -> anyhow::Result<()> {
     let opts = github::GithubOptions {
-        workspace: std::env::var("GITHUB_WORKSPACE").ok(),
+        workspace: std::env::var(env_vars::GITHUB_WORKSPACE).ok(),
         ..Default::default()
     };
     let annotations = github::render_annotations(&r.findings, &opts);

@@ -42,22 +42,18 @@ pub struct DetectArgs {
 pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let mut opts = DetectOptions::from_process_env();
     if let Some(root) = args.root {
-        if !root.is_dir() {
-            return Err(exit::usage(
-                format!("--root {} is not a directory", root.display()),
-                "give the directory that holds the proc/ and sys/ to read, or leave --root out",
-            ));
-        }
-        opts.root = root;
+        opts.root = existing_dir(
+            "--root",
+            root,
+            "give the directory that holds the proc/ and sys/ to read, or leave --root out",
+        )?;
     }
     if let Some(disk) = args.disk_path {
-        if !disk.is_dir() {
-            return Err(exit::usage(
-                format!("--disk-path {} is not a directory", disk.display()),
-                "give the directory the build will run in (it must exist)",
-            ));
-        }
-        opts.disk_path = disk;
+        opts.disk_path = existing_dir(
+            "--disk-path",
+            disk,
+            "give the directory the build will run in (it must exist)",
+        )?;
     }
     opts.python = args.python.or(opts.python);
     opts.skip_python |= args.no_python;
@@ -72,6 +68,18 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
         print!("{}", render_table(&facts));
     }
     Ok(ExitCode::from(exit::OK))
+}
+
+/// `dir` as given for `flag`, or a usage error with `hint` when it is not a directory.
+fn existing_dir(flag: &str, dir: PathBuf, hint: &str) -> anyhow::Result<PathBuf> {
+    if dir.is_dir() {
+        Ok(dir)
+    } else {
+        Err(exit::usage(
+            format!("{flag} {} is not a directory", dir.display()),
+            hint,
+        ))
+    }
 }
 
 /// One line per section, for people.

@@ -1,6 +1,13 @@
 //! `wheelwright diagnose`: read a build log (a file, `.gz`, or stdin), print
 //! the findings in the chosen format, and in GitHub Actions also write the
 //! step summary and step outputs.
+//!
+//! Fixes name values for this host: when the log has a finding, the host is
+//! detected (or read from `--facts`) and the recipe planned on it, through
+//! the same path as `doctor` and `build` ([`super::host`]), so the
+//! `oom-killed` fix names the planner's MAX_JOBS and NVCC_THREADS and
+//! `gcc-too-new` an installed older compiler. None of that can fail the
+//! command: without a plan, the fixes go by what the log shows.
 
 use std::fs::OpenOptions;
 use std::io::{IsTerminal, Write};
@@ -10,11 +17,15 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
+use wheelwright_core::detect::DetectOptions;
 use wheelwright_core::diagnose::{decompress_if_gzip, open_log, DiagnoseContext, Diagnoser};
 use wheelwright_core::env_vars;
+use wheelwright_core::plan::{self, Plan, Recipe};
 use wheelwright_core::sinks::{github, gitlab, json, junit, text, Format};
 use wheelwright_core::{Facts, Finding};
 
+use super::host::{detect_and_plan, planned_threads};
+use super::plan::RecipeChoice;
 use crate::exit;
 
 #[derive(Debug, Args)]
@@ -24,6 +35,12 @@ Exit status:
   1  at least one error finding
   2  the log (or --facts) could not be read
   3  an output file could not be written
+
+When the log has a finding, this host is detected (without the Python probe;
+or read from --facts) and the recipe planned on it, so that the `oom-killed`
+fix names the planner's MAX_JOBS and NVCC_THREADS and `gcc-too-new` names an
+installed older compiler. --max-jobs-hint skips the plan, --no-detect the
+detection. If detecting or planning fails, the fixes go by what the log shows.
 
 In GitHub Actions (GITHUB_ACTIONS=true) the default format is `github`
 (annotations), and the Markdown summary goes to $GITHUB_STEP_SUMMARY and the
@@ -42,14 +59,24 @@ pub struct DiagnoseArgs {
     #[arg(long, value_name = "PATH")]
     pub summary_file: Option<PathBuf>,
 
-    /// The MAX_JOBS the planner picks for this host; the `oom-killed` fix names it.
+    /// The MAX_JOBS for the `oom-killed` fix to name, instead of planning one.
     #[arg(long, value_name = "N")]
     pub max_jobs_hint: Option<u32>,
 
-    /// The host's facts (`wheelwright detect --json`), for concrete fixes
-    /// (which installed gcc-N to use, which CUDA toolkit, which GPU archs).
+    /// The build host's facts (`wheelwright detect --json`), used instead of
+    /// detecting this host: for CI that detects in one step and diagnoses in
+    /// another. They make fixes concrete (the planned MAX_JOBS, which
+    /// installed gcc-N to use, which CUDA toolkit, which GPU archs).
     #[arg(long, value_name = "PATH")]
     pub facts: Option<PathBuf>,
+
+    /// Do not detect this host: without --facts, fixes go by the log alone
+    /// (and --max-jobs-hint).
+    #[arg(long)]
+    pub no_detect: bool,
+
+    #[command(flatten, next_help_heading = "The plan for the fixes")]
+    pub recipe: RecipeChoice,
 }
 
 /// `--format` values.
@@ -85,19 +112,24 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         .format
         .map(Format::from)
         .unwrap_or_else(|| Format::auto(in_actions.as_deref()));
-    let facts = args.facts.as_deref().map(read_facts).transpose()?;
-    let ctx = DiagnoseContext {
-        suggested_max_jobs: args.max_jobs_hint,
-        facts,
+    let saved = args.facts.as_deref().map(read_facts).transpose()?;
+    let recipe = match args.max_jobs_hint {
+        None => Some(args.recipe.recipe()?),
+        Some(_) => None,
     };
-    let findings = diagnose(&args.log, ctx)?;
+    let mut diagnoser = diagnose(&args.log)?;
+    // The host is learnt only for a log with something to fix.
+    if !diagnoser.findings().is_empty() {
+        diagnoser.set_context(context(&args, saved, recipe.as_ref()));
+    }
+    let findings = diagnoser.findings();
 
     let log_name = if args.log == "-" {
         "build.log"
     } else {
         args.log.as_str()
     };
-    let workspace = std::env::var("GITHUB_WORKSPACE").ok();
+    let workspace = std::env::var(env_vars::GITHUB_WORKSPACE).ok();
     let gh_opts = github::GithubOptions {
         workspace,
         ..Default::default()
@@ -111,7 +143,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         Format::Text => {
             let color = text::use_color(
                 std::io::stdout().is_terminal(),
-                std::env::var("NO_COLOR").ok().as_deref(),
+                std::env::var(env_vars::NO_COLOR).ok().as_deref(),
             );
             text::render(&findings, color)
         }
@@ -152,8 +184,43 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(code))
 }
 
+/// What makes the fixes concrete: the facts (`--facts`, else detected without
+/// the Python probe, which would import torch: seconds) and, unless
+/// `--max-jobs-hint` names the jobs, the plan on them. Never an error: a
+/// refused plan leaves the fixes to what the log shows.
+fn context(args: &DiagnoseArgs, saved: Option<Facts>, recipe: Option<&Recipe>) -> DiagnoseContext {
+    let request = args.recipe.request();
+    let (facts, plan) = match (saved, recipe) {
+        (Some(facts), Some(recipe)) => {
+            let plan = plan::plan(recipe, &facts, &request);
+            (Some(facts), Some(plan))
+        }
+        (Some(facts), None) => (Some(facts), None),
+        (None, Some(recipe)) if !args.no_detect => {
+            let mut dopts = DetectOptions::from_process_env();
+            dopts.skip_python = true;
+            let (facts, plan) = detect_and_plan(recipe, &request, &dopts);
+            (Some(facts), Some(plan))
+        }
+        (None, _) => (None, None),
+    };
+    let plan: Option<Plan> = match plan {
+        Some(Ok(p)) => Some(p),
+        Some(Err(e)) => {
+            eprintln!("wheelwright: cannot plan for this host ({e}); the fixes go by the log");
+            None
+        }
+        None => None,
+    };
+    DiagnoseContext {
+        suggested_max_jobs: args.max_jobs_hint.or(plan.as_ref().map(|p| p.max_jobs)),
+        suggested_nvcc_threads: plan.as_ref().and_then(planned_threads),
+        facts,
+    }
+}
+
 /// Run the diagnoser over the log; unreadable input is a usage error (exit 2).
-fn diagnose(log: &str, ctx: DiagnoseContext) -> anyhow::Result<Vec<Finding>> {
+fn diagnose(log: &str) -> anyhow::Result<Diagnoser> {
     let reader = if log == "-" {
         decompress_if_gzip(std::io::stdin())
     } else {
@@ -165,14 +232,14 @@ fn diagnose(log: &str, ctx: DiagnoseContext) -> anyhow::Result<Vec<Finding>> {
             "pass the path of a build log (plain or .gz), or `-` to read standard input",
         )
     })?;
-    let mut d = Diagnoser::new(ctx);
+    let mut d = Diagnoser::new(DiagnoseContext::default());
     d.feed(reader).map_err(|e| {
         exit::usage(
             format!("could not read the log `{log}` to its end: {e}"),
             "if it is gzip-compressed, check that it is complete (`gzip -t`); otherwise pass a plain text log",
         )
     })?;
-    Ok(d.findings())
+    Ok(d)
 }
 
 fn read_facts(path: &Path) -> anyhow::Result<Facts> {

@@ -12,12 +12,13 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
-use wheelwright_core::detect::{detect, DetectOptions};
+use wheelwright_core::detect::DetectOptions;
 use wheelwright_core::facts::Facts;
-use wheelwright_core::plan::{self, Plan};
+use wheelwright_core::plan::Plan;
 use wheelwright_core::Severity;
 
 use super::detect::render_table;
+use super::host::detect_and_plan;
 use super::plan::{render_plan, RecipeArgs};
 use crate::exit;
 
@@ -38,8 +39,12 @@ struct Report<'a> {
 
 pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     let recipe = args.recipe.recipe()?;
-    let facts = detect(&DetectOptions::from_process_env());
-    let plan = plan::plan(&recipe, &facts, &args.recipe.request()).map_err(|e| {
+    let (facts, plan) = detect_and_plan(
+        &recipe,
+        &args.recipe.request(),
+        &DetectOptions::from_process_env(),
+    );
+    let plan = plan.map_err(|e| {
         let hint = e.hint();
         exit::usage(e.to_string(), hint)
     })?;

@@ -1,13 +1,17 @@
 //! Subcommands: one module each, wiring the library to the terminal.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use wheelwright_core::build::absolute_program;
+use wheelwright_core::detect::DetectOptions;
 
 pub mod build;
 pub mod detect;
 pub mod diagnose;
 pub mod doctor;
+pub mod host;
 pub mod plan;
 pub mod setup;
 
@@ -44,4 +48,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan(args) => plan::run(args),
         Command::Doctor(args) => doctor::run(args),
     }
+}
+
+/// The interpreter to work with ([`wheelwright_core::detect::resolve_python`]), made absolute
+/// since the probe and the build run in other directories; a usage error with
+/// `hint` when there is none.
+pub fn resolve_python(dopts: &DetectOptions, hint: &str) -> anyhow::Result<PathBuf> {
+    let python = wheelwright_core::detect::resolve_python(dopts).ok_or_else(|| {
+        crate::exit::usage(
+            "no Python interpreter found (no --python, no active venv, no python3 on PATH)",
+            hint,
+        )
+    })?;
+    Ok(absolute_program(python))
 }

@@ -30,9 +30,10 @@ pub enum RecipeName {
     TorchExt,
 }
 
-/// What to build and the settings to fix; shared by `plan` and `doctor`.
+/// What to build: the recipe, its version or source. Shared by `plan`,
+/// `doctor` (through [`RecipeArgs`]) and `diagnose`.
 #[derive(Debug, Args)]
-pub struct RecipeArgs {
+pub struct RecipeChoice {
     /// What to build.
     #[arg(long, value_enum, default_value = "flash-attn")]
     pub recipe: RecipeName,
@@ -42,19 +43,9 @@ pub struct RecipeArgs {
     /// Source tree or sdist (.tar.gz) to count the translation units from.
     #[arg(long, value_name = "PATH")]
     pub source: Option<PathBuf>,
-    /// CUDA archs to build: `80,90`, `8.0;9.0`, `sm_80` (default: the GPUs
-    /// present, else the recipe's default).
-    #[arg(long, value_name = "LIST")]
-    pub archs: Option<String>,
-    /// Fix MAX_JOBS and predict that ("what happens with 64 jobs?").
-    #[arg(long, value_name = "N")]
-    pub max_jobs: Option<u32>,
-    /// Fix NVCC_THREADS and predict that.
-    #[arg(long, value_name = "N")]
-    pub nvcc_threads: Option<u32>,
 }
 
-impl RecipeArgs {
+impl RecipeChoice {
     pub fn recipe(&self) -> anyhow::Result<Recipe> {
         Ok(match self.recipe {
             RecipeName::FlashAttn => Recipe::flash_attn(self.recipe_version.clone()),
@@ -70,13 +61,43 @@ impl RecipeArgs {
         })
     }
 
+    /// A request that fixes nothing: the planner chooses everything.
+    pub fn request(&self) -> PlanRequest {
+        PlanRequest {
+            source: self.source.clone(),
+            ..PlanRequest::default()
+        }
+    }
+}
+
+/// What to build and the settings to fix; shared by `plan` and `doctor`.
+#[derive(Debug, Args)]
+pub struct RecipeArgs {
+    #[command(flatten)]
+    pub choice: RecipeChoice,
+    /// CUDA archs to build: `80,90`, `8.0;9.0`, `sm_80` (default: the GPUs
+    /// present, else the recipe's default).
+    #[arg(long, value_name = "LIST")]
+    pub archs: Option<String>,
+    /// Fix MAX_JOBS and predict that ("what happens with 64 jobs?").
+    #[arg(long, value_name = "N")]
+    pub max_jobs: Option<u32>,
+    /// Fix NVCC_THREADS and predict that.
+    #[arg(long, value_name = "N")]
+    pub nvcc_threads: Option<u32>,
+}
+
+impl RecipeArgs {
+    pub fn recipe(&self) -> anyhow::Result<Recipe> {
+        self.choice.recipe()
+    }
+
     pub fn request(&self) -> PlanRequest {
         PlanRequest {
             archs: self.archs.clone().map(|a| vec![a]),
             max_jobs: self.max_jobs,
             nvcc_threads: self.nvcc_threads,
-            source: self.source.clone(),
-            ..PlanRequest::default()
+            ..self.choice.request()
         }
     }
 }

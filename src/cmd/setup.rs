@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
-use wheelwright_core::detect::{self, DetectOptions};
+use wheelwright_core::detect::DetectOptions;
 use wheelwright_core::setup::{self, SetupError, SetupOptions, SetupReport, StepStatus};
 
 use crate::exit;
@@ -37,13 +37,10 @@ pub struct SetupArgs {
 pub fn run(args: SetupArgs) -> anyhow::Result<ExitCode> {
     let mut dopts = DetectOptions::from_process_env();
     dopts.python = args.python.clone();
-    let python = detect::resolve_python(&dopts).ok_or_else(|| {
-        exit::usage(
-            "no Python interpreter found (no --python, no active venv, no python3 on PATH)",
-            "create one with `python3 -m venv --system-site-packages .venv` and pass --python .venv/bin/python",
-        )
-    })?;
-    let python = crate::cmd::build::absolute_program(python);
+    let python = super::resolve_python(
+        &dopts,
+        "create one with `python3 -m venv --system-site-packages .venv` and pass --python .venv/bin/python",
+    )?;
     let mut opts = SetupOptions::new(python, dopts.path.clone());
     opts.allow_system = args.allow_system;
     opts.dry_run = args.dry_run;

@@ -110,3 +110,101 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// `tests/fixtures/<rel>`.
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
+}
+
+/// A fake tool at `path` that prints a captured file for each exact argument
+/// string (`"$*"`) and fails on any other.
+pub fn tool_printing(path: &Path, cases: &[(&str, PathBuf)]) -> PathBuf {
+    let mut script = String::from("#!/bin/sh\ncase \"$*\" in\n");
+    for (args, file) in cases {
+        script.push_str(&format!("  '{args}') exec cat '{}' ;;\n", file.display()));
+    }
+    script.push_str("  *) echo \"fake $0: unexpected arguments: $*\" >&2; exit 2 ;;\nesac\n");
+    write_executable(path, &script)
+}
+
+/// A fake tool at `path` that prints the captured `stderr` file on stderr and
+/// exits 1, as a broken install does.
+pub fn tool_failing(path: &Path, stderr: &Path) -> PathBuf {
+    write_executable(
+        path,
+        &format!("#!/bin/sh\ncat '{}' >&2\nexit 1\n", stderr.display()),
+    )
+}
+
+/// Fake tools printing the captures of one host of `tests/fixtures/hosts/`
+/// (see its README), as `wheelwright detect` calls them.
+pub struct HostCaptures {
+    dir: PathBuf,
+}
+
+impl HostCaptures {
+    pub fn new(scenario: &str) -> Self {
+        HostCaptures {
+            dir: fixture("hosts").join(scenario),
+        }
+    }
+
+    /// A captured file of this host.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// `nvidia-smi` in `bin`: the GPU query and the plain header.
+    pub fn nvidia_smi(&self, bin: &Path) {
+        tool_printing(
+            &bin.join("nvidia-smi"),
+            &[
+                (
+                    "--query-gpu=index,name,uuid,compute_cap,memory.total,driver_version --format=csv,noheader,nounits",
+                    self.file("nvidia-smi-query.csv"),
+                ),
+                ("", self.file("nvidia-smi.txt")),
+            ],
+        );
+    }
+
+    /// A CUDA toolkit at `home`: `bin/nvcc --version` and `host_config` as
+    /// `include/crt/host_config.h`.
+    pub fn cuda(&self, home: &Path, host_config: &Path) {
+        tool_printing(
+            &home.join("bin/nvcc"),
+            &[("--version", self.file("nvcc-version.txt"))],
+        );
+        let crt = home.join("include/crt");
+        std::fs::create_dir_all(&crt).unwrap();
+        std::fs::copy(host_config, crt.join("host_config.h")).unwrap();
+    }
+
+    /// A compiler `bin/<name>` answering `-dumpfullversion` and `--version`
+    /// from the captured files `dumpfullversion` and `version`.
+    pub fn compiler(&self, bin: &Path, name: &str, dumpfullversion: &str, version: &str) {
+        tool_printing(
+            &bin.join(name),
+            &[
+                ("-dumpfullversion", self.file(dumpfullversion)),
+                ("--version", self.file(version)),
+            ],
+        );
+    }
+
+    /// `dir/ninja` answering `--version`.
+    pub fn ninja(&self, dir: &Path) {
+        tool_printing(
+            &dir.join("ninja"),
+            &[("--version", self.file("ninja-version.txt"))],
+        );
+    }
+}
+
+/// CUDA 13.0's `crt/host_config.h` as captured on the H100 machine; the
+/// `h100-cuda13.0` host uses it from the raw captures rather than a copy.
+pub fn h100_host_config() -> PathBuf {
+    fixture("device/host_config.h")
+}

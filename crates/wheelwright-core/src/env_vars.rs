@@ -11,6 +11,9 @@ pub const WHEELWRIGHT_PYTHON: &str = "WHEELWRIGHT_PYTHON";
 pub const WHEELWRIGHT_NVML: &str = "WHEELWRIGHT_NVML";
 /// Timeout of each external probe, in seconds.
 pub const WHEELWRIGHT_PROBE_TIMEOUT: &str = "WHEELWRIGHT_PROBE_TIMEOUT";
+/// Set on every build with a value unique to it, so that the build's
+/// descendants can be found (and killed) later by their environment.
+pub const WHEELWRIGHT_BUILD_ID: &str = "WHEELWRIGHT_BUILD_ID";
 
 /// The CUDA toolkit, as torch's `cpp_extension` looks it up (first wins).
 pub const CUDA_HOME: &str = "CUDA_HOME";
@@ -18,10 +21,17 @@ pub const CUDA_PATH: &str = "CUDA_PATH";
 /// Active virtual environment.
 pub const VIRTUAL_ENV: &str = "VIRTUAL_ENV";
 pub const PATH: &str = "PATH";
-/// Host compilers.
+/// The C compiler. torch's `cpp_extension` also hands it to nvcc as its host
+/// compiler: when `CC` is set and the flags hold no `-ccbin` yet, it adds
+/// `-ccbin $CC` to every nvcc command (`_ccbin = os.getenv("CC")`).
 pub const CC: &str = "CC";
+/// The C++ compiler: torch's host `.cpp` compiles and the link.
 pub const CXX: &str = "CXX";
-/// Host compiler nvcc uses (torch passes it as `-ccbin`).
+/// The host compiler of nvcc runs that pass no `-ccbin` (with `CC` unset, or
+/// outside torch's `cpp_extension`): nvcc itself reads it, torch does not.
+/// (Per build scripts and issues citing the "NVCC Environment Variables"
+/// section of NVIDIA's nvcc guide; the CUDA release that added it is not
+/// confirmed here.)
 pub const NVCC_CCBIN: &str = "NVCC_CCBIN";
 
 /// Parallel compile jobs for torch's ninja build.
@@ -38,9 +48,21 @@ pub const FLASH_ATTENTION_FORCE_CXX11_ABI: &str = "FLASH_ATTENTION_FORCE_CXX11_A
 pub const FLASH_ATTENTION_SKIP_CUDA_BUILD: &str = "FLASH_ATTENTION_SKIP_CUDA_BUILD";
 /// Local version label of the built wheel.
 pub const FLASH_ATTN_LOCAL_VERSION: &str = "FLASH_ATTN_LOCAL_VERSION";
+/// Set to `1` on the build so Python's output reaches the log as it happens.
+pub const PYTHONUNBUFFERED: &str = "PYTHONUNBUFFERED";
+/// Set to `1` on every pip run so pip never waits for input.
+pub const PIP_NO_INPUT: &str = "PIP_NO_INPUT";
+/// Passed through to the wheel check with the `CUDA*` variables.
+pub const LD_LIBRARY_PATH: &str = "LD_LIBRARY_PATH";
+/// Set to `C` on probed tools so their output is parsed in one language.
+pub const LC_ALL: &str = "LC_ALL";
+/// A non-empty value turns colour off in text output (<https://no-color.org>).
+pub const NO_COLOR: &str = "NO_COLOR";
 
 /// Set by GitHub Actions.
 pub const GITHUB_ACTIONS: &str = "GITHUB_ACTIONS";
 pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
 pub const GITHUB_OUTPUT: &str = "GITHUB_OUTPUT";
 pub const GITHUB_ENV: &str = "GITHUB_ENV";
+/// The checkout; annotation paths are made relative to it.
+pub const GITHUB_WORKSPACE: &str = "GITHUB_WORKSPACE";

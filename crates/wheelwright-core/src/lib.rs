@@ -15,6 +15,8 @@ pub mod plan;
 pub mod process;
 pub mod setup;
 pub mod sinks;
+#[cfg(test)]
+mod test_support;
 pub mod units;
 
 pub use facts::Facts;

@@ -70,15 +70,28 @@ impl Output {
         }
     }
 
+    /// The last `n` lines of stderr, or of stdout when stderr has nothing to
+    /// show: where a failed command usually says why.
+    pub fn error_tail(&self, n: usize) -> String {
+        let tail = tail_lines(&self.stderr, n);
+        if tail.trim().is_empty() {
+            tail_lines(&self.stdout, n)
+        } else {
+            tail
+        }
+    }
+
+    /// The last `n` lines of stdout followed by stderr.
+    pub fn combined_tail(&self, n: usize) -> String {
+        tail_lines(&format!("{}{}", self.stdout, self.stderr), n)
+    }
+
     /// Turn a non-zero exit into [`ProcessError::Failed`] with the output's tail.
     pub fn check(self) -> Result<Output, ProcessError> {
         if self.success() {
             return Ok(self);
         }
-        let mut tail = tail_lines(&self.stderr, TAIL_LINES);
-        if tail.trim().is_empty() {
-            tail = tail_lines(&self.stdout, TAIL_LINES);
-        }
+        let tail = self.error_tail(TAIL_LINES);
         let tail = if tail.trim().is_empty() {
             String::new()
         } else {
@@ -96,6 +109,17 @@ impl Output {
 pub fn tail_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The JSON on the last non-empty line of `stdout`: how the embedded Python
+/// scripts answer, after whatever the interpreter printed before.
+pub fn parse_last_line_json<T: serde::de::DeserializeOwned>(stdout: &str) -> serde_json::Result<T> {
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    serde_json::from_str(last.trim())
 }
 
 /// A command line as a user would type it, for messages.

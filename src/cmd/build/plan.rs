@@ -7,9 +7,10 @@ use anyhow::Context;
 use wheelwright_core::build::{FactsSummary, LineWatcher, SourceSpec};
 use wheelwright_core::detect::{self, DetectOptions};
 use wheelwright_core::diagnose::{DiagnoseContext, Diagnoser};
-use wheelwright_core::plan::{self, Plan, PlanRequest, Recipe};
+use wheelwright_core::plan::{Plan, PlanRequest, Recipe};
 
 use super::{BuildArgs, BuildSettings};
+use crate::cmd::host::{detect_and_plan, planned_threads};
 use crate::exit;
 
 /// Detect the host and plan the build (or read `--plan FILE`); the command
@@ -20,9 +21,8 @@ pub fn resolve(
     source: &SourceSpec,
     dopts: &DetectOptions,
 ) -> anyhow::Result<BuildSettings> {
-    let facts = detect::detect(dopts);
-    let plan = match &args.plan {
-        Some(path) => read_plan(path)?,
+    let (facts, plan) = match &args.plan {
+        Some(path) => (detect::detect(dopts), read_plan(path)?),
         None => {
             let recipe = match (recipe, source) {
                 ("flash-attn", _) => Recipe::flash_attn(version_in(&args.spec).unwrap_or("2.8.3")),
@@ -44,10 +44,12 @@ pub fn resolve(
                 },
                 memory_limit_override: None,
             };
-            plan::plan(&recipe, &facts, &req).map_err(|e| {
+            let (facts, plan) = detect_and_plan(&recipe, &req, dopts);
+            let plan = plan.map_err(|e| {
                 let hint = e.hint();
                 exit::usage(format!("cannot plan the build: {e}"), hint)
-            })?
+            })?;
+            (facts, plan)
         }
     };
     let mut s = BuildSettings {
@@ -93,15 +95,19 @@ fn version_in(spec: &str) -> Option<&str> {
 }
 
 /// A fresh diagnoser for each attempt, knowing the host (for concrete fixes).
-/// Its OOM fix names the planner's MAX_JOBS only when that is fewer than the
-/// attempt ran with; otherwise (the plan's own choice was killed, or the user
-/// forced it) it says to halve what the log shows.
+/// Its OOM fix names the planner's MAX_JOBS (with its NVCC_THREADS, where the
+/// build reads that) only when that is fewer jobs than the attempt ran with;
+/// otherwise (the plan's own choice was killed, or the user forced it) it
+/// says to halve what the log shows.
 pub fn new_watcher(settings: &BuildSettings) -> impl FnMut(u32) -> Box<dyn LineWatcher> {
     let planned = settings.plan.as_ref().map(|p| p.max_jobs);
+    let threads = settings.plan.as_ref().and_then(planned_threads);
     let facts = settings.host.clone();
     move |attempt_jobs| {
+        let suggested_max_jobs = planned.filter(|p| *p < attempt_jobs);
         let ctx = DiagnoseContext {
-            suggested_max_jobs: planned.filter(|p| *p < attempt_jobs),
+            suggested_max_jobs,
+            suggested_nvcc_threads: threads.filter(|_| suggested_max_jobs.is_some()),
             facts: facts.clone(),
         };
         Box::new(Diagnoser::new(ctx)) as Box<dyn LineWatcher>

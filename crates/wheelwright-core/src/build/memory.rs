@@ -20,7 +20,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::tree;
-use crate::detect::cgroup::parse_proc_self_cgroup;
+use crate::detect::cgroup::{cgroup_dir, parse_proc_self_cgroup};
+use crate::detect::host::proc_field_bytes;
 
 /// The peaks of one build (or attempt). Bytes; `None` where a view was unreadable.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -68,20 +69,11 @@ impl MemoryPeak {
     }
 }
 
-/// MemTotal − MemAvailable from `/proc/meminfo` text, in bytes.
+/// MemTotal − MemAvailable from `/proc/meminfo` text, in bytes; `None`
+/// without both lines.
 pub fn parse_meminfo_used(text: &str) -> Option<u64> {
-    let field = |name: &str| -> Option<u64> {
-        let line = text.lines().find(|l| l.starts_with(name))?;
-        let kib: u64 = line[name.len()..]
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()?;
-        Some(kib * 1024)
-    };
-    let total = field("MemTotal:")?;
-    let available = field("MemAvailable:")?;
+    let total = proc_field_bytes(text, "MemTotal")?;
+    let available = proc_field_bytes(text, "MemAvailable")?;
     Some(total.saturating_sub(available))
 }
 
@@ -93,21 +85,12 @@ pub fn cgroup_memory_file(root: &Path) -> Option<PathBuf> {
     let own = fs::read_to_string(root.join("proc/self/cgroup"))
         .map(|t| parse_proc_self_cgroup(&t))
         .unwrap_or_default();
-    let clean = |p: &str| -> PathBuf {
-        p.split('/')
-            .filter(|c| !c.is_empty() && *c != "." && *c != "..")
-            .collect()
-    };
     let mut candidates = Vec::new();
     if let Some(path) = own.unified.as_deref() {
-        candidates.push(sys.join(clean(path)).join("memory.current"));
+        candidates.push(cgroup_dir(&sys, path).join("memory.current"));
     }
     if let Some(path) = own.memory.as_deref() {
-        candidates.push(
-            sys.join("memory")
-                .join(clean(path))
-                .join("memory.usage_in_bytes"),
-        );
+        candidates.push(cgroup_dir(&sys.join("memory"), path).join("memory.usage_in_bytes"));
     }
     candidates.push(sys.join("memory.current"));
     candidates.push(sys.join("memory/memory.usage_in_bytes"));
@@ -125,14 +108,10 @@ fn cgroup_peak_file(current: &Path) -> Option<PathBuf> {
 
 /// `VmRSS` of one process in bytes (0 for kernel threads and vanished processes).
 fn rss_bytes(pid: u32) -> u64 {
-    let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return 0;
-    };
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kib| kib * 1024)
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| proc_field_bytes(&status, "VmRSS"))
+        .unwrap_or(0)
 }
 
 /// What to sample.

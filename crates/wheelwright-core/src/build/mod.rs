@@ -182,15 +182,14 @@ pub fn build(
     let tree = match prepare_source(req, &env, on_event) {
         Ok(t) => t,
         Err(message) => {
-            let _ = writeln!(log, "=== wheelwright: {message}");
-            let _ = log.flush();
-            report.findings.push(Finding::new(
+            let finding = Finding::new(
                 "source-unavailable",
                 Severity::Error,
                 "The source could not be made ready",
                 message,
                 "Check the spec (a requirement, an sdist or a source tree) and, for a requirement, that pip can reach its index (PIP_INDEX_URL, --find-links).",
-            ));
+            );
+            record_failure(&mut log, &mut report, finding);
             return finish(report, Outcome::Failed);
         }
     };
@@ -242,15 +241,14 @@ pub fn build(
     let run = match result {
         Ok(run) => run,
         Err(e) => {
-            let _ = writeln!(log, "=== wheelwright: {e}");
-            let _ = log.flush();
-            report.findings.push(Finding::new(
+            let finding = Finding::new(
                 "build-not-started",
                 Severity::Error,
                 "The build command could not run",
                 e.to_string(),
                 "Check the Python interpreter (--python) and that the work dir is writable.",
-            ));
+            );
+            record_failure(&mut log, &mut report, finding);
             return finish(report, Outcome::Failed);
         }
     };
@@ -290,7 +288,7 @@ pub fn build(
             let path = runner::path_with_python_dir(&req.python, std::env::var_os(env_vars::PATH));
             let mut venv: Vec<(String, String)> = env
                 .into_iter()
-                .filter(|(k, _)| k.starts_with("CUDA") || k == "LD_LIBRARY_PATH")
+                .filter(|(k, _)| k.starts_with("CUDA") || k == env_vars::LD_LIBRARY_PATH)
                 .collect();
             venv.push((
                 env_vars::PATH.to_string(),
@@ -322,17 +320,33 @@ pub fn build(
     finish(report, outcome)
 }
 
+/// A failure that ends the build without (more) attempts: its message goes to
+/// the log, the finding to the report.
+fn record_failure(log: &mut impl Write, report: &mut BuildReport, finding: Finding) {
+    let _ = writeln!(log, "=== wheelwright: {}", finding.message);
+    let _ = log.flush();
+    report.findings.push(finding);
+}
+
 /// The request with its interpreter (when given as a path), work dir and out
 /// dir made absolute against the current directory.
 fn absolute_paths(req: &BuildRequest) -> BuildRequest {
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let mut r = req.clone();
-    if r.python.components().count() > 1 {
-        r.python = abs(&r.python);
-    }
+    r.python = absolute_program(r.python);
     r.work_dir = abs(&r.work_dir);
     r.out_dir = abs(&r.out_dir);
     r
+}
+
+/// A program given as a path made absolute against the current directory; a
+/// bare name (`python3`, looked up on PATH) stays as it is.
+pub fn absolute_program(program: PathBuf) -> PathBuf {
+    if program.components().count() > 1 {
+        std::path::absolute(&program).unwrap_or(program)
+    } else {
+        program
+    }
 }
 
 /// The tree to build, downloading and extracting as needed.
@@ -374,7 +388,7 @@ fn sort_findings(findings: &mut [Finding]) {
     findings.sort_by_key(|f| f.severity);
 }
 
-/// A value unique to this build for [`tree::BUILD_MARKER`].
+/// A value unique to this build for [`env_vars::WHEELWRIGHT_BUILD_ID`].
 fn build_marker() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

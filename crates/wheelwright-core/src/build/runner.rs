@@ -37,7 +37,8 @@ use std::time::{Duration, Instant};
 use super::memory::{MemoryPeak, MemorySampler, SamplerConfig};
 use super::progress::{Progress, ProgressTracker};
 use super::report::{Attempt, Outcome};
-use super::tree::{BuildTree, BUILD_MARKER};
+use super::tree::BuildTree;
+use crate::detect::host::proc_field_bytes;
 use crate::env_vars;
 use crate::finding::{Finding, Severity};
 use crate::plan::jobs_for_memory;
@@ -116,7 +117,7 @@ pub struct RunnerConfig {
     /// Extra `pip wheel` arguments (`--no-index`, `--find-links DIR`).
     pub pip_args: Vec<String>,
     pub sampler: SamplerConfig,
-    /// Value of [`BUILD_MARKER`] in the build's environment.
+    /// Value of [`env_vars::WHEELWRIGHT_BUILD_ID`] in the build's environment.
     pub marker: String,
 }
 
@@ -282,14 +283,7 @@ pub fn run_attempts(
 
 fn host_memory_total(root: &Path) -> Option<u64> {
     let text = std::fs::read_to_string(root.join("proc/meminfo")).ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
-    let kib: u64 = line["MemTotal:".len()..]
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
+    proc_field_bytes(&text, "MemTotal")
 }
 
 struct AttemptDone {
@@ -340,9 +334,9 @@ fn run_one(
     cmd.envs(&cfg.env)
         .env(env_vars::MAX_JOBS, jobs.to_string())
         .env(env_vars::NVCC_THREADS, cfg.nvcc_threads.to_string())
-        .env("PYTHONUNBUFFERED", "1")
-        .env("PIP_NO_INPUT", "1")
-        .env(BUILD_MARKER, &cfg.marker)
+        .env(env_vars::PYTHONUNBUFFERED, "1")
+        .env(env_vars::PIP_NO_INPUT, "1")
+        .env(env_vars::WHEELWRIGHT_BUILD_ID, &cfg.marker)
         .env(
             env_vars::PATH,
             path_with_python_dir(&cfg.python, std::env::var_os(env_vars::PATH)),
@@ -626,15 +620,11 @@ mod tests {
     /// in turn, prints ninja status lines and leaves a wheel in the `-w` dir.
     #[test]
     fn runs_an_attempt_merging_stdout_and_stderr_in_order() {
-        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let python = dir.path().join("python");
-        std::fs::write(
-            &python,
+        let python = crate::test_support::write_executable(
+            &dir.path().join("python"),
             "#!/bin/sh\nwhile [ \"$1\" != -w ]; do shift; done\necho out-1\necho err-2 >&2\necho '  [1/2] nvcc a'\necho '  [2/2] nvcc b' >&2\necho \"jobs=$MAX_JOBS threads=$NVCC_THREADS\"\ntouch \"$2/pkg-1.0-py3-none-any.whl\"\n",
-        )
-        .unwrap();
-        std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+        );
         let cfg = RunnerConfig {
             python,
             source_dir: dir.path().to_path_buf(),

@@ -229,7 +229,7 @@ pub fn download_sdist(
     .arg(&dest)
     .arg(requirement)
     .envs(env)
-    .env("PIP_NO_INPUT", "1");
+    .env(crate::env_vars::PIP_NO_INPUT, "1");
     let fail = |message: String| SourceError::Download {
         spec: requirement.to_string(),
         message,
@@ -240,7 +240,7 @@ pub fn download_sdist(
             "`{}` ended with {}:\n{}",
             out.command,
             out.status_text(),
-            tail_lines(&format!("{}{}", out.stdout, out.stderr), 15)
+            out.combined_tail(15)
         )));
     }
     sdist_from_pip_output(&out.stdout)

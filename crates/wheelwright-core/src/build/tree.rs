@@ -2,7 +2,7 @@
 //! left running after a cancel or a finished build.
 //!
 //! A build runs in its own process group, and its environment carries a marker
-//! variable ([`BUILD_MARKER`]) that every descendant inherits. A tree is found
+//! variable ([`env_vars::WHEELWRIGHT_BUILD_ID`]) that every descendant inherits. A tree is found
 //! three ways, and the union is signalled: the process group, the descendants by
 //! parent pid (walking `/proc/*/stat`), and any process whose `/proc/PID/environ`
 //! carries the marker — which catches a process that left the group (`setsid`)
@@ -17,9 +17,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 
-/// Environment variable set on a build, with a per-build value, to find its
-/// descendants later. (Belongs with `env_vars`; kept here until it moves.)
-pub const BUILD_MARKER: &str = "WHEELWRIGHT_BUILD_ID";
+use crate::env_vars;
 
 /// One line of `/proc/PID/stat`, the fields we need.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,7 +110,8 @@ impl BuildTree {
     pub fn members(&self) -> BTreeSet<u32> {
         let procs = list_processes();
         let me = std::process::id();
-        let entry = format!("{BUILD_MARKER}={}", self.marker_value).into_bytes();
+        let entry =
+            format!("{}={}", env_vars::WHEELWRIGHT_BUILD_ID, self.marker_value).into_bytes();
         let mut set = descendants(self.leader, &procs);
         for p in &procs {
             if p.pgrp == self.leader || p.pid == self.leader {
@@ -238,7 +237,7 @@ mod tests {
         );
         let mut child = Command::new("sh")
             .args(["-c", &script])
-            .env(BUILD_MARKER, &marker)
+            .env(env_vars::WHEELWRIGHT_BUILD_ID, &marker)
             .process_group(0)
             .stdin(Stdio::null())
             .spawn()

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::process::{self, tail_lines};
+use crate::process;
 
 /// The check script, run by the build interpreter.
 pub const VERIFY_SCRIPT: &str = include_str!("verify.py");
@@ -109,7 +109,7 @@ fn run_checks(req: &VerifyRequest) -> Result<VerifyResult, String> {
             "installing the wheel failed (`{}`, {}):\n{}",
             out.command,
             out.status_text(),
-            tail_lines(&format!("{}{}", out.stdout, out.stderr), 15)
+            out.combined_tail(15)
         ));
     }
 
@@ -125,15 +125,14 @@ fn run_checks(req: &VerifyRequest) -> Result<VerifyResult, String> {
         format!(
             "the check script printed no result ({}):\n{}",
             out.status_text(),
-            tail_lines(&format!("{}{}", out.stdout, out.stderr), 15)
+            out.combined_tail(15)
         )
     })
 }
 
 /// The JSON object on the last non-empty line of the script's stdout.
 pub fn parse_verify_output(stdout: &str) -> Option<VerifyResult> {
-    let last = stdout.lines().rev().find(|l| !l.trim().is_empty())?;
-    serde_json::from_str(last.trim()).ok()
+    process::parse_last_line_json(stdout).ok()
 }
 
 /// Where a scratch install may go, next to the work dir.
@@ -161,9 +160,7 @@ mod tests {
     /// when a `python3` with pip is on this machine.
     #[test]
     fn verifies_a_tiny_wheel_with_the_real_script() {
-        let Some(python) =
-            crate::detect::which("python3", &std::env::var_os("PATH").unwrap_or_default())
-        else {
+        let Some(python) = crate::test_support::real_tool("python3") else {
             eprintln!("skipped: no python3 on PATH");
             return;
         };

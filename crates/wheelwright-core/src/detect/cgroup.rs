@@ -124,20 +124,22 @@ fn quota_over_period(quota: &str, period: &str) -> Result<Option<f64>, String> {
     Ok(Some(q as f64 / p as f64))
 }
 
-/// The directories to read, deepest first: `mount/a/b`, `mount/a`, `mount`.
-/// `..` and `.` components (a cgroup outside our namespace) are dropped.
-fn walk_up(mount: &Path, cgroup_path: &str) -> Vec<PathBuf> {
-    let parts: Vec<&str> = cgroup_path
+/// The directory of the cgroup at `cgroup_path` (from `/proc/self/cgroup`)
+/// under a controller's `mount`. `..` and `.` components (a cgroup outside
+/// our namespace) are dropped, so the result stays under `mount`.
+pub fn cgroup_dir(mount: &Path, cgroup_path: &str) -> PathBuf {
+    cgroup_path
         .split('/')
         .filter(|p| !p.is_empty() && *p != "." && *p != "..")
-        .collect();
-    (0..=parts.len())
-        .rev()
-        .map(|n| {
-            parts[..n]
-                .iter()
-                .fold(mount.to_path_buf(), |d, p| d.join(p))
-        })
+        .fold(mount.to_path_buf(), |d, p| d.join(p))
+}
+
+/// The directories to read, deepest first: `mount/a/b`, `mount/a`, `mount`.
+fn walk_up(mount: &Path, cgroup_path: &str) -> Vec<PathBuf> {
+    cgroup_dir(mount, cgroup_path)
+        .ancestors()
+        .take_while(|d| d.starts_with(mount))
+        .map(Path::to_path_buf)
         .collect()
 }
 
@@ -230,9 +232,6 @@ pub fn probe(opts: &DetectOptions) -> (CgroupLimits, Vec<Problem>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
-    use std::ffi::OsString;
-    use std::time::Duration;
 
     /// Captured on the machine these tests were written on (a cgroup v1 /
     /// hybrid host: v1 controllers plus an empty `unified` v2 mount).
@@ -249,16 +248,7 @@ mod tests {
 ";
 
     fn opts(root: &Path) -> DetectOptions {
-        DetectOptions {
-            root: root.to_path_buf(),
-            path: OsString::new(),
-            env: BTreeMap::new(),
-            python: None,
-            skip_python: true,
-            nvml: false,
-            disk_path: root.to_path_buf(),
-            timeout: Duration::from_secs(1),
-        }
+        crate::test_support::detect_options(root, std::ffi::OsStr::new(""))
     }
 
     fn write(root: &Path, rel: &str, text: &str) {

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use crate::env_vars;
 use crate::facts::{Compiler, Problem};
 
-use super::{describe, failure, is_executable, problem, which, DetectOptions};
+use super::{is_executable, problem, which, DetectOptions};
 
 /// `gcc`, `g++`, `gcc-13`, `g++-4.8`: the names scanned for on PATH.
 pub fn is_gcc_name(name: &str) -> bool {
@@ -146,15 +146,14 @@ pub fn probe(opts: &DetectOptions) -> (Vec<Compiler>, Vec<Problem>) {
 fn version_of(opts: &DetectOptions, compiler: &Path) -> Result<String, String> {
     let mut last_error = String::new();
     for arg in ["-dumpfullversion", "--version"] {
-        match opts.run_tool(compiler, &[arg]) {
-            Ok(out) if out.success() => {
+        match opts.run_tool_ok(compiler, &[arg]) {
+            Ok(out) => {
                 if let Some(v) = parse_compiler_version(&out.stdout) {
                     return Ok(v);
                 }
                 last_error = format!("`{}` printed no version", out.command);
             }
-            Ok(out) => last_error = failure(out),
-            Err(e) => last_error = describe(&e),
+            Err(e) => last_error = e,
         }
     }
     Err(format!(
@@ -166,13 +165,7 @@ fn version_of(opts: &DetectOptions, compiler: &Path) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(rel: &str) -> String {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/fixtures/hosts")
-            .join(rel);
-        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-    }
+    use crate::test_support::{detect_options, host_fixture, write_executable};
 
     #[test]
     fn names_scanned_on_path() {
@@ -207,11 +200,11 @@ mod tests {
     fn parses_real_version_output() {
         // Captured on the development machine (Debian 12, gcc 12.2).
         assert_eq!(
-            parse_compiler_version(&fixture("no-gpu/gcc-dumpfullversion.txt")).as_deref(),
+            parse_compiler_version(&host_fixture("no-gpu/gcc-dumpfullversion.txt")).as_deref(),
             Some("12.2.0")
         );
         assert_eq!(
-            parse_compiler_version(&fixture("no-gpu/gcc-version.txt")).as_deref(),
+            parse_compiler_version(&host_fixture("no-gpu/gcc-version.txt")).as_deref(),
             Some("12.2.0")
         );
         assert_eq!(
@@ -231,27 +224,16 @@ mod tests {
 
     #[test]
     fn env_compilers_come_first_skip_launchers_and_dedupe_by_target() {
-        use std::os::unix::fs::{symlink, PermissionsExt};
         let dir = tempfile::tempdir().unwrap();
         let bin = dir.path().join("bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        let gcc11 = bin.join("gcc-11");
-        std::fs::write(
-            &gcc11,
+        let gcc11 = write_executable(
+            &bin.join("gcc-11"),
             "#!/bin/sh\n[ \"$1\" = -dumpfullversion ] && echo 11.4.0\n",
-        )
-        .unwrap();
-        std::fs::set_permissions(&gcc11, std::fs::Permissions::from_mode(0o755)).unwrap();
-        symlink("gcc-11", bin.join("gcc")).unwrap();
+        );
+        std::os::unix::fs::symlink("gcc-11", bin.join("gcc")).unwrap();
         let opts = DetectOptions {
-            root: dir.path().to_path_buf(),
-            path: bin.clone().into_os_string(),
             env: [("CC".to_string(), "ccache gcc-11".to_string())].into(),
-            python: None,
-            skip_python: true,
-            nvml: false,
-            disk_path: dir.path().to_path_buf(),
-            timeout: std::time::Duration::from_secs(5),
+            ..detect_options(dir.path(), bin.as_os_str())
         };
         let (compilers, problems) = probe(&opts);
         assert!(problems.is_empty(), "{problems:?}");

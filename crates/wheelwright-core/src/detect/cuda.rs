@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use crate::env_vars;
 use crate::facts::{Cuda, Problem};
 
-use super::{describe, failure, is_executable, problem, which, DetectOptions};
+use super::{is_executable, problem, which, DetectOptions};
 
 /// `"12.2"` from the `release 12.2,` of `nvcc --version`.
 pub fn parse_nvcc_version(text: &str) -> Option<String> {
@@ -202,8 +202,8 @@ fn toolkit_version(
     nvcc: &Path,
     problems: &mut Vec<Problem>,
 ) -> Option<String> {
-    match opts.run_tool(nvcc, &["--version"]) {
-        Ok(out) if out.success() => {
+    match opts.run_tool_ok(nvcc, &["--version"]) {
+        Ok(out) => {
             if let Some(v) = parse_nvcc_version(&out.stdout) {
                 return Some(v);
             }
@@ -215,11 +215,7 @@ fn toolkit_version(
                 ),
             ));
         }
-        Ok(out) => {
-            let msg = failure(out);
-            problems.push(problem("cuda", msg));
-        }
-        Err(e) => problems.push(problem("cuda", describe(&e))),
+        Err(e) => problems.push(problem("cuda", e)),
     }
     let read = |name: &str| std::fs::read_to_string(home.join(name)).ok();
     read("version.json")
@@ -246,22 +242,16 @@ fn host_config(home: &Path) -> Option<(PathBuf, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(rel: &str) -> String {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/fixtures/hosts")
-            .join(rel);
-        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-    }
+    use crate::test_support::{fixture, host_fixture};
 
     #[test]
     fn parses_nvcc_banners() {
         assert_eq!(
-            parse_nvcc_version(&fixture("a800-cuda12.2/nvcc-version.txt")).as_deref(),
+            parse_nvcc_version(&host_fixture("a800-cuda12.2/nvcc-version.txt")).as_deref(),
             Some("12.2")
         );
         assert_eq!(
-            parse_nvcc_version(&fixture("h100-cuda13.0/nvcc-version.txt")).as_deref(),
+            parse_nvcc_version(&host_fixture("h100-cuda13.0/nvcc-version.txt")).as_deref(),
             Some("13.0")
         );
         assert_eq!(parse_nvcc_version("nvcc: command not found"), None);
@@ -282,11 +272,11 @@ mod tests {
     #[test]
     fn reads_the_gcc_limit_of_real_headers() {
         assert_eq!(
-            parse_max_gcc_major(&fixture("a800-cuda12.2/host_config.h")),
+            parse_max_gcc_major(&host_fixture("a800-cuda12.2/host_config.h")),
             Some(12)
         );
         // CUDA 13.0's header as captured on the H100 machine.
-        let h100 = parse_max_gcc_major(&fixture("h100-cuda13.0/host_config.h"));
+        let h100 = parse_max_gcc_major(&fixture("device/host_config.h"));
         assert!(h100.is_some_and(|m| m >= 13), "{h100:?}");
     }
 

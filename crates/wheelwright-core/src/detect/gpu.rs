@@ -18,6 +18,7 @@
 use std::sync::mpsc;
 
 use crate::facts::{Driver, Gpu, Problem};
+use crate::process::Output;
 
 use super::{cuda_version_from_int, describe, failure, problem, which, DetectOptions};
 
@@ -227,8 +228,9 @@ fn nvml_probe() -> Result<GpuReport, NvmlFailure> {
     Ok(report)
 }
 
-fn smi_probe(opts: &DetectOptions, smi: &std::path::Path) -> GpuReport {
-    let mut report = GpuReport::default();
+/// Run the `--query-gpu` query, again without `compute_cap` for a driver that
+/// does not know that field; the output, and whether it has `compute_cap`.
+fn query_gpus(opts: &DetectOptions, smi: &std::path::Path) -> Result<(Output, bool), String> {
     let query = |fields: &str| {
         opts.run_tool(
             smi,
@@ -237,25 +239,24 @@ fn smi_probe(opts: &DetectOptions, smi: &std::path::Path) -> GpuReport {
                 "--format=csv,noheader,nounits".to_string(),
             ],
         )
+        .map_err(|e| describe(&e))
     };
-    let out = match query(QUERY_FIELDS) {
-        Ok(out) => out,
+    let out = query(QUERY_FIELDS)?;
+    let text = format!("{}{}", out.stdout, out.stderr);
+    if !out.success() && text.contains("compute_cap") {
+        return Ok((query(QUERY_FIELDS_OLD)?, false));
+    }
+    Ok((out, true))
+}
+
+fn smi_probe(opts: &DetectOptions, smi: &std::path::Path) -> GpuReport {
+    let mut report = GpuReport::default();
+    let (out, with_cc) = match query_gpus(opts, smi) {
+        Ok(answer) => answer,
         Err(e) => {
-            report.problems.push(problem("gpu", describe(&e)));
+            report.problems.push(problem("gpu", e));
             return report;
         }
-    };
-    let text = format!("{}{}", out.stdout, out.stderr);
-    let (out, with_cc) = if !out.success() && text.contains("compute_cap") {
-        match query(QUERY_FIELDS_OLD) {
-            Ok(out) => (out, false),
-            Err(e) => {
-                report.problems.push(problem("gpu", describe(&e)));
-                return report;
-            }
-        }
-    } else {
-        (out, true)
     };
     if !out.success() {
         if format!("{}{}", out.stdout, out.stderr).contains("No devices were found") {
@@ -292,15 +293,10 @@ fn smi_probe(opts: &DetectOptions, smi: &std::path::Path) -> GpuReport {
     let driver_version = rows.iter().find_map(|r| r.driver_version.clone());
     report.gpus = rows.into_iter().map(|r| r.gpu).collect();
 
-    let (header_driver, cuda_driver_version) = match opts.run_tool(smi, &[] as &[&str]) {
-        Ok(out) if out.success() => parse_smi_header(&out.stdout),
-        Ok(out) => {
-            let msg = failure(out);
-            report.problems.push(problem("gpu", msg));
-            (None, None)
-        }
+    let (header_driver, cuda_driver_version) = match opts.run_tool_ok(smi, &[] as &[&str]) {
+        Ok(out) => parse_smi_header(&out.stdout),
         Err(e) => {
-            report.problems.push(problem("gpu", describe(&e)));
+            report.problems.push(problem("gpu", e));
             (None, None)
         }
     };
@@ -314,18 +310,12 @@ fn smi_probe(opts: &DetectOptions, smi: &std::path::Path) -> GpuReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
-
-    fn fixture(rel: &str) -> String {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/fixtures/hosts")
-            .join(rel);
-        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-    }
+    use crate::test_support::host_fixture;
 
     #[test]
     fn parses_a800_query() {
-        let rows = parse_query_csv(&fixture("a800-cuda12.2/nvidia-smi-query.csv"), true).unwrap();
+        let rows =
+            parse_query_csv(&host_fixture("a800-cuda12.2/nvidia-smi-query.csv"), true).unwrap();
         assert_eq!(rows.len(), 8);
         let g = &rows[0].gpu;
         assert_eq!(g.index, 0);
@@ -339,10 +329,10 @@ mod tests {
 
     #[test]
     fn parses_smi_headers() {
-        let (d, c) = parse_smi_header(&fixture("a800-cuda12.2/nvidia-smi.txt"));
+        let (d, c) = parse_smi_header(&host_fixture("a800-cuda12.2/nvidia-smi.txt"));
         assert_eq!(d.as_deref(), Some("535.104.05"));
         assert_eq!(c.as_deref(), Some("12.2"));
-        let (d, c) = parse_smi_header(&fixture("h100-cuda13.0/nvidia-smi.txt"));
+        let (d, c) = parse_smi_header(&host_fixture("h100-cuda13.0/nvidia-smi.txt"));
         assert!(d.is_some());
         assert_eq!(c.as_deref(), Some("13.0"));
         assert_eq!(parse_smi_header("garbage"), (None, None));
@@ -350,7 +340,8 @@ mod tests {
 
     #[test]
     fn parses_h100_query() {
-        let rows = parse_query_csv(&fixture("h100-cuda13.0/nvidia-smi-query.csv"), true).unwrap();
+        let rows =
+            parse_query_csv(&host_fixture("h100-cuda13.0/nvidia-smi-query.csv"), true).unwrap();
         assert!(!rows.is_empty());
         assert!(rows[0].gpu.name.contains("H100"), "{:?}", rows[0]);
         assert_eq!(rows[0].gpu.compute_capability, "9.0");

@@ -28,21 +28,24 @@ pub struct MemInfo {
     pub available_bytes: u64,
 }
 
+/// The `name: N kB` line of a `/proc` file (`meminfo`, `<pid>/status`), in bytes.
+pub fn proc_field_bytes(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?.strip_prefix(':')?;
+        let mut it = rest.split_whitespace();
+        let n: u64 = it.next()?.parse().ok()?;
+        let mult = match it.next() {
+            Some("kB") | Some("KB") | Some("kb") => 1024,
+            None => 1,
+            Some(_) => return None,
+        };
+        Some(n * mult)
+    })
+}
+
 /// Parse `/proc/meminfo`. `None` without a `MemTotal` line.
 pub fn parse_meminfo(text: &str) -> Option<MemInfo> {
-    let field = |name: &str| -> Option<u64> {
-        text.lines().find_map(|line| {
-            let rest = line.strip_prefix(name)?.strip_prefix(':')?;
-            let mut it = rest.split_whitespace();
-            let n: u64 = it.next()?.parse().ok()?;
-            let mult = match it.next() {
-                Some("kB") | Some("KB") | Some("kb") => 1024,
-                None => 1,
-                Some(_) => return None,
-            };
-            Some(n * mult)
-        })
-    };
+    let field = |name: &str| proc_field_bytes(text, name);
     let total = field("MemTotal")?;
     let available = field("MemAvailable").unwrap_or_else(|| {
         field("MemFree").unwrap_or(0) + field("Buffers").unwrap_or(0) + field("Cached").unwrap_or(0)
@@ -238,18 +241,12 @@ pub fn disk_free(path: &Path) -> Result<u64, nix::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(rel: &str) -> String {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/fixtures/hosts")
-            .join(rel);
-        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-    }
+    use crate::test_support::host_fixture;
 
     #[test]
     fn parses_real_meminfo() {
         // Captured on the development machine (24 GiB VM).
-        let m = parse_meminfo(&fixture("no-gpu/root/proc/meminfo")).unwrap();
+        let m = parse_meminfo(&host_fixture("no-gpu/root/proc/meminfo")).unwrap();
         assert_eq!(m.total_bytes, 24_684_084 * 1024);
         assert_eq!(m.available_bytes, 24_344_096 * 1024);
         assert_eq!(parse_meminfo("nothing here"), None);
@@ -261,7 +258,7 @@ mod tests {
     #[test]
     fn parses_real_cpuinfo() {
         // Captured on the development machine: 2 vCPUs, one socket, 2 cores.
-        let c = parse_cpuinfo(&fixture("no-gpu/root/proc/cpuinfo")).unwrap();
+        let c = parse_cpuinfo(&host_fixture("no-gpu/root/proc/cpuinfo")).unwrap();
         assert_eq!(c.logical, 2);
         assert_eq!(c.physical, Some(2));
         // Hyper-threads share a core id.

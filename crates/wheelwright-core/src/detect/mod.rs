@@ -131,8 +131,23 @@ impl DetectOptions {
         let mut cmd = Command::new(program);
         cmd.args(args)
             .env(env_vars::PATH, &self.path)
-            .env("LC_ALL", "C");
+            .env(env_vars::LC_ALL, "C");
         process::run(&mut cmd, self.timeout)
+    }
+
+    /// [`DetectOptions::run_tool`] where only a zero exit is an answer: a tool
+    /// that exits non-zero ([`failure`]) or cannot run ([`describe`]) gives its
+    /// problem message instead.
+    pub(crate) fn run_tool_ok<S: AsRef<OsStr>>(
+        &self,
+        program: &Path,
+        args: &[S],
+    ) -> Result<Output, String> {
+        match self.run_tool(program, args) {
+            Ok(out) if out.success() => Ok(out),
+            Ok(out) => Err(failure(out)),
+            Err(e) => Err(describe(&e)),
+        }
     }
 }
 
@@ -332,24 +347,10 @@ pub(crate) fn cuda_version_from_int(v: i32) -> String {
 mod tests {
     use super::*;
 
-    fn opts(root: &Path, path: &OsStr) -> DetectOptions {
-        DetectOptions {
-            root: root.to_path_buf(),
-            path: path.to_os_string(),
-            env: BTreeMap::new(),
-            python: None,
-            skip_python: true,
-            nvml: false,
-            disk_path: root.to_path_buf(),
-            timeout: Duration::from_secs(5),
-        }
-    }
+    use crate::test_support::{detect_options as opts, write_executable};
 
     fn exe(path: &Path) {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, "#!/bin/sh\n").unwrap();
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        write_executable(path, "#!/bin/sh\n");
     }
 
     #[test]

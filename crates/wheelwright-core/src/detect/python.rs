@@ -202,13 +202,10 @@ pub fn probe(opts: &DetectOptions, interpreter: Option<&Path>) -> PythonReport {
     match parse_probe_output(&out.stdout) {
         Ok(parsed) => facts_from_probe(python, &parsed),
         Err(why) => {
-            let mut tail = process::tail_lines(&out.stderr, 10);
-            if tail.trim().is_empty() {
-                tail = process::tail_lines(&out.stdout, 10);
-            }
             failed(format!(
-                "`{shown}` gave no facts ({why}; {}); is it a Python 3.8+ interpreter? Its output ended with:\n{tail}",
-                out.status_text()
+                "`{shown}` gave no facts ({why}; {}); is it a Python 3.8+ interpreter? Its output ended with:\n{}",
+                out.status_text(),
+                out.error_tail(10)
             ))
         }
     }
@@ -217,18 +214,12 @@ pub fn probe(opts: &DetectOptions, interpreter: Option<&Path>) -> PythonReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(rel: &str) -> String {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/fixtures/hosts")
-            .join(rel);
-        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-    }
+    use crate::test_support::host_fixture;
 
     #[test]
     fn reads_a_real_probe_without_torch() {
         // probe.py's real output on the development machine (Python 3.11.7).
-        let out = parse_probe_output(&fixture("no-gpu/probe.json")).unwrap();
+        let out = parse_probe_output(&host_fixture("no-gpu/probe.json")).unwrap();
         let r = facts_from_probe(Path::new("/usr/bin/python3"), &out);
         let py = r.python.unwrap();
         assert_eq!(py.version, "3.11.7");
@@ -243,7 +234,7 @@ mod tests {
     #[test]
     fn reads_a_real_probe_with_torch() {
         // probe.py's real output on the H100 machine.
-        let out = parse_probe_output(&fixture("h100-cuda13.0/probe.json")).unwrap();
+        let out = parse_probe_output(&host_fixture("h100-cuda13.0/probe.json")).unwrap();
         let r = facts_from_probe(Path::new("/venv/bin/python"), &out);
         let torch = r.torch.expect("torch");
         assert!(torch.version.starts_with("2."), "{torch:?}");
@@ -278,9 +269,7 @@ mod tests {
     #[test]
     fn the_embedded_probe_runs_on_this_machines_python() {
         // Real run: skipped only where no python3 exists at all.
-        let Some(python) =
-            super::super::which("python3", &std::env::var_os("PATH").unwrap_or_default())
-        else {
+        let Some(python) = crate::test_support::real_tool("python3") else {
             return;
         };
         let out = process::run(

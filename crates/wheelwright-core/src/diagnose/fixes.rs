@@ -18,6 +18,8 @@ use super::DiagnoseContext;
 pub(crate) struct Seen {
     /// Parallel jobs the log shows (`'-j', '16'`, `MAX_JOBS=16`).
     pub jobs: Option<u32>,
+    /// nvcc's threads per compile the log shows (`--threads 4`, `NVCC_THREADS=4`).
+    pub nvcc_threads: Option<u32>,
     /// pip ran the build in an isolated environment.
     pub isolation: bool,
 }
@@ -121,15 +123,44 @@ fn oom(
             plural(j, "job", "jobs")
         ));
     }
-    let fix = match (ctx.suggested_max_jobs, seen.jobs) {
-        (Some(n), _) => format!(
+    // A suggestion that runs no fewer jobs (with no fewer threads) than the
+    // build that was killed would fail again: the log then came from a box
+    // or container with less memory than this host, and halving is the fix.
+    let lighter = |n: u32, t: Option<u32>| match seen.jobs {
+        None => true,
+        Some(j) => {
+            n < j || (n == j && matches!((t, seen.nvcc_threads), (Some(t), Some(s)) if t < s))
+        }
+    };
+    let suggested = ctx
+        .suggested_max_jobs
+        .filter(|n| lighter(*n, ctx.suggested_nvcc_threads));
+    let fix = match (suggested, ctx.suggested_nvcc_threads, seen.jobs) {
+        (Some(n), Some(t), _) => {
+            let ran = match (seen.jobs, seen.nvcc_threads) {
+                (Some(j), Some(s)) => format!(" The killed build ran MAX_JOBS={j} NVCC_THREADS={s}."),
+                (Some(j), None) => format!(" The killed build ran MAX_JOBS={j}."),
+                (None, Some(s)) => format!(" The killed build ran NVCC_THREADS={s}."),
+                (None, None) => String::new(),
+            };
+            format!(
+                "Rebuild with MAX_JOBS={n} NVCC_THREADS={t}, what the planner picks for this host's memory: each of the MAX_JOBS compiles runs up to NVCC_THREADS nvcc threads, so the two are chosen together. Objects that already compiled stay in the build directory and are not rebuilt.{ran}"
+            )
+        }
+        (Some(n), None, _) => format!(
             "Rebuild with MAX_JOBS={n} (what the planner picks for this host's memory) and NVCC_THREADS=1; objects that already compiled stay in the build directory and are not rebuilt. ({NVCC_THREADS_NOTE}.)"
         ),
-        (None, Some(j)) => format!(
-            "Halve MAX_JOBS: the log shows {j}, so rebuild with MAX_JOBS={} and NVCC_THREADS=1; objects that already compiled are kept. ({NVCC_THREADS_NOTE}.)",
-            (j / 2).max(1)
-        ),
-        (None, None) => format!(
+        (None, _, Some(j)) => {
+            let planner = ctx
+                .suggested_max_jobs
+                .map(|n| format!(" The planner picks MAX_JOBS={n} for this host, no fewer than the killed build ran: that build had less memory than this host (a container or cgroup limit?)."))
+                .unwrap_or_default();
+            format!(
+                "Halve MAX_JOBS: the log shows {j}, so rebuild with MAX_JOBS={} and NVCC_THREADS=1; objects that already compiled are kept. ({NVCC_THREADS_NOTE}.){planner}",
+                (j / 2).max(1)
+            )
+        }
+        (None, _, None) => format!(
             "Halve MAX_JOBS (the log does not show how many jobs ran) and set NVCC_THREADS=1, then rebuild; objects that already compiled are kept. ({NVCC_THREADS_NOTE}.)"
         ),
     };

@@ -133,6 +133,25 @@ pub(crate) fn context(line: &str) -> Option<Context> {
     None
 }
 
+/// The NVCC_THREADS a line shows: an environment listing's `NVCC_THREADS=N`,
+/// or nvcc's `--threads N` on a command line that runs nvcc (flash-attn's
+/// setup.py passes NVCC_THREADS to nvcc that way, default 4). The rules read
+/// it from the failed command ninja prints after `FAILED:` (and from
+/// `job failed: <command>`), not from every compile command: those lines
+/// would then all pass the prefilter.
+pub(crate) fn nvcc_threads(line: &str) -> Option<u32> {
+    if let Some(rest) = after(line, "NVCC_THREADS=") {
+        return leading_number(rest.trim_start_matches(['"', '\'']));
+    }
+    let at = line.find("--threads")?;
+    if !line[..at].contains("nvcc") {
+        return None;
+    }
+    // ` 2`, `=2`, or `', '2'` in a Python list.
+    let rest = &line[at + "--threads".len()..];
+    leading_number(rest.trim_start_matches([' ', '=', '\'', '"', ',']))
+}
+
 /// The finding a line is evidence of, if any. Specific rules are tried before
 /// the generic compile-error rule, so `fatal error: cute/tensor.hpp: No such
 /// file or directory` is a missing submodule, not a compile error.

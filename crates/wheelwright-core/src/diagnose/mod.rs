@@ -44,8 +44,13 @@ use tally::Tally;
 #[derive(Debug, Clone, Default)]
 pub struct DiagnoseContext {
     /// The MAX_JOBS the planner would choose on this host; an `oom-killed`
-    /// fix names it. `None`: the fix says to halve what the log shows.
+    /// fix names it when it is fewer jobs than the log shows. `None`: the fix
+    /// says to halve what the log shows.
     pub suggested_max_jobs: Option<u32>,
+    /// The NVCC_THREADS the planner chose with that MAX_JOBS; the fix then
+    /// names the pair (they share one memory budget). `None`: the fix
+    /// suggests NVCC_THREADS=1.
+    pub suggested_nvcc_threads: Option<u32>,
     /// The host's facts (installed compilers, CUDA, GPUs, torch), for fixes
     /// such as which installed gcc-N to switch to.
     pub facts: Option<Facts>,
@@ -79,6 +84,9 @@ pub struct Diagnoser {
     prev_line: Vec<u8>,
     pending_killed: Option<(u64, u8)>,
     pending_mismatch: Option<PendingMismatch>,
+    /// ninja prints the failed command on the line after `FAILED:`: that
+    /// line is read whatever its keywords, for the command's `--threads`.
+    failed_command_next: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -109,7 +117,15 @@ impl Diagnoser {
             prev_line: Vec::with_capacity(PREV_LINE_BYTES),
             pending_killed: None,
             pending_mismatch: None,
+            failed_command_next: false,
         }
+    }
+
+    /// Replace the context the fixes are written with. Fixes are rendered by
+    /// [`Diagnoser::findings`], so a caller can scan first and learn the host
+    /// only when there is something to fix.
+    pub fn set_context(&mut self, ctx: DiagnoseContext) {
+        self.ctx = ctx;
     }
 
     /// Feed one line (without its newline; a string holding several lines is
@@ -131,6 +147,7 @@ impl Diagnoser {
         }
         if self.pending_killed.is_some()
             || self.pending_mismatch.is_some()
+            || self.failed_command_next
             || self.prefilter.is_match(line)
         {
             let text = String::from_utf8_lossy(line);
@@ -251,6 +268,7 @@ impl Diagnoser {
     }
 
     fn process(&mut self, raw: &str) {
+        self.failed_command_next = false;
         let text = clean_line(raw);
         if let Some(p) = self.pending_mismatch.take() {
             let torch = matchers::cuda_mismatch_continuation(&text);
@@ -274,11 +292,15 @@ impl Diagnoser {
         }
         match matchers::context(&text) {
             Some(Context::Failed { object }) => {
-                self.last_failed = Some((object, self.lines, text.clone()))
+                self.last_failed = Some((object, self.lines, text.clone()));
+                self.failed_command_next = true;
             }
             Some(Context::Jobs(n)) => self.seen.jobs = Some(n),
             Some(Context::Isolation) => self.seen.isolation = true,
             None => {}
+        }
+        if let Some(n) = matchers::nvcc_threads(&text) {
+            self.seen.nvcc_threads = Some(n);
         }
         match matchers::classify(&text) {
             Some(Hit::CudaMismatchStart { nvcc }) => {

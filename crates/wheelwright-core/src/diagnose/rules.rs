@@ -177,6 +177,7 @@ pub(crate) const KEYWORDS: &[&str] = &[
     "job failed",                    // ninja 1.13 `ninja: job failed: <command>`
     "'-j'",                          // torch's `['ninja', '-v', '-j', '16']`
     "MAX_JOBS=",                     //
+    "NVCC_THREADS=",                 // an environment listing
     "Getting requirements to build", // pip build isolation
     "Installing build dependencies", //
     // gcc-too-new

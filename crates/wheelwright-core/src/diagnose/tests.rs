@@ -66,6 +66,16 @@ fn every_real_log_gives_its_finding() {
             &[("torch-missing", Error)],
         ),
         ("device/setuptools_missing_flash_attn.log", &[]),
+        ("device/ninja_missing.log", &[("ninja-missing", Warning)]),
+        (
+            "device/cuda_home_missing.log",
+            &[("cuda-home-missing", Error)],
+        ),
+        (
+            "device/torch_missing_flash_attn.log",
+            &[("torch-missing", Error)],
+        ),
+        ("device/healthy_fa_kernels.log", &[]),
         (
             "public/oom_ninja_job_failed_cc1plus.log",
             &[("oom-killed", Error)],
@@ -185,7 +195,7 @@ fn oom_under_cgroup_names_objects_and_halves_jobs() {
         "device/oom_cgroup_flash_attn.log",
         DiagnoseContext {
             suggested_max_jobs: Some(1),
-            facts: None,
+            ..Default::default()
         },
     );
     assert!(
@@ -205,6 +215,71 @@ fn oom_under_cgroup_names_objects_and_halves_jobs() {
         "{}",
         ninja13.message
     );
+}
+
+/// The plan's MAX_JOBS and NVCC_THREADS go into the fix together, next to
+/// the `--threads 2` that the killed build's nvcc commands show; a plan that
+/// runs no fewer jobs than the killed build is not suggested.
+#[test]
+fn oom_fix_names_the_planned_pair_and_the_threads_the_log_shows() {
+    let log = "device/oom_cgroup_flash_attn.log";
+    let with = |jobs: u32, threads: u32| {
+        diagnose_with(
+            log,
+            DiagnoseContext {
+                suggested_max_jobs: Some(jobs),
+                suggested_nvcc_threads: Some(threads),
+                ..Default::default()
+            },
+        )
+        .remove(0)
+        .fix
+    };
+    let fix = with(2, 1);
+    assert!(
+        fix.starts_with("Rebuild with MAX_JOBS=2 NVCC_THREADS=1, what the planner picks"),
+        "{fix}"
+    );
+    assert!(
+        fix.ends_with("The killed build ran MAX_JOBS=4 NVCC_THREADS=2."),
+        "{fix}"
+    );
+    // Same jobs, fewer threads: lighter, so suggested.
+    assert!(with(4, 1).starts_with("Rebuild with MAX_JOBS=4 NVCC_THREADS=1"));
+    // No lighter than what was killed: halve, and say why the plan is not used.
+    let heavier = with(8, 2);
+    assert!(
+        heavier.starts_with("Halve MAX_JOBS: the log shows 4, so rebuild with MAX_JOBS=2"),
+        "{heavier}"
+    );
+    assert!(
+        heavier.contains("The planner picks MAX_JOBS=8 for this host"),
+        "{heavier}"
+    );
+}
+
+#[test]
+fn nvcc_threads_are_read_from_commands_and_environment_listings() {
+    use super::matchers::nvcc_threads;
+    let real = std::fs::read_to_string(fixture("device/oom_cgroup_flash_attn.log")).unwrap();
+    let command = real.lines().find(|l| l.contains("[1/73]")).unwrap();
+    assert_eq!(nvcc_threads(command), Some(2));
+    let listing = std::fs::read_to_string(fixture("device/healthy_fa_kernels.log")).unwrap();
+    let env = listing
+        .lines()
+        .find(|l| l.contains("NVCC_THREADS="))
+        .unwrap();
+    assert_eq!(nvcc_threads(env), Some(1));
+    assert_eq!(
+        nvcc_threads("['/usr/local/cuda/bin/nvcc', '--threads', '4']"),
+        Some(4)
+    );
+    assert_eq!(
+        nvcc_threads("/usr/local/cuda/bin/nvcc --threads=8 -c a.cu"),
+        Some(8)
+    );
+    assert_eq!(nvcc_threads("xz --threads 4 big.tar"), None);
+    assert_eq!(nvcc_threads("nvcc --threads-per-block 3"), None);
 }
 
 fn facts_with_compilers() -> Facts {
@@ -235,8 +310,8 @@ fn facts_with_compilers() -> Facts {
 #[test]
 fn fixes_use_the_hosts_facts() {
     let ctx = || DiagnoseContext {
-        suggested_max_jobs: None,
         facts: Some(facts_with_compilers()),
+        ..Default::default()
     };
     let gcc = &diagnose_with("gcc_too_new.log", ctx())[0];
     assert!(

@@ -241,7 +241,7 @@ pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, P
     let reads_threads = su
         .setup_py
         .as_deref()
-        .is_some_and(|s| s.contains("NVCC_THREADS"));
+        .is_some_and(|s| s.contains(env_vars::NVCC_THREADS));
     let threads_honoured = fa || reads_threads || req.nvcc_threads.is_some();
     let gencode_flags = if fa {
         flash_attn_gencodes(&archs, cuda)

@@ -184,12 +184,7 @@ pub fn resolve_units(recipe: &Recipe, source: Option<&Path>) -> Result<SourceUni
         Recipe::FlashAttn { version } => match source {
             Some(src) => {
                 let files = read_source(src)?;
-                let units: Vec<TranslationUnit> = files
-                    .paths
-                    .iter()
-                    .filter(|p| is_flash_attn_unit(p))
-                    .filter_map(|p| TranslationUnit::from_path(p))
-                    .collect();
+                let units = files.units(is_flash_attn_unit);
                 if !units.iter().any(TranslationUnit::is_cuda) {
                     return Err(PlanError::NoUnits {
                         source_path: src.to_path_buf(),
@@ -212,12 +207,7 @@ pub fn resolve_units(recipe: &Recipe, source: Option<&Path>) -> Result<SourceUni
         Recipe::TorchExt { source: default } => {
             let src = source.unwrap_or(default);
             let files = read_source(src)?;
-            let units: Vec<TranslationUnit> = files
-                .paths
-                .iter()
-                .filter(|p| !in_skipped_dir(p))
-                .filter_map(|p| TranslationUnit::from_path(p))
-                .collect();
+            let units = files.units(|p| !in_skipped_dir(p));
             if units.is_empty() {
                 return Err(PlanError::NoUnits {
                     source_path: src.to_path_buf(),
@@ -268,6 +258,17 @@ struct SourceFiles {
     paths: Vec<String>,
     setup_py: Option<String>,
     version: Option<String>,
+}
+
+impl SourceFiles {
+    /// The translation units among the files that `keep` selects.
+    fn units(&self, keep: impl Fn(&str) -> bool) -> Vec<TranslationUnit> {
+        self.paths
+            .iter()
+            .filter(|p| keep(p))
+            .filter_map(|p| TranslationUnit::from_path(p))
+            .collect()
+    }
 }
 
 const MAX_FILES: usize = 200_000;

@@ -172,13 +172,7 @@ pub fn probe(python: &Path, timeout: Duration) -> Result<PythonEnv, SetupError> 
     cmd.args(["-c", SETUP_PROBE]);
     let out = process::run(&mut cmd, timeout).map_err(|e| fail(e.to_string()))?;
     let out = out.check().map_err(|e| fail(e.to_string()))?;
-    let last = out
-        .stdout
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
-    serde_json::from_str(last.trim()).map_err(|e| {
+    process::parse_last_line_json(&out.stdout).map_err(|e| {
         fail(format!(
             "its output is not the probe's JSON ({e}):\n{}",
             tail_lines(&out.stdout, 5)
@@ -399,7 +393,9 @@ fn run_pip(
     args: &[String],
 ) -> Result<process::Output, String> {
     let mut cmd = Command::new(&opts.python);
-    cmd.args(args).env("PATH", path).env("PIP_NO_INPUT", "1");
+    cmd.args(args)
+        .env(crate::env_vars::PATH, path)
+        .env(crate::env_vars::PIP_NO_INPUT, "1");
     let out = process::run(&mut cmd, opts.pip_timeout).map_err(|e| e.to_string())?;
     out.check().map_err(|e| e.to_string())
 }
@@ -526,8 +522,7 @@ mod tests {
     /// The probe on the real interpreter running these tests' `python3`.
     #[test]
     fn probes_a_real_python() {
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let Some(py) = crate::detect::which("python3", &path) else {
+        let Some(py) = crate::test_support::real_tool("python3") else {
             eprintln!("skipped: no python3");
             return;
         };

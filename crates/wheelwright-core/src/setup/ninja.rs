@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::detect::ninja::parse_ninja_version;
 use crate::detect::which;
 use crate::process;
 
@@ -69,18 +70,18 @@ pub fn check_at(ninja: &Path, path: &OsString, timeout: Duration) -> NinjaHealth
         problem: None,
     };
     let mut cmd = std::process::Command::new(ninja);
-    cmd.arg("--version").env("PATH", path);
+    cmd.arg("--version").env(crate::env_vars::PATH, path);
     match process::run(&mut cmd, timeout) {
         Ok(out) if out.success() => {
             health.version_ok = true;
-            health.version = out.stdout.lines().next().map(|l| l.trim().to_string());
+            health.version = parse_ninja_version(&out.stdout);
         }
         Ok(out) => {
             health.problem = Some(format!(
                 "`{} --version` ended with {}: {}",
                 ninja.display(),
                 out.status_text(),
-                process::tail_lines(&format!("{}{}", out.stdout, out.stderr), 3).trim()
+                out.combined_tail(3).trim()
             ));
             return health;
         }
@@ -108,14 +109,14 @@ pub fn prove(ninja: &Path, path: &OsString, timeout: Duration) -> Result<(), Str
     cmd.arg("-C")
         .arg(dir.path())
         .args(["-j", "2"])
-        .env("PATH", path);
+        .env(crate::env_vars::PATH, path);
     let out = process::run(&mut cmd, timeout).map_err(|e| e.to_string())?;
     if !out.success() {
         return Err(format!(
             "`{}` failed to build a two-target build.ninja ({}): {}",
             out.command,
             out.status_text(),
-            process::tail_lines(&format!("{}{}", out.stdout, out.stderr), 5).trim()
+            out.combined_tail(5).trim()
         ));
     }
     for target in ["a.txt", "b.txt"] {
@@ -133,12 +134,7 @@ pub fn prove(ninja: &Path, path: &OsString, timeout: Duration) -> Result<(), Str
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn write_exe(path: &Path, body: &str) {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::write(path, body).unwrap();
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    use crate::test_support::write_executable;
 
     #[test]
     fn missing_ninja_is_reported() {
@@ -151,7 +147,7 @@ mod tests {
     #[test]
     fn a_ninja_that_answers_but_cannot_build_fails_the_proof() {
         let dir = tempfile::tempdir().unwrap();
-        write_exe(
+        write_executable(
             &dir.path().join("ninja"),
             "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 1.11.1; exit 0; fi\nexit 0\n",
         );
@@ -164,7 +160,7 @@ mod tests {
     #[test]
     fn a_failing_version_check_is_broken() {
         let dir = tempfile::tempdir().unwrap();
-        write_exe(
+        write_executable(
             &dir.path().join("ninja"),
             "#!/bin/sh\necho 'ImportError: No module named ninja' >&2\nexit 1\n",
         );

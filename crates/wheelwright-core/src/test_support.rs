@@ -1,0 +1,54 @@
+//! What the unit tests of several modules share: the captured fixtures under
+//! `tests/fixtures/`, fake executables, and detection options for a fake root.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::detect::DetectOptions;
+
+/// The text of `tests/fixtures/<rel>`.
+pub fn fixture(rel: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(rel);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// The text of a host capture, `tests/fixtures/hosts/<rel>` (see its README).
+pub fn host_fixture(rel: &str) -> String {
+    fixture(&format!("hosts/{rel}"))
+}
+
+/// `name` on this machine's PATH, for the tests that run a real tool.
+pub fn real_tool(name: &str) -> Option<PathBuf> {
+    crate::detect::which(
+        name,
+        &std::env::var_os(crate::env_vars::PATH).unwrap_or_default(),
+    )
+}
+
+/// Write `script` to `path` (creating its directory) and make it executable.
+pub fn write_executable(path: &Path, script: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, script).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.to_path_buf()
+}
+
+/// Options that read `root` and run tools from `path` only, with no followed
+/// variables, no Python probe, no NVML and a 5 s timeout.
+pub fn detect_options(root: &Path, path: &OsStr) -> DetectOptions {
+    DetectOptions {
+        root: root.to_path_buf(),
+        path: path.to_os_string(),
+        env: BTreeMap::new(),
+        python: None,
+        skip_python: true,
+        nvml: false,
+        disk_path: root.to_path_buf(),
+        timeout: Duration::from_secs(5),
+    }
+}
