@@ -18,6 +18,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use wheelwright_core::build::progress::EtaBasis;
 use wheelwright_core::build::{self, BuildEvent, BuildReport, BuildRequest, Outcome, SourceSpec};
 use wheelwright_core::detect::DetectOptions;
 use wheelwright_core::sinks::github::{self, SafeEcho};
@@ -173,6 +174,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     req.verify = !args.no_verify;
     req.facts = settings.facts;
     req.plan = settings.plan;
+    req.schedule = settings.schedule;
     req.preflight = settings.preflight;
     req.pip_args = settings.pip_args;
     req.sampler.root = dopts.root.clone();
@@ -228,6 +230,8 @@ pub struct BuildSettings {
     pub pip_args: Vec<String>,
     /// The detected host, for the diagnoser's fixes.
     pub host: Option<wheelwright_core::Facts>,
+    /// The plan's units, for the ETA.
+    pub schedule: Option<wheelwright_core::plan::ScheduleBasis>,
 }
 
 /// Renders build events: the live log (wrapped in `::stop-commands::` on GitHub
@@ -306,8 +310,14 @@ impl Console {
             BuildEvent::Line(line) => self.out(line),
             BuildEvent::Progress(p) => {
                 let eta = p
-                    .eta_seconds
-                    .map(|s| format!("about {} left", format_duration(s)))
+                    .eta
+                    .map(|eta| {
+                        let basis = match eta.basis {
+                            EtaBasis::Plan => "from the plan",
+                            EtaBasis::Linear => "linear",
+                        };
+                        format!("about {} left ({basis})", format_duration(eta.seconds))
+                    })
                     .unwrap_or_else(|| "estimating time left".to_string());
                 if let Some(pb) = &self.bar {
                     pb.set_length(u64::from(p.total));

@@ -7,7 +7,7 @@ use anyhow::Context;
 use wheelwright_core::build::{FactsSummary, LineWatcher, SourceSpec};
 use wheelwright_core::detect::{self, DetectOptions};
 use wheelwright_core::diagnose::{DiagnoseContext, Diagnoser};
-use wheelwright_core::plan::{Plan, PlanRequest, Recipe};
+use wheelwright_core::plan::{Plan, PlanRequest, Recipe, ScheduleBasis};
 
 use super::{BuildArgs, BuildSettings};
 use crate::cmd::host::{detect_and_plan, planned_threads};
@@ -15,33 +15,42 @@ use crate::exit;
 
 /// Detect the host and plan the build (or read `--plan FILE`); the command
 /// line's `--archs`, `--max-jobs` and `--nvcc-threads` go into the plan request.
+/// The plan's units come along for the ETA where they can be resolved.
 pub fn resolve(
     args: &BuildArgs,
     recipe: &str,
     source: &SourceSpec,
     dopts: &DetectOptions,
 ) -> anyhow::Result<BuildSettings> {
-    let (facts, plan) = match &args.plan {
-        Some(path) => (detect::detect(dopts), read_plan(path)?),
+    let source_path = match source {
+        SourceSpec::Tree(p) | SourceSpec::Sdist(p) => Some(p.clone()),
+        SourceSpec::Requirement(_) => None,
+    };
+    let recipe_for = |version: Option<&str>| match (recipe, &source_path) {
+        ("flash-attn", _) => Some(Recipe::flash_attn(
+            version.or(version_in(&args.spec)).unwrap_or("2.8.3"),
+        )),
+        (_, Some(p)) => Some(Recipe::torch_ext(p.clone())),
+        (_, None) => None,
+    };
+    let (facts, plan, recipe) = match &args.plan {
+        Some(path) => {
+            let plan = read_plan(path)?;
+            let recipe = recipe_for(plan.recipe_version.as_deref());
+            (detect::detect(dopts), plan, recipe)
+        }
         None => {
-            let recipe = match (recipe, source) {
-                ("flash-attn", _) => Recipe::flash_attn(version_in(&args.spec).unwrap_or("2.8.3")),
-                (_, SourceSpec::Tree(p) | SourceSpec::Sdist(p)) => Recipe::torch_ext(p.clone()),
-                (_, SourceSpec::Requirement(r)) => {
-                    return Err(exit::usage(
-                        format!("cannot plan `{r}` before its source is here"),
-                        "pass the sdist or the source tree",
-                    ))
-                }
+            let Some(recipe) = recipe_for(None) else {
+                return Err(exit::usage(
+                    format!("cannot plan `{}` before its source is here", args.spec),
+                    "pass the sdist or the source tree",
+                ));
             };
             let req = PlanRequest {
                 archs: args.archs.clone().map(|a| vec![a]),
                 max_jobs: args.max_jobs,
                 nvcc_threads: args.nvcc_threads,
-                source: match source {
-                    SourceSpec::Tree(p) | SourceSpec::Sdist(p) => Some(p.clone()),
-                    SourceSpec::Requirement(_) => None,
-                },
+                source: source_path.clone(),
                 memory_limit_override: None,
             };
             let (facts, plan) = detect_and_plan(&recipe, &req, dopts);
@@ -49,9 +58,15 @@ pub fn resolve(
                 let hint = e.hint();
                 exit::usage(format!("cannot plan the build: {e}"), hint)
             })?;
-            (facts, plan)
+            (facts, plan, Some(recipe))
         }
     };
+    // Without it the ETA goes by the rate so far: not worth failing the build over.
+    let units_req = PlanRequest {
+        source: source_path,
+        ..PlanRequest::default()
+    };
+    let schedule = recipe.and_then(|r| ScheduleBasis::resolve(&r, &units_req, &plan).ok());
     let mut s = BuildSettings {
         facts: Some(FactsSummary::from_facts(&facts)),
         host: Some(facts),
@@ -62,6 +77,7 @@ pub fn resolve(
         preflight: plan.findings.clone(),
         pip_args: plan.pip_args.clone(),
         plan: None,
+        schedule,
     };
     s.plan = Some(plan);
     Ok(s)

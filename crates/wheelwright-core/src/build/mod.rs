@@ -67,6 +67,9 @@ pub struct BuildRequest {
     pub verify: bool,
     pub facts: Option<FactsSummary>,
     pub plan: Option<crate::plan::Plan>,
+    /// The plan's units, gencodes and CPUs: each attempt's ETA then follows
+    /// its simulated schedule ([`progress::EtaModel`]) instead of the rate so far.
+    pub schedule: Option<crate::plan::ScheduleBasis>,
     /// The plan's preflight findings, kept in the report.
     pub preflight: Vec<Finding>,
     pub sampler: SamplerConfig,
@@ -95,6 +98,7 @@ impl BuildRequest {
             verify: true,
             facts: None,
             plan: None,
+            schedule: None,
             preflight: Vec::new(),
             sampler: SamplerConfig::default(),
             download_timeout: Duration::from_secs(1800),
@@ -223,6 +227,7 @@ pub fn build(
         pip_args,
         sampler: req.sampler.clone(),
         marker: build_marker(),
+        schedule: req.schedule.clone(),
     };
 
     let result = {

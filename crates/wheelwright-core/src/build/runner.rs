@@ -35,13 +35,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::memory::{MemoryPeak, MemorySampler, SamplerConfig};
-use super::progress::{Progress, ProgressTracker};
+use super::progress::{EtaModel, Progress, ProgressTracker};
 use super::report::{Attempt, Outcome};
 use super::tree::BuildTree;
 use crate::detect::host::proc_field_bytes;
 use crate::env_vars;
 use crate::finding::{Finding, Severity};
-use crate::plan::jobs_for_memory;
+use crate::plan::{jobs_for_memory, ScheduleBasis};
 use crate::process::display_command;
 use crate::sinks::redact::redact_secrets;
 
@@ -119,6 +119,9 @@ pub struct RunnerConfig {
     pub sampler: SamplerConfig,
     /// Value of [`env_vars::WHEELWRIGHT_BUILD_ID`] in the build's environment.
     pub marker: String,
+    /// The plan's units, for each attempt's simulated schedule (its ETA);
+    /// `None`: the ETA goes by the rate so far.
+    pub schedule: Option<ScheduleBasis>,
 }
 
 /// What the attempts came to.
@@ -228,10 +231,21 @@ pub fn run_attempts(
     let mut peak = MemoryPeak::default();
     let mut jobs = cfg.max_jobs.max(1);
     let mut command = Vec::new();
+    // Objects built by earlier attempts: a retry's ninja runs only the rest.
+    let mut built: Vec<String> = Vec::new();
     loop {
         let number = attempts.len() + 1;
         let mut watcher = new_watcher(jobs);
-        let done = run_one(cfg, number, jobs, watcher.as_mut(), cancel, log, on_event)?;
+        let eta = cfg
+            .schedule
+            .as_ref()
+            .and_then(|s| EtaModel::from_schedule(&s.schedule(jobs, cfg.nvcc_threads, &built)));
+        let mut readers = Readers {
+            watcher: watcher.as_mut(),
+            progress: ProgressTracker::with_model(eta),
+        };
+        let done = run_one(cfg, number, jobs, &mut readers, cancel, log, on_event)?;
+        built.extend_from_slice(readers.progress.built_objects());
         if command.is_empty() {
             command = done.command.clone();
         }
@@ -286,6 +300,12 @@ fn host_memory_total(root: &Path) -> Option<u64> {
     proc_field_bytes(&text, "MemTotal")
 }
 
+/// What reads each line of an attempt besides the log and the caller.
+struct Readers<'a> {
+    watcher: &'a mut dyn LineWatcher,
+    progress: ProgressTracker,
+}
+
 struct AttemptDone {
     attempt: Attempt,
     wheel: Option<PathBuf>,
@@ -296,7 +316,7 @@ fn run_one(
     cfg: &RunnerConfig,
     number: usize,
     jobs: u32,
-    watcher: &mut dyn LineWatcher,
+    readers: &mut Readers<'_>,
     cancel: &AtomicBool,
     log: &mut dyn Write,
     on_event: &mut dyn FnMut(BuildEvent<'_>),
@@ -383,12 +403,11 @@ fn run_one(
     sampler.watch_tree(tree.clone());
     let lines = spawn_line_reader(File::from(read_end));
 
-    let mut progress = ProgressTracker::new();
     let mut cancelled = false;
     let status = loop {
         match lines.recv_timeout(Duration::from_millis(100)) {
             Ok(line) => {
-                handle_line(&line, log, watcher, &mut progress, on_event);
+                handle_line(&line, log, readers, on_event);
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -417,14 +436,7 @@ fn run_one(
         {
             // The build exited, but something it started still holds the pipe:
             // read what is left for a moment, then stop the stragglers.
-            drain(
-                &lines,
-                Duration::from_secs(2),
-                log,
-                watcher,
-                &mut progress,
-                on_event,
-            );
+            drain(&lines, Duration::from_secs(2), log, readers, on_event);
             break status;
         }
     };
@@ -432,19 +444,12 @@ fn run_one(
     if !tree.members().is_empty() {
         tree.terminate(Duration::from_secs(2));
     }
-    drain(
-        &lines,
-        Duration::from_millis(500),
-        log,
-        watcher,
-        &mut progress,
-        on_event,
-    );
+    drain(&lines, Duration::from_millis(500), log, readers, on_event);
     let _ = log.flush();
     let peak_memory = sampler.stop();
     let seconds = start.elapsed().as_secs_f64();
 
-    let findings = watcher.findings();
+    let findings = readers.watcher.findings();
     let wheel = if status.success() {
         find_wheel(&cfg.dist_dir)?
     } else {
@@ -492,15 +497,14 @@ fn wait_child(child: &mut Child) -> Result<std::process::ExitStatus, RunnerError
 fn handle_line(
     line: &str,
     log: &mut dyn Write,
-    watcher: &mut dyn LineWatcher,
-    progress: &mut ProgressTracker,
+    readers: &mut Readers<'_>,
     on_event: &mut dyn FnMut(BuildEvent<'_>),
 ) {
     // Tokens a build step echoed (an index URL with a password) stay out of build.log.
     let _ = writeln!(log, "{}", redact_secrets(line));
-    watcher.push_line(line);
+    readers.watcher.push_line(line);
     on_event(BuildEvent::Line(line));
-    if let Some(p) = progress.observe(line, Instant::now()) {
+    if let Some(p) = readers.progress.observe(line, Instant::now()) {
         on_event(BuildEvent::Progress(p));
     }
 }
@@ -510,12 +514,11 @@ fn drain(
     lines: &mpsc::Receiver<String>,
     quiet: Duration,
     log: &mut dyn Write,
-    watcher: &mut dyn LineWatcher,
-    progress: &mut ProgressTracker,
+    readers: &mut Readers<'_>,
     on_event: &mut dyn FnMut(BuildEvent<'_>),
 ) {
     while let Ok(line) = lines.recv_timeout(quiet) {
-        handle_line(&line, log, watcher, progress, on_event);
+        handle_line(&line, log, readers, on_event);
     }
 }
 
@@ -640,6 +643,7 @@ mod tests {
             pip_args: Vec::new(),
             sampler: SamplerConfig::default(),
             marker: "runner-test".into(),
+            schedule: None,
         };
         #[derive(Default)]
         struct Seen(Vec<String>);
@@ -687,6 +691,103 @@ mod tests {
         assert!(log.contains("=== wheelwright attempt 1: MAX_JOBS=3 NVCC_THREADS=2 ==="));
         assert!(log.contains("out-1\nerr-2\n"), "{log}");
         assert_eq!(result.command[1..4], ["-m", "pip", "wheel"]);
+    }
+
+    /// A retry's ETA follows the schedule of the objects still to build: the
+    /// first attempt builds `a` and is killed for memory; the second runs
+    /// `[n/2]` over `b` and `c`, which only a schedule without `a` describes.
+    #[test]
+    fn a_retry_gets_the_schedule_of_what_is_left() {
+        use crate::build::progress::EtaBasis;
+        use crate::plan::recipe::TranslationUnit;
+
+        let dir = tempfile::tempdir().unwrap();
+        // Three units of different cost, so that no two finish together in
+        // the simulation (which leaves no simulated time to scale by).
+        let [api, fwd, bwd] = [
+            "csrc/flash_attn/flash_api.cpp",
+            "csrc/flash_attn/src/flash_fwd_hdim64_fp16_sm80.cu",
+            "csrc/flash_attn/src/flash_bwd_hdim128_fp16_sm80.cu",
+        ]
+        .map(|p| TranslationUnit::from_path(p).unwrap());
+        let line = |n: u32, m: u32, u: &TranslationUnit| {
+            format!(
+                "sleep 0.02\necho \"  [{n}/{m}] nvcc -c /w/{} -o /w/build/temp.linux-x86_64-cpython-312/{}\"\n",
+                u.path,
+                u.object_path()
+            )
+        };
+        let script = format!(
+            "#!/bin/sh\nwhile [ \"$1\" != -w ]; do shift; done\n\
+             if [ ! -f \"$2/../tried\" ]; then touch \"$2/../tried\"\n{}{}\
+             echo \"  FAILED: [code=137] /w/build/temp.linux-x86_64-cpython-312/{} \"\n\
+             echo Killed\nexit 1\nfi\n{}{}touch \"$2/pkg-1.0-py3-none-any.whl\"\n",
+            line(1, 3, &api),
+            line(2, 3, &fwd),
+            fwd.object_path(),
+            line(1, 2, &fwd),
+            line(2, 2, &bwd),
+        );
+        let python = crate::test_support::write_executable(&dir.path().join("python"), &script);
+        let units = vec![api, fwd, bwd];
+        let cfg = RunnerConfig {
+            python,
+            source_dir: dir.path().to_path_buf(),
+            dist_dir: dir.path().join("dist"),
+            cwd: dir.path().to_path_buf(),
+            env: BTreeMap::new(),
+            env_remove: Vec::new(),
+            max_jobs: 3,
+            nvcc_threads: 1,
+            max_retries: 1,
+            memory_ceiling_bytes: Some(64 * GIB),
+            kill_grace: Duration::from_secs(1),
+            pip_args: Vec::new(),
+            sampler: SamplerConfig::default(),
+            marker: "runner-eta-test".into(),
+            schedule: Some(ScheduleBasis {
+                units,
+                gencodes: 1,
+                cpus: 4,
+                threads_honoured: true,
+            }),
+        };
+        struct OomOnKilled(bool);
+        impl LineWatcher for OomOnKilled {
+            fn push_line(&mut self, line: &str) {
+                self.0 |= line == "Killed";
+            }
+            fn findings(&self) -> Vec<Finding> {
+                self.0
+                    .then(|| Finding::new(OOM_FINDING_ID, Severity::Error, "oom", "", ""))
+                    .into_iter()
+                    .collect()
+            }
+        }
+        let mut etas = Vec::new();
+        let result = run_attempts(
+            &cfg,
+            &mut |_| Box::new(OomOnKilled(false)),
+            &AtomicBool::new(false),
+            &mut Vec::new(),
+            &mut |e| {
+                if let BuildEvent::Progress(p) = e {
+                    etas.push((p.done, p.total, p.eta.map(|e| e.basis)));
+                }
+            },
+        )
+        .unwrap();
+        assert_eq!(result.outcome, Outcome::Ok);
+        assert_eq!(result.attempts[0].outcome, Outcome::OomKilled);
+        assert_eq!(
+            etas,
+            [
+                (1, 3, None),
+                (2, 3, Some(EtaBasis::Plan)),
+                (1, 2, None),
+                (2, 2, Some(EtaBasis::Plan)),
+            ]
+        );
     }
 
     #[test]

@@ -392,17 +392,66 @@ pub fn schedule(
     req: &PlanRequest,
     plan: &Plan,
 ) -> Result<Vec<simulate::SimulatedJob>, PlanError> {
-    let su = recipe::resolve_units(recipe, req.source.as_deref())?;
-    let model = CostModel::measured();
-    let c = search::evaluate(
-        &model,
-        &su.units,
-        plan.gencodes.max(1),
-        plan.max_jobs,
-        plan.nvcc_threads,
-        plan.cpus,
-    );
-    Ok(c.ninja.jobs)
+    let basis = ScheduleBasis::resolve(recipe, req, plan)?;
+    Ok(basis.schedule(plan.max_jobs, plan.nvcc_threads, &[]))
+}
+
+/// What a build's simulated schedule depends on besides MAX_JOBS and
+/// NVCC_THREADS: the plan's units, gencodes and CPUs. A build keeps it so that
+/// each attempt gets the schedule of its own setting (after an OOM kill: fewer
+/// jobs, and only the objects not built yet), for its ETA.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleBasis {
+    /// In ninja's order.
+    pub units: Vec<recipe::TranslationUnit>,
+    pub gencodes: u32,
+    pub cpus: u32,
+    /// The build passes NVCC_THREADS to nvcc (else every compile runs with 1).
+    pub threads_honoured: bool,
+}
+
+impl ScheduleBasis {
+    /// The units of `recipe` (read from `req.source` when given) with `plan`'s
+    /// gencodes and CPUs.
+    pub fn resolve(recipe: &Recipe, req: &PlanRequest, plan: &Plan) -> Result<Self, PlanError> {
+        let su = recipe::resolve_units(recipe, req.source.as_deref())?;
+        Ok(ScheduleBasis {
+            units: su.units,
+            gencodes: plan.gencodes.max(1),
+            cpus: plan.cpus,
+            threads_honoured: plan.env.contains_key(env_vars::NVCC_THREADS),
+        })
+    }
+
+    /// The schedule in ninja's order with `jobs` and `threads`, of the units
+    /// whose object is not among `built` (object paths as the build wrote
+    /// them: absolute, or relative to any folder above the unit's own path).
+    pub fn schedule(
+        &self,
+        jobs: u32,
+        threads: u32,
+        built: &[String],
+    ) -> Vec<simulate::SimulatedJob> {
+        let model = CostModel::measured();
+        let threads = if self.threads_honoured { threads } else { 1 };
+        let units: Vec<recipe::TranslationUnit> = self
+            .units
+            .iter()
+            .filter(|u| !built.iter().any(|b| is_object_of(b, u)))
+            .cloned()
+            .collect();
+        let costs = search::jobs_for(&model, &units, self.gencodes, threads);
+        simulate(&model, &costs, jobs, self.cpus, Order::AsGiven).jobs
+    }
+}
+
+/// `/tmp/x/build/temp.linux-x86_64-cpython-312/csrc/a.o` is the object of `csrc/a.cu`.
+fn is_object_of(output: &str, unit: &recipe::TranslationUnit) -> bool {
+    let object = unit.object_path();
+    output == object
+        || output
+            .strip_suffix(object.as_str())
+            .is_some_and(|head| head.ends_with('/'))
 }
 
 /// max(2 GiB, 10 %) of `memory`.

@@ -376,3 +376,24 @@ fn memory_held_by_others_is_a_warning() {
     assert!(ids(&p).contains(&"memory-in-use"), "{:?}", ids(&p));
     assert!(!p.refused());
 }
+
+#[test]
+fn a_retry_schedule_leaves_out_the_objects_built() {
+    let p = plan(&fa(), &facts(&host(16, 128)), &PlanRequest::default()).unwrap();
+    let basis = ScheduleBasis::resolve(&fa(), &PlanRequest::default(), &p).unwrap();
+    let units = basis.units.clone();
+    assert_eq!(basis.schedule(p.max_jobs, p.nvcc_threads, &[]).len(), 73);
+    let built = [
+        // As torch's ninja build names it: under build/temp.*.
+        format!(
+            "/w/build/temp.linux-x86_64-cpython-312/{}",
+            units[0].object_path()
+        ),
+        // Not a folder boundary: another object.
+        format!("/w/x{}", units[1].object_path()),
+    ];
+    let left = basis.schedule(4, 1, &built);
+    assert_eq!(left.len(), 72);
+    assert!(left.iter().all(|j| j.name != units[0].path));
+    assert!(left.iter().any(|j| j.name == units[1].path));
+}
