@@ -443,6 +443,59 @@ fn build_output_is_fenced_by_stop_commands_on_github_actions() {
 }
 
 #[test]
+fn the_summary_quoting_findings_is_fenced_on_github_actions() {
+    // A compile error whose text is a workflow command: the finding quotes it,
+    // and the summary on stderr (which the runner also reads) must not run it.
+    let fb = FakeBuild::new("gcc-too-new", require_python!());
+    let out = fb
+        .command()
+        .env("GITHUB_ACTIONS", "true")
+        .env(
+            "FAKEPKG_EXTRA_LINE",
+            "csrc/evil.cu:3:1: error: ::add-mask::hidden-by-the-build",
+        )
+        .arg("--no-verify")
+        .output()
+        .unwrap();
+    expect_code(&out, 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("hidden-by-the-build"),
+        "the finding should quote the compiler's message:\n{stderr}"
+    );
+    let mut fence: Option<String> = None;
+    for line in stderr.lines() {
+        match &fence {
+            None => {
+                if let Some(token) = line.strip_prefix("::stop-commands::") {
+                    fence = Some(format!("::{token}::"));
+                } else {
+                    assert!(
+                        !line.trim_start().starts_with("::")
+                            || line.starts_with("::error")
+                            || line.starts_with("::warning")
+                            || line.starts_with("::notice")
+                            || line.starts_with("::group")
+                            || line.starts_with("::endgroup"),
+                        "a workflow command outside any fence on stderr: {line}"
+                    );
+                    assert!(
+                        !line.contains("::add-mask::"),
+                        "hostile text outside any fence on stderr: {line}"
+                    );
+                }
+            }
+            Some(end) => {
+                if line == end {
+                    fence = None;
+                }
+            }
+        }
+    }
+    assert!(fence.is_none(), "a fence was left open:\n{stderr}");
+}
+
+#[test]
 fn json_puts_the_report_on_stdout_and_the_log_on_stderr() {
     let fb = FakeBuild::new("ok", require_python!());
     let out = fb

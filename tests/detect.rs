@@ -312,6 +312,23 @@ fn a_missing_python_is_a_problem_and_no_python_skips_it() {
     assert_eq!(v["problems"], Value::Array(vec![]));
 }
 
+/// The Python probe runs in `/`; a `--python` given relative to the current
+/// directory still names the same interpreter there.
+#[test]
+fn a_relative_python_path_is_probed_from_the_current_directory() {
+    let h = FakeHost::new("no-gpu/root");
+    h.python(&h.tmp("venv/bin"), &fixture("hosts/no-gpu/probe.json"));
+    let out = h
+        .command()
+        .args(["--json", "--python", "venv/bin/python3"])
+        .output()
+        .unwrap();
+    let facts: Value = serde_json::from_str(&h.ctx.redact(&expect_code(&out, 0))).unwrap();
+    assert_eq!(facts["problems"], Value::Array(vec![]), "{facts}");
+    assert_eq!(facts["python"]["version"], "3.11.7");
+    assert_eq!(facts["python"]["path"], "[TMP]/venv/bin/python3");
+}
+
 #[test]
 fn a_bad_root_is_a_usage_error_with_a_hint() {
     let h = FakeHost::new("no-gpu/root");

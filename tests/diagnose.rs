@@ -217,23 +217,75 @@ fn unreadable_input_exits_2_with_a_hint() {
         .contains("hint: write one with `wheelwright detect --json"));
 }
 
-/// What the Actions runner would execute from our stdout: it honours
-/// `::stop-commands::T` until the line `::T::`.
+/// The command names (with their data) a runner could read in one line of
+/// output: `::name props::data` after leading whitespace, and the legacy
+/// `##[name props]data` anywhere in the line.
+fn parsed_commands(line: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    if let Some(rest) = line.trim_start().strip_prefix("::") {
+        if let Some((info, data)) = rest.split_once("::") {
+            found.push((
+                info.split(' ').next().unwrap_or("").to_string(),
+                data.to_string(),
+            ));
+        }
+    }
+    if let Some(at) = line.find("##[") {
+        if let Some((info, data)) = line[at + 3..].split_once(']') {
+            found.push((
+                info.split(' ').next().unwrap_or("").to_string(),
+                data.to_string(),
+            ));
+        }
+    }
+    found.retain(|(name, _)| !name.is_empty());
+    found
+}
+
+/// What the Actions runner would execute from our stdout (after
+/// actions/runner's `ActionCommandManager`): lines end at `\n` or `\r`;
+/// `stop-commands` with data `T` stops everything until a command named `T`
+/// in any letter case. Stop and resume themselves are not listed.
 fn runner_commands(output: &str) -> Vec<String> {
     let mut commands = Vec::new();
     let mut stopped: Option<String> = None;
     for line in output.split(['\n', '\r']) {
+        let parsed = parsed_commands(line);
         if let Some(token) = &stopped {
-            if line == format!("::{token}::") {
+            if parsed
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case(token))
+            {
                 stopped = None;
             }
-        } else if let Some(token) = line.strip_prefix("::stop-commands::") {
-            stopped = Some(token.to_string());
-        } else if line.starts_with("::") {
+        } else if let Some((_, token)) = parsed
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("stop-commands"))
+        {
+            stopped = Some(token.clone());
+        } else if !parsed.is_empty() {
             commands.push(line.to_string());
         }
     }
     commands
+}
+
+/// A log whose lines try to run workflow commands, in both forms, from
+/// places that end up in findings (evidence, compile-error messages, files).
+fn hostile_log(ctx: &TestContext) -> PathBuf {
+    let hostile = ctx.path().join("hostile.log");
+    std::fs::write(
+        &hostile,
+        "::add-mask::hunter2\n\
+         ::set-output name=x::pwned\n\
+         csrc/a.cu\r::error::x(12): error: boom %0A::warning::y ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A\n\
+         x.cpp,line=1,title=pwned:7:1: error: ::add-mask::z\n\
+         b##[set-output name=y;]q.cpp:3:1: error: ##[set-output name=wheel;]evil.whl\n\
+         ::stop-commands::attacker\n\
+         g++: fatal error: Killed signal terminated program cc1plus ##[add-mask]w\n",
+    )
+    .unwrap();
+    hostile
 }
 
 #[test]
@@ -283,17 +335,7 @@ fn github_actions_annotations_summary_and_outputs() {
 #[test]
 fn github_output_of_a_hostile_log_runs_no_command_of_the_log() {
     let ctx = TestContext::new();
-    let hostile = ctx.path().join("hostile.log");
-    std::fs::write(
-        &hostile,
-        "::add-mask::hunter2\n\
-         ::set-output name=x::pwned\n\
-         csrc/a.cu\r::error::x(12): error: boom %0A::warning::y ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A\n\
-         x.cpp,line=1,title=pwned:7:1: error: ::add-mask::z\n\
-         ::stop-commands::attacker\n\
-         g++: fatal error: Killed signal terminated program cc1plus\n",
-    )
-    .unwrap();
+    let hostile = hostile_log(&ctx);
     let out = run(&ctx, &[hostile.to_str().unwrap(), "--format", "github"]);
     let stdout = expect_code(&out, 1);
     for c in runner_commands(&stdout) {
@@ -305,6 +347,45 @@ fn github_output_of_a_hostile_log_runs_no_command_of_the_log() {
         !stdout.contains("aB3dE5fG7hJ9"),
         "tokens are masked: {stdout}"
     );
+}
+
+/// On a runner every format may be printed: none lets the log run a
+/// command, and the machine-readable ones still read back the log's text.
+#[test]
+fn every_format_on_a_runner_runs_no_command_of_the_log() {
+    let ctx = TestContext::new();
+    let hostile = hostile_log(&ctx);
+    for format in ["text", "json", "junit", "gitlab"] {
+        let out = ctx
+            .wheelwright()
+            .args(["diagnose", hostile.to_str().unwrap(), "--no-detect"])
+            .args(["--format", format])
+            .env("GITHUB_ACTIONS", "true")
+            .output()
+            .unwrap();
+        let stdout = expect_code(&out, 1);
+        assert_eq!(
+            runner_commands(&stdout),
+            Vec::<String>::new(),
+            "{format}:\n{stdout}"
+        );
+        assert!(!stdout.contains("aB3dE5fG7hJ9"), "{format}: {stdout}");
+        if format == "json" {
+            let report: Value = serde_json::from_str(&stdout).unwrap();
+            let messages: Vec<&str> = report["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["message"].as_str().unwrap())
+                .collect();
+            assert!(
+                messages
+                    .iter()
+                    .any(|m| m.contains("##[set-output name=wheel;]evil.whl")),
+                "{messages:?}"
+            );
+        }
+    }
 }
 
 #[test]

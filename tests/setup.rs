@@ -71,6 +71,14 @@ impl FakeVenv {
         std::fs::read_to_string(self.state.join("pip.log")).unwrap_or_default()
     }
 
+    /// How many times the interpreter was probed.
+    fn probes(&self) -> usize {
+        std::fs::read_to_string(self.state.join("probes.log"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    }
+
     /// A ninja in the test bin/ that fails like a pip shim without its package.
     fn broken_ninja(&self) {
         tool_failing(
@@ -174,6 +182,8 @@ fn broken_ninja_is_reinstalled_and_proven() {
         "{log}"
     );
     assert!(!log.contains("--break-system-packages"), "{log}");
+    // Before, after the upgrade, and after the ninja reinstall.
+    assert_eq!(v.probes(), 3);
 }
 
 #[test]
@@ -200,6 +210,8 @@ fn a_second_run_reports_everything_already_fine() {
         stdout.contains("already up to date: pip 23.0.1"),
         "{stdout}"
     );
+    // Before, and after the one pip run: nothing changed since, no third probe.
+    assert_eq!(v.probes(), 2);
 }
 
 #[test]

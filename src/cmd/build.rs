@@ -7,6 +7,7 @@
 //! sets the cancel flag, and renders the build's events (the live log, a
 //! progress bar on a TTY or periodic lines in CI, the summary).
 
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -145,15 +146,16 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .filter(|f| f.severity == Severity::Error)
         .collect();
+    let mut refused = String::new();
+    for f in &refusals {
+        finding_text(&mut refused, f);
+    }
+    if !refused.is_empty() {
+        super::eprint_text(&refused)?;
+    }
     if !refusals.is_empty() && args.force {
-        for f in &refusals {
-            print_finding(f);
-        }
         eprintln!("wheelwright: --force: building although the plan refused it");
     } else if !refusals.is_empty() {
-        for f in &refusals {
-            print_finding(f);
-        }
         return Err(exit::usage(
             format!("the plan refused this build ({} error(s) above)", refusals.len()),
             "fix what the findings say (or override with --archs/--max-jobs/--nvcc-threads), or pass --force to build anyway",
@@ -201,13 +203,13 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     console.finish();
     let report = report.context("the build could not keep its records")?;
 
-    print_summary(&report);
-    if std::env::var(env_vars::GITHUB_ACTIONS).is_ok_and(|v| v == "true") {
+    // The summary quotes findings taken from the build's output: fenced on a runner.
+    super::eprint_text(&summary(&report))?;
+    if super::in_github_actions() {
         github_report(&report, args.json)?;
     }
     if args.json {
-        let json = serde_json::to_string_pretty(&report).context("serializing the report")?;
-        println!("{json}");
+        super::print_json(&report)?;
     }
     Ok(ExitCode::from(match report.outcome {
         Some(Outcome::Ok) => exit::OK,
@@ -423,35 +425,39 @@ fn github_report(r: &BuildReport, json: bool) -> anyhow::Result<()> {
     append(env_vars::GITHUB_OUTPUT, &outputs)
 }
 
-fn print_finding(f: &Finding) {
-    eprintln!("{}[{}]: {}", f.severity.as_str(), f.id, f.title);
+fn finding_text(out: &mut String, f: &Finding) {
+    let _ = writeln!(out, "{}[{}]: {}", f.severity.as_str(), f.id, f.title);
     if !f.message.is_empty() {
-        eprintln!("  {}", f.message.replace('\n', "\n  "));
+        let _ = writeln!(out, "  {}", f.message.replace('\n', "\n  "));
     }
     if let (Some(file), line) = (&f.file, f.line) {
-        match line {
-            Some(l) => eprintln!("  at {file}:{l}"),
-            None => eprintln!("  at {file}"),
-        }
+        let _ = match line {
+            Some(l) => writeln!(out, "  at {file}:{l}"),
+            None => writeln!(out, "  at {file}"),
+        };
     }
     if !f.fix.is_empty() {
-        eprintln!("  fix: {}", f.fix);
+        let _ = writeln!(out, "  fix: {}", f.fix);
     }
 }
 
-fn print_summary(r: &BuildReport) {
+/// The build's outcome, attempts, wheel, verification and findings, for people.
+fn summary(r: &BuildReport) -> String {
+    let mut out = String::new();
     let outcome = r.outcome.map_or("unknown", |o| o.as_str());
     let peak = r
         .peak_memory
         .build_usage_bytes()
         .map(|b| format!("; build peak memory {}", format_bytes(b)))
         .unwrap_or_default();
-    eprintln!(
+    let _ = writeln!(
+        out,
         "wheelwright: build {outcome} in {}{peak}",
         format_duration(r.duration_seconds)
     );
     for (i, a) in r.attempts.iter().enumerate() {
-        eprintln!(
+        let _ = writeln!(
+            out,
             "  attempt {}: MAX_JOBS={} NVCC_THREADS={} {} after {}",
             i + 1,
             a.max_jobs,
@@ -461,13 +467,15 @@ fn print_summary(r: &BuildReport) {
         );
     }
     if r.time_lost_seconds > 0.0 && r.attempts.len() > 1 {
-        eprintln!(
+        let _ = writeln!(
+            out,
             "  time lost to failed attempts: {}",
             format_duration(r.time_lost_seconds)
         );
     }
     if let Some(w) = &r.wheel {
-        eprintln!(
+        let _ = writeln!(
+            out,
             "  wheel:  {} ({}, sha256 {})",
             w.path.display(),
             format_bytes(w.size),
@@ -484,12 +492,13 @@ fn print_summary(r: &BuildReport) {
             (None, None, Some(reason)) => format!("skipped: {reason}"),
             (None, None, None) => "imported".to_string(),
         };
-        eprintln!("  verify: {text}");
+        let _ = writeln!(out, "  verify: {text}");
     }
     if let Some(log) = &r.log {
-        eprintln!("  log:    {}", log.display());
+        let _ = writeln!(out, "  log:    {}", log.display());
     }
     for f in &r.findings {
-        print_finding(f);
+        finding_text(&mut out, f);
     }
+    out
 }

@@ -7,7 +7,6 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args;
 use wheelwright_core::detect::{detect, DetectOptions};
 use wheelwright_core::facts::Facts;
@@ -61,11 +60,9 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
 
     let facts = detect(&opts);
     if args.json {
-        let json =
-            serde_json::to_string_pretty(&facts).context("could not write the facts as JSON")?;
-        println!("{json}");
+        super::print_json(&facts)?;
     } else {
-        print!("{}", render_table(&facts));
+        super::print_text(&render_table(&facts))?;
     }
     Ok(ExitCode::from(exit::OK))
 }

@@ -107,11 +107,12 @@ impl From<FormatArg> for Format {
 }
 
 pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
-    let in_actions = std::env::var(env_vars::GITHUB_ACTIONS).ok();
+    let github_actions = std::env::var(env_vars::GITHUB_ACTIONS).ok();
+    let in_actions = github_actions.as_deref() == Some("true");
     let format = args
         .format
         .map(Format::from)
-        .unwrap_or_else(|| Format::auto(in_actions.as_deref()));
+        .unwrap_or_else(|| Format::auto(github_actions.as_deref()));
     let saved = args.facts.as_deref().map(read_facts).transpose()?;
     let recipe = match args.max_jobs_hint {
         None => Some(args.recipe.recipe()?),
@@ -119,7 +120,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     };
     let mut diagnoser = diagnose(&args.log)?;
     // The host is learnt only for a log with something to fix.
-    if !diagnoser.findings().is_empty() {
+    if diagnoser.has_findings() {
         diagnoser.set_context(context(&args, saved, recipe.as_ref()));
     }
     let findings = diagnoser.findings();
@@ -129,14 +130,18 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     } else {
         args.log.as_str()
     };
-    let workspace = std::env::var(env_vars::GITHUB_WORKSPACE).ok();
-    let gh_opts = github::GithubOptions {
-        workspace,
-        ..Default::default()
-    };
-    let annotations = github::render_annotations(&findings, &gh_opts);
+    // Findings that got no annotation, for the summary to say so.
+    let mut omitted = 0;
     let output = match format {
-        Format::Github => annotations.text.clone(),
+        Format::Github => {
+            let gh_opts = github::GithubOptions {
+                workspace: std::env::var(env_vars::GITHUB_WORKSPACE).ok(),
+                ..Default::default()
+            };
+            let annotations = github::render_annotations(&findings, &gh_opts);
+            omitted = annotations.omitted;
+            annotations.text
+        }
         Format::Json => json::render(&findings),
         Format::Junit => junit::render(&findings, log_name),
         Format::Gitlab => gitlab::render(&findings, log_name),
@@ -148,23 +153,17 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
             text::render(&findings, color)
         }
     };
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(output.as_bytes())
-        .and_then(|()| stdout.flush())
-        .context("could not write to standard output")?;
+    // Text quotes the log as it is: on a runner it goes out with workflow
+    // commands stopped. (The other formats escape what could act as one.)
+    let fenced = in_actions && format == Format::Text;
+    super::write_stdout(&output, fenced)?;
 
-    let omitted = if format == Format::Github {
-        annotations.omitted
-    } else {
-        0
-    };
     let summary = github::render_step_summary(&findings, omitted);
     if let Some(path) = &args.summary_file {
         std::fs::write(path, &summary)
             .with_context(|| format!("could not write the summary to {}", path.display()))?;
     }
-    if in_actions.as_deref() == Some("true") {
+    if in_actions {
         if let (None, Ok(path)) = (
             &args.summary_file,
             std::env::var(env_vars::GITHUB_STEP_SUMMARY),

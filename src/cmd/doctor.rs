@@ -9,7 +9,6 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 use wheelwright_core::detect::DetectOptions;
@@ -49,24 +48,20 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         exit::usage(e.to_string(), hint)
     })?;
     if args.json {
-        let json = serde_json::to_string_pretty(&Report {
+        super::print_json(&Report {
             facts: &facts,
             plan: &plan,
-        })
-        .context("could not write the report as JSON")?;
-        println!("{json}");
+        })?;
     } else {
-        print!("{}", render(&facts, &plan));
+        super::print_text(&render(&facts, &plan))?;
     }
     Ok(ExitCode::from(exit::OK))
 }
 
 fn render(facts: &Facts, plan: &Plan) -> String {
+    // The table ends with the probes' problems.
     let mut out = String::from("== this host\n");
     out.push_str(&render_table(facts));
-    for p in &facts.problems {
-        let _ = writeln!(out, "{:<10} {}: {}", "problem", p.probe, p.message);
-    }
     let _ = writeln!(out, "\n== the plan wheelwright would use");
     out.push_str(&render_plan(plan));
     let errors = plan
@@ -94,4 +89,35 @@ fn render(facts: &Facts, plan: &Plan) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wheelwright_core::facts::Problem;
+    use wheelwright_core::plan::{self, PlanRequest, Recipe};
+
+    /// Each problem of the probes is listed once, in the host's table.
+    #[test]
+    fn problems_are_listed_once() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/hosts/h100-cuda13.0/wheelwright-detect.json"
+        );
+        let mut facts: Facts =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        facts.problems.push(Problem {
+            probe: "gpu".into(),
+            message: "nvidia-smi hung".into(),
+        });
+        let plan = plan::plan(
+            &Recipe::flash_attn("2.8.3"),
+            &facts,
+            &PlanRequest::default(),
+        )
+        .unwrap();
+        let text = render(&facts, &plan);
+        assert_eq!(text.matches("nvidia-smi hung").count(), 1, "{text}");
+        assert!(text.contains("problem    [gpu] nvidia-smi hung"), "{text}");
+    }
 }

@@ -1,11 +1,16 @@
 //! Subcommands: one module each, wiring the library to the terminal.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use serde::Serialize;
 use wheelwright_core::build::absolute_program;
 use wheelwright_core::detect::DetectOptions;
+use wheelwright_core::env_vars;
+use wheelwright_core::sinks::{github::SafeEcho, json::defuse_workflow_commands};
 
 pub mod build;
 pub mod detect;
@@ -61,4 +66,48 @@ pub fn resolve_python(dopts: &DetectOptions, hint: &str) -> anyhow::Result<PathB
         )
     })?;
     Ok(absolute_program(python))
+}
+
+/// Whether this runs on a GitHub Actions runner (`GITHUB_ACTIONS=true`).
+pub fn in_github_actions() -> bool {
+    std::env::var(env_vars::GITHUB_ACTIONS).is_ok_and(|v| v == "true")
+}
+
+/// Print `text` for people. It may quote a tool's or a build's output, so on
+/// a GitHub Actions runner it goes out with workflow commands stopped.
+pub fn print_text(text: &str) -> anyhow::Result<()> {
+    write_stdout(text, in_github_actions())
+}
+
+/// Print `value` as pretty JSON, with the `##[` that log or tool text may
+/// hold escaped so no line of it acts as a workflow command on a runner.
+pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut json = serde_json::to_string_pretty(value).context("could not write the JSON")?;
+    json.push('\n');
+    write_stdout(&defuse_workflow_commands(json), false)
+}
+
+/// Write `output` to stdout; `fenced`, between `::stop-commands::` and its
+/// end ([`SafeEcho`]), so no line of it can act as a workflow command.
+pub fn write_stdout(output: &str, fenced: bool) -> anyhow::Result<()> {
+    write_to(&mut std::io::stdout().lock(), output, fenced)
+        .context("could not write to standard output")
+}
+
+/// [`print_text`] for standard error: the runner reads workflow commands
+/// from both streams.
+pub fn eprint_text(text: &str) -> anyhow::Result<()> {
+    write_to(&mut std::io::stderr().lock(), text, in_github_actions())
+        .context("could not write to standard error")
+}
+
+fn write_to(out: &mut impl Write, output: &str, fenced: bool) -> std::io::Result<()> {
+    if fenced {
+        let mut echo = SafeEcho::new(&mut *out)?;
+        output.lines().try_for_each(|line| echo.echo(line))?;
+        echo.finish().map(drop)
+    } else {
+        out.write_all(output.as_bytes())?;
+        out.flush()
+    }
 }

@@ -1,10 +1,10 @@
 //! `wheelwright setup`: prepare a Python environment for builds (pip,
 //! setuptools, wheel, packaging, psutil, a proven ninja) and say what changed.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args;
 
 use wheelwright_core::detect::DetectOptions;
@@ -52,10 +52,12 @@ pub fn run(args: SetupArgs) -> anyhow::Result<ExitCode> {
         exit::usage(e.to_string(), hint)
     })?;
     if args.json {
-        let json = serde_json::to_string_pretty(&report).context("serializing the setup report")?;
-        println!("{json}");
+        super::print_json(&report)?;
     } else {
-        print_text(&report);
+        super::print_text(&render_text(&report))?;
+        if !report.ok {
+            eprintln!("hint: fix the failed step above (its command is shown), then run `wheelwright setup` again");
+        }
     }
     Ok(ExitCode::from(if report.ok {
         exit::OK
@@ -64,22 +66,21 @@ pub fn run(args: SetupArgs) -> anyhow::Result<ExitCode> {
     }))
 }
 
-fn print_text(r: &SetupReport) {
-    let kind = if r.python.prefix != r.python.base_prefix {
-        "venv"
-    } else if r.python.conda {
-        "conda env"
-    } else {
-        "system interpreter"
-    };
+/// The report for people: the interpreter, then one line per step (with its
+/// command when it would change or failed).
+fn render_text(r: &SetupReport) -> String {
+    let mut out = String::new();
     let head = if r.dry_run {
         " (dry run: nothing changed)"
     } else {
         ""
     };
-    println!(
-        "wheelwright setup: {} (Python {}, {kind}){head}",
-        r.python.executable, r.python.version
+    let _ = writeln!(
+        out,
+        "wheelwright setup: {} (Python {}, {}){head}",
+        r.python.executable,
+        r.python.version,
+        r.python.kind()
     );
     for s in &r.steps {
         let status = match s.status {
@@ -88,14 +89,12 @@ fn print_text(r: &SetupReport) {
             StepStatus::WouldChange => "would change",
             StepStatus::Failed => "FAILED",
         };
-        println!("  {status:<13} {:<24} {}", s.id, s.detail);
+        let _ = writeln!(out, "  {status:<13} {:<24} {}", s.id, s.detail);
         if matches!(s.status, StepStatus::WouldChange | StepStatus::Failed) {
             if let Some(cmd) = &s.command {
-                println!("  {:<13} {:<24} $ {}", "", "", cmd.join(" "));
+                let _ = writeln!(out, "  {:<13} {:<24} $ {}", "", "", cmd.join(" "));
             }
         }
     }
-    if !r.ok {
-        eprintln!("hint: fix the failed step above (its command is shown), then run `wheelwright setup` again");
-    }
+    out
 }

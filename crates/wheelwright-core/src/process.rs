@@ -2,12 +2,12 @@
 //!
 //! It keeps the command line, the exit status or signal and the tail of
 //! stdout/stderr, so an error says exactly what ran and how it ended, and it
-//! enforces a timeout so a hung tool (a stuck `nvidia-smi`) never hangs us.
+//! enforces a timeout so a hung tool (a stuck `nvidia-smi`) never hangs us,
+//! nor does a tool that exits but leaves a child holding its output open.
 
-use std::ffi::OsString;
 use std::io::Read;
-use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -15,8 +15,13 @@ use std::os::unix::process::CommandExt;
 
 use wait_timeout::ChildExt;
 
+use crate::sinks::redact::redact_secrets;
+
 /// Lines of output kept in an error message.
 const TAIL_LINES: usize = 20;
+/// How long the output readers get after the process group of a command
+/// that exited, but whose pipes stayed open past the timeout, was killed.
+const KILL_GRACE: Duration = Duration::from_secs(1);
 
 /// Why a command could not give us its output.
 #[derive(Debug, thiserror::Error)]
@@ -122,11 +127,13 @@ pub fn parse_last_line_json<T: serde::de::DeserializeOwned>(stdout: &str) -> ser
     serde_json::from_str(last.trim())
 }
 
-/// A command line as a user would type it, for messages.
+/// A command line as a user would type it, for messages, with secrets in it
+/// (a `--find-links https://user:password@host/`) masked.
 pub fn display_command(cmd: &Command) -> String {
     let mut parts = vec![cmd.get_program().to_string_lossy().into_owned()];
     parts.extend(cmd.get_args().map(|a| {
         let a = a.to_string_lossy();
+        let a = redact_secrets(&a);
         if a.contains(' ') || a.is_empty() {
             format!("'{a}'")
         } else {
@@ -139,10 +146,13 @@ pub fn display_command(cmd: &Command) -> String {
 /// Run `cmd` to completion with a timeout, capturing stdout and stderr.
 ///
 /// A non-zero exit is not an error here (callers decide, see [`Output::check`]);
-/// failing to start and running past `timeout` are.
+/// failing to start and running past `timeout` are. The timeout covers the
+/// output too: a command that exits but leaves a child holding its stdout or
+/// stderr open (`tool &`) gets its process group killed at the deadline.
 pub fn run(cmd: &mut Command, timeout: Duration) -> Result<Output, ProcessError> {
     let command = display_command(cmd);
     let start = Instant::now();
+    let deadline = start + timeout;
     // Its own process group, so a timeout kills the whole tree (a shell script's
     // children too), not only the direct child.
     let mut child = cmd
@@ -155,19 +165,28 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> Result<Output, ProcessError>
             command: command.clone(),
             source,
         })?;
+    let pid = child.id();
     let out_reader = spawn_reader(child.stdout.take());
     let err_reader = spawn_reader(child.stderr.take());
     let status = match child.wait_timeout(timeout) {
         Ok(Some(status)) => status,
         Ok(None) => {
-            kill_group(child.id());
+            kill_group(pid);
             let _ = child.wait();
             return Err(ProcessError::Timeout { command, timeout });
         }
-        Err(source) => return Err(ProcessError::Wait { command, source }),
+        Err(source) => {
+            kill_group(pid);
+            let _ = child.wait();
+            return Err(ProcessError::Wait { command, source });
+        }
     };
-    let stdout = out_reader.join().unwrap_or_default();
-    let stderr = err_reader.join().unwrap_or_default();
+    let (Some(stdout), Some(stderr)) = (
+        collect(&out_reader, deadline, pid),
+        collect(&err_reader, deadline, pid),
+    ) else {
+        return Err(ProcessError::Timeout { command, timeout });
+    };
     use std::os::unix::process::ExitStatusExt;
     Ok(Output {
         command,
@@ -179,17 +198,6 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> Result<Output, ProcessError>
     })
 }
 
-/// Run a program by name or path with arguments; see [`run`].
-pub fn run_program<I, S>(program: &Path, args: I, timeout: Duration) -> Result<Output, ProcessError>
-where
-    I: IntoIterator<Item = S>,
-    S: Into<OsString>,
-{
-    let mut cmd = Command::new(program);
-    cmd.args(args.into_iter().map(Into::into));
-    run(&mut cmd, timeout)
-}
-
 /// SIGKILL the process group led by `pid`.
 pub fn kill_group(pid: u32) {
     use nix::sys::signal::{killpg, Signal};
@@ -197,13 +205,28 @@ pub fn kill_group(pid: u32) {
     let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
 }
 
-fn spawn_reader<R: Read + Send + 'static>(pipe: Option<R>) -> thread::JoinHandle<String> {
+/// Read `pipe` to its end on a thread; the text arrives on the receiver.
+fn spawn_reader<R: Read + Send + 'static>(pipe: Option<R>) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let mut buf = Vec::new();
         if let Some(mut p) = pipe {
             let _ = p.read_to_end(&mut buf);
         }
-        String::from_utf8_lossy(&buf).into_owned()
+        let _ = tx.send(String::from_utf8_lossy(&buf).into_owned());
+    });
+    rx
+}
+
+/// A reader's text once its pipe closes. Past `deadline` the process group
+/// led by `pid` (the descendants still holding the pipe) is killed and the
+/// reader gets a moment more; `None` when even that does not close the pipe
+/// (a descendant that left the group).
+fn collect(reader: &mpsc::Receiver<String>, deadline: Instant, pid: u32) -> Option<String> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    reader.recv_timeout(left).ok().or_else(|| {
+        kill_group(pid);
+        reader.recv_timeout(KILL_GRACE).ok()
     })
 }
 
@@ -227,6 +250,18 @@ mod tests {
     }
 
     #[test]
+    fn command_lines_are_shown_without_passwords() {
+        let mut cmd = Command::new("python");
+        cmd.args(["-m", "pip", "install", "--find-links"])
+            .arg("https://ci:s3cr3t@wheels.example.com/")
+            .arg("two words");
+        assert_eq!(
+            display_command(&cmd),
+            "python -m pip install --find-links https://ci:***@wheels.example.com/ 'two words'"
+        );
+    }
+
+    #[test]
     fn kills_a_hung_command() {
         let start = Instant::now();
         let err = run(
@@ -239,10 +274,26 @@ mod tests {
     }
 
     #[test]
+    fn a_child_left_holding_the_output_does_not_outlive_the_timeout() {
+        let start = Instant::now();
+        let out = run(
+            Command::new("sh").args(["-c", "sleep 30 & echo out"]),
+            Duration::from_millis(500),
+        )
+        .unwrap();
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(out.stdout, "out\n");
+        assert_eq!(out.code, Some(0));
+    }
+
+    #[test]
     fn missing_program_is_a_spawn_error() {
-        let err = run_program(
-            Path::new("/nonexistent/wheelwright-test"),
-            ["x"],
+        let err = run(
+            &mut Command::new("/nonexistent/wheelwright-test"),
             Duration::from_secs(1),
         )
         .unwrap_err();

@@ -70,7 +70,10 @@ pub fn parse_query_csv(text: &str, with_compute_cap: bool) -> Result<Vec<SmiRow>
                 f[4],
             )
         };
-        let memory_total_bytes = mem.parse::<u64>().ok().map(|mib| mib * 1024 * 1024);
+        let memory_total_bytes = mem
+            .parse::<u64>()
+            .ok()
+            .and_then(|mib| mib.checked_mul(1024 * 1024));
         rows.push(SmiRow {
             gpu: Gpu {
                 index,
@@ -333,7 +336,7 @@ mod tests {
         assert_eq!(d.as_deref(), Some("535.104.05"));
         assert_eq!(c.as_deref(), Some("12.2"));
         let (d, c) = parse_smi_header(&host_fixture("h100-cuda13.0/nvidia-smi.txt"));
-        assert!(d.is_some());
+        assert_eq!(d.as_deref(), Some("580.159.04"));
         assert_eq!(c.as_deref(), Some("13.0"));
         assert_eq!(parse_smi_header("garbage"), (None, None));
     }
@@ -342,9 +345,11 @@ mod tests {
     fn parses_h100_query() {
         let rows =
             parse_query_csv(&host_fixture("h100-cuda13.0/nvidia-smi-query.csv"), true).unwrap();
-        assert!(!rows.is_empty());
-        assert!(rows[0].gpu.name.contains("H100"), "{:?}", rows[0]);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].gpu.name, "NVIDIA H100 80GB HBM3");
         assert_eq!(rows[0].gpu.compute_capability, "9.0");
+        assert_eq!(rows[0].gpu.memory_total_bytes, Some(81559 << 20));
+        assert_eq!(rows[0].driver_version.as_deref(), Some("580.159.04"));
     }
 
     #[test]
@@ -356,6 +361,8 @@ mod tests {
         assert!(parse_query_csv("0, only, three", true).is_err());
         assert!(parse_query_csv("x, a, b, 8.0, 1, 2", true).is_err());
         assert_eq!(parse_query_csv("\n", true), Ok(vec![]));
+        let huge = parse_query_csv("0, X, [N/A], 8.0, 18446744073709551615, 1", true).unwrap();
+        assert_eq!(huge[0].gpu.memory_total_bytes, None);
     }
 
     #[test]

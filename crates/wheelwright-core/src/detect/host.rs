@@ -39,7 +39,7 @@ pub fn proc_field_bytes(text: &str, name: &str) -> Option<u64> {
             None => 1,
             Some(_) => return None,
         };
-        Some(n * mult)
+        n.checked_mul(mult)
     })
 }
 
@@ -48,7 +48,10 @@ pub fn parse_meminfo(text: &str) -> Option<MemInfo> {
     let field = |name: &str| proc_field_bytes(text, name);
     let total = field("MemTotal")?;
     let available = field("MemAvailable").unwrap_or_else(|| {
-        field("MemFree").unwrap_or(0) + field("Buffers").unwrap_or(0) + field("Cached").unwrap_or(0)
+        ["MemFree", "Buffers", "Cached"]
+            .iter()
+            .filter_map(|name| field(name))
+            .fold(0, u64::saturating_add)
     });
     Some(MemInfo {
         total_bytes: total,
@@ -106,11 +109,11 @@ pub fn parse_cpu_list(text: &str) -> Option<u32> {
         match part.split_once('-') {
             Some((a, b)) => {
                 let (a, b): (u32, u32) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-                count += b.checked_sub(a)? + 1;
+                count = count.checked_add(b.checked_sub(a)?.checked_add(1)?)?;
             }
             None => {
                 part.trim().parse::<u32>().ok()?;
-                count += 1;
+                count = count.checked_add(1)?;
             }
         }
     }
@@ -253,6 +256,10 @@ mod tests {
         // Kernels before 3.14 have no MemAvailable.
         let old = "MemTotal: 1000 kB\nMemFree: 100 kB\nBuffers: 10 kB\nCached: 1 kB\n";
         assert_eq!(parse_meminfo(old).unwrap().available_bytes, 111 * 1024);
+        // Values too large for bytes are unreadable, not a panic.
+        assert_eq!(parse_meminfo("MemTotal: 18446744073709551615 kB\n"), None);
+        let huge = "MemTotal: 1 kB\nMemFree: 18014398509481983 kB\nCached: 18014398509481983 kB\n";
+        assert_eq!(parse_meminfo(huge).unwrap().available_bytes, u64::MAX);
     }
 
     #[test]
@@ -284,6 +291,9 @@ mod tests {
         assert_eq!(parse_cpu_list("5"), Some(1));
         assert_eq!(parse_cpu_list("3-1"), None);
         assert_eq!(parse_cpu_list("x"), None);
+        // Garbage from a fake root is no CPU count, not a panic.
+        assert_eq!(parse_cpu_list("0-4294967295"), None);
+        assert_eq!(parse_cpu_list("0-4294967294,5"), None);
         assert_eq!(
             parse_status_cpus_allowed("Name:\tcat\nCpus_allowed:\t3\nCpus_allowed_list:\t0-1\n"),
             Some(2)

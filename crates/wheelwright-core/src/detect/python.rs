@@ -170,11 +170,20 @@ pub fn probe(opts: &DetectOptions, interpreter: Option<&Path>) -> PythonReport {
             ..Default::default()
         };
     };
+    // The probe runs in `/` (a `torch/` folder in the caller's directory would
+    // shadow torch), so a relative path (`--python .venv/bin/python`) is made
+    // absolute first; a bare name is looked up on PATH as it is.
+    let absolute;
+    let python = if python.components().count() > 1 {
+        absolute = std::path::absolute(python).unwrap_or_else(|_| python.to_path_buf());
+        absolute.as_path()
+    } else {
+        python
+    };
     let mut cmd = Command::new(python);
     cmd.arg("-c")
         .arg(PROBE_SCRIPT)
         .env(env_vars::PATH, &opts.path)
-        // Not the caller's directory: a `torch/` folder there would shadow torch.
         .current_dir("/");
     let failed = |message: String| PythonReport {
         problems: vec![problem("python", message)],
@@ -188,7 +197,7 @@ pub fn probe(opts: &DetectOptions, interpreter: Option<&Path>) -> PythonReport {
         Err(process::ProcessError::Timeout { .. }) => {
             return failed(format!(
                 "`{shown}` did not finish within {timeout:?} and was killed; if importing torch is only slow, raise {} (seconds; the Python probe gets {PYTHON_TIMEOUT_FACTOR}x)",
-                crate::env_vars::WHEELWRIGHT_PROBE_TIMEOUT
+                env_vars::WHEELWRIGHT_PROBE_TIMEOUT
             ))
         }
         Err(process::ProcessError::Spawn { source, .. }) => {
@@ -237,9 +246,10 @@ mod tests {
         let out = parse_probe_output(&host_fixture("h100-cuda13.0/probe.json")).unwrap();
         let r = facts_from_probe(Path::new("/venv/bin/python"), &out);
         let torch = r.torch.expect("torch");
-        assert!(torch.version.starts_with("2."), "{torch:?}");
-        assert!(torch.cuda.is_some());
-        assert!(torch.cxx11_abi.is_some());
+        assert_eq!(torch.version, "2.11.0+cu130");
+        assert_eq!(torch.cuda.as_deref(), Some("13.0"));
+        assert_eq!(torch.cxx11_abi, Some(true));
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
     }
 
     #[test]

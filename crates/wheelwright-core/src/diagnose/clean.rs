@@ -50,16 +50,14 @@ pub fn strip_ansi(line: &str) -> Cow<'_, str> {
 }
 
 /// `line` with escape sequences and control characters (but tabs) removed and
-/// secrets masked, trimmed.
+/// secrets masked, trimmed. Secrets are masked last: a control character
+/// inside a token must not hide it from the mask and then vanish.
 pub fn clean_line(line: &str) -> String {
-    let no_ansi = strip_ansi(line);
-    let redacted = redact_secrets(&no_ansi);
-    redacted
+    let printable: String = strip_ansi(line)
         .chars()
         .filter(|c| *c == '\t' || !c.is_control())
-        .collect::<String>()
-        .trim()
-        .to_string()
+        .collect();
+    redact_secrets(printable.trim()).into_owned()
 }
 
 #[cfg(test)]
@@ -84,5 +82,8 @@ mod tests {
         assert!(!clean.contains("abcdefghijklmnop"), "{clean}");
         assert!(!clean.chars().any(|c| c.is_control()), "{clean:?}");
         assert!(clean.ends_with("done"), "{clean}");
+        // A control character splitting a token does not shield it.
+        let split = "push ghp_abcdefghij\x08klmnopqrstuvwxyz0123456789";
+        assert_eq!(clean_line(split), "push ghp_***");
     }
 }

@@ -44,7 +44,7 @@ pub(crate) fn render(t: &Tally, seen: Seen, ctx: &DiagnoseContext) -> Finding {
             },
         ) => gcc_too_new(*max_major, compiler.as_deref(), facts),
         (RuleId::CudaMismatch, Detail::CudaMismatch { nvcc, torch }) => {
-            cuda_mismatch(nvcc.as_deref(), torch.as_deref())
+            cuda_mismatch(nvcc.as_deref(), torch.as_deref(), facts)
         }
         (RuleId::CudaHomeMissing, Detail::CudaHomeMissing { hard }) => {
             cuda_home_missing(*hard, facts)
@@ -204,15 +204,17 @@ fn gcc_too_new(
         }
         None => format!("The host compiler is newer than this nvcc accepts.{used}"),
     };
-    let fix = match (max, facts) {
-        (Some(n), Some(f)) if pick_compiler_pair(&f.compilers, n).is_some() => {
-            let (m, gcc, gxx) = pick_compiler_pair(&f.compilers, n).unwrap_or((n, "", ""));
-            format!("Build with the installed GCC {m}: `export CC={gcc} CXX={gxx} NVCC_CCBIN={gxx}`, then rebuild ({CC_NOTE}).")
-        }
-        (Some(n), _) => format!(
+    let installed = max
+        .zip(facts)
+        .and_then(|(n, f)| pick_compiler_pair(&f.compilers, n));
+    let fix = match (max, installed) {
+        (_, Some((m, gcc, gxx))) => format!(
+            "Build with the installed GCC {m}: `export CC={gcc} CXX={gxx} NVCC_CCBIN={gxx}`, then rebuild ({CC_NOTE})."
+        ),
+        (Some(n), None) => format!(
             "Install GCC {n} (`sudo apt-get install gcc-{n} g++-{n}`), then `export CC=gcc-{n} CXX=g++-{n} NVCC_CCBIN=g++-{n}` and rebuild ({CC_NOTE})."
         ),
-        (None, _) => format!(
+        (None, None) => format!(
             "Install an older GCC that this CUDA accepts (its limit is in $CUDA_HOME/include/crt/host_config.h), e.g. `sudo apt-get install gcc-12 g++-12`, then `export CC=gcc-12 CXX=g++-12 NVCC_CCBIN=g++-12` and rebuild ({CC_NOTE})."
         ),
     };
@@ -230,31 +232,57 @@ fn cu_tag(version: &str) -> Option<String> {
     Some(format!("cu{major}{minor}"))
 }
 
-fn cuda_mismatch(nvcc: Option<&str>, torch: Option<&str>) -> (String, String) {
-    let nv = nvcc.unwrap_or("?");
-    match torch {
-        Some("None") => (
-            format!("nvcc is CUDA {nv} but the installed torch is a CPU-only build, so it cannot build CUDA extensions."),
+/// The versions come from the log; when it ended before torch's half of the
+/// message, torch's CUDA comes from the facts, and where neither says, the
+/// fix says how to find it out rather than naming a placeholder.
+fn cuda_mismatch(
+    nvcc: Option<&str>,
+    torch: Option<&str>,
+    facts: Option<&Facts>,
+) -> (String, String) {
+    let nv = nvcc.map_or("nvcc's CUDA".to_string(), |v| format!("nvcc is CUDA {v}"));
+    let pip_install = |t: String| {
+        format!("`pip install torch --index-url https://download.pytorch.org/whl/{t}` if torch publishes that CUDA")
+    };
+    let torch = torch.or_else(|| {
+        facts
+            .and_then(|f| f.torch.as_ref())
+            .and_then(|t| t.cuda.as_deref())
+    });
+    if torch == Some("None") {
+        return (
+            format!("{nv} but the installed torch is a CPU-only build, so it cannot build CUDA extensions."),
             format!(
                 "Install a CUDA build of torch{}, then rebuild.",
-                cu_tag(nv)
-                    .map(|t| format!(" (`pip install torch --index-url https://download.pytorch.org/whl/{t}` if torch publishes that CUDA)"))
+                nvcc.and_then(cu_tag)
+                    .map(|t| format!(" ({})", pip_install(t)))
                     .unwrap_or_default()
             ),
-        ),
-        _ => {
-            let tv = torch.unwrap_or("?");
-            let message = format!(
-                "nvcc is CUDA {nv} but torch was built with CUDA {tv}; torch refuses to build extensions when the CUDA major versions differ."
-            );
-            let install = cu_tag(nv)
-                .map(|t| format!(", or install a torch built for CUDA {nv} (`pip install torch --index-url https://download.pytorch.org/whl/{t}` if torch publishes that CUDA)"))
-                .unwrap_or_default();
-            let fix = format!(
+        );
+    }
+    let install = nvcc
+        .and_then(|v| {
+            cu_tag(v).map(|t| {
+                format!(
+                    ", or install a torch built for CUDA {v} ({})",
+                    pip_install(t)
+                )
+            })
+        })
+        .unwrap_or_default();
+    match torch {
+        Some(tv) => (
+            format!("{nv} but torch was built with CUDA {tv}; torch refuses to build extensions when the CUDA major versions differ."),
+            format!(
                 "Point the build at a CUDA {tv} toolkit: `export CUDA_HOME=/usr/local/cuda-{tv} PATH=/usr/local/cuda-{tv}/bin:$PATH`{install}; then rebuild."
-            );
-            (message, fix)
-        }
+            ),
+        ),
+        None => (
+            format!("{nv} but torch was built with another CUDA; torch refuses to build extensions when the CUDA major versions differ."),
+            format!(
+                "Point the build at the CUDA toolkit torch was built with (`python -c 'import torch; print(torch.version.cuda)'` prints its version X.Y): `export CUDA_HOME=/usr/local/cuda-X.Y PATH=/usr/local/cuda-X.Y/bin:$PATH`{install}; then rebuild."
+            ),
+        ),
     }
 }
 

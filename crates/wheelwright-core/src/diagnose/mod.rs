@@ -206,6 +206,14 @@ impl Diagnoser {
         self.bytes
     }
 
+    /// Whether any finding exists so far; cheaper than asking
+    /// [`Diagnoser::findings`], which renders them all.
+    pub fn has_findings(&self) -> bool {
+        self.pending_mismatch.is_some()
+            || !self.compile.is_empty()
+            || self.tallies.iter().any(Option::is_some)
+    }
+
     /// Whether an error finding exists so far.
     pub fn has_errors(&self) -> bool {
         self.pending_mismatch.is_some()

@@ -5,6 +5,7 @@
 //! diagnoser's memory does not grow with the log.
 
 use crate::finding::Severity;
+use crate::sinks::truncate_chars;
 
 use super::matchers::{Hit, Location};
 use super::rules::RuleId;
@@ -30,7 +31,7 @@ pub(crate) struct Names {
 
 impl Names {
     pub fn add(&mut self, name: &str) {
-        let name = truncate(name, MAX_TEXT_CHARS);
+        let name = truncate_chars(name, MAX_TEXT_CHARS);
         if self.items.contains(&name) {
             return;
         }
@@ -158,8 +159,13 @@ impl Tally {
 
     /// Keep `line` as evidence if there is room (already cleaned by the caller).
     pub fn add_evidence(&mut self, line: &str) {
-        if self.evidence.len() < MAX_EVIDENCE && !self.evidence.iter().any(|e| e == line) {
-            self.evidence.push(truncate(line, MAX_EVIDENCE_CHARS));
+        if self.evidence.len() >= MAX_EVIDENCE {
+            return;
+        }
+        // Compared as kept: a repeated long line is one piece of evidence.
+        let line = truncate_chars(line, MAX_EVIDENCE_CHARS);
+        if !self.evidence.contains(&line) {
+            self.evidence.push(line);
         }
     }
 
@@ -215,11 +221,11 @@ impl Tally {
                 },
             ) => {
                 keep_first(m, max_major);
-                keep_first(c, compiler.map(|s| truncate(&s, MAX_TEXT_CHARS)));
+                keep_first(c, compiler.map(|s| truncate_chars(&s, MAX_TEXT_CHARS)));
             }
             (Hit::CudaMismatch { nvcc, torch }, Detail::CudaMismatch { nvcc: n, torch: t }) => {
-                keep_first(n, nvcc.map(|s| truncate(&s, 32)));
-                keep_first(t, torch.map(|s| truncate(&s, 32)));
+                keep_first(n, nvcc.map(|s| truncate_chars(&s, 32)));
+                keep_first(t, torch.map(|s| truncate_chars(&s, 32)));
             }
             (Hit::CudaHomeMissing { hard }, Detail::CudaHomeMissing { hard: h }) => {
                 *h |= hard;
@@ -230,7 +236,7 @@ impl Tally {
                 }
             }
             (Hit::CudaTooOld { min }, Detail::CudaTooOld { min: m }) => {
-                keep_first(m, min.map(|s| truncate(&s, 32)));
+                keep_first(m, min.map(|s| truncate_chars(&s, 32)));
             }
             (Hit::ArchUnsupported { arch }, Detail::Names(names)) => names.add(&arch),
             (Hit::MissingSubmodule { header, loc }, Detail::Names(names)) => {
@@ -248,19 +254,19 @@ impl Tally {
                 },
             ) => {
                 symbols.add(&symbol);
-                keep_first(l, library.map(|s| truncate(&s, MAX_TEXT_CHARS)));
+                keep_first(l, library.map(|s| truncate_chars(&s, MAX_TEXT_CHARS)));
             }
             (Hit::DiskFull { path }, Detail::DiskFull { path: p }) => {
-                keep_first(p, path.map(|s| truncate(&s, MAX_TEXT_CHARS)));
+                keep_first(p, path.map(|s| truncate_chars(&s, MAX_TEXT_CHARS)));
             }
             (Hit::CompileError { loc, message }, Detail::Compile { message: m })
                 if self.loc.is_none() =>
             {
                 self.loc = Some(Location {
-                    file: truncate(&loc.file, MAX_TEXT_CHARS),
+                    file: truncate_chars(&loc.file, MAX_TEXT_CHARS),
                     line: loc.line,
                 });
-                *m = truncate(&message, MAX_TEXT_CHARS);
+                *m = truncate_chars(&message, MAX_TEXT_CHARS);
             }
             (Hit::Timeout { hard }, Detail::Timeout { hard: h }) => {
                 *h |= hard;
@@ -271,7 +277,7 @@ impl Tally {
                 };
             }
             (Hit::NinjaMissing { reason }, Detail::Ninja { reason: r }) => {
-                keep_first(r, reason.map(|s| truncate(&s, MAX_TEXT_CHARS)));
+                keep_first(r, reason.map(|s| truncate_chars(&s, MAX_TEXT_CHARS)));
             }
             _ => {}
         }
@@ -316,19 +322,6 @@ pub(crate) fn rule_of(hit: &Hit) -> RuleId {
     }
 }
 
-/// `s` cut to at most `max` characters (on a character boundary), with `…`
-/// when cut.
-pub(crate) fn truncate(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        None => s.to_string(),
-        Some((i, _)) => {
-            let mut t = s[..i].to_string();
-            t.push('…');
-            t
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,12 +348,13 @@ mod tests {
             .evidence
             .iter()
             .all(|e| e.chars().count() <= MAX_EVIDENCE_CHARS + 1));
-    }
 
-    #[test]
-    fn truncate_respects_char_boundaries() {
-        assert_eq!(truncate("héllo", 2), "hé…");
-        assert_eq!(truncate("abc", 3), "abc");
+        // A long line seen again is not kept twice.
+        let mut t = Tally::new(RuleId::CompileError, 1);
+        let long = format!("a.cu(1): error: {}", "x".repeat(1000));
+        t.add_evidence(&long);
+        t.add_evidence(&long);
+        assert_eq!(t.evidence.len(), 1);
     }
 
     #[test]

@@ -147,7 +147,7 @@ fn every_real_log_gives_its_finding() {
 }
 
 #[test]
-fn has_errors_agrees_with_findings() {
+fn has_errors_and_has_findings_agree_with_findings() {
     for log in [
         "oom_gxx.log",
         "device/healthy_tinyext.log",
@@ -162,6 +162,7 @@ fn has_errors_agrees_with_findings() {
             d.findings().iter().any(Finding::is_error),
             "{log}"
         );
+        assert_eq!(d.has_findings(), !d.findings().is_empty(), "{log}");
     }
 }
 
@@ -385,6 +386,47 @@ fn cuda_mismatch_extracts_both_versions_in_every_form() {
     assert_eq!(two.evidence.len(), 2, "{:?}", two.evidence);
 }
 
+/// A log that ends after the first line of torch's two-line message names
+/// no torch CUDA: the fix takes it from the facts, or says how to find it,
+/// and never names a placeholder toolkit.
+#[test]
+fn cuda_mismatch_cut_before_the_torch_version() {
+    let first = std::fs::read_to_string(fixture("public/cuda_mismatch_two_lines.log"))
+        .unwrap()
+        .lines()
+        .find(|l| l.contains("mismatches the version"))
+        .unwrap()
+        .to_string();
+    let f = &lines(&first)[0];
+    assert_eq!(f.id, "cuda-mismatch");
+    assert!(!f.fix.contains('?') && !f.message.contains('?'), "{f:?}");
+    assert!(
+        f.message
+            .starts_with("nvcc is CUDA 12.2 but torch was built with another CUDA"),
+        "{}",
+        f.message
+    );
+    assert!(f.fix.contains("torch.version.cuda"), "{}", f.fix);
+    assert!(f.fix.contains("whl/cu122"), "{}", f.fix);
+
+    let mut d = Diagnoser::new(DiagnoseContext {
+        facts: Some(facts_with_compilers()),
+        ..Default::default()
+    });
+    d.push_line(&first);
+    let f = &d.findings()[0];
+    assert!(
+        f.message.contains("torch was built with CUDA 13.0"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.fix.contains("export CUDA_HOME=/usr/local/cuda-13.0"),
+        "{}",
+        f.fix
+    );
+}
+
 #[test]
 fn compile_errors_are_located_and_folded() {
     let f = &diagnose("device/compile_error_nvcc.log")[0];
@@ -594,7 +636,7 @@ fn live_use_reports_between_lines() {
 #[test]
 fn catalogue_and_keywords_cover_every_rule() {
     assert_eq!(catalogue().len(), 15);
-    let ids: Vec<&str> = catalogue().iter().map(|r| r.id).collect();
+    let rule_ids: Vec<&str> = catalogue().iter().map(|r| r.id).collect();
     for id in [
         "oom-killed",
         "gcc-too-new",
@@ -612,17 +654,13 @@ fn catalogue_and_keywords_cover_every_rule() {
         "wheel-unsupported",
         "timeout",
     ] {
-        assert!(ids.contains(&id), "{id}");
+        assert!(rule_ids.contains(&id), "{id}");
     }
     // Timeout forms (no captured log yet).
     let t = lines(
         "The job running on runner gpu-01 has exceeded the maximum execution time of 360 minutes.",
     );
-    assert_eq!(ids_of(&t), [("timeout", Severity::Error)]);
+    assert_eq!(ids(&t), [("timeout", Severity::Error)]);
     let net = lines("WARNING: Retrying (Retry(total=4)) after connection broken by 'ReadTimeoutError(\"HTTPSConnectionPool(host='github.com', port=443): Read timed out. (read timeout=15)\")'");
-    assert_eq!(ids_of(&net), [("timeout", Severity::Warning)]);
-}
-
-fn ids_of(findings: &[Finding]) -> Vec<(&str, Severity)> {
-    ids(findings)
+    assert_eq!(ids(&net), [("timeout", Severity::Warning)]);
 }

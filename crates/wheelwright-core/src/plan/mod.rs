@@ -186,7 +186,9 @@ pub struct Plan {
     pub pip_args: Vec<String>,
     /// In ninja's own order (sorted object paths).
     pub predicted: Prediction,
-    /// With a pre-seeded `.ninja_log`: longest first.
+    /// What-if: longest first. Released ninja (≤ 1.13.2) ignores `.ninja_log`
+    /// times when it orders jobs (`bench/ninja-log-order.md`), so this is
+    /// what ordering could save, not what a build gets.
     pub predicted_longest_first: Prediction,
     pub baselines: Vec<Baseline>,
     /// `cu13torch2.11cxx11abiTRUE`, flash-attn's prebuilt-wheel label.

@@ -1,14 +1,17 @@
 //! The schedule simulator: list-schedules compiles on MAX_JOBS slots the way
 //! ninja does and reports the wall time and the peak memory.
 //!
-//! Jobs start in the given order whenever a slot is free (ninja's order for a
-//! first build of a torch extension is the sorted object paths; longest-first
-//! is what a pre-seeded `.ninja_log` gets from ninja ≥ 1.12's critical-path
-//! scheduler). Running compiles share the cores: each progresses at
-//! `1 / s(load)` of its speed alone ([`CostModel::slowdown`]). Memory follows
-//! each compile's [`MemoryProfile`]; the sum is piecewise linear between
-//! events, so its maximum is found exactly at the events (starts, peaks,
-//! finishes).
+//! Jobs start in the given order whenever a slot is free. ninja's order for a
+//! first build of a torch extension is the sorted object paths. Longest-first
+//! is a what-if: released ninja (1.13.2 included) weighs every edge 1 and reads
+//! `.ninja_log` only for its ETA, so a seeded log does not reorder it; only a
+//! ninja with PR #2686, in no release yet, would start the longest jobs first
+//! (`bench/ninja-log-order.md`).
+//!
+//! Running compiles share the cores: each progresses at `1 / s(load)` of its
+//! speed alone ([`CostModel::slowdown`]). Memory follows each compile's
+//! [`MemoryProfile`]; the sum is piecewise linear between events, so its
+//! maximum is found exactly at the events (starts, peaks, finishes).
 
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +23,9 @@ use super::cost::{CostModel, JobCost};
 pub enum Order {
     /// As given (ninja's order: sorted object paths).
     AsGiven,
-    /// Longest first (what pre-seeding `.ninja_log` makes ninja do).
+    /// Longest first: the what-if bound on ordering. Released ninja (≤ 1.13.2)
+    /// cannot be made to do it; a pre-seeded `.ninja_log` only works with a
+    /// ninja that has PR #2686.
     LongestFirst,
 }
 

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::build::runner::path_with_python_dir;
 use crate::process::{self, tail_lines};
+use crate::sinks::redact_secrets;
 
 pub use ninja::NinjaHealth;
 
@@ -97,6 +98,17 @@ impl PythonEnv {
     /// A venv (prefix differs from base prefix) or a conda env.
     pub fn is_environment(&self) -> bool {
         self.prefix != self.base_prefix || self.conda
+    }
+
+    /// `venv`, `conda env` or `system interpreter`, for people.
+    pub fn kind(&self) -> &'static str {
+        if self.prefix != self.base_prefix {
+            "venv"
+        } else if self.conda {
+            "conda env"
+        } else {
+            "system interpreter"
+        }
     }
 
     pub fn version_of(&self, package: &str) -> Option<&str> {
@@ -230,6 +242,9 @@ pub fn setup(opts: &SetupOptions) -> Result<SetupReport, SetupError> {
         path = std::env::join_paths(dirs).unwrap_or(path);
     }
     let mut steps = Vec::new();
+    // `current` is what the last probe said; after a pip run that was not
+    // probed (a failed step, the ninja reinstall) it may be out of date.
+    let mut probed = true;
 
     // 1. pip, setuptools, wheel: always upgrade.
     let args = pip_install_args(opts, &before, &["--upgrade"], &UPGRADED);
@@ -252,6 +267,7 @@ pub fn setup(opts: &SetupOptions) -> Result<SetupReport, SetupError> {
             &current,
             &UPGRADED,
         )?;
+        probed &= s.status != StepStatus::Failed;
         steps.push(s);
         current = env;
     }
@@ -286,6 +302,7 @@ pub fn setup(opts: &SetupOptions) -> Result<SetupReport, SetupError> {
             ));
         } else {
             let (s, env) = run_pip_step(opts, &path, "install-missing", &args, &current, &missing)?;
+            probed &= s.status != StepStatus::Failed;
             steps.push(s);
             current = env;
         }
@@ -332,6 +349,7 @@ pub fn setup(opts: &SetupOptions) -> Result<SetupReport, SetupError> {
             ));
         } else {
             let out = run_pip(opts, &path, &args);
+            probed = false;
             health = ninja::check(&path, opts.probe_timeout);
             let (status, detail) = match (&out, health.healthy()) {
                 (Ok(_), true) => (
@@ -358,7 +376,7 @@ pub fn setup(opts: &SetupOptions) -> Result<SetupReport, SetupError> {
         }
     }
 
-    let python = if opts.dry_run {
+    let python = if probed {
         current
     } else {
         probe(&opts.python, opts.probe_timeout)?
@@ -374,9 +392,10 @@ pub fn setup(opts: &SetupOptions) -> Result<SetupReport, SetupError> {
 }
 
 fn step(id: &str, status: StepStatus, detail: String, python: &Path, args: &[String]) -> Step {
+    // Shown and stored: a `--find-links` URL's password is masked.
     let command = (!args.is_empty()).then(|| {
         std::iter::once(python.display().to_string())
-            .chain(args.iter().cloned())
+            .chain(args.iter().map(|a| redact_secrets(a).into_owned()))
             .collect()
     });
     Step {
@@ -497,6 +516,14 @@ mod tests {
     fn venvs_and_system_pythons() {
         assert!(env("/v", "/usr", Some("/usr/lib/python3.12/EXTERNALLY-MANAGED")).is_environment());
         assert!(!env("/usr", "/usr", None).is_environment());
+        assert_eq!(env("/v", "/usr", None).kind(), "venv");
+        assert_eq!(env("/usr", "/usr", None).kind(), "system interpreter");
+        let conda = PythonEnv {
+            conda: true,
+            ..env("/opt/conda", "/opt/conda", None)
+        };
+        assert!(conda.is_environment());
+        assert_eq!(conda.kind(), "conda env");
     }
 
     #[test]
@@ -517,6 +544,25 @@ mod tests {
         );
         assert!(pip_install_args(&o, &sys, &[], &["psutil"])
             .contains(&"--break-system-packages".to_string()));
+    }
+
+    #[test]
+    fn step_commands_mask_url_passwords() {
+        let args = [
+            "--find-links".to_string(),
+            "https://ci:s3cr3t@h/w".to_string(),
+        ];
+        let s = step(
+            "x",
+            StepStatus::Failed,
+            String::new(),
+            Path::new("/p"),
+            &args,
+        );
+        assert_eq!(
+            s.command.unwrap(),
+            ["/p", "--find-links", "https://ci:***@h/w"]
+        );
     }
 
     /// The probe on the real interpreter running these tests' `python3`.

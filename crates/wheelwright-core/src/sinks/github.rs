@@ -11,19 +11,21 @@
 //! - `GITHUB_STEP_SUMMARY` takes Markdown, at most 1 MiB per step.
 //! - `GITHUB_OUTPUT` takes `name=value` lines, or `name<<DELIM` ... `DELIM` for
 //!   multiline values, with a random delimiter the value does not contain.
-//! - A log line that starts with `::` is a command. Build output is untrusted,
-//!   so it is echoed between `::stop-commands::TOKEN` and `::TOKEN::` with a
-//!   random token ([`SafeEcho`]), and tokens in it are masked
-//!   ([`redact_secrets`]).
+//! - A line that starts with `::` (after leading whitespace) is a command, and
+//!   so is a line holding the legacy `##[name props]data` anywhere. Build
+//!   output is untrusted, so it is echoed between `::stop-commands::TOKEN` and
+//!   `::TOKEN::` with a random token ([`SafeEcho`]), and tokens in it are
+//!   masked ([`redact_secrets`]). The runner ends the stop at `TOKEN` in any
+//!   letter case, in either command form.
 
+use std::collections::hash_map::RandomState;
 use std::fmt::Write as _;
 use std::fs::File;
+use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sha2::{Digest, Sha256};
-
-use crate::finding::{Finding, Severity};
+use crate::finding::Finding;
 
 use super::{truncate_chars, Summary};
 
@@ -37,6 +39,9 @@ pub const MAX_SUMMARY_BYTES: usize = 1024 * 1024;
 pub const MAX_ANNOTATIONS_PER_LEVEL: usize = 10;
 /// Annotations GitHub shows in one job.
 pub const MAX_ANNOTATIONS_PER_JOB: usize = 50;
+/// The legacy form of a workflow command, `##[name props]data`, which the
+/// runner finds anywhere in a line of output.
+pub const LEGACY_COMMAND_PREFIX: &str = "##[";
 
 /// Escape a command's data (the message): `%`, `\r`, `\n`.
 pub fn escape_data(s: &str) -> String {
@@ -55,18 +60,7 @@ pub fn escape_data(s: &str) -> String {
 /// Escape a command's property value (file, title): data escaping plus `:`
 /// and `,`.
 pub fn escape_property(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '%' => out.push_str("%25"),
-            '\r' => out.push_str("%0D"),
-            '\n' => out.push_str("%0A"),
-            ':' => out.push_str("%3A"),
-            ',' => out.push_str("%2C"),
-            c => out.push(c),
-        }
-    }
-    out
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
 /// How to render for GitHub.
@@ -89,15 +83,6 @@ impl Default for GithubOptions {
             total: MAX_ANNOTATIONS_PER_JOB,
             workspace: None,
         }
-    }
-}
-
-/// `warning`, `error` or `notice`: the command for a severity.
-fn command(s: Severity) -> &'static str {
-    match s {
-        Severity::Error => "error",
-        Severity::Warning => "warning",
-        Severity::Notice => "notice",
     }
 }
 
@@ -137,7 +122,7 @@ pub fn annotation(f: &Finding, workspace: Option<&str>) -> String {
     );
     format!(
         "::{} {}::{}",
-        command(f.severity),
+        f.severity.as_str(),
         props.join(","),
         escape_data(&message)
     )
@@ -357,31 +342,44 @@ pub fn multiline_output(name: &str, value: &str) -> String {
     format!("{name}<<{delim}\n{value}\n{delim}\n")
 }
 
-/// 32 random hex characters from the OS (`/dev/urandom`); where that cannot be
-/// read, a SHA-256 of the time, the process id and a counter.
+/// 32 random hex characters from the OS (`/dev/urandom`). Where that cannot be
+/// read (a sandbox without `/dev`), std's hash keys, which the OS seeds from
+/// its own random source, key two SipHashes of a counter instead: never the
+/// time or the process id, which a build could guess.
 pub fn random_token() -> String {
     let mut bytes = [0u8; 16];
     let from_os = File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
     if from_os.is_err() {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let mut h = Sha256::new();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        h.update(now.to_le_bytes());
-        h.update(std::process::id().to_le_bytes());
-        h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
-        h.update(format!("{:p}", &bytes).as_bytes());
-        bytes.copy_from_slice(&h.finalize()[..16]);
+        bytes = keyed_random_bytes();
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The fallback of [`random_token`]: a counter hashed under std's secret,
+/// OS-seeded SipHash keys, a fresh pair of keys per half.
+fn keyed_random_bytes() -> [u8; 16] {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut bytes = [0u8; 16];
+    for half in bytes.chunks_mut(8) {
+        let mut h = RandomState::new().build_hasher();
+        h.write_u64(n);
+        half.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    bytes
+}
+
+/// Whether `haystack` holds `needle` in any ASCII letter case.
+fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+}
+
 /// Echoes untrusted log lines so that none can act as a workflow command: the
 /// lines go between `::stop-commands::TOKEN` and `::TOKEN::`, the token is
-/// random, and a line that contains the token (which would end the stop)
-/// makes the echo switch to a fresh one first. Tokens in lines are masked.
+/// random, and a line that contains the token in any letter case (which would
+/// end the stop) makes the echo switch to a fresh one first. Tokens in lines
+/// are masked.
 ///
 /// Dropping it without [`SafeEcho::finish`] still resumes commands (best
 /// effort, errors ignored).
@@ -410,7 +408,7 @@ impl<W: Write> SafeEcho<W> {
     /// Echo one line.
     pub fn echo(&mut self, line: &str) -> io::Result<()> {
         let line = redact_secrets(line);
-        while line.contains(self.token.as_str()) {
+        while contains_ignore_ascii_case(&line, &self.token) {
             self.rotate()?;
         }
         let out = self.out.as_mut().expect("present until finish");
@@ -448,4 +446,4 @@ impl<W: Write> Drop for SafeEcho<W> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,7 +1,8 @@
 //! GitLab Code Quality: a JSON array of issues (`description`, `check_name`,
 //! `fingerprint`, `severity`, `location.path`, `location.lines.begin`) that
 //! GitLab shows in merge requests when a job uploads it as
-//! `artifacts:reports:codequality`.
+//! `artifacts:reports:codequality`. Defused like [`super::json`] for when it
+//! is printed in GitHub Actions.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -76,7 +77,7 @@ pub fn render(findings: &[Finding], log_path: &str) -> String {
         .collect();
     let mut s = serde_json::to_string_pretty(&issues).unwrap_or_else(|_| "[]".to_string());
     s.push('\n');
-    s
+    super::json::defuse_workflow_commands(s)
 }
 
 #[cfg(test)]

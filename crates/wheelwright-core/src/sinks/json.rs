@@ -3,11 +3,15 @@
 //! ```json
 //! { "schema_version": 1, "summary": { "findings": 1, "errors": 1, ... }, "findings": [ ... ] }
 //! ```
+//!
+//! Printed in GitHub Actions, JSON holding log text must not act as a
+//! workflow command ([`defuse_workflow_commands`]).
 
 use serde::{Deserialize, Serialize};
 
 use crate::finding::Finding;
 
+use super::github::LEGACY_COMMAND_PREFIX;
 use super::Summary;
 
 /// Version of the diagnose JSON contract.
@@ -36,7 +40,20 @@ pub fn render(findings: &[Finding]) -> String {
     let mut s =
         serde_json::to_string_pretty(&Report::new(findings)).unwrap_or_else(|_| "{}".to_string());
     s.push('\n');
-    s
+    defuse_workflow_commands(s)
+}
+
+/// `json` with every `##[` written `#\u0023[`: the same JSON value, but
+/// printed in GitHub Actions no line of it is a legacy `##[name]` workflow
+/// command. (A `::name::` command must start a line, which no line of JSON
+/// does: strings escape their line breaks.) For any JSON that carries log
+/// text and may reach a runner's output.
+pub fn defuse_workflow_commands(json: String) -> String {
+    if json.contains(LEGACY_COMMAND_PREFIX) {
+        json.replace(LEGACY_COMMAND_PREFIX, "#\\u0023[")
+    } else {
+        json
+    }
 }
 
 #[cfg(test)]
@@ -58,5 +75,25 @@ mod tests {
         assert_eq!(back.findings, f);
         assert_eq!(back.summary.errors, 1);
         assert_eq!(back.schema_version, REPORT_SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn holds_no_workflow_command_and_reads_back_the_same() {
+        let mut f = Finding::new(
+            "compile-error",
+            Severity::Error,
+            "t",
+            "##[set-output name=x;]pwned ###[x]",
+            "f",
+        );
+        f.evidence = vec!["::add-mask::y".into(), "  ::error::z".into()];
+        let text = render(std::slice::from_ref(&f));
+        assert!(!text.contains("##["), "{text}");
+        assert!(
+            crate::sinks::github::tests::runner_commands(&text).is_empty(),
+            "{text}"
+        );
+        let back: Report = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.findings, [f]);
     }
 }

@@ -3,7 +3,10 @@
 //! With no finding, one passing case says the log was diagnosed.
 //!
 //! Everything from the log is XML-escaped, and characters XML 1.0 forbids
-//! (most control characters) are dropped, so the report always parses.
+//! (most control characters) are dropped, so the report always parses. A `:`
+//! that starts a line and the `[` of `##[` are written as character
+//! references, so no line of the report is a workflow command when it is
+//! printed in GitHub Actions.
 
 use std::fmt::Write as _;
 
@@ -18,34 +21,38 @@ fn xml_char(c: char) -> bool {
 
 /// Escape text content.
 pub fn xml_text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars().filter(|c| xml_char(*c)) {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-    out
+    escape(s, false)
 }
 
 /// Escape an attribute value (double-quoted); line breaks and tabs are kept
 /// as character references so parsers do not normalise them away.
 pub fn xml_attr(s: &str) -> String {
+    escape(s, true)
+}
+
+fn escape(s: &str, attr: bool) -> String {
     let mut out = String::with_capacity(s.len());
+    // Whether only blanks precede `c` on its line; how many `#` come just before it.
+    let mut line_start = true;
+    let mut hashes = 0;
     for c in s.chars().filter(|c| xml_char(*c)) {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            '\t' => out.push_str("&#9;"),
+            '"' if attr => out.push_str("&quot;"),
+            '\'' if attr => out.push_str("&apos;"),
+            '\n' if attr => out.push_str("&#10;"),
+            '\r' if attr => out.push_str("&#13;"),
+            '\t' if attr => out.push_str("&#9;"),
+            // `::name::` at a line's start or `##[name]` anywhere would be a
+            // workflow command where the report is printed in GitHub Actions.
+            ':' if line_start => out.push_str("&#58;"),
+            '[' if hashes >= 2 => out.push_str("&#91;"),
             c => out.push(c),
         }
+        line_start = matches!(c, '\n' | '\r') || (line_start && matches!(c, ' ' | '\t'));
+        hashes = if c == '#' { hashes + 1 } else { 0 };
     }
     out
 }
@@ -144,6 +151,33 @@ mod tests {
         assert!(xml.contains("]]&gt;"), "{xml}");
         assert_eq!(xml.matches("<testcase ").count(), 1);
         assert_eq!(xml.matches("<failure ").count(), 1);
+    }
+
+    #[test]
+    fn holds_no_workflow_command() {
+        let mut f = Finding::new(
+            "compile-error",
+            Severity::Error,
+            "Compile error",
+            "##[set-output name=x;]pwned",
+            "fix",
+        );
+        f.file = Some("a##[b].cu".into());
+        f.evidence = vec![
+            "::add-mask::y".into(),
+            " \t::error::z".into(),
+            "a::b".into(),
+        ];
+        let xml = render(&[f], "build.log");
+        assert!(!xml.contains("##["), "{xml}");
+        assert!(
+            crate::sinks::github::tests::runner_commands(&xml).is_empty(),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("\n&#58;:add-mask::y\n \t&#58;:error::z\na::b<"),
+            "{xml}"
+        );
     }
 
     #[test]

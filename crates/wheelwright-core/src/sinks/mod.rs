@@ -105,12 +105,13 @@ impl Summary {
     }
 }
 
-/// `s` cut to at most `max` characters on a character boundary, with `…`.
+/// `s` cut to its first `max` characters (on a character boundary), with `…`
+/// added when cut.
 pub(crate) fn truncate_chars(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         None => s.to_string(),
         Some((i, _)) => {
-            let mut t = s[..i.min(s.len())].to_string();
+            let mut t = s[..i].to_string();
             t.push('…');
             t
         }
@@ -130,6 +131,12 @@ mod tests {
         assert_eq!(Format::auto(Some("true")), Format::Github);
         assert_eq!(Format::auto(Some("false")), Format::Text);
         assert_eq!(Format::auto(None), Format::Text);
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(truncate_chars("héllo", 2), "hé…");
+        assert_eq!(truncate_chars("abc", 3), "abc");
     }
 
     #[test]

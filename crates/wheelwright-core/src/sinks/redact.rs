@@ -1,10 +1,13 @@
 //! Masking tokens in untrusted text before anything prints or stores it.
 //!
 //! A build log can contain a token that a build step echoed (a `pip` index URL
-//! with a password, a `git` remote with a GitHub token). GitHub masks the
-//! secrets it knows; these patterns catch the ones it does not: GitHub tokens
-//! (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`, `github_pat_`) and PyPI API tokens
-//! (`pypi-Ag...`). The prefix stays visible so a reader knows what was there.
+//! with a password, a `git` remote with a GitHub token), and a command line
+//! shown in a message can hold one (`--find-links https://user:pass@host/`).
+//! GitHub masks the secrets it knows; these patterns catch the ones it does
+//! not: GitHub tokens (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`, `github_pat_`),
+//! PyPI API tokens (`pypi-Ag...`) and the password of a URL's
+//! `user:password@`. The prefix or user stays visible so a reader knows what
+//! was there.
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -26,15 +29,38 @@ const PREFIXES: &[&str] = &[
 ];
 /// Characters of secret a match needs before it is taken for a token.
 const MIN_SECRET: usize = 20;
+/// What starts a URL's authority (`user:password@host`).
+const URL_SCHEME_END: &str = "://";
 
+/// One automaton for the token prefixes, then [`URL_SCHEME_END`].
 fn finder() -> &'static AhoCorasick {
     static FINDER: OnceLock<AhoCorasick> = OnceLock::new();
     FINDER.get_or_init(|| {
         AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostFirst)
-            .build(PREFIXES)
+            .build(PREFIXES.iter().chain([&URL_SCHEME_END]))
             .expect("static token prefixes")
     })
+}
+
+/// The byte range of the password in the URL authority that starts at
+/// `start` (just after `://`): `user:password@host`. `None` without one, or
+/// when the password is itself a token that [`PREFIXES`] masks.
+fn url_password(line: &str, start: usize) -> Option<(usize, usize)> {
+    let authority = &line[start..];
+    let len = authority
+        .bytes()
+        .position(|b| {
+            b.is_ascii_whitespace()
+                || matches!(b, b'/' | b'?' | b'#' | b'"' | b'\'' | b'<' | b'>' | b'`')
+        })
+        .unwrap_or(authority.len());
+    let userinfo = &authority[..authority[..len].rfind('@')?];
+    let colon = userinfo.find(':')?;
+    let password = &userinfo[colon + 1..];
+    let masked_as_token = PREFIXES.iter().any(|p| password.starts_with(p));
+    (!password.is_empty() && password != MASK && !masked_as_token)
+        .then_some((start + colon + 1, start + userinfo.len()))
 }
 
 fn is_secret_char(prefix: &str, b: u8) -> bool {
@@ -45,8 +71,9 @@ fn is_secret_char(prefix: &str, b: u8) -> bool {
     }
 }
 
-/// `line` with every GitHub or PyPI token replaced by its prefix and `***`.
-/// Borrowed (no allocation) when there is nothing to mask.
+/// `line` with every GitHub or PyPI token replaced by its prefix and `***`,
+/// and every URL password by `***`. Borrowed (no allocation) when there is
+/// nothing to mask.
 pub fn redact_secrets(line: &str) -> Cow<'_, str> {
     let bytes = line.as_bytes();
     let mut out: Option<String> = None;
@@ -55,7 +82,16 @@ pub fn redact_secrets(line: &str) -> Cow<'_, str> {
         if m.start() < copied {
             continue;
         }
-        let prefix = PREFIXES[m.pattern().as_usize()];
+        let Some(&prefix) = PREFIXES.get(m.pattern().as_usize()) else {
+            // `://`: a URL, perhaps with `user:password@`.
+            if let Some((from, to)) = url_password(line, m.end()) {
+                let s = out.get_or_insert_with(|| String::with_capacity(line.len()));
+                s.push_str(&line[copied..from]);
+                s.push_str(MASK);
+                copied = to;
+            }
+            continue;
+        };
         // A token starts a word: `xghp_...` is not one.
         let boundary = m.start() == 0 || {
             let b = bytes[m.start() - 1];
@@ -115,6 +151,28 @@ mod tests {
     }
 
     #[test]
+    fn masks_url_passwords() {
+        for (line, masked) in [
+            (
+                "pip install --find-links https://ci:s3cr3t@wheels.example.com/simple x",
+                "pip install --find-links https://ci:***@wheels.example.com/simple x",
+            ),
+            (
+                "Looking in indexes: 'https://u:p%40ss@h:8443?x', http://a:b@c",
+                "Looking in indexes: 'https://u:***@h:8443?x', http://a:***@c",
+            ),
+            // A token as the password keeps its prefix.
+            (
+                "https://x-access-token:ghs_0123456789abcdefghij0123@github.com/o/r",
+                "https://x-access-token:ghs_***@github.com/o/r",
+            ),
+        ] {
+            assert_eq!(redact_secrets(line), masked);
+            assert_eq!(redact_secrets(masked), masked, "masking is idempotent");
+        }
+    }
+
+    #[test]
     fn leaves_ordinary_text_alone() {
         for line in [
             "building ghp_short",
@@ -122,6 +180,9 @@ mod tests {
             "pypi-server run -p 8080",
             "compile csrc/flash_attn/src/flash_fwd_hdim64_fp16_sm80.cu",
             "",
+            "git clone ssh://git@github.com/o/r https://github.com/o/r",
+            "see https://host:8443/path?a=b@c and http://[::1]:80/",
+            "std::vector<int> a; a::b",
         ] {
             assert!(matches!(redact_secrets(line), Cow::Borrowed(_)), "{line}");
         }

@@ -2,33 +2,83 @@
 //! workflow command, and no value may break out of its escaping.
 
 use super::*;
+use crate::finding::Severity;
 
-/// What the runner would act on: it reads the log line by line (`\n`, `\r` and
-/// `\r\n` all end a line), honours `::stop-commands::T` until a line that is
-/// exactly `::T::`, and otherwise treats any line starting with `::` as a
-/// command. Returns the commands it would run (stop/resume included).
-fn runner_commands(output: &str) -> Vec<String> {
+/// The command names a runner could read in one line of output, and the
+/// data of each: `::name props::data` after leading whitespace, and the legacy
+/// `##[name props]data` anywhere in the line.
+fn parsed_commands(line: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let t = line.trim_start();
+    if let Some(rest) = t.strip_prefix("::") {
+        if let Some((info, data)) = rest.split_once("::") {
+            found.push((
+                info.split(' ').next().unwrap_or("").to_string(),
+                data.to_string(),
+            ));
+        }
+    }
+    if let Some(at) = line.find(LEGACY_COMMAND_PREFIX) {
+        let rest = &line[at + LEGACY_COMMAND_PREFIX.len()..];
+        if let Some((info, data)) = rest.split_once(']') {
+            found.push((
+                info.split(' ').next().unwrap_or("").to_string(),
+                data.to_string(),
+            ));
+        }
+    }
+    found.retain(|(name, _)| !name.is_empty());
+    found
+}
+
+/// What the runner would act on (after actions/runner's
+/// `ActionCommandManager`): it reads the output line by line (`\n`, `\r` and
+/// `\r\n` all end a line), honours `stop-commands` with data `T` until a
+/// command named `T` in any letter case, in either form, and otherwise acts
+/// on every command. Returns the commands (stop/resume included).
+pub(crate) fn runner_commands(output: &str) -> Vec<String> {
     let mut commands = Vec::new();
     let mut stopped: Option<String> = None;
     for line in output.split(['\n', '\r']) {
+        let parsed = parsed_commands(line);
         match &stopped {
             Some(token) => {
-                if line == format!("::{token}::") {
+                if parsed
+                    .iter()
+                    .any(|(name, _)| name.eq_ignore_ascii_case(token))
+                {
                     commands.push("resume".to_string());
                     stopped = None;
                 }
             }
             None => {
-                if let Some(token) = line.strip_prefix("::stop-commands::") {
+                if let Some((_, token)) = parsed
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case("stop-commands"))
+                {
                     commands.push("stop".to_string());
-                    stopped = Some(token.to_string());
-                } else if line.starts_with("::") {
+                    stopped = Some(token.clone());
+                } else if !parsed.is_empty() {
                     commands.push(line.to_string());
                 }
             }
         }
     }
     commands
+}
+
+#[test]
+fn the_runner_model_reads_both_command_forms() {
+    assert_eq!(runner_commands("  ::error::x"), ["  ::error::x"]);
+    assert_eq!(
+        runner_commands("make: ##[set-output name=x;]y"),
+        ["make: ##[set-output name=x;]y"]
+    );
+    assert_eq!(
+        runner_commands("::stop-commands::abc\n::error::x\nq ##[ABC] r\n::warning::w"),
+        ["stop", "resume", "::warning::w"]
+    );
+    assert!(runner_commands("a :: b\n#[x]\nplain").is_empty());
 }
 
 const HOSTILE: &[&str] = &[
@@ -41,6 +91,9 @@ const HOSTILE: &[&str] = &[
     "%0A::warning::encoded newline",
     "harmless\r::error::after a carriage return",
     "  ::error::indented",
+    "\t::warning::after a tab",
+    "ninja: ##[set-output name=wheel;]evil.whl",
+    "##[add-mask]hunter2",
 ];
 
 #[test]
@@ -74,12 +127,19 @@ fn safe_echo_switches_token_when_a_line_holds_it() {
     echo.echo("::add-mask::after-fake-resume").unwrap();
     echo.echo(&format!("x ::{first}:: ::error::y")).unwrap();
     let second = echo.token().to_string();
+    // The runner matches the token in any letter case, in either form.
+    echo.echo(&format!("::{}::", second.to_uppercase()))
+        .unwrap();
+    echo.echo(&format!("see ##[{}] ::error::z", second.to_uppercase()))
+        .unwrap();
+    let third = echo.token().to_string();
+    assert_ne!(second, third);
     assert_ne!(first, second);
     let out = String::from_utf8(echo.finish().unwrap()).unwrap();
-    // Our own resume/stop pair, then the final resume: no hostile command.
+    // Our own resume/stop pairs, then the final resume: no hostile command.
     assert_eq!(
         runner_commands(&out),
-        vec!["stop", "resume", "stop", "resume"],
+        vec!["stop", "resume", "stop", "resume", "stop", "resume"],
         "{out}"
     );
     // The line holding the old token is printed after the switch.
@@ -108,6 +168,11 @@ fn tokens_are_random() {
     let b = random_token();
     assert_ne!(a, b);
     assert!(a.len() == 32 && a.bytes().all(|c| c.is_ascii_hexdigit()));
+    // The fallback where /dev/urandom cannot be read: fresh every time, and
+    // its two halves are not one value twice.
+    let (x, y) = (keyed_random_bytes(), keyed_random_bytes());
+    assert_ne!(x, y);
+    assert_ne!(x[..8], x[8..]);
 }
 
 fn finding(id: &str, severity: Severity) -> Finding {
