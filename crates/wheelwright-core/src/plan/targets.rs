@@ -20,7 +20,7 @@ pub fn resolve_archs(
 ) -> Result<Vec<Arch>, PlanError> {
     let fa = recipe.is_flash_attn();
     let (requested, from) = if let Some(list) = req.archs.as_ref().filter(|l| !l.is_empty()) {
-        (parse_arch_list(&list.join(","))?, "requested")
+        (parse_arch_list(&list.join(","))?, "--archs")
     } else {
         let gpus: Vec<Arch> = facts
             .gpus
