@@ -30,16 +30,18 @@ pub(crate) struct Names {
 }
 
 impl Names {
-    pub fn add(&mut self, name: &str) {
+    /// Add `name`; false when it was already kept (a repeat).
+    pub fn add(&mut self, name: &str) -> bool {
         let name = truncate_chars(name, MAX_TEXT_CHARS);
         if self.items.contains(&name) {
-            return;
+            return false;
         }
         if self.items.len() < MAX_NAMES {
             self.items.push(name);
         } else {
             self.more = self.more.saturating_add(1);
         }
+        true
     }
 
     pub fn is_empty(&self) -> bool {
@@ -186,7 +188,13 @@ impl Tally {
                     primary: n,
                 },
             ) => {
-                if primary {
+                // One object killed is one kill, however many lines report it
+                // (ninja's `FAILED: [code=137] x.o` and then a bare `Killed`).
+                let repeat = object
+                    .as_deref()
+                    .or(failed_object)
+                    .is_some_and(|o| !objects.add(o));
+                if primary && !repeat {
                     *n += 1;
                 } else if self.count > 0 {
                     // pip's `exit status 137` after the kills is the same event.
@@ -195,9 +203,6 @@ impl Tally {
                 if let Some(t) = tool {
                     tools.add(&t);
                 }
-                if let Some(o) = object.as_deref().or(failed_object) {
-                    objects.add(o);
-                }
             }
             (
                 Hit::BareKilled,
@@ -205,9 +210,11 @@ impl Tally {
                     objects, primary, ..
                 },
             ) => {
-                *primary += 1;
-                if let Some(o) = failed_object {
-                    objects.add(o);
+                let repeat = failed_object.is_some_and(|o| !objects.add(o));
+                if repeat {
+                    counts = false;
+                } else {
+                    *primary += 1;
                 }
             }
             (
@@ -238,7 +245,9 @@ impl Tally {
             (Hit::CudaTooOld { min }, Detail::CudaTooOld { min: m }) => {
                 keep_first(m, min.map(|s| truncate_chars(&s, 32)));
             }
-            (Hit::ArchUnsupported { arch }, Detail::Names(names)) => names.add(&arch),
+            (Hit::ArchUnsupported { arch }, Detail::Names(names)) => {
+                names.add(&arch);
+            }
             (Hit::MissingSubmodule { header, loc }, Detail::Names(names)) => {
                 add_some(names, header);
                 keep_first(&mut self.loc, loc);

@@ -55,6 +55,7 @@ fn every_real_log_gives_its_finding() {
         ),
         ("device/disk_full.log", &[("disk-full", Error)]),
         ("device/oom_cgroup_flash_attn.log", &[("oom-killed", Error)]),
+        ("device/oom_code137_fa_subset.log", &[("oom-killed", Error)]),
         ("device/no_kernel_image.log", &[("no-kernel-image", Error)]),
         ("device/abi_mismatch.log", &[("abi-mismatch", Error)]),
         (
@@ -174,6 +175,26 @@ fn healthy_logs_have_no_finding_at_all() {
         "synthetic/healthy_warnings.log",
     ] {
         assert_eq!(diagnose(log), vec![], "{log}");
+    }
+}
+
+#[test]
+fn one_killed_object_is_one_kill_however_many_lines_report_it() {
+    // ninja prints `FAILED: [code=137] x.o` and then the shell's `Killed` for
+    // the same compile: two nvcc were killed in this real log, not four.
+    let f = &diagnose("device/oom_code137_fa_subset.log")[0];
+    assert_eq!(f.id, "oom-killed");
+    assert_eq!(f.count, 2, "{}", f.message);
+    assert!(
+        f.message.starts_with("2 compiles were killed"),
+        "{}",
+        f.message
+    );
+    for object in [
+        "flash_fwd_hdim64_fp16_causal_sm80.o",
+        "flash_fwd_hdim32_bf16_causal_sm80.o",
+    ] {
+        assert!(f.message.contains(object), "{}", f.message);
     }
 }
 
