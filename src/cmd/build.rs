@@ -168,18 +168,18 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     req.out_dir = args.out.clone();
     req.env = settings.env;
     req.allow_prebuilt = args.allow_prebuilt;
-    req.max_jobs = settings.max_jobs;
-    req.nvcc_threads = settings.nvcc_threads;
-    req.max_retries = args.max_retries;
-    req.memory_ceiling_bytes = settings.memory_ceiling_bytes;
-    req.kill_grace = Duration::from_secs(args.kill_grace);
+    req.attempts.max_jobs = settings.max_jobs;
+    req.attempts.nvcc_threads = settings.nvcc_threads;
+    req.attempts.max_retries = args.max_retries;
+    req.attempts.memory_ceiling_bytes = settings.memory_ceiling_bytes;
+    req.attempts.kill_grace = Duration::from_secs(args.kill_grace);
     req.verify = !args.no_verify;
     req.facts = settings.facts;
     req.plan = settings.plan;
-    req.schedule = settings.schedule;
+    req.attempts.schedule = settings.schedule;
     req.preflight = settings.preflight;
     req.pip_args = settings.pip_args;
-    req.sampler.root = dopts.root.clone();
+    req.attempts.sampler.root = dopts.root.clone();
 
     let cancel = Arc::new(AtomicBool::new(false));
     for signal in [
@@ -195,8 +195,8 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     eprintln!(
         "wheelwright: building {} (recipe {recipe}) with MAX_JOBS={} NVCC_THREADS={}; log and report in {}",
         args.spec,
-        req.max_jobs,
-        req.nvcc_threads,
+        req.attempts.max_jobs,
+        req.attempts.nvcc_threads,
         args.out.display()
     );
     let report = build::build(&req, &mut new_watcher, &cancel, &mut |e| console.event(e));

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 pub use memory::{MemoryPeak, SamplerConfig};
 pub use report::{Attempt, BuildReport, FactsSummary, Outcome};
-pub use runner::{BuildEvent, LineWatcher};
+pub use runner::{AttemptSettings, BuildEvent, LineWatcher};
 pub use source::SourceSpec;
 pub use verify::VerifyResult;
 pub use wheel::{WheelInfo, WheelName};
@@ -57,22 +57,15 @@ pub struct BuildRequest {
     pub env: BTreeMap<String, String>,
     /// Let flash-attn download a prebuilt wheel instead of compiling.
     pub allow_prebuilt: bool,
-    pub max_jobs: u32,
-    pub nvcc_threads: u32,
-    pub max_retries: u32,
-    pub memory_ceiling_bytes: Option<u64>,
-    pub kill_grace: Duration,
+    /// Jobs, threads, retries, memory and cancellation for the runner.
+    pub attempts: AttemptSettings,
     /// Extra `pip wheel` arguments.
     pub pip_args: Vec<String>,
     pub verify: bool,
     pub facts: Option<FactsSummary>,
     pub plan: Option<crate::plan::Plan>,
-    /// The plan's units, gencodes and CPUs: each attempt's ETA then follows
-    /// its simulated schedule ([`progress::EtaModel`]) instead of the rate so far.
-    pub schedule: Option<crate::plan::ScheduleBasis>,
     /// The plan's preflight findings, kept in the report.
     pub preflight: Vec<Finding>,
-    pub sampler: SamplerConfig,
     pub download_timeout: Duration,
     pub verify_timeout: Duration,
 }
@@ -89,18 +82,20 @@ impl BuildRequest {
             out_dir: PathBuf::from("wheelhouse"),
             env: BTreeMap::new(),
             allow_prebuilt: false,
-            max_jobs: 1,
-            nvcc_threads: 1,
-            max_retries: DEFAULT_MAX_RETRIES,
-            memory_ceiling_bytes: None,
-            kill_grace: DEFAULT_KILL_GRACE,
+            attempts: AttemptSettings {
+                max_jobs: 1,
+                nvcc_threads: 1,
+                max_retries: DEFAULT_MAX_RETRIES,
+                memory_ceiling_bytes: None,
+                kill_grace: DEFAULT_KILL_GRACE,
+                sampler: SamplerConfig::default(),
+                schedule: None,
+            },
             pip_args: Vec::new(),
             verify: true,
             facts: None,
             plan: None,
-            schedule: None,
             preflight: Vec::new(),
-            sampler: SamplerConfig::default(),
             download_timeout: Duration::from_secs(1800),
             verify_timeout: Duration::from_secs(600),
         }
@@ -219,15 +214,9 @@ pub fn build(
         cwd: req.work_dir.clone(),
         env,
         env_remove,
-        max_jobs: req.max_jobs,
-        nvcc_threads: req.nvcc_threads,
-        max_retries: req.max_retries,
-        memory_ceiling_bytes: req.memory_ceiling_bytes,
-        kill_grace: req.kill_grace,
+        attempts: req.attempts.clone(),
         pip_args,
-        sampler: req.sampler.clone(),
         marker: build_marker(),
-        schedule: req.schedule.clone(),
     };
 
     let result = {

@@ -105,7 +105,20 @@ pub struct RunnerConfig {
     pub env: BTreeMap<String, String>,
     /// Removed from the environment (e.g. `FLASH_ATTENTION_FORCE_BUILD` with `--allow-prebuilt`).
     pub env_remove: Vec<String>,
+    /// Jobs, threads, retries, memory and cancellation, shared with [`super::BuildRequest`].
+    pub attempts: AttemptSettings,
+    /// Extra `pip wheel` arguments (`--no-index`, `--find-links DIR`).
+    pub pip_args: Vec<String>,
+    /// Value of [`env_vars::WHEELWRIGHT_BUILD_ID`] in the build's environment.
+    pub marker: String,
+}
+
+/// How the attempts of one build run: the same whether the CLI or another CI
+/// system starts the build.
+#[derive(Debug, Clone)]
+pub struct AttemptSettings {
     pub max_jobs: u32,
+    /// Fixed across retries: changing it changes nvcc's command lines.
     pub nvcc_threads: u32,
     /// Retries after an OOM kill; 0 = one attempt.
     pub max_retries: u32,
@@ -114,11 +127,7 @@ pub struct RunnerConfig {
     pub memory_ceiling_bytes: Option<u64>,
     /// Time between SIGTERM and SIGKILL when cancelling.
     pub kill_grace: Duration,
-    /// Extra `pip wheel` arguments (`--no-index`, `--find-links DIR`).
-    pub pip_args: Vec<String>,
     pub sampler: SamplerConfig,
-    /// Value of [`env_vars::WHEELWRIGHT_BUILD_ID`] in the build's environment.
-    pub marker: String,
     /// The plan's units, for each attempt's simulated schedule (its ETA);
     /// `None`: the ETA goes by the rate so far.
     pub schedule: Option<ScheduleBasis>,
@@ -229,17 +238,16 @@ pub fn run_attempts(
 ) -> Result<RunResult, RunnerError> {
     let mut attempts: Vec<Attempt> = Vec::new();
     let mut peak = MemoryPeak::default();
-    let mut jobs = cfg.max_jobs.max(1);
+    let mut jobs = cfg.attempts.max_jobs.max(1);
     let mut command = Vec::new();
     // Objects built by earlier attempts: a retry's ninja runs only the rest.
     let mut built: Vec<String> = Vec::new();
     loop {
         let number = attempts.len() + 1;
         let mut watcher = new_watcher(jobs);
-        let eta = cfg
-            .schedule
-            .as_ref()
-            .and_then(|s| EtaModel::from_schedule(&s.schedule(jobs, cfg.nvcc_threads, &built)));
+        let eta = cfg.attempts.schedule.as_ref().and_then(|s| {
+            EtaModel::from_schedule(&s.schedule(jobs, cfg.attempts.nvcc_threads, &built))
+        });
         let mut readers = Readers {
             watcher: watcher.as_mut(),
             progress: ProgressTracker::with_model(eta),
@@ -254,16 +262,17 @@ pub fn run_attempts(
         let outcome = done.attempt.outcome;
         let observed = done.attempt.peak_memory.build_usage_bytes();
         attempts.push(done.attempt);
-        let retries_left = attempts.len() <= cfg.max_retries as usize;
+        let retries_left = attempts.len() <= cfg.attempts.max_retries as usize;
         if outcome == Outcome::OomKilled && retries_left && !cancel.load(Ordering::SeqCst) {
             let ceiling = cfg
+                .attempts
                 .memory_ceiling_bytes
-                .or_else(|| host_memory_total(&cfg.sampler.root))
+                .or_else(|| host_memory_total(&cfg.attempts.sampler.root))
                 .unwrap_or(0);
             if let Some(next) = next_max_jobs(jobs, ceiling, observed) {
                 let reason = format!(
                     "attempt {number} was killed for memory with MAX_JOBS={jobs}; retrying in the same build dir with MAX_JOBS={next} (NVCC_THREADS stays {})",
-                    cfg.nvcc_threads
+                    cfg.attempts.nvcc_threads
                 );
                 let _ = writeln!(log, "=== wheelwright: {reason}");
                 on_event(BuildEvent::Retrying {
@@ -330,7 +339,7 @@ fn run_one(
         return Ok(AttemptDone {
             attempt: Attempt {
                 max_jobs: jobs,
-                nvcc_threads: cfg.nvcc_threads,
+                nvcc_threads: cfg.attempts.nvcc_threads,
                 seconds: 0.0,
                 outcome: Outcome::Cancelled,
                 exit_code: None,
@@ -353,7 +362,10 @@ fn run_one(
     }
     cmd.envs(&cfg.env)
         .env(env_vars::MAX_JOBS, jobs.to_string())
-        .env(env_vars::NVCC_THREADS, cfg.nvcc_threads.to_string())
+        .env(
+            env_vars::NVCC_THREADS,
+            cfg.attempts.nvcc_threads.to_string(),
+        )
         .env(env_vars::PYTHONUNBUFFERED, "1")
         .env(env_vars::PIP_NO_INPUT, "1")
         .env(env_vars::WHEELWRIGHT_BUILD_ID, &cfg.marker)
@@ -370,12 +382,12 @@ fn run_one(
     let _ = writeln!(
         log,
         "=== wheelwright attempt {number}: MAX_JOBS={jobs} NVCC_THREADS={} ===\n=== {command_text}",
-        cfg.nvcc_threads
+        cfg.attempts.nvcc_threads
     );
     on_event(BuildEvent::AttemptStarted {
         number,
         max_jobs: jobs,
-        nvcc_threads: cfg.nvcc_threads,
+        nvcc_threads: cfg.attempts.nvcc_threads,
         command: &command_text,
     });
 
@@ -391,7 +403,7 @@ fn run_one(
         .stderr(Stdio::from(write_err))
         .process_group(0);
     let start = Instant::now();
-    let sampler = MemorySampler::start(cfg.sampler.clone());
+    let sampler = MemorySampler::start(cfg.attempts.sampler.clone());
     let spawned = cmd.spawn();
     // The parent's copies of the write end must close, or the reader never sees EOF.
     drop(cmd);
@@ -422,7 +434,7 @@ fn run_one(
                 log,
                 "=== wheelwright: cancelled; stopping the build's process tree"
             );
-            let summary = tree.terminate(cfg.kill_grace);
+            let summary = tree.terminate(cfg.attempts.kill_grace);
             let _ = writeln!(
                 log,
                 "=== wheelwright: sent SIGTERM to {} process(es), SIGKILL to {}",
@@ -477,7 +489,7 @@ fn run_one(
     Ok(AttemptDone {
         attempt: Attempt {
             max_jobs: jobs,
-            nvcc_threads: cfg.nvcc_threads,
+            nvcc_threads: cfg.attempts.nvcc_threads,
             seconds,
             outcome,
             exit_code: status.code(),
@@ -635,15 +647,17 @@ mod tests {
             cwd: dir.path().to_path_buf(),
             env: BTreeMap::new(),
             env_remove: Vec::new(),
-            max_jobs: 3,
-            nvcc_threads: 2,
-            max_retries: 2,
-            memory_ceiling_bytes: None,
-            kill_grace: Duration::from_secs(1),
             pip_args: Vec::new(),
-            sampler: SamplerConfig::default(),
+            attempts: AttemptSettings {
+                max_jobs: 3,
+                nvcc_threads: 2,
+                max_retries: 2,
+                memory_ceiling_bytes: None,
+                kill_grace: Duration::from_secs(1),
+                sampler: SamplerConfig::default(),
+                schedule: None,
+            },
             marker: "runner-test".into(),
-            schedule: None,
         };
         #[derive(Default)]
         struct Seen(Vec<String>);
@@ -737,20 +751,22 @@ mod tests {
             cwd: dir.path().to_path_buf(),
             env: BTreeMap::new(),
             env_remove: Vec::new(),
-            max_jobs: 3,
-            nvcc_threads: 1,
-            max_retries: 1,
-            memory_ceiling_bytes: Some(64 * GIB),
-            kill_grace: Duration::from_secs(1),
             pip_args: Vec::new(),
-            sampler: SamplerConfig::default(),
+            attempts: AttemptSettings {
+                max_jobs: 3,
+                nvcc_threads: 1,
+                max_retries: 1,
+                memory_ceiling_bytes: Some(64 * GIB),
+                kill_grace: Duration::from_secs(1),
+                sampler: SamplerConfig::default(),
+                schedule: Some(ScheduleBasis {
+                    units,
+                    gencodes: 1,
+                    cpus: 4,
+                    threads_honoured: true,
+                }),
+            },
             marker: "runner-eta-test".into(),
-            schedule: Some(ScheduleBasis {
-                units,
-                gencodes: 1,
-                cpus: 4,
-                threads_honoured: true,
-            }),
         };
         struct OomOnKilled(bool);
         impl LineWatcher for OomOnKilled {
