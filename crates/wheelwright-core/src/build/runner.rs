@@ -633,6 +633,30 @@ mod tests {
 
     /// A stand-in interpreter: a shell script that writes to stdout and stderr
     /// in turn, prints ninja status lines and leaves a wheel in the `-w` dir.
+    /// A runner for a fake `python` building in `dir`, no retries.
+    fn test_config(dir: &Path, python: PathBuf, max_jobs: u32, nvcc_threads: u32) -> RunnerConfig {
+        RunnerConfig {
+            python,
+            source_dir: dir.to_path_buf(),
+            dist_dir: dir.join("dist"),
+            cwd: dir.to_path_buf(),
+            env: BTreeMap::new(),
+            env_remove: Vec::new(),
+            pip_args: Vec::new(),
+            attempts: AttemptSettings {
+                max_jobs,
+                nvcc_threads,
+                max_retries: 0,
+                memory_ceiling_bytes: None,
+                kill_grace: Duration::from_secs(1),
+                sampler: SamplerConfig::default(),
+                schedule: None,
+            },
+            // Unique per test: the marker finds a build's strays to kill.
+            marker: format!("runner-test-{}", dir.display()),
+        }
+    }
+
     #[test]
     fn runs_an_attempt_merging_stdout_and_stderr_in_order() {
         let dir = tempfile::tempdir().unwrap();
@@ -640,25 +664,8 @@ mod tests {
             &dir.path().join("python"),
             "#!/bin/sh\nwhile [ \"$1\" != -w ]; do shift; done\necho out-1\necho err-2 >&2\necho '  [1/2] nvcc a'\necho '  [2/2] nvcc b' >&2\necho \"jobs=$MAX_JOBS threads=$NVCC_THREADS\"\ntouch \"$2/pkg-1.0-py3-none-any.whl\"\n",
         );
-        let cfg = RunnerConfig {
-            python,
-            source_dir: dir.path().to_path_buf(),
-            dist_dir: dir.path().join("dist"),
-            cwd: dir.path().to_path_buf(),
-            env: BTreeMap::new(),
-            env_remove: Vec::new(),
-            pip_args: Vec::new(),
-            attempts: AttemptSettings {
-                max_jobs: 3,
-                nvcc_threads: 2,
-                max_retries: 2,
-                memory_ceiling_bytes: None,
-                kill_grace: Duration::from_secs(1),
-                sampler: SamplerConfig::default(),
-                schedule: None,
-            },
-            marker: "runner-test".into(),
-        };
+        let mut cfg = test_config(dir.path(), python, 3, 2);
+        cfg.attempts.max_retries = 2;
         #[derive(Default)]
         struct Seen(Vec<String>);
         impl LineWatcher for Seen {
@@ -744,30 +751,15 @@ mod tests {
         );
         let python = crate::test_support::write_executable(&dir.path().join("python"), &script);
         let units = vec![api, fwd, bwd];
-        let cfg = RunnerConfig {
-            python,
-            source_dir: dir.path().to_path_buf(),
-            dist_dir: dir.path().join("dist"),
-            cwd: dir.path().to_path_buf(),
-            env: BTreeMap::new(),
-            env_remove: Vec::new(),
-            pip_args: Vec::new(),
-            attempts: AttemptSettings {
-                max_jobs: 3,
-                nvcc_threads: 1,
-                max_retries: 1,
-                memory_ceiling_bytes: Some(64 * GIB),
-                kill_grace: Duration::from_secs(1),
-                sampler: SamplerConfig::default(),
-                schedule: Some(ScheduleBasis {
-                    units,
-                    gencodes: 1,
-                    cpus: 4,
-                    threads_honoured: true,
-                }),
-            },
-            marker: "runner-eta-test".into(),
-        };
+        let mut cfg = test_config(dir.path(), python, 3, 1);
+        cfg.attempts.max_retries = 1;
+        cfg.attempts.memory_ceiling_bytes = Some(64 * GIB);
+        cfg.attempts.schedule = Some(ScheduleBasis {
+            units,
+            gencodes: 1,
+            cpus: 4,
+            threads_honoured: true,
+        });
         struct OomOnKilled(bool);
         impl LineWatcher for OomOnKilled {
             fn push_line(&mut self, line: &str) {
