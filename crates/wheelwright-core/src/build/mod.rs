@@ -276,7 +276,7 @@ pub fn build(
             VerifyResult::skipped("--no-verify")
         } else if let Some(w) = &report.wheel {
             on_event(BuildEvent::Note(
-                "verifying the wheel: install into a scratch dir, import",
+                "verifying the wheel: install into a fresh venv that sees the build's torch, import",
             ));
             let (env, _) = req.build_env();
             let path = runner::path_with_python_dir(&req.python, std::env::var_os(env_vars::PATH));

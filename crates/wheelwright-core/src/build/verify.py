@@ -1,31 +1,74 @@
-# wheelwright's wheel check: run by the build interpreter with the wheel
-# installed (pip --target) into TARGET, which goes first on sys.path so the new
-# wheel wins over any installed copy. Prints ONE JSON object on the last line.
-# usage: python verify.py TARGET RECIPE   (RECIPE: flash-attn | torch-ext)
+# wheelwright's wheel check, in three steps (see verify.rs):
+#   python verify.py sites          run by the BUILD interpreter: its site dirs, as JSON
+#   python verify.py link DIR...    run by a FRESH venv's interpreter: make DIRs visible
+#                                   to it (a .pth after its own site-packages), so it
+#                                   sees the build's torch while its own dirs win
+#   python verify.py check RECIPE   run by the fresh venv, the wheel installed there:
+#                                   import it (from the venv, not from elsewhere) and,
+#                                   for flash-attn on a GPU, a forward pass
+# Each step prints ONE JSON object on its last line.
 import json
 import os
 import sys
+import sysconfig
 
 TOLERANCE = 2e-2  # bf16 output against an fp32 reference
+PTH_NAME = "_wheelwright_build_env.pth"
 
 
 def _err(exc):
     return "%s: %s" % (type(exc).__name__, exc)
 
 
-def top_level_modules(target):
+def emit(obj):
+    sys.stdout.write("\n" + json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def own_site_dirs():
+    paths = sysconfig.get_paths()
+    dirs = []
+    for key in ("purelib", "platlib"):
+        d = os.path.realpath(paths[key])
+        if d not in dirs:
+            dirs.append(d)
+    return dirs
+
+
+def sites():
+    import site
+
+    dirs = list(site.getsitepackages())
+    if site.ENABLE_USER_SITE:
+        dirs.append(site.getusersitepackages())
+    emit({"sites": [d for d in dirs if os.path.isdir(d)]})
+
+
+def link(dirs):
+    purelib = sysconfig.get_paths()["purelib"]
+    os.makedirs(purelib, exist_ok=True)
+    # An `import` line of a .pth runs at start-up, after the venv's own
+    # site-packages is on sys.path; addsitedir also reads the .pth files there.
+    line = "import site; " + "; ".join("site.addsitedir(%r)" % d for d in dirs)
+    with open(os.path.join(purelib, PTH_NAME), "w") as f:
+        f.write(line + "\n")
+    emit({"prefix": sys.prefix, "site": own_site_dirs()})
+
+
+def top_level_modules(site_dirs):
     names = []
-    for entry in sorted(os.listdir(target)):
-        path = os.path.join(target, entry)
-        if entry.endswith((".dist-info", ".data")) or entry in ("bin", "__pycache__"):
-            continue
-        if os.path.isdir(path) and os.path.exists(os.path.join(path, "__init__.py")):
-            names.append(entry)
-        elif entry.endswith(".py"):
-            names.append(entry[:-3])
-        elif entry.endswith(".so"):
-            names.append(entry.split(".")[0])
-    return names
+    for target in site_dirs:
+        for entry in sorted(os.listdir(target)):
+            path = os.path.join(target, entry)
+            if entry.endswith((".dist-info", ".data", ".pth")) or entry in ("bin", "__pycache__"):
+                continue
+            if os.path.isdir(path) and os.path.exists(os.path.join(path, "__init__.py")):
+                names.append(entry)
+            elif entry.endswith(".py"):
+                names.append(entry[:-3])
+            elif entry.endswith(".so"):
+                names.append(entry.split(".")[0])
+    return sorted(set(names))
 
 
 def reference_attention(q, k, v, causal):
@@ -72,9 +115,7 @@ def forward_check(out):
         )
 
 
-def main():
-    target, recipe = sys.argv[1], sys.argv[2]
-    sys.path.insert(0, target)
+def check(recipe):
     out = {
         "imported": False,
         "modules": [],
@@ -85,6 +126,7 @@ def main():
         "torch_version": None,
         "device": None,
     }
+    prefix = os.path.realpath(sys.prefix)
     try:
         import importlib
 
@@ -95,14 +137,16 @@ def main():
         if recipe == "flash-attn":
             modules = ["flash_attn"]
         else:
-            modules = top_level_modules(target)
+            modules = top_level_modules(own_site_dirs())
             if not modules:
                 raise RuntimeError("the wheel installs no importable module")
         for name in modules:
             mod = importlib.import_module(name)
             where = os.path.realpath(getattr(mod, "__file__", "") or "")
-            if not where.startswith(os.path.realpath(target)):
-                raise RuntimeError("`%s` was imported from %s, not from the new wheel" % (name, where))
+            if not where.startswith(prefix + os.sep):
+                raise RuntimeError(
+                    "`%s` was imported from %s, not from the new wheel in %s" % (name, where, prefix)
+                )
             out["modules"].append(name)
         if recipe == "flash-attn":
             from flash_attn import flash_attn_func  # noqa: F401
@@ -116,8 +160,19 @@ def main():
             out["error"] = "forward pass failed: " + _err(exc)
     elif out["imported"]:
         out["skipped_reason"] = "torch-ext: import only"
-    sys.stdout.write("\n" + json.dumps(out) + "\n")
-    sys.stdout.flush()
+    emit(out)
+
+
+def main():
+    step = sys.argv[1]
+    if step == "sites":
+        sites()
+    elif step == "link":
+        link(sys.argv[2:])
+    elif step == "check":
+        check(sys.argv[2])
+    else:
+        raise SystemExit("usage: verify.py sites | link DIR... | check RECIPE")
 
 
 main()

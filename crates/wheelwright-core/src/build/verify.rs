@@ -1,21 +1,26 @@
-//! Proving a built wheel works: install it, import it, and for flash-attn run a
-//! tiny forward pass on the GPU against a PyTorch reference attention.
+//! Proving a built wheel works: install it into a fresh venv that sees the same
+//! torch, import it, and for flash-attn run a tiny forward pass on the GPU
+//! against a PyTorch reference attention.
 //!
-//! The wheel goes into a scratch directory with `pip install --no-deps
-//! --no-index --target`, using the build interpreter, so it sees the same torch
-//! and never touches the environment; `verify.py` puts that directory first on
-//! `sys.path` and checks each module really came from it. Without a GPU the
-//! forward pass is skipped with a reason, not failed.
+//! The venv is made by the build interpreter (`-m venv --without-pip`, so no
+//! ensurepip is needed); a `.pth` in it adds the build interpreter's site dirs
+//! *after* its own, so torch (and pip) come from the build environment while the
+//! new wheel, installed with `pip install --no-deps --no-index
+//! --ignore-installed`, wins over any copy installed there. The environment the
+//! build ran in is never touched, and `verify.py check` proves each module came
+//! from the venv. Without a GPU the forward pass is skipped with a reason, not
+//! failed. The venv is removed afterwards.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::process;
 
-/// The check script, run by the build interpreter.
+/// The check script, run by the build interpreter and by the fresh venv.
 pub const VERIFY_SCRIPT: &str = include_str!("verify.py");
 
 /// What the check found; the field names are a contract.
@@ -33,6 +38,9 @@ pub struct VerifyResult {
     pub modules: Vec<String>,
     pub torch_version: Option<String>,
     pub device: Option<String>,
+    /// Where the wheel was installed for the check, and what that venv saw.
+    #[serde(default)]
+    pub environment: Option<String>,
 }
 
 impl VerifyResult {
@@ -57,10 +65,11 @@ pub struct VerifyRequest {
     pub wheel: PathBuf,
     /// `flash-attn` runs the forward pass; anything else imports only.
     pub recipe: String,
-    /// Where to make the scratch install (removed afterwards).
+    /// Where to make the scratch venv (removed afterwards).
     pub scratch_parent: PathBuf,
-    /// Extra environment for both steps (e.g. the interpreter's bin dir on PATH).
+    /// Extra environment for every step (e.g. the interpreter's bin dir on PATH).
     pub env: Vec<(String, String)>,
+    /// For each step.
     pub timeout: Duration,
 }
 
@@ -76,6 +85,64 @@ pub fn verify_wheel(req: &VerifyRequest) -> VerifyResult {
     }
 }
 
+#[derive(Deserialize)]
+struct Sites {
+    sites: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Linked {
+    prefix: String,
+}
+
+/// The steps of one check, all in the scratch dir with the request's environment.
+struct Steps<'a> {
+    req: &'a VerifyRequest,
+    scratch: &'a Path,
+}
+
+impl Steps<'_> {
+    fn command(&self, python: &Path) -> Command {
+        let mut cmd = Command::new(python);
+        cmd.current_dir(self.scratch);
+        cmd.envs(self.req.env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+
+    /// Run `cmd`; on failure, `what` and the output's tail.
+    fn run(&self, mut cmd: Command, what: &str) -> Result<process::Output, String> {
+        let out = process::run(&mut cmd, self.req.timeout).map_err(|e| e.to_string())?;
+        if out.success() {
+            Ok(out)
+        } else {
+            Err(format!(
+                "{what} failed (`{}`, {}):\n{}",
+                out.command,
+                out.status_text(),
+                out.combined_tail(15)
+            ))
+        }
+    }
+
+    /// Run a step of `verify.py` and parse its JSON line.
+    fn script<T: DeserializeOwned>(
+        &self,
+        python: &Path,
+        args: &[&str],
+        what: &str,
+    ) -> Result<T, String> {
+        let mut cmd = self.command(python);
+        cmd.arg(self.scratch.join("verify.py")).args(args);
+        let out = self.run(cmd, what)?;
+        process::parse_last_line_json(&out.stdout).map_err(|e| {
+            format!(
+                "{what}: no result from verify.py ({e}):\n{}",
+                out.combined_tail(15)
+            )
+        })
+    }
+}
+
 fn run_checks(req: &VerifyRequest) -> Result<VerifyResult, String> {
     std::fs::create_dir_all(&req.scratch_parent)
         .map_err(|e| format!("cannot create {}: {e}", req.scratch_parent.display()))?;
@@ -83,11 +150,32 @@ fn run_checks(req: &VerifyRequest) -> Result<VerifyResult, String> {
         .prefix("verify-")
         .tempdir_in(&req.scratch_parent)
         .map_err(|e| format!("cannot create a scratch dir: {e}"))?;
-    let target = scratch.path().join("site");
-    let script = scratch.path().join("verify.py");
-    std::fs::write(&script, VERIFY_SCRIPT).map_err(|e| format!("cannot write verify.py: {e}"))?;
+    std::fs::write(scratch.path().join("verify.py"), VERIFY_SCRIPT)
+        .map_err(|e| format!("cannot write verify.py: {e}"))?;
+    let steps = Steps {
+        req,
+        scratch: scratch.path(),
+    };
 
-    let mut install = Command::new(&req.python);
+    let sites: Sites = steps.script(
+        &req.python,
+        &["sites"],
+        "listing the build interpreter's site dirs",
+    )?;
+    let venv = scratch.path().join("venv");
+    let mut make = steps.command(&req.python);
+    make.args(["-m", "venv", "--without-pip"]).arg(&venv);
+    steps.run(make, "making a fresh venv")?;
+    let venv_python = venv.join("bin").join("python");
+    let mut link_args = vec!["link"];
+    link_args.extend(sites.sites.iter().map(String::as_str));
+    let linked: Linked = steps.script(
+        &venv_python,
+        &link_args,
+        "pointing the venv at the build's site dirs",
+    )?;
+
+    let mut install = steps.command(&venv_python);
     install
         .args([
             "-m",
@@ -96,38 +184,24 @@ fn run_checks(req: &VerifyRequest) -> Result<VerifyResult, String> {
             "--no-deps",
             "--no-index",
             "--no-compile",
+            "--ignore-installed",
             "--disable-pip-version-check",
-            "--target",
         ])
-        .arg(&target)
-        .arg(&req.wheel)
-        .current_dir(scratch.path());
-    install.envs(req.env.iter().map(|(k, v)| (k, v)));
-    let out = process::run(&mut install, req.timeout).map_err(|e| e.to_string())?;
-    if !out.success() {
-        return Err(format!(
-            "installing the wheel failed (`{}`, {}):\n{}",
-            out.command,
-            out.status_text(),
-            out.combined_tail(15)
-        ));
-    }
+        .arg(&req.wheel);
+    steps.run(install, "installing the wheel into the fresh venv")?;
 
-    let mut check = Command::new(&req.python);
-    check
-        .arg(&script)
-        .arg(&target)
-        .arg(&req.recipe)
-        .current_dir(scratch.path());
-    check.envs(req.env.iter().map(|(k, v)| (k, v)));
-    let out = process::run(&mut check, req.timeout).map_err(|e| e.to_string())?;
-    parse_verify_output(&out.stdout).ok_or_else(|| {
-        format!(
-            "the check script printed no result ({}):\n{}",
-            out.status_text(),
-            out.combined_tail(15)
-        )
-    })
+    let mut result: VerifyResult =
+        steps.script(&venv_python, &["check", &req.recipe], "the import check")?;
+    result.environment = Some(format!(
+        "fresh venv {} that also sees {}",
+        linked.prefix,
+        if sites.sites.is_empty() {
+            "no other site dir".to_string()
+        } else {
+            sites.sites.join(", ")
+        }
+    ));
+    Ok(result)
 }
 
 /// The JSON object on the last non-empty line of the script's stdout.
@@ -156,6 +230,45 @@ mod tests {
         assert!(VerifyResult::skipped("--no-verify").passed());
     }
 
+    /// A tiny pure wheel `tinyext-0.1` made by the real `python`.
+    fn tiny_wheel(python: &Path, dir: &Path) -> PathBuf {
+        let wheel = dir.join("tinyext-0.1-py3-none-any.whl");
+        let mk = format!(
+            "import zipfile\nz=zipfile.ZipFile({w:?},'w')\nz.writestr('tinyext/__init__.py','X=1\\n')\nz.writestr('tinyext-0.1.dist-info/METADATA','Metadata-Version: 2.1\\nName: tinyext\\nVersion: 0.1\\n')\nz.writestr('tinyext-0.1.dist-info/WHEEL','Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n')\nz.writestr('tinyext-0.1.dist-info/RECORD','')\nz.close()\n",
+            w = wheel.display().to_string()
+        );
+        let made = Command::new(python).args(["-c", &mk]).status().unwrap();
+        assert!(made.success());
+        wheel
+    }
+
+    fn request(
+        python: PathBuf,
+        wheel: PathBuf,
+        dir: &Path,
+        env: Vec<(String, String)>,
+    ) -> VerifyRequest {
+        VerifyRequest {
+            python,
+            wheel,
+            recipe: "torch-ext".into(),
+            scratch_parent: dir.join("scratch"),
+            env,
+            timeout: Duration::from_secs(120),
+        }
+    }
+
+    fn no_pip(r: &VerifyResult) -> bool {
+        let missing = r
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("No module named pip"));
+        if missing {
+            eprintln!("skipped: python3 has no pip");
+        }
+        missing
+    }
+
     /// The real script against a real interpreter and a real (tiny) wheel,
     /// when a `python3` with pip is on this machine.
     #[test]
@@ -165,31 +278,47 @@ mod tests {
             return;
         };
         let dir = tempfile::tempdir().unwrap();
-        let wheel = dir.path().join("tinyext-0.1-py3-none-any.whl");
-        let mk = format!(
-            "import zipfile\nz=zipfile.ZipFile({w:?},'w')\nz.writestr('tinyext/__init__.py','X=1\\n')\nz.writestr('tinyext-0.1.dist-info/METADATA','Metadata-Version: 2.1\\nName: tinyext\\nVersion: 0.1\\n')\nz.writestr('tinyext-0.1.dist-info/WHEEL','Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n')\nz.writestr('tinyext-0.1.dist-info/RECORD','')\nz.close()\n",
-            w = wheel.display().to_string()
-        );
-        let made = Command::new(&python).args(["-c", &mk]).status().unwrap();
-        assert!(made.success());
-        let r = verify_wheel(&VerifyRequest {
-            python,
-            wheel,
-            recipe: "torch-ext".into(),
-            scratch_parent: dir.path().join("scratch"),
-            env: Vec::new(),
-            timeout: Duration::from_secs(120),
-        });
-        if r.error
-            .as_deref()
-            .is_some_and(|e| e.contains("No module named pip"))
-        {
-            eprintln!("skipped: python3 has no pip");
+        let wheel = tiny_wheel(&python, dir.path());
+        let r = verify_wheel(&request(python, wheel, dir.path(), Vec::new()));
+        if no_pip(&r) {
             return;
         }
         assert!(r.imported, "{r:?}");
         assert_eq!(r.modules, ["tinyext"]);
+        let env = r.environment.as_deref().unwrap();
+        assert!(env.starts_with("fresh venv "), "{env}");
+        assert!(env.contains("site-packages"), "{env}");
+        // The venv is removed afterwards.
+        let left = std::fs::read_dir(dir.path().join("scratch"))
+            .unwrap()
+            .count();
+        assert_eq!(left, 0);
         assert_eq!(r.skipped_reason.as_deref(), Some("torch-ext: import only"));
         assert!(r.passed());
+    }
+
+    /// A copy of the module that shadows the new wheel (here through
+    /// PYTHONPATH, which goes before site-packages) fails the check instead of
+    /// passing it with the wrong code.
+    #[test]
+    fn a_shadowing_copy_fails_the_check() {
+        let Some(python) = crate::test_support::real_tool("python3") else {
+            eprintln!("skipped: no python3 on PATH");
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let wheel = tiny_wheel(&python, dir.path());
+        let shadow = dir.path().join("shadow");
+        std::fs::create_dir_all(shadow.join("tinyext")).unwrap();
+        std::fs::write(shadow.join("tinyext/__init__.py"), "X=0\n").unwrap();
+        let env = vec![("PYTHONPATH".to_string(), shadow.display().to_string())];
+        let r = verify_wheel(&request(python, wheel, dir.path(), env));
+        if no_pip(&r) {
+            return;
+        }
+        assert!(!r.passed(), "{r:?}");
+        let error = r.error.as_deref().unwrap();
+        assert!(error.contains("not from the new wheel"), "{error}");
+        assert!(error.contains("shadow"), "{error}");
     }
 }
