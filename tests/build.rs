@@ -2,8 +2,8 @@
 //! (tests/fixtures/fakepkg/fake-python) plays `pip wheel` and the package's
 //! build — printing output in the shape of real captured logs, compiling
 //! "objects" into the tree's build/ dir like ninja, failing like a real OOM or
-//! gcc-too-new build, hanging like nvcc — and hands everything else (pip
-//! install --target, the verify script) to the real Python. One test drives the
+//! gcc-too-new build, hanging like nvcc — and hands everything else
+//! (`-m venv`, the verify script) to the real Python. One test drives the
 //! real pip and setuptools to prove objects survive a failed attempt.
 
 mod common;
@@ -199,6 +199,9 @@ fn builds_a_wheel_and_writes_the_report() {
     }
     assert!(r["duration_seconds"].as_f64().unwrap() > 0.0);
     assert!(r["peak_memory"]["samples"].as_u64().unwrap() >= 1);
+    // Nothing lost, written as 0.0 (an empty f64 sum would be "-0.0").
+    let raw = std::fs::read_to_string(fb.out().join("report.json")).unwrap();
+    assert!(raw.contains("\"time_lost_seconds\": 0.0"), "{raw}");
 
     // The wheel landed in --out with its real size and sha256.
     let w = &r["wheel"];
@@ -218,7 +221,7 @@ fn builds_a_wheel_and_writes_the_report() {
         sha.split_whitespace().next().unwrap()
     );
 
-    // Verified: installed into a scratch dir and imported by the real Python;
+    // Verified: installed into a fresh venv of the real Python and imported there;
     // without torch or a GPU the forward pass is skipped with a reason.
     assert_eq!(r["verify"]["imported"], true, "{}", r["verify"]);
     assert!(
@@ -226,6 +229,8 @@ fn builds_a_wheel_and_writes_the_report() {
         "{}",
         r["verify"]
     );
+    let venv = r["verify"]["environment"].as_str().unwrap();
+    assert!(venv.starts_with("fresh venv "), "{venv}");
 
     // The build saw the plan's environment.
     let env = fb.attempt_env(1);

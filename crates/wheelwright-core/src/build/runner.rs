@@ -287,7 +287,8 @@ pub fn run_attempts(
             .iter()
             .filter(|a| a.outcome != Outcome::Ok)
             .map(|a| a.seconds)
-            .sum();
+            // Not `.sum()`: an empty f64 sum is -0.0, which reports read as "-0.0".
+            .fold(0.0, |lost, s| lost + s);
         let findings = attempts
             .last()
             .map(|a| a.findings.clone())
