@@ -242,47 +242,42 @@ mod tests {
         wheel
     }
 
-    fn request(
-        python: PathBuf,
-        wheel: PathBuf,
-        dir: &Path,
-        env: Vec<(String, String)>,
-    ) -> VerifyRequest {
-        VerifyRequest {
+    /// Verify a tiny wheel with the real `python3` and the real script, the
+    /// build environment extended by `env`; `None` (the test skips) when this
+    /// machine has no python3 with pip.
+    fn verify_tiny(dir: &Path, env: Vec<(String, String)>) -> Option<VerifyResult> {
+        let Some(python) = crate::test_support::real_tool("python3") else {
+            eprintln!("skipped: no python3 on PATH");
+            return None;
+        };
+        let wheel = tiny_wheel(&python, dir);
+        let r = verify_wheel(&VerifyRequest {
             python,
             wheel,
             recipe: "torch-ext".into(),
             scratch_parent: dir.join("scratch"),
             env,
             timeout: Duration::from_secs(120),
-        }
-    }
-
-    fn no_pip(r: &VerifyResult) -> bool {
-        let missing = r
+        });
+        let no_pip = r
             .error
             .as_deref()
             .is_some_and(|e| e.contains("No module named pip"));
-        if missing {
+        if no_pip {
             eprintln!("skipped: python3 has no pip");
+            return None;
         }
-        missing
+        Some(r)
     }
 
     /// The real script against a real interpreter and a real (tiny) wheel,
     /// when a `python3` with pip is on this machine.
     #[test]
     fn verifies_a_tiny_wheel_with_the_real_script() {
-        let Some(python) = crate::test_support::real_tool("python3") else {
-            eprintln!("skipped: no python3 on PATH");
+        let dir = tempfile::tempdir().unwrap();
+        let Some(r) = verify_tiny(dir.path(), Vec::new()) else {
             return;
         };
-        let dir = tempfile::tempdir().unwrap();
-        let wheel = tiny_wheel(&python, dir.path());
-        let r = verify_wheel(&request(python, wheel, dir.path(), Vec::new()));
-        if no_pip(&r) {
-            return;
-        }
         assert!(r.imported, "{r:?}");
         assert_eq!(r.modules, ["tinyext"]);
         let env = r.environment.as_deref().unwrap();
@@ -302,20 +297,14 @@ mod tests {
     /// passing it with the wrong code.
     #[test]
     fn a_shadowing_copy_fails_the_check() {
-        let Some(python) = crate::test_support::real_tool("python3") else {
-            eprintln!("skipped: no python3 on PATH");
-            return;
-        };
         let dir = tempfile::tempdir().unwrap();
-        let wheel = tiny_wheel(&python, dir.path());
         let shadow = dir.path().join("shadow");
         std::fs::create_dir_all(shadow.join("tinyext")).unwrap();
         std::fs::write(shadow.join("tinyext/__init__.py"), "X=0\n").unwrap();
         let env = vec![("PYTHONPATH".to_string(), shadow.display().to_string())];
-        let r = verify_wheel(&request(python, wheel, dir.path(), env));
-        if no_pip(&r) {
+        let Some(r) = verify_tiny(dir.path(), env) else {
             return;
-        }
+        };
         assert!(!r.passed(), "{r:?}");
         let error = r.error.as_deref().unwrap();
         assert!(error.contains("not from the new wheel"), "{error}");
