@@ -353,6 +353,26 @@ fn gcc_too_new_fails_once_with_its_finding() {
     assert!(fb.log().contains("unsupported GNU version"));
 }
 
+/// `--calibrate` puts this host's speed (from an earlier build's report) into
+/// the plan the build runs with, so its times and ETA are this host's.
+#[test]
+fn calibrated_build_keeps_the_speed_in_its_plan() {
+    let fb = FakeBuild::new("ok", require_python!());
+    let earlier = common::h200_build(&fb.ctx.path().join("earlier"));
+    let out = fb
+        .command()
+        .arg("--calibrate")
+        .arg(&earlier)
+        .arg("--no-verify")
+        .output()
+        .unwrap();
+    expect_code(&out, 0);
+    let plan = &fb.report()["plan"];
+    let factor = plan["speed"]["factor"].as_f64().unwrap();
+    assert!((0.55..0.75).contains(&factor), "{}", plan["speed"]);
+    assert_eq!(plan["speed"]["units"], 73);
+}
+
 #[test]
 fn allow_prebuilt_drops_force_build() {
     let fb = FakeBuild::new("ok", require_python!());

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{expect_code, TestContext};
+use common::{expect_code, h200_build, TestContext};
 use serde_json::Value;
 
 const A800: &[&str] = &[
@@ -381,4 +381,80 @@ fn doctor_reports_on_a_bare_ci_box_and_exits_0() {
             .unwrap()
             <= v["plan"]["memory_ceiling_bytes"].as_u64().unwrap()
     );
+}
+
+#[test]
+fn calibrated_from_a_real_build_on_a_faster_host() {
+    let ctx = TestContext::new();
+    let report = h200_build(ctx.path());
+    let report = report.to_str().unwrap();
+    let (_, plain) = plan_json(&ctx, H100, &[], 0);
+    let (_, cal) = plan_json(&ctx, H100, &["--calibrate", report], 0);
+    check_contract(&cal);
+    assert!(plain.get("speed").is_none());
+
+    let speed = &cal["speed"];
+    let factor = speed["factor"].as_f64().unwrap();
+    assert_eq!(speed["units"], 73, "{speed}");
+    assert!((0.55..0.75).contains(&factor), "{speed}");
+    assert!(speed["basis"].as_str().unwrap().ends_with(".ninja_log"));
+    // Times scale, memory and the choice do not.
+    assert_eq!(cal["max_jobs"], plain["max_jobs"]);
+    assert_eq!(peak(&cal), peak(&plain));
+    let wall = |p: &Value| p["predicted"]["wall_seconds"].as_f64().unwrap();
+    let ratio = wall(&cal) / wall(&plain);
+    assert!((ratio - factor).abs() < 0.01, "{ratio} vs {factor}");
+    // That build's ninja phase took 985.3 s; uncalibrated the plan says 1440 s.
+    // Calibrated on the same build, the prediction lands within 10 % of it: a
+    // check of the method end to end, not a forecast of another build.
+    assert!((wall(&plain) - 985.3) / 985.3 > 0.4, "{}", wall(&plain));
+    assert!((wall(&cal) - 985.3).abs() / 985.3 < 0.10, "{}", wall(&cal));
+
+    let out = ctx
+        .wheelwright()
+        .args(["plan", "--calibrate", report])
+        .args(H100)
+        .output()
+        .unwrap();
+    let text = expect_code(&out, 0);
+    assert!(
+        text.contains(&format!(
+            "speed      times x{factor:.2}, from 73 compiles in "
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn calibrate_errors_say_what_to_give() {
+    let ctx = TestContext::new();
+    let out = ctx
+        .wheelwright()
+        .args(["plan", "--calibrate"])
+        .arg(ctx.path().join("missing.json"))
+        .args(H100)
+        .output()
+        .unwrap();
+    expect_code(&out, 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot read the build report"), "{err}");
+    assert!(err.contains("hint: give the report.json"), "{err}");
+
+    // The work dir (and its .ninja_log) is gone.
+    let report = h200_build(ctx.path());
+    std::fs::remove_dir_all(ctx.path().join("work")).unwrap();
+    let out = ctx
+        .wheelwright()
+        .args(["plan", "--calibrate"])
+        .arg(&report)
+        .args(H100)
+        .output()
+        .unwrap();
+    expect_code(&out, 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(".ninja_log (was the work dir removed?)"),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
 }

@@ -85,6 +85,10 @@ pub struct BuildArgs {
     /// Use this plan (from `wheelwright plan --json`) instead of planning here.
     #[arg(long, value_name = "FILE")]
     pub plan: Option<PathBuf>,
+    /// Scale the plan's times (and the ETA) to this host's compile speed,
+    /// measured from an earlier build here: its `report.json`.
+    #[arg(long, value_name = "REPORT", conflicts_with = "plan")]
+    pub calibrate: Option<PathBuf>,
     /// Run the build even when the plan's preflight checks refuse it (their findings stay in the report).
     #[arg(long)]
     pub force: bool,

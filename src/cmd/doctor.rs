@@ -40,7 +40,7 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     let recipe = args.recipe.recipe()?;
     let (facts, plan) = detect_and_plan(
         &recipe,
-        &args.recipe.request(),
+        &args.recipe.request()?,
         &DetectOptions::from_process_env(),
     );
     let plan = plan.map_err(|e| {

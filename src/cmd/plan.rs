@@ -20,6 +20,7 @@ use wheelwright_core::facts::Facts;
 use wheelwright_core::plan::{self, HostSpec, Plan, PlanRequest, Recipe};
 use wheelwright_core::units::{format_bytes, format_duration, parse_size};
 
+use crate::cmd::host::speed_from;
 use crate::exit;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -85,6 +86,10 @@ pub struct RecipeArgs {
     /// Fix NVCC_THREADS and predict that.
     #[arg(long, value_name = "N")]
     pub nvcc_threads: Option<u32>,
+    /// Scale predicted times to this host's compile speed, measured from an
+    /// earlier build here: its `report.json` (the work dir's .ninja_log is read).
+    #[arg(long, value_name = "REPORT")]
+    pub calibrate: Option<PathBuf>,
 }
 
 impl RecipeArgs {
@@ -92,13 +97,14 @@ impl RecipeArgs {
         self.choice.recipe()
     }
 
-    pub fn request(&self) -> PlanRequest {
-        PlanRequest {
+    pub fn request(&self) -> anyhow::Result<PlanRequest> {
+        Ok(PlanRequest {
             archs: self.archs.clone().map(|a| vec![a]),
             max_jobs: self.max_jobs,
             nvcc_threads: self.nvcc_threads,
+            speed: self.calibrate.as_deref().map(speed_from).transpose()?,
             ..self.choice.request()
-        }
+        })
     }
 }
 
@@ -211,7 +217,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let spec = args.host_spec()?;
     let recipe = args.recipe.recipe()?;
     let (facts, assumptions) = facts_for(&args, &spec)?;
-    let request = args.recipe.request();
+    let request = args.recipe.request()?;
     let mut plan = plan::plan(&recipe, &facts, &request).map_err(plan_error)?;
     plan.assumptions = assumptions;
     if args.schedule {
@@ -289,6 +295,16 @@ pub fn render_plan(p: &Plan) -> String {
             format_bytes(p.predicted.peak_memory_bytes)
         ),
     );
+    if let Some(c) = &p.speed {
+        row(
+            &mut out,
+            "speed",
+            &format!(
+                "times x{:.2}, from {} compiles in {}",
+                c.factor, c.units, c.basis
+            ),
+        );
+    }
     row(
         &mut out,
         "",

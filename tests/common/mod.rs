@@ -208,3 +208,21 @@ impl HostCaptures {
 pub fn h100_host_config() -> PathBuf {
     fixture("device/host_config.h")
 }
+
+/// The H200 box's real flash-attn build (`tests/fixtures/builds/h200-flash-attn`)
+/// laid out under `dir` as `wheelwright build` leaves it: its report, whose
+/// source dir holds the `.ninja_log` ninja wrote. Returns the report's path.
+pub fn h200_build(dir: &Path) -> PathBuf {
+    let fixture = fixture("builds/h200-flash-attn");
+    let source = dir.join("work/src/flash_attn-2.8.3");
+    let temp = source.join("build/temp.linux-x86_64-cpython-312");
+    std::fs::create_dir_all(&temp).unwrap();
+    std::fs::copy(fixture.join("ninja_log"), temp.join(".ninja_log")).unwrap();
+    let text = std::fs::read_to_string(fixture.join("report.json")).unwrap();
+    let mut report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    report["source_dir"] = source.display().to_string().into();
+    report["work_dir"] = dir.join("work").display().to_string().into();
+    let path = dir.join("report.json");
+    std::fs::write(&path, report.to_string()).unwrap();
+    path
+}

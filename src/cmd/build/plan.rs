@@ -10,7 +10,7 @@ use wheelwright_core::diagnose::{DiagnoseContext, Diagnoser};
 use wheelwright_core::plan::{Plan, PlanRequest, Recipe, ScheduleBasis};
 
 use super::{BuildArgs, BuildSettings};
-use crate::cmd::host::{detect_and_plan, planned_threads};
+use crate::cmd::host::{detect_and_plan, planned_threads, speed_from};
 use crate::exit;
 
 /// Detect the host and plan the build (or read `--plan FILE`); the command
@@ -52,6 +52,7 @@ pub fn resolve(
                 nvcc_threads: args.nvcc_threads,
                 source: source_path.clone(),
                 memory_limit_override: None,
+                speed: args.calibrate.as_deref().map(speed_from).transpose()?,
             };
             let (facts, plan) = detect_and_plan(&recipe, &req, dopts);
             let plan = plan.map_err(|e| {

@@ -382,6 +382,7 @@ mod tests {
             gencodes: 1,
             cpus: REAL_BUILD_CPUS,
             threads_honoured: true,
+            speed: 1.0,
         };
         EtaModel::from_schedule(&basis.schedule(REAL_BUILD_JOBS, 1, &[])).unwrap()
     }

@@ -12,8 +12,13 @@ use serde::{Deserialize, Serialize};
 use super::memory::MemoryPeak;
 use super::verify::VerifyResult;
 use super::wheel::WheelInfo;
+use crate::env_vars;
 use crate::facts::Facts;
 use crate::finding::Finding;
+use crate::plan::calibrate::{calibrate, CalibrateError, PastBuild, SpeedCalibration};
+use crate::plan::measurements::parse_ninja_log;
+use crate::plan::recipe::{resolve_units, Recipe};
+use crate::plan::CostModel;
 
 /// Version of the `BuildReport` JSON contract.
 pub const BUILD_REPORT_SCHEMA_VERSION: u32 = 1;
@@ -196,6 +201,68 @@ impl BuildReport {
     pub fn read(path: &Path) -> std::io::Result<BuildReport> {
         let text = std::fs::read_to_string(path)?;
         serde_json::from_str(&text).map_err(std::io::Error::other)
+    }
+
+    /// This host's compile speed from the build this report describes: its
+    /// plan's gencodes, threads and CPUs, and the `.ninja_log` its source tree
+    /// kept in the work dir (`build/*/.ninja_log`). See [`crate::plan::calibrate`].
+    pub fn speed_calibration(&self) -> Result<SpeedCalibration, CalibrateError> {
+        let input = |message: String| CalibrateError::Input {
+            path: self.work_dir.display().to_string(),
+            message,
+        };
+        let plan = self
+            .plan
+            .as_ref()
+            .ok_or_else(|| input("the report has no plan".into()))?;
+        let source = self
+            .source_dir
+            .as_ref()
+            .ok_or_else(|| input("the report names no source dir".into()))?;
+        let pattern = source.join("build").join("*").join(".ninja_log");
+        let log_path = glob::glob(&pattern.to_string_lossy())
+            .ok()
+            .and_then(|mut paths| paths.find_map(Result::ok))
+            .ok_or_else(|| {
+                input(format!(
+                    "no {} (was the work dir removed?)",
+                    pattern.display()
+                ))
+            })?;
+        let text = std::fs::read_to_string(&log_path)
+            .map_err(|e| input(format!("cannot read {}: {e}", log_path.display())))?;
+        let log = parse_ninja_log(&text);
+        let recipe = match self.recipe.as_str() {
+            "flash-attn" => Recipe::flash_attn(plan.recipe_version.as_deref().unwrap_or("2.8.3")),
+            _ => Recipe::torch_ext(source.clone()),
+        };
+        // The tree the build compiled; flash-attn's built-in file list where
+        // the tree is gone but its log was kept.
+        let units = resolve_units(&recipe, Some(source))
+            .or_else(|e| match recipe {
+                Recipe::FlashAttn { .. } => resolve_units(&recipe, None),
+                Recipe::TorchExt { .. } => Err(e),
+            })
+            .map_err(|e| input(e.to_string()))?
+            .units;
+        let threads = match plan.env.contains_key(env_vars::NVCC_THREADS) {
+            true => self
+                .attempts
+                .last()
+                .map_or(plan.nvcc_threads, |a| a.nvcc_threads),
+            false => 1,
+        };
+        calibrate(
+            &CostModel::measured(),
+            &PastBuild {
+                units: &units,
+                log: &log,
+                gencodes: plan.gencodes.max(1),
+                threads,
+                cpus: plan.cpus,
+                basis: log_path.display().to_string(),
+            },
+        )
     }
 }
 

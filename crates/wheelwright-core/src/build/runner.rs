@@ -760,6 +760,7 @@ mod tests {
             gencodes: 1,
             cpus: 4,
             threads_honoured: true,
+            speed: 1.0,
         });
         struct OomOnKilled(bool);
         impl LineWatcher for OomOnKilled {

@@ -180,6 +180,9 @@ pub struct CostModel {
     pub thread_memory_growth: f64,
     pub profile: MemoryProfile,
     pub build_overhead_bytes: u64,
+    /// This host's compile time over the measured machine's (1.0 there; see
+    /// [`super::calibrate`]): multiplies every compile's time, not its memory.
+    pub speed: f64,
     classes: BTreeMap<UnitClass, Pair>,
     kinds: BTreeMap<UnitKind, Pair>,
     unit_peaks: BTreeMap<String, f64>,
@@ -198,12 +201,20 @@ impl CostModel {
             thread_memory_growth,
             profile: MEMORY_PROFILE,
             build_overhead_bytes: BUILD_OVERHEAD_BYTES,
+            speed: 1.0,
             classes: BTreeMap::new(),
             kinds: BTreeMap::new(),
             unit_peaks: BTreeMap::new(),
         };
         model.fit_units(&log, &tus);
         model
+    }
+
+    /// The same model on a host that compiles in `speed` times the measured
+    /// machine's time (a calibration's factor).
+    pub fn with_speed(mut self, speed: f64) -> Self {
+        self.speed = speed;
+        self
     }
 
     /// Slowdown against running alone at `load` (CPU demand / cores).
@@ -261,7 +272,7 @@ impl CostModel {
         };
         JobCost {
             name: unit.path.clone(),
-            alone_seconds: cost.seconds * time_factor,
+            alone_seconds: cost.seconds * time_factor * self.speed,
             peak_bytes: (cost.peak_bytes as f64 * memory_factor) as u64,
             cpu_demand: demand,
         }

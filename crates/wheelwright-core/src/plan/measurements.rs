@@ -39,6 +39,10 @@ pub struct NinjaLogEntry {
     pub end_ms: u64,
     /// The output path, e.g. `build/temp…/csrc/flash_attn/src/flash_bwd_…o`.
     pub output: String,
+    /// The output's mtime in ns since the epoch, as ninja recorded it after the
+    /// command (0 when unknown): it places entries of different ninja runs,
+    /// whose start/end count from each run's own start, on one clock.
+    pub mtime_ns: u64,
 }
 
 impl NinjaLogEntry {
@@ -68,11 +72,13 @@ pub fn parse_ninja_log(text: &str) -> Vec<NinjaLogEntry> {
             continue;
         };
         let output = fields[3].to_string();
+        let mtime_ns = fields[2].parse().unwrap_or(0);
         out.retain(|e| e.output != output);
         out.push(NinjaLogEntry {
             start_ms,
             end_ms,
             output,
+            mtime_ns,
         });
     }
     out

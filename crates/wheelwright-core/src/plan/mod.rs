@@ -17,6 +17,7 @@
 
 pub mod archs;
 pub mod baselines;
+pub mod calibrate;
 pub mod cost;
 pub mod hypothetical;
 pub mod measurements;
@@ -32,6 +33,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use calibrate::{CalibrateError, PastBuild, SpeedCalibration};
 pub use cost::{jobs_for_memory, CostModel};
 pub use hypothetical::HostSpec;
 pub use recipe::Recipe;
@@ -68,6 +70,9 @@ pub struct PlanRequest {
     /// Plan for this much memory instead of the cgroup limit / total memory
     /// (the margin is still taken off).
     pub memory_limit_override: Option<u64>,
+    /// This host's compile speed from an earlier build here
+    /// ([`calibrate::calibrate`]); without it, times are the measured machine's.
+    pub speed: Option<SpeedCalibration>,
 }
 
 /// Why no plan could be made at all (bad input; refusals are findings).
@@ -209,6 +214,9 @@ pub struct Plan {
     /// What was assumed about a host not detected (filled by the caller).
     #[serde(default)]
     pub assumptions: Vec<String>,
+    /// The host-speed calibration the times were scaled by, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed: Option<SpeedCalibration>,
     /// The simulated schedule in ninja's order, when asked for ([`schedule`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<Vec<simulate::SimulatedJob>>,
@@ -261,7 +269,7 @@ pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, P
     let margin = memory_margin(base);
     let ceiling = base.saturating_sub(margin);
 
-    let model = CostModel::measured();
+    let model = CostModel::measured().with_speed(req.speed.as_ref().map_or(1.0, |c| c.factor));
     let units = &su.units;
     let choice = search::choose(
         &model,
@@ -382,6 +390,7 @@ pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, P
         model: ModelSummary::of(&model),
         findings,
         assumptions: Vec::new(),
+        speed: req.speed.clone(),
         schedule: None,
     })
 }
@@ -410,6 +419,8 @@ pub struct ScheduleBasis {
     pub cpus: u32,
     /// The build passes NVCC_THREADS to nvcc (else every compile runs with 1).
     pub threads_honoured: bool,
+    /// The plan's host-speed factor (1.0 uncalibrated).
+    pub speed: f64,
 }
 
 impl ScheduleBasis {
@@ -422,6 +433,7 @@ impl ScheduleBasis {
             gencodes: plan.gencodes.max(1),
             cpus: plan.cpus,
             threads_honoured: plan.env.contains_key(env_vars::NVCC_THREADS),
+            speed: plan.speed.as_ref().map_or(1.0, |c| c.factor),
         })
     }
 
@@ -434,7 +446,7 @@ impl ScheduleBasis {
         threads: u32,
         built: &[String],
     ) -> Vec<simulate::SimulatedJob> {
-        let model = CostModel::measured();
+        let model = CostModel::measured().with_speed(self.speed);
         let threads = if self.threads_honoured { threads } else { 1 };
         let units: Vec<recipe::TranslationUnit> = self
             .units
@@ -448,7 +460,7 @@ impl ScheduleBasis {
 }
 
 /// `/tmp/x/build/temp.linux-x86_64-cpython-312/csrc/a.o` is the object of `csrc/a.cu`.
-fn is_object_of(output: &str, unit: &recipe::TranslationUnit) -> bool {
+pub(crate) fn is_object_of(output: &str, unit: &recipe::TranslationUnit) -> bool {
     let object = unit.object_path();
     output == object
         || output

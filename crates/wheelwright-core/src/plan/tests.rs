@@ -397,3 +397,46 @@ fn a_retry_schedule_leaves_out_the_objects_built() {
     assert!(left.iter().all(|j| j.name != units[0].path));
     assert!(left.iter().any(|j| j.name == units[1].path));
 }
+
+/// A calibrated plan's times, and the ETA schedule a build takes from it,
+/// scale by the host's speed; its jobs and memory do not.
+#[test]
+fn a_speed_calibration_scales_times_only() {
+    let f = facts(&host(16, 128));
+    let plain = plan(&fa(), &f, &PlanRequest::default()).unwrap();
+    let speed = SpeedCalibration {
+        factor: 0.5,
+        units: 73,
+        observed_seconds: 1.0,
+        predicted_seconds: 2.0,
+        reference_ratio: 1.0,
+        basis: "test".into(),
+    };
+    let req = PlanRequest {
+        speed: Some(speed.clone()),
+        ..PlanRequest::default()
+    };
+    let fast = plan(&fa(), &f, &req).unwrap();
+    assert_eq!(fast.speed.as_ref(), Some(&speed));
+    assert_eq!(
+        (fast.max_jobs, fast.nvcc_threads),
+        (plain.max_jobs, plain.nvcc_threads)
+    );
+    assert_eq!(
+        fast.predicted.peak_memory_bytes,
+        plain.predicted.peak_memory_bytes
+    );
+    let half = plain.predicted.wall_seconds / 2.0;
+    assert!(
+        (fast.predicted.wall_seconds - half).abs() < 0.2,
+        "{:?}",
+        fast.predicted
+    );
+
+    let end = |p: &Plan| {
+        let basis = ScheduleBasis::resolve(&fa(), &PlanRequest::default(), p).unwrap();
+        let jobs = basis.schedule(p.max_jobs, p.nvcc_threads, &[]);
+        jobs.iter().map(|j| j.end_seconds).fold(0.0, f64::max)
+    };
+    assert!((end(&fast) - end(&plain) / 2.0).abs() < 0.1);
+}

@@ -1,0 +1,306 @@
+//! Host speed: how fast this host compiles compared with the machine the cost
+//! model was measured on, from a real build's `.ninja_log` on this host.
+//!
+//! The model's per-file times come from one machine (the H100 box of
+//! `data/README.md`); another host's CPUs can be faster or slower throughout: a
+//! full flash-attn build on an H200 box took 0.70 of the predicted wall
+//! (`bench/results/README.md`). So each compile in the log is set against the
+//! model's time for it *under the load it ran at* (the compiles that overlapped
+//! it in that same log, weighed by their CPU demand), and the factor is
+//! Σ observed / Σ predicted over the compiles of the recipe, divided by the
+//! same ratio taken on the build the model was fitted on (0.93: the model's own
+//! bias, which a ratio of ratios cancels, so that machine is 1.0 exactly).
+//! Taking the load from the log makes the factor independent of the MAX_JOBS
+//! that build used.
+//! Entries of different ninja runs (a retry after an OOM kill) are put on one
+//! clock by the output mtimes ninja records. The factor scales times only:
+//! a compile's memory does not depend on the CPU's speed.
+
+use serde::{Deserialize, Serialize};
+
+use super::cost::CostModel;
+use super::measurements::{parse_ninja_log, NinjaLogEntry, REAL_BUILD_CPUS, REAL_BUILD_NINJA_LOG};
+use super::recipe::{flash_attn_2_8_3_units, TranslationUnit};
+
+/// Fewer compiles than this say too little about a host.
+pub const MIN_UNITS: usize = 5;
+
+/// The host's speed relative to the model, as a plan records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpeedCalibration {
+    /// This host's compile time over the model's: 0.64 compiles in 64 % of
+    /// the time the model predicts. Every predicted time is multiplied by it.
+    pub factor: f64,
+    /// Compiles compared.
+    pub units: u32,
+    /// Their summed durations in the log.
+    pub observed_seconds: f64,
+    /// The model's durations for them, at the load each ran at.
+    pub predicted_seconds: f64,
+    /// observed / predicted on the measured machine's own build, which
+    /// `factor` is relative to.
+    pub reference_ratio: f64,
+    /// Where the log came from.
+    pub basis: String,
+}
+
+/// A finished build on this host, as the calibration needs it.
+#[derive(Debug, Clone)]
+pub struct PastBuild<'a> {
+    /// The recipe's units; log entries of other outputs only add load.
+    pub units: &'a [TranslationUnit],
+    pub log: &'a [NinjaLogEntry],
+    pub gencodes: u32,
+    /// `nvcc --threads` as the compiles got it (1 where the build ignores it).
+    pub threads: u32,
+    pub cpus: u32,
+    pub basis: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CalibrateError {
+    #[error("{basis} has {found} compiles of the recipe's files; calibrating needs at least {MIN_UNITS}")]
+    TooFew { basis: String, found: usize },
+    #[error("cannot calibrate from {path}: {message}")]
+    Input { path: String, message: String },
+}
+
+impl CalibrateError {
+    /// What the user should do.
+    pub fn hint(&self) -> String {
+        match self {
+            CalibrateError::TooFew { .. } => {
+                "calibrate from a build that compiled most of the package (its `report.json`), or plan without --calibrate".into()
+            }
+            CalibrateError::Input { .. } => {
+                "give the report.json of a finished `wheelwright build` on this host, with its work dir (and .ninja_log) still there".into()
+            }
+        }
+    }
+}
+
+/// One logged compile on a common clock.
+struct Span {
+    start: f64,
+    end: f64,
+    demand: f64,
+    /// The model's seconds alone, for the recipe's units.
+    alone: Option<f64>,
+}
+
+/// This host's speed factor from `past`.
+pub fn calibrate(model: &CostModel, past: &PastBuild) -> Result<SpeedCalibration, CalibrateError> {
+    let base = model.clone().with_speed(1.0);
+    let (observed, predicted, units) = compare(&base, past);
+    if units < MIN_UNITS || predicted <= 0.0 {
+        return Err(CalibrateError::TooFew {
+            basis: past.basis.clone(),
+            found: units,
+        });
+    }
+    let reference = reference_ratio(&base);
+    let r = |x: f64, scale: f64| (x * scale).round() / scale;
+    Ok(SpeedCalibration {
+        factor: r(observed / predicted / reference, 1000.0),
+        units: units as u32,
+        observed_seconds: r(observed, 10.0),
+        predicted_seconds: r(predicted, 10.0),
+        reference_ratio: r(reference, 1000.0),
+        basis: past.basis.clone(),
+    })
+}
+
+/// observed / predicted for the real build the model was fitted on.
+fn reference_ratio(base: &CostModel) -> f64 {
+    let units = flash_attn_2_8_3_units();
+    let log = parse_ninja_log(REAL_BUILD_NINJA_LOG);
+    let (observed, predicted, _) = compare(
+        base,
+        &PastBuild {
+            units: &units,
+            log: &log,
+            gencodes: 1,
+            threads: 1,
+            cpus: REAL_BUILD_CPUS,
+            basis: String::new(),
+        },
+    );
+    if predicted > 0.0 {
+        observed / predicted
+    } else {
+        1.0
+    }
+}
+
+/// (Σ observed seconds, Σ predicted seconds, compiles) over the recipe's
+/// compiles in the log, each predicted at the load it ran at.
+fn compare(base: &CostModel, past: &PastBuild) -> (f64, f64, usize) {
+    // One clock for all entries when ninja recorded every mtime, else each
+    // run's own (right for a build of one ninja run).
+    let absolute = past.log.iter().all(|e| e.mtime_ns > 0);
+    let spans: Vec<Span> = past
+        .log
+        .iter()
+        .map(|e| {
+            let seconds = e.seconds();
+            let (start, end) = if absolute {
+                let end = e.mtime_ns as f64 / 1e9;
+                (end - seconds, end)
+            } else {
+                (e.start_ms as f64 / 1000.0, e.end_ms as f64 / 1000.0)
+            };
+            let unit = past
+                .units
+                .iter()
+                .find(|u| super::is_object_of(&e.output, u));
+            let (alone, demand) = match unit {
+                Some(u) => {
+                    let job = base.job(u, past.gencodes, past.threads);
+                    (Some(job.alone_seconds), job.cpu_demand)
+                }
+                None => (None, 1.0),
+            };
+            Span {
+                start,
+                end,
+                demand,
+                alone,
+            }
+        })
+        .collect();
+
+    let (mut observed, mut predicted, mut units) = (0.0, 0.0, 0usize);
+    for s in &spans {
+        let Some(alone) = s.alone else { continue };
+        let seconds = s.end - s.start;
+        if seconds <= 0.0 {
+            continue;
+        }
+        // The mean CPU demand over this compile's life, its own included.
+        let busy: f64 = spans
+            .iter()
+            .map(|o| o.demand * (s.end.min(o.end) - s.start.max(o.start)).max(0.0))
+            .sum();
+        predicted += alone * base.slowdown(busy / seconds, past.cpus);
+        observed += seconds;
+        units += 1;
+    }
+    (observed, predicted, units)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::recipe::{resolve_units, Recipe};
+    use crate::plan::search::jobs_for;
+    use crate::plan::simulate::{simulate, Order};
+
+    fn units() -> Vec<TranslationUnit> {
+        resolve_units(&Recipe::flash_attn("2.8.3"), None)
+            .unwrap()
+            .units
+    }
+
+    fn past<'a>(
+        units: &'a [TranslationUnit],
+        log: &'a [NinjaLogEntry],
+        cpus: u32,
+    ) -> PastBuild<'a> {
+        PastBuild {
+            units,
+            log,
+            gencodes: 1,
+            threads: 1,
+            cpus,
+            basis: "test".into(),
+        }
+    }
+
+    /// A `.ninja_log` of the model's own schedule at `speed`, as `runs` ninja
+    /// runs (each counting from its own start, mtimes on one clock).
+    fn simulated_log(speed: f64, jobs: u32, cpus: u32, runs: usize) -> Vec<NinjaLogEntry> {
+        let model = CostModel::measured().with_speed(speed);
+        let units = units();
+        let per_run = units.len().div_ceil(runs);
+        let mut log = Vec::new();
+        let mut clock = 1_700_000_000.0;
+        for chunk in units.chunks(per_run) {
+            let costs = jobs_for(&model, chunk, 1, 1);
+            let sim = simulate(&model, &costs, jobs, cpus, Order::AsGiven);
+            for j in &sim.jobs {
+                log.push(NinjaLogEntry {
+                    start_ms: (j.start_seconds * 1000.0) as u64,
+                    end_ms: (j.end_seconds * 1000.0) as u64,
+                    output: format!(
+                        "/w/build/temp/{}",
+                        j.name.replace(".cu", ".o").replace(".cpp", ".o")
+                    ),
+                    mtime_ns: ((clock + j.end_seconds) * 1e9) as u64,
+                });
+            }
+            clock += sim.wall_seconds + 30.0;
+        }
+        log
+    }
+
+    #[test]
+    fn recovers_the_speed_of_a_simulated_build() {
+        let units = units();
+        for (speed, jobs) in [(0.5, 4), (1.0, 16), (1.7, 8)] {
+            let log = simulated_log(speed, jobs, 16, 1);
+            let c = calibrate(&CostModel::measured(), &past(&units, &log, 16)).unwrap();
+            assert_eq!(c.units, 73);
+            // The model is exact on its own schedule: the raw ratio is the speed,
+            // and the factor is it relative to the measured machine's.
+            let raw = c.observed_seconds / c.predicted_seconds;
+            assert!(
+                (raw - speed).abs() < 0.02 * speed,
+                "{speed} at {jobs} jobs: {c:?}"
+            );
+            let relative = c.factor * c.reference_ratio;
+            assert!((relative - raw).abs() < 0.002 * raw.max(1.0), "{c:?}");
+        }
+    }
+
+    /// A retry's entries count from their own run's start; the mtimes keep
+    /// them apart, so they do not pile onto the first run's load.
+    #[test]
+    fn entries_of_several_ninja_runs_share_one_clock() {
+        let units = units();
+        let log = simulated_log(0.7, 16, 16, 2);
+        let c = calibrate(&CostModel::measured(), &past(&units, &log, 16)).unwrap();
+        let raw = |c: &SpeedCalibration| c.observed_seconds / c.predicted_seconds;
+        assert!((raw(&c) - 0.7).abs() < 0.02, "{c:?}");
+        // Without mtimes the runs overlap on one clock: more load, a wrong factor.
+        let mut stripped = log.clone();
+        for e in &mut stripped {
+            e.mtime_ns = 0;
+        }
+        let wrong = calibrate(&CostModel::measured(), &past(&units, &stripped, 16)).unwrap();
+        assert!(raw(&wrong) < 0.6, "{wrong:?}");
+    }
+
+    /// The real build the model was fitted on is speed 1 (by construction),
+    /// and the model's own bias there is small.
+    #[test]
+    fn the_measured_machine_is_speed_one() {
+        let units = units();
+        let log = parse_ninja_log(REAL_BUILD_NINJA_LOG);
+        let c = calibrate(&CostModel::measured(), &past(&units, &log, REAL_BUILD_CPUS)).unwrap();
+        assert!(c.units >= 60, "{c:?}");
+        assert_eq!(c.factor, 1.0, "{c:?}");
+        assert!((c.reference_ratio - 1.0).abs() < 0.1, "{c:?}");
+    }
+
+    #[test]
+    fn too_few_compiles_are_refused() {
+        let units = flash_attn_2_8_3_units();
+        let log = parse_ninja_log(REAL_BUILD_NINJA_LOG);
+        let err = calibrate(&CostModel::measured(), &past(&units, &log[..3], 16)).unwrap_err();
+        assert!(
+            matches!(err, CalibrateError::TooFew { found: 3, .. }),
+            "{err}"
+        );
+        assert!(err.hint().contains("report.json"));
+    }
+}
