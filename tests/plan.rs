@@ -458,3 +458,28 @@ fn calibrate_errors_say_what_to_give() {
     );
     assert!(err.contains("hint:"), "{err}");
 }
+
+/// `doctor --python` probes that interpreter (the action passes its `python`
+/// input this way), not the one on PATH.
+#[test]
+fn doctor_probes_the_python_it_is_given() {
+    let ctx = TestContext::new();
+    let root = ci_box_root(&ctx);
+    let fake = common::write_executable(
+        &ctx.path().join("venv/bin/python"),
+        "#!/bin/sh\necho 'no such interpreter here' >&2\nexit 1\n",
+    );
+    let out = ctx
+        .wheelwright()
+        .args(["doctor", "--json", "--python"])
+        .arg(&fake)
+        .env("WHEELWRIGHT_ROOT", &root)
+        .env("WHEELWRIGHT_NVML", "off")
+        .env("PATH", &ctx.bin)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_str(&expect_code(&out, 0)).unwrap();
+    let findings = v["plan"]["findings"].to_string();
+    assert!(findings.contains(&fake.display().to_string()), "{findings}");
+    assert!(findings.contains("no such interpreter here"), "{findings}");
+}

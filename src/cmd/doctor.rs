@@ -28,6 +28,10 @@ pub struct DoctorArgs {
     /// Print `{ "facts": ..., "plan": ... }` as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Python interpreter to probe and plan for (default: WHEELWRIGHT_PYTHON,
+    /// then $VIRTUAL_ENV/bin/python, then python3 on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<std::path::PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -38,11 +42,9 @@ struct Report<'a> {
 
 pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     let recipe = args.recipe.recipe()?;
-    let (facts, plan) = detect_and_plan(
-        &recipe,
-        &args.recipe.request()?,
-        &DetectOptions::from_process_env(),
-    );
+    let mut dopts = DetectOptions::from_process_env();
+    dopts.python = args.python.clone().or(dopts.python);
+    let (facts, plan) = detect_and_plan(&recipe, &args.recipe.request()?, &dopts);
     let plan = plan.map_err(|e| {
         let hint = e.hint();
         exit::usage(e.to_string(), hint)

@@ -100,13 +100,21 @@ fn check_cuda(facts: &Facts, recipe: &Recipe, out: &mut Preflight) {
 fn check_torch(facts: &Facts, out: &mut Preflight) {
     let isolation = "Build with `pip wheel --no-build-isolation` (wheelwright's builds do): the package's setup.py imports torch and reads torch.version.cuda, so it must see the torch you installed; with build isolation pip builds in a fresh environment without it and fails with `No module named 'torch'` or pulls another torch.";
     match (&facts.python, &facts.torch) {
-        (None, _) => out.findings.push(Finding::new(
-            "torch-missing",
-            Severity::Error,
-            "No Python with torch",
-            "No Python interpreter was found, so there is no torch to build against.",
-            format!("Install Python 3.9+ and the torch your wheel is for (`pip install torch`), or name the interpreter with WHEELWRIGHT_PYTHON. {isolation}"),
-        )),
+        (None, _) => {
+            // An interpreter that was found but did not answer the probe says why.
+            let why = facts.problems.iter().find(|p| p.probe == "python");
+            let message = match why {
+                Some(p) => format!("The Python probe failed, so there is no torch to build against: {}", p.message),
+                None => "No Python interpreter was found, so there is no torch to build against.".into(),
+            };
+            out.findings.push(Finding::new(
+                "torch-missing",
+                Severity::Error,
+                "No Python with torch",
+                message,
+                format!("Install Python 3.9+ and the torch your wheel is for (`pip install torch`), or name a working interpreter with --python or WHEELWRIGHT_PYTHON. {isolation}"),
+            ))
+        }
         (Some(py), None) => out.findings.push(Finding::new(
             "torch-missing",
             Severity::Error,
