@@ -261,17 +261,23 @@ fn torch_ext_on_a_subset_of_flash_attn_files() {
     expect_code(&out, 2);
 }
 
-#[test]
-fn unknown_flash_attn_version_needs_a_source() {
-    let ctx = TestContext::new();
+/// `plan ARGS` for the H100 host, refused with exit 2: its stderr.
+fn refused_plan<S: AsRef<std::ffi::OsStr>>(ctx: &TestContext, args: &[S]) -> String {
     let out = ctx
         .wheelwright()
-        .args(["plan", "--recipe-version", "2.5.0"])
+        .arg("plan")
+        .args(args)
         .args(H100)
         .output()
         .unwrap();
     expect_code(&out, 2);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn unknown_flash_attn_version_needs_a_source() {
+    let ctx = TestContext::new();
+    let stderr = refused_plan(&ctx, &["--recipe-version", "2.5.0"]);
     assert!(stderr.contains("--source"), "{stderr}");
 }
 
@@ -428,30 +434,15 @@ fn calibrated_from_a_real_build_on_a_faster_host() {
 #[test]
 fn calibrate_errors_say_what_to_give() {
     let ctx = TestContext::new();
-    let out = ctx
-        .wheelwright()
-        .args(["plan", "--calibrate"])
-        .arg(ctx.path().join("missing.json"))
-        .args(H100)
-        .output()
-        .unwrap();
-    expect_code(&out, 2);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let missing = ctx.path().join("missing.json");
+    let err = refused_plan(&ctx, &["--calibrate".as_ref(), missing.as_os_str()]);
     assert!(err.contains("cannot read the build report"), "{err}");
     assert!(err.contains("hint: give the report.json"), "{err}");
 
     // The work dir (and its .ninja_log) is gone.
     let report = h200_build(ctx.path());
     std::fs::remove_dir_all(ctx.path().join("work")).unwrap();
-    let out = ctx
-        .wheelwright()
-        .args(["plan", "--calibrate"])
-        .arg(&report)
-        .args(H100)
-        .output()
-        .unwrap();
-    expect_code(&out, 2);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_plan(&ctx, &["--calibrate".as_ref(), report.as_os_str()]);
     assert!(
         err.contains(".ninja_log (was the work dir removed?)"),
         "{err}"
