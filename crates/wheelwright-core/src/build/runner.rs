@@ -48,6 +48,10 @@ use crate::sinks::redact::redact_secrets;
 /// The diagnoser's rule id for a compiler killed for memory.
 pub const OOM_FINDING_ID: &str = "oom-killed";
 const SIGKILL: i32 = 9;
+/// How often the build is polled (exit, cancel) while it prints, or is silent.
+const POLL: Duration = Duration::from_millis(100);
+/// Lines read ahead of their handling, at most.
+const LINE_QUEUE: usize = 4096;
 
 /// Something that reads the build's log lines as they come and says what it saw.
 pub trait LineWatcher {
@@ -417,17 +421,23 @@ fn run_one(
     let lines = spawn_line_reader(File::from(read_end));
 
     let mut cancelled = false;
+    // The cancel flag is read after every line and the child polled at least
+    // every POLL, so a build that never stops printing can still be stopped.
+    let mut polled = Instant::now();
     let status = loop {
-        match lines.recv_timeout(Duration::from_millis(100)) {
+        match lines.recv_timeout(POLL) {
             Ok(line) => {
                 handle_line(&line, log, readers, on_event);
-                continue;
+                if polled.elapsed() < POLL && !cancel.load(Ordering::SeqCst) {
+                    continue;
+                }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 break wait_child(&mut child)?;
             }
         }
+        polled = Instant::now();
         if cancel.load(Ordering::SeqCst) {
             cancelled = true;
             on_event(BuildEvent::Cancelling);
@@ -522,7 +532,9 @@ fn handle_line(
     }
 }
 
-/// Handle lines until the pipe closes or `quiet` passes without one.
+/// Handle lines until the pipe closes, `quiet` passes without one, or (for
+/// a writer that never stops, e.g. one that escaped the process tree) ten
+/// times `quiet` in all.
 fn drain(
     lines: &mpsc::Receiver<String>,
     quiet: Duration,
@@ -530,15 +542,21 @@ fn drain(
     readers: &mut Readers<'_>,
     on_event: &mut dyn FnMut(BuildEvent<'_>),
 ) {
+    let deadline = Instant::now() + quiet * 10;
     while let Ok(line) = lines.recv_timeout(quiet) {
         handle_line(&line, log, readers, on_event);
+        if Instant::now() >= deadline {
+            break;
+        }
     }
 }
 
 /// Lines from the pipe, split at `\n`; a `\r`-rewritten line keeps its last
 /// state, as a terminal would show it; invalid UTF-8 is replaced.
 fn spawn_line_reader(pipe: File) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
+    // Bounded: a build printing faster than we handle lines waits on its pipe
+    // instead of filling memory.
+    let (tx, rx) = mpsc::sync_channel(LINE_QUEUE);
     thread::spawn(move || {
         let mut reader = BufReader::with_capacity(64 * 1024, pipe);
         let mut buf = Vec::new();
@@ -713,6 +731,46 @@ mod tests {
         assert!(log.contains("=== wheelwright attempt 1: MAX_JOBS=3 NVCC_THREADS=2 ==="));
         assert!(log.contains("out-1\nerr-2\n"), "{log}");
         assert_eq!(result.command[1..4], ["-m", "pip", "wheel"]);
+    }
+
+    /// A build that never stops printing is still cancelled promptly: the
+    /// flag is read between lines, not only when the output pauses.
+    #[test]
+    fn a_build_that_prints_without_pause_can_be_cancelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let python = crate::test_support::write_executable(
+            &dir.path().join("python"),
+            "#!/bin/sh
+while :; do echo '  spam spam spam spam spam spam spam spam'; done
+",
+        );
+        let cfg = test_config(dir.path(), python, 1, 1);
+        let cancel = AtomicBool::new(false);
+        let mut lines = 0u64;
+        let start = Instant::now();
+        let result = thread::scope(|s| {
+            s.spawn(|| {
+                thread::sleep(Duration::from_millis(500));
+                cancel.store(true, Ordering::SeqCst);
+            });
+            run_attempts(
+                &cfg,
+                &mut |_| Box::new(crate::diagnose::Diagnoser::new(Default::default())),
+                &cancel,
+                &mut std::io::sink(),
+                &mut |e| {
+                    if let BuildEvent::Line(_) = e {
+                        lines += 1;
+                    }
+                },
+            )
+            .unwrap()
+        });
+        let took = start.elapsed();
+        assert_eq!(result.outcome, Outcome::Cancelled);
+        assert_eq!(result.attempts[0].outcome, Outcome::Cancelled);
+        assert!(lines > 100, "the build printed {lines} lines");
+        assert!(took < Duration::from_secs(8), "cancelling took {took:?}");
     }
 
     /// A retry's ETA follows the schedule of the objects still to build: the
