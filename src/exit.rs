@@ -42,17 +42,25 @@ pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Err
 }
 
 /// Print `error: ...`, each cause, and the hints; return the exit code.
+///
+/// A cause may quote a tool's output (pip's last lines when a download
+/// failed), so the text goes out with tokens masked and, on a GitHub Actions
+/// runner, with workflow commands stopped, like every other untrusted text.
 pub fn report_error(err: &anyhow::Error) -> ExitCode {
-    eprintln!("error: {err}");
+    let mut text = format!("error: {err}\n");
     for cause in err.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+        text.push_str(&format!("  caused by: {cause}\n"));
     }
     let mut code = INTERNAL;
     for cause in err.chain() {
         if let Some(h) = cause.downcast_ref::<Hinted>() {
-            eprintln!("hint: {}", h.hint);
+            text.push_str(&format!("hint: {}\n", h.hint));
             code = h.code;
         }
+    }
+    let text = wheelwright_core::sinks::redact::redact_secrets(&text);
+    if crate::cmd::eprint_text(&text).is_err() {
+        eprint!("{text}");
     }
     ExitCode::from(code)
 }

@@ -353,6 +353,34 @@ fn gcc_too_new_fails_once_with_its_finding() {
     assert!(fb.log().contains("unsupported GNU version"));
 }
 
+/// Off a runner the console shows the build's lines as they are, except the
+/// tokens in them (as in build.log).
+#[test]
+fn tokens_the_build_echoes_are_masked_on_the_console() {
+    let fb = FakeBuild::new("ok", require_python!());
+    let token = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";
+    let out = fb
+        .command()
+        .env(
+            "FAKEPKG_EXTRA_LINE",
+            format!("Looking in indexes: https://ci:hunter2secret@pypi.example/simple {token}"),
+        )
+        .arg("--no-verify")
+        .output()
+        .unwrap();
+    let stdout = expect_code(&out, 0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains("Looking in indexes: https://ci:"),
+        "{stdout}"
+    );
+    for secret in [token, "hunter2secret"] {
+        assert!(!stdout.contains(secret), "{secret} on stdout:\n{stdout}");
+        assert!(!stderr.contains(secret), "{secret} on stderr");
+        assert!(!fb.log().contains(secret), "{secret} in build.log");
+    }
+}
+
 /// `--calibrate` puts this host's speed (from an earlier build's report) into
 /// the plan the build runs with, so its times and ETA are this host's.
 #[test]
@@ -752,4 +780,133 @@ setup(name="realpkg", version="0.1", ext_modules=[Extension("realpkg_ext", ["x.c
         .as_str()
         .unwrap()
         .starts_with("realpkg-0.1-"));
+}
+
+/// A `python` whose `pip download` says `lines` (stdout) and `stderr_line`,
+/// then runs `then` (`exit 1`, `exec sleep N`).
+fn downloading_python(ctx: &TestContext, lines: &[&str], stderr_line: &str, then: &str) -> PathBuf {
+    let mut script = String::from(
+        "#!/bin/sh\nif [ \"$1\" = -m ] && [ \"$2\" = pip ] && [ \"$3\" = download ]; then\n",
+    );
+    for l in lines {
+        script.push_str(&format!("  echo '{l}'\n"));
+    }
+    script.push_str(&format!(
+        "  echo '{stderr_line}' >&2\n  {then}\nfi\nexit 1\n"
+    ));
+    write_executable(&ctx.path().join("venv/bin/python"), &script)
+}
+
+fn build_requirement(ctx: &TestContext, python: &Path) -> Command {
+    let mut cmd = ctx.wheelwright();
+    cmd.args(["build", "six==1.16.0", "--no-verify", "--python"])
+        .arg(python)
+        .arg("--out")
+        .arg(ctx.path().join("out"))
+        .arg("--work-dir")
+        .arg(ctx.path().join("work"));
+    cmd
+}
+
+/// A requirement whose download fails leaves build.log and report.json like
+/// any failed build, and pip's words in the error can neither run a workflow
+/// command on a runner nor show a token.
+#[test]
+fn a_failed_download_keeps_its_records_and_is_fenced_and_masked() {
+    let ctx = TestContext::new();
+    let token = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";
+    let python = downloading_python(
+        &ctx,
+        &[
+            "Looking in indexes: https://ci:hunter2secret@pypi.example/simple",
+            "::error title=pwned::injected",
+        ],
+        &format!("ERROR: No matching distribution found for six==1.16.0 {token}"),
+        "exit 1",
+    );
+    let out = build_requirement(&ctx, &python)
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", ctx.path().join("gh_out"))
+        .env("GITHUB_STEP_SUMMARY", ctx.path().join("gh_summary"))
+        .output()
+        .unwrap();
+    expect_code(&out, 1);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    for text in [&stderr, &stdout] {
+        assert!(
+            !text.contains(token) && !text.contains("hunter2secret"),
+            "{text}"
+        );
+    }
+    // A line that would act as pip's command sits inside a stop-commands fence
+    // (inside our own annotation it is escaped data, not a command).
+    let mut open: Option<String> = None;
+    let mut quoted = 0;
+    for line in stderr.lines().chain(stdout.lines()) {
+        if let Some(t) = line.strip_prefix("::stop-commands::") {
+            open = Some(t.to_string());
+        } else if open.as_ref().is_some_and(|t| line == format!("::{t}::")) {
+            open = None;
+        } else if line.trim_start().starts_with("::error title=pwned") {
+            assert!(open.is_some(), "unfenced: {line}\n{stderr}");
+            quoted += 1;
+        }
+    }
+    assert!(quoted >= 1, "the error does not quote pip:\n{stderr}");
+    assert!(
+        stderr.contains("hint: check that pip reaches its index"),
+        "{stderr}"
+    );
+
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(ctx.path().join("out/report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["outcome"], "failed");
+    assert_eq!(report["findings"][0]["id"], "source-unavailable");
+    assert!(!report.to_string().contains(token));
+    let log = std::fs::read_to_string(ctx.path().join("out/build.log")).unwrap();
+    assert!(log.contains("No matching distribution"), "{log}");
+    assert!(
+        !log.contains(token) && !log.contains("hunter2secret"),
+        "{log}"
+    );
+}
+
+/// SIGTERM during the download stops pip (its whole group) at once, exits
+/// 130 and still writes the report.
+#[test]
+fn sigterm_during_the_download_cancels_it() {
+    let ctx = TestContext::new();
+    let python = downloading_python(&ctx, &["Collecting six==1.16.0"], "", "exec sleep 4711");
+    let mut child = build_requirement(&ctx, &python)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let start = Instant::now();
+    let status = child.wait().unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert_eq!(status.code(), Some(130));
+    let report = std::fs::read_to_string(ctx.path().join("out/report.json")).unwrap();
+    assert!(report.contains("\"outcome\": \"cancelled\""), "{report}");
+    // pip's stand-in is gone.
+    std::thread::sleep(Duration::from_millis(200));
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.starts_with("sleep 4711"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }

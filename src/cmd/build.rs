@@ -23,6 +23,7 @@ use wheelwright_core::build::progress::EtaBasis;
 use wheelwright_core::build::{self, BuildEvent, BuildReport, BuildRequest, Outcome, SourceSpec};
 use wheelwright_core::detect::DetectOptions;
 use wheelwright_core::sinks::github::{self, SafeEcho};
+use wheelwright_core::sinks::redact::redact_secrets;
 use wheelwright_core::units::{format_bytes, format_duration};
 use wheelwright_core::{env_vars, Finding, Severity};
 
@@ -112,10 +113,29 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         .map(RecipeArg::as_str)
         .unwrap_or_else(|| build::source::default_recipe(&source));
 
+    // From here on Ctrl-C and a cancelled CI job stop what runs (the download
+    // too) and still leave the records.
+    let cancel = Arc::new(AtomicBool::new(false));
+    for signal in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(signal, Arc::clone(&cancel))
+            .context("cannot install the signal handler")?;
+    }
+    // Found now, not after the plan and a download.
+    for (dir, flag) in [(&args.out, "--out"), (&args.work_dir, "--work-dir")] {
+        writable_dir(dir).map_err(|e| {
+            exit::usage(
+                format!("{flag} {} cannot be used: {e}", dir.display()),
+                format!("give {flag} a directory this user can create and write"),
+            )
+        })?;
+    }
+
     let mut dopts = DetectOptions::from_process_env();
     dopts.python = args.python.clone();
-    std::fs::create_dir_all(&args.work_dir)
-        .with_context(|| format!("cannot create the work dir {}", args.work_dir.display()))?;
     dopts.disk_path = args.work_dir.clone();
     let python =
         super::resolve_python(&dopts, "pass the interpreter that has torch with --python")?;
@@ -126,21 +146,19 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let source = match source {
         SourceSpec::Requirement(r) if args.plan.is_none() => {
             eprintln!("wheelwright: downloading the sdist of {r} (pip download --no-binary :all:)");
-            let sdist = build::source::download_sdist(
+            match build::source::download_sdist(
                 &python,
                 &r,
                 &args.work_dir,
                 &Default::default(),
                 Duration::from_secs(1800),
-            )
-            .map_err(|e| {
-                anyhow::Error::new(exit::Hinted {
-                    message: e.to_string(),
-                    hint: "check that pip reaches its index (PIP_INDEX_URL, pip.conf), or download the sdist elsewhere and pass its path".into(),
-                    code: exit::JOB_FAILED,
-                })
-            })?;
-            SourceSpec::Sdist(sdist)
+                &cancel,
+            ) {
+                Ok(sdist) => SourceSpec::Sdist(sdist),
+                Err(e) => {
+                    return download_failed(&args, SourceSpec::Requirement(r), recipe, python, e)
+                }
+            }
         }
         other => other,
     };
@@ -185,16 +203,6 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     req.pip_args = settings.pip_args;
     req.attempts.sampler.root = dopts.root.clone();
 
-    let cancel = Arc::new(AtomicBool::new(false));
-    for signal in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register(signal, Arc::clone(&cancel))
-            .context("cannot install the signal handler")?;
-    }
-
     let mut console = Console::new(args.json);
     eprintln!(
         "wheelwright: building {} (recipe {recipe}) with MAX_JOBS={} NVCC_THREADS={}; log and report in {}",
@@ -219,6 +227,66 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         Some(Outcome::Ok) => exit::OK,
         Some(Outcome::Cancelled) => exit::CANCELLED,
         _ => exit::JOB_FAILED,
+    }))
+}
+
+/// Create `dir` and prove a file can be written in it.
+fn writable_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(format!(".wheelwright-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(&probe)
+}
+
+/// The requirement's sdist could not be had: leave `build.log` and
+/// `report.json` (outcome `failed`, or `cancelled`) like any failed build, then
+/// say what to do.
+fn download_failed(
+    args: &BuildArgs,
+    source: SourceSpec,
+    recipe: &str,
+    python: std::path::PathBuf,
+    e: build::source::SourceError,
+) -> anyhow::Result<ExitCode> {
+    let cancelled = matches!(e, build::source::SourceError::Cancelled);
+    let hint = "check that pip reaches its index (PIP_INDEX_URL, pip.conf, --find-links in PIP_FIND_LINKS) and that the build interpreter has setuptools and wheel (`wheelwright setup`), or download the sdist elsewhere and pass its path";
+    let finding = Finding::new(
+        if cancelled {
+            "cancelled"
+        } else {
+            "source-unavailable"
+        },
+        if cancelled {
+            Severity::Warning
+        } else {
+            Severity::Error
+        },
+        "The requirement's sdist could not be downloaded",
+        e.to_string(),
+        hint,
+    );
+    let mut req = BuildRequest::new(&args.spec, source, recipe, python);
+    req.work_dir = args.work_dir.clone();
+    req.out_dir = args.out.clone();
+    let outcome = if cancelled {
+        Outcome::Cancelled
+    } else {
+        Outcome::Failed
+    };
+    let report = build::record_early_end(&req, finding, outcome)
+        .context("the build could not keep its records")?;
+    super::eprint_text(&summary(&report))?;
+    if super::in_github_actions() {
+        github_report(&report, args.json)?;
+    }
+    Err(anyhow::Error::new(exit::Hinted {
+        message: e.to_string(),
+        hint: hint.into(),
+        code: if cancelled {
+            exit::CANCELLED
+        } else {
+            exit::JOB_FAILED
+        },
     }))
 }
 
@@ -289,6 +357,8 @@ impl Console {
             let _ = echo.echo(line);
             return;
         }
+        // Off a runner too: a token the build echoed is not for the console.
+        let line = redact_secrets(line);
         let to_stderr = self.log_to_stderr;
         let print = || {
             if to_stderr {

@@ -7,6 +7,7 @@
 
 use std::io::Read;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -22,6 +23,8 @@ const TAIL_LINES: usize = 20;
 /// How long the output readers get after the process group of a command
 /// that exited, but whose pipes stayed open past the timeout, was killed.
 const KILL_GRACE: Duration = Duration::from_secs(1);
+/// How often a running command is checked for cancellation.
+const CANCEL_POLL: Duration = Duration::from_millis(100);
 
 /// Why a command could not give us its output.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +43,8 @@ pub enum ProcessError {
         status: String,
         tail: String,
     },
+    #[error("`{command}` was cancelled and killed")]
+    Cancelled { command: String },
     #[error("waiting for `{command}` failed: {source}")]
     Wait {
         command: String,
@@ -110,10 +115,11 @@ impl Output {
     }
 }
 
-/// The last `n` lines of `text`.
+/// The last `n` lines of a tool's output, for a message: tokens and URL
+/// passwords in them are masked, since messages get printed and stored.
 pub fn tail_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
+    redact_secrets(&lines[lines.len().saturating_sub(n)..].join("\n")).into_owned()
 }
 
 /// The JSON on the last non-empty line of `stdout`: how the embedded Python
@@ -150,6 +156,17 @@ pub fn display_command(cmd: &Command) -> String {
 /// output too: a command that exits but leaves a child holding its stdout or
 /// stderr open (`tool &`) gets its process group killed at the deadline.
 pub fn run(cmd: &mut Command, timeout: Duration) -> Result<Output, ProcessError> {
+    run_cancellable(cmd, timeout, &AtomicBool::new(false))
+}
+
+/// [`run`], and when `cancel` becomes true (SIGINT/SIGTERM seen by the
+/// caller) the command's process group is killed and the result is
+/// [`ProcessError::Cancelled`].
+pub fn run_cancellable(
+    cmd: &mut Command,
+    timeout: Duration,
+    cancel: &AtomicBool,
+) -> Result<Output, ProcessError> {
     let command = display_command(cmd);
     let start = Instant::now();
     let deadline = start + timeout;
@@ -168,17 +185,26 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> Result<Output, ProcessError>
     let pid = child.id();
     let out_reader = spawn_reader(child.stdout.take());
     let err_reader = spawn_reader(child.stderr.take());
-    let status = match child.wait_timeout(timeout) {
-        Ok(Some(status)) => status,
-        Ok(None) => {
-            kill_group(pid);
-            let _ = child.wait();
-            return Err(ProcessError::Timeout { command, timeout });
-        }
-        Err(source) => {
-            kill_group(pid);
-            let _ = child.wait();
-            return Err(ProcessError::Wait { command, source });
+    let status = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match child.wait_timeout(left.min(CANCEL_POLL)) {
+            Ok(Some(status)) => break status,
+            Ok(None) if cancel.load(Ordering::SeqCst) => {
+                kill_group(pid);
+                let _ = child.wait();
+                return Err(ProcessError::Cancelled { command });
+            }
+            Ok(None) if left.is_zero() => {
+                kill_group(pid);
+                let _ = child.wait();
+                return Err(ProcessError::Timeout { command, timeout });
+            }
+            Ok(None) => {}
+            Err(source) => {
+                kill_group(pid);
+                let _ = child.wait();
+                return Err(ProcessError::Wait { command, source });
+            }
         }
     };
     let (Some(stdout), Some(stderr)) = (

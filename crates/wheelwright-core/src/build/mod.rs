@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 pub use memory::{MemoryPeak, SamplerConfig};
@@ -151,34 +151,14 @@ pub fn build(
     let started = Instant::now();
     // Absolute paths: the build runs in the work dir, and the report is read elsewhere.
     let req = &absolute_paths(req);
-    let record = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| BuildError::Record { path, source }
-    };
-    std::fs::create_dir_all(&req.out_dir).map_err(record(&req.out_dir))?;
-    std::fs::create_dir_all(&req.work_dir).map_err(record(&req.work_dir))?;
-    let log_path = req.log_path();
+    let (mut log, mut report) = open_records(req)?;
     let report_path = req.report_path();
-    let mut log = BufWriter::new(File::create(&log_path).map_err(record(&log_path))?);
-
-    let mut report = BuildReport::started(&req.spec, &req.recipe, &req.work_dir);
-    report.facts = req.facts.clone();
-    report.plan = req.plan.clone();
-    report.findings = req.preflight.clone();
-    report.log = Some(log_path.clone());
-    report.write(&report_path).map_err(record(&report_path))?;
-
-    let finish = |mut report: BuildReport, outcome: Outcome| -> Result<BuildReport, BuildError> {
-        report.outcome = Some(outcome);
-        report.exit_code = Some(outcome.exit_code());
-        report.end = Some(report::now_rfc3339());
-        report.duration_seconds = started.elapsed().as_secs_f64();
-        report.write(&report_path).map_err(record(&report_path))?;
-        Ok(report)
+    let finish = |report: BuildReport, outcome: Outcome| {
+        finish_report(report, outcome, started, &report_path)
     };
 
     let (env, env_remove) = req.build_env();
-    let tree = match prepare_source(req, &env, on_event) {
+    let tree = match prepare_source(req, &env, cancel, on_event) {
         Ok(t) => t,
         Err(message) => {
             let finding = Finding::new(
@@ -189,7 +169,12 @@ pub fn build(
                 "Check the spec (a requirement, an sdist or a source tree) and, for a requirement, that pip can reach its index (PIP_INDEX_URL, --find-links).",
             );
             record_failure(&mut log, &mut report, finding);
-            return finish(report, Outcome::Failed);
+            let outcome = if cancel.load(Ordering::SeqCst) {
+                Outcome::Cancelled
+            } else {
+                Outcome::Failed
+            };
+            return finish(report, outcome);
         }
     };
     report.source_dir = Some(tree.clone());
@@ -288,17 +273,25 @@ pub fn build(
                 env_vars::PATH.to_string(),
                 path.to_string_lossy().into_owned(),
             ));
-            verify::verify_wheel(&verify::VerifyRequest {
-                python: req.python.clone(),
-                wheel: w.path.clone(),
-                recipe: req.recipe.clone(),
-                scratch_parent: verify::default_scratch(&req.work_dir),
-                env: venv,
-                timeout: req.verify_timeout,
-            })
+            verify::verify_wheel(
+                &verify::VerifyRequest {
+                    python: req.python.clone(),
+                    wheel: w.path.clone(),
+                    recipe: req.recipe.clone(),
+                    scratch_parent: verify::default_scratch(&req.work_dir),
+                    env: venv,
+                    timeout: req.verify_timeout,
+                },
+                cancel,
+            )
         } else {
             VerifyResult::skipped("no wheel")
         });
+        if cancel.load(Ordering::SeqCst) {
+            // Cancelled while verifying: the wheel is kept, unchecked.
+            let _ = log.flush();
+            return finish(report, Outcome::Cancelled);
+        }
         if let Some(v) = report.verify.as_ref().filter(|v| !v.passed()) {
             report.findings.push(Finding::new(
                 "verify-failed",
@@ -312,6 +305,60 @@ pub fn build(
     }
     let _ = log.flush();
     finish(report, outcome)
+}
+
+fn record_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
+    let path = path.to_path_buf();
+    move |source| BuildError::Record { path, source }
+}
+
+/// Create the out and work dirs, `build.log`, and a first `report.json`.
+fn open_records(req: &BuildRequest) -> Result<(BufWriter<File>, BuildReport), BuildError> {
+    std::fs::create_dir_all(&req.out_dir).map_err(record_error(&req.out_dir))?;
+    std::fs::create_dir_all(&req.work_dir).map_err(record_error(&req.work_dir))?;
+    let log_path = req.log_path();
+    let log = BufWriter::new(File::create(&log_path).map_err(record_error(&log_path))?);
+    let mut report = BuildReport::started(&req.spec, &req.recipe, &req.work_dir);
+    report.facts = req.facts.clone();
+    report.plan = req.plan.clone();
+    report.findings = req.preflight.clone();
+    report.log = Some(log_path);
+    let report_path = req.report_path();
+    report
+        .write(&report_path)
+        .map_err(record_error(&report_path))?;
+    Ok((log, report))
+}
+
+/// End the report with `outcome` and write it.
+fn finish_report(
+    mut report: BuildReport,
+    outcome: Outcome,
+    started: Instant,
+    path: &Path,
+) -> Result<BuildReport, BuildError> {
+    report.outcome = Some(outcome);
+    report.exit_code = Some(outcome.exit_code());
+    report.end = Some(report::now_rfc3339());
+    report.duration_seconds = started.elapsed().as_secs_f64();
+    report.write(path).map_err(record_error(path))?;
+    Ok(report)
+}
+
+/// The records of a build that ended before it could start (its
+/// requirement's sdist could not be downloaded, or the download was
+/// cancelled): `build.log` with the finding's message and `report.json` with
+/// `outcome` and the finding, as a build that failed later would leave them.
+pub fn record_early_end(
+    req: &BuildRequest,
+    finding: Finding,
+    outcome: Outcome,
+) -> Result<BuildReport, BuildError> {
+    let started = Instant::now();
+    let req = &absolute_paths(req);
+    let (mut log, mut report) = open_records(req)?;
+    record_failure(&mut log, &mut report, finding);
+    finish_report(report, outcome, started, &req.report_path())
 }
 
 /// A failure that ends the build without (more) attempts: its message goes to
@@ -347,6 +394,7 @@ pub fn absolute_program(program: PathBuf) -> PathBuf {
 fn prepare_source(
     req: &BuildRequest,
     env: &BTreeMap<String, String>,
+    cancel: &AtomicBool,
     on_event: &mut dyn FnMut(BuildEvent<'_>),
 ) -> Result<PathBuf, String> {
     let sdist = match &req.source {
@@ -354,8 +402,15 @@ fn prepare_source(
         SourceSpec::Sdist(s) => s.clone(),
         SourceSpec::Requirement(r) => {
             on_event(BuildEvent::Note("downloading the sdist with pip download"));
-            source::download_sdist(&req.python, r, &req.work_dir, env, req.download_timeout)
-                .map_err(|e| e.to_string())?
+            source::download_sdist(
+                &req.python,
+                r,
+                &req.work_dir,
+                env,
+                req.download_timeout,
+                cancel,
+            )
+            .map_err(|e| e.to_string())?
         }
     };
     on_event(BuildEvent::Note(

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use super::wheel::sha256_file;
@@ -51,6 +52,10 @@ pub enum SourceError {
     },
     #[error("downloading the sdist of `{spec}` failed: {message}")]
     Download { spec: String, message: String },
+    #[error("the download was cancelled")]
+    Cancelled,
+    #[error("the spec is empty")]
+    Empty,
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SourceError {
@@ -63,6 +68,22 @@ impl SourceSpec {
     /// sdist; something that looks like a path but is missing is an error; the
     /// rest is a requirement.
     pub fn parse(spec: &str) -> Result<SourceSpec, SourceError> {
+        let spec = spec.trim();
+        if spec.is_empty() {
+            return Err(SourceError::Empty);
+        }
+        // A PEP 508 direct reference (`flash-attn @ https://…/x.tar.gz`) is a
+        // requirement, however much of it looks like a path.
+        if let Some((name, _)) = spec.split_once('@') {
+            let name = name.trim();
+            let is_name = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.[], ".contains(c));
+            if is_name {
+                return Ok(SourceSpec::Requirement(spec.to_string()));
+            }
+        }
         let path = Path::new(spec);
         let looks_like_path = spec.contains('/')
             || spec.starts_with('.')
@@ -211,6 +232,7 @@ pub fn download_sdist(
     work_dir: &Path,
     env: &BTreeMap<String, String>,
     timeout: Duration,
+    cancel: &AtomicBool,
 ) -> Result<PathBuf, SourceError> {
     let dest = work_dir.join("download");
     fs::create_dir_all(&dest).map_err(io_err(format!("cannot create {}", dest.display())))?;
@@ -234,7 +256,10 @@ pub fn download_sdist(
         spec: requirement.to_string(),
         message,
     };
-    let out = process::run(&mut cmd, timeout).map_err(|e| fail(e.to_string()))?;
+    let out = process::run_cancellable(&mut cmd, timeout, cancel).map_err(|e| match e {
+        process::ProcessError::Cancelled { .. } => SourceError::Cancelled,
+        e => fail(e.to_string()),
+    })?;
     if !out.success() {
         return Err(fail(format!(
             "`{}` ended with {}:\n{}",
@@ -243,14 +268,19 @@ pub fn download_sdist(
             out.combined_tail(15)
         )));
     }
-    sdist_from_pip_output(&out.stdout)
-        .filter(|p| p.is_file())
-        .ok_or_else(|| {
-            fail(format!(
-                "pip did not say where it saved the sdist:\n{}",
-                tail_lines(&out.stdout, 10)
-            ))
-        })
+    let saved = sdist_from_pip_output(&out.stdout).filter(|p| p.is_file());
+    if let Some(zip) = saved
+        .as_ref()
+        .filter(|p| p.to_string_lossy().ends_with(".zip"))
+    {
+        return Err(SourceError::Zip(zip.clone()));
+    }
+    saved.ok_or_else(|| {
+        fail(format!(
+            "pip did not say where it saved the sdist:\n{}",
+            tail_lines(&out.stdout, 10)
+        ))
+    })
 }
 
 /// The sdist path in `pip download` output: `Saved ./x.tar.gz` or
@@ -320,6 +350,17 @@ mod tests {
         assert!(matches!(
             SourceSpec::parse(dir.path().to_str().unwrap()),
             Err(SourceError::NotASource(_))
+        ));
+        assert!(matches!(SourceSpec::parse("  "), Err(SourceError::Empty)));
+        // A direct reference is a requirement, slashes and all.
+        let url = "flash-attn @ https://example.org/dl/flash_attn-2.8.3.tar.gz";
+        assert_eq!(
+            SourceSpec::parse(url).unwrap(),
+            SourceSpec::Requirement(url.into())
+        );
+        assert!(matches!(
+            SourceSpec::parse("./x@y/z.tar.gz"),
+            Err(SourceError::Missing(_))
         ));
     }
 

@@ -13,6 +13,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -75,8 +76,8 @@ pub struct VerifyRequest {
 
 /// Install and check the wheel. Problems are reported in the result, not as an
 /// error, so the build report always gets a `verify` section.
-pub fn verify_wheel(req: &VerifyRequest) -> VerifyResult {
-    match run_checks(req) {
+pub fn verify_wheel(req: &VerifyRequest, cancel: &AtomicBool) -> VerifyResult {
+    match run_checks(req, cancel) {
         Ok(r) => r,
         Err(message) => VerifyResult {
             error: Some(message),
@@ -99,6 +100,7 @@ struct Linked {
 struct Steps<'a> {
     req: &'a VerifyRequest,
     scratch: &'a Path,
+    cancel: &'a AtomicBool,
 }
 
 impl Steps<'_> {
@@ -111,7 +113,8 @@ impl Steps<'_> {
 
     /// Run `cmd`; on failure, `what` and the output's tail.
     fn run(&self, mut cmd: Command, what: &str) -> Result<process::Output, String> {
-        let out = process::run(&mut cmd, self.req.timeout).map_err(|e| e.to_string())?;
+        let out = process::run_cancellable(&mut cmd, self.req.timeout, self.cancel)
+            .map_err(|e| e.to_string())?;
         if out.success() {
             Ok(out)
         } else {
@@ -143,7 +146,7 @@ impl Steps<'_> {
     }
 }
 
-fn run_checks(req: &VerifyRequest) -> Result<VerifyResult, String> {
+fn run_checks(req: &VerifyRequest, cancel: &AtomicBool) -> Result<VerifyResult, String> {
     std::fs::create_dir_all(&req.scratch_parent)
         .map_err(|e| format!("cannot create {}: {e}", req.scratch_parent.display()))?;
     let scratch = tempfile::Builder::new()
@@ -155,6 +158,7 @@ fn run_checks(req: &VerifyRequest) -> Result<VerifyResult, String> {
     let steps = Steps {
         req,
         scratch: scratch.path(),
+        cancel,
     };
 
     let sites: Sites = steps.script(
@@ -251,14 +255,17 @@ mod tests {
             return None;
         };
         let wheel = tiny_wheel(&python, dir);
-        let r = verify_wheel(&VerifyRequest {
-            python,
-            wheel,
-            recipe: "torch-ext".into(),
-            scratch_parent: dir.join("scratch"),
-            env,
-            timeout: Duration::from_secs(120),
-        });
+        let r = verify_wheel(
+            &VerifyRequest {
+                python,
+                wheel,
+                recipe: "torch-ext".into(),
+                scratch_parent: dir.join("scratch"),
+                env,
+                timeout: Duration::from_secs(120),
+            },
+            &AtomicBool::new(false),
+        );
         let no_pip = r
             .error
             .as_deref()
