@@ -578,6 +578,50 @@ fn a_missing_sdist_is_a_usage_error() {
     );
 }
 
+/// Bad input found before anything runs: exit 2, what is wrong, and a hint.
+#[test]
+fn bad_build_inputs_are_usage_errors_with_hints() {
+    let fb = FakeBuild::new("ok", require_python!());
+    let a_file = fb.ctx.path().join("a-file");
+    std::fs::write(&a_file, "").unwrap();
+    let cases: Vec<(Command, &str, &str)> = vec![
+        (
+            {
+                let mut c = fb.ctx.wheelwright();
+                c.args(["build", " "]);
+                c
+            },
+            "the spec is empty",
+            "hint: pass a requirement",
+        ),
+        (
+            {
+                let mut c = fb.command();
+                c.arg("--plan").arg(fb.ctx.path().join("no-plan.json"));
+                c
+            },
+            "cannot read the plan",
+            "hint: write one with `wheelwright plan --json",
+        ),
+        (
+            {
+                let mut c = fb.ctx.wheelwright();
+                c.arg("build").arg(&fb.tree).arg("--out").arg(&a_file);
+                c
+            },
+            "--out",
+            "hint: give --out a directory",
+        ),
+    ];
+    for (mut cmd, error, hint) in cases {
+        let out = cmd.output().unwrap();
+        expect_code(&out, 2);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(error) && stderr.contains(hint), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
 fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(s) => {

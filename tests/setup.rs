@@ -316,3 +316,45 @@ fn real_interpreters() {
     assert_eq!(r["python"]["prefix"], venv.display().to_string());
     assert_eq!(r["steps"][0]["status"], "would-change");
 }
+
+/// A package pip brings in as a dependency of another (`packaging` with the
+/// `wheel` upgrade) is reported by the step that installed it.
+#[test]
+fn a_dependency_installed_along_the_way_is_reported() {
+    let v = FakeVenv::new();
+    v.write_probe("probe-upgraded.json", |p| {
+        p["packages"]["pip"] = Value::from("24.0");
+        p["packages"]["packaging"] = Value::from("24.1");
+    });
+    v.write_probe("probe-installed.json", |p| {
+        p["packages"]["pip"] = Value::from("24.0");
+        p["packages"]["packaging"] = Value::from("24.1");
+        p["packages"]["psutil"] = Value::from("5.9.8");
+        p["packages"]["ninja"] = Value::from("1.11.1.1");
+    });
+    let out = v.command().arg("--json").output().unwrap();
+    let r: Value = serde_json::from_str(&expect_code(&out, 0)).unwrap();
+    let detail = r["steps"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains("packaging (none) -> 24.1"), "{r}");
+    assert!(detail.contains("pip 23.0.1 -> 24.0"), "{r}");
+}
+
+/// A site-packages this user cannot write is refused before pip runs: pip
+/// would fall back to a user install whose ninja the build would not find.
+#[test]
+fn an_unwritable_site_packages_is_refused_with_a_venv_hint() {
+    let v = FakeVenv::new();
+    v.write_probe("probe.json", |p| {
+        p["purelib_writable"] = Value::from(false);
+    });
+    let out = v.command().output().unwrap();
+    expect_code(&out, 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is not writable by this user"), "{stderr}");
+    assert!(stderr.contains("hint: pip would fall back"), "{stderr}");
+    assert!(
+        stderr.contains("-m venv --system-site-packages"),
+        "{stderr}"
+    );
+    assert_eq!(v.pip_log(), "", "pip ran");
+}

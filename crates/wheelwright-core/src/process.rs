@@ -137,8 +137,13 @@ pub fn parse_last_line_json<T: serde::de::DeserializeOwned>(stdout: &str) -> ser
 /// (a `--find-links https://user:password@host/`) masked.
 pub fn display_command(cmd: &Command) -> String {
     let mut parts = vec![cmd.get_program().to_string_lossy().into_owned()];
-    parts.extend(cmd.get_args().map(|a| {
+    let args: Vec<_> = cmd.get_args().collect();
+    parts.extend(args.iter().enumerate().map(|(i, a)| {
         let a = a.to_string_lossy();
+        // An inline script (`-c '<50 lines>'`) is named, not printed.
+        if i > 0 && args[i - 1] == "-c" && a.contains('\n') {
+            return "<script>".to_string();
+        }
         let a = redact_secrets(&a);
         if a.contains(' ') || a.is_empty() {
             format!("'{a}'")
@@ -284,6 +289,24 @@ mod tests {
         assert_eq!(
             display_command(&cmd),
             "python -m pip install --find-links https://ci:***@wheels.example.com/ 'two words'"
+        );
+    }
+
+    #[test]
+    fn an_inline_script_is_named_not_printed() {
+        let mut cmd = Command::new("/nonexistent/python");
+        cmd.args(["-c", "import json\nprint(json.dumps({}))\n"]);
+        assert_eq!(display_command(&cmd), "/nonexistent/python -c <script>");
+        // A one-line `-c` stays readable.
+        let mut one = Command::new("sh");
+        one.args(["-c", "exit 1"]);
+        assert_eq!(display_command(&one), "sh -c 'exit 1'");
+        let err = run(&mut cmd, Duration::from_secs(5))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("-c <script>") && !err.contains("json.dumps"),
+            "{err}"
         );
     }
 

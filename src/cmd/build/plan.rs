@@ -2,12 +2,10 @@
 //! the diagnoser that watches each attempt. A thin adapter over `detect`,
 //! `plan` and `diagnose`, kept apart from the rendering in `build.rs`.
 
-use anyhow::Context;
-
 use wheelwright_core::build::{FactsSummary, LineWatcher, SourceSpec};
 use wheelwright_core::detect::{self, DetectOptions};
 use wheelwright_core::diagnose::{DiagnoseContext, Diagnoser};
-use wheelwright_core::plan::{Plan, PlanRequest, Recipe, ScheduleBasis};
+use wheelwright_core::plan::{Plan, PlanError, PlanRequest, Recipe, ScheduleBasis};
 
 use super::{BuildArgs, BuildSettings};
 use crate::cmd::host::{detect_and_plan, planned_threads, speed_from};
@@ -56,7 +54,16 @@ pub fn resolve(
             };
             let (facts, plan) = detect_and_plan(&recipe, &req, dopts);
             let plan = plan.map_err(|e| {
-                let hint = e.hint();
+                // `build` takes the source as its spec, not as --source.
+                let hint = match e {
+                    PlanError::NoUnits { .. } | PlanError::Source { .. } => {
+                        "give the package's root (the folder with setup.py), its .tar.gz sdist, or a requirement as the spec".to_string()
+                    }
+                    PlanError::UnknownVersion { .. } => {
+                        "pass the sdist (`pip download --no-deps --no-binary :all: flash-attn==VERSION`) as the spec".to_string()
+                    }
+                    _ => e.hint(),
+                };
                 exit::usage(format!("cannot plan the build: {e}"), hint)
             })?;
             (facts, plan, Some(recipe))
@@ -85,8 +92,12 @@ pub fn resolve(
 }
 
 fn read_plan(path: &std::path::Path) -> anyhow::Result<Plan> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the plan {}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        exit::usage(
+            format!("cannot read the plan {}: {e}", path.display()),
+            "write one with `wheelwright plan --json > plan.json`",
+        )
+    })?;
     serde_json::from_str(&text).map_err(|e| {
         exit::usage(
             format!("{} is not a plan: {e}", path.display()),

@@ -157,6 +157,8 @@ pub enum SetupError {
     Probe { python: PathBuf, message: String },
     #[error("`{python}` is a system interpreter ({why}); wheelwright will not modify it")]
     SystemPython { python: PathBuf, why: String },
+    #[error("`{purelib}`, where `{python}` installs packages, is not writable by this user")]
+    NotWritable { python: PathBuf, purelib: String },
 }
 
 impl SetupError {
@@ -168,6 +170,10 @@ impl SetupError {
             }
             SetupError::SystemPython { python, .. } => format!(
                 "create a venv that still sees the system's torch: `{} -m venv --system-site-packages .venv`, then `wheelwright setup --python .venv/bin/python` (or pass --allow-system to modify this interpreter anyway)",
+                python.display()
+            ),
+            SetupError::NotWritable { python, .. } => format!(
+                "pip would fall back to a per-user install whose scripts (ninja) are not where the build looks; make a venv you own: `{} -m venv --system-site-packages .venv`, then `wheelwright setup --python .venv/bin/python` (or run setup as the interpreter's owner)",
                 python.display()
             ),
         }
@@ -232,6 +238,12 @@ pub fn setup(opts: &SetupOptions) -> Result<SetupReport, SetupError> {
         return Err(SetupError::SystemPython {
             python: opts.python.clone(),
             why,
+        });
+    }
+    if !before.purelib_writable && !opts.dry_run {
+        return Err(SetupError::NotWritable {
+            python: opts.python.clone(),
+            purelib: before.purelib.clone().unwrap_or_default(),
         });
     }
     let mut path = path_with_python_dir(&opts.python, Some(opts.path.clone()));
@@ -435,7 +447,15 @@ fn run_pip_step(
         )),
         Ok(_) => {
             let after = probe(&opts.python, opts.probe_timeout)?;
-            let changed: Vec<String> = packages
+            // Every package the probe knows: pip may bring one in as a
+            // dependency of another (`packaging` with `wheel`).
+            let known: std::collections::BTreeSet<&str> = before
+                .packages
+                .keys()
+                .chain(after.packages.keys())
+                .map(String::as_str)
+                .collect();
+            let changed: Vec<String> = known
                 .iter()
                 .filter(|p| before.version_of(p) != after.version_of(p))
                 .map(|p| {
