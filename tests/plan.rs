@@ -342,19 +342,27 @@ fn ci_box_root(ctx: &TestContext) -> std::path::PathBuf {
     root
 }
 
+/// `doctor ARGS` on the CI box under `root` (no NVML, only the test's bin on PATH).
+fn doctor_on(
+    ctx: &TestContext,
+    root: &std::path::Path,
+    args: &[&std::ffi::OsStr],
+) -> std::process::Output {
+    ctx.wheelwright()
+        .arg("doctor")
+        .args(args)
+        .env("WHEELWRIGHT_ROOT", root)
+        .env("WHEELWRIGHT_NVML", "off")
+        .env("PATH", &ctx.bin)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn doctor_reports_on_a_bare_ci_box_and_exits_0() {
     let ctx = TestContext::new();
     let root = ci_box_root(&ctx);
-    let out = ctx
-        .wheelwright()
-        .arg("doctor")
-        .env("WHEELWRIGHT_ROOT", &root)
-        .env("WHEELWRIGHT_NVML", "off")
-        .env("PATH", &ctx.bin)
-        .output()
-        .unwrap();
-    let text = expect_code(&out, 0);
+    let text = expect_code(&doctor_on(&ctx, &root, &[]), 0);
     for want in [
         "== this host",
         "2 CPUs",
@@ -370,14 +378,7 @@ fn doctor_reports_on_a_bare_ci_box_and_exits_0() {
         assert!(text.contains(want), "doctor output lacks {want:?}:\n{text}");
     }
     // The same as JSON.
-    let out = ctx
-        .wheelwright()
-        .args(["doctor", "--json"])
-        .env("WHEELWRIGHT_ROOT", &root)
-        .env("WHEELWRIGHT_NVML", "off")
-        .env("PATH", &ctx.bin)
-        .output()
-        .unwrap();
+    let out = doctor_on(&ctx, &root, &["--json".as_ref()]);
     let v: Value = serde_json::from_str(&expect_code(&out, 0)).unwrap();
     assert_eq!(v["facts"]["host"]["logical_cpus"], 2);
     assert_eq!(v["plan"]["cpus"], 2);
@@ -460,15 +461,11 @@ fn doctor_probes_the_python_it_is_given() {
         &ctx.path().join("venv/bin/python"),
         "#!/bin/sh\necho 'no such interpreter here' >&2\nexit 1\n",
     );
-    let out = ctx
-        .wheelwright()
-        .args(["doctor", "--json", "--python"])
-        .arg(&fake)
-        .env("WHEELWRIGHT_ROOT", &root)
-        .env("WHEELWRIGHT_NVML", "off")
-        .env("PATH", &ctx.bin)
-        .output()
-        .unwrap();
+    let out = doctor_on(
+        &ctx,
+        &root,
+        &["--json".as_ref(), "--python".as_ref(), fake.as_os_str()],
+    );
     let v: Value = serde_json::from_str(&expect_code(&out, 0)).unwrap();
     let findings = v["plan"]["findings"].to_string();
     assert!(findings.contains(&fake.display().to_string()), "{findings}");
