@@ -248,19 +248,24 @@ fn download_failed(
     python: std::path::PathBuf,
     e: build::source::SourceError,
 ) -> anyhow::Result<ExitCode> {
-    let cancelled = matches!(e, build::source::SourceError::Cancelled);
+    let (id, severity, outcome, code) = match e {
+        build::source::SourceError::Cancelled => (
+            "cancelled",
+            Severity::Warning,
+            Outcome::Cancelled,
+            exit::CANCELLED,
+        ),
+        _ => (
+            "source-unavailable",
+            Severity::Error,
+            Outcome::Failed,
+            exit::JOB_FAILED,
+        ),
+    };
     let hint = "check that pip reaches its index (PIP_INDEX_URL, pip.conf, --find-links in PIP_FIND_LINKS) and that the build interpreter has setuptools and wheel (`wheelwright setup`), or download the sdist elsewhere and pass its path";
     let finding = Finding::new(
-        if cancelled {
-            "cancelled"
-        } else {
-            "source-unavailable"
-        },
-        if cancelled {
-            Severity::Warning
-        } else {
-            Severity::Error
-        },
+        id,
+        severity,
         "The requirement's sdist could not be downloaded",
         e.to_string(),
         hint,
@@ -268,11 +273,6 @@ fn download_failed(
     let mut req = BuildRequest::new(&args.spec, source, recipe, python);
     req.work_dir = args.work_dir.clone();
     req.out_dir = args.out.clone();
-    let outcome = if cancelled {
-        Outcome::Cancelled
-    } else {
-        Outcome::Failed
-    };
     let report = build::record_early_end(&req, finding, outcome)
         .context("the build could not keep its records")?;
     super::eprint_text(&summary(&report))?;
@@ -282,11 +282,7 @@ fn download_failed(
     Err(anyhow::Error::new(exit::Hinted {
         message: e.to_string(),
         hint: hint.into(),
-        code: if cancelled {
-            exit::CANCELLED
-        } else {
-            exit::JOB_FAILED
-        },
+        code,
     }))
 }
 

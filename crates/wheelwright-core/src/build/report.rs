@@ -17,7 +17,7 @@ use crate::facts::Facts;
 use crate::finding::Finding;
 use crate::plan::calibrate::{calibrate, CalibrateError, PastBuild, SpeedCalibration};
 use crate::plan::measurements::parse_ninja_log;
-use crate::plan::recipe::{resolve_units, Recipe};
+use crate::plan::recipe::{resolve_units, Recipe, DEFAULT_FLASH_ATTN_VERSION};
 use crate::plan::CostModel;
 
 /// Version of the `BuildReport` JSON contract.
@@ -233,7 +233,11 @@ impl BuildReport {
             .map_err(|e| input(format!("cannot read {}: {e}", log_path.display())))?;
         let log = parse_ninja_log(&text);
         let recipe = match self.recipe.as_str() {
-            "flash-attn" => Recipe::flash_attn(plan.recipe_version.as_deref().unwrap_or("2.8.3")),
+            "flash-attn" => Recipe::flash_attn(
+                plan.recipe_version
+                    .as_deref()
+                    .unwrap_or(DEFAULT_FLASH_ATTN_VERSION),
+            ),
             _ => Recipe::torch_ext(source.clone()),
         };
         // The tree the build compiled; flash-attn's built-in file list where
@@ -245,12 +249,12 @@ impl BuildReport {
             })
             .map_err(|e| input(e.to_string()))?
             .units;
-        let threads = match plan.env.contains_key(env_vars::NVCC_THREADS) {
-            true => self
-                .attempts
+        let threads = if plan.env.contains_key(env_vars::NVCC_THREADS) {
+            self.attempts
                 .last()
-                .map_or(plan.nvcc_threads, |a| a.nvcc_threads),
-            false => 1,
+                .map_or(plan.nvcc_threads, |a| a.nvcc_threads)
+        } else {
+            1
         };
         calibrate(
             &CostModel::measured(),

@@ -52,7 +52,7 @@ def link(dirs):
     line = "import site; " + "; ".join("site.addsitedir(%r)" % d for d in dirs)
     with open(os.path.join(purelib, PTH_NAME), "w") as f:
         f.write(line + "\n")
-    emit({"prefix": sys.prefix, "site": own_site_dirs()})
+    emit({"prefix": sys.prefix})
 
 
 def top_level_modules(site_dirs):

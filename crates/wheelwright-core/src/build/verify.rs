@@ -208,11 +208,6 @@ fn run_checks(req: &VerifyRequest, cancel: &AtomicBool) -> Result<VerifyResult, 
     Ok(result)
 }
 
-/// The JSON object on the last non-empty line of the script's stdout.
-pub fn parse_verify_output(stdout: &str) -> Option<VerifyResult> {
-    process::parse_last_line_json(stdout).ok()
-}
-
 /// Where a scratch install may go, next to the work dir.
 pub fn default_scratch(work_dir: &Path) -> PathBuf {
     work_dir.join("verify")
@@ -224,13 +219,13 @@ mod tests {
 
     #[test]
     fn parses_the_script_output() {
-        let r = parse_verify_output(
+        let r = process::parse_last_line_json::<VerifyResult>(
             "torch noise\n{\"imported\": true, \"modules\": [\"flash_attn\"], \"max_abs_error\": 0.0078, \"tolerance\": 0.02, \"skipped_reason\": null, \"error\": null, \"torch_version\": \"2.8.0\", \"device\": \"NVIDIA H100\"}\n",
         )
         .unwrap();
         assert!(r.imported && r.passed());
         assert_eq!(r.max_abs_error, Some(0.0078));
-        assert!(parse_verify_output("no json\n").is_none());
+        assert!(process::parse_last_line_json::<VerifyResult>("no json\n").is_err());
         assert!(VerifyResult::skipped("--no-verify").passed());
     }
 
