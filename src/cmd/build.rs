@@ -19,8 +19,8 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use wheelwright_core::build::progress::EtaBasis;
-use wheelwright_core::build::{self, BuildEvent, BuildReport, BuildRequest, Outcome, SourceSpec};
+use wheelwright_core::builder::progress::EtaBasis;
+use wheelwright_core::builder::{self, BuildEvent, BuildReport, BuildRequest, Outcome, SourceSpec};
 use wheelwright_core::detect::DetectOptions;
 use wheelwright_core::sinks::github::{self, SafeEcho};
 use wheelwright_core::sinks::redact::redact_secrets;
@@ -75,7 +75,7 @@ pub struct BuildArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub nvcc_threads: Option<u32>,
     /// Retries with fewer jobs after an out-of-memory kill.
-    #[arg(long, value_name = "N", default_value_t = build::DEFAULT_MAX_RETRIES)]
+    #[arg(long, value_name = "N", default_value_t = builder::DEFAULT_MAX_RETRIES)]
     pub max_retries: u32,
     /// Let flash-attn download a prebuilt wheel instead of compiling (no FLASH_ATTENTION_FORCE_BUILD).
     #[arg(long)]
@@ -111,7 +111,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let recipe = args
         .recipe
         .map(RecipeArg::as_str)
-        .unwrap_or_else(|| build::source::default_recipe(&source));
+        .unwrap_or_else(|| builder::source::default_recipe(&source));
 
     // From here on Ctrl-C and a cancelled CI job stop what runs (the download
     // too) and still leave the records.
@@ -146,7 +146,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let source = match source {
         SourceSpec::Requirement(r) if args.plan.is_none() => {
             eprintln!("wheelwright: downloading the sdist of {r} (pip download --no-binary :all:)");
-            match build::source::download_sdist(
+            match builder::source::download_sdist(
                 &python,
                 &r,
                 &args.work_dir,
@@ -211,7 +211,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         req.attempts.nvcc_threads,
         args.out.display()
     );
-    let report = build::build(&req, &mut new_watcher, &cancel, &mut |e| console.event(e));
+    let report = builder::build(&req, &mut new_watcher, &cancel, &mut |e| console.event(e));
     console.finish();
     let report = report.context("the build could not keep its records")?;
 
@@ -246,10 +246,10 @@ fn download_failed(
     source: SourceSpec,
     recipe: &str,
     python: std::path::PathBuf,
-    e: build::source::SourceError,
+    e: builder::source::SourceError,
 ) -> anyhow::Result<ExitCode> {
     let (id, severity, outcome, code) = match e {
-        build::source::SourceError::Cancelled => (
+        builder::source::SourceError::Cancelled => (
             "cancelled",
             Severity::Warning,
             Outcome::Cancelled,
@@ -273,7 +273,7 @@ fn download_failed(
     let mut req = BuildRequest::new(&args.spec, source, recipe, python);
     req.work_dir = args.work_dir.clone();
     req.out_dir = args.out.clone();
-    let report = build::record_early_end(&req, finding, outcome)
+    let report = builder::record_early_end(&req, finding, outcome)
         .context("the build could not keep its records")?;
     super::eprint_text(&summary(&report))?;
     if super::in_github_actions() {
@@ -293,7 +293,7 @@ pub struct BuildSettings {
     pub max_jobs: u32,
     pub nvcc_threads: u32,
     pub memory_ceiling_bytes: Option<u64>,
-    pub facts: Option<build::FactsSummary>,
+    pub facts: Option<builder::FactsSummary>,
     pub plan: Option<wheelwright_core::plan::Plan>,
     pub preflight: Vec<Finding>,
     /// pip arguments the plan asks for.

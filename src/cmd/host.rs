@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use wheelwright_core::build::BuildReport;
+use wheelwright_core::builder::BuildReport;
 use wheelwright_core::detect::{self, DetectOptions};
 use wheelwright_core::env_vars;
 use wheelwright_core::facts::Facts;

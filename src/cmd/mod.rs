@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
-use wheelwright_core::build::absolute_program;
+use wheelwright_core::builder::absolute_program;
 use wheelwright_core::detect::DetectOptions;
 use wheelwright_core::env_vars;
 use wheelwright_core::sinks::{github::SafeEcho, json::defuse_workflow_commands};

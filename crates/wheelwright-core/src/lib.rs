@@ -5,12 +5,13 @@
 //! `BuildReport`), so each can run on its own and any CI system can read them.
 //! The library never prints and keeps no global state.
 
-pub mod build;
+pub mod builder;
 pub mod detect;
 pub mod diagnose;
 pub mod env_vars;
 pub mod facts;
 pub mod finding;
+pub mod net;
 pub mod plan;
 pub mod process;
 pub mod setup;

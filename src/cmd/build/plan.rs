@@ -2,7 +2,7 @@
 //! the diagnoser that watches each attempt. A thin adapter over `detect`,
 //! `plan` and `diagnose`, kept apart from the rendering in `build.rs`.
 
-use wheelwright_core::build::{FactsSummary, LineWatcher, SourceSpec};
+use wheelwright_core::builder::{FactsSummary, LineWatcher, SourceSpec};
 use wheelwright_core::detect::{self, DetectOptions};
 use wheelwright_core::diagnose::{DiagnoseContext, Diagnoser};
 use wheelwright_core::plan::{Plan, PlanError, PlanRequest, Recipe, ScheduleBasis};

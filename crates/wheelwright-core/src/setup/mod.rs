@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::build::runner::path_with_python_dir;
+use crate::builder::runner::path_with_python_dir;
 use crate::process::{self, tail_lines};
 use crate::sinks::redact_secrets;
 

@@ -778,7 +778,7 @@ while :; do echo '  spam spam spam spam spam spam spam spam'; done
     /// `[n/2]` over `b` and `c`, which only a schedule without `a` describes.
     #[test]
     fn a_retry_gets_the_schedule_of_what_is_left() {
-        use crate::build::progress::EtaBasis;
+        use crate::builder::progress::EtaBasis;
         use crate::plan::recipe::TranslationUnit;
 
         let dir = tempfile::tempdir().unwrap();

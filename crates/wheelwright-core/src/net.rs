@@ -1,0 +1,131 @@
+//! The network, seen from the library: a small trait through which a Job
+//! fetches a URL (an sdist, a `report.json`, a prebuilt wheel) and publishes
+//! wheels, without `wheelwright-core` depending on any HTTP stack.
+//!
+//! `wheelwright-publish` implements [`Network`] (tokio + octocrab + hyper,
+//! proxies and corporate CAs honoured); a library user who needs no network
+//! passes [`Offline`], which refuses every request with a clear error.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// How a fetch may behave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchOptions {
+    /// Give up connecting after this long (a runner without internet must not hang).
+    pub connect_timeout: Duration,
+    /// Give up on the whole transfer after this long.
+    pub total_timeout: Duration,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions {
+            connect_timeout: Duration::from_secs(5),
+            total_timeout: Duration::from_secs(1800),
+        }
+    }
+}
+
+/// What a successful fetch left on disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fetched {
+    /// The file written (created anew; never through a symlink).
+    pub path: PathBuf,
+    pub size: u64,
+    /// Lower-case hex sha256 of the bytes written.
+    pub sha256: String,
+}
+
+/// Why a network request did not give what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// No network layer is wired in (a library user passed [`Offline`]).
+    #[error("no network access is configured for this job ({what})")]
+    Unavailable { what: String },
+    /// The server answered that the thing does not exist (HTTP 404/410).
+    #[error("{url}: not found")]
+    NotFound { url: String },
+    /// Connecting or transferring took longer than allowed.
+    #[error("{url}: timed out after {seconds:.0} s")]
+    Timeout { url: String, seconds: f64 },
+    /// The connection could not be made or was dropped.
+    #[error("{url}: {message}")]
+    Connect { url: String, message: String },
+    /// The server answered with an error status.
+    #[error("{url}: HTTP {status}: {message}")]
+    Status {
+        url: String,
+        status: u16,
+        message: String,
+    },
+    /// The URL is not one we can fetch (scheme, syntax).
+    #[error("{url}: {message}")]
+    BadUrl { url: String, message: String },
+    /// Writing the fetched bytes failed.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Anything else the implementation reports (message already masked).
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What the Job needs from the network. Implementations block the calling
+/// thread (the library is synchronous); `wheelwright-publish` runs its own
+/// runtime inside.
+pub trait Network {
+    /// Download `url` into the file `dest` (created, never followed through a
+    /// symlink; left absent on failure).
+    fn fetch(&self, url: &str, dest: &Path, opts: &FetchOptions) -> Result<Fetched, NetError>;
+}
+
+/// The network of a job that has none: every request fails with
+/// [`NetError::Unavailable`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Offline;
+
+impl Network for Offline {
+    fn fetch(&self, url: &str, _dest: &Path, _opts: &FetchOptions) -> Result<Fetched, NetError> {
+        Err(NetError::Unavailable {
+            what: format!("fetching {url}"),
+        })
+    }
+}
+
+/// Is `s` a URL the network layer handles (`http://` or `https://`)?
+pub fn is_http_url(s: &str) -> bool {
+    let lower = s.trim_start().to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offline_refuses_with_what_was_asked() {
+        let e = Offline
+            .fetch(
+                "https://example.invalid/r.json",
+                Path::new("/nonexistent/x"),
+                &FetchOptions::default(),
+            )
+            .unwrap_err();
+        assert!(matches!(e, NetError::Unavailable { .. }));
+        assert!(e.to_string().contains("https://example.invalid/r.json"));
+    }
+
+    #[test]
+    fn http_urls_are_told_apart_from_paths() {
+        assert!(is_http_url("https://h/x"));
+        assert!(is_http_url("HTTP://h/x"));
+        assert!(!is_http_url("./report.json"));
+        assert!(!is_http_url("file:///x"));
+    }
+}
