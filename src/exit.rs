@@ -22,15 +22,24 @@ pub struct Hinted {
     pub message: String,
     pub hint: String,
     pub code: u8,
+    /// The library's error this one shows: its message and its causes.
+    pub error: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl std::fmt::Display for Hinted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
+        match &self.error {
+            Some(e) => e.fmt(f),
+            None => f.write_str(&self.message),
+        }
     }
 }
 
-impl std::error::Error for Hinted {}
+impl std::error::Error for Hinted {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.as_ref().and_then(|e| e.source())
+    }
+}
 
 /// A bad-usage error (exit 2) with a hint.
 pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
@@ -38,6 +47,21 @@ pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Err
         message: message.into(),
         hint: hint.into(),
         code: USAGE,
+        error: None,
+    })
+}
+
+/// The library's `error`, shown with its causes, `hint` and exit `code`.
+pub fn hinted(
+    error: impl std::error::Error + Send + Sync + 'static,
+    hint: impl Into<String>,
+    code: u8,
+) -> anyhow::Error {
+    anyhow::Error::new(Hinted {
+        message: String::new(),
+        hint: hint.into(),
+        code,
+        error: Some(Box::new(error)),
     })
 }
 

@@ -24,9 +24,9 @@ use wheelwright_core::plan::{self, Plan, Recipe};
 use wheelwright_core::sinks::{github, gitlab, json, junit, text, Format};
 use wheelwright_core::{Facts, Finding};
 
-use super::host::{detect_and_plan, planned_threads};
 use super::plan::RecipeChoice;
 use crate::exit;
+use wheelwright_core::job::{detect_and_plan, planned_threads};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\

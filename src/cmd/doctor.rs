@@ -17,9 +17,9 @@ use wheelwright_core::plan::Plan;
 use wheelwright_core::Severity;
 
 use super::detect::render_table;
-use super::host::detect_and_plan;
 use super::plan::{render_plan, RecipeArgs};
 use crate::exit;
+use wheelwright_core::job::detect_and_plan;
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {

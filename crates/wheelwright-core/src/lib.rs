@@ -11,6 +11,7 @@ pub mod diagnose;
 pub mod env_vars;
 pub mod facts;
 pub mod finding;
+pub mod job;
 pub mod net;
 pub mod plan;
 pub mod process;

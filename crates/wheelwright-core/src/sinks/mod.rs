@@ -1,5 +1,6 @@
 //! Sinks: render findings for GitHub Actions, JSON, JUnit, GitLab Code Quality
-//! and plain text.
+//! and plain text, and a build's report for people and for the Action
+//! ([`build_report`]).
 //!
 //! Each sink turns `&[Finding]` (already sorted, most important first) into a
 //! `String`; the caller decides where it goes (stdout, `GITHUB_STEP_SUMMARY`,
@@ -7,6 +8,7 @@
 //! escaped for the format it lands in, and secrets are masked
 //! ([`redact::redact_secrets`]).
 
+pub mod build_report;
 pub mod github;
 pub mod gitlab;
 pub mod json;

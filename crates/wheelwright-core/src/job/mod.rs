@@ -1,0 +1,391 @@
+//! The Job: one call that runs a whole build the same way for every CI system.
+//!
+//! [`run`] takes a [`JobSpec`] (what to build and how) and a [`JobContext`]
+//! (how to detect, the network, the cancel flag), runs detect → plan →
+//! preflight → fetch source → build attempts → verify, reports progress
+//! through [`JobEvent`]s, and returns the [`BuildReport`] it also wrote as
+//! `report.json`. A build that ran and failed is a report with outcome
+//! `failed`, not an error; [`JobError`] is for what stops a job before it can
+//! build (bad input, a refused plan, a source that cannot be had).
+//!
+//! The CLI's `wheelwright build`, the GitHub Action and any other CI call
+//! this one function; [`crate::sinks::build`] renders its report for them.
+
+mod settings;
+mod spec;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+pub use settings::{detect_and_plan, planned_threads, speed_from_report};
+pub use spec::{JobSpec, PrebuiltPolicy, RecipeKind};
+
+use crate::builder::source::{self, SourceError};
+use crate::builder::{
+    self, BuildError, BuildEvent, BuildReport, BuildRequest, Outcome, SourceSpec,
+};
+use crate::detect::DetectOptions;
+use crate::finding::{Finding, Severity};
+use crate::net::{self, FetchOptions, Network};
+use crate::plan::PlanError;
+
+/// What a job needs from its caller besides the spec.
+pub struct JobContext<'a> {
+    /// How to detect the host (root, PATH, followed variables); the job sets
+    /// its interpreter and disk path from the spec.
+    pub detect: DetectOptions,
+    /// Fetches `http(s)://` sources; [`net::Offline`] where there is no network.
+    pub network: &'a dyn Network,
+    /// Set it (from a signal handler, another thread) to stop the job: the
+    /// download or the build's process tree is stopped, the records are kept.
+    pub cancel: &'a AtomicBool,
+}
+
+impl std::fmt::Debug for JobContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobContext")
+            .field("detect", &self.detect)
+            .field("cancel", &self.cancel)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Progress of a job: the stages before the build, then the build's own events.
+#[derive(Debug)]
+pub enum JobEvent<'a> {
+    /// Detecting the host and planning the build.
+    Planning,
+    /// Downloading the source: a requirement's sdist (through pip) or a URL
+    /// (through the job's network).
+    FetchingSource {
+        /// The requirement or URL.
+        what: &'a str,
+        /// `pip download --no-binary :all:` or `the job's network`.
+        how: &'a str,
+    },
+    /// The plan's preflight refused the build; with `forced` it runs anyway.
+    Refused {
+        /// The error findings (their fixes say what to do).
+        findings: &'a [Finding],
+        /// The spec's `force` is set: the build goes on.
+        forced: bool,
+    },
+    /// The build starts with these settings.
+    Building {
+        /// The spec's source, as given.
+        source: &'a str,
+        /// The recipe (`flash-attn`, `torch-ext`).
+        recipe: &'a str,
+        /// MAX_JOBS of the first attempt.
+        max_jobs: u32,
+        /// NVCC_THREADS of every attempt.
+        nvcc_threads: u32,
+        /// Where the wheel, `build.log` and `report.json` land.
+        out_dir: &'a Path,
+    },
+    /// An event of the build runner (log lines, progress, attempts).
+    Build(BuildEvent<'a>),
+}
+
+/// Why a job stopped before its build could run (a failed build is a report,
+/// not an error). [`JobError::hint`] says what to do, [`JobError::exit_code`]
+/// which documented exit code it means.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The spec is not a requirement, an sdist, a source tree or a URL.
+    #[error(transparent)]
+    BadSource(SourceError),
+    /// The out or work dir cannot be created or written.
+    #[error("{flag} {} cannot be used: {error}", path.display())]
+    UnusableDir {
+        /// `--out` or `--work-dir`.
+        flag: &'static str,
+        /// The directory.
+        path: PathBuf,
+        /// What failed.
+        error: std::io::Error,
+    },
+    /// No interpreter was given and none was found.
+    #[error("no Python interpreter found (no --python, no active venv, no python3 on PATH)")]
+    NoPython,
+    /// A torch-ext requirement cannot be planned before its sdist is here.
+    #[error("cannot plan `{spec}` before its source is here")]
+    NoSource {
+        /// The spec as given.
+        spec: String,
+    },
+    /// The planner could not plan (bad input; refusals are [`JobError::Refused`]).
+    #[error("cannot plan the build: {error}")]
+    Plan {
+        /// The planner's error.
+        error: PlanError,
+        /// What to do about it.
+        hint: String,
+    },
+    /// The plan file could not be read or is not a plan.
+    #[error("{message}")]
+    PlanFile {
+        /// The plan file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The calibration report could not be used.
+    #[error("{message}")]
+    Calibrate {
+        /// What is wrong.
+        message: String,
+        /// What to do about it.
+        hint: String,
+    },
+    /// The plan's preflight checks refused the build (and `force` was not set).
+    #[error("the plan refused this build ({} error(s) above)", findings.len())]
+    Refused {
+        /// The error findings.
+        findings: Vec<Finding>,
+    },
+    /// The source could not be downloaded (or the download was cancelled):
+    /// `build.log` and `report.json` were written as for a failed build.
+    #[error("{message}")]
+    SourceUnavailable {
+        /// The records left in the out dir.
+        report: Box<BuildReport>,
+        /// What failed.
+        message: String,
+        /// The download was cancelled (exit 130), not failed (exit 1).
+        cancelled: bool,
+    },
+    /// The build's records (`build.log`, `report.json`) could not be written.
+    #[error("the build could not keep its records")]
+    Records(#[source] BuildError),
+}
+
+impl JobError {
+    /// What the user should do about it.
+    pub fn hint(&self) -> String {
+        match self {
+            JobError::BadSource(_) => "pass a requirement (`flash-attn==2.8.3`), a .tar.gz sdist, an http(s) URL of one, or a directory with setup.py".into(),
+            JobError::UnusableDir { flag, .. } => format!("give {flag} a directory this user can create and write"),
+            JobError::NoPython => "pass the interpreter that has torch with --python".into(),
+            JobError::NoSource { .. } => "pass the sdist or the source tree".into(),
+            JobError::Plan { hint, .. } | JobError::Calibrate { hint, .. } => hint.clone(),
+            JobError::PlanFile { .. } => "write one with `wheelwright plan --json > plan.json`".into(),
+            JobError::Refused { .. } => "fix what the findings say (or override with --archs/--max-jobs/--nvcc-threads), or pass --force to build anyway".into(),
+            JobError::SourceUnavailable { .. } => SOURCE_HINT.into(),
+            JobError::Records(_) => "check that the out and work dirs are writable and have space".into(),
+        }
+    }
+
+    /// The documented exit code: 2 bad input or refused, 1 the source could
+    /// not be had, 130 cancelled, 3 the records could not be written.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            JobError::SourceUnavailable {
+                cancelled: true, ..
+            } => 130,
+            JobError::SourceUnavailable { .. } => 1,
+            JobError::Records(_) => 3,
+            _ => 2,
+        }
+    }
+
+    /// The report the job left before it stopped, if it left one.
+    pub fn report(&self) -> Option<&BuildReport> {
+        match self {
+            JobError::SourceUnavailable { report, .. } => Some(report),
+            _ => None,
+        }
+    }
+}
+
+const SOURCE_HINT: &str = "check that pip reaches its index (PIP_INDEX_URL, pip.conf, --find-links in PIP_FIND_LINKS) and that the build interpreter has setuptools and wheel (`wheelwright setup`), or download the sdist elsewhere and pass its path";
+
+/// Run the job: detect, plan, check the preflight findings, fetch the source,
+/// run the build attempts and verify the wheel, leaving the wheel,
+/// `build.log` and `report.json` in the spec's out dir.
+pub fn run(
+    spec: &JobSpec,
+    ctx: &JobContext<'_>,
+    on_event: &mut dyn FnMut(JobEvent<'_>),
+) -> Result<BuildReport, JobError> {
+    let is_url = net::is_http_url(&spec.source);
+    let source = if is_url {
+        None
+    } else {
+        Some(SourceSpec::parse(&spec.source).map_err(JobError::BadSource)?)
+    };
+    let recipe = match (spec.recipe, &source) {
+        (Some(r), _) => r.as_str(),
+        (None, Some(s)) => source::default_recipe(s),
+        (None, None) => url_recipe(&spec.source),
+    };
+    // Found now, not after the plan and a download.
+    for (dir, flag) in [(&spec.out_dir, "--out"), (&spec.work_dir, "--work-dir")] {
+        writable_dir(dir).map_err(|error| JobError::UnusableDir {
+            flag,
+            path: dir.clone(),
+            error,
+        })?;
+    }
+    let mut dopts = ctx.detect.clone();
+    dopts.python = spec.python.clone().or(dopts.python);
+    dopts.disk_path = spec.work_dir.clone();
+    let python = crate::detect::resolve_python(&dopts).ok_or(JobError::NoPython)?;
+    let python = builder::absolute_program(python);
+    dopts.python = Some(python.clone());
+
+    // A requirement or a URL: fetch its sdist first; the plan reads its
+    // units, and the build extracts it once into the work dir.
+    let early_end = |source: SourceSpec, message: String, cancelled: bool| {
+        download_failed(spec, source, recipe, python.clone(), message, cancelled)
+    };
+    let source = match source {
+        Some(SourceSpec::Requirement(r)) => {
+            on_event(JobEvent::FetchingSource {
+                what: &r,
+                how: "pip download --no-binary :all:",
+            });
+            match source::download_sdist(
+                &python,
+                &r,
+                &spec.work_dir,
+                &Default::default(),
+                Duration::from_secs(1800),
+                ctx.cancel,
+            ) {
+                Ok(sdist) => SourceSpec::Sdist(sdist),
+                Err(e) => {
+                    let cancelled = matches!(e, SourceError::Cancelled);
+                    return Err(early_end(
+                        SourceSpec::Requirement(r),
+                        e.to_string(),
+                        cancelled,
+                    ));
+                }
+            }
+        }
+        Some(other) => other,
+        None => {
+            on_event(JobEvent::FetchingSource {
+                what: &spec.source,
+                how: "the job's network",
+            });
+            let requirement = SourceSpec::Requirement(spec.source.clone());
+            let Some(dest) = settings::url_download_path(&spec.work_dir, &spec.source) else {
+                let message = format!("{}: the URL does not name a .tar.gz sdist", spec.source);
+                return Err(early_end(requirement, message, false));
+            };
+            let fetched = dest
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .map_err(|e| e.to_string())
+                .and_then(|()| {
+                    ctx.network
+                        .fetch(&spec.source, &dest, &FetchOptions::default())
+                        .map_err(|e| e.to_string())
+                });
+            match fetched {
+                Ok(f) => SourceSpec::Sdist(f.path),
+                Err(message) => {
+                    let cancelled = ctx.cancel.load(Ordering::SeqCst);
+                    return Err(early_end(requirement, message, cancelled));
+                }
+            }
+        }
+    };
+
+    on_event(JobEvent::Planning);
+    let settings = settings::resolve(spec, recipe, &source, &dopts)?;
+    let refusals: Vec<Finding> = settings
+        .preflight
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .cloned()
+        .collect();
+    if !refusals.is_empty() {
+        on_event(JobEvent::Refused {
+            findings: &refusals,
+            forced: spec.force,
+        });
+        if !spec.force {
+            return Err(JobError::Refused { findings: refusals });
+        }
+    }
+
+    let mut new_watcher = settings::new_watcher(&settings);
+    let mut req = BuildRequest::new(&spec.source, source, recipe, python);
+    req.work_dir = spec.work_dir.clone();
+    req.out_dir = spec.out_dir.clone();
+    req.env = settings.env;
+    req.allow_prebuilt = spec.prebuilt == PrebuiltPolicy::Allow;
+    req.attempts.max_jobs = settings.max_jobs;
+    req.attempts.nvcc_threads = settings.nvcc_threads;
+    req.attempts.max_retries = spec.max_retries;
+    req.attempts.memory_ceiling_bytes = settings.memory_ceiling_bytes;
+    req.attempts.kill_grace = spec.kill_grace();
+    req.attempts.schedule = settings.schedule;
+    req.attempts.sampler.root = dopts.root.clone();
+    req.verify = spec.verify;
+    req.facts = Some(settings.facts);
+    req.plan = Some(settings.plan);
+    req.preflight = settings.preflight;
+    req.pip_args = settings.pip_args;
+
+    on_event(JobEvent::Building {
+        source: &spec.source,
+        recipe,
+        max_jobs: req.attempts.max_jobs,
+        nvcc_threads: req.attempts.nvcc_threads,
+        out_dir: &spec.out_dir,
+    });
+    builder::build(&req, &mut new_watcher, ctx.cancel, &mut |e| {
+        on_event(JobEvent::Build(e))
+    })
+    .map_err(JobError::Records)
+}
+
+/// The recipe of a URL's sdist: flash-attn when its file name says so.
+fn url_recipe(url: &str) -> &'static str {
+    source::default_recipe(&SourceSpec::Requirement(
+        url.rsplit('/').next().unwrap_or(url).to_string(),
+    ))
+}
+
+/// Create `dir` and prove a file can be written in it.
+fn writable_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(format!(".wheelwright-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(&probe)
+}
+
+/// The source could not be had: leave `build.log` and `report.json` (outcome
+/// `failed`, or `cancelled`) like any failed build, and say so.
+fn download_failed(
+    spec: &JobSpec,
+    source: SourceSpec,
+    recipe: &str,
+    python: PathBuf,
+    message: String,
+    cancelled: bool,
+) -> JobError {
+    let (id, severity, outcome) = if cancelled {
+        ("cancelled", Severity::Warning, Outcome::Cancelled)
+    } else {
+        ("source-unavailable", Severity::Error, Outcome::Failed)
+    };
+    let title = "The requirement's sdist could not be downloaded";
+    let finding = Finding::new(id, severity, title, message.clone(), SOURCE_HINT);
+    let mut req = BuildRequest::new(&spec.source, source, recipe, python);
+    req.work_dir = spec.work_dir.clone();
+    req.out_dir = spec.out_dir.clone();
+    match builder::record_early_end(&req, finding, outcome) {
+        Ok(report) => JobError::SourceUnavailable {
+            report: Box::new(report),
+            message,
+            cancelled,
+        },
+        Err(e) => JobError::Records(e),
+    }
+}

@@ -1,0 +1,235 @@
+//! From the host's facts and the plan (made here, or read from a plan file)
+//! to the settings a build runs with, and the diagnoser that watches each
+//! attempt.
+
+use std::path::{Path, PathBuf};
+
+use crate::builder::{BuildReport, FactsSummary, LineWatcher, SourceSpec};
+use crate::detect::{self, DetectOptions};
+use crate::diagnose::{DiagnoseContext, Diagnoser};
+use crate::env_vars;
+use crate::facts::Facts;
+use crate::finding::Finding;
+use crate::plan::recipe::DEFAULT_FLASH_ATTN_VERSION;
+use crate::plan::{self, Plan, PlanError, PlanRequest, Recipe, ScheduleBasis, SpeedCalibration};
+
+use super::{JobError, JobSpec};
+
+/// What the plan (or the plan file) decided, in the form the build needs.
+#[derive(Debug)]
+pub(crate) struct BuildSettings {
+    pub env: std::collections::BTreeMap<String, String>,
+    pub max_jobs: u32,
+    pub nvcc_threads: u32,
+    pub memory_ceiling_bytes: Option<u64>,
+    pub facts: FactsSummary,
+    pub plan: Plan,
+    pub preflight: Vec<Finding>,
+    /// pip arguments the plan asks for.
+    pub pip_args: Vec<String>,
+    /// The detected host, for the diagnoser's fixes.
+    pub host: Facts,
+    /// The plan's units, for the ETA.
+    pub schedule: Option<ScheduleBasis>,
+}
+
+/// Detect the host with `dopts`, then plan `recipe` on it. The facts come
+/// back whatever the planner says: its error is the caller's to judge
+/// (`doctor` and `build` stop, `diagnose` falls back to what the log shows).
+pub fn detect_and_plan(
+    recipe: &Recipe,
+    request: &PlanRequest,
+    dopts: &DetectOptions,
+) -> (Facts, Result<Plan, PlanError>) {
+    let facts = detect::detect(dopts);
+    let plan = plan::plan(recipe, &facts, request);
+    (facts, plan)
+}
+
+/// The plan's NVCC_THREADS where the build reads it (flash-attn, and
+/// extensions whose setup.py does: the plan then sets it); `None` where it
+/// has no effect.
+pub fn planned_threads(plan: &Plan) -> Option<u32> {
+    plan.env
+        .contains_key(env_vars::NVCC_THREADS)
+        .then_some(plan.nvcc_threads)
+}
+
+/// This host's compile speed from an earlier build's `report.json` (and the
+/// `.ninja_log` its work dir kept).
+pub fn speed_from_report(report: &Path) -> Result<SpeedCalibration, JobError> {
+    let r = BuildReport::read(report).map_err(|e| JobError::Calibrate {
+        message: format!("cannot read the build report {}: {e}", report.display()),
+        hint: "give the report.json that `wheelwright build` wrote on this host".into(),
+    })?;
+    r.speed_calibration().map_err(|e| JobError::Calibrate {
+        hint: e.hint(),
+        message: e.to_string(),
+    })
+}
+
+/// Detect the host and plan the build (or read the plan file); the spec's
+/// archs, jobs and threads go into the plan request. The plan's units come
+/// along for the ETA where they can be resolved.
+pub(crate) fn resolve(
+    spec: &JobSpec,
+    recipe: &str,
+    source: &SourceSpec,
+    dopts: &DetectOptions,
+) -> Result<BuildSettings, JobError> {
+    let source_path = match source {
+        SourceSpec::Tree(p) | SourceSpec::Sdist(p) => Some(p.clone()),
+        SourceSpec::Requirement(_) => None,
+    };
+    let recipe_for = |version: Option<&str>| match (recipe, &source_path) {
+        ("flash-attn", _) => Some(Recipe::flash_attn(
+            version
+                .or(version_in(&spec.source))
+                .unwrap_or(DEFAULT_FLASH_ATTN_VERSION),
+        )),
+        (_, Some(p)) => Some(Recipe::torch_ext(p.clone())),
+        (_, None) => None,
+    };
+    let (facts, plan, recipe) = match &spec.plan_file {
+        Some(path) => {
+            let plan = read_plan(path)?;
+            let recipe = recipe_for(plan.recipe_version.as_deref());
+            (detect::detect(dopts), plan, recipe)
+        }
+        None => {
+            let Some(recipe) = recipe_for(None) else {
+                return Err(JobError::NoSource {
+                    spec: spec.source.clone(),
+                });
+            };
+            let req = PlanRequest {
+                archs: spec.archs.clone().map(|a| vec![a]),
+                max_jobs: spec.max_jobs,
+                nvcc_threads: spec.nvcc_threads,
+                source: source_path.clone(),
+                memory_limit_override: None,
+                speed: spec
+                    .calibrate_report
+                    .as_deref()
+                    .map(speed_from_report)
+                    .transpose()?,
+            };
+            let (facts, plan) = detect_and_plan(&recipe, &req, dopts);
+            let plan = plan.map_err(|e| {
+                // The job takes the source as its spec, not as `--source`.
+                let hint = match e {
+                    PlanError::NoUnits { .. } | PlanError::Source { .. } => {
+                        "give the package's root (the folder with setup.py), its .tar.gz sdist, or a requirement as the spec".to_string()
+                    }
+                    PlanError::UnknownVersion { .. } => {
+                        "pass the sdist (`pip download --no-deps --no-binary :all: flash-attn==VERSION`) as the spec".to_string()
+                    }
+                    _ => e.hint(),
+                };
+                JobError::Plan { error: e, hint }
+            })?;
+            (facts, plan, Some(recipe))
+        }
+    };
+    // Without it the ETA goes by the rate so far: not worth failing the build over.
+    let units_req = PlanRequest {
+        source: source_path,
+        ..PlanRequest::default()
+    };
+    let schedule = recipe.and_then(|r| ScheduleBasis::resolve(&r, &units_req, &plan).ok());
+    Ok(BuildSettings {
+        facts: FactsSummary::from_facts(&facts),
+        host: facts,
+        env: plan.env.clone(),
+        max_jobs: spec.max_jobs.unwrap_or(plan.max_jobs).max(1),
+        nvcc_threads: spec.nvcc_threads.unwrap_or(plan.nvcc_threads).max(1),
+        memory_ceiling_bytes: Some(plan.memory_ceiling_bytes).filter(|b| *b > 0),
+        preflight: plan.findings.clone(),
+        pip_args: plan.pip_args.clone(),
+        plan,
+        schedule,
+    })
+}
+
+fn read_plan(path: &Path) -> Result<Plan, JobError> {
+    let bad = |message: String| JobError::PlanFile {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| bad(format!("cannot read the plan {}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| bad(format!("{} is not a plan: {e}", path.display())))
+}
+
+/// The version a spec names: `flash-attn==2.8.3`, `flash_attn-2.8.3.tar.gz`.
+fn version_in(spec: &str) -> Option<&str> {
+    let name = spec.rsplit('/').next().unwrap_or(spec);
+    let after = name
+        .split_once("==")
+        .map(|(_, v)| v)
+        .or_else(|| name.split_once('-').map(|(_, v)| v))?;
+    let v = after
+        .trim_end_matches(".tar.gz")
+        .trim_end_matches(".tgz")
+        .trim();
+    (v.starts_with(|c: char| c.is_ascii_digit())
+        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'))
+    .then_some(v)
+}
+
+/// A fresh diagnoser for each attempt, knowing the host (for concrete fixes).
+/// Its OOM fix names the planner's MAX_JOBS (with its NVCC_THREADS, where the
+/// build reads that) only when that is fewer jobs than the attempt ran with;
+/// otherwise (the plan's own choice was killed, or the user forced it) it
+/// says to halve what the log shows.
+pub(crate) fn new_watcher(settings: &BuildSettings) -> impl FnMut(u32) -> Box<dyn LineWatcher> {
+    let planned = settings.plan.max_jobs;
+    let threads = planned_threads(&settings.plan);
+    let facts = settings.host.clone();
+    move |attempt_jobs| {
+        let suggested_max_jobs = Some(planned).filter(|p| *p < attempt_jobs);
+        let ctx = DiagnoseContext {
+            suggested_max_jobs,
+            suggested_nvcc_threads: threads.filter(|_| suggested_max_jobs.is_some()),
+            facts: Some(facts.clone()),
+        };
+        Box::new(Diagnoser::new(ctx)) as Box<dyn LineWatcher>
+    }
+}
+
+/// Where a URL's sdist lands in the work dir: `<work>/download/<file name>`.
+pub(crate) fn url_download_path(work_dir: &Path, url: &str) -> Option<PathBuf> {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let name = path.rsplit('/').next()?;
+    let ok = (name.ends_with(".tar.gz") || name.ends_with(".tgz"))
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c));
+    ok.then(|| work_dir.join("download").join(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_versions_in_specs() {
+        assert_eq!(version_in("flash-attn==2.8.3"), Some("2.8.3"));
+        assert_eq!(version_in("dl/flash_attn-2.8.3.tar.gz"), Some("2.8.3"));
+        assert_eq!(version_in("flash-attn"), None);
+        assert_eq!(version_in("flash-attn>=2"), None);
+    }
+
+    #[test]
+    fn a_url_names_its_sdist_or_nothing() {
+        let w = Path::new("/w");
+        assert_eq!(
+            url_download_path(w, "https://h/p/flash_attn-2.8.3.tar.gz?x=1"),
+            Some(PathBuf::from("/w/download/flash_attn-2.8.3.tar.gz"))
+        );
+        assert_eq!(url_download_path(w, "https://h/p/x.whl"), None);
+        assert_eq!(url_download_path(w, "https://h/p/..tar.gz"), None);
+        assert_eq!(url_download_path(w, "https://h/"), None);
+    }
+}

@@ -1,0 +1,197 @@
+//! [`JobSpec`]: what one job builds and how, as one serde value.
+//!
+//! The CLI fills it from its flags, another CI system from its own
+//! configuration (or a JSON/TOML file), and `wheelwright repro` from a
+//! `report.json` (which embeds the spec it ran with). Every field but
+//! [`JobSpec::source`] has a default, so `{"source": "flash-attn==2.8.3"}` is
+//! a whole spec.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::builder::DEFAULT_MAX_RETRIES;
+
+/// The recipes the library knows: how a package is planned, built and verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecipeKind {
+    /// flash-attn 2: `FLASH_ATTN_CUDA_ARCHS`, `FLASH_ATTENTION_FORCE_BUILD`,
+    /// a forward-pass check of the built wheel.
+    FlashAttn,
+    /// Any torch `CUDAExtension`: `TORCH_CUDA_ARCH_LIST`, an import check.
+    TorchExt,
+}
+
+impl RecipeKind {
+    /// The recipe's name as reports and flags spell it (`flash-attn`, `torch-ext`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipeKind::FlashAttn => "flash-attn",
+            RecipeKind::TorchExt => "torch-ext",
+        }
+    }
+
+    /// The recipe named `name` (`flash-attn`, `torch-ext`), if it is one.
+    pub fn from_name(name: &str) -> Option<RecipeKind> {
+        match name {
+            "flash-attn" => Some(RecipeKind::FlashAttn),
+            "torch-ext" => Some(RecipeKind::TorchExt),
+            _ => None,
+        }
+    }
+}
+
+/// Whether the package may download a prebuilt wheel instead of compiling.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PrebuiltPolicy {
+    /// Always compile (flash-attn: `FLASH_ATTENTION_FORCE_BUILD=TRUE`): a GPU
+    /// box without GitHub access must not hang on the package's own download.
+    #[default]
+    Build,
+    /// Let the package fetch a prebuilt wheel where it knows one
+    /// (flash-attn: `FLASH_ATTENTION_FORCE_BUILD` removed from the environment).
+    Allow,
+}
+
+/// What to build and how: the input of [`super::run`].
+///
+/// Overrides (`archs`, `max_jobs`, `nvcc_threads`) go into the plan request;
+/// unset, the planner chooses from the host's facts and the cost model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// What to build: a PyPI requirement (`flash-attn==2.8.3`), an sdist
+    /// (`.tar.gz`), a source tree, or an `http(s)://` URL of an sdist (fetched
+    /// through the job's [`crate::net::Network`]).
+    pub source: String,
+    /// The recipe; default: flash-attn when the source names flash-attn, else torch-ext.
+    #[serde(default)]
+    pub recipe: Option<RecipeKind>,
+    /// The interpreter that builds (it must have torch); default: the
+    /// detection fallback chain ([`crate::detect::resolve_python`]).
+    #[serde(default)]
+    pub python: Option<PathBuf>,
+    /// CUDA architectures (`80;90`, `8.0,9.0`, `sm_90`); default: the GPUs present.
+    #[serde(default)]
+    pub archs: Option<String>,
+    /// MAX_JOBS of the first attempt; default: the plan's.
+    #[serde(default)]
+    pub max_jobs: Option<u32>,
+    /// NVCC_THREADS, fixed across retries; default: the plan's.
+    #[serde(default)]
+    pub nvcc_threads: Option<u32>,
+    /// Persistent work dir: the downloaded and extracted sdist and its `build/`
+    /// dir live here across attempts and runs.
+    #[serde(default = "default_work_dir")]
+    pub work_dir: PathBuf,
+    /// Where the wheel, `build.log` and `report.json` land.
+    #[serde(default = "default_out_dir")]
+    pub out_dir: PathBuf,
+    /// Install the built wheel into a fresh venv and import it (flash-attn: a
+    /// forward pass too).
+    #[serde(default = "yes")]
+    pub verify: bool,
+    /// Retries with fewer jobs after an out-of-memory kill.
+    #[serde(default = "default_max_retries")]
+    pub max_retries: u32,
+    /// Seconds between SIGTERM and SIGKILL when the job is cancelled.
+    #[serde(default = "default_kill_grace_seconds")]
+    pub kill_grace_seconds: u64,
+    /// Build even when the plan's preflight checks refuse it (their findings
+    /// stay in the report).
+    #[serde(default)]
+    pub force: bool,
+    /// Scale the plan's times (and the ETA) to this host's compile speed,
+    /// measured from an earlier build here: its `report.json`.
+    #[serde(default)]
+    pub calibrate_report: Option<PathBuf>,
+    /// Whether the package may download a prebuilt wheel instead of compiling.
+    #[serde(default)]
+    pub prebuilt: PrebuiltPolicy,
+    /// Use this plan (`wheelwright plan --json`) instead of planning on this host.
+    #[serde(default)]
+    pub plan_file: Option<PathBuf>,
+    // Publish targets (GitHub release, index, wheelhouse) join here as
+    // `publish`, owned by the publish issue.
+}
+
+fn default_work_dir() -> PathBuf {
+    PathBuf::from(".wheelwright/build")
+}
+
+fn default_out_dir() -> PathBuf {
+    PathBuf::from("wheelhouse")
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_max_retries() -> u32 {
+    DEFAULT_MAX_RETRIES
+}
+
+fn default_kill_grace_seconds() -> u64 {
+    crate::builder::DEFAULT_KILL_GRACE.as_secs()
+}
+
+impl JobSpec {
+    /// A spec for `source` with every default: plan on this host, verify,
+    /// 2 retries, `.wheelwright/build` and `wheelhouse`.
+    pub fn new(source: impl Into<String>) -> JobSpec {
+        JobSpec {
+            source: source.into(),
+            recipe: None,
+            python: None,
+            archs: None,
+            max_jobs: None,
+            nvcc_threads: None,
+            work_dir: default_work_dir(),
+            out_dir: default_out_dir(),
+            verify: true,
+            max_retries: default_max_retries(),
+            kill_grace_seconds: default_kill_grace_seconds(),
+            force: false,
+            calibrate_report: None,
+            prebuilt: PrebuiltPolicy::Build,
+            plan_file: None,
+        }
+    }
+
+    /// [`JobSpec::kill_grace_seconds`] as a duration.
+    pub fn kill_grace(&self) -> Duration {
+        Duration::from_secs(self.kill_grace_seconds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_alone_is_a_whole_spec_with_the_documented_defaults() {
+        let spec: JobSpec = serde_json::from_str(r#"{"source": "flash-attn==2.8.3"}"#).unwrap();
+        assert_eq!(spec, JobSpec::new("flash-attn==2.8.3"));
+        assert!(spec.verify);
+        assert_eq!(spec.max_retries, 2);
+        assert_eq!(spec.kill_grace(), Duration::from_secs(10));
+        assert_eq!(spec.prebuilt, PrebuiltPolicy::Build);
+    }
+
+    #[test]
+    fn round_trips_and_refuses_unknown_fields() {
+        let mut spec = JobSpec::new("./fa");
+        spec.recipe = Some(RecipeKind::TorchExt);
+        spec.archs = Some("80;90".into());
+        spec.prebuilt = PrebuiltPolicy::Allow;
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(json["recipe"], "torch-ext");
+        assert_eq!(json["prebuilt"], "allow");
+        assert_eq!(serde_json::from_value::<JobSpec>(json).unwrap(), spec);
+        let typo = serde_json::from_str::<JobSpec>(r#"{"source": "x", "max_job": 3}"#);
+        assert!(typo.unwrap_err().to_string().contains("max_job"));
+    }
+}
