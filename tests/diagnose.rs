@@ -190,7 +190,9 @@ fn unreadable_input_exits_2_with_a_hint() {
     gz.write_all(&std::fs::read(log("device/oom_cgroup_flash_attn.log")).unwrap())
         .unwrap();
     let mut bytes = gz.finish().unwrap();
-    bytes.truncate(bytes.len() / 2);
+    // Not one line decodes from the first 12 bytes (a longer cut is
+    // diagnosed as far as it reads: see the test after this one).
+    bytes.truncate(12);
     std::fs::write(&truncated, bytes).unwrap();
     for path in [missing.as_path(), ctx.path(), truncated.as_path()] {
         let out = run(&ctx, &[path.to_str().unwrap()]);
@@ -215,6 +217,48 @@ fn unreadable_input_exits_2_with_a_hint() {
     expect_code(&out, 2);
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("hint: write one with `wheelwright detect --json"));
+}
+
+/// Regression (issue 16, defect 1): a gzip cut in half, and one with bytes
+/// appended, exited 2 with no finding; now the findings of what was read, a
+/// `log-truncated` warning, the summary, and the exit status of the findings.
+#[test]
+fn truncated_gzip_keeps_its_findings_and_warns() {
+    let ctx = TestContext::new();
+    let plain = std::fs::read(log("device/oom_cgroup_flash_attn.log")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&plain).unwrap();
+    let whole = gz.finish().unwrap();
+    let mut garbage = whole.clone();
+    garbage.extend_from_slice(b"trailing garbage\n");
+    let cut = whole[..whole.len() - 16].to_vec();
+    for (name, bytes) in [("cut.log.gz", cut), ("garbage.log.gz", garbage)] {
+        let path = ctx.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let summary = ctx.path().join(format!("{name}.md"));
+        let out = run(
+            &ctx,
+            &[
+                path.to_str().unwrap(),
+                "--format",
+                "json",
+                "--no-detect",
+                "--summary-file",
+                summary.to_str().unwrap(),
+            ],
+        );
+        let doc: Value = serde_json::from_str(&expect_code(&out, 1)).unwrap();
+        let ids: Vec<&str> = doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_str().unwrap())
+            .collect();
+        assert!(ids.contains(&"oom-killed"), "{name}: {ids:?}");
+        assert!(ids.contains(&"log-truncated"), "{name}: {ids:?}");
+        let md = std::fs::read_to_string(&summary).unwrap();
+        assert!(md.contains("log-truncated"), "{md}");
+    }
 }
 
 /// The command names (with their data) a runner could read in one line of

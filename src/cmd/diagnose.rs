@@ -232,10 +232,10 @@ fn diagnose(log: &str) -> anyhow::Result<Diagnoser> {
         )
     })?;
     let mut d = Diagnoser::new(DiagnoseContext::default());
-    d.feed(reader).map_err(|e| {
+    d.feed_saved_log(reader).map_err(|e| {
         exit::usage(
             format!("could not read the log `{log}` to its end: {e}"),
-            "if it is gzip-compressed, check that it is complete (`gzip -t`); otherwise pass a plain text log",
+            "pass a build log (plain text or gzip); a gzip of which not one line decodes is not one",
         )
     })?;
     Ok(d)

@@ -87,6 +87,8 @@ pub struct Diagnoser {
     /// ninja prints the failed command on the line after `FAILED:`: that
     /// line is read whatever its keywords, for the command's `--threads`.
     failed_command_next: bool,
+    /// Why the saved log could not be read to its end, and at which line.
+    cut_short: Option<(u64, u64, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -118,6 +120,7 @@ impl Diagnoser {
             pending_killed: None,
             pending_mismatch: None,
             failed_command_next: false,
+            cut_short: None,
         }
     }
 
@@ -167,7 +170,13 @@ impl Diagnoser {
             let buf = match reader.fill_buf() {
                 Ok(b) => b,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // What was read of the last line is diagnosed too.
+                    if !partial.is_empty() {
+                        self.push_bytes(&partial);
+                    }
+                    return Err(e);
+                }
             };
             if buf.is_empty() {
                 if !partial.is_empty() {
@@ -196,6 +205,35 @@ impl Diagnoser {
         }
     }
 
+    /// Read a saved log to its end, or as far as it can be read: a gzip cut
+    /// short (the log of a killed job, a partial download) or followed by
+    /// bytes that are not gzip (which `gzip -dc` also ignores) is diagnosed up
+    /// to where decoding stopped, and a `log-truncated` warning says where and
+    /// why. Errors that say nothing about the log's content (a failing disk,
+    /// a directory) are returned, and so is a log of which not one line could
+    /// be read.
+    pub fn feed_saved_log<R: BufRead>(&mut self, reader: R) -> io::Result<()> {
+        let lines_before = self.lines;
+        let Err(e) = self.feed(reader) else {
+            return Ok(());
+        };
+        let about_content = matches!(
+            e.kind(),
+            io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput
+        );
+        if !about_content || self.lines == lines_before {
+            return Err(e);
+        }
+        self.cut_short = Some((self.lines, self.bytes, e.to_string()));
+        Ok(())
+    }
+
+    /// Whether the log could not be read to its end (see
+    /// [`Diagnoser::feed_saved_log`]).
+    pub fn cut_short(&self) -> bool {
+        self.cut_short.is_some()
+    }
+
     /// Lines seen so far.
     pub fn lines(&self) -> u64 {
         self.lines
@@ -209,7 +247,8 @@ impl Diagnoser {
     /// Whether any finding exists so far; cheaper than asking
     /// [`Diagnoser::findings`], which renders them all.
     pub fn has_findings(&self) -> bool {
-        self.pending_mismatch.is_some()
+        self.cut_short.is_some()
+            || self.pending_mismatch.is_some()
             || !self.compile.is_empty()
             || self.tallies.iter().any(Option::is_some)
     }
@@ -271,6 +310,11 @@ impl Diagnoser {
                     self.compile_overflow
                 ));
             }
+        }
+        if let Some((lines, bytes, why)) = &self.cut_short {
+            let f = truncated_finding(*lines, *bytes, why);
+            let at = findings.partition_point(|g| g.severity <= f.severity);
+            findings.insert(at, f);
         }
         findings
     }
@@ -380,6 +424,26 @@ impl Diagnoser {
             t.add_evidence(line);
         }
     }
+}
+
+/// The `log-truncated` warning: what was read, why reading stopped.
+fn truncated_finding(lines: u64, bytes: u64, why: &str) -> Finding {
+    let rule = RuleId::LogTruncated;
+    let mut f = Finding::new(
+        rule.as_str(),
+        rule.info().severity,
+        rule.info().title,
+        format!(
+            "Reading stopped after line {lines} ({}): {why}. The log is cut short (a job \
+             killed while writing it, a partial download) or has bytes that are not part \
+             of it appended; the other findings cover only what was read.",
+            crate::units::format_bytes(bytes)
+        ),
+        "Diagnose the complete log if one exists (`gzip -t LOG` checks a .gz); \
+         otherwise the cause may be in the part that is missing.",
+    );
+    f.evidence = vec![format!("{why} (after line {lines})")];
+    f
 }
 
 /// Diagnose everything `reader` holds.

@@ -26,6 +26,9 @@ pub enum RuleId {
     WheelUnsupported,
     Timeout,
     NinjaMissing,
+    /// The saved log could not be read to its end (a truncated gzip, data
+    /// appended after it): the other findings cover only what was read.
+    LogTruncated,
 }
 
 /// What a sink or a document needs to know about a rule without a finding.
@@ -40,7 +43,7 @@ pub struct RuleInfo {
 
 impl RuleId {
     /// Every rule, in priority order.
-    pub const ALL: [RuleId; 15] = [
+    pub const ALL: [RuleId; 16] = [
         RuleId::TorchMissing,
         RuleId::CudaHomeMissing,
         RuleId::CudaTooOld,
@@ -56,6 +59,7 @@ impl RuleId {
         RuleId::WheelUnsupported,
         RuleId::Timeout,
         RuleId::NinjaMissing,
+        RuleId::LogTruncated,
     ];
 
     pub fn info(self) -> RuleInfo {
@@ -121,6 +125,11 @@ impl RuleId {
             RuleId::NinjaMissing => (
                 "ninja-missing",
                 "ninja not found: slow serial build",
+                Severity::Warning,
+            ),
+            RuleId::LogTruncated => (
+                "log-truncated",
+                "The log could not be read to its end",
                 Severity::Warning,
             ),
         };

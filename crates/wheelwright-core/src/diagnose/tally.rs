@@ -146,7 +146,7 @@ impl Tally {
             },
             RuleId::Timeout => Detail::Timeout { hard: false },
             RuleId::NinjaMissing => Detail::Ninja { reason: None },
-            RuleId::TorchMissing | RuleId::NoKernelImage => Detail::None,
+            RuleId::TorchMissing | RuleId::NoKernelImage | RuleId::LogTruncated => Detail::None,
         };
         Tally {
             rule,

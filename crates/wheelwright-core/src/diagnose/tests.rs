@@ -656,7 +656,7 @@ fn live_use_reports_between_lines() {
 
 #[test]
 fn catalogue_and_keywords_cover_every_rule() {
-    assert_eq!(catalogue().len(), 15);
+    assert_eq!(catalogue().len(), 16);
     let rule_ids: Vec<&str> = catalogue().iter().map(|r| r.id).collect();
     for id in [
         "oom-killed",
@@ -674,6 +674,7 @@ fn catalogue_and_keywords_cover_every_rule() {
         "no-kernel-image",
         "wheel-unsupported",
         "timeout",
+        "log-truncated",
     ] {
         assert!(rule_ids.contains(&id), "{id}");
     }
@@ -684,4 +685,62 @@ fn catalogue_and_keywords_cover_every_rule() {
     assert_eq!(ids(&t), [("timeout", Severity::Error)]);
     let net = lines("WARNING: Retrying (Retry(total=4)) after connection broken by 'ReadTimeoutError(\"HTTPSConnectionPool(host='github.com', port=443): Read timed out. (read timeout=15)\")'");
     assert_eq!(ids(&net), [("timeout", Severity::Warning)]);
+}
+
+/// The gzip of a real OOM log (many findings).
+fn gzipped_oom_log() -> (Vec<u8>, Vec<u8>) {
+    use std::io::Write;
+    let plain = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/logs/device/oom_cgroup_flash_attn.log"
+    ))
+    .unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&plain).unwrap();
+    (plain, gz.finish().unwrap())
+}
+
+fn diagnose_saved(bytes: Vec<u8>) -> std::io::Result<Vec<Finding>> {
+    let mut d = Diagnoser::new(DiagnoseContext::default());
+    d.feed_saved_log(crate::diagnose::decompress_if_gzip(std::io::Cursor::new(
+        bytes,
+    ))?)?;
+    Ok(d.findings())
+}
+
+/// Regression (issue 16, defect 1): a gzip cut short lost every finding.
+#[test]
+fn truncated_gzip_is_diagnosed_as_far_as_it_reads() {
+    let (plain, gz) = gzipped_oom_log();
+    let whole = diagnose_saved(plain).unwrap();
+    assert!(whole.iter().any(|f| f.id == "oom-killed"));
+    assert!(!whole.iter().any(|f| f.id == "log-truncated"));
+    // Cut just before the end: the findings of the whole log, and the warning.
+    let cut = diagnose_saved(gz[..gz.len() - 20].to_vec()).unwrap();
+    let ids: Vec<&str> = cut.iter().map(|f| f.id.as_str()).collect();
+    assert!(ids.contains(&"oom-killed"), "{ids:?}");
+    let t = cut.iter().find(|f| f.id == "log-truncated").unwrap();
+    assert_eq!(t.severity, Severity::Warning);
+    assert!(
+        t.message.contains("Reading stopped after line"),
+        "{}",
+        t.message
+    );
+    // Errors still come first.
+    assert_eq!(cut[0].severity, Severity::Error);
+    // Not one line decodes: an error, not an empty diagnosis.
+    assert!(diagnose_saved(gz[..12].to_vec()).is_err());
+}
+
+/// Regression (issue 16, defect 1): bytes after the gzip failed the whole log
+/// with "invalid gzip header"; `gzip -dc` reads it.
+#[test]
+fn gzip_with_trailing_garbage_is_diagnosed_with_a_warning() {
+    let (plain, mut gz) = gzipped_oom_log();
+    gz.extend_from_slice(b"\0\0\0garbage appended by a broken upload\n");
+    let findings = diagnose_saved(gz).unwrap();
+    let whole = diagnose_saved(plain).unwrap();
+    assert_eq!(&findings[..whole.len()], &whole[..]);
+    assert_eq!(findings.len(), whole.len() + 1);
+    assert_eq!(findings.last().unwrap().id, "log-truncated");
 }
