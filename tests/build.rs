@@ -353,6 +353,66 @@ fn gcc_too_new_fails_once_with_its_finding() {
     assert!(fb.log().contains("unsupported GNU version"));
 }
 
+/// A failed build leaves no wheel of an earlier run in `--out` (a workflow
+/// uploading the folder would publish it): they are moved aside, not deleted,
+/// and the console and the report say so.
+#[test]
+fn wheels_of_earlier_runs_are_moved_out_of_the_out_dir() {
+    let fb = FakeBuild::new("gcc-too-new", require_python!());
+    std::fs::create_dir_all(fb.out()).unwrap();
+    let stale = [
+        "flash_attn-2.8.1-cp312-cp312-linux_x86_64.whl",
+        "flash_attn-2.8.2-cp312-cp312-linux_x86_64.whl",
+        "flash_attn-2.8.3-cp312-cp312-linux_x86_64.whl",
+    ];
+    for name in stale {
+        std::fs::write(fb.out().join(name), name).unwrap();
+    }
+    let out = fb.command().output().unwrap();
+    expect_code(&out, 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("moved 3 wheel(s) of earlier runs"),
+        "{stderr}"
+    );
+
+    let wheels_in = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".whl"))
+            .collect();
+        names.sort();
+        names
+    };
+    assert!(
+        wheels_in(&fb.out()).is_empty(),
+        "{:?}",
+        wheels_in(&fb.out())
+    );
+    let aside: Vec<PathBuf> = std::fs::read_dir(fb.out())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".stale-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(wheels_in(&aside[0]), stale);
+    for name in stale {
+        assert_eq!(std::fs::read_to_string(aside[0].join(name)).unwrap(), name);
+    }
+    let r = fb.report();
+    assert!(
+        finding_ids(&r["findings"]).contains(&"stale-wheels-moved".to_string()),
+        "{}",
+        r["findings"]
+    );
+}
+
 /// Off a runner the console shows the build's lines as they are, except the
 /// tokens in them (as in build.log).
 #[test]

@@ -66,3 +66,9 @@ pub const GITHUB_OUTPUT: &str = "GITHUB_OUTPUT";
 pub const GITHUB_ENV: &str = "GITHUB_ENV";
 /// The checkout; annotation paths are made relative to it.
 pub const GITHUB_WORKSPACE: &str = "GITHUB_WORKSPACE";
+
+/// The user name for a PyPI-compatible upload (`wheelwright publish
+/// --index-url`), as twine reads it.
+pub const TWINE_USERNAME: &str = "TWINE_USERNAME";
+/// The password or API token for a PyPI-compatible upload, as twine reads it.
+pub const TWINE_PASSWORD: &str = "TWINE_PASSWORD";

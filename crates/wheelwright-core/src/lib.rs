@@ -15,6 +15,7 @@ pub mod job;
 pub mod net;
 pub mod plan;
 pub mod process;
+pub mod publish;
 pub mod setup;
 pub mod sinks;
 #[cfg(test)]

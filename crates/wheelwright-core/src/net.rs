@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::publish::{PublishReport, PublishTargets};
+
 /// How a fetch may behave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchOptions {
@@ -83,6 +85,23 @@ pub trait Network {
     /// Download `url` into the file `dest` (created, never followed through a
     /// symlink; left absent on failure).
     fn fetch(&self, url: &str, dest: &Path, opts: &FetchOptions) -> Result<Fetched, NetError>;
+
+    /// Publish `wheels` (local files, never modified) to every target of
+    /// `targets`; each file's fate is in the report (a failed upload is a
+    /// [`PublishStatus::Failed`](crate::publish::PublishStatus) entry, not an
+    /// error). An error means nothing could be attempted (no network layer, a
+    /// target that cannot be reached at all). The default refuses, as
+    /// [`Offline`] does.
+    fn publish(
+        &self,
+        wheels: &[PathBuf],
+        targets: &PublishTargets,
+    ) -> Result<PublishReport, NetError> {
+        let _ = (wheels, targets);
+        Err(NetError::Unavailable {
+            what: "publishing wheels".to_string(),
+        })
+    }
 }
 
 /// The network of a job that has none: every request fails with
@@ -119,6 +138,13 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, NetError::Unavailable { .. }));
         assert!(e.to_string().contains("https://example.invalid/r.json"));
+        let e = Offline
+            .publish(
+                &[PathBuf::from("a-1.0-py3-none-any.whl")],
+                &PublishTargets::default(),
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("publishing wheels"), "{e}");
     }
 
     #[test]

@@ -6,10 +6,12 @@
 //! build, where its tree lives), [`runner`] (the attempts), [`memory`] (the
 //! sampler), [`progress`] (ninja `[n/m]` and ETA), [`tree`] (stopping a process
 //! tree), [`verify`] (install, import, forward pass), [`wheel`] (names, sha256),
-//! [`report`] (the JSON contract). The library prints nothing: the caller gets
+//! [`report`] (the JSON contract), [`out_dir`] (wheels of earlier runs moved
+//! aside before a build starts). The library prints nothing: the caller gets
 //! [`BuildEvent`]s and decides how to show them.
 
 pub mod memory;
+pub mod out_dir;
 pub mod progress;
 pub mod report;
 pub mod runner;
@@ -151,7 +153,10 @@ pub fn build(
     let started = Instant::now();
     // Absolute paths: the build runs in the work dir, and the report is read elsewhere.
     let req = &absolute_paths(req);
-    let (mut log, mut report) = open_records(req)?;
+    let (mut log, mut report, stale) = open_records(req)?;
+    if let Some(stale) = &stale {
+        on_event(BuildEvent::Note(&stale.note()));
+    }
     let report_path = req.report_path();
     let finish = |report: BuildReport, outcome: Outcome| {
         finish_report(report, outcome, started, &report_path)
@@ -312,9 +317,15 @@ fn record_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
     move |source| BuildError::Record { path, source }
 }
 
-/// Create the out and work dirs, `build.log`, and a first `report.json`.
-fn open_records(req: &BuildRequest) -> Result<(BufWriter<File>, BuildReport), BuildError> {
+/// Create the out and work dirs, move wheels of earlier runs out of the out
+/// dir ([`out_dir::set_aside_stale_wheels`]), create `build.log` and write a
+/// first `report.json`.
+fn open_records(
+    req: &BuildRequest,
+) -> Result<(BufWriter<File>, BuildReport, Option<out_dir::StaleWheels>), BuildError> {
     std::fs::create_dir_all(&req.out_dir).map_err(record_error(&req.out_dir))?;
+    let stale = out_dir::set_aside_stale_wheels(&req.out_dir, &out_dir::utc_stamp())
+        .map_err(record_error(&req.out_dir))?;
     std::fs::create_dir_all(&req.work_dir).map_err(record_error(&req.work_dir))?;
     let log_path = req.log_path();
     let log = BufWriter::new(File::create(&log_path).map_err(record_error(&log_path))?);
@@ -322,12 +333,13 @@ fn open_records(req: &BuildRequest) -> Result<(BufWriter<File>, BuildReport), Bu
     report.facts = req.facts.clone();
     report.plan = req.plan.clone();
     report.findings = req.preflight.clone();
+    report.findings.extend(stale.iter().map(|s| s.finding()));
     report.log = Some(log_path);
     let report_path = req.report_path();
     report
         .write(&report_path)
         .map_err(record_error(&report_path))?;
-    Ok((log, report))
+    Ok((log, report, stale))
 }
 
 /// End the report with `outcome` and write it.
@@ -356,7 +368,7 @@ pub fn record_early_end(
 ) -> Result<BuildReport, BuildError> {
     let started = Instant::now();
     let req = &absolute_paths(req);
-    let (mut log, mut report) = open_records(req)?;
+    let (mut log, mut report, _stale) = open_records(req)?;
     record_failure(&mut log, &mut report, finding);
     finish_report(report, outcome, started, &req.report_path())
 }
