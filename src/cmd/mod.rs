@@ -18,6 +18,7 @@ pub mod diagnose;
 pub mod doctor;
 pub mod host;
 pub mod plan;
+pub mod publish;
 pub mod setup;
 
 /// Build CUDA wheels of PyTorch extensions (flash-attn first), boringly and fast.
@@ -42,6 +43,8 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// Detect this host, plan the build and report every finding with its fix (always exits 0).
     Doctor(doctor::DoctorArgs),
+    /// Publish wheels to a wheelhouse, a per-variant PEP 503 index, a GitHub release or a PyPI-style index, each once.
+    Publish(publish::PublishArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -52,6 +55,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Diagnose(args) => diagnose::run(args),
         Command::Plan(args) => plan::run(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::Publish(args) => publish::run(args),
     }
 }
 

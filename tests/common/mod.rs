@@ -2,6 +2,8 @@
 //! a temp dir, a fake HOME, and a `bin/` first on PATH for fake toolchains.
 #![allow(dead_code)]
 
+pub mod index_servers;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

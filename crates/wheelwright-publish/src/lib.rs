@@ -6,3 +6,92 @@
 //! PEP 503 index with one root per variant, a wheelhouse, and a PyPI-compatible
 //! index through the legacy upload API. `wheelwright-core` stays synchronous and
 //! free of HTTP; this crate runs its own tokio runtime behind the trait.
+//!
+//! [`publish()`] is the one call `wheelwright publish` makes: [`wheel_file`]
+//! reads each wheel once, [`wheelhouse`] copies it, [`index`] writes the
+//! static pages, [`atomic`] makes every write safe.
+
+pub mod atomic;
+pub mod index;
+pub mod publish;
+#[cfg(test)]
+mod test_wheel;
+pub mod wheel_file;
+pub mod wheelhouse;
+
+use std::path::PathBuf;
+
+pub use publish::{publish, report_wheel};
+
+/// Why a publish could not run at all (per-file failures are in the report).
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// No target was given.
+    #[error("nothing to publish to: no target given")]
+    NoTarget,
+    /// A target this build of wheelwright cannot serve yet.
+    #[error("{what} is not available in this build of wheelwright")]
+    NotAvailable {
+        /// The option asked for.
+        what: String,
+    },
+    /// The targets contradict each other or miss a part.
+    #[error("{message}")]
+    Usage {
+        /// What is wrong.
+        message: String,
+    },
+    /// A file that is not a usable wheel.
+    #[error("{}: {message}", path.display())]
+    BadWheel {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// A build report that names no publishable wheel.
+    #[error("{}: {message}", path.display())]
+    BadReport {
+        /// The report.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// An index manifest that cannot be read (never overwritten then).
+    #[error("{}: not a wheelwright index manifest: {message}", path.display())]
+    BadManifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl PublishError {
+    /// Bad input or usage (exit 2), rather than an I/O failure (exit 3).
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, PublishError::Io { .. })
+    }
+
+    /// What to do about it.
+    pub fn hint(&self) -> String {
+        match self {
+            PublishError::NoTarget => "pass --wheelhouse DIR, --index-dir DIR --base-url URL, --github-release TAG or --index-url URL".to_string(),
+            PublishError::NotAvailable { .. } => "publish to a --wheelhouse or an --index-dir for now".to_string(),
+            PublishError::Usage { .. } => "see `wheelwright publish --help`".to_string(),
+            PublishError::BadWheel { .. } => "pass the .whl files a build wrote (its report.json names it)".to_string(),
+            PublishError::BadReport { .. } => "publish after a successful `wheelwright build`, with the report.json it wrote beside the wheel".to_string(),
+            PublishError::BadManifest { path, .. } => format!("restore {} from its history, or publish into a new folder", path.display()),
+            PublishError::Io { .. } => "check that the folder is writable and has space".to_string(),
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! A static PEP 503 index for GitHub Pages or any static host, with one root
+//! per variant.
+//!
+//! pip installs the highest local version label, not the one that matches the
+//! installed torch: with every variant on one page, `pip install
+//! flash-attn==2.8.3` takes whichever label sorts last. So the tree is
+//!
+//! ```text
+//! DIR/index.html                         the variants, and how to install from each
+//! DIR/simple/<project>/index.html        every wheel
+//! DIR/<label>/simple/<project>/index.html the wheels of one local label
+//! DIR/wheelwright-index.json             the manifest: every wheel ever listed
+//! ```
+//!
+//! Pages are rebuilt from the manifest, which only grows: re-running adds
+//! wheels and never drops one already listed (a different file under a listed
+//! name is refused unless clobbering). A wheel without a local label is listed
+//! in `DIR/simple/` only. Links carry `#sha256=`, `data-requires-python`, and
+//! `data-core-metadata`/`data-dist-info-metadata` when the PEP 658 `.metadata`
+//! file is known to be served beside the wheel.
+
+pub mod html;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use wheelwright_core::publish::PublishStatus;
+
+use crate::atomic::{ensure_dir, write_atomic};
+use crate::wheel_file::{project_name, WheelFile};
+use crate::PublishError;
+
+/// The manifest's file name inside the index folder.
+pub const MANIFEST_NAME: &str = "wheelwright-index.json";
+
+/// The manifest's schema version.
+const MANIFEST_SCHEMA: u32 = 1;
+
+/// One wheel as the index lists it (a manifest row).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexEntry {
+    /// The wheel's file name.
+    pub file: String,
+    /// The PEP 503 normalized project name (`flash-attn`).
+    pub project: String,
+    /// The version from the file name, local label included.
+    pub version: String,
+    /// The variant folder: the local label, lower case, `.` separators.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Lower-case hex sha256 of the wheel.
+    pub sha256: String,
+    /// `Requires-Python` of its METADATA.
+    #[serde(default)]
+    pub requires_python: Option<String>,
+    /// Where the wheel is served; `None`: in the index folder itself (a wheelhouse).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// sha256 of the `.metadata` file served at the wheel's URL + `.metadata`,
+    /// when it is known to be there.
+    #[serde(default)]
+    pub metadata_sha256: Option<String>,
+}
+
+impl IndexEntry {
+    /// The entry of a local wheel, served at `url` (or from the index folder),
+    /// with its `.metadata` announced when `metadata_served`.
+    pub fn for_wheel(
+        wheel: &WheelFile,
+        url: Option<String>,
+        metadata_served: bool,
+    ) -> Result<IndexEntry, PublishError> {
+        let label = match wheel.name.local_version() {
+            Some(local) => {
+                Some(
+                    variant_label(local).map_err(|message| PublishError::BadWheel {
+                        path: wheel.path.clone(),
+                        message,
+                    })?,
+                )
+            }
+            None => None,
+        };
+        Ok(IndexEntry {
+            file: wheel.file_name.clone(),
+            project: wheel.project(),
+            version: wheel.name.version.clone(),
+            label,
+            sha256: wheel.sha256.clone(),
+            requires_python: wheel.metadata.requires_python.clone(),
+            url,
+            metadata_sha256: metadata_served.then(|| wheel.metadata_sha256()),
+        })
+    }
+}
+
+/// The folder name of a local version label: PEP 440 normalized (lower case,
+/// `-`/`_` as `.`), and only ASCII letters, digits and single dots, so it is
+/// always one safe path component (`..`, `/`, spaces refused).
+pub fn variant_label(local: &str) -> Result<String, String> {
+    let label: String = local
+        .chars()
+        .map(|c| match c {
+            '-' | '_' => '.',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect();
+    let ok = !label.is_empty()
+        && label
+            .split('.')
+            .all(|seg| !seg.is_empty() && seg.chars().all(|c| c.is_ascii_alphanumeric()));
+    if !ok {
+        return Err(format!(
+            "the local version label `{local}` is not PEP 440 (letters and digits separated by single dots)"
+        ));
+    }
+    if label == "simple" {
+        return Err(
+            "the local version label `simple` would collide with the index's own simple/ root"
+                .to_string(),
+        );
+    }
+    Ok(label)
+}
+
+/// The manifest file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Schema version ([`MANIFEST_SCHEMA`]).
+    pub schema: u32,
+    /// Every wheel listed, sorted by project and file name.
+    pub files: Vec<IndexEntry>,
+}
+
+impl Manifest {
+    /// Read `DIR/wheelwright-index.json`; an empty manifest when there is none.
+    /// One that cannot be read is an error (rewriting it would drop entries).
+    pub fn load(dir: &Path) -> Result<Manifest, PublishError> {
+        let path = dir.join(MANIFEST_NAME);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Manifest {
+                    schema: MANIFEST_SCHEMA,
+                    files: Vec::new(),
+                })
+            }
+            Err(source) => return Err(PublishError::Io { path, source }),
+        };
+        let m: Manifest = serde_json::from_str(&text).map_err(|e| PublishError::BadManifest {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        if m.schema != MANIFEST_SCHEMA {
+            return Err(PublishError::BadManifest {
+                path,
+                message: format!(
+                    "schema {} (this wheelwright reads {MANIFEST_SCHEMA})",
+                    m.schema
+                ),
+            });
+        }
+        Ok(m)
+    }
+}
+
+/// What adding one entry did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryOutcome {
+    /// The wheel's file name.
+    pub file: String,
+    /// Added (`Uploaded`), already listed with the same sha256 (`Skipped`),
+    /// or refused (`Failed`).
+    pub status: PublishStatus,
+    /// The variant page that lists it (`DIR/<label>/simple/<project>/`).
+    pub page: PathBuf,
+    /// Why it was skipped, replaced or refused.
+    pub message: Option<String>,
+}
+
+/// Add `entries` to the index in `dir` and rewrite every page from the
+/// manifest. A listed file name with another sha256 is refused unless
+/// `clobber` (then the entry is replaced). Errors only when the folder or the
+/// manifest cannot be read or written; per-entry refusals are outcomes.
+pub fn update_index(
+    dir: &Path,
+    entries: Vec<IndexEntry>,
+    clobber: bool,
+) -> Result<Vec<EntryOutcome>, PublishError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| PublishError::Io { path, source }
+    };
+    ensure_dir(dir, Path::new("")).map_err(io(dir))?;
+    let mut manifest = Manifest::load(dir)?;
+    let mut outcomes = Vec::new();
+    for entry in entries {
+        let page = page_dir(dir, &entry);
+        let existing = manifest.files.iter_mut().find(|e| e.file == entry.file);
+        let (status, message) = match existing {
+            None => {
+                manifest.files.push(entry.clone());
+                (PublishStatus::Uploaded, None)
+            }
+            Some(old) if old.sha256 == entry.sha256 => {
+                // Same bytes: keep it, learning what the new listing knows.
+                if old.metadata_sha256.is_none() {
+                    old.metadata_sha256 = entry.metadata_sha256.clone();
+                }
+                if entry.url.is_some() {
+                    old.url = entry.url.clone();
+                }
+                (
+                    PublishStatus::Skipped,
+                    Some("already listed with the same sha256".to_string()),
+                )
+            }
+            Some(old) if clobber => {
+                let message = format!("replaced a listing with sha256 {}", old.sha256);
+                *old = entry.clone();
+                (PublishStatus::Uploaded, Some(message))
+            }
+            Some(old) => (
+                PublishStatus::Failed,
+                Some(format!(
+                    "the index already lists {} with sha256 {}, this file has {}; publish it under another version or local label, or pass --clobber",
+                    entry.file, old.sha256, entry.sha256
+                )),
+            ),
+        };
+        outcomes.push(EntryOutcome {
+            file: entry.file,
+            status,
+            page,
+            message,
+        });
+    }
+    manifest
+        .files
+        .sort_by(|a, b| (&a.project, &a.file).cmp(&(&b.project, &b.file)));
+    write_pages(dir, &manifest)?;
+    let manifest_path = dir.join(MANIFEST_NAME);
+    let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| PublishError::BadManifest {
+        path: manifest_path.clone(),
+        message: e.to_string(),
+    })?;
+    json.push(b'\n');
+    write_atomic(&manifest_path, &json).map_err(io(&manifest_path))?;
+    Ok(outcomes)
+}
+
+/// The folder of the variant page that lists `entry`.
+fn page_dir(dir: &Path, entry: &IndexEntry) -> PathBuf {
+    match &entry.label {
+        Some(label) => dir.join(label).join("simple").join(&entry.project),
+        None => dir.join("simple").join(&entry.project),
+    }
+}
+
+/// Write every page of the manifest: the top page, `simple/`, each label's.
+fn write_pages(dir: &Path, manifest: &Manifest) -> Result<(), PublishError> {
+    let all: Vec<&IndexEntry> = manifest.files.iter().collect();
+    write_root(dir, Path::new("simple"), "Simple index", &all, 2)?;
+    let mut by_label: BTreeMap<&str, Vec<&IndexEntry>> = BTreeMap::new();
+    for e in &manifest.files {
+        if let Some(label) = &e.label {
+            by_label.entry(label.as_str()).or_default().push(e);
+        }
+    }
+    for (label, entries) in &by_label {
+        let rel = Path::new(label).join("simple");
+        write_root(dir, &rel, &format!("Simple index: {label}"), entries, 3)?;
+    }
+    let labels: Vec<&str> = by_label.keys().copied().collect();
+    let projects: BTreeSet<&str> = manifest.files.iter().map(|e| e.project.as_str()).collect();
+    let projects: Vec<&str> = projects.into_iter().collect();
+    write_page(dir, Path::new(""), &html::variants_page(&labels, &projects))
+}
+
+/// One `simple/` root: its project list and a page per project.
+fn write_root(
+    dir: &Path,
+    rel: &Path,
+    title: &str,
+    entries: &[&IndexEntry],
+    depth: usize,
+) -> Result<(), PublishError> {
+    let mut by_project: BTreeMap<&str, Vec<&IndexEntry>> = BTreeMap::new();
+    for e in entries {
+        by_project.entry(e.project.as_str()).or_default().push(e);
+    }
+    for (project, files) in &by_project {
+        // The manifest may come from elsewhere: a project name is re-normalized
+        // so that it is always one safe path component.
+        let safe = project_name(project);
+        if safe.is_empty() || safe != *project {
+            return Err(PublishError::BadManifest {
+                path: dir.join(MANIFEST_NAME),
+                message: format!("`{project}` is not a normalized project name"),
+            });
+        }
+        write_page(
+            dir,
+            &rel.join(project),
+            &html::project_page(project, files, depth),
+        )?;
+    }
+    let projects: Vec<&str> = by_project.keys().copied().collect();
+    write_page(dir, rel, &html::project_list(title, &projects))
+}
+
+/// `dir/rel/index.html`, atomically and never through a symlink.
+fn write_page(dir: &Path, rel: &Path, html: &str) -> Result<(), PublishError> {
+    let folder = ensure_dir(dir, rel).map_err(|source| PublishError::Io {
+        path: dir.join(rel),
+        source,
+    })?;
+    let path = folder.join("index.html");
+    write_atomic(&path, html.as_bytes()).map_err(|source| PublishError::Io { path, source })
+}
+
+#[cfg(test)]
+mod tests;

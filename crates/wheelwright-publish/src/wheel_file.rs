@@ -1,0 +1,227 @@
+//! A local wheel as a publisher needs it: its parsed file name, sha256, size,
+//! and the core metadata (`*.dist-info/METADATA`) read from the archive,
+//! whose bytes become the PEP 658 `.metadata` file beside the wheel.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use wheelwright_core::builder::wheel::{normalize_name, sha256_file, WheelName};
+
+use crate::PublishError;
+
+/// METADATA larger than this is refused (a real one is a few KiB).
+const MAX_METADATA_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The core metadata fields an index page and an upload need.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CoreMetadata {
+    /// `Metadata-Version`, `2.1`.
+    pub metadata_version: String,
+    /// `Name` as written.
+    pub name: String,
+    /// `Version` as written.
+    pub version: String,
+    /// `Requires-Python`, `>=3.9`.
+    pub requires_python: Option<String>,
+}
+
+impl CoreMetadata {
+    /// Read the header fields of a METADATA file (RFC 822 style, up to the
+    /// first blank line; continuation lines belong to fields we do not read).
+    pub fn parse(text: &str) -> CoreMetadata {
+        let mut m = CoreMetadata::default();
+        for line in text.lines() {
+            if line.trim().is_empty() {
+                break;
+            }
+            let Some((key, value)) = line.split_once(':') else {
+                continue;
+            };
+            if key.starts_with([' ', '\t']) {
+                continue;
+            }
+            let value = value.trim().to_string();
+            match key.to_ascii_lowercase().as_str() {
+                "metadata-version" => m.metadata_version = value,
+                "name" => m.name = value,
+                "version" => m.version = value,
+                "requires-python" if !value.is_empty() => m.requires_python = Some(value),
+                _ => {}
+            }
+        }
+        m
+    }
+}
+
+/// A local wheel, read and hashed once.
+#[derive(Debug, Clone)]
+pub struct WheelFile {
+    /// The file on disk (never modified).
+    pub path: PathBuf,
+    /// The file name.
+    pub file_name: String,
+    /// The parsed file name.
+    pub name: WheelName,
+    /// Size in bytes.
+    pub size: u64,
+    /// Lower-case hex sha256 of the file.
+    pub sha256: String,
+    /// The bytes of `*.dist-info/METADATA` (the PEP 658 `.metadata` file).
+    pub metadata_bytes: Vec<u8>,
+    /// The fields read from them.
+    pub metadata: CoreMetadata,
+}
+
+impl WheelFile {
+    /// Read `path`: a PEP 427 name, a zip archive holding one
+    /// `<name>-<version>.dist-info/METADATA` whose `Name` is the file name's
+    /// distribution. Anything else is [`PublishError::BadWheel`].
+    pub fn read(path: &Path) -> Result<WheelFile, PublishError> {
+        let bad = |message: String| PublishError::BadWheel {
+            path: path.to_path_buf(),
+            message,
+        };
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| bad("the path has no file name".to_string()))?;
+        let name = WheelName::parse(&file_name).map_err(|e| bad(e.to_string()))?;
+        let meta = std::fs::metadata(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+        if !meta.is_file() {
+            return Err(bad("not a regular file".to_string()));
+        }
+        let file = File::open(path).map_err(|e| bad(format!("cannot open it: {e}")))?;
+        let mut zip = zip::ZipArchive::new(file)
+            .map_err(|e| bad(format!("not a zip archive ({e}); a wheel is one")))?;
+        let wanted = format!("{}-{}.dist-info/METADATA", name.distribution, name.version);
+        let entry = if zip.index_for_name(&wanted).is_some() {
+            wanted
+        } else {
+            // Some tools write the dist-info dir with a differently escaped name.
+            let found: Vec<String> = zip
+                .file_names()
+                .filter(|n| {
+                    n.matches('/').count() == 1
+                        && n.ends_with(".dist-info/METADATA")
+                        && normalize_name(n.split('-').next().unwrap_or(""))
+                            == name.normalized_distribution()
+                })
+                .map(String::from)
+                .collect();
+            match found.as_slice() {
+                [one] => one.clone(),
+                [] => return Err(bad(format!("it holds no {wanted}"))),
+                _ => return Err(bad(format!("it holds several METADATA files: {found:?}"))),
+            }
+        };
+        let mut metadata_bytes = Vec::new();
+        zip.by_name(&entry)
+            .map_err(|e| bad(format!("cannot read {entry}: {e}")))?
+            .take(MAX_METADATA_BYTES + 1)
+            .read_to_end(&mut metadata_bytes)
+            .map_err(|e| bad(format!("cannot read {entry}: {e}")))?;
+        if metadata_bytes.len() as u64 > MAX_METADATA_BYTES {
+            return Err(bad(format!("{entry} is larger than 16 MiB")));
+        }
+        let text = std::str::from_utf8(&metadata_bytes)
+            .map_err(|_| bad(format!("{entry} is not UTF-8")))?;
+        let metadata = CoreMetadata::parse(text);
+        if metadata.name.is_empty() || metadata.version.is_empty() {
+            return Err(bad(format!("{entry} has no Name or no Version")));
+        }
+        if normalize_name(&metadata.name) != name.normalized_distribution() {
+            return Err(bad(format!(
+                "METADATA names `{}`, the file name `{}`",
+                metadata.name, name.distribution
+            )));
+        }
+        let sha256 = sha256_file(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+        Ok(WheelFile {
+            path: path.to_path_buf(),
+            file_name,
+            name,
+            size: meta.len(),
+            sha256,
+            metadata_bytes,
+            metadata,
+        })
+    }
+
+    /// Lower-case hex sha256 of the `.metadata` bytes.
+    pub fn metadata_sha256(&self) -> String {
+        sha256_bytes(&self.metadata_bytes)
+    }
+
+    /// The PEP 503 project name: lower case, runs of `-_.` as one `-`.
+    pub fn project(&self) -> String {
+        project_name(&self.name.distribution)
+    }
+}
+
+/// PEP 503 normalization: `Flash_Attn` → `flash-attn`.
+pub fn project_name(name: &str) -> String {
+    normalize_name(name).replace('_', "-")
+}
+
+/// Lower-case hex sha256 of `bytes`.
+pub fn sha256_bytes(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    use std::fmt::Write;
+    let digest = Sha256::digest(bytes);
+    let mut s = String::with_capacity(64);
+    for b in digest {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_wheel::write_wheel;
+
+    #[test]
+    fn reads_name_hash_and_metadata_of_a_wheel() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_wheel(dir.path(), "Tiny_Pkg", "1.0+cu12torch2.4", ">=3.8");
+        let w = WheelFile::read(&path).unwrap();
+        assert_eq!(w.file_name, "Tiny_Pkg-1.0+cu12torch2.4-py3-none-any.whl");
+        assert_eq!(w.project(), "tiny-pkg");
+        assert_eq!(w.metadata.version, "1.0+cu12torch2.4");
+        assert_eq!(w.metadata.requires_python.as_deref(), Some(">=3.8"));
+        assert_eq!(w.metadata.metadata_version, "2.1");
+        assert_eq!(w.sha256, sha256_file(&path).unwrap());
+        assert!(std::str::from_utf8(&w.metadata_bytes)
+            .unwrap()
+            .starts_with("Metadata-Version: 2.1\n"));
+        assert_eq!(w.metadata_sha256(), sha256_bytes(&w.metadata_bytes));
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_wheel() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("x-1.0-py3-none-any.whl");
+        std::fs::write(&text, "not a zip").unwrap();
+        let e = WheelFile::read(&text).unwrap_err().to_string();
+        assert!(e.contains("not a zip archive"), "{e}");
+        let e = WheelFile::read(&dir.path().join("missing-1.0-py3-none-any.whl"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot read it"), "{e}");
+        let e = WheelFile::read(&dir.path().join("readme.txt"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a wheel file name"), "{e}");
+    }
+
+    #[test]
+    fn parses_metadata_headers_only() {
+        let m = CoreMetadata::parse(
+            "Metadata-Version: 2.4\nName: flash_attn\nVersion: 2.8.3\nRequires-Python: >=3.9\nDescription: x\n  Version: 9\n\nVersion: 7\n",
+        );
+        assert_eq!(m.name, "flash_attn");
+        assert_eq!(m.version, "2.8.3");
+        assert_eq!(m.requires_python.as_deref(), Some(">=3.9"));
+    }
+}
