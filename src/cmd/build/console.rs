@@ -131,6 +131,20 @@ impl Console {
                 out_dir.display()
             )),
             JobEvent::Build(e) => self.build_event(e),
+            JobEvent::Publishing { wheel } => {
+                self.note(&format!("publishing {}", wheel.display()))
+            }
+            JobEvent::Published(r) => {
+                for f in &r.files {
+                    self.note(&format!(
+                        "{} {} {}{}",
+                        f.status.as_str(),
+                        f.target.as_str(),
+                        f.file,
+                        f.url.as_deref().map(|u| format!(" ({u})")).unwrap_or_default()
+                    ));
+                }
+            }
         }
     }
 

@@ -158,6 +158,9 @@ pub struct BuildReport {
     pub log: Option<PathBuf>,
     /// The exit code `wheelwright build` returns: 0 ok, 1 failed, 130 cancelled.
     pub exit_code: Option<i32>,
+    /// What publishing the wheel did, when the job's spec has publish targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish: Option<crate::publish::PublishReport>,
 }
 
 impl BuildReport {
@@ -185,6 +188,7 @@ impl BuildReport {
             verify: None,
             log: None,
             exit_code: None,
+            publish: None,
         }
     }
 

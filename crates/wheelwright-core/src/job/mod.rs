@@ -29,6 +29,7 @@ use crate::detect::DetectOptions;
 use crate::finding::{Finding, Severity};
 use crate::net::{self, FetchOptions, Network};
 use crate::plan::PlanError;
+use crate::publish::{self, PublishReport};
 
 /// What a job needs from its caller besides the spec.
 pub struct JobContext<'a> {
@@ -86,6 +87,13 @@ pub enum JobEvent<'a> {
     },
     /// An event of the build runner (log lines, progress, attempts).
     Build(BuildEvent<'a>),
+    /// The build succeeded and its wheel is being published to the spec's targets.
+    Publishing {
+        /// The wheel.
+        wheel: &'a Path,
+    },
+    /// What publishing did, file by file (also in the report).
+    Published(&'a PublishReport),
 }
 
 /// Why a job stopped before its build could run (a failed build is a report,
@@ -339,10 +347,24 @@ pub fn run(
         nvcc_threads: req.attempts.nvcc_threads,
         out_dir: &spec.out_dir,
     });
-    builder::build(&req, &mut new_watcher, ctx.cancel, &mut |e| {
+    let mut report = builder::build(&req, &mut new_watcher, ctx.cancel, &mut |e| {
         on_event(JobEvent::Build(e))
     })
-    .map_err(JobError::Records)
+    .map_err(JobError::Records)?;
+    if let Some(wheel) = report.wheel.as_ref().map(|w| w.path.clone()) {
+        if report.outcome == Some(Outcome::Ok) && !spec.publish.is_empty() {
+            on_event(JobEvent::Publishing { wheel: &wheel });
+            publish::publish_built_wheel(&mut report, &wheel, &spec.publish, ctx.network);
+            if let Some(p) = &report.publish {
+                on_event(JobEvent::Published(p));
+            }
+            let path = req.report_path();
+            report.write(&path).map_err(|source| {
+                JobError::Records(builder::BuildError::Record { path, source })
+            })?;
+        }
+    }
+    Ok(report)
 }
 
 /// The recipe of a URL's sdist: flash-attn when its file name says so.

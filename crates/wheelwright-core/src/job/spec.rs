@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::builder::DEFAULT_MAX_RETRIES;
+use crate::publish::PublishTargets;
 
 /// The recipes the library knows: how a package is planned, built and verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,8 +115,10 @@ pub struct JobSpec {
     /// Use this plan (`wheelwright plan --json`) instead of planning on this host.
     #[serde(default)]
     pub plan_file: Option<PathBuf>,
-    // Publish targets (GitHub release, index, wheelhouse) join here as
-    // `publish`, owned by the publish issue.
+    /// Where the wheel goes after a successful build (checked first, through
+    /// the job's [`crate::net::Network`]); default: nowhere.
+    #[serde(default)]
+    pub publish: PublishTargets,
 }
 
 fn default_work_dir() -> PathBuf {
@@ -158,6 +161,7 @@ impl JobSpec {
             calibrate_report: None,
             prebuilt: PrebuiltPolicy::Build,
             plan_file: None,
+            publish: PublishTargets::default(),
         }
     }
 
