@@ -72,3 +72,27 @@ pub const GITHUB_WORKSPACE: &str = "GITHUB_WORKSPACE";
 pub const TWINE_USERNAME: &str = "TWINE_USERNAME";
 /// The password or API token for a PyPI-compatible upload, as twine reads it.
 pub const TWINE_PASSWORD: &str = "TWINE_PASSWORD";
+
+/// The network layer (`wheelwright-publish`): proxies, as curl reads them
+/// (upper case first, then lower case; `HTTP_PROXY` ignored under CGI, where
+/// `REQUEST_METHOD` is set and a request header could set it).
+pub const HTTP_PROXY: &str = "HTTP_PROXY";
+/// Proxy for `https://` URLs.
+pub const HTTPS_PROXY: &str = "HTTPS_PROXY";
+/// Proxy for any scheme without a specific one.
+pub const ALL_PROXY: &str = "ALL_PROXY";
+/// Hosts, domains and CIDR blocks reached without the proxy.
+pub const NO_PROXY: &str = "NO_PROXY";
+/// Set by CGI servers; its presence turns `HTTP_PROXY` off.
+pub const REQUEST_METHOD: &str = "REQUEST_METHOD";
+/// A PEM bundle of CA certificates trusted besides the system's store.
+pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
+/// Directories of PEM CA certificates trusted besides the system's store.
+pub const SSL_CERT_DIR: &str = "SSL_CERT_DIR";
+/// The token publishing to GitHub uses (unless `--token-env` names another).
+pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
+/// `owner/name` of the repository whose release is published to.
+pub const GITHUB_REPOSITORY: &str = "GITHUB_REPOSITORY";
+/// The REST API base (`https://api.github.com`, or `https://HOST/api/v3` on
+/// GitHub Enterprise Server).
+pub const GITHUB_API_URL: &str = "GITHUB_API_URL";

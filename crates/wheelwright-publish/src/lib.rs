@@ -1,18 +1,24 @@
 //! wheelwright-publish: everything of wheelwright that needs the network.
 //!
-//! It implements [`wheelwright_core::net::Network`] (fetching a URL with
-//! timeouts, proxies and the system's CA store) and publishes checked wheels:
-//! a GitHub release (octocrab for the API, our own upload POST), a static
-//! PEP 503 index with one root per variant, a wheelhouse, and a PyPI-compatible
-//! index through the legacy upload API. `wheelwright-core` stays synchronous and
-//! free of HTTP; this crate runs its own tokio runtime behind the trait.
+//! It implements [`wheelwright_core::net::Network`] ([`HttpNetwork`]: fetching
+//! a URL with timeouts, proxies and the system's CA store) and publishes
+//! checked wheels: a GitHub release (octocrab for the API, our own upload
+//! POST), a static PEP 503 index with one root per variant, a wheelhouse, and
+//! a PyPI-compatible index through the legacy upload API. Every request goes
+//! through one client, [`http::HttpClient`]. `wheelwright-core` stays
+//! synchronous and free of HTTP; this crate runs its own tokio runtime behind
+//! the trait.
 //!
 //! [`publish()`] is the one call `wheelwright publish` makes: [`wheel_file`]
 //! reads each wheel once, [`wheelhouse`] copies it, [`index`] writes the
 //! static pages, [`atomic`] makes every write safe.
 
+#![warn(missing_docs)]
+
 pub mod atomic;
+pub mod http;
 pub mod index;
+mod network;
 pub mod publish;
 #[cfg(test)]
 mod test_wheel;
@@ -21,6 +27,7 @@ pub mod wheelhouse;
 
 use std::path::PathBuf;
 
+pub use network::HttpNetwork;
 pub use publish::{publish, report_wheel};
 
 /// Why a publish could not run at all (per-file failures are in the report).

@@ -1,0 +1,195 @@
+//! The one HTTP client of wheelwright (hyper + rustls, the stack octocrab
+//! brings): proxies from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY`,
+//! the system's CA store plus `SSL_CERT_FILE`/`SSL_CERT_DIR`, a connect timeout
+//! and a total timeout per attempt, redirects followed for `GET`, and retries
+//! with backoff and jitter on 5xx answers, dropped connections and rate limits.
+//!
+//! ```no_run
+//! # async fn upload() -> Result<(), wheelwright_publish::http::HttpError> {
+//! use wheelwright_publish::http::{HttpClient, Multipart, Request};
+//! let client = HttpClient::from_env()?;
+//! let form = Multipart::new()
+//!     .text(":action", "file_upload")
+//!     .text("sha256_digest", "ab12...")
+//!     .file("content", "pkg-1.0-py3-none-any.whl", "dist/pkg-1.0-py3-none-any.whl");
+//! let answer = client
+//!     .send(&Request::post("https://upload.example/legacy/").multipart(form).basic_auth("__token__", "pypi-..."))
+//!     .await?;
+//! println!("{} {}", answer.status, String::from_utf8_lossy(&answer.body));
+//! # Ok(()) }
+//! ```
+
+mod body;
+mod connect;
+mod download;
+mod request;
+mod retry;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hyper_util::client::legacy::Client;
+use hyper_util::client::proxy::matcher::Matcher;
+use hyper_util::rt::TokioExecutor;
+use wheelwright_core::env_vars;
+
+pub use body::{Multipart, Part, Payload};
+pub use connect::CaSources;
+pub use request::{display_url, HttpError, Request, Response};
+pub use retry::{classify, wait_before_retry, RetryAnswer, RetryPolicy};
+
+pub(crate) use connect::ProxyConnector;
+
+/// Proxy settings, as the conventional environment variables give them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxySettings {
+    /// Proxy for `http://` URLs (`HTTP_PROXY`; ignored under CGI, where a
+    /// request header could set it).
+    pub http: Option<String>,
+    /// Proxy for `https://` URLs (`HTTPS_PROXY`).
+    pub https: Option<String>,
+    /// Proxy for both, where the specific one is unset (`ALL_PROXY`).
+    pub all: Option<String>,
+    /// Hosts, domains (`.example.com`, `example.com`), IPs and CIDR blocks to
+    /// reach directly; `*` for all (`NO_PROXY`).
+    pub no_proxy: Option<String>,
+}
+
+impl ProxySettings {
+    fn matcher(&self) -> Matcher {
+        let mut b = Matcher::builder();
+        if let Some(v) = &self.all {
+            b = b.all(v.clone());
+        }
+        if let Some(v) = &self.http {
+            b = b.http(v.clone());
+        }
+        if let Some(v) = &self.https {
+            b = b.https(v.clone());
+        }
+        if let Some(v) = &self.no_proxy {
+            b = b.no(v.clone());
+        }
+        b.build()
+    }
+}
+
+/// Everything the client is configured with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Which requests go through which proxy.
+    pub proxies: ProxySettings,
+    /// CA certificates trusted besides the system's.
+    pub ca: CaSources,
+    /// Giving up on connecting (TCP, proxy tunnel, TLS handshake) after this.
+    pub connect_timeout: Duration,
+    /// Giving up on one attempt (connect, send, receive the whole answer) after this.
+    pub total_timeout: Duration,
+    /// Retries of [`HttpClient::send`] and [`HttpClient::download`].
+    pub retry: RetryPolicy,
+    /// The `User-Agent` header (GitHub refuses requests without one).
+    pub user_agent: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            proxies: ProxySettings::default(),
+            ca: CaSources::default(),
+            connect_timeout: Duration::from_secs(10),
+            total_timeout: Duration::from_secs(1800),
+            retry: RetryPolicy::default(),
+            user_agent: format!("wheelwright/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+impl HttpConfig {
+    /// Defaults, with proxies and CA sources read from the process environment.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Defaults, with proxies and CA sources read through `var` (upper-case
+    /// names first, then lower-case, as curl does; empty values are unset).
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |upper: &str| {
+            var(upper)
+                .or_else(|| var(&upper.to_ascii_lowercase()))
+                .filter(|v| !v.trim().is_empty())
+        };
+        // Under CGI the HTTP_PROXY variable can come from a request header ("httpoxy").
+        let cgi = var(env_vars::REQUEST_METHOD).is_some();
+        let proxies = ProxySettings {
+            http: if cgi { None } else { get(env_vars::HTTP_PROXY) },
+            https: get(env_vars::HTTPS_PROXY),
+            all: get(env_vars::ALL_PROXY),
+            no_proxy: get(env_vars::NO_PROXY),
+        };
+        let ca = CaSources {
+            cert_file: var(env_vars::SSL_CERT_FILE)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            cert_dirs: var(env_vars::SSL_CERT_DIR)
+                .map(|v| {
+                    std::env::split_paths(&v)
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        HttpConfig {
+            proxies,
+            ca,
+            ..HttpConfig::default()
+        }
+    }
+}
+
+/// The HTTP client: cheap to clone (connections are pooled and shared).
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    pub(crate) client: Client<ProxyConnector, body::RequestBody>,
+    pub(crate) connector: ProxyConnector,
+    pub(crate) config: HttpConfig,
+}
+
+impl HttpClient {
+    /// A client configured from the process environment ([`HttpConfig::from_env`]).
+    pub fn from_env() -> Result<Self, HttpError> {
+        Self::new(HttpConfig::from_env())
+    }
+
+    /// A client with this configuration. Fails when an extra CA source cannot
+    /// be read or no CA certificate is found at all.
+    pub fn new(config: HttpConfig) -> Result<Self, HttpError> {
+        let roots = connect::root_store(&config.ca).map_err(HttpError::Setup)?;
+        let connector = ProxyConnector::new(config.proxies.matcher(), roots, config.connect_timeout)
+            .map_err(HttpError::Setup)?;
+        let client = Client::builder(TokioExecutor::new()).build(connector.clone());
+        Ok(HttpClient {
+            client,
+            connector,
+            config,
+        })
+    }
+
+    /// The configuration this client was made with.
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+
+    /// The same client (proxies, CAs, retries) with other timeouts.
+    pub fn with_timeouts(&self, connect: Duration, total: Duration) -> HttpClient {
+        let mut connector = self.connector.clone();
+        connector.set_connect_timeout(connect);
+        let mut config = self.config.clone();
+        config.connect_timeout = connect;
+        config.total_timeout = total;
+        HttpClient {
+            client: Client::builder(TokioExecutor::new()).build(connector.clone()),
+            connector,
+            config,
+        }
+    }
+}

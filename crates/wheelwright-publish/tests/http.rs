@@ -1,0 +1,373 @@
+//! The HTTP client against local servers: downloads (hash, size, exclusive
+//! file, 404, retries after a 502 and after a connection dropped mid-body,
+//! timeouts), a real forwarding/`CONNECT` proxy chosen by HTTPS_PROXY /
+//! HTTP_PROXY / NO_PROXY, and TLS with a CA trusted only via SSL_CERT_FILE.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use sha2::{Digest, Sha256};
+use support::{answer, Answer, Handler};
+use wheelwright_core::net::{FetchOptions, NetError, Network};
+use wheelwright_publish::http::{HttpClient, HttpConfig, HttpError, Multipart, Request, RetryPolicy};
+use wheelwright_publish::HttpNetwork;
+
+fn hex_sha256(b: &[u8]) -> String {
+    Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn quick_retries() -> RetryPolicy {
+    RetryPolicy {
+        attempts: 3,
+        base_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(100),
+        max_rate_limit_wait: Duration::from_secs(5),
+    }
+}
+
+fn config(vars: &[(&str, &str)]) -> HttpConfig {
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut c = HttpConfig::from_lookup(|k| map.get(k).cloned());
+    c.retry = quick_retries();
+    c
+}
+
+fn network(vars: &[(&str, &str)]) -> HttpNetwork {
+    HttpNetwork::with_client(HttpClient::new(config(vars)).unwrap()).unwrap()
+}
+
+const WHEEL: &[u8] = b"not really a wheel, but bytes with a known sha256\n";
+
+/// Serves WHEEL at /w.whl, 404 elsewhere; `/flaky.whl` answers 502 first;
+/// `/drop.whl` drops the connection mid-body first; `/moved` redirects.
+fn file_server(hits: Arc<AtomicUsize>) -> Handler {
+    Arc::new(move |req| {
+        let n = hits.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            let path = req.uri().path().to_string();
+            let a: Answer = match path.as_str() {
+                "/w.whl" => Ok(answer(200, WHEEL)),
+                "/moved" => {
+                    let mut a = answer(302, "");
+                    a.headers_mut()
+                        .insert("location", "/w.whl".parse().unwrap());
+                    Ok(a)
+                }
+                "/flaky.whl" if n == 0 => Ok(answer(502, "bad gateway")),
+                "/flaky.whl" => Ok(answer(200, WHEEL)),
+                "/drop.whl" if n == 0 => {
+                    // Promise the whole file, send half, then fail: hyper cuts the connection.
+                    let half = Bytes::from_static(&WHEEL[..WHEEL.len() / 2]);
+                    let stream = half_then_error(half);
+                    let mut a = hyper::Response::new(stream);
+                    a.headers_mut()
+                        .insert("content-length", WHEEL.len().to_string().parse().unwrap());
+                    Ok(a)
+                }
+                "/drop.whl" => Ok(answer(200, WHEEL)),
+                _ => Ok(answer(404, "Not Found")),
+            };
+            a
+        })
+    })
+}
+
+/// A body that yields `first` and then an error.
+fn half_then_error(first: Bytes) -> support::Body {
+    HalfThenError(Some(first)).boxed()
+}
+
+struct HalfThenError(Option<Bytes>);
+
+impl http_body::Body for HalfThenError {
+    type Data = Bytes;
+    type Error = std::io::Error;
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        std::task::Poll::Ready(Some(match self.get_mut().0.take() {
+            Some(b) => Ok(hyper::body::Frame::data(b)),
+            None => Err(std::io::Error::other("server went away")),
+        }))
+    }
+}
+
+#[test]
+fn fetch_streams_into_a_new_file_with_sha256_and_size() {
+    let addr = support::serve(file_server(Arc::default()), None);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("w.whl");
+    let net = network(&[]);
+    let got = net
+        .fetch(&format!("http://{addr}/w.whl"), &dest, &FetchOptions::default())
+        .unwrap();
+    assert_eq!(got.size, WHEEL.len() as u64);
+    assert_eq!(got.sha256, hex_sha256(WHEEL));
+    assert_eq!(std::fs::read(&dest).unwrap(), WHEEL);
+
+    // A redirect is followed.
+    let dest2 = dir.path().join("moved.whl");
+    let got = net
+        .fetch(&format!("http://{addr}/moved"), &dest2, &FetchOptions::default())
+        .unwrap();
+    assert_eq!(got.sha256, hex_sha256(WHEEL));
+}
+
+#[test]
+fn fetch_refuses_an_existing_file_and_a_symlink_and_leaves_them_alone() {
+    let addr = support::serve(file_server(Arc::default()), None);
+    let dir = tempfile::tempdir().unwrap();
+    let existing = support::write(dir.path(), "existing.whl", "mine");
+    let target = support::write(dir.path(), "target", "precious");
+    let link = dir.path().join("link.whl");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let net = network(&[]);
+    let url = format!("http://{addr}/w.whl");
+    for dest in [&existing, &link] {
+        let e = net.fetch(&url, dest, &FetchOptions::default()).unwrap_err();
+        assert!(matches!(e, NetError::Io { .. }), "{e}");
+    }
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "mine");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+}
+
+#[test]
+fn not_found_is_not_found_and_leaves_no_file() {
+    let addr = support::serve(file_server(Arc::default()), None);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("x.whl");
+    let e = network(&[])
+        .fetch(&format!("http://{addr}/missing.whl"), &dest, &FetchOptions::default())
+        .unwrap_err();
+    assert!(matches!(e, NetError::NotFound { .. }), "{e}");
+    assert!(!dest.exists());
+}
+
+#[test]
+fn a_502_and_a_connection_dropped_mid_body_are_retried_from_the_first_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["flaky.whl", "drop.whl"] {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let addr = support::serve(file_server(hits.clone()), None);
+        let dest = dir.path().join(name);
+        let got = network(&[])
+            .fetch(&format!("http://{addr}/{name}"), &dest, &FetchOptions::default())
+            .unwrap();
+        assert_eq!(got.sha256, hex_sha256(WHEEL), "{name}");
+        assert_eq!(std::fs::read(&dest).unwrap(), WHEEL, "{name}");
+        assert_eq!(hits.load(Ordering::SeqCst), 2, "{name}: one retry");
+    }
+}
+
+#[test]
+fn a_silent_server_is_a_timeout_not_a_hang() {
+    let addr = support::silent_server();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = FetchOptions {
+        connect_timeout: Duration::from_millis(500),
+        total_timeout: Duration::from_millis(800),
+    };
+    let net = network(&[]);
+    let start = Instant::now();
+    // Plain HTTP: connected, then no answer → the total timeout.
+    let e = net
+        .fetch(&format!("http://{addr}/w.whl"), &dir.path().join("a"), &opts)
+        .unwrap_err();
+    assert!(matches!(e, NetError::Timeout { .. }), "{e}");
+    // HTTPS: the TLS handshake never completes → the connect timeout.
+    let e = net
+        .fetch(&format!("https://{addr}/w.whl"), &dir.path().join("b"), &opts)
+        .unwrap_err();
+    assert!(matches!(e, NetError::Timeout { .. }), "{e}");
+    assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
+    assert!(!dir.path().join("a").exists() && !dir.path().join("b").exists());
+}
+
+#[test]
+fn tls_trusts_a_private_ca_only_through_ssl_cert_file() {
+    let pki = support::test_pki();
+    let addr = support::serve(file_server(Arc::default()), Some(pki.acceptor.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("https://{addr}/w.whl");
+
+    let e = network(&[])
+        .fetch(&url, &dir.path().join("untrusted"), &FetchOptions::default())
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, NetError::Connect { .. }), "{text}");
+    assert!(text.to_lowercase().contains("certificate"), "{text}");
+
+    let ca = support::write(dir.path(), "ca.pem", &pki.ca_pem);
+    let net = network(&[("SSL_CERT_FILE", ca.to_str().unwrap())]);
+    let got = net
+        .fetch(&url, &dir.path().join("trusted"), &FetchOptions::default())
+        .unwrap();
+    assert_eq!(got.sha256, hex_sha256(WHEEL));
+
+    // A CA file that does not exist is a setup error that names it.
+    let e = HttpClient::new(config(&[("SSL_CERT_FILE", "/nonexistent/ca.pem")])).unwrap_err();
+    assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
+}
+
+#[test]
+fn https_goes_through_the_proxy_as_a_connect_tunnel_with_credentials() {
+    let pki = support::test_pki();
+    let addr = support::serve(file_server(Arc::default()), Some(pki.acceptor.clone()));
+    let (proxy, log) = support::proxy();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = support::write(dir.path(), "ca.pem", &pki.ca_pem);
+    let net = network(&[
+        ("SSL_CERT_FILE", ca.to_str().unwrap()),
+        ("HTTPS_PROXY", &format!("http://user:s3cret@{proxy}")),
+    ]);
+    let got = net
+        .fetch(
+            &format!("https://{addr}/w.whl"),
+            &dir.path().join("w.whl"),
+            &FetchOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(got.sha256, hex_sha256(WHEEL));
+    let log = log.lock().unwrap().clone();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0].0, format!("CONNECT {addr} HTTP/1.1"));
+    // "user:s3cret" in base64.
+    assert_eq!(log[0].1.as_deref(), Some("Basic dXNlcjpzM2NyZXQ="));
+}
+
+#[test]
+fn http_is_forwarded_by_the_proxy_and_no_proxy_bypasses_it() {
+    let addr = support::serve(file_server(Arc::default()), None);
+    let (proxy, log) = support::proxy();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://{addr}/w.whl");
+    let proxy_url = format!("http://u:p@{proxy}");
+
+    let net = network(&[("HTTP_PROXY", &proxy_url)]);
+    let got = net
+        .fetch(&url, &dir.path().join("a"), &FetchOptions::default())
+        .unwrap();
+    assert_eq!(got.sha256, hex_sha256(WHEEL));
+    {
+        let log = log.lock().unwrap();
+        assert_eq!(log.len(), 1, "{log:?}");
+        assert_eq!(log[0].0, format!("GET {url} HTTP/1.1"));
+        assert_eq!(log[0].1.as_deref(), Some("Basic dTpw"));
+    }
+
+    // Lower-case names work too; NO_PROXY naming the host goes direct.
+    let net = network(&[("http_proxy", &proxy_url), ("no_proxy", "127.0.0.1")]);
+    net.fetch(&url, &dir.path().join("b"), &FetchOptions::default())
+        .unwrap();
+    assert_eq!(log.lock().unwrap().len(), 1, "NO_PROXY host went through the proxy");
+
+    // Under CGI, HTTP_PROXY may come from a request header: ignored.
+    let net = network(&[("HTTP_PROXY", &proxy_url), ("REQUEST_METHOD", "GET")]);
+    net.fetch(&url, &dir.path().join("c"), &FetchOptions::default())
+        .unwrap();
+    assert_eq!(log.lock().unwrap().len(), 1, "HTTP_PROXY honoured under CGI");
+}
+
+#[test]
+fn a_dead_proxy_fails_fast_with_the_proxy_credentials_hidden() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let net = network(&[("HTTPS_PROXY", &format!("http://user:s3cret@127.0.0.1:{port}"))]);
+    let e = net
+        .fetch(
+            "https://example.invalid/w.whl",
+            &dir.path().join("x"),
+            &FetchOptions::default(),
+        )
+        .unwrap_err();
+    assert!(matches!(e, NetError::Connect { .. }), "{e}");
+    assert!(!e.to_string().contains("s3cret"), "{e}");
+}
+
+#[tokio::test]
+async fn multipart_post_with_basic_auth_arrives_as_sent() {
+    let seen: Arc<std::sync::Mutex<Vec<(String, String, Vec<u8>)>>> = Arc::default();
+    let seen2 = seen.clone();
+    let handler: Handler = Arc::new(move |req| {
+        let seen = seen2.clone();
+        Box::pin(async move {
+            let ct = req.headers()["content-type"].to_str().unwrap().to_string();
+            let auth = req.headers()["authorization"].to_str().unwrap().to_string();
+            let body = req.into_body().collect().await.unwrap().to_bytes().to_vec();
+            seen.lock().unwrap().push((ct, auth, body));
+            Ok(answer(200, "OK"))
+        })
+    });
+    let addr = support::serve(handler, None);
+    let dir = tempfile::tempdir().unwrap();
+    let file = support::write(dir.path(), "p-1.0-py3-none-any.whl", "WHEELBYTES");
+    let form = Multipart::new()
+        .text(":action", "file_upload")
+        .text("name", "p")
+        .file("content", "p-1.0-py3-none-any.whl", &file);
+    let boundary = form.content_type().split("boundary=").nth(1).unwrap().to_string();
+    let client = HttpClient::new(config(&[])).unwrap();
+    let resp = client
+        .send(
+            &Request::post(format!("http://{addr}/legacy/"))
+                .multipart(form)
+                .basic_auth("__token__", "pypi-abc"),
+        )
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    assert_eq!(resp.body, "OK");
+    let (ct, auth, body) = seen.lock().unwrap()[0].clone();
+    assert_eq!(ct, format!("multipart/form-data; boundary={boundary}"));
+    assert_eq!(auth, "Basic X190b2tlbl9fOnB5cGktYWJj");
+    let expected = format!(
+        "--{b}\r\nContent-Disposition: form-data; name=\":action\"\r\n\r\nfile_upload\r\n\
+         --{b}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\np\r\n\
+         --{b}\r\nContent-Disposition: form-data; name=\"content\"; filename=\"p-1.0-py3-none-any.whl\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\nWHEELBYTES\r\n--{b}--\r\n",
+        b = boundary
+    );
+    assert_eq!(String::from_utf8(body).unwrap(), expected);
+}
+
+#[tokio::test]
+async fn rate_limit_reset_too_far_away_is_an_error_that_says_when() {
+    let handler: Handler = Arc::new(|_req| {
+        Box::pin(async move {
+            let mut a = answer(403, r#"{"message":"API rate limit exceeded"}"#);
+            let reset = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+                + 3600;
+            a.headers_mut().insert("x-ratelimit-remaining", "0".parse().unwrap());
+            a.headers_mut()
+                .insert("x-ratelimit-reset", reset.to_string().parse().unwrap());
+            Ok(a)
+        })
+    });
+    let addr = support::serve(handler, None);
+    let client = HttpClient::new(config(&[])).unwrap();
+    let e = client
+        .send(&Request::get(format!("http://{addr}/x")))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, HttpError::RateLimited { wait_seconds, .. } if wait_seconds > 3000), "{e}");
+}
