@@ -112,7 +112,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
 /// the live console, the summary, the Action's outputs, the exit code.
 pub fn run_job(spec: &JobSpec, json: bool) -> anyhow::Result<ExitCode> {
     let cancel = console::cancel_on_signals()?;
-    let network = wheelwright_core::net::Offline;
+    let network = wheelwright_publish::HttpNetwork::from_env();
     let ctx = job::JobContext {
         detect: wheelwright_core::detect::DetectOptions::from_process_env(),
         network: &network,

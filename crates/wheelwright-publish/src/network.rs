@@ -3,56 +3,81 @@
 //! synchronous library expects.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use wheelwright_core::net::{FetchOptions, Fetched, NetError, Network};
 
-use crate::http::{HttpClient, HttpError, Request};
+use crate::http::{HttpClient, HttpConfig, HttpError, Request};
 
 /// The network, through [`HttpClient`] (proxies, CAs and retries from the
-/// environment). Do not call its methods from inside a tokio runtime: they
-/// block on their own.
+/// environment). The client and the runtime are made on first use, so a
+/// command that never touches the network pays nothing, and a broken
+/// `SSL_CERT_FILE` is reported by the request that needs it. Do not call its
+/// methods from inside a tokio runtime: they block on their own.
 #[derive(Debug)]
 pub struct HttpNetwork {
-    client: HttpClient,
-    runtime: tokio::runtime::Runtime,
+    config: HttpConfig,
+    client: OnceLock<Result<HttpClient, String>>,
+    runtime: OnceLock<Result<tokio::runtime::Runtime, String>>,
 }
 
 impl HttpNetwork {
     /// The network as the environment configures it: `HTTPS_PROXY`,
     /// `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, `SSL_CERT_FILE`, `SSL_CERT_DIR`.
-    pub fn from_env() -> Result<Self, NetError> {
-        let client = HttpClient::from_env().map_err(|e| NetError::Other(e.to_string()))?;
-        Self::with_client(client)
+    pub fn from_env() -> Self {
+        Self::from_config(HttpConfig::from_env())
     }
 
-    /// The network through this client.
-    pub fn with_client(client: HttpClient) -> Result<Self, NetError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| NetError::Other(format!("cannot start the network runtime: {e}")))?;
-        Ok(HttpNetwork { client, runtime })
+    /// The network with this configuration.
+    pub fn from_config(config: HttpConfig) -> Self {
+        HttpNetwork {
+            config,
+            client: OnceLock::new(),
+            runtime: OnceLock::new(),
+        }
     }
 
-    /// The client underneath (for publishing, which is async).
-    pub fn client(&self) -> &HttpClient {
-        &self.client
+    /// The network through this (already made) client.
+    pub fn with_client(client: HttpClient) -> Self {
+        let config = client.config().clone();
+        HttpNetwork {
+            config,
+            client: OnceLock::from(Ok(client)),
+            runtime: OnceLock::new(),
+        }
     }
 
-    /// Run `fut` to completion on this network's runtime.
-    pub fn block_on<F: std::future::Future>(&self, fut: F) -> F::Output {
-        self.runtime.block_on(fut)
+    /// The client underneath, made now if not yet.
+    pub fn client(&self) -> Result<&HttpClient, NetError> {
+        self.client
+            .get_or_init(|| HttpClient::new(self.config.clone()).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| NetError::Other(e.clone()))
+    }
+
+    /// Run `fut` to completion on this network's runtime (made now if not yet).
+    pub fn block_on<F: std::future::Future>(&self, fut: F) -> Result<F::Output, NetError> {
+        let runtime = self
+            .runtime
+            .get_or_init(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("cannot start the network runtime: {e}"))
+            })
+            .as_ref()
+            .map_err(|e| NetError::Other(e.clone()))?;
+        Ok(runtime.block_on(fut))
     }
 }
 
 impl Network for HttpNetwork {
     fn fetch(&self, url: &str, dest: &Path, opts: &FetchOptions) -> Result<Fetched, NetError> {
         let client = self
-            .client
+            .client()?
             .with_timeouts(opts.connect_timeout, opts.total_timeout);
         let req = Request::get(url);
-        self.runtime
-            .block_on(client.download(&req, dest))
+        self.block_on(async { client.download(&req, dest).await })?
             .map_err(net_error)
     }
 }
@@ -61,7 +86,9 @@ impl Network for HttpNetwork {
 pub fn net_error(e: HttpError) -> NetError {
     match e {
         HttpError::Status {
-            url, status: 404 | 410, ..
+            url,
+            status: 404 | 410,
+            ..
         } => NetError::NotFound { url },
         HttpError::Status {
             url,

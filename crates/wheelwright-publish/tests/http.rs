@@ -15,11 +15,16 @@ use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use support::{answer, Answer, Handler};
 use wheelwright_core::net::{FetchOptions, NetError, Network};
-use wheelwright_publish::http::{HttpClient, HttpConfig, HttpError, Multipart, Request, RetryPolicy};
+use wheelwright_publish::http::{
+    HttpClient, HttpConfig, HttpError, Multipart, Request, RetryPolicy,
+};
 use wheelwright_publish::HttpNetwork;
 
 fn hex_sha256(b: &[u8]) -> String {
-    Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
 }
 
 fn quick_retries() -> RetryPolicy {
@@ -42,7 +47,7 @@ fn config(vars: &[(&str, &str)]) -> HttpConfig {
 }
 
 fn network(vars: &[(&str, &str)]) -> HttpNetwork {
-    HttpNetwork::with_client(HttpClient::new(config(vars)).unwrap()).unwrap()
+    HttpNetwork::with_client(HttpClient::new(config(vars)).unwrap())
 }
 
 const WHEEL: &[u8] = b"not really a wheel, but bytes with a known sha256\n";
@@ -109,7 +114,11 @@ fn fetch_streams_into_a_new_file_with_sha256_and_size() {
     let dest = dir.path().join("w.whl");
     let net = network(&[]);
     let got = net
-        .fetch(&format!("http://{addr}/w.whl"), &dest, &FetchOptions::default())
+        .fetch(
+            &format!("http://{addr}/w.whl"),
+            &dest,
+            &FetchOptions::default(),
+        )
         .unwrap();
     assert_eq!(got.size, WHEEL.len() as u64);
     assert_eq!(got.sha256, hex_sha256(WHEEL));
@@ -118,7 +127,11 @@ fn fetch_streams_into_a_new_file_with_sha256_and_size() {
     // A redirect is followed.
     let dest2 = dir.path().join("moved.whl");
     let got = net
-        .fetch(&format!("http://{addr}/moved"), &dest2, &FetchOptions::default())
+        .fetch(
+            &format!("http://{addr}/moved"),
+            &dest2,
+            &FetchOptions::default(),
+        )
         .unwrap();
     assert_eq!(got.sha256, hex_sha256(WHEEL));
 }
@@ -139,7 +152,10 @@ fn fetch_refuses_an_existing_file_and_a_symlink_and_leaves_them_alone() {
     }
     assert_eq!(std::fs::read_to_string(&existing).unwrap(), "mine");
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
-    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
 }
 
 #[test]
@@ -148,7 +164,11 @@ fn not_found_is_not_found_and_leaves_no_file() {
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("x.whl");
     let e = network(&[])
-        .fetch(&format!("http://{addr}/missing.whl"), &dest, &FetchOptions::default())
+        .fetch(
+            &format!("http://{addr}/missing.whl"),
+            &dest,
+            &FetchOptions::default(),
+        )
         .unwrap_err();
     assert!(matches!(e, NetError::NotFound { .. }), "{e}");
     assert!(!dest.exists());
@@ -162,7 +182,11 @@ fn a_502_and_a_connection_dropped_mid_body_are_retried_from_the_first_byte() {
         let addr = support::serve(file_server(hits.clone()), None);
         let dest = dir.path().join(name);
         let got = network(&[])
-            .fetch(&format!("http://{addr}/{name}"), &dest, &FetchOptions::default())
+            .fetch(
+                &format!("http://{addr}/{name}"),
+                &dest,
+                &FetchOptions::default(),
+            )
             .unwrap();
         assert_eq!(got.sha256, hex_sha256(WHEEL), "{name}");
         assert_eq!(std::fs::read(&dest).unwrap(), WHEEL, "{name}");
@@ -182,15 +206,27 @@ fn a_silent_server_is_a_timeout_not_a_hang() {
     let start = Instant::now();
     // Plain HTTP: connected, then no answer → the total timeout.
     let e = net
-        .fetch(&format!("http://{addr}/w.whl"), &dir.path().join("a"), &opts)
+        .fetch(
+            &format!("http://{addr}/w.whl"),
+            &dir.path().join("a"),
+            &opts,
+        )
         .unwrap_err();
     assert!(matches!(e, NetError::Timeout { .. }), "{e}");
     // HTTPS: the TLS handshake never completes → the connect timeout.
     let e = net
-        .fetch(&format!("https://{addr}/w.whl"), &dir.path().join("b"), &opts)
+        .fetch(
+            &format!("https://{addr}/w.whl"),
+            &dir.path().join("b"),
+            &opts,
+        )
         .unwrap_err();
     assert!(matches!(e, NetError::Timeout { .. }), "{e}");
-    assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
     assert!(!dir.path().join("a").exists() && !dir.path().join("b").exists());
 }
 
@@ -202,7 +238,11 @@ fn tls_trusts_a_private_ca_only_through_ssl_cert_file() {
     let url = format!("https://{addr}/w.whl");
 
     let e = network(&[])
-        .fetch(&url, &dir.path().join("untrusted"), &FetchOptions::default())
+        .fetch(
+            &url,
+            &dir.path().join("untrusted"),
+            &FetchOptions::default(),
+        )
         .unwrap_err();
     let text = e.to_string();
     assert!(matches!(e, NetError::Connect { .. }), "{text}");
@@ -217,6 +257,12 @@ fn tls_trusts_a_private_ca_only_through_ssl_cert_file() {
 
     // A CA file that does not exist is a setup error that names it.
     let e = HttpClient::new(config(&[("SSL_CERT_FILE", "/nonexistent/ca.pem")])).unwrap_err();
+    assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
+    // Through the Network, the same error comes with the request that needed it.
+    let net = HttpNetwork::from_config(config(&[("SSL_CERT_FILE", "/nonexistent/ca.pem")]));
+    let e = net
+        .fetch(&url, &dir.path().join("never"), &FetchOptions::default())
+        .unwrap_err();
     assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
 }
 
@@ -270,13 +316,21 @@ fn http_is_forwarded_by_the_proxy_and_no_proxy_bypasses_it() {
     let net = network(&[("http_proxy", &proxy_url), ("no_proxy", "127.0.0.1")]);
     net.fetch(&url, &dir.path().join("b"), &FetchOptions::default())
         .unwrap();
-    assert_eq!(log.lock().unwrap().len(), 1, "NO_PROXY host went through the proxy");
+    assert_eq!(
+        log.lock().unwrap().len(),
+        1,
+        "NO_PROXY host went through the proxy"
+    );
 
     // Under CGI, HTTP_PROXY may come from a request header: ignored.
     let net = network(&[("HTTP_PROXY", &proxy_url), ("REQUEST_METHOD", "GET")]);
     net.fetch(&url, &dir.path().join("c"), &FetchOptions::default())
         .unwrap();
-    assert_eq!(log.lock().unwrap().len(), 1, "HTTP_PROXY honoured under CGI");
+    assert_eq!(
+        log.lock().unwrap().len(),
+        1,
+        "HTTP_PROXY honoured under CGI"
+    );
 }
 
 #[test]
@@ -288,7 +342,10 @@ fn a_dead_proxy_fails_fast_with_the_proxy_credentials_hidden() {
         .local_addr()
         .unwrap()
         .port();
-    let net = network(&[("HTTPS_PROXY", &format!("http://user:s3cret@127.0.0.1:{port}"))]);
+    let net = network(&[(
+        "HTTPS_PROXY",
+        &format!("http://user:s3cret@127.0.0.1:{port}"),
+    )]);
     let e = net
         .fetch(
             "https://example.invalid/w.whl",
@@ -300,9 +357,12 @@ fn a_dead_proxy_fails_fast_with_the_proxy_credentials_hidden() {
     assert!(!e.to_string().contains("s3cret"), "{e}");
 }
 
+/// Content-Type, Authorization and body of a request the server saw.
+type Seen = (String, String, Vec<u8>);
+
 #[tokio::test]
 async fn multipart_post_with_basic_auth_arrives_as_sent() {
-    let seen: Arc<std::sync::Mutex<Vec<(String, String, Vec<u8>)>>> = Arc::default();
+    let seen: Arc<std::sync::Mutex<Vec<Seen>>> = Arc::default();
     let seen2 = seen.clone();
     let handler: Handler = Arc::new(move |req| {
         let seen = seen2.clone();
@@ -321,7 +381,12 @@ async fn multipart_post_with_basic_auth_arrives_as_sent() {
         .text(":action", "file_upload")
         .text("name", "p")
         .file("content", "p-1.0-py3-none-any.whl", &file);
-    let boundary = form.content_type().split("boundary=").nth(1).unwrap().to_string();
+    let boundary = form
+        .content_type()
+        .split("boundary=")
+        .nth(1)
+        .unwrap()
+        .to_string();
     let client = HttpClient::new(config(&[])).unwrap();
     let resp = client
         .send(
@@ -357,7 +422,8 @@ async fn rate_limit_reset_too_far_away_is_an_error_that_says_when() {
                 .unwrap()
                 .as_secs()
                 + 3600;
-            a.headers_mut().insert("x-ratelimit-remaining", "0".parse().unwrap());
+            a.headers_mut()
+                .insert("x-ratelimit-remaining", "0".parse().unwrap());
             a.headers_mut()
                 .insert("x-ratelimit-reset", reset.to_string().parse().unwrap());
             Ok(a)
@@ -369,5 +435,8 @@ async fn rate_limit_reset_too_far_away_is_an_error_that_says_when() {
         .send(&Request::get(format!("http://{addr}/x")))
         .await
         .unwrap_err();
-    assert!(matches!(e, HttpError::RateLimited { wait_seconds, .. } if wait_seconds > 3000), "{e}");
+    assert!(
+        matches!(e, HttpError::RateLimited { wait_seconds, .. } if wait_seconds > 3000),
+        "{e}"
+    );
 }

@@ -227,8 +227,10 @@ impl Multipart {
 
     /// The body, closing boundary included.
     pub fn into_payload(mut self) -> Payload {
-        self.parts
-            .push(Part::Bytes(Bytes::from(format!("--{}--\r\n", self.boundary))));
+        self.parts.push(Part::Bytes(Bytes::from(format!(
+            "--{}--\r\n",
+            self.boundary
+        ))));
         Payload::from_parts(self.parts)
     }
 }

@@ -189,7 +189,9 @@ async fn connect(
         }
         (Some(proxy), false) => {
             if proxy.uri().scheme_str() == Some("https") {
-                return Err("proxies reached over TLS (https:// proxy URLs) are not supported".into());
+                return Err(
+                    "proxies reached over TLS (https:// proxy URLs) are not supported".into(),
+                );
             }
             (tcp.call(proxy.uri().clone()).await?.into_inner(), true)
         }

@@ -164,8 +164,9 @@ impl HttpClient {
     /// be read or no CA certificate is found at all.
     pub fn new(config: HttpConfig) -> Result<Self, HttpError> {
         let roots = connect::root_store(&config.ca).map_err(HttpError::Setup)?;
-        let connector = ProxyConnector::new(config.proxies.matcher(), roots, config.connect_timeout)
-            .map_err(HttpError::Setup)?;
+        let connector =
+            ProxyConnector::new(config.proxies.matcher(), roots, config.connect_timeout)
+                .map_err(HttpError::Setup)?;
         let client = Client::builder(TokioExecutor::new()).build(connector.clone());
         Ok(HttpClient {
             client,

@@ -155,7 +155,8 @@ impl Request {
     /// `Authorization: Basic ...` (the value is marked sensitive).
     pub fn basic_auth(mut self, user: &str, password: &str) -> Self {
         use base64::Engine as _;
-        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         let mut v = HeaderValue::from_str(&format!("Basic {encoded}"))
             .unwrap_or_else(|_| HeaderValue::from_static(""));
         v.set_sensitive(true);
@@ -276,8 +277,7 @@ impl HttpClient {
     /// within the total timeout.
     pub async fn send_once(&self, req: &Request) -> Result<Response, HttpError> {
         let seconds = self.config.total_timeout.as_secs_f64();
-        match tokio::time::timeout(self.config.total_timeout, self.send_once_unbounded(req)).await
-        {
+        match tokio::time::timeout(self.config.total_timeout, self.send_once_unbounded(req)).await {
             Ok(r) => r,
             Err(_) => Err(HttpError::Timeout {
                 url: display_url(&req.url),
@@ -312,7 +312,9 @@ impl HttpClient {
             path: std::path::PathBuf::from("<request body>"),
             source,
         })?;
-        let mut builder = http::Request::builder().method(req.method.clone()).uri(uri.clone());
+        let mut builder = http::Request::builder()
+            .method(req.method.clone())
+            .uri(uri.clone());
         let headers = builder.headers_mut().expect("fresh builder");
         headers.extend(req.headers.clone());
         if !headers.contains_key(USER_AGENT) {

@@ -150,16 +150,21 @@ mod tests {
 
     #[test]
     fn github_rate_limit_reset_is_waited_for_until_it_is_too_far() {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         let h = headers(&[
             ("x-ratelimit-remaining", "0"),
             ("x-ratelimit-reset", &(now + 3).to_string()),
         ]);
-        let Some(RetryAnswer::RateLimited(Some(wait))) = classify(StatusCode::FORBIDDEN, &h)
-        else {
+        let Some(RetryAnswer::RateLimited(Some(wait))) = classify(StatusCode::FORBIDDEN, &h) else {
             panic!("not classified as a rate limit")
         };
-        assert!(wait >= Duration::from_secs(3) && wait <= Duration::from_secs(5), "{wait:?}");
+        assert!(
+            wait >= Duration::from_secs(3) && wait <= Duration::from_secs(5),
+            "{wait:?}"
+        );
         let policy = RetryPolicy::default();
         let far = RetryAnswer::RateLimited(Some(Duration::from_secs(3600)));
         assert_eq!(

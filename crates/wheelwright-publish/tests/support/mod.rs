@@ -26,14 +26,19 @@ pub type Body = BoxBody<Bytes, std::io::Error>;
 /// hyper drop the connection.
 pub type Answer = Result<hyper::Response<Body>, std::io::Error>;
 /// A request handler.
-pub type Handler =
-    Arc<dyn Fn(hyper::Request<Incoming>) -> Pin<Box<dyn Future<Output = Answer> + Send>> + Send + Sync>;
+pub type Handler = Arc<
+    dyn Fn(hyper::Request<Incoming>) -> Pin<Box<dyn Future<Output = Answer> + Send>> + Send + Sync,
+>;
 
 /// A complete answer with this status and body.
 pub fn answer(status: u16, body: impl Into<Bytes>) -> hyper::Response<Body> {
     hyper::Response::builder()
         .status(status)
-        .body(Full::new(body.into()).map_err(|e: Infallible| match e {}).boxed())
+        .body(
+            Full::new(body.into())
+                .map_err(|e: Infallible| match e {})
+                .boxed(),
+        )
         .unwrap()
 }
 
