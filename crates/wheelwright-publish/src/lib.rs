@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod atomic;
+pub mod github;
 pub mod http;
 pub mod index;
 mod network;

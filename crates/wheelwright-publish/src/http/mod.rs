@@ -193,4 +193,13 @@ impl HttpClient {
             config,
         }
     }
+
+    /// A hyper client over the same connector for another body type (octocrab's).
+    pub(crate) fn client_for<B>(&self) -> Client<ProxyConnector, B>
+    where
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+    {
+        Client::builder(TokioExecutor::new()).build(self.connector.clone())
+    }
 }

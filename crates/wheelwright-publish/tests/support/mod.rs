@@ -4,6 +4,8 @@
 //! CA), and a forwarding/`CONNECT` proxy that records what it was asked.
 #![allow(dead_code)]
 
+pub mod fake_github;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;

@@ -1,0 +1,86 @@
+//! The service octocrab runs over: our hyper client (proxies, CAs, connect
+//! timeout) with our retry policy in front, for the API calls octocrab makes
+//! (octocrab's own retry is not compiled in: it re-sends at once, without
+//! backoff). A request is retried only when its body can be re-sent (octocrab
+//! keeps a copy of the JSON bodies it builds): 5xx answers, rate limits
+//! (`Retry-After`, `x-ratelimit-reset`) and dropped connections.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use octocrab::OctoBody;
+use tower_service::Service;
+
+use crate::http::{classify, wait_before_retry, ProxyConnector, RetryPolicy};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Our client with retries, as a `tower` service of octocrab's requests.
+#[derive(Debug, Clone)]
+pub(crate) struct RetryingClient {
+    pub(crate) client: Client<ProxyConnector, OctoBody>,
+    pub(crate) policy: RetryPolicy,
+}
+
+fn copy_request(parts: &http::request::Parts, body: OctoBody) -> Request<OctoBody> {
+    let mut req = Request::new(body);
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = parts.uri.clone();
+    *req.version_mut() = parts.version;
+    *req.headers_mut() = parts.headers.clone();
+    req
+}
+
+impl Service<Request<OctoBody>> for RetryingClient {
+    type Response = Response<Incoming>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Incoming>, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<OctoBody>) -> Self::Future {
+        let client = self.client.clone();
+        let policy = self.policy.clone();
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let mut first = Some(body);
+            let mut attempt = 0;
+            loop {
+                // A body that cannot be copied is sent once, never retried.
+                let (body, can_retry) = match first.as_ref().and_then(|b| b.try_clone()) {
+                    Some(copy) => (copy, true),
+                    None => match first.take() {
+                        Some(b) => (b, false),
+                        None => return Err(BoxError::from("request body already sent")),
+                    },
+                };
+                let last = !can_retry || attempt + 1 >= policy.attempts;
+                match client.request(copy_request(&parts, body)).await {
+                    Ok(resp) => {
+                        let Some(why) = classify(resp.status(), resp.headers()) else {
+                            return Ok(resp);
+                        };
+                        if last {
+                            return Ok(resp);
+                        }
+                        match wait_before_retry(&policy, attempt, &why) {
+                            Ok(wait) => tokio::time::sleep(wait).await,
+                            Err(_) => return Ok(resp),
+                        }
+                    }
+                    Err(e) if !e.is_connect() && !last => {
+                        tokio::time::sleep(policy.backoff(attempt)).await;
+                    }
+                    Err(e) => return Err(Box::new(e) as BoxError),
+                }
+                attempt += 1;
+            }
+        })
+    }
+}
