@@ -254,10 +254,20 @@ fn builds_a_wheel_and_writes_the_report() {
         Some(archs.join(";").as_str())
     );
     assert_eq!(r["facts"]["gpus"][0], "NVIDIA H100 80GB HBM3 (9.0)");
+    // First on PATH: wheelwright's ninja shim (longest compiles first), then
+    // the interpreter's dir (with its ninja).
     let path_var = env_value(&env, "PATH").unwrap();
-    assert!(
-        path_var.starts_with(&fb.python.parent().unwrap().display().to_string()),
-        "the interpreter's dir (with its ninja) must come first on PATH: {path_var}"
+    let mut dirs = path_var.split(':');
+    let shim = dirs.next().unwrap();
+    assert!(shim.ends_with("/.wheelwright-ninja"), "{path_var}");
+    assert_eq!(
+        dirs.next(),
+        Some(fb.python.parent().unwrap().to_str().unwrap()),
+        "the interpreter's dir (with its ninja) must come next on PATH: {path_var}"
+    );
+    assert_eq!(
+        env_value(&env, "WHEELWRIGHT_NINJA_ORDER"),
+        Some(format!("{shim}/order.txt").as_str())
     );
     // It built the tree in place.
     assert_eq!(env_value(&env, "tree"), Some(fb.tree.to_str().unwrap()));

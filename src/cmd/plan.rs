@@ -309,7 +309,7 @@ pub fn render_plan(p: &Plan) -> String {
         &mut out,
         "",
         &format!(
-            "longest first (what-if; ninja ≤ 1.13 ignores .ninja_log times): {}, peak {}",
+            "longest first (as `wheelwright build` orders ninja): {}, peak {}",
             format_duration(p.predicted_longest_first.wall_seconds),
             format_bytes(p.predicted_longest_first.peak_memory_bytes)
         ),

@@ -14,6 +14,9 @@ pub const WHEELWRIGHT_PROBE_TIMEOUT: &str = "WHEELWRIGHT_PROBE_TIMEOUT";
 /// Set on every build with a value unique to it, so that the build's
 /// descendants can be found (and killed) later by their environment.
 pub const WHEELWRIGHT_BUILD_ID: &str = "WHEELWRIGHT_BUILD_ID";
+/// Set on the build: the file that ranks the sources longest first, read by
+/// wheelwright's `ninja` shim (`builder::ninja_order`).
+pub const WHEELWRIGHT_NINJA_ORDER: &str = "WHEELWRIGHT_NINJA_ORDER";
 
 /// The CUDA toolkit, as torch's `cpp_extension` looks it up (first wins).
 pub const CUDA_HOME: &str = "CUDA_HOME";

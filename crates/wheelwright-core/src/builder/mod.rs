@@ -3,7 +3,8 @@
 //! [`BuildReport`] whatever happens.
 //!
 //! [`build`] is the whole job; its parts are usable alone: [`source`] (what to
-//! build, where its tree lives), [`runner`] (the attempts), [`memory`] (the
+//! build, where its tree lives), [`runner`] (the attempts), [`ninja_order`]
+//! (longest compiles first), [`memory`] (the
 //! sampler), [`progress`] (ninja `[n/m]` and ETA), [`tree`] (stopping a process
 //! tree), [`verify`] (install, import, forward pass), [`wheel`] (names, sha256),
 //! [`report`] (the JSON contract), [`out_dir`] (wheels of earlier runs moved
@@ -11,6 +12,7 @@
 //! [`BuildEvent`]s and decides how to show them.
 
 pub mod memory;
+pub mod ninja_order;
 pub mod out_dir;
 pub mod progress;
 pub mod report;

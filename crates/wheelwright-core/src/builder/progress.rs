@@ -383,6 +383,8 @@ mod tests {
             cpus: REAL_BUILD_CPUS,
             threads_honoured: true,
             speed: 1.0,
+            // That build ran before ninja's order was changed.
+            order: crate::plan::Order::AsGiven,
         };
         EtaModel::from_schedule(&basis.schedule(REAL_BUILD_JOBS, 1, &[])).unwrap()
     }

@@ -21,6 +21,11 @@
 //! A retry changes only `MAX_JOBS`, which reaches ninja as `-j` and leaves the
 //! compile command lines alone, so ninja keeps every finished object.
 //! `NVCC_THREADS` changes nvcc's flags, so it stays fixed across retries.
+//!
+//! With the plan's units known ([`AttemptSettings::schedule`] in
+//! [`Order::LongestFirst`]), every attempt runs with wheelwright's `ninja`
+//! shim first on PATH, which starts the longest compiles first
+//! ([`super::ninja_order`]).
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -35,13 +40,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::memory::{MemoryPeak, MemorySampler, SamplerConfig};
+use super::ninja_order::{self, NinjaOrder};
 use super::progress::{EtaModel, Progress, ProgressTracker};
 use super::report::{Attempt, Outcome};
 use super::tree::BuildTree;
 use crate::detect::host::proc_field_bytes;
 use crate::env_vars;
 use crate::finding::{Finding, Severity};
-use crate::plan::{jobs_for_memory, ScheduleBasis};
+use crate::plan::{jobs_for_memory, Order, ScheduleBasis};
 use crate::process::display_command;
 use crate::sinks::redact::redact_secrets;
 
@@ -246,6 +252,7 @@ pub fn run_attempts(
     let mut command = Vec::new();
     // Objects built by earlier attempts: a retry's ninja runs only the rest.
     let mut built: Vec<String> = Vec::new();
+    let shim = install_ninja_order(cfg, log, on_event);
     loop {
         let number = attempts.len() + 1;
         let mut watcher = new_watcher(jobs);
@@ -256,7 +263,16 @@ pub fn run_attempts(
             watcher: watcher.as_mut(),
             progress: ProgressTracker::with_model(eta),
         };
-        let done = run_one(cfg, number, jobs, &mut readers, cancel, log, on_event)?;
+        let done = run_one(
+            cfg,
+            number,
+            jobs,
+            shim.as_ref(),
+            &mut readers,
+            cancel,
+            log,
+            on_event,
+        )?;
         built.extend_from_slice(readers.progress.built_objects());
         if command.is_empty() {
             command = done.command.clone();
@@ -309,6 +325,39 @@ pub fn run_attempts(
     }
 }
 
+/// Rank the plan's units longest first and put the ninja shim in place, when
+/// the schedule asks for that order; a shim that cannot be written leaves
+/// ninja's own order (said in the log), it never stops the build.
+fn install_ninja_order(
+    cfg: &RunnerConfig,
+    log: &mut dyn Write,
+    on_event: &mut dyn FnMut(BuildEvent<'_>),
+) -> Option<NinjaOrder> {
+    let basis = cfg.attempts.schedule.as_ref()?;
+    if basis.order != Order::LongestFirst || basis.units.len() < 2 {
+        return None;
+    }
+    let sources = basis.longest_first_sources(cfg.attempts.nvcc_threads);
+    match ninja_order::install(&cfg.cwd, &cfg.python, &sources) {
+        Ok(shim) => {
+            let note = format!(
+                "ninja starts the {} compiles longest first (cost model ranking in {})",
+                shim.units,
+                shim.order_file.display()
+            );
+            let _ = writeln!(log, "=== wheelwright: {note}");
+            on_event(BuildEvent::Note(&note));
+            Some(shim)
+        }
+        Err(e) => {
+            let note = format!("could not set ninja's order up ({e}); ninja keeps its own order");
+            let _ = writeln!(log, "=== wheelwright: {note}");
+            on_event(BuildEvent::Note(&note));
+            None
+        }
+    }
+}
+
 fn host_memory_total(root: &Path) -> Option<u64> {
     let text = std::fs::read_to_string(root.join("proc/meminfo")).ok()?;
     proc_field_bytes(&text, "MemTotal")
@@ -326,10 +375,12 @@ struct AttemptDone {
     command: Vec<String>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_one(
     cfg: &RunnerConfig,
     number: usize,
     jobs: u32,
+    shim: Option<&NinjaOrder>,
     readers: &mut Readers<'_>,
     cancel: &AtomicBool,
     log: &mut dyn Write,
@@ -378,6 +429,13 @@ fn run_one(
             env_vars::PATH,
             path_with_python_dir(&cfg.python, std::env::var_os(env_vars::PATH)),
         );
+    if let Some(shim) = shim {
+        let path = path_with_python_dir(&cfg.python, std::env::var_os(env_vars::PATH));
+        let mut dirs = vec![shim.bin_dir.clone()];
+        dirs.extend(std::env::split_paths(&path));
+        cmd.env(env_vars::PATH, std::env::join_paths(dirs).unwrap_or(path));
+        cmd.envs(shim.env());
+    }
     let command_text = display_command(&cmd);
     let command: Vec<String> = std::iter::once(cmd.get_program())
         .chain(cmd.get_args())
@@ -819,6 +877,7 @@ while :; do echo '  spam spam spam spam spam spam spam spam'; done
             cpus: 4,
             threads_honoured: true,
             speed: 1.0,
+            order: Order::AsGiven,
         });
         struct OomOnKilled(bool);
         impl LineWatcher for OomOnKilled {

@@ -189,11 +189,13 @@ pub struct Plan {
     pub env: BTreeMap<String, String>,
     /// pip arguments the build needs.
     pub pip_args: Vec<String>,
-    /// In ninja's own order (sorted object paths).
+    /// In ninja's own order (sorted object paths): a build run without
+    /// wheelwright (plain `pip wheel`) with this plan's environment.
     pub predicted: Prediction,
-    /// What-if: longest first. Released ninja (≤ 1.13.2) ignores `.ninja_log`
-    /// times when it orders jobs (`bench/ninja-log-order.md`), so this is
-    /// what ordering could save, not what a build gets.
+    /// Longest first: the order `wheelwright build` makes ninja take by
+    /// reordering its manifest (`builder::ninja_order`); released ninja
+    /// (≤ 1.13.2) would not do it from `.ninja_log` times
+    /// (`bench/ninja-log-order.md`).
     pub predicted_longest_first: Prediction,
     pub baselines: Vec<Baseline>,
     /// `cu13torch2.11cxx11abiTRUE`, flash-attn's prebuilt-wheel label.
@@ -421,6 +423,9 @@ pub struct ScheduleBasis {
     pub threads_honoured: bool,
     /// The plan's host-speed factor (1.0 uncalibrated).
     pub speed: f64,
+    /// The order the build starts the units in: [`Order::LongestFirst`] when
+    /// the runner reorders ninja's manifest ([`crate::builder::ninja_order`]).
+    pub order: Order,
 }
 
 impl ScheduleBasis {
@@ -434,10 +439,27 @@ impl ScheduleBasis {
             cpus: plan.cpus,
             threads_honoured: plan.env.contains_key(env_vars::NVCC_THREADS),
             speed: plan.speed.as_ref().map_or(1.0, |c| c.factor),
+            order: Order::LongestFirst,
         })
     }
 
-    /// The schedule in ninja's order with `jobs` and `threads`, of the units
+    /// The units' source paths, longest compile first by the cost model at
+    /// `threads` (ties keep ninja's order): the ranking the runner hands to
+    /// ninja ([`crate::builder::ninja_order`]).
+    pub fn longest_first_sources(&self, threads: u32) -> Vec<String> {
+        let model = CostModel::measured().with_speed(self.speed);
+        let threads = if self.threads_honoured { threads } else { 1 };
+        let costs = search::jobs_for(&model, &self.units, self.gencodes, threads);
+        let mut ranked: Vec<(usize, f64)> =
+            costs.iter().map(|c| c.alone_seconds).enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        ranked
+            .into_iter()
+            .map(|(i, _)| self.units[i].path.clone())
+            .collect()
+    }
+
+    /// The schedule in the build's order with `jobs` and `threads`, of the units
     /// whose object is not among `built` (object paths as the build wrote
     /// them: absolute, or relative to any folder above the unit's own path).
     pub fn schedule(
@@ -455,7 +477,7 @@ impl ScheduleBasis {
             .cloned()
             .collect();
         let costs = search::jobs_for(&model, &units, self.gencodes, threads);
-        simulate(&model, &costs, jobs, self.cpus, Order::AsGiven).jobs
+        simulate(&model, &costs, jobs, self.cpus, self.order).jobs
     }
 }
 

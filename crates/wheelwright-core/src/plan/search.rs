@@ -4,9 +4,9 @@
 //! Candidates: jobs 1 … min(units, CPUs) (more jobs than cores only adds
 //! memory: time-sliced cores give no more throughput), threads 1 … G (more
 //! threads than gencodes do nothing). A candidate fits when its peak stays
-//! under the ceiling in both ninja's order and longest-first (the order a
-//! ninja with PR #2686 would take from a seeded `.ninja_log`; released ninja
-//! keeps its own order), so either way of running it is safe. Among
+//! under the ceiling in both ninja's order and longest-first (the order
+//! `wheelwright build` gives ninja; a plain `pip wheel` keeps ninja's own), so
+//! either way of running it is safe. Among
 //! those that fit, the fastest in ninja's order wins; candidates within 1 %
 //! of it count as ties, broken toward less memory, then fewer jobs and threads.
 

@@ -1,12 +1,12 @@
 //! The schedule simulator: list-schedules compiles on MAX_JOBS slots the way
 //! ninja does and reports the wall time and the peak memory.
 //!
-//! Jobs start in the given order whenever a slot is free. ninja's order for a
-//! first build of a torch extension is the sorted object paths. Longest-first
-//! is a what-if: released ninja (1.13.2 included) weighs every edge 1 and reads
-//! `.ninja_log` only for its ETA, so a seeded log does not reorder it; only a
-//! ninja with PR #2686, in no release yet, would start the longest jobs first
-//! (`bench/ninja-log-order.md`).
+//! Jobs start in the given order whenever a slot is free. ninja's own order
+//! for a first build of a torch extension is the sorted object paths (released
+//! ninja, 1.13.2 included, weighs every edge 1 and reads `.ninja_log` only for
+//! its ETA: `bench/ninja-log-order.md`). `wheelwright build` starts them
+//! longest first by reordering the manifest before ninja reads it
+//! (`builder::ninja_order`).
 //!
 //! Running compiles share the cores: each progresses at `1 / s(load)` of its
 //! speed alone ([`CostModel::slowdown`]). Memory follows each compile's
@@ -23,9 +23,8 @@ use super::cost::{CostModel, JobCost};
 pub enum Order {
     /// As given (ninja's order: sorted object paths).
     AsGiven,
-    /// Longest first: the what-if bound on ordering. Released ninja (≤ 1.13.2)
-    /// cannot be made to do it; a pre-seeded `.ninja_log` only works with a
-    /// ninja that has PR #2686.
+    /// Longest first (by the cost model's time alone): what `wheelwright
+    /// build` makes ninja do through its manifest shim.
     LongestFirst,
 }
 
@@ -45,6 +44,23 @@ pub struct Simulation {
     pub peak_memory_bytes: u64,
     /// In start order.
     pub jobs: Vec<SimulatedJob>,
+}
+
+impl Simulation {
+    /// The ninja phase against its bound: wall ÷ (Σ job durations ÷ `slots`),
+    /// as `bench/ninja_ratio.py` computes it from a real `.ninja_log`.
+    /// 1.0 means every slot was busy to the end; 0.0 for an empty build.
+    pub fn bound_ratio(&self, slots: u32) -> f64 {
+        let busy: f64 = self
+            .jobs
+            .iter()
+            .map(|j| j.end_seconds - j.start_seconds)
+            .sum();
+        if busy <= 0.0 {
+            return 0.0;
+        }
+        self.wall_seconds / (busy / f64::from(slots.max(1)))
+    }
 }
 
 struct Running {
@@ -218,6 +234,9 @@ mod tests {
             "{}",
             lpt.wall_seconds
         );
+        // 90 s of work on 2 slots: the bound is 45 s.
+        assert!((given.bound_ratio(2) - 60.0 / 45.0).abs() < 1e-9);
+        assert!((lpt.bound_ratio(2) - 50.0 / 45.0).abs() < 1e-9);
     }
 
     #[test]

@@ -34,6 +34,10 @@ pub struct Validation {
     pub simulated_peak_bytes: u64,
     /// Mean |simulated − logged| start time of the logged objects.
     pub mean_start_error_seconds: f64,
+    /// The simulated ninja phase against its bound (wall ÷ Σ job time ÷
+    /// MAX_JOBS), in ninja's order and longest first.
+    pub simulated_bound_ratio: f64,
+    pub simulated_bound_ratio_longest_first: f64,
 }
 
 impl Validation {
@@ -88,6 +92,8 @@ pub fn validate_real_build(model: &CostModel) -> Validation {
         measured_peak_bytes: trace.iter().map(|p| p.1).max().unwrap_or(0),
         simulated_peak_bytes: sim.peak_memory_bytes,
         mean_start_error_seconds: start_err.iter().sum::<f64>() / start_err.len().max(1) as f64,
+        simulated_bound_ratio: sim.bound_ratio(REAL_BUILD_JOBS),
+        simulated_bound_ratio_longest_first: lpt.bound_ratio(REAL_BUILD_JOBS),
     }
 }
 
@@ -113,6 +119,8 @@ mod tests {
         // longest-first shortens it.
         assert!(v.simulated_full_seconds > v.simulated_69_seconds);
         assert!(v.simulated_full_longest_first_seconds < v.simulated_full_seconds);
+        assert!(v.simulated_bound_ratio_longest_first < v.simulated_bound_ratio);
+        assert!(v.simulated_bound_ratio_longest_first >= 1.0);
         // ninja's order of the logged objects is reproduced.
         assert!(v.mean_start_error_seconds < 30.0);
     }
