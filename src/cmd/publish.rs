@@ -63,6 +63,9 @@ pub struct PublishArgs {
     /// Upload to a PyPI-compatible index (legacy upload API; TWINE_USERNAME/TWINE_PASSWORD).
     #[arg(long, value_name = "URL")]
     pub index_url: Option<String>,
+    /// Give up one upload to --index-url after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub timeout: u64,
     /// Retag each wheel to the manylinux policy it meets (a new file) before it leaves.
     #[arg(long)]
     pub manylinux: bool,
@@ -113,6 +116,7 @@ fn targets(args: &PublishArgs) -> PublishTargets {
             url: url.clone(),
             username_env: None,
             password_env: None,
+            timeout_seconds: Some(args.timeout),
         }),
         manylinux: args.manylinux,
         clobber: args.clobber,

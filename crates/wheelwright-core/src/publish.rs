@@ -97,6 +97,9 @@ pub struct UploadTarget {
     /// `TWINE_PASSWORD`.
     #[serde(default)]
     pub password_env: Option<String>,
+    /// Give up one upload attempt after this many seconds; `None`: 600.
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
 }
 
 /// What became of one file at one target.

@@ -23,6 +23,7 @@ mod network;
 pub mod publish;
 #[cfg(test)]
 mod test_wheel;
+pub mod upload;
 pub mod wheel_file;
 pub mod wheelhouse;
 
@@ -73,6 +74,12 @@ pub enum PublishError {
         /// Why.
         message: String,
     },
+    /// The network layer could not be set up (CA store, runtime).
+    #[error("{message}")]
+    Network {
+        /// What failed.
+        message: String,
+    },
     /// Reading or writing a file failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -87,7 +94,7 @@ pub enum PublishError {
 impl PublishError {
     /// Bad input or usage (exit 2), rather than an I/O failure (exit 3).
     pub fn is_usage(&self) -> bool {
-        !matches!(self, PublishError::Io { .. })
+        !matches!(self, PublishError::Io { .. } | PublishError::Network { .. })
     }
 
     /// What to do about it.
@@ -99,6 +106,7 @@ impl PublishError {
             PublishError::BadWheel { .. } => "pass the .whl files a build wrote (its report.json names it)".to_string(),
             PublishError::BadReport { .. } => "publish after a successful `wheelwright build`, with the report.json it wrote beside the wheel".to_string(),
             PublishError::BadManifest { path, .. } => format!("restore {} from its history, or publish into a new folder", path.display()),
+            PublishError::Network { .. } => "check SSL_CERT_FILE/SSL_CERT_DIR and the proxy variables (HTTPS_PROXY, NO_PROXY)".to_string(),
             PublishError::Io { .. } => "check that the folder is writable and has space".to_string(),
         }
     }

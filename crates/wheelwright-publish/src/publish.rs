@@ -7,11 +7,16 @@
 
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
 use wheelwright_core::builder::wheel::sha256_file;
 use wheelwright_core::builder::{BuildReport, Outcome};
+
 use wheelwright_core::publish::{
-    PublishReport, PublishStatus, PublishTargets, PublishedFile, TargetKind,
+    PublishReport, PublishStatus, PublishTargets, PublishedFile, TargetKind, UploadTarget,
 };
+
+use crate::http::{HttpClient, HttpConfig};
+use crate::upload;
 
 use crate::index::{self, html::encode_segment, IndexEntry};
 use crate::wheel_file::WheelFile;
@@ -32,15 +37,17 @@ pub fn publish(
             what: "--github-release".to_string(),
         });
     }
-    if targets.upload.is_some() {
-        return Err(PublishError::NotAvailable {
-            what: "--index-url".to_string(),
-        });
-    }
     if targets.manylinux {
         return Err(PublishError::NotAvailable {
             what: "--manylinux".to_string(),
         });
+    }
+    if let Some(upload) = &targets.upload {
+        if !wheelwright_core::net::is_http_url(&upload.url) {
+            return Err(PublishError::Usage {
+                message: format!("--index-url {}: not an http:// or https:// URL", upload.url),
+            });
+        }
     }
     if let Some(index) = &targets.index {
         if index.from_release.is_some() {
@@ -117,7 +124,50 @@ pub fn publish(
             .collect();
         add_to_index(&target.dir, entries, targets.clobber, &mut report)?;
     }
+
+    if let Some(target) = &targets.upload {
+        upload_all(target, &ready, &mut report)?;
+    }
     Ok(report)
+}
+
+/// Upload every wheel to a PyPI-compatible index, one after another.
+fn upload_all(
+    target: &UploadTarget,
+    wheels: &[WheelFile],
+    report: &mut PublishReport,
+) -> Result<(), PublishError> {
+    let total = target
+        .timeout_seconds
+        .map(Duration::from_secs)
+        .unwrap_or(upload::DEFAULT_UPLOAD_TIMEOUT);
+    let config = HttpConfig::from_env();
+    let connect = config.connect_timeout.min(total);
+    let client = HttpClient::new(config)
+        .map_err(|e| PublishError::Network {
+            message: e.to_string(),
+        })?
+        .with_timeouts(connect, total);
+    let creds = upload::Credentials::from_lookup(target, |name| std::env::var(name).ok());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| PublishError::Network {
+            message: format!("cannot start the network runtime: {e}"),
+        })?;
+    for w in wheels {
+        let outcome = runtime.block_on(upload::upload_wheel(&client, &target.url, &creds, w));
+        report.files.push(PublishedFile {
+            target: TargetKind::Upload,
+            file: w.file_name.clone(),
+            path: Some(w.path.clone()),
+            status: outcome.status,
+            url: outcome.url,
+            sha256: w.sha256.clone(),
+            message: outcome.message,
+        });
+    }
+    Ok(())
 }
 
 /// Add the entries to the index in `dir` and record each outcome; an entry
