@@ -2,10 +2,16 @@
 //! It owns a small tokio runtime and blocks the calling thread on it, as the
 //! synchronous library expects.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use wheelwright_core::net::{FetchOptions, Fetched, NetError, Network};
+use wheelwright_core::publish::{
+    GithubReleaseTarget, PublishReport, PublishTargets, PublishedFile,
+};
+
+use crate::github::{GithubConfig, GithubError, GithubRelease, ReleaseWheel};
+use crate::wheel_file::WheelFile;
 
 use crate::http::{HttpClient, HttpConfig, HttpError, Request};
 
@@ -71,6 +77,66 @@ impl HttpNetwork {
     }
 }
 
+/// Synchronous GitHub release calls, for `publish()` and `plan --matrix
+/// --skip-published`: the target's repository, API and token are read from
+/// the process environment where the target leaves them out.
+impl HttpNetwork {
+    /// Run `op` on the release of `target`, made inside this network's
+    /// runtime (octocrab needs one when it is built).
+    fn run_github<T, F, Fut>(&self, target: &GithubReleaseTarget, op: F) -> Result<T, GithubError>
+    where
+        F: FnOnce(GithubRelease) -> Fut,
+        Fut: std::future::Future<Output = Result<T, GithubError>>,
+    {
+        let config = GithubConfig::from_target(target, |k| std::env::var(k).ok())?;
+        let client = self
+            .client()
+            .map_err(|e| GithubError::Config(e.to_string()))?;
+        self.block_on(async move { op(GithubRelease::new(client, config)?).await })
+            .map_err(|e| GithubError::Transport {
+                what: "starting the network".into(),
+                message: e.to_string(),
+            })?
+    }
+
+    /// Upload `wheels` (and their `.metadata`) to `target`'s release: see
+    /// [`GithubRelease::publish_wheels`].
+    pub fn publish_to_github(
+        &self,
+        target: &GithubReleaseTarget,
+        wheels: &[WheelFile],
+        clobber: bool,
+    ) -> Result<Vec<PublishedFile>, GithubError> {
+        self.run_github(target, |gh| async move {
+            gh.publish_wheels(&target.tag, wheels, clobber).await
+        })
+    }
+
+    /// The wheels of `target`'s release (`--from-release`): see
+    /// [`GithubRelease::release_wheels`].
+    pub fn github_release_wheels(
+        &self,
+        target: &GithubReleaseTarget,
+    ) -> Result<Vec<ReleaseWheel>, GithubError> {
+        self.run_github(
+            target,
+            |gh| async move { gh.release_wheels(&target.tag).await },
+        )
+    }
+
+    /// Is `file_name` already an asset of `target`'s release? See
+    /// [`GithubRelease::wheel_published`].
+    pub fn github_wheel_published(
+        &self,
+        target: &GithubReleaseTarget,
+        file_name: &str,
+    ) -> Result<bool, GithubError> {
+        self.run_github(target, |gh| async move {
+            gh.wheel_published(&target.tag, file_name).await
+        })
+    }
+}
+
 impl Network for HttpNetwork {
     fn fetch(&self, url: &str, dest: &Path, opts: &FetchOptions) -> Result<Fetched, NetError> {
         let client = self
@@ -79,6 +145,17 @@ impl Network for HttpNetwork {
         let req = Request::get(url);
         self.block_on(async { client.download(&req, dest).await })?
             .map_err(net_error)
+    }
+
+    /// Publish through [`crate::publish()`] (wheelhouse, static index, and the
+    /// other targets as that function serves them).
+    fn publish(
+        &self,
+        wheels: &[PathBuf],
+        targets: &PublishTargets,
+    ) -> Result<PublishReport, NetError> {
+        crate::publish(wheels, targets)
+            .map_err(|e| NetError::Other(format!("{e}\nhint: {}", e.hint())))
     }
 }
 

@@ -365,3 +365,38 @@ async fn the_enterprise_upload_base_derived_from_the_api_base_works() {
         "{ups:?}"
     );
 }
+
+#[test]
+fn the_synchronous_entry_points_publish_and_look_up() {
+    let fake = fake_github::start();
+    // A variable only this test reads (the token never goes through argv).
+    std::env::set_var("WHEELWRIGHT_TEST_SYNC_GH_TOKEN", GOOD_TOKEN);
+    let target = GithubReleaseTarget {
+        tag: "v2.8.3".into(),
+        repo: Some("o/r".into()),
+        api_url: Some(fake.api_base.clone()),
+        token_env: Some("WHEELWRIGHT_TEST_SYNC_GH_TOKEN".into()),
+    };
+    let net = wheelwright_publish::HttpNetwork::with_client(client());
+    let dir = tempfile::tempdir().unwrap();
+    let wheel = WheelFile::read(&flash_attn_wheel(dir.path(), "S")).unwrap();
+    assert!(!net.github_wheel_published(&target, PIP_NAME).unwrap());
+    let out = net
+        .publish_to_github(&target, std::slice::from_ref(&wheel), false)
+        .unwrap();
+    assert_eq!(out[0].status, PublishStatus::Uploaded);
+    assert!(net.github_wheel_published(&target, PIP_NAME).unwrap());
+    let wheels = net.github_release_wheels(&target).unwrap();
+    assert_eq!(
+        (wheels.len(), wheels[0].sha256.as_str()),
+        (1, wheel.sha256.as_str())
+    );
+    // Without a repository anywhere: a usage error with a hint.
+    let e = net
+        .github_release_wheels(&GithubReleaseTarget {
+            repo: Some("not a repo".into()),
+            ..target.clone()
+        })
+        .unwrap_err();
+    assert!(e.is_usage() && e.hint().contains("--repo"), "{e}");
+}

@@ -72,6 +72,25 @@ pub enum GithubError {
     },
 }
 
+impl GithubError {
+    /// Bad configuration or a refused token (exit 2), rather than GitHub or
+    /// the network failing (exit 1 for the files, 3 for the run).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, GithubError::Config(_) | GithubError::Auth { .. })
+    }
+
+    /// What to do about it.
+    pub fn hint(&self) -> String {
+        match self {
+            GithubError::Config(_) => "pass --repo OWNER/NAME (or set GITHUB_REPOSITORY), a token in GITHUB_TOKEN (or --token-env NAME), and --api-url https://HOST/api/v3 for GitHub Enterprise".to_string(),
+            GithubError::Auth { token_env, .. } => format!("check that {token_env} holds a valid token with write access to the repository's contents (in a workflow: `permissions: contents: write`)"),
+            GithubError::Api { status, .. } if *status == 404 => "check the repository name and the tag, and that the token can see the repository".to_string(),
+            GithubError::Api { .. } => "run again: assets already uploaded are skipped".to_string(),
+            GithubError::Transport { .. } => "check the network path to the API (HTTPS_PROXY, NO_PROXY, SSL_CERT_FILE, --api-url), then run again: assets already uploaded are skipped".to_string(),
+        }
+    }
+}
+
 /// Where and as whom to publish.
 #[derive(Clone)]
 pub struct GithubConfig {
@@ -190,6 +209,8 @@ pub struct GithubRelease {
 
 impl GithubRelease {
     /// Connect (lazily: nothing is sent yet) with this client and configuration.
+    /// Call it inside a tokio runtime (octocrab starts a task there); the
+    /// synchronous `HttpNetwork::publish_to_github` and friends do.
     pub fn new(http: &HttpClient, config: GithubConfig) -> Result<Self, GithubError> {
         let bad = |e: String| GithubError::Config(e);
         let api: http::Uri = config
