@@ -293,6 +293,14 @@ fn retries_after_an_oom_kill_with_fewer_jobs_in_the_same_tree() {
         attempts[1]["max_jobs"].as_u64().unwrap(),
     );
     assert!(j2 < j1, "retry must use fewer jobs: {j1} -> {j2}");
+    // Re-planned with the cost model for the ceiling the kill revealed (this
+    // fake root has no cgroup limit: the memory in use at the kill).
+    assert!(
+        fb.log()
+            .contains("compiles left re-planned for the usage at the kill"),
+        "{}",
+        fb.log()
+    );
     // NVCC_THREADS changes nvcc's command lines: it must not change, or ninja rebuilds everything.
     assert_eq!(attempts[0]["nvcc_threads"], attempts[1]["nvcc_threads"]);
     let (e1, e2) = (fb.attempt_env(1), fb.attempt_env(2));
@@ -325,6 +333,41 @@ fn a_build_killed_by_sigkill_counts_as_oom_and_is_retried() {
     assert_eq!(attempts[0]["outcome"], "oom-killed");
     assert_eq!(attempts[0]["signal"], 9);
     assert_eq!(attempts[1]["outcome"], "ok");
+    // The kernel's record (the cgroup's oom_kill counter) is the evidence.
+    assert!(
+        fb.log()
+            .contains("out of memory: the cgroup's memory.events oom_kill counter rose by 1"),
+        "{}",
+        fb.log()
+    );
+}
+
+/// A SIGKILL the kernel did not record as an OOM kill, with memory far below
+/// the ceiling (a CI job's timeout, an operator): a failure, not retried.
+#[test]
+fn a_sigkill_without_oom_evidence_is_not_retried() {
+    let fb = FakeBuild::new("sigkill", require_python!());
+    let out = fb
+        .command()
+        .env("FAKEPKG_OOM_EVIDENCE", "none")
+        .output()
+        .unwrap();
+    expect_code(&out, 1);
+    let r = fb.report();
+    let attempts = r["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{r}");
+    assert_eq!(attempts[0]["outcome"], "failed");
+    assert_eq!(attempts[0]["signal"], 9);
+    assert!(
+        finding_ids(&r["findings"]).contains(&"killed-not-oom".to_string()),
+        "{:?}",
+        finding_ids(&r["findings"])
+    );
+    assert!(
+        fb.log().contains("not an out-of-memory kill"),
+        "{}",
+        fb.log()
+    );
 }
 
 #[test]
@@ -832,6 +875,9 @@ class Build(build_ext):
         marker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "attempted")
         if not os.path.exists(marker):
             open(marker, "w").write("1")
+            # The kernel's record of the kill: the cgroup's oom_kill counter.
+            events = os.path.join(os.environ["WHEELWRIGHT_ROOT"], "sys/fs/cgroup/memory.events")
+            open(events, "w").write("oom 1\noom_kill 1\n")
             print(open("oom.txt").read(), flush=True)
             raise SystemExit(1)
         os.makedirs(os.path.join(self.build_lib), exist_ok=True)
@@ -841,9 +887,22 @@ setup(name="realpkg", version="0.1", ext_modules=[Extension("realpkg_ext", ["x.c
 "#,
     )
     .unwrap();
+    // A root whose cgroup counts OOM kills (the evidence a retry needs), with
+    // this host's memory figures.
+    let root = ctx.path().join("root");
+    std::fs::create_dir_all(root.join("proc/self")).unwrap();
+    std::fs::create_dir_all(root.join("sys/fs/cgroup")).unwrap();
+    std::fs::write(root.join("proc/self/cgroup"), "0::/\n").unwrap();
+    std::fs::copy("/proc/meminfo", root.join("proc/meminfo")).unwrap();
+    std::fs::write(
+        root.join("sys/fs/cgroup/memory.events"),
+        "oom 0\noom_kill 0\n",
+    )
+    .unwrap();
     let out = ctx
         .wheelwright()
         .env("WHEELWRIGHT_NVML", "off")
+        .env("WHEELWRIGHT_ROOT", &root)
         .arg("build")
         .arg(&tree)
         .arg("--python")

@@ -13,6 +13,7 @@
 
 pub mod memory;
 pub mod ninja_order;
+pub mod oom;
 pub mod out_dir;
 pub mod progress;
 pub mod report;
@@ -210,6 +211,18 @@ pub fn build(
         pip_args,
         marker: build_marker(),
     };
+
+    // A forced MAX_JOBS/NVCC_THREADS the plan says does not fit: say it
+    // before compiling, not only after the kill.
+    for f in req
+        .preflight
+        .iter()
+        .filter(|f| f.id == crate::plan::MEMORY_OVER_CEILING)
+    {
+        let note = format!("warning: {}: {} {}", f.title, f.message, f.fix);
+        let _ = writeln!(log, "=== wheelwright: {note}");
+        on_event(BuildEvent::Note(&note));
+    }
 
     let result = {
         let report = &mut report;

@@ -41,18 +41,21 @@ use std::time::{Duration, Instant};
 
 use super::memory::{MemoryPeak, MemorySampler, SamplerConfig};
 use super::ninja_order::{self, NinjaOrder};
+use super::oom;
 use super::progress::{EtaModel, Progress, ProgressTracker};
 use super::report::{Attempt, Outcome};
 use super::tree::BuildTree;
-use crate::detect::host::proc_field_bytes;
 use crate::env_vars;
 use crate::finding::{Finding, Severity};
-use crate::plan::{jobs_for_memory, Order, ScheduleBasis};
+use crate::plan::{Order, ScheduleBasis};
 use crate::process::display_command;
 use crate::sinks::redact::redact_secrets;
+use crate::units::format_bytes;
 
 /// The diagnoser's rule id for a compiler killed for memory.
 pub const OOM_FINDING_ID: &str = "oom-killed";
+/// A kill that the evidence says was not for memory ([`oom::judge`]).
+pub const KILLED_NOT_OOM_FINDING_ID: &str = "killed-not-oom";
 const SIGKILL: i32 = 9;
 /// How often the build is polled (exit, cancel) while it prints, or is silent.
 const POLL: Duration = Duration::from_millis(100);
@@ -219,23 +222,6 @@ pub fn path_with_python_dir(python: &Path, path: Option<OsString>) -> OsString {
     std::env::join_paths(dirs).unwrap_or_default()
 }
 
-/// Jobs for the next attempt after an OOM kill: what fits the ceiling at the
-/// observed per-job peak, and strictly fewer than before. `None` when already at 1.
-pub fn next_max_jobs(
-    old_jobs: u32,
-    ceiling_bytes: u64,
-    observed_peak_bytes: Option<u64>,
-) -> Option<u32> {
-    if old_jobs <= 1 {
-        return None;
-    }
-    let fitted = match observed_peak_bytes.filter(|p| *p > 0) {
-        Some(peak) => jobs_for_memory(ceiling_bytes, peak / u64::from(old_jobs)),
-        None => old_jobs / 2,
-    };
-    Some(fitted.min(old_jobs - 1).max(1))
-}
-
 /// Run attempts until one succeeds, fails for a reason other than memory, is
 /// cancelled, or the retries are spent. `new_watcher` makes a fresh watcher
 /// for each attempt, given that attempt's MAX_JOBS; `log` receives every line.
@@ -280,19 +266,28 @@ pub fn run_attempts(
         peak.merge(&done.attempt.peak_memory);
         on_event(BuildEvent::AttemptFinished(&done.attempt));
         let outcome = done.attempt.outcome;
-        let observed = done.attempt.peak_memory.build_usage_bytes();
+        let attempt_peak = done.attempt.peak_memory.clone();
         attempts.push(done.attempt);
         let retries_left = attempts.len() <= cfg.attempts.max_retries as usize;
         if outcome == Outcome::OomKilled && retries_left && !cancel.load(Ordering::SeqCst) {
-            let ceiling = cfg
-                .attempts
-                .memory_ceiling_bytes
-                .or_else(|| host_memory_total(&cfg.attempts.sampler.root))
-                .unwrap_or(0);
-            if let Some(next) = next_max_jobs(jobs, ceiling, observed) {
+            // Re-read now: the cgroup's limit, or what was in use at the kill,
+            // capped by what is free (a ballooning VM, other tenants).
+            let ceiling = oom::revealed_ceiling(&cfg.attempts.sampler.root, &attempt_peak);
+            let basis = cfg.attempts.schedule.as_ref();
+            let threads = cfg.attempts.nvcc_threads;
+            if let Some(next) = oom::retry_jobs(jobs, threads, basis, &built, ceiling.as_ref()) {
+                let why = done.verdict.as_ref().map_or("", |v| v.evidence.as_str());
+                let planned = match (basis, &ceiling) {
+                    (Some(b), Some(c)) => format!(
+                        "the {} compiles left re-planned for the {} of {}",
+                        b.remaining(&built).len(),
+                        c.basis,
+                        format_bytes(c.bytes)
+                    ),
+                    _ => "no plan's units to re-plan: half the jobs".to_string(),
+                };
                 let reason = format!(
-                    "attempt {number} was killed for memory with MAX_JOBS={jobs}; retrying in the same build dir with MAX_JOBS={next} (NVCC_THREADS stays {})",
-                    cfg.attempts.nvcc_threads
+                    "attempt {number} was killed for memory with MAX_JOBS={jobs} ({why}); {planned}: retrying in the same build dir with MAX_JOBS={next} (NVCC_THREADS stays {threads})"
                 );
                 let _ = writeln!(log, "=== wheelwright: {reason}");
                 on_event(BuildEvent::Retrying {
@@ -358,11 +353,6 @@ fn install_ninja_order(
     }
 }
 
-fn host_memory_total(root: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(root.join("proc/meminfo")).ok()?;
-    proc_field_bytes(&text, "MemTotal")
-}
-
 /// What reads each line of an attempt besides the log and the caller.
 struct Readers<'a> {
     watcher: &'a mut dyn LineWatcher,
@@ -373,6 +363,8 @@ struct AttemptDone {
     attempt: Attempt,
     wheel: Option<PathBuf>,
     command: Vec<String>,
+    /// Why the attempt died, when it did.
+    verdict: Option<oom::Verdict>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -405,6 +397,7 @@ fn run_one(
             },
             wheel: None,
             command: Vec::new(),
+            verdict: None,
         });
     }
     std::fs::create_dir_all(&cfg.dist_dir)
@@ -467,6 +460,7 @@ fn run_one(
         .process_group(0);
     let start = Instant::now();
     let sampler = MemorySampler::start(cfg.attempts.sampler.clone());
+    let oom_watch = oom::OomWatch::start(&cfg.attempts.sampler.root);
     let spawned = cmd.spawn();
     // The parent's copies of the write end must close, or the reader never sees EOF.
     drop(cmd);
@@ -536,16 +530,55 @@ fn run_one(
     } else {
         None
     };
+    let succeeded = status.success() && wheel.is_some();
+    let log_shows_kill = findings.iter().any(|f| f.id == OOM_FINDING_ID);
+    let verdict = (!cancelled && !succeeded).then(|| {
+        oom::judge(&oom::AttemptDeath {
+            signal: status.signal(),
+            log_shows_kill,
+            kernel: oom_watch.finish(),
+            peak: peak_memory.clone(),
+            ceiling_bytes: oom::memory_limit(&cfg.attempts.sampler.root)
+                .or(cfg.attempts.memory_ceiling_bytes),
+        })
+    });
+    let out_of_memory = verdict.as_ref().is_some_and(|v| v.out_of_memory);
     let outcome = if cancelled {
         Outcome::Cancelled
-    } else if status.success() && wheel.is_some() {
+    } else if succeeded {
         Outcome::Ok
-    } else if status.signal() == Some(SIGKILL) || findings.iter().any(|f| f.id == OOM_FINDING_ID) {
+    } else if out_of_memory {
         Outcome::OomKilled
     } else {
         Outcome::Failed
     };
     let mut findings = findings;
+    if let Some(v) = &verdict {
+        let _ = writeln!(
+            log,
+            "=== wheelwright: attempt {number}: {}: {}",
+            if v.out_of_memory {
+                "out of memory"
+            } else {
+                "not an out-of-memory kill"
+            },
+            v.evidence
+        );
+        if !v.out_of_memory && (log_shows_kill || status.signal() == Some(SIGKILL)) {
+            // Killed, but not for memory: fewer jobs would not help.
+            findings.retain(|f| f.id != OOM_FINDING_ID);
+            findings.insert(
+                0,
+                Finding::new(
+                    KILLED_NOT_OOM_FINDING_ID,
+                    Severity::Error,
+                    "The build was killed, but not for memory",
+                    v.evidence.clone(),
+                    "Look for what else stops jobs here: the CI's job timeout (raise it, or build with fewer archs), a watchdog, an operator. wheelwright did not retry: fewer jobs would not help.",
+                ),
+            );
+        }
+    }
     if status.success() && wheel.is_none() && !cancelled {
         findings.push(Finding::new(
             "no-wheel",
@@ -568,6 +601,7 @@ fn run_one(
         },
         wheel,
         command,
+        verdict,
     })
 }
 
@@ -679,27 +713,10 @@ fn find_wheel(dir: &Path) -> Result<Option<PathBuf>, RunnerError> {
         .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok()))
 }
 
-/// Read MemTotal under a root; exposed for callers that want the same ceiling.
-pub fn memory_total_under(root: &Path) -> Option<u64> {
-    host_memory_total(root)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::units::GIB;
-
-    #[test]
-    fn fewer_jobs_after_an_oom_kill() {
-        // 8 jobs peaked at 64 GiB -> 8 GiB each; a 48 GiB ceiling fits 6.
-        assert_eq!(next_max_jobs(8, 48 * GIB, Some(64 * GIB)), Some(6));
-        // The observed peak is low (the kill came early): still strictly fewer.
-        assert_eq!(next_max_jobs(8, 64 * GIB, Some(8 * GIB)), Some(7));
-        // Unknown peak: halve.
-        assert_eq!(next_max_jobs(8, 64 * GIB, None), Some(4));
-        assert_eq!(next_max_jobs(2, 1, Some(64 * GIB)), Some(1));
-        assert_eq!(next_max_jobs(1, 64 * GIB, Some(GIB)), None);
-    }
 
     #[test]
     fn cleans_lines() {
@@ -858,6 +875,7 @@ while :; do echo '  spam spam spam spam spam spam spam spam'; done
         let script = format!(
             "#!/bin/sh\nwhile [ \"$1\" != -w ]; do shift; done\n\
              if [ ! -f \"$2/../tried\" ]; then touch \"$2/../tried\"\n{}{}\
+             echo 'oom_kill 1' > \"$2/../root/sys/fs/cgroup/memory.events\"\n\
              echo \"  FAILED: [code=137] /w/build/temp.linux-x86_64-cpython-312/{} \"\n\
              echo Killed\nexit 1\nfi\n{}{}touch \"$2/pkg-1.0-py3-none-any.whl\"\n",
             line(1, 3, &api),
@@ -871,6 +889,13 @@ while :; do echo '  spam spam spam spam spam spam spam spam'; done
         let mut cfg = test_config(dir.path(), python, 3, 1);
         cfg.attempts.max_retries = 1;
         cfg.attempts.memory_ceiling_bytes = Some(64 * GIB);
+        // A fake root whose cgroup counts the kill, as the kernel would.
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("proc/self")).unwrap();
+        std::fs::create_dir_all(root.join("sys/fs/cgroup")).unwrap();
+        std::fs::write(root.join("proc/self/cgroup"), "0::/\n").unwrap();
+        std::fs::write(root.join("sys/fs/cgroup/memory.events"), "oom_kill 0\n").unwrap();
+        cfg.attempts.sampler.root = root;
         cfg.attempts.schedule = Some(ScheduleBasis {
             units,
             gencodes: 1,

@@ -473,17 +473,6 @@ fn mean(v: &[f64]) -> Option<f64> {
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
-/// The MAX_JOBS that keeps `jobs × per_job_peak_bytes` under `ceiling_bytes`:
-/// for a retry after an out-of-memory kill, with the peak per job observed in
-/// the failed run. Never 0 (one job is the least a build can run; whether it
-/// fits is for the caller to judge), never more than 4096.
-pub fn jobs_for_memory(ceiling_bytes: u64, per_job_peak_bytes: u64) -> u32 {
-    if per_job_peak_bytes == 0 {
-        return 4096;
-    }
-    (ceiling_bytes / per_job_peak_bytes).clamp(1, 4096) as u32
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -558,12 +547,5 @@ mod tests {
                 ends[i - 16]
             );
         }
-    }
-
-    #[test]
-    fn jobs_for_memory_divides_and_never_returns_zero() {
-        assert_eq!(jobs_for_memory(100 * GIB, 6 * GIB), 16);
-        assert_eq!(jobs_for_memory(GIB, 6 * GIB), 1);
-        assert_eq!(jobs_for_memory(GIB, 0), 4096);
     }
 }

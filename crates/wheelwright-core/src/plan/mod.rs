@@ -34,7 +34,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use calibrate::{CalibrateError, PastBuild, SpeedCalibration};
-pub use cost::{jobs_for_memory, CostModel};
+pub use cost::CostModel;
 pub use hypothetical::HostSpec;
 pub use recipe::Recipe;
 pub use simulate::{simulate, Order, Simulation};
@@ -53,6 +53,9 @@ pub const PLAN_SCHEMA_VERSION: u32 = 1;
 pub const MEMORY_MARGIN_MIN_BYTES: u64 = 2 * GIB;
 /// … and this fraction of the memory.
 pub const MEMORY_MARGIN_FRACTION: f64 = 0.10;
+/// The finding id of a forced MAX_JOBS/NVCC_THREADS predicted to exceed the
+/// memory ceiling (the build repeats it before compiling).
+pub const MEMORY_OVER_CEILING: &str = "memory-over-ceiling";
 /// flash-attn 2.8.3's `NVCC_THREADS` when unset.
 pub const FLASH_ATTN_DEFAULT_NVCC_THREADS: u32 = 4;
 
@@ -459,6 +462,56 @@ impl ScheduleBasis {
             .collect()
     }
 
+    /// The units whose object is not among `built` (see [`ScheduleBasis::schedule`]).
+    pub fn remaining(&self, built: &[String]) -> Vec<recipe::TranslationUnit> {
+        self.units
+            .iter()
+            .filter(|u| !built.iter().any(|b| is_object_of(b, u)))
+            .cloned()
+            .collect()
+    }
+
+    /// The planner's MAX_JOBS for the units not in `built` at a fixed
+    /// `threads`, under `ceiling` (after the margin): the fastest setting whose
+    /// simulated peak fits, 1 when none does; `None` when nothing is left.
+    pub fn jobs_under(&self, threads: u32, built: &[String], ceiling: u64) -> Option<u32> {
+        let units = self.remaining(built);
+        if units.is_empty() {
+            return None;
+        }
+        let model = CostModel::measured().with_speed(self.speed);
+        let threads = if self.threads_honoured { threads } else { 1 };
+        let choice = search::choose(
+            &model,
+            &units,
+            Space {
+                gencodes: self.gencodes,
+                cpus: self.cpus,
+                ceiling,
+                fixed_jobs: None,
+                fixed_threads: Some(threads),
+                max_threads: threads,
+            },
+        );
+        Some(if choice.fits { choice.best.jobs } else { 1 })
+    }
+
+    /// The simulated peak (both orders) of the units not in `built` with
+    /// `jobs` and `threads`.
+    pub fn peak_of(&self, jobs: u32, threads: u32, built: &[String]) -> u64 {
+        let model = CostModel::measured().with_speed(self.speed);
+        let threads = if self.threads_honoured { threads } else { 1 };
+        search::evaluate(
+            &model,
+            &self.remaining(built),
+            self.gencodes,
+            jobs,
+            threads,
+            self.cpus,
+        )
+        .peak()
+    }
+
     /// The schedule in the build's order with `jobs` and `threads`, of the units
     /// whose object is not among `built` (object paths as the build wrote
     /// them: absolute, or relative to any folder above the unit's own path).
@@ -470,12 +523,7 @@ impl ScheduleBasis {
     ) -> Vec<simulate::SimulatedJob> {
         let model = CostModel::measured().with_speed(self.speed);
         let threads = if self.threads_honoured { threads } else { 1 };
-        let units: Vec<recipe::TranslationUnit> = self
-            .units
-            .iter()
-            .filter(|u| !built.iter().any(|b| is_object_of(b, u)))
-            .cloned()
-            .collect();
+        let units = self.remaining(built);
         let costs = search::jobs_for(&model, &units, self.gencodes, threads);
         simulate(&model, &costs, jobs, self.cpus, self.order).jobs
     }
@@ -531,7 +579,7 @@ fn memory_finding(
     );
     if req.max_jobs.is_some() || req.nvcc_threads.is_some() {
         return Finding::new(
-            "memory-over-ceiling",
+            MEMORY_OVER_CEILING,
             Severity::Warning,
             "The requested setting does not fit in memory",
             format!(

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Issue 15 §1 on the GPU machine: OOM recovery that converges. 20 real
+# flash-attn 2.8.3 kernels (a torch CUDAExtension, bench/device/fa_subset) built
+# by `wheelwright build --max-jobs 16` (forced) inside a fresh cgroup v2 with
+# memory.max=48G, swap off. Expected: attempt 1 killed for memory (the cgroup's
+# oom_kill counter rises), attempt 2 re-planned for the 48G limit with the cost
+# model (about 6-10 jobs) and not killed. About 10-14 minutes: start it
+# detached, poll with back-to-back calls.
+#
+# Records in $OUT: report.json, ninja_log (ninja's .ninja_log), build.log tail,
+# console, cgroup.json (cgroup_run.py: wall, rc, peak RSS, memory.peak),
+# memory.events at the end, ninja_ratio.json, plan.json (the planner's own
+# choice for this limit, for comparison).
+#
+# Here:    cargo build --release && mkdir -p .carry && cp target/release/wheelwright .carry/ \
+#            && cp ../shared/upstream/flash_attn-2.8.3.tar.gz .carry/
+# Device, first call (carry [".carry"]):
+#          bash bench/device/oom-cgroup.sh start && bash bench/device/oom-cgroup.sh wait 540
+# Next calls, back to back:   bash bench/device/oom-cgroup.sh wait 570
+set -u
+W=/tmp/oomcg
+BIN=${BIN:-.carry/wheelwright}
+[ -x "$BIN" ] || BIN=./target/release/wheelwright
+SDIST=${SDIST:-.carry/flash_attn-2.8.3.tar.gz}
+LIMIT=${LIMIT:-48G}
+JOBS=${JOBS:-16}
+OUT=${OUT:-/tmp/oomcg-out}
+mkdir -p "$OUT"
+HERE=$(cd "$(dirname "$0")" && pwd)
+# 20 units whose cost profile follows the full build's: the heavy backward
+# kernels, the long split-KV forward ones and plain forward ones.
+UNITS="
+flash_bwd_hdim64_fp16_sm80 flash_bwd_hdim64_bf16_sm80
+flash_bwd_hdim128_fp16_sm80 flash_bwd_hdim128_bf16_sm80
+flash_bwd_hdim192_fp16_sm80 flash_bwd_hdim192_bf16_sm80
+flash_bwd_hdim256_fp16_sm80 flash_bwd_hdim256_bf16_sm80
+flash_fwd_split_hdim64_fp16_sm80 flash_fwd_split_hdim64_bf16_sm80
+flash_fwd_split_hdim128_fp16_sm80 flash_fwd_split_hdim128_bf16_sm80
+flash_fwd_split_hdim256_fp16_sm80 flash_fwd_split_hdim256_bf16_sm80
+flash_fwd_hdim64_fp16_causal_sm80 flash_fwd_hdim64_bf16_causal_sm80
+flash_fwd_hdim128_fp16_sm80 flash_fwd_hdim128_bf16_sm80
+flash_fwd_hdim256_fp16_sm80 flash_fwd_hdim256_bf16_sm80
+"
+running() { [ -f $W/pid ] && kill -0 "$(cat $W/pid)" 2>/dev/null; }
+case "${1:-status}" in
+start)
+  rm -rf $W; mkdir -p $W/fa $W/src
+  nproc; free -g | head -2; nvidia-smi -L; "$BIN" --version
+  tar -xzf "$SDIST" -C $W/fa --strip-components=1
+  cp "$HERE/fa_subset/setup.py" $W/src/
+  for u in $UNITS; do cp "$W/fa/csrc/flash_attn/src/$u.cu" $W/src/ || exit 1; done
+  ls $W/src/*.cu | wc -l
+  # The planner's own choice for this limit (no forcing), for the record.
+  FA_ROOT=$W/fa "$BIN" plan --recipe torch-ext --source $W/src --archs 90 \
+    --memory-limit "$LIMIT" --nvcc-threads 1 --json >$W/plan.json 2>$W/plan.err
+  python3 -c "import json;p=json.load(open('$W/plan.json'));print('planner for',p['memory_ceiling_bytes'],'B ceiling: MAX_JOBS',p['max_jobs'])"
+  FA_ROOT=$W/fa setsid nohup python3 "$HERE/cgroup_run.py" wheelwright-oom --memory-max "$LIMIT" -- \
+    "$BIN" build $W/src --recipe torch-ext --archs 90 --max-jobs "$JOBS" --nvcc-threads 1 \
+    --no-verify --force --work-dir $W/work --out $W/out \
+    >$W/console.log 2>&1 </dev/null &
+  echo $! >$W/pid
+  echo "started pid $! at $(date -u +%FT%TZ): memory.max=$LIMIT, --max-jobs $JOBS" | tee $W/started ;;
+wait)
+  end=$(( $(date +%s) + ${2:-560} ))
+  while [ "$(date +%s)" -lt "$end" ] && running; do sleep 5; done
+  bash "$0" collect ;;
+collect)
+  cat $W/started 2>/dev/null; date -u +%FT%TZ
+  grep -E "^wheelwright: |out of memory|re-planned|not an out-of-memory" $W/console.log | tail -n 12 | cut -c1-400
+  cat /sys/fs/cgroup/wheelwright-oom/memory.events 2>/dev/null | tee "$OUT/memory.events"
+  running && echo "STILL RUNNING (pid $(cat $W/pid))"
+  cp $W/plan.json "$OUT/" 2>/dev/null
+  cp $W/out/report.json "$OUT/" 2>/dev/null
+  tail -c 2000000 $W/out/build.log >"$OUT/build.log.tail" 2>/dev/null
+  tail -c 200000 $W/console.log >"$OUT/console.tail" 2>/dev/null
+  grep -E '^\{"name": "wheelwright-oom"' $W/console.log >"$OUT/cgroup.json" 2>/dev/null
+  find $W/work -name .ninja_log -exec cp {} "$OUT/ninja_log" \; 2>/dev/null
+  if [ -f $W/out/report.json ]; then
+    python3 - "$W/out/report.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+for i, a in enumerate(r.get("attempts", []), 1):
+    print("attempt %d: MAX_JOBS=%s %s %.0f s" % (i, a["max_jobs"], a["outcome"], a["seconds"]))
+total = sum(a["seconds"] for a in r.get("attempts", []))
+lost = r.get("time_lost_seconds", 0)
+print("outcome %s; lost %.0f s of %.0f s (%.1f %%)" % (r.get("outcome"), lost, total, 100 * lost / total if total else 0))
+PY
+    jobs=$(python3 -c "import json;print(json.load(open('$W/out/report.json'))['attempts'][-1]['max_jobs'])" 2>/dev/null || echo "$JOBS")
+    [ -f "$OUT/ninja_log" ] && python3 bench/ninja_ratio.py "$OUT/ninja_log" "$jobs" --json >"$OUT/ninja_ratio.json"
+  fi
+  [ -f $W/out/report.json ] && ! running && echo "REPORT WRITTEN" ;;
+status)
+  running && echo "running (pid $(cat $W/pid))" || echo "not running" ;;
+esac
