@@ -17,8 +17,10 @@ pub mod detect;
 pub mod diagnose;
 pub mod doctor;
 pub mod host;
+pub mod matrix;
 pub mod plan;
 pub mod publish;
+pub mod runner;
 pub mod setup;
 
 /// Build CUDA wheels of PyTorch extensions (flash-attn first), boringly and fast.
@@ -40,11 +42,13 @@ pub enum Command {
     /// Diagnose a build log (file, .gz or `-`): known failures with concrete fixes; exit 1 on an error finding.
     Diagnose(diagnose::DiagnoseArgs),
     /// Plan a build: CUDA archs, MAX_JOBS and NVCC_THREADS from a measured cost model, preflight checks with fixes.
-    Plan(plan::PlanArgs),
+    Plan(Box<plan::PlanArgs>),
     /// Detect this host, plan the build and report every finding with its fix (always exits 0).
     Doctor(doctor::DoctorArgs),
     /// Publish wheels to a wheelhouse, a per-variant PEP 503 index, a GitHub release or a PyPI-style index, each once.
     Publish(publish::PublishArgs),
+    /// Check and fix what a self-hosted GPU runner needs (`runner check`), and name it (`runner labels`).
+    Runner(runner::RunnerArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -53,9 +57,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Setup(args) => setup::run(args),
         Command::Build(args) => build::run(args),
         Command::Diagnose(args) => diagnose::run(args),
-        Command::Plan(args) => plan::run(args),
+        Command::Plan(args) => plan::run(*args),
         Command::Doctor(args) => doctor::run(args),
         Command::Publish(args) => publish::run(args),
+        Command::Runner(args) => runner::run(args),
     }
 }
 

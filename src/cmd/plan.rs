@@ -154,6 +154,23 @@ pub struct PlanArgs {
     /// Free disk where the build runs (`100GiB`).
     #[arg(long, value_name = "SIZE")]
     pub disk: Option<String>,
+    /// Print a GitHub Actions build matrix (`{"include": [...]}`) over python × torch × CUDA × C++ ABI
+    /// instead of a plan; --torch and --cuda then take lists (`2.8,2.9`), --archs the fleet's archs.
+    #[arg(long)]
+    pub matrix: bool,
+    /// With --matrix: the CPython versions (`3.11,3.12`) [default: flash-attn's publish matrix].
+    #[arg(long, value_name = "LIST", requires = "matrix")]
+    pub python: Option<String>,
+    /// With --matrix: leave out cells whose wheel is already published: a URL of a release's
+    /// JSON or an index page, a saved listing file, or a wheelhouse directory.
+    #[arg(long, value_name = "URL|PATH", requires = "matrix")]
+    pub skip_published: Option<String>,
+    /// With --matrix: also write `matrix=<json>` to $GITHUB_OUTPUT.
+    #[arg(long, requires = "matrix")]
+    pub github_output: bool,
+    /// With --matrix: another label every cell's runs-on needs (`gpu`); repeatable.
+    #[arg(long, value_name = "LABEL", requires = "matrix")]
+    pub runs_on: Vec<String>,
 }
 
 fn size(flag: &str, text: &Option<String>) -> anyhow::Result<Option<u64>> {
@@ -214,6 +231,9 @@ fn facts_for(args: &PlanArgs, spec: &HostSpec) -> anyhow::Result<(Facts, Vec<Str
 }
 
 pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
+    if args.matrix {
+        return super::matrix::run(&args);
+    }
     let spec = args.host_spec()?;
     let recipe = args.recipe.recipe()?;
     let (facts, assumptions) = facts_for(&args, &spec)?;

@@ -67,6 +67,8 @@ pub const GITHUB_ACTIONS: &str = "GITHUB_ACTIONS";
 pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
 pub const GITHUB_OUTPUT: &str = "GITHUB_OUTPUT";
 pub const GITHUB_ENV: &str = "GITHUB_ENV";
+/// Directories a step adds to the PATH of later steps, one per line.
+pub const GITHUB_PATH: &str = "GITHUB_PATH";
 /// The checkout; annotation paths are made relative to it.
 pub const GITHUB_WORKSPACE: &str = "GITHUB_WORKSPACE";
 

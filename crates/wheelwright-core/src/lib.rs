@@ -16,8 +16,10 @@ pub mod net;
 pub mod plan;
 pub mod process;
 pub mod publish;
+pub mod runner_setup;
 pub mod setup;
 pub mod sinks;
+pub mod support;
 #[cfg(test)]
 mod test_support;
 pub mod units;

@@ -52,3 +52,33 @@ pub fn detect_options(root: &Path, path: &OsStr) -> DetectOptions {
         timeout: Duration::from_secs(5),
     }
 }
+
+/// Facts of a host with nothing found: 8 CPUs, 32 GiB, no GPU, no CUDA, no
+/// compilers, no Python.
+pub fn empty_facts() -> crate::facts::Facts {
+    use crate::facts::{Facts, Host, FACTS_SCHEMA_VERSION};
+    Facts {
+        schema_version: FACTS_SCHEMA_VERSION,
+        host: Host {
+            os: "linux".into(),
+            arch: "x86_64".into(),
+            kernel: None,
+            logical_cpus: 8,
+            physical_cpus: None,
+            cpu_quota: None,
+            memory_total_bytes: 32 << 30,
+            memory_available_bytes: 30 << 30,
+            memory_limit_bytes: None,
+            disk_free_bytes: None,
+            disk_path: "/".into(),
+        },
+        gpus: Vec::new(),
+        driver: None,
+        cuda: None,
+        compilers: Vec::new(),
+        python: None,
+        torch: None,
+        ninja: None,
+        problems: Vec::new(),
+    }
+}

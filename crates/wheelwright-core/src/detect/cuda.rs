@@ -224,7 +224,7 @@ fn toolkit_version(
 }
 
 /// `crt/host_config.h` of the toolkit, and where it was found.
-fn host_config(home: &Path) -> Option<(PathBuf, String)> {
+pub(crate) fn host_config(home: &Path) -> Option<(PathBuf, String)> {
     let mut candidates = vec![home.join("include/crt/host_config.h")];
     if let Ok(targets) = std::fs::read_dir(home.join("targets")) {
         let mut more: Vec<PathBuf> = targets

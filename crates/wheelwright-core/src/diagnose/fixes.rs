@@ -221,15 +221,15 @@ fn gcc_too_new(
     (message, fix)
 }
 
-/// `12.8` -> `cu128`.
-fn cu_tag(version: &str) -> Option<String> {
-    let mut parts = version.split('.');
-    let major = parts.next()?.parse::<u32>().ok()?;
-    let minor = parts
-        .next()
-        .and_then(|m| m.parse::<u32>().ok())
-        .unwrap_or(0);
-    Some(format!("cu{major}{minor}"))
+/// The `pip install` of a CUDA build of torch for nvcc's CUDA `nvcc`, from
+/// the support table ([`crate::support::torch_install_command`]): a real
+/// PyTorch index, never one that does not exist such as `cu122`.
+fn torch_install_for(nvcc: &str, facts: Option<&Facts>) -> Option<String> {
+    let cuda = crate::plan::archs::CudaVersion::parse(nvcc)?;
+    let installed = facts
+        .and_then(|f| f.torch.as_ref())
+        .map(|t| t.version.as_str());
+    crate::support::torch_install_command(cuda, installed).map(|c| format!("`{c}`"))
 }
 
 /// The versions come from the log; when it ended before torch's half of the
@@ -241,9 +241,6 @@ fn cuda_mismatch(
     facts: Option<&Facts>,
 ) -> (String, String) {
     let nv = nvcc.map_or("nvcc's CUDA".to_string(), |v| format!("nvcc is CUDA {v}"));
-    let pip_install = |t: String| {
-        format!("`pip install torch --index-url https://download.pytorch.org/whl/{t}` if torch publishes that CUDA")
-    };
     let torch = torch.or_else(|| {
         facts
             .and_then(|f| f.torch.as_ref())
@@ -254,20 +251,16 @@ fn cuda_mismatch(
             format!("{nv} but the installed torch is a CPU-only build, so it cannot build CUDA extensions."),
             format!(
                 "Install a CUDA build of torch{}, then rebuild.",
-                nvcc.and_then(cu_tag)
-                    .map(|t| format!(" ({})", pip_install(t)))
+                nvcc.and_then(|v| torch_install_for(v, facts))
+                    .map(|t| format!(" ({t})"))
                     .unwrap_or_default()
             ),
         );
     }
     let install = nvcc
         .and_then(|v| {
-            cu_tag(v).map(|t| {
-                format!(
-                    ", or install a torch built for CUDA {v} ({})",
-                    pip_install(t)
-                )
-            })
+            torch_install_for(v, facts)
+                .map(|t| format!(", or install a torch built for CUDA {v}'s major ({t})"))
         })
         .unwrap_or_default();
     match torch {
@@ -593,8 +586,14 @@ mod tests {
 
     #[test]
     fn tags_and_versions() {
-        assert_eq!(cu_tag("12.8").as_deref(), Some("cu128"));
-        assert_eq!(cu_tag("13").as_deref(), Some("cu130"));
+        assert!(torch_install_for("12.8", None)
+            .unwrap()
+            .contains("--index-url https://download.pytorch.org/whl/cu128"));
+        // PyTorch has no cu122: the newest index at or below 12.2 is cu121.
+        assert!(torch_install_for("12.2", None)
+            .unwrap()
+            .contains("/whl/cu121`"));
+        assert_eq!(torch_install_for("10.2", None), None);
         assert_eq!(
             wheel_tags(
                 "flash_attn-2.7.2.post1+cu12torch2.5cxx11abiFALSE-cp310-cp310-linux_x86_64.whl"

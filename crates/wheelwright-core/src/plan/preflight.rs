@@ -84,7 +84,7 @@ fn check_cuda(facts: &Facts, recipe: &Recipe, out: &mut Preflight) {
             Severity::Error,
             "torch and nvcc disagree on the CUDA major",
             format!("torch was built with CUDA {tv} but nvcc is CUDA {version}; torch's build refuses a different major (\"The detected CUDA version mismatches the version that was used to compile PyTorch\")."),
-            format!("Use a CUDA {}.x toolkit (set CUDA_HOME to it), or install torch built for CUDA {} (e.g. `pip install torch --index-url https://download.pytorch.org/whl/cu{}{}`).", tv.major, version.major, version.major, version.minor),
+            torch_for_nvcc_fix(tv, version, facts),
         ));
     } else if tv.minor != version.minor {
         out.findings.push(Finding::new(
@@ -95,6 +95,23 @@ fn check_cuda(facts: &Facts, recipe: &Recipe, out: &mut Preflight) {
             "Nothing to do; match them exactly if you want the wheel to say what it was built with.",
         ));
     }
+}
+
+/// The fix of `cuda-mismatch`: a toolkit of torch's major, or a torch of
+/// nvcc's major from an index PyTorch really publishes (the support table).
+fn torch_for_nvcc_fix(torch: CudaVersion, nvcc: CudaVersion, facts: &Facts) -> String {
+    let installed = facts.torch.as_ref().map(|t| t.version.as_str());
+    let other = match crate::support::torch_install_command(nvcc, installed) {
+        Some(cmd) => format!("install torch built for CUDA {}.x (`{cmd}`)", nvcc.major),
+        None => format!(
+            "no torch release is built for CUDA {}.x at or below {nvcc}, so use the toolkit",
+            nvcc.major
+        ),
+    };
+    format!(
+        "Use a CUDA {}.x toolkit (set CUDA_HOME to it), or {other}.",
+        torch.major
+    )
 }
 
 fn check_torch(facts: &Facts, out: &mut Preflight) {

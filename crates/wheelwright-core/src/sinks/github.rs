@@ -31,6 +31,8 @@ use super::{truncate_chars, Summary};
 
 pub use super::redact::redact_secrets;
 
+pub mod env_files;
+
 /// Characters of an annotation message GitHub keeps.
 pub const MAX_MESSAGE_CHARS: usize = 4096;
 /// Bytes of step summary GitHub accepts per step.

@@ -1,0 +1,185 @@
+//! Which wheels are already published, for `plan --matrix --skip-published`:
+//! the wheel file names in a listing.
+//!
+//! The source is a URL (fetched through the [`Network`] trait with a short
+//! connect timeout), a directory (a wheelhouse: its `*.whl` files) or a file
+//! (a saved listing). A listing can be GitHub's release JSON
+//! (`/repos/O/R/releases/tags/T`: `assets[].name`), a PEP 503 simple index page
+//! (`<a href=".../name.whl#sha256=...">`) or plain text: every token that ends
+//! in `.whl` is read, its last path segment taken and `%2B` decoded to `+`,
+//! and only valid wheel names are kept.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::builder::wheel::WheelName;
+use crate::net::{is_http_url, FetchOptions, NetError, Network};
+
+/// Why the published wheels could not be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishedError {
+    /// Fetching the listing failed.
+    #[error("cannot fetch the list of published wheels: {0}")]
+    Fetch(#[from] NetError),
+    /// Reading the file or directory failed.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// What was read.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The wheel file names in `text` (see the module docs for the forms).
+pub fn wheel_names_in(text: &str) -> BTreeSet<String> {
+    let allowed =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-' | '%' | '/');
+    let mut out = BTreeSet::new();
+    let mut rest = text;
+    let mut offset = 0;
+    while let Some(at) = rest.find(".whl") {
+        let end = offset + at + ".whl".len();
+        let start = text[..end - ".whl".len()]
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !allowed(*c))
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        let token = &text[start..end];
+        let name = token.rsplit('/').next().unwrap_or(token);
+        let name = name.replace("%2B", "+").replace("%2b", "+");
+        if WheelName::parse(&name).is_ok() {
+            out.insert(name);
+        }
+        offset = end;
+        rest = &text[end..];
+    }
+    out
+}
+
+/// The wheels published at `source`: a URL (fetched with `net` into `scratch`),
+/// a directory or a listing file.
+pub fn published_wheels(
+    source: &str,
+    net: &dyn Network,
+    scratch: &Path,
+) -> Result<BTreeSet<String>, PublishedError> {
+    if is_http_url(source) {
+        let dest = scratch.join("published-listing");
+        let opts = FetchOptions {
+            connect_timeout: Duration::from_secs(5),
+            total_timeout: Duration::from_secs(60),
+        };
+        let fetched = net.fetch(source, &dest, &opts)?;
+        let text = std::fs::read(&fetched.path).map_err(|source| PublishedError::Read {
+            path: fetched.path.clone(),
+            source,
+        })?;
+        return Ok(wheel_names_in(&String::from_utf8_lossy(&text)));
+    }
+    let path = Path::new(source);
+    let read_err = |source| PublishedError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    if path.is_dir() {
+        let mut names = BTreeSet::new();
+        for entry in std::fs::read_dir(path).map_err(read_err)? {
+            let entry = entry.map_err(read_err)?;
+            if let Some(name) = entry.file_name().to_str() {
+                if WheelName::parse(name).is_ok() {
+                    names.insert(name.to_string());
+                }
+            }
+        }
+        return Ok(names);
+    }
+    let bytes = std::fs::read(path).map_err(read_err)?;
+    Ok(wheel_names_in(&String::from_utf8_lossy(&bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::{Fetched, Offline};
+
+    const W: &str = "flash_attn-2.8.3+cu12torch2.8cxx11abiTRUE-cp312-cp312-linux_x86_64.whl";
+
+    #[test]
+    fn reads_release_json_simple_index_and_plain_lists() {
+        let release = format!(
+            r#"{{"tag_name": "v2.8.3", "assets": [{{"name": "{W}", "browser_download_url": "https://github.com/Dao-AILab/flash-attention/releases/download/v2.8.3/{}"}}]}}"#,
+            W.replace('+', "%2B")
+        );
+        assert_eq!(wheel_names_in(&release), BTreeSet::from([W.to_string()]));
+        let simple = format!(
+            "<html><body><a href=\"../../files/{}#sha256=ab\">{W}</a>\n<a href=\"x.tar.gz\">x</a></body></html>",
+            W.replace('+', "%2b")
+        );
+        assert_eq!(wheel_names_in(&simple), BTreeSet::from([W.to_string()]));
+        assert_eq!(
+            wheel_names_in(&format!("{W}\nnot-a-wheel.whl\n.whl\n")),
+            BTreeSet::from([W.to_string()])
+        );
+    }
+
+    /// A network that serves files of a directory, as a release download would.
+    struct Files(PathBuf);
+    impl Network for Files {
+        fn fetch(&self, url: &str, dest: &Path, _: &FetchOptions) -> Result<Fetched, NetError> {
+            let name = url.rsplit('/').next().unwrap_or_default();
+            let from = self.0.join(name);
+            std::fs::copy(&from, dest).map_err(|_| NetError::NotFound { url: url.into() })?;
+            Ok(Fetched {
+                path: dest.to_path_buf(),
+                size: 0,
+                sha256: String::new(),
+            })
+        }
+    }
+
+    #[test]
+    fn urls_go_through_the_network_directories_are_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let served = dir.path().join("served");
+        std::fs::create_dir_all(&served).unwrap();
+        std::fs::write(
+            served.join("v2.8.3.json"),
+            format!(r#"{{"assets": [{{"name": "{W}"}}]}}"#),
+        )
+        .unwrap();
+        let got = published_wheels(
+            "https://api.github.invalid/releases/v2.8.3.json",
+            &Files(served.clone()),
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(got, BTreeSet::from([W.to_string()]));
+        assert!(matches!(
+            published_wheels(
+                "https://api.github.invalid/missing.json",
+                &Files(served),
+                dir.path()
+            ),
+            Err(PublishedError::Fetch(NetError::NotFound { .. }))
+        ));
+        assert!(matches!(
+            published_wheels("https://h/x.json", &Offline, dir.path()),
+            Err(PublishedError::Fetch(NetError::Unavailable { .. }))
+        ));
+        let house = dir.path().join("house");
+        std::fs::create_dir_all(&house).unwrap();
+        std::fs::write(house.join(W), b"").unwrap();
+        std::fs::write(house.join("README"), b"").unwrap();
+        assert_eq!(
+            published_wheels(house.to_str().unwrap(), &Offline, dir.path()).unwrap(),
+            BTreeSet::from([W.to_string()])
+        );
+        assert!(matches!(
+            published_wheels("/nonexistent/listing", &Offline, dir.path()),
+            Err(PublishedError::Read { .. })
+        ));
+    }
+}
