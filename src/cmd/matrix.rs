@@ -92,11 +92,11 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<ExitCode> {
         let line = env_files::env_line("matrix", &json)
             .map_err(|e| exit::usage(e.to_string(), "report this as a bug"))?;
         env_files::append(&path, &line).map_err(|e| {
-            anyhow::Error::new(exit::Hinted {
-                message: e.to_string(),
-                hint: "check that GITHUB_OUTPUT names a writable file".into(),
-                code: exit::INTERNAL,
-            })
+            exit::hinted(
+                e,
+                "check that GITHUB_OUTPUT names a writable file",
+                exit::INTERNAL,
+            )
         })?;
     }
     super::write_stdout(&format!("{json}\n"), false)?;
@@ -105,12 +105,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<ExitCode> {
 
 fn tempfile_dir() -> anyhow::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("wheelwright-published-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| {
-        anyhow::Error::new(exit::Hinted {
-            message: format!("cannot create {}: {e}", dir.display()),
-            hint: "set TMPDIR to a writable directory".into(),
-            code: exit::INTERNAL,
-        })
-    })?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| exit::hinted(e, "set TMPDIR to a writable directory", exit::INTERNAL))?;
     Ok(dir)
 }

@@ -11,6 +11,9 @@ pub const WHEELWRIGHT_PYTHON: &str = "WHEELWRIGHT_PYTHON";
 pub const WHEELWRIGHT_NVML: &str = "WHEELWRIGHT_NVML";
 /// Timeout of each external probe, in seconds.
 pub const WHEELWRIGHT_PROBE_TIMEOUT: &str = "WHEELWRIGHT_PROBE_TIMEOUT";
+/// Base URL of prebuilt flash-attn wheels (`/v{ver}/{name}` follows); default
+/// flash-attn's GitHub release downloads. A mirror, or a test server.
+pub const WHEELWRIGHT_PREBUILT_URL: &str = "WHEELWRIGHT_PREBUILT_URL";
 /// Set on every build with a value unique to it, so that the build's
 /// descendants can be found (and killed) later by their environment.
 pub const WHEELWRIGHT_BUILD_ID: &str = "WHEELWRIGHT_BUILD_ID";

@@ -14,6 +14,7 @@ pub mod finding;
 pub mod job;
 pub mod net;
 pub mod plan;
+pub mod prebuilt;
 pub mod process;
 pub mod publish;
 pub mod runner_setup;
