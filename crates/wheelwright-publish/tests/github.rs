@@ -400,3 +400,30 @@ fn the_synchronous_entry_points_publish_and_look_up() {
         .unwrap_err();
     assert!(e.is_usage() && e.hint().contains("--repo"), "{e}");
 }
+
+#[tokio::test]
+async fn an_api_that_never_answers_is_a_timeout_not_a_hang() {
+    let silent = support::silent_server();
+    let target = GithubReleaseTarget {
+        tag: "v1".into(),
+        repo: Some("o/r".into()),
+        api_url: Some(format!("http://{silent}/api/v3")),
+        token_env: None,
+    };
+    let config = GithubConfig::from_target(&target, |k| {
+        (k == "GITHUB_TOKEN").then(|| GOOD_TOKEN.to_string())
+    })
+    .unwrap();
+    let mut c = HttpConfig::from_lookup(|_| None);
+    c.total_timeout = Duration::from_millis(500);
+    c.retry = RetryPolicy::never();
+    let start = std::time::Instant::now();
+    let e = GithubRelease::new(&HttpClient::new(c).unwrap(), config)
+        .unwrap()
+        .find_release("v1")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, GithubError::Transport { .. }), "{e}");
+    assert!(e.to_string().contains("no answer within"), "{e}");
+    assert!(start.elapsed() < Duration::from_secs(5));
+}

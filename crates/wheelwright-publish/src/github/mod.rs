@@ -245,6 +245,10 @@ impl GithubRelease {
         let service = service::RetryingClient {
             client: http.client_for(),
             policy: http.config().retry.clone(),
+            answer_timeout: http
+                .config()
+                .total_timeout
+                .min(std::time::Duration::from_secs(120)),
         };
         let octo = OctocrabBuilder::new_empty()
             .with_service(service)

@@ -3,7 +3,9 @@
 //! (octocrab's own retry is not compiled in: it re-sends at once, without
 //! backoff). A request is retried only when its body can be re-sent (octocrab
 //! keeps a copy of the JSON bodies it builds): 5xx answers, rate limits
-//! (`Retry-After`, `x-ratelimit-reset`) and dropped connections.
+//! (`Retry-After`, `x-ratelimit-reset`) and dropped connections. Each
+//! attempt waits for the answer at most the client's total timeout, capped at
+//! two minutes: an API call never hangs.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,6 +26,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) struct RetryingClient {
     pub(crate) client: Client<ProxyConnector, OctoBody>,
     pub(crate) policy: RetryPolicy,
+    /// How long one attempt may wait for the answer's head.
+    pub(crate) answer_timeout: std::time::Duration,
 }
 
 fn copy_request(parts: &http::request::Parts, body: OctoBody) -> Request<OctoBody> {
@@ -47,6 +51,7 @@ impl Service<Request<OctoBody>> for RetryingClient {
     fn call(&mut self, req: Request<OctoBody>) -> Self::Future {
         let client = self.client.clone();
         let policy = self.policy.clone();
+        let limit = self.answer_timeout;
         Box::pin(async move {
             let (parts, body) = req.into_parts();
             let mut first = Some(body);
@@ -61,7 +66,14 @@ impl Service<Request<OctoBody>> for RetryingClient {
                     },
                 };
                 let last = !can_retry || attempt + 1 >= policy.attempts;
-                match client.request(copy_request(&parts, body)).await {
+                let sent = tokio::time::timeout(limit, client.request(copy_request(&parts, body)));
+                let Ok(result) = sent.await else {
+                    return Err(BoxError::from(format!(
+                        "no answer within {:.0} s",
+                        limit.as_secs_f64()
+                    )));
+                };
+                match result {
                     Ok(resp) => {
                         let Some(why) = classify(resp.status(), resp.headers()) else {
                             return Ok(resp);
