@@ -220,3 +220,90 @@ fn skip_published_drops_cells_already_released() {
         .unwrap();
     expect_code(&out, 2);
 }
+
+/// `--skip-published URL`: the release JSON fetched from a local server
+/// (`python3 -m http.server`) through the HTTP network layer; a server that
+/// is not there is a usage error with a hint, never a full matrix.
+#[test]
+fn skip_published_fetches_a_url() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let Some(python) = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("python3"))
+        .find(|p| p.is_file())
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI: python3 must be on PATH"
+        );
+        eprintln!("skipped: no python3");
+        return;
+    };
+    let ctx = TestContext::new();
+    let served = ctx.path().join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    std::fs::write(
+        served.join("release.json"),
+        format!(r#"{{"assets": [{{"name": "{PUBLISHED}"}}]}}"#),
+    )
+    .unwrap();
+    let mut child = Command::new(&python)
+        .args([
+            "-u",
+            "-m",
+            "http.server",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+        ])
+        .arg(&served)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line
+        .split(" port ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/release.json");
+    let args = [
+        "--torch",
+        "2.9",
+        "--cuda",
+        "12.8",
+        "--python",
+        "3.11,3.12",
+        "--skip-published",
+    ];
+    let (m, _) = matrix(&ctx, &[&args[..], &[url.as_str()]].concat());
+    assert_eq!(cells(&m).len(), 1);
+    assert_eq!(cells(&m)[0]["python"], "3.11");
+    let missing = format!("http://127.0.0.1:{port}/nope.json");
+    let out = ctx
+        .wheelwright()
+        .args(["plan", "--matrix"])
+        .args(args)
+        .arg(&missing)
+        .output()
+        .unwrap();
+    expect_code(&out, 2);
+    let _ = child.kill();
+    let _ = child.wait();
+    // Nothing listening: refused at once, not a hang.
+    let out = ctx
+        .wheelwright()
+        .args(["plan", "--matrix"])
+        .args(args)
+        .arg(&url)
+        .output()
+        .unwrap();
+    expect_code(&out, 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hint:"));
+}

@@ -14,6 +14,7 @@ use serde::Serialize;
 use wheelwright_core::detect::DetectOptions;
 use wheelwright_core::facts::Facts;
 use wheelwright_core::plan::Plan;
+use wheelwright_core::prebuilt;
 use wheelwright_core::Severity;
 
 use super::detect::render_table;
@@ -60,12 +61,39 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(exit::OK))
 }
 
+/// The prebuilt flash-attn wheel that would match this host: its name and
+/// release URL (looked up by `build --prefer-prebuilt`), or why none can be named.
+fn prebuilt_line(facts: &Facts, plan: &Plan) -> Option<String> {
+    if plan.recipe != "flash-attn" {
+        return None;
+    }
+    let version = plan
+        .recipe_version
+        .as_deref()
+        .unwrap_or(wheelwright_core::plan::recipe::DEFAULT_FLASH_ATTN_VERSION);
+    let base = std::env::var(wheelwright_core::env_vars::WHEELWRIGHT_PREBUILT_URL)
+        .ok()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| prebuilt::FLASH_ATTN_RELEASES.to_string());
+    Some(match prebuilt::PrebuiltKey::for_host(facts, version) {
+        Ok(key) => format!(
+            "prebuilt   {} would match this host: {}",
+            key.wheel_name(),
+            key.url(&base)
+        ),
+        Err(why) => format!("prebuilt   none can match this host: {why}"),
+    })
+}
+
 fn render(facts: &Facts, plan: &Plan) -> String {
     // The table ends with the probes' problems.
     let mut out = String::from("== this host\n");
     out.push_str(&render_table(facts));
     let _ = writeln!(out, "\n== the plan wheelwright would use");
     out.push_str(&render_plan(plan));
+    if let Some(line) = prebuilt_line(facts, plan) {
+        let _ = writeln!(out, "{line}");
+    }
     let errors = plan
         .findings
         .iter()
@@ -121,5 +149,16 @@ mod tests {
         let text = render(&facts, &plan);
         assert_eq!(text.matches("nvidia-smi hung").count(), 1, "{text}");
         assert!(text.contains("problem    [gpu] nvidia-smi hung"), "{text}");
+        // doctor names the prebuilt wheel that would match (the H100 box: torch 2.9 cu130, Python 3.12).
+        let torch = facts.torch.as_ref().unwrap();
+        let key = wheelwright_core::prebuilt::PrebuiltKey::for_host(&facts, "2.8.3").unwrap();
+        assert!(key.variant.starts_with(&format!(
+            "cu{}",
+            torch.cuda.as_deref().unwrap().split('.').next().unwrap()
+        )));
+        assert!(
+            text.contains(&format!("prebuilt   {} would match this host: https://github.com/Dao-AILab/flash-attention/releases/download/v2.8.3/", key.wheel_name())),
+            "{text}"
+        );
     }
 }

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use wheelwright_core::env_vars;
-use wheelwright_core::net::Offline;
 use wheelwright_core::plan::matrix::{build_matrix, MatrixRequest};
 use wheelwright_core::plan::published::{published_wheels, PublishedError};
 use wheelwright_core::sinks::github::env_files;
@@ -49,9 +48,9 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<ExitCode> {
     })?;
     if let Some(source) = &args.skip_published {
         let scratch = tempfile_dir()?;
-        let names = published_wheels(source, &Offline, &scratch).map_err(|e| {
+        let names = published_wheels(source, &wheelwright_publish::HttpNetwork::from_env(), &scratch).map_err(|e| {
             let hint = match &e {
-                PublishedError::Fetch(_) => "this build has no HTTP layer wired in yet (wheelwright-publish); save the listing first (`curl -fsSL URL -o assets.json`) and pass the file, or pass a wheelhouse directory",
+                PublishedError::Fetch(_) => "check the URL (a release's JSON: https://api.github.com/repos/OWNER/REPO/releases/tags/TAG, or an index page) and the network (HTTPS_PROXY, SSL_CERT_FILE); or save the listing to a file and pass that",
                 PublishedError::Read { .. } => "pass a release JSON or index page saved to a file, a wheelhouse directory, or a URL",
             };
             exit::usage(e.to_string(), hint)
