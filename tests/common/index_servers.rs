@@ -45,12 +45,28 @@ pub fn on_path(name: &str) -> Option<PathBuf> {
 
 /// Write `OUT/NAME-VERSION-py3-none-any.whl` whose module says `VARIANT = VERSION`.
 pub fn make_wheel(python: &Path, out: &Path, name: &str, version: &str, requires: &str) -> PathBuf {
+    make_wheel_args(python, out, &[name, version, requires])
+}
+
+/// [`make_wheel`] whose METADATA says `metadata_version` (a wheel renamed
+/// after its build).
+pub fn make_wheel_with_metadata_version(
+    python: &Path,
+    out: &Path,
+    name: &str,
+    version: &str,
+    metadata_version: &str,
+) -> PathBuf {
+    make_wheel_args(python, out, &[name, version, ">=3.8", metadata_version])
+}
+
+fn make_wheel_args(python: &Path, out: &Path, args: &[&str]) -> PathBuf {
     std::fs::create_dir_all(out).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/publish/make_wheel.py");
     let o = Command::new(python)
         .arg(script)
         .arg(out)
-        .args([name, version, requires])
+        .args(args)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -38,12 +38,6 @@ pub enum PublishError {
     /// No target was given.
     #[error("nothing to publish to: no target given")]
     NoTarget,
-    /// A target this build of wheelwright cannot serve yet.
-    #[error("{what} is not available in this build of wheelwright")]
-    NotAvailable {
-        /// The option asked for.
-        what: String,
-    },
     /// The targets contradict each other or miss a part.
     #[error("{message}")]
     Usage {
@@ -101,7 +95,6 @@ impl PublishError {
     pub fn hint(&self) -> String {
         match self {
             PublishError::NoTarget => "pass --wheelhouse DIR, --index-dir DIR --base-url URL, --github-release TAG or --index-url URL".to_string(),
-            PublishError::NotAvailable { .. } => "publish to a --wheelhouse or an --index-dir for now".to_string(),
             PublishError::Usage { .. } => "see `wheelwright publish --help`".to_string(),
             PublishError::BadWheel { .. } => "pass the .whl files a build wrote (its report.json names it)".to_string(),
             PublishError::BadReport { .. } => "publish after a successful `wheelwright build`, with the report.json it wrote beside the wheel".to_string(),

@@ -11,81 +11,68 @@ use std::time::Duration;
 use wheelwright_core::builder::wheel::sha256_file;
 use wheelwright_core::builder::{BuildReport, Outcome};
 
+use wheelwright_core::builder::wheel::WheelName;
+use wheelwright_core::net::{FetchOptions, Network};
 use wheelwright_core::publish::{
-    PublishReport, PublishStatus, PublishTargets, PublishedFile, TargetKind, UploadTarget,
+    GithubReleaseTarget, PublishReport, PublishStatus, PublishTargets, PublishedFile, TargetKind,
+    UploadTarget,
 };
 
 use crate::http::{HttpClient, HttpConfig};
 use crate::upload;
 
 use crate::index::{self, html::encode_segment, IndexEntry};
-use crate::wheel_file::WheelFile;
-use crate::{wheelhouse, PublishError};
+use crate::wheel_file::{CoreMetadata, WheelFile};
+use crate::{wheelhouse, HttpNetwork, PublishError};
 
 /// Publish `wheels` to every target in `targets`. Errors are for what stops
-/// the whole publish (no target, a target not available in this build, an
-/// index folder that cannot be written); everything per file is in the report.
+/// the whole publish (no target, contradicting targets, an index folder that
+/// cannot be written); everything per file is in the report.
+///
+/// Each wheel is read and checked once ([`check_before_leaving`]). Then: the GitHub release, the wheelhouse, the static index
+/// pages (linking to the release's assets or `base_url`), the upload index.
 pub fn publish(
     wheels: &[PathBuf],
     targets: &PublishTargets,
 ) -> Result<PublishReport, PublishError> {
-    if targets.is_empty() {
-        return Err(PublishError::NoTarget);
-    }
-    if targets.github_release.is_some() {
-        return Err(PublishError::NotAvailable {
-            what: "--github-release".to_string(),
-        });
-    }
-    if targets.manylinux {
-        return Err(PublishError::NotAvailable {
-            what: "--manylinux".to_string(),
-        });
-    }
-    if let Some(upload) = &targets.upload {
-        if !wheelwright_core::net::is_http_url(&upload.url) {
-            return Err(PublishError::Usage {
-                message: format!("--index-url {}: not an http:// or https:// URL", upload.url),
-            });
-        }
-    }
-    if let Some(index) = &targets.index {
-        if index.from_release.is_some() {
-            return Err(PublishError::NotAvailable {
-                what: "--from-release".to_string(),
-            });
-        }
-        if index.base_url.is_none() {
-            return Err(PublishError::Usage {
-                message: "--index-dir needs --base-url (where the wheels are served)".to_string(),
-            });
-        }
-    }
-
+    validate(targets)?;
+    let net = HttpNetwork::from_env();
     let mut report = PublishReport::default();
     let mut ready = Vec::new();
     for path in wheels {
-        let read = WheelFile::read(path).and_then(|w| {
-            // The variant folder is checked before anything is written.
-            match w.name.local_version().map(index::variant_label) {
-                Some(Err(message)) => Err(PublishError::BadWheel {
-                    path: path.clone(),
-                    message,
-                }),
-                _ => Ok(w),
-            }
-        });
-        match read {
+        match check_before_leaving(path, targets.manylinux) {
             Ok(w) => ready.push(w),
-            Err(e) => report.files.push(PublishedFile {
+            Err(message) => report.files.push(PublishedFile {
                 target: TargetKind::Check,
                 file: file_name(path),
                 path: Some(path.clone()),
                 status: PublishStatus::Failed,
                 url: None,
                 sha256: String::new(),
-                message: Some(e.to_string()),
+                message: Some(message),
             }),
+        }
+    }
+
+    let mut on_release = false;
+    if let Some(gh) = &targets.github_release {
+        match net.publish_to_github(gh, &ready, targets.clobber) {
+            Ok(files) => {
+                on_release = true;
+                report.files.extend(files);
+            }
+            Err(e) if e.is_usage() => {
+                return Err(PublishError::Usage {
+                    message: format!("{e} (hint: {})", e.hint()),
+                })
+            }
+            Err(e) => {
+                for w in &ready {
+                    report
+                        .files
+                        .push(failed(TargetKind::GithubRelease, w, e.to_string()));
+                }
+            }
         }
     }
 
@@ -110,25 +97,190 @@ pub fn publish(
     }
 
     if let Some(target) = &targets.index {
-        let base = target.base_url.as_deref().unwrap_or_default();
-        let base = base.trim_end_matches('/');
-        // The `.metadata` files are only known to sit beside the wheels when
-        // this publish also uploads them to a release.
-        let metadata_served = targets.github_release.is_some();
-        let entries = ready
-            .iter()
-            .map(|w| {
+        let mut entries = Vec::new();
+        if let Some(base) = target.base_url.as_deref() {
+            let base = base.trim_end_matches('/');
+            for w in &ready {
                 let url = format!("{base}/{}", encode_segment(&w.file_name));
-                (IndexEntry::for_wheel(w, Some(url), metadata_served), w)
-            })
-            .collect();
-        add_to_index(&target.dir, entries, targets.clobber, &mut report)?;
+                // The `.metadata` files sit beside the wheels only when this
+                // publish put them on the release.
+                entries.push((IndexEntry::for_wheel(w, Some(url), on_release), w));
+            }
+            add_to_index(&target.dir, entries, targets.clobber, &mut report)?;
+        }
+        if let Some(tag) = &target.from_release {
+            index_from_release(&net, targets, tag, &target.dir, &mut report)?;
+        }
     }
 
     if let Some(target) = &targets.upload {
         upload_all(target, &ready, &mut report)?;
     }
     Ok(report)
+}
+
+/// The targets make sense together (before anything is written).
+fn validate(targets: &PublishTargets) -> Result<(), PublishError> {
+    if targets.is_empty() {
+        return Err(PublishError::NoTarget);
+    }
+    if let Some(upload) = &targets.upload {
+        if !wheelwright_core::net::is_http_url(&upload.url) {
+            return Err(PublishError::Usage {
+                message: format!("--index-url {}: not an http:// or https:// URL", upload.url),
+            });
+        }
+    }
+    if let Some(index) = &targets.index {
+        if index.base_url.is_none() && index.from_release.is_none() {
+            return Err(PublishError::Usage {
+                message: "--index-dir needs --base-url (where the wheels are served) or --from-release TAG".to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Read `path` (PEP 427 name, a zip with METADATA naming the same
+/// project, a local label usable as a variant folder). `wheel check` joins
+/// here when it lands in core; `--manylinux` (its retag) is refused until then.
+pub fn check_before_leaving(path: &Path, manylinux: bool) -> Result<WheelFile, String> {
+    if manylinux {
+        return Err(
+            "--manylinux needs `wheel check`, which this build does not have yet".to_string(),
+        );
+    }
+    let w = WheelFile::read(path).map_err(|e| e.to_string())?;
+    // The variant folder is checked before anything is written.
+    if let Some(Err(message)) = w.name.local_version().map(index::variant_label) {
+        return Err(message);
+    }
+    Ok(w)
+}
+
+/// Add the wheels of GitHub release `tag` to the index in `dir`, linking to
+/// the release's assets (or `base_url`), with `requires-python` and the PEP 658
+/// hash read from each `.metadata` asset where there is one.
+fn index_from_release(
+    net: &HttpNetwork,
+    targets: &PublishTargets,
+    tag: &str,
+    dir: &Path,
+    report: &mut PublishReport,
+) -> Result<(), PublishError> {
+    let mut gh = targets
+        .github_release
+        .clone()
+        .unwrap_or(GithubReleaseTarget {
+            tag: tag.to_string(),
+            repo: None,
+            api_url: None,
+            token_env: None,
+        });
+    gh.tag = tag.to_string();
+    let wheels = net.github_release_wheels(&gh).map_err(|e| {
+        let message = format!("--from-release {tag}: {e} (hint: {})", e.hint());
+        if e.is_usage() {
+            PublishError::Usage { message }
+        } else {
+            PublishError::Network { message }
+        }
+    })?;
+    let base = targets.index.as_ref().and_then(|i| i.base_url.as_deref());
+    let scratch = tempfile::tempdir().map_err(|source| PublishError::Io {
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let mut entries = Vec::new();
+    for rw in &wheels {
+        let Ok(name) = WheelName::parse(&rw.name) else {
+            continue;
+        };
+        let label = match name.local_version().map(index::variant_label) {
+            Some(Ok(l)) => Some(l),
+            Some(Err(message)) => {
+                report.files.push(PublishedFile {
+                    target: TargetKind::Index,
+                    file: rw.name.clone(),
+                    path: None,
+                    status: PublishStatus::Failed,
+                    url: Some(rw.url.clone()),
+                    sha256: rw.sha256.clone(),
+                    message: Some(message),
+                });
+                continue;
+            }
+            None => None,
+        };
+        let url = match base {
+            Some(b) => format!("{}/{}", b.trim_end_matches('/'), encode_segment(&rw.name)),
+            None => rw.url.clone(),
+        };
+        let (requires_python, metadata_sha256) = if rw.has_metadata {
+            // pip asks for the link's URL + `.metadata`: announced only when
+            // that URL serves it.
+            release_metadata(net, &format!("{url}.metadata"), scratch.path())
+        } else {
+            (None, None)
+        };
+        entries.push(IndexEntry {
+            file: rw.name.clone(),
+            project: crate::wheel_file::project_name(&name.distribution),
+            version: name.version.clone(),
+            label,
+            sha256: rw.sha256.clone(),
+            requires_python,
+            url: Some(url),
+            metadata_sha256,
+        });
+    }
+    for outcome in index::update_index(dir, entries, targets.clobber)? {
+        let rw = wheels.iter().find(|w| w.name == outcome.file);
+        report.files.push(PublishedFile {
+            target: TargetKind::Index,
+            file: outcome.file,
+            path: None,
+            status: outcome.status,
+            url: Some(format!("{}/", outcome.page.display())),
+            sha256: rw.map(|w| w.sha256.clone()).unwrap_or_default(),
+            message: outcome.message,
+        });
+    }
+    Ok(())
+}
+
+/// `Requires-Python` and the sha256 of the `.metadata` file at `url`; both
+/// `None` when it cannot be fetched (the page then links the wheel without them).
+fn release_metadata(
+    net: &HttpNetwork,
+    url: &str,
+    scratch: &Path,
+) -> (Option<String>, Option<String>) {
+    let dest = scratch.join(format!(
+        "{}.metadata",
+        crate::wheel_file::sha256_bytes(url.as_bytes())
+    ));
+    let Ok(fetched) = net.fetch(url, &dest, &FetchOptions::default()) else {
+        return (None, None);
+    };
+    let text = std::fs::read_to_string(&fetched.path).unwrap_or_default();
+    let _ = std::fs::remove_file(&fetched.path);
+    (
+        CoreMetadata::parse(&text).requires_python,
+        Some(fetched.sha256),
+    )
+}
+
+fn failed(target: TargetKind, w: &WheelFile, message: String) -> PublishedFile {
+    PublishedFile {
+        target,
+        file: w.file_name.clone(),
+        path: Some(w.path.clone()),
+        status: PublishStatus::Failed,
+        url: None,
+        sha256: w.sha256.clone(),
+        message: Some(message),
+    }
 }
 
 /// Upload every wheel to a PyPI-compatible index, one after another.

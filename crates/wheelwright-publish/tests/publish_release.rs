@@ -1,0 +1,127 @@
+//! `publish()` with a GitHub release and `--from-release`, against the
+//! stateful fake GitHub: wheels (and their `.metadata`) go to the release,
+//! then the per-variant index is rebuilt from the release's asset list,
+//! linking to the assets (the PEP 658 attributes only where `<link>.metadata`
+//! is really served); a tag with odd characters is refused without writing pages.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::fake_github::{self, GOOD_TOKEN};
+use wheelwright_core::publish::{
+    GithubReleaseTarget, PublishStatus, PublishTargets, StaticIndexTarget, TargetKind,
+};
+use wheelwright_publish::wheel_file::WheelFile;
+
+/// A tiny valid wheel from the repository's fixture script (real RECORD).
+fn make_wheel(out: &Path, version: &str) -> Option<PathBuf> {
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/publish/make_wheel.py");
+    let out_dir = out.to_str().unwrap();
+    let o = match Command::new("python3")
+        .arg(&script)
+        .args([out_dir, "tinyvar", version])
+        .output()
+    {
+        Ok(o) if o.status.success() => o,
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but python3 cannot write a wheel"
+            );
+            eprintln!("skipped: needs python3");
+            return None;
+        }
+    };
+    Some(PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+}
+
+#[test]
+fn wheels_go_to_the_release_and_the_index_is_rebuilt_from_its_assets() {
+    let fake = fake_github::start();
+    std::env::set_var("WHEELWRIGHT_TEST_PUBLISH_RELEASE_TOKEN", GOOD_TOKEN);
+    let dir = tempfile::tempdir().unwrap();
+    let Some(a) = make_wheel(dir.path(), "1.0+cu12torch2.4") else {
+        return;
+    };
+    let Some(b) = make_wheel(dir.path(), "1.0+cu13torch2.11") else {
+        return;
+    };
+    let release = GithubReleaseTarget {
+        tag: "v1.0".into(),
+        repo: Some("o/r".into()),
+        api_url: Some(fake.api_base.clone()),
+        token_env: Some("WHEELWRIGHT_TEST_PUBLISH_RELEASE_TOKEN".into()),
+    };
+    let site = dir.path().join("site");
+    let targets = PublishTargets {
+        github_release: Some(release.clone()),
+        index: Some(StaticIndexTarget {
+            dir: site.clone(),
+            base_url: None,
+            from_release: Some("v1.0".into()),
+        }),
+        ..PublishTargets::default()
+    };
+    let report = wheelwright_publish::publish(&[a.clone(), b.clone()], &targets).unwrap();
+    assert!(!report.any_failed(), "{report:#?}");
+    let on_release: Vec<&str> = report
+        .files
+        .iter()
+        .filter(|f| f.target == TargetKind::GithubRelease && f.status == PublishStatus::Uploaded)
+        .map(|f| f.file.as_str())
+        .collect();
+    assert!(on_release.len() >= 2, "{report:#?}");
+    let indexed = report
+        .files
+        .iter()
+        .filter(|f| f.target == TargetKind::Index)
+        .count();
+    assert_eq!(indexed, 2, "{report:#?}");
+
+    let wa = WheelFile::read(&a).unwrap();
+    let page =
+        std::fs::read_to_string(site.join("cu12torch2.4/simple/tinyvar/index.html")).unwrap();
+    assert!(page.contains(&format!("#sha256={}", wa.sha256)), "{page}");
+    assert!(!page.contains("cu13torch2.11"), "{page}");
+    // The fake serves an asset at /download/<id>, not at GitHub's
+    // .../releases/download/TAG/NAME, so `<link>.metadata` is not there:
+    // the page must not announce a metadata file pip could not fetch.
+    assert!(page.contains("/download/"), "{page}");
+    assert!(!page.contains("data-core-metadata"), "{page}");
+    let all = std::fs::read_to_string(site.join("simple/tinyvar/index.html")).unwrap();
+    assert!(
+        all.contains(&wa.file_name) && all.contains("cu13torch2.11"),
+        "{all}"
+    );
+
+    // Once more: the release and the index already have everything.
+    let again = wheelwright_publish::publish(&[a, b], &targets).unwrap();
+    assert!(
+        again
+            .files
+            .iter()
+            .all(|f| f.status == PublishStatus::Skipped),
+        "{again:#?}"
+    );
+
+    // A tag with odd characters names no release: refused, no pages written.
+    let odd = dir.path().join("odd");
+    let e = wheelwright_publish::publish(
+        &[],
+        &PublishTargets {
+            github_release: Some(release),
+            index: Some(StaticIndexTarget {
+                dir: odd.clone(),
+                base_url: None,
+                from_release: Some("v1 ../../x?y#z".into()),
+            }),
+            ..PublishTargets::default()
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("v1 ../../x?y#z"), "{e}");
+    assert!(!odd.join("wheelwright-index.json").exists());
+}
