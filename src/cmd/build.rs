@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
+use wheelwright_core::builder::compile_cache::CompileCache;
 use wheelwright_core::builder::{BuildReport, Outcome, DEFAULT_MAX_RETRIES};
 use wheelwright_core::job::{self, JobSpec, PrebuiltPolicy, RecipeKind};
 
@@ -70,6 +71,13 @@ pub struct BuildArgs {
     /// Print report.json to stdout at the end (the build log then goes to stderr).
     #[arg(long)]
     pub json: bool,
+    /// Compile through sccache (nvcc through PYTORCH_NVCC, the host C++ compiler
+    /// through CXX): `--sccache` finds it on PATH, or give its path.
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "sccache")]
+    pub sccache: Option<PathBuf>,
+    /// sccache's local cache directory (SCCACHE_DIR) [default: the user's sccache config].
+    #[arg(long, value_name = "DIR", requires = "sccache")]
+    pub sccache_dir: Option<PathBuf>,
     /// Seconds between SIGTERM and SIGKILL when the build is cancelled.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub kill_grace: u64,
@@ -99,6 +107,10 @@ impl BuildArgs {
                 PrebuiltPolicy::Build
             },
             plan_file: self.plan.clone(),
+            compile_cache: self.sccache.as_ref().map(|s| CompileCache {
+                sccache: s.clone(),
+                dir: self.sccache_dir.clone(),
+            }),
             ..JobSpec::new(&self.spec)
         }
     }

@@ -40,6 +40,15 @@ pub const CXX: &str = "CXX";
 /// confirmed here.)
 pub const NVCC_CCBIN: &str = "NVCC_CCBIN";
 
+/// sccache's local cache directory (set from `--sccache-dir`).
+pub const SCCACHE_DIR: &str = "SCCACHE_DIR";
+/// The nvcc torch writes into `build.ninja` (`sccache /path/to/nvcc`).
+pub const PYTORCH_NVCC: &str = "PYTORCH_NVCC";
+/// `1`: torch leaves nvcc's `--generate-dependencies-with-compile` out,
+/// which sccache cannot cache.
+pub const TORCH_EXTENSION_SKIP_NVCC_GEN_DEPENDENCIES: &str =
+    "TORCH_EXTENSION_SKIP_NVCC_GEN_DEPENDENCIES";
+
 /// Parallel compile jobs for torch's ninja build.
 pub const MAX_JOBS: &str = "MAX_JOBS";
 /// `nvcc --threads` in flash-attn's build.

@@ -11,6 +11,7 @@
 //! aside before a build starts). The library prints nothing: the caller gets
 //! [`BuildEvent`]s and decides how to show them.
 
+pub mod compile_cache;
 pub mod memory;
 pub mod ninja_order;
 pub mod oom;
@@ -71,6 +72,8 @@ pub struct BuildRequest {
     pub plan: Option<crate::plan::Plan>,
     /// The plan's preflight findings, kept in the report.
     pub preflight: Vec<Finding>,
+    /// Compile through sccache ([`compile_cache`]); `None`: no cache.
+    pub compile_cache: Option<compile_cache::CompileCache>,
     pub download_timeout: Duration,
     pub verify_timeout: Duration,
 }
@@ -101,6 +104,7 @@ impl BuildRequest {
             facts: None,
             plan: None,
             preflight: Vec::new(),
+            compile_cache: None,
             download_timeout: Duration::from_secs(1800),
             verify_timeout: Duration::from_secs(600),
         }
@@ -200,6 +204,11 @@ pub fn build(
         // let pip wait on a network a GPU box may not have.
         pip_args.push("--no-index".to_string());
     }
+    let mut env = env;
+    let cache = req
+        .compile_cache
+        .as_ref()
+        .and_then(|c| start_compile_cache(c, req, &mut env, &mut log, on_event));
     let cfg = runner::RunnerConfig {
         python: req.python.clone(),
         source_dir: tree,
@@ -252,6 +261,28 @@ pub fn build(
         }
     };
 
+    if let Some(active) = &cache {
+        match active.finish() {
+            Ok(usage) => {
+                let note = format!(
+                    "sccache: {} hits of {} lookups ({:.0} %), about {:.0} s of compiling saved ({})",
+                    usage.counts.hits,
+                    usage.counts.hits + usage.counts.misses,
+                    usage.hit_rate * 100.0,
+                    usage.saved_seconds,
+                    usage.location
+                );
+                let _ = writeln!(log, "=== wheelwright: {note}");
+                on_event(BuildEvent::Note(&note));
+                report.compile_cache = Some(usage);
+            }
+            Err(e) => {
+                let note = format!("sccache's statistics could not be read: {e}");
+                let _ = writeln!(log, "=== wheelwright: {note}");
+                on_event(BuildEvent::Note(&note));
+            }
+        }
+    }
     report.command = run.command.clone();
     report.attempts = run.attempts.clone();
     report.peak_memory = run.peak_memory.clone();
@@ -471,4 +502,49 @@ fn build_marker() -> String {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     format!("{}-{nanos}", std::process::id())
+}
+
+/// Start sccache for this build and add its variables to `env`; a cache
+/// that cannot start is said in the log and the build runs without it.
+fn start_compile_cache(
+    cache: &compile_cache::CompileCache,
+    req: &BuildRequest,
+    env: &mut BTreeMap<String, String>,
+    log: &mut dyn Write,
+    on_event: &mut dyn FnMut(BuildEvent<'_>),
+) -> Option<compile_cache::ActiveCache> {
+    let var = |k: &str| env.get(k).cloned().or_else(|| std::env::var(k).ok());
+    let nvcc = var(env_vars::CUDA_HOME)
+        .or_else(|| var(env_vars::CUDA_PATH))
+        .map(|h| PathBuf::from(h).join("bin/nvcc"))
+        .unwrap_or_else(|| PathBuf::from("/usr/local/cuda/bin/nvcc"));
+    let cxx = var(env_vars::CXX).unwrap_or_else(|| "g++".to_string());
+    let mut server_env = env.clone();
+    for k in [env_vars::PATH, "HOME"] {
+        if let Ok(v) = std::env::var(k) {
+            server_env.entry(k.to_string()).or_insert(v);
+        }
+    }
+    match compile_cache::activate(cache, &req.work_dir, &server_env, &nvcc, &cxx) {
+        Ok(active) => {
+            env.extend(active.env.clone());
+            let note = format!(
+                "compiling through sccache ({}; PYTORCH_NVCC={})",
+                cache.sccache.display(),
+                active
+                    .env
+                    .get(env_vars::PYTORCH_NVCC)
+                    .map_or("", String::as_str)
+            );
+            let _ = writeln!(log, "=== wheelwright: {note}");
+            on_event(BuildEvent::Note(&note));
+            Some(active)
+        }
+        Err(e) => {
+            let note = format!("sccache could not start ({e}); building without a compile cache");
+            let _ = writeln!(log, "=== wheelwright: {note}");
+            on_event(BuildEvent::Note(&note));
+            None
+        }
+    }
 }

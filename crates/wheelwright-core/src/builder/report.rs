@@ -161,6 +161,9 @@ pub struct BuildReport {
     /// What publishing the wheel did, when the job's spec has publish targets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publish: Option<crate::publish::PublishReport>,
+    /// The compile cache's hits and the time they saved, when one was used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compile_cache: Option<super::compile_cache::CacheUsage>,
 }
 
 impl BuildReport {
@@ -189,6 +192,7 @@ impl BuildReport {
             log: None,
             exit_code: None,
             publish: None,
+            compile_cache: None,
         }
     }
 

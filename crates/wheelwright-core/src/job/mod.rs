@@ -339,6 +339,7 @@ pub fn run(
     req.plan = Some(settings.plan);
     req.preflight = settings.preflight;
     req.pip_args = settings.pip_args;
+    req.compile_cache = spec.compile_cache.clone();
 
     on_event(JobEvent::Building {
         source: &spec.source,

@@ -119,6 +119,10 @@ pub struct JobSpec {
     /// the job's [`crate::net::Network`]); default: nowhere.
     #[serde(default)]
     pub publish: PublishTargets,
+    /// Compile through sccache (its cache dir or the user's sccache config);
+    /// default: no compile cache.
+    #[serde(default)]
+    pub compile_cache: Option<crate::builder::compile_cache::CompileCache>,
 }
 
 fn default_work_dir() -> PathBuf {
@@ -162,6 +166,7 @@ impl JobSpec {
             prebuilt: PrebuiltPolicy::Build,
             plan_file: None,
             publish: PublishTargets::default(),
+            compile_cache: None,
         }
     }
 

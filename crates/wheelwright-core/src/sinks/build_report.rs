@@ -69,6 +69,16 @@ pub fn summary(r: &BuildReport) -> String {
             format_duration(r.time_lost_seconds)
         );
     }
+    if let Some(c) = &r.compile_cache {
+        let _ = writeln!(
+            out,
+            "  compile cache: {} hits of {} ({:.0} %), about {} saved",
+            c.counts.hits,
+            c.counts.hits + c.counts.misses,
+            c.hit_rate * 100.0,
+            format_duration(c.saved_seconds)
+        );
+    }
     if let Some(w) = &r.wheel {
         let _ = writeln!(
             out,

@@ -1,0 +1,308 @@
+//! A compile cache that survives runners: sccache in front of nvcc and the
+//! host C++ compiler, with its hit rate and the time it saved in the report.
+//!
+//! How the build reaches it (torch's `cpp_extension`, checked in its source):
+//! - `PYTORCH_NVCC`: torch writes `nvcc = $PYTORCH_NVCC` into `build.ninja`
+//!   when set, so `sccache /path/to/nvcc` runs every CUDA compile;
+//! - `CXX`: torch's `cxx` for the `.cpp` units. It gets a wrapper script named
+//!   `g++` (torch checks the compiler's name) that runs `sccache <compiler>`;
+//!   `CC` is left alone: torch passes it to nvcc as `-ccbin`, and a wrapper
+//!   there would hide the host compiler from nvcc;
+//! - `TORCH_EXTENSION_SKIP_NVCC_GEN_DEPENDENCIES=1`: torch then leaves out
+//!   nvcc's `--generate-dependencies-with-compile`, which sccache cannot cache
+//!   (torch's own comment; older torch ignores the variable).
+//!
+//! The cache itself is sccache's: its directory (`SCCACHE_DIR`, set from
+//! [`CompileCache::dir`] when given) or any backend the user's sccache config
+//! or `SCCACHE_*` variables name (S3, GCS, Redis, a WebDAV server shared by a
+//! fleet). The server is started with the build's environment before the
+//! first attempt; statistics are read before and after, and the difference
+//! is this build's ([`CacheUsage`]). sccache's distributed mode
+//! (`SCCACHE_DIST_*`, a scheduler and build servers) needs nothing more here:
+//! the client config decides where compiles run (`bench/sccache.md`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+use crate::env_vars;
+
+/// Where the wrapper lives under the work dir.
+pub const WRAPPER_DIR_NAME: &str = ".wheelwright-sccache";
+
+/// Use sccache for this build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompileCache {
+    /// The `sccache` binary.
+    pub sccache: PathBuf,
+    /// A local cache directory (`SCCACHE_DIR`); `None` keeps the user's config.
+    pub dir: Option<PathBuf>,
+}
+
+/// What sccache counted (a snapshot of `sccache --show-stats --stats-format json`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SccacheCounts {
+    /// Compile requests sccache saw.
+    pub requests: u64,
+    /// Served from the cache.
+    pub hits: u64,
+    /// Compiled and written to the cache.
+    pub misses: u64,
+    /// Seconds spent compiling the misses.
+    pub compile_seconds: f64,
+    /// Seconds spent reading hits.
+    pub hit_read_seconds: f64,
+}
+
+/// This build's use of the cache: the difference of two snapshots.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CacheUsage {
+    /// `sccache`.
+    pub tool: String,
+    /// The cache sccache reports (`Local disk: "/path"`, `S3, bucket: …`).
+    pub location: String,
+    /// Requests, hits, misses and times of this build.
+    pub counts: SccacheCounts,
+    /// hits ÷ (hits + misses); 0 without either.
+    pub hit_rate: f64,
+    /// Estimated compile time the hits saved: hits × the mean miss's compile
+    /// time, less the time reading them.
+    pub saved_seconds: f64,
+}
+
+/// Why the cache could not be set up (the build then runs without it).
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// sccache did not run or start its server.
+    #[error("`{command}` failed: {message}")]
+    Sccache {
+        /// The command line.
+        command: String,
+        /// What it said.
+        message: String,
+    },
+    /// The stats were not sccache's JSON.
+    #[error("sccache's stats are not the JSON expected: {0}")]
+    Stats(String),
+    /// The wrapper could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn seconds(v: &serde_json::Value) -> f64 {
+    v.get("secs").and_then(|s| s.as_f64()).unwrap_or(0.0)
+        + v.get("nanos").and_then(|n| n.as_f64()).unwrap_or(0.0) / 1e9
+}
+
+fn sum_counts(v: &serde_json::Value) -> u64 {
+    v.get("counts")
+        .and_then(|c| c.as_object())
+        .map(|o| o.values().filter_map(|n| n.as_u64()).sum())
+        .unwrap_or(0)
+}
+
+/// Counts and the cache's location from `sccache --show-stats --stats-format json`.
+pub fn parse_stats(json: &str) -> Result<(SccacheCounts, String), CacheError> {
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| CacheError::Stats(e.to_string()))?;
+    let s = v
+        .get("stats")
+        .ok_or_else(|| CacheError::Stats("no `stats` object".into()))?;
+    let counts = SccacheCounts {
+        requests: s
+            .get("compile_requests")
+            .and_then(|n| n.as_u64())
+            .unwrap_or(0),
+        hits: s.get("cache_hits").map(sum_counts).unwrap_or(0),
+        misses: s.get("cache_misses").map(sum_counts).unwrap_or(0),
+        compile_seconds: s.get("compiler_write_duration").map(seconds).unwrap_or(0.0),
+        hit_read_seconds: s.get("cache_read_hit_duration").map(seconds).unwrap_or(0.0),
+    };
+    let location = v
+        .get("cache_location")
+        .and_then(|l| l.as_str())
+        .unwrap_or("")
+        .to_string();
+    Ok((counts, location))
+}
+
+/// This build's share: `after − before` (a server restarted in between counts from zero).
+pub fn usage(before: &SccacheCounts, after: &SccacheCounts, location: &str) -> CacheUsage {
+    let restarted = after.requests < before.requests;
+    let base = if restarted {
+        SccacheCounts::default()
+    } else {
+        *before
+    };
+    let counts = SccacheCounts {
+        requests: after.requests - base.requests,
+        hits: after.hits.saturating_sub(base.hits),
+        misses: after.misses.saturating_sub(base.misses),
+        compile_seconds: (after.compile_seconds - base.compile_seconds).max(0.0),
+        hit_read_seconds: (after.hit_read_seconds - base.hit_read_seconds).max(0.0),
+    };
+    let looked_up = counts.hits + counts.misses;
+    let hit_rate = if looked_up == 0 {
+        0.0
+    } else {
+        counts.hits as f64 / looked_up as f64
+    };
+    // The mean compile of a miss, from this build, else from everything the
+    // server saw (a fully warm build has no misses of its own).
+    let mean_miss = if counts.misses > 0 {
+        counts.compile_seconds / counts.misses as f64
+    } else if after.misses > 0 {
+        after.compile_seconds / after.misses as f64
+    } else {
+        0.0
+    };
+    let saved_seconds = (counts.hits as f64 * mean_miss - counts.hit_read_seconds).max(0.0);
+    CacheUsage {
+        tool: "sccache".into(),
+        location: location.to_string(),
+        counts,
+        hit_rate,
+        saved_seconds,
+    }
+}
+
+/// The cache set up for one build: the environment to add and the stats at the start.
+#[derive(Debug, Clone)]
+pub struct ActiveCache {
+    /// Variables to set on the build.
+    pub env: BTreeMap<String, String>,
+    /// Counts when the build started.
+    pub before: SccacheCounts,
+    sccache: PathBuf,
+    server_env: BTreeMap<String, String>,
+}
+
+impl ActiveCache {
+    /// This build's use of the cache, read now.
+    pub fn finish(&self) -> Result<CacheUsage, CacheError> {
+        let (after, location) = read_stats(&self.sccache, &self.server_env)?;
+        Ok(usage(&self.before, &after, &location))
+    }
+}
+
+fn run(
+    sccache: &Path,
+    args: &[&str],
+    env: &BTreeMap<String, String>,
+) -> Result<String, CacheError> {
+    let command = format!("{} {}", sccache.display(), args.join(" "));
+    let out = Command::new(sccache)
+        .args(args)
+        .envs(env)
+        .output()
+        .map_err(|e| CacheError::Sccache {
+            command: command.clone(),
+            message: e.to_string(),
+        })?;
+    if !out.status.success() {
+        return Err(CacheError::Sccache {
+            command,
+            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn read_stats(
+    sccache: &Path,
+    env: &BTreeMap<String, String>,
+) -> Result<(SccacheCounts, String), CacheError> {
+    parse_stats(&run(
+        sccache,
+        &["--show-stats", "--stats-format", "json"],
+        env,
+    )?)
+}
+
+/// Start sccache's server with the build's environment, write the `g++`
+/// wrapper under `work_dir`, read the stats, and return the variables the
+/// build needs. `nvcc` and `cxx` are the real compilers.
+pub fn activate(
+    cache: &CompileCache,
+    work_dir: &Path,
+    build_env: &BTreeMap<String, String>,
+    nvcc: &Path,
+    cxx: &str,
+) -> Result<ActiveCache, CacheError> {
+    let mut server_env = build_env.clone();
+    if let Some(dir) = &cache.dir {
+        server_env.insert(env_vars::SCCACHE_DIR.into(), dir.display().to_string());
+    }
+    // An already running server keeps its own config; a new one gets ours.
+    let _ = run(&cache.sccache, &["--start-server"], &server_env);
+    let (before, _) = read_stats(&cache.sccache, &server_env)?;
+
+    let bin = work_dir.join(WRAPPER_DIR_NAME);
+    std::fs::create_dir_all(&bin).map_err(|source| CacheError::Io {
+        path: bin.clone(),
+        source,
+    })?;
+    let wrapper = bin.join("g++");
+    let script = format!(
+        "#!/bin/sh\n# wheelwright: the host C++ compiler through sccache\nexec {} {} \"$@\"\n",
+        sh_quote(&cache.sccache.display().to_string()),
+        sh_quote(cxx)
+    );
+    write_executable(&wrapper, &script)?;
+
+    let mut env = BTreeMap::new();
+    if let Some(dir) = &cache.dir {
+        env.insert(env_vars::SCCACHE_DIR.to_string(), dir.display().to_string());
+    }
+    env.insert(
+        env_vars::PYTORCH_NVCC.to_string(),
+        format!("{} {}", cache.sccache.display(), nvcc.display()),
+    );
+    env.insert(env_vars::CXX.to_string(), wrapper.display().to_string());
+    env.insert(
+        env_vars::TORCH_EXTENSION_SKIP_NVCC_GEN_DEPENDENCIES.to_string(),
+        "1".to_string(),
+    );
+    Ok(ActiveCache {
+        env,
+        before,
+        sccache: cache.sccache.clone(),
+        server_env,
+    })
+}
+
+fn write_executable(path: &Path, text: &str) -> Result<(), CacheError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |source| CacheError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o755)
+        .open(path)
+        .map_err(io)?;
+    f.write_all(text.as_bytes()).map_err(io)
+}
+
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod tests;
