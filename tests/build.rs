@@ -1083,3 +1083,43 @@ fn sigterm_during_the_download_cancels_it() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// Regression (issue 16, defect 4): an invalid spec exited 1 ("job failed")
+/// with a hint about pip's index, after writing build.log, report.json and
+/// empty work folders. Now: exit 2, a hint with the accepted forms, nothing
+/// written.
+#[test]
+fn an_invalid_spec_is_a_usage_error_before_anything_is_written() {
+    let ctx = TestContext::new();
+    let cases = [
+        ("flash-attn==", "flash-attn==2.8.3"),
+        ("flash attn", "flash-attn==2.8.3"),
+        ("flash-attn;$(touch pwned)", "flash-attn==2.8.3"),
+        ("flash-attn`touch pwned`", "flash-attn==2.8.3"),
+        (
+            "git+https://github.com/Dao-AILab/flash-attention",
+            "`NAME @ git+https://github.com/Dao-AILab/flash-attention`",
+        ),
+    ];
+    for (spec, hint) in cases {
+        let out = ctx
+            .wheelwright()
+            .args(["build", spec, "--out", "out", "--work-dir", "work"])
+            .output()
+            .unwrap();
+        expect_code(&out, 2);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with("error: "), "{spec}: {stderr}");
+        let hint_line = stderr
+            .lines()
+            .find(|l| l.starts_with("hint: "))
+            .unwrap_or_else(|| panic!("{spec}: no hint line: {stderr}"));
+        assert!(hint_line.contains(hint), "{spec}: {hint_line}");
+        for left in ["out", "work", "pwned"] {
+            assert!(
+                !ctx.path().join(left).exists(),
+                "{spec}: {left} was written"
+            );
+        }
+    }
+}

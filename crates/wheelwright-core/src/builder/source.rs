@@ -56,6 +56,82 @@ pub enum SourceError {
     Cancelled,
     #[error("the spec is empty")]
     Empty,
+    /// Not an existing path, and not a valid PEP 508 requirement.
+    #[error("`{spec}` is not a valid requirement (PEP 508) nor an existing path: {reason}")]
+    InvalidRequirement {
+        /// The spec as given.
+        spec: String,
+        /// What the PEP 508 parser said, on one line.
+        reason: String,
+    },
+    /// A URL without the package's name, which pip cannot take as a requirement.
+    #[error("`{0}` is a URL without a package name")]
+    BareUrl(String),
+}
+
+/// The forms of spec a build accepts, for hints.
+pub const SPEC_FORMS: &str = "a requirement (`flash-attn==2.8.3`, `flash-attn>=2.8,<3`, `flash-attn @ https://host/flash_attn-2.8.3.tar.gz`), a .tar.gz sdist, or a directory with setup.py or pyproject.toml";
+
+impl SourceError {
+    /// What the user should do about it: the accepted forms of a spec, and
+    /// for a bare URL the `name @ URL` form it should take.
+    pub fn hint(&self) -> String {
+        match self {
+            SourceError::BareUrl(url) => {
+                let name = url_package_name(url).unwrap_or_else(|| "NAME".into());
+                format!("name the package: `{name} @ {url}`; a spec is {SPEC_FORMS}")
+            }
+            SourceError::Zip(_) => "unpack the zip and pass the directory".into(),
+            SourceError::Download { .. } | SourceError::Cancelled | SourceError::Io { .. } => {
+                "check that pip reaches its index and the work dir is writable".into()
+            }
+            _ => format!("pass {SPEC_FORMS}"),
+        }
+    }
+}
+
+/// Whether `spec` is a valid PEP 508 requirement; the parser's message
+/// (flattened to one line) if not.
+pub fn validate_requirement(spec: &str) -> Result<(), String> {
+    use std::str::FromStr;
+    pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(spec)
+        .map(|_| ())
+        .map_err(|e| {
+            // The parser draws a caret under the spec on a second line.
+            e.to_string()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        })
+}
+
+/// `scheme://` or a VCS `git+…` form.
+fn is_url(spec: &str) -> bool {
+    let Some((scheme, rest)) = spec.split_once("://") else {
+        return false;
+    };
+    !rest.is_empty()
+        && !scheme.is_empty()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+}
+
+/// The distribution name in a URL's file name (`flash_attn-2.8.3.tar.gz` →
+/// `flash-attn`), for the hint.
+fn url_package_name(url: &str) -> Option<String> {
+    let file = url.split(['?', '#']).next()?.rsplit('/').next()?;
+    let archive = [".tar.gz", ".tgz", ".zip", ".whl"]
+        .iter()
+        .any(|ext| file.ends_with(ext));
+    let (name, _) = file.split_once('-').filter(|_| archive)?;
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    ok.then(|| name.replace('_', "-").to_ascii_lowercase())
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SourceError {
@@ -65,31 +141,18 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SourceError
 
 impl SourceSpec {
     /// Read a spec: an existing directory or `.tar.gz` file is a tree or an
-    /// sdist; something that looks like a path but is missing is an error; the
-    /// rest is a requirement.
+    /// sdist; something that looks like a path but is missing is an error; a
+    /// valid PEP 508 requirement (`flash-attn==2.8.3`, `flash-attn @ URL`)
+    /// is a requirement. Anything else (`flash-attn==`, `flash attn`, shell
+    /// such as `;$(...)` or backticks, a URL without a name) is refused here,
+    /// before anything is written; [`SourceError::hint`] shows the accepted
+    /// forms.
     pub fn parse(spec: &str) -> Result<SourceSpec, SourceError> {
         let spec = spec.trim();
         if spec.is_empty() {
             return Err(SourceError::Empty);
         }
-        // A PEP 508 direct reference (`flash-attn @ https://…/x.tar.gz`) is a
-        // requirement, however much of it looks like a path.
-        if let Some((name, _)) = spec.split_once('@') {
-            let name = name.trim();
-            let is_name = !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.[], ".contains(c));
-            if is_name {
-                return Ok(SourceSpec::Requirement(spec.to_string()));
-            }
-        }
         let path = Path::new(spec);
-        let looks_like_path = spec.contains('/')
-            || spec.starts_with('.')
-            || spec.ends_with(".tar.gz")
-            || spec.ends_with(".tgz")
-            || spec.ends_with(".zip");
         if path.is_dir() {
             if path.join("setup.py").is_file() || path.join("pyproject.toml").is_file() {
                 return Ok(SourceSpec::Tree(path.to_path_buf()));
@@ -105,10 +168,31 @@ impl SourceSpec {
             }
             return Err(SourceError::NotASource(path.to_path_buf()));
         }
+        let requirement = validate_requirement(spec);
+        if requirement.is_ok() {
+            return Ok(SourceSpec::Requirement(spec.to_string()));
+        }
+        if is_url(spec) {
+            return Err(SourceError::BareUrl(spec.to_string()));
+        }
+        // A relative path (`src/flash-attention`) has a slash and no shell
+        // or requirement punctuation around it.
+        let plain_with_slash =
+            spec.contains('/') && !spec.contains([';', '$', '`', '&', '|', '<', '>', ' ', '=']);
+        let looks_like_path = plain_with_slash
+            || spec.starts_with('.')
+            || spec.starts_with('/')
+            || spec.starts_with('~')
+            || spec.ends_with(".tar.gz")
+            || spec.ends_with(".tgz")
+            || spec.ends_with(".zip");
         if looks_like_path {
             return Err(SourceError::Missing(path.to_path_buf()));
         }
-        Ok(SourceSpec::Requirement(spec.to_string()))
+        Err(SourceError::InvalidRequirement {
+            spec: spec.to_string(),
+            reason: requirement.err().unwrap_or_default(),
+        })
     }
 
     /// Whether the spec names flash-attn (`flash-attn`, `flash_attn`, a
@@ -362,6 +446,62 @@ mod tests {
             SourceSpec::parse("./x@y/z.tar.gz"),
             Err(SourceError::Missing(_))
         ));
+    }
+
+    /// Regression (issue 16, defect 4): these were taken as requirements,
+    /// handed to pip, and failed as a job (exit 1) after writing records.
+    #[test]
+    fn invalid_specs_are_refused_with_the_accepted_forms() {
+        for bad in [
+            "flash-attn==",
+            "flash attn",
+            "flash-attn;$(touch /tmp/pwned)",
+            "flash-attn`id`",
+            "flash-attn==2.8.3; rm -rf /",
+            "flash-attn==2.8.3 && echo x",
+            "-r requirements.txt",
+            "--index-url=http://evil",
+            "flash-attn[",
+            "flash-attn>>2",
+        ] {
+            let e = SourceSpec::parse(bad).expect_err(bad);
+            assert!(
+                matches!(e, SourceError::InvalidRequirement { .. }),
+                "{bad}: {e:?}"
+            );
+            assert!(e.to_string().contains("PEP 508"), "{e}");
+            assert!(!e.to_string().contains('\n'), "one line: {e}");
+            assert!(e.hint().contains("flash-attn==2.8.3"), "{}", e.hint());
+        }
+        for good in [
+            "flash-attn",
+            "flash-attn==2.8.3",
+            "flash_attn>=2.8,<3",
+            "flash-attn[extra]==2.8.3",
+            "flash-attn==2.8.3; python_version >= '3.9'",
+            "flash-attn @ https://example.org/flash_attn-2.8.3.tar.gz",
+            "flash-attn @ git+https://github.com/Dao-AILab/flash-attention@v2.8.3",
+        ] {
+            assert_eq!(
+                SourceSpec::parse(good).unwrap(),
+                SourceSpec::Requirement(good.into()),
+                "{good}"
+            );
+        }
+        let e = SourceSpec::parse("https://example.org/dl/flash_attn-2.8.3.tar.gz").unwrap_err();
+        assert!(matches!(e, SourceError::BareUrl(_)), "{e:?}");
+        assert!(
+            e.hint()
+                .contains("`flash-attn @ https://example.org/dl/flash_attn-2.8.3.tar.gz`"),
+            "{}",
+            e.hint()
+        );
+        let e = SourceSpec::parse("git+https://github.com/x/y").unwrap_err();
+        assert!(
+            e.hint().contains("`NAME @ git+https://github.com/x/y`"),
+            "{}",
+            e.hint()
+        );
     }
 
     #[test]

@@ -173,7 +173,7 @@ impl JobError {
     /// What the user should do about it.
     pub fn hint(&self) -> String {
         match self {
-            JobError::BadSource(_) => "pass a requirement (`flash-attn==2.8.3`), a .tar.gz sdist, an http(s) URL of one, or a directory with setup.py".into(),
+            JobError::BadSource(e) => format!("{}; an http(s) URL of an sdist is fetched as it is", e.hint()),
             JobError::UnusableDir { flag, .. } => format!("give {flag} a directory this user can create and write"),
             JobError::NoPython => "pass the interpreter that has torch with --python".into(),
             JobError::NoSource { .. } => "pass the sdist or the source tree".into(),
