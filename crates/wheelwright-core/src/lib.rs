@@ -18,6 +18,7 @@ pub mod prebuilt;
 pub mod process;
 pub mod publish;
 pub mod runner_setup;
+pub mod safe_write;
 pub mod setup;
 pub mod sinks;
 pub mod support;

@@ -374,7 +374,10 @@ fn open_records(
         .map_err(record_error(&req.out_dir))?;
     std::fs::create_dir_all(&req.work_dir).map_err(record_error(&req.work_dir))?;
     let log_path = req.log_path();
-    let log = BufWriter::new(File::create(&log_path).map_err(record_error(&log_path))?);
+    // Never through a symlink planted in the out dir (see crate::safe_write).
+    let log = BufWriter::new(
+        crate::safe_write::create_fresh(&log_path).map_err(record_error(&log_path))?,
+    );
     let mut report = BuildReport::started(&req.spec, &req.recipe, &req.work_dir);
     report.facts = req.facts.clone();
     report.plan = req.plan.clone();
@@ -484,9 +487,7 @@ fn keep_wheel(built: &Path, out_dir: &Path) -> std::io::Result<WheelInfo> {
         .file_name()
         .ok_or_else(|| std::io::Error::other("the wheel path has no file name"))?;
     let dest = out_dir.join(name);
-    let tmp = out_dir.join(format!(".{}.part", name.to_string_lossy()));
-    std::fs::copy(built, &tmp)?;
-    std::fs::rename(&tmp, &dest)?;
+    crate::safe_write::copy_atomically(built, &dest)?;
     WheelInfo::from_file(&std::path::absolute(&dest)?)
 }
 

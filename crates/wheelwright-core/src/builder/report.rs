@@ -196,13 +196,12 @@ impl BuildReport {
         }
     }
 
-    /// Write as pretty JSON, atomically (temp file + rename), so a reader never
-    /// sees half a report.
+    /// Write as pretty JSON, atomically (a uniquely named temp file created
+    /// exclusively, synced, renamed over `path`), so a reader never sees half
+    /// a report and a symlink planted at `path` is replaced, not followed.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, json + "\n")?;
-        std::fs::rename(&tmp, path)
+        crate::safe_write::write_atomically(path, (json + "\n").as_bytes())
     }
 
     /// Read a report written by [`BuildReport::write`].

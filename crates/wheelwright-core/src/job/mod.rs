@@ -378,9 +378,8 @@ fn url_recipe(url: &str) -> &'static str {
 /// Create `dir` and prove a file can be written in it.
 fn writable_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let probe = dir.join(format!(".wheelwright-write-test-{}", std::process::id()));
-    std::fs::write(&probe, b"")?;
-    std::fs::remove_file(&probe)
+    // A unique name created exclusively: nothing planted is followed.
+    tempfile::NamedTempFile::new_in(dir)?.close()
 }
 
 /// The source could not be had: leave `build.log` and `report.json` (outcome
