@@ -65,6 +65,58 @@ pub fn hinted(
     })
 }
 
+/// A command line clap refused: its message, then a `hint:` line, exit 2.
+/// `--help` and `--version` print as clap does and exit 0.
+pub fn report_parse_error(err: &clap::Error) -> ExitCode {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    match err.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = err.print();
+            return ExitCode::from(if err.use_stderr() { USAGE } else { OK });
+        }
+        _ => {}
+    }
+    let invalid = match err.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let hint = match err.kind() {
+        ErrorKind::UnknownArgument if looks_negative(&invalid) => format!(
+            "`{invalid}` was read as a flag: values here are not negative (a value that starts with `-` goes after `=`: `--flag=-1`)"
+        ),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation => format!(
+            "see the accepted values in `wheelwright {} --help`",
+            subcommand_named()
+        ),
+        ErrorKind::UnknownArgument | ErrorKind::InvalidSubcommand => {
+            "run `wheelwright --help` (or `wheelwright COMMAND --help`) for the flags".to_string()
+        }
+        _ => "run `wheelwright --help` for the usage".to_string(),
+    };
+    let text = format!("{}\nhint: {hint}\n", err.render().to_string().trim_end());
+    let text = wheelwright_core::sinks::redact::redact_secrets(&text);
+    if crate::cmd::eprint_text(&text).is_err() {
+        eprint!("{text}");
+    }
+    ExitCode::from(USAGE)
+}
+
+/// `-12`, `-12.4`, `-1e3`: a negative number clap took for a flag.
+fn looks_negative(arg: &str) -> bool {
+    arg.strip_prefix('-')
+        .is_some_and(|n| n.parse::<f64>().is_ok())
+}
+
+/// The subcommand the command line names (its first word), for the hint.
+fn subcommand_named() -> String {
+    std::env::args()
+        .nth(1)
+        .filter(|w| !w.starts_with('-') && w.chars().all(|c| c.is_ascii_lowercase()))
+        .unwrap_or_else(|| "COMMAND".to_string())
+}
+
 /// Print `error: ...`, each cause, and the hints; return the exit code.
 ///
 /// A cause may quote a tool's output (pip's last lines when a download

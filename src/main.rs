@@ -6,12 +6,15 @@ mod exit;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::Parser as _;
 
 use crate::cmd::Cli;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return exit::report_parse_error(&e),
+    };
     match cmd::run(cli) {
         Ok(code) => code,
         Err(err) => exit::report_error(&err),

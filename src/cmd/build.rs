@@ -44,13 +44,13 @@ pub struct BuildArgs {
     #[arg(long, value_name = "LIST")]
     pub archs: Option<String>,
     /// Parallel compile jobs (MAX_JOBS) [default: from the plan's cost model].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=super::MAX_JOBS_LIMIT))]
     pub max_jobs: Option<u32>,
     /// nvcc --threads (NVCC_THREADS) [default: from the plan]; fixed across retries.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=super::NVCC_THREADS_LIMIT))]
     pub nvcc_threads: Option<u32>,
     /// Retries with fewer jobs after an out-of-memory kill.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_RETRIES)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_RETRIES, value_parser = clap::value_parser!(u32).range(0..=super::MAX_RETRIES_LIMIT))]
     pub max_retries: u32,
     /// Let flash-attn download a prebuilt wheel instead of compiling (no FLASH_ATTENTION_FORCE_BUILD).
     #[arg(long)]
@@ -79,7 +79,7 @@ pub struct BuildArgs {
     #[arg(long, value_name = "DIR", requires = "sccache")]
     pub sccache_dir: Option<PathBuf>,
     /// Seconds between SIGTERM and SIGKILL when the build is cancelled.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=super::KILL_GRACE_LIMIT as u64))]
     pub kill_grace: u64,
 }
 

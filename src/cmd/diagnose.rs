@@ -60,7 +60,7 @@ pub struct DiagnoseArgs {
     pub summary_file: Option<PathBuf>,
 
     /// The MAX_JOBS for the `oom-killed` fix to name, instead of planning one.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=super::MAX_JOBS_LIMIT))]
     pub max_jobs_hint: Option<u32>,
 
     /// The build host's facts (`wheelwright detect --json`), used instead of

@@ -23,6 +23,31 @@ pub mod publish;
 pub mod runner;
 pub mod setup;
 
+/// (The limits are `i64`, the type of clap's ranges.)
+/// The most parallel compile jobs a flag accepts (MAX_JOBS; 0 would mean
+/// "unlimited" to ninja, the opposite of what a limit is for).
+pub const MAX_JOBS_LIMIT: i64 = 4096;
+/// The most nvcc threads per compile a flag accepts.
+pub const NVCC_THREADS_LIMIT: i64 = 256;
+/// The most CPUs a hypothetical host may have.
+pub const CPUS_LIMIT: i64 = 65_536;
+/// The most retries after OOM kills.
+pub const MAX_RETRIES_LIMIT: i64 = 100;
+/// The longest grace between SIGTERM and SIGKILL, in seconds (one day).
+pub const KILL_GRACE_LIMIT: i64 = 86_400;
+
+/// `--cpu-quota`: a finite number of cores above 0 and at most [`CPUS_LIMIT`].
+pub fn cpu_quota(text: &str) -> Result<f64, String> {
+    let cores: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of cores"))?;
+    if !cores.is_finite() || cores <= 0.0 || cores > CPUS_LIMIT as f64 {
+        return Err(format!("{cores} is not in 0 < cores <= {CPUS_LIMIT}"));
+    }
+    Ok(cores)
+}
+
 /// Build CUDA wheels of PyTorch extensions (flash-attn first), boringly and fast.
 #[derive(Debug, Parser)]
 #[command(name = "wheelwright", version, about, long_about = None)]

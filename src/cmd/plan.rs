@@ -81,10 +81,10 @@ pub struct RecipeArgs {
     #[arg(long, value_name = "LIST")]
     pub archs: Option<String>,
     /// Fix MAX_JOBS and predict that ("what happens with 64 jobs?").
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=super::MAX_JOBS_LIMIT))]
     pub max_jobs: Option<u32>,
     /// Fix NVCC_THREADS and predict that.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=super::NVCC_THREADS_LIMIT))]
     pub nvcc_threads: Option<u32>,
     /// Scale predicted times to this host's compile speed, measured from an
     /// earlier build here: its `report.json` (the work dir's .ninja_log is read).
@@ -122,10 +122,10 @@ pub struct PlanArgs {
     #[arg(long, value_name = "FILE")]
     pub facts: Option<PathBuf>,
     /// Logical CPUs of the host to plan for (makes it hypothetical: nothing is detected).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=super::CPUS_LIMIT))]
     pub cpus: Option<u32>,
     /// cgroup CPU quota in cores.
-    #[arg(long, value_name = "CORES")]
+    #[arg(long, value_name = "CORES", value_parser = super::cpu_quota)]
     pub cpu_quota: Option<f64>,
     /// Total memory (`512GiB`; makes the host hypothetical).
     #[arg(long, value_name = "SIZE")]
@@ -149,7 +149,7 @@ pub struct PlanArgs {
     #[arg(long, value_name = "BOOL")]
     pub cxx11_abi: Option<bool>,
     /// The default GCC's major (`11`).
-    #[arg(long, value_name = "MAJOR")]
+    #[arg(long, value_name = "MAJOR", value_parser = clap::value_parser!(u32).range(1..=99))]
     pub gcc: Option<u32>,
     /// Free disk where the build runs (`100GiB`).
     #[arg(long, value_name = "SIZE")]
@@ -173,10 +173,20 @@ pub struct PlanArgs {
     pub runs_on: Vec<String>,
 }
 
+/// A size flag: a valid size that is not zero (a host with no memory or no
+/// disk is not one to plan for).
 fn size(flag: &str, text: &Option<String>) -> anyhow::Result<Option<u64>> {
     text.as_deref()
         .map(|t| {
-            parse_size(t).map_err(|e| exit::usage(format!("{flag}: {e}"), "write e.g. 512GiB"))
+            let n = parse_size(t)
+                .map_err(|e| exit::usage(format!("{flag}: {e}"), "write e.g. 512GiB"))?;
+            if n == 0 {
+                return Err(exit::usage(
+                    format!("{flag}: `{t}` is zero bytes"),
+                    "write the size of the host, e.g. 512GiB",
+                ));
+            }
+            Ok(n)
         })
         .transpose()
 }

@@ -28,10 +28,12 @@ pub fn parse_size(text: &str) -> Result<u64, SizeError> {
         "t" | "tb" | "tib" => 1024 * GIB,
         _ => return Err(SizeError(text.to_string())),
     };
-    if !value.is_finite() || value < 0.0 {
+    let bytes = (value * mult as f64).round();
+    // 2^64 and above do not fit: `as u64` would quietly saturate.
+    if !bytes.is_finite() || bytes < 0.0 || bytes >= u64::MAX as f64 {
         return Err(SizeError(text.to_string()));
     }
-    Ok((value * mult as f64).round() as u64)
+    Ok(bytes as u64)
 }
 
 /// `70.1 GiB`, `512 MiB`, `3 KiB`.
@@ -73,6 +75,15 @@ mod tests {
         assert_eq!(parse_size("4096").unwrap(), 4096);
         assert!(parse_size("lots").is_err());
         assert!(parse_size("12 parsecs").is_err());
+    }
+
+    /// Regression (issue 16, defect 5): `99999999999TiB` became 2^64 bytes.
+    #[test]
+    fn sizes_that_do_not_fit_are_errors() {
+        assert!(parse_size("99999999999TiB").is_err());
+        assert!(parse_size("18446744073709551616").is_err());
+        assert!(parse_size("16777216TiB").is_err());
+        assert_eq!(parse_size("16777215TiB").unwrap(), 16_777_215 * 1024 * GIB);
     }
 
     #[test]
