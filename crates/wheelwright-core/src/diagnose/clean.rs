@@ -49,20 +49,49 @@ pub fn strip_ansi(line: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// `line` with escape sequences and control characters (but tabs) removed and
-/// secrets masked, trimmed. Secrets are masked last: a control character
-/// inside a token must not hide it from the mask and then vanish.
+/// `line` with escape sequences and control characters (but tabs) removed,
+/// bidirectional-text controls shown as `<U+202E>` (so no output format
+/// reorders what a reader sees), secrets masked, trimmed. Secrets are masked
+/// last: a control character inside a token must not hide it from the mask
+/// and then vanish.
 pub fn clean_line(line: &str) -> String {
-    let printable: String = strip_ansi(line)
-        .chars()
-        .filter(|c| *c == '\t' || !c.is_control())
-        .collect();
+    let mut printable = String::with_capacity(line.len());
+    for c in strip_ansi(line).chars() {
+        if is_bidi_control(c) {
+            printable.push_str(&format!("<U+{:04X}>", u32::from(c)));
+        } else if c == '\t' || !c.is_control() {
+            printable.push(c);
+        }
+    }
     redact_secrets(printable.trim()).into_owned()
+}
+
+/// The Unicode bidirectional formatting characters (embeddings, overrides,
+/// isolates, marks): invisible, they reorder the text around them
+/// ("Trojan Source").
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (issue 16, defect 7): a U+202E override reached every
+    /// output format.
+    #[test]
+    fn bidi_controls_are_shown_not_obeyed() {
+        let line = "error: x.cu: \u{202E}gnp.exe\u{202C} and \u{2066}y\u{2069} \u{200F}";
+        let c = clean_line(line);
+        assert!(!c.chars().any(is_bidi_control), "{c:?}");
+        assert_eq!(
+            c,
+            "error: x.cu: <U+202E>gnp.exe<U+202C> and <U+2066>y<U+2069> <U+200F>"
+        );
+    }
 
     #[test]
     fn strips_colors_and_titles() {

@@ -193,6 +193,8 @@ pub fn render_annotations(findings: &[Finding], opts: &GithubOptions) -> Annotat
 /// Escape untrusted text for one Markdown table cell: HTML special characters
 /// become entities, Markdown punctuation is backslash-escaped, line breaks
 /// become `<br>`, so no text can close the cell, the table, or open a tag.
+/// A word that GitHub would turn into a link (`http://…`, `www.…`, an
+/// address with `@`) goes in a code span, which is never a link.
 pub fn markdown_cell(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     let mut first = true;
@@ -204,6 +206,48 @@ pub fn markdown_cell(s: &str) -> String {
             out.push_str("<br>");
         }
         first = false;
+        let mut words = line.split(' ').peekable();
+        while let Some(word) = words.next() {
+            if would_autolink(word) {
+                out.push_str(&code_span(word));
+            } else {
+                escape_cell_text(word, &mut out);
+            }
+            if words.peek().is_some() {
+                out.push(' ');
+            }
+        }
+    }
+    out
+}
+
+/// Whether GitHub's Markdown could make a link of (part of) `word`: a URL
+/// scheme, a `www.` domain, an email address.
+fn would_autolink(word: &str) -> bool {
+    let lower = word.to_ascii_lowercase();
+    lower.contains("://")
+        || lower.contains("www.")
+        || lower.contains('@')
+        || lower.contains("mailto:")
+}
+
+/// `word` as a code span (rendered as text, never a link or markup) in a
+/// table cell: the backtick fence is longer than any run inside, and `|`
+/// is escaped as GitHub's tables require even in code.
+fn code_span(word: &str) -> String {
+    let word: String = word.chars().filter(|c| !c.is_control()).collect();
+    let longest = word.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if word.starts_with('`') || word.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{}{pad}{fence}", word.replace('|', "\\|"))
+}
+
+fn escape_cell_text(line: &str, out: &mut String) {
+    {
         for c in line.chars() {
             match c {
                 '&' => out.push_str("&amp;"),
@@ -219,7 +263,6 @@ pub fn markdown_cell(s: &str) -> String {
             }
         }
     }
-    out
 }
 
 /// A fenced code block holding `lines` verbatim: the fence is longer than any

@@ -272,6 +272,36 @@ fn markdown_cells_cannot_escape() {
     assert!(cell.contains("<br>"));
 }
 
+/// Regression (issue 16, defect 7): log text such as
+/// `http://phish.example/login` or `www.evil.example` became a link in the
+/// step summary.
+#[test]
+fn log_text_in_the_summary_is_never_a_link() {
+    let mut f = finding("compile-error", Severity::Error);
+    f.message =
+        "see http://phish.example/login or WWW.evil.example, mail root@evil.example;".into();
+    f.file = Some("https://evil.example/a.cu".into());
+    f.fix = "visit www.evil.example now".into();
+    let s = render_step_summary(&[f], 0);
+    let row = s.lines().find(|l| l.starts_with("| error |")).unwrap();
+    for linkish in [
+        "`http://phish.example/login`",
+        "`WWW.evil.example,`",
+        "`root@evil.example;`",
+        "`https://evil.example/a.cu`",
+        "`www.evil.example`",
+    ] {
+        assert!(row.contains(linkish), "{linkish} not in a code span: {row}");
+    }
+    // Outside code spans no URL, `www.` or `@` is left.
+    let outside: String = row.split('`').step_by(2).collect();
+    for bare in ["://", "www.", "WWW.", "@"] {
+        assert!(!outside.contains(bare), "{bare} outside a code span: {row}");
+    }
+    // Backticks and pipes inside cannot end the span or the cell.
+    assert_eq!(markdown_cell("x|`y`://z"), "``x\\|`y`://z``");
+}
+
 #[test]
 fn step_summary_is_a_table_within_the_size_limit() {
     let mut f = finding("oom-killed", Severity::Error);
