@@ -42,7 +42,7 @@ macro_rules! require_python {
         match real_python() {
             Some(p) => p,
             None => {
-                eprintln!("skipped: needs python3 with pip");
+                common::prerequisite_missing("python3 with pip");
                 return;
             }
         }
@@ -845,7 +845,7 @@ fn real_pip_keeps_objects_across_a_failed_attempt() {
             std::env::var_os("WHEELWRIGHT_REQUIRE_REAL_PIP").is_none(),
             "WHEELWRIGHT_REQUIRE_REAL_PIP is set but no python3 with pip and a wheel-building setuptools was found"
         );
-        eprintln!("skipped: no python3 with pip and a wheel-building setuptools");
+        common::prerequisite_missing("python3 with pip and a wheel-building setuptools");
         return;
     };
     let ctx = TestContext::new();
@@ -1122,4 +1122,36 @@ fn an_invalid_spec_is_a_usage_error_before_anything_is_written() {
             );
         }
     }
+}
+
+/// Regression (issue 16, defect 2): `out/build.log -> victim` and
+/// `out/report.json.tmp -> victim` planted before a build were both
+/// overwritten through. Now every file the build creates replaces the
+/// planted link and the victim keeps its content.
+#[test]
+fn records_are_never_written_through_planted_symlinks() {
+    let fb = FakeBuild::new("ok", require_python!());
+    let victim = fb.ctx.path().join("victim.txt");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let out_dir = fb.out();
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let wheel = "flash_attn-2.8.3+cu13torch2.11cxx11abiTRUE-py3-none-any.whl";
+    for name in [
+        "build.log",
+        "report.json",
+        "report.json.tmp",
+        wheel,
+        &format!(".{wheel}.part"),
+    ] {
+        std::os::unix::fs::symlink(&victim, out_dir.join(name)).unwrap();
+    }
+    let out = fb.command().output().unwrap();
+    expect_code(&out, 0);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    for name in ["build.log", "report.json", wheel] {
+        let meta = std::fs::symlink_metadata(out_dir.join(name)).unwrap();
+        assert!(meta.is_file(), "{name} is a file of its own now");
+    }
+    assert!(fb.log().contains("Successfully built"));
+    assert_eq!(fb.report()["outcome"], "ok");
 }

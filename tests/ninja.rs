@@ -8,6 +8,8 @@
 //! Needs a real `ninja` >= 1.12 on PATH. `.ci/run` installs one and sets
 //! `WHEELWRIGHT_REQUIRE_REAL_NINJA`, so CI fails instead of skipping.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -84,7 +86,7 @@ fn seeded_ninja_log_does_not_reorder_released_ninja() {
             std::env::var_os("WHEELWRIGHT_REQUIRE_REAL_NINJA").is_none(),
             "WHEELWRIGHT_REQUIRE_REAL_NINJA is set but no ninja >= 1.12 is on PATH"
         );
-        eprintln!("skipped: no ninja >= 1.12 on PATH (pip install ninja)");
+        common::prerequisite_missing("ninja >= 1.12 on PATH (pip install ninja)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -272,7 +272,7 @@ fn real_interpreters() {
         ])
         .output()
     else {
-        eprintln!("skipped: no python3");
+        common::prerequisite_missing("python3");
         return;
     };
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -298,10 +298,10 @@ fn real_interpreters() {
         .output()
         .unwrap();
     if !made.status.success() {
-        eprintln!(
-            "skipped the venv part: {}",
+        common::prerequisite_missing(&format!(
+            "a python3 that makes venvs: {}",
             String::from_utf8_lossy(&made.stderr)
-        );
+        ));
         return;
     }
     let out = ctx

@@ -545,17 +545,21 @@ mod tests {
         assert_eq!(left.len(), 1);
     }
 
+    /// The real flash-attn 2.8.3 sdist, trimmed to its first entries and
+    /// its setup.py (tests/fixtures/sdist, see its README): its top dir, and
+    /// the extracted tree names flash-attn by its setup.py.
     #[test]
     fn extracts_the_real_flash_attn_sdist_top_dir() {
         let sdist = Path::new(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/upstream/flash_attn-2.8.3.tar.gz"
+            "/../../tests/fixtures/sdist/flash_attn-2.8.3-trimmed.tar.gz"
         ));
-        if !sdist.exists() {
-            eprintln!("skipped: {} not here", sdist.display());
-            return;
-        }
         assert_eq!(top_level_dir(sdist).unwrap(), "flash_attn-2.8.3");
+        let work = tempfile::tempdir().unwrap();
+        let tree = extract_sdist(sdist, work.path()).unwrap();
+        let renamed = work.path().join("checkout");
+        fs::rename(&tree, &renamed).unwrap();
+        assert!(SourceSpec::Tree(renamed).names_flash_attn());
     }
 
     #[test]

@@ -246,7 +246,7 @@ mod tests {
     /// machine has no python3 with pip.
     fn verify_tiny(dir: &Path, env: Vec<(String, String)>) -> Option<VerifyResult> {
         let Some(python) = crate::test_support::real_tool("python3") else {
-            eprintln!("skipped: no python3 on PATH");
+            crate::test_support::prerequisite_missing("python3 on PATH");
             return None;
         };
         let wheel = tiny_wheel(&python, dir);
@@ -266,7 +266,7 @@ mod tests {
             .as_deref()
             .is_some_and(|e| e.contains("No module named pip"));
         if no_pip {
-            eprintln!("skipped: python3 has no pip");
+            crate::test_support::prerequisite_missing("pip in python3");
             return None;
         }
         Some(r)

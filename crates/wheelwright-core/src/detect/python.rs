@@ -280,6 +280,7 @@ mod tests {
     fn the_embedded_probe_runs_on_this_machines_python() {
         // Real run: skipped only where no python3 exists at all.
         let Some(python) = crate::test_support::real_tool("python3") else {
+            crate::test_support::prerequisite_missing("python3 on PATH");
             return;
         };
         let out = process::run(
