@@ -20,6 +20,7 @@ pub mod host;
 pub mod matrix;
 pub mod plan;
 pub mod publish;
+pub mod repro;
 pub mod runner;
 pub mod setup;
 
@@ -74,6 +75,8 @@ pub enum Command {
     Publish(publish::PublishArgs),
     /// Check and fix what a self-hosted GPU runner needs (`runner check`), and name it (`runner labels`).
     Runner(runner::RunnerArgs),
+    /// Replay a build from its report.json: compare hosts, rebuild the same way (or print a script, or re-diagnose).
+    Repro(repro::ReproArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -86,6 +89,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor(args) => doctor::run(args),
         Command::Publish(args) => publish::run(args),
         Command::Runner(args) => runner::run(args),
+        Command::Repro(args) => repro::run(args),
     }
 }
 

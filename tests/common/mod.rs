@@ -240,3 +240,27 @@ pub fn prerequisite_missing(what: &str) {
     );
     eprintln!("skipped: {what}");
 }
+
+/// The binary of the root package's example `name` (`examples/NAME.rs`),
+/// built (or found up to date) by the cargo that runs the tests: under a
+/// `--test` filter `cargo test` neither builds nor refreshes examples.
+pub fn example_binary(name: &str) -> PathBuf {
+    let bin = Path::new(env!("CARGO_BIN_EXE_wheelwright"))
+        .parent()
+        .expect("the binary's dir")
+        .join("examples")
+        .join(name);
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "--example", name])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo build --example {name} failed");
+    assert!(
+        bin.is_file(),
+        "{} is missing after building it",
+        bin.display()
+    );
+    bin
+}

@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 pub use memory::{MemoryPeak, SamplerConfig};
-pub use report::{Attempt, BuildReport, FactsSummary, Outcome};
+pub use report::{Attempt, BuildEnvironment, BuildReport, FactsSummary, Outcome};
 pub use runner::{AttemptSettings, BuildEvent, LineWatcher};
 pub use source::SourceSpec;
 pub use verify::VerifyResult;
@@ -76,6 +76,8 @@ pub struct BuildRequest {
     pub compile_cache: Option<compile_cache::CompileCache>,
     pub download_timeout: Duration,
     pub verify_timeout: Duration,
+    /// The job's spec, kept in the report.
+    pub job: Option<crate::job::JobSpec>,
 }
 
 impl BuildRequest {
@@ -107,6 +109,7 @@ impl BuildRequest {
             compile_cache: None,
             download_timeout: Duration::from_secs(1800),
             verify_timeout: Duration::from_secs(600),
+            job: None,
         }
     }
 
@@ -284,6 +287,7 @@ pub fn build(
         }
     }
     report.command = run.command.clone();
+    report.environment = run.environment.clone();
     report.attempts = run.attempts.clone();
     report.peak_memory = run.peak_memory.clone();
     report.time_lost_seconds = run.time_lost_seconds;
@@ -384,6 +388,11 @@ fn open_records(
     report.findings = req.preflight.clone();
     report.findings.extend(stale.iter().map(|s| s.finding()));
     report.log = Some(log_path);
+    report.job = req.job.clone();
+    report.source_sha256 = match &req.source {
+        SourceSpec::Sdist(p) => wheel::sha256_file(p).ok(),
+        _ => None,
+    };
     let report_path = req.report_path();
     report
         .write(&report_path)

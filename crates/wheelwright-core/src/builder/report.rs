@@ -15,13 +15,20 @@ use super::wheel::WheelInfo;
 use crate::env_vars;
 use crate::facts::Facts;
 use crate::finding::Finding;
+use crate::job::JobSpec;
 use crate::plan::calibrate::{calibrate, CalibrateError, PastBuild, SpeedCalibration};
 use crate::plan::measurements::parse_ninja_log;
 use crate::plan::recipe::{resolve_units, Recipe, DEFAULT_FLASH_ATTN_VERSION};
 use crate::plan::CostModel;
 
 /// Version of the `BuildReport` JSON contract.
-pub const BUILD_REPORT_SCHEMA_VERSION: u32 = 1;
+///
+/// 2 added `job` (the [`JobSpec`]), `environment`, `source_sha256`, and
+/// `cxx11_abi`/`gcc` in the facts; every field of 1 is kept.
+pub const BUILD_REPORT_SCHEMA_VERSION: u32 = 2;
+
+/// The `schema_version`s [`BuildReport`] reads.
+pub const READABLE_SCHEMA_VERSIONS: [u32; 2] = [1, BUILD_REPORT_SCHEMA_VERSION];
 
 /// How an attempt, or the whole build, ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +98,13 @@ pub struct FactsSummary {
     pub ninja: Option<String>,
     /// `"gcc 13.3.0"`, one per compiler found.
     pub compilers: Vec<String>,
+    /// torch's C++11 ABI (`torch._C._GLIBCXX_USE_CXX11_ABI`); schema 2.
+    #[serde(default)]
+    pub cxx11_abi: Option<bool>,
+    /// The version of the `gcc` first on PATH (the host compiler the build
+    /// uses unless the plan sets CC); schema 2.
+    #[serde(default)]
+    pub gcc: Option<String>,
 }
 
 impl FactsSummary {
@@ -121,8 +135,29 @@ impl FactsSummary {
                 .iter()
                 .map(|c| format!("{} {}", c.name, c.version))
                 .collect(),
+            cxx11_abi: f.torch.as_ref().and_then(|t| t.cxx11_abi),
+            gcc: f
+                .compilers
+                .iter()
+                .find(|c| c.name == "gcc")
+                .map(|c| c.version.clone()),
         }
     }
+}
+
+/// The environment the build command ran in, as wheelwright set it: enough,
+/// with [`BuildReport::command`], to run the same command by hand.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BuildEnvironment {
+    /// Variables set on top of the inherited environment for the first
+    /// attempt (the plan's, MAX_JOBS, NVCC_THREADS, ...), PATH aside.
+    pub set: std::collections::BTreeMap<String, String>,
+    /// Variables removed from the inherited environment.
+    pub removed: Vec<String>,
+    /// Directories put in front of the inherited PATH (the interpreter's).
+    pub path_prepend: Vec<PathBuf>,
+    /// The directory the command ran in.
+    pub cwd: PathBuf,
 }
 
 /// Everything one `wheelwright build` did.
@@ -164,6 +199,15 @@ pub struct BuildReport {
     /// The compile cache's hits and the time they saved, when one was used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compile_cache: Option<super::compile_cache::CacheUsage>,
+    /// The job's spec, as it ran (schema 2; `wheelwright repro` replays it).
+    #[serde(default)]
+    pub job: Option<JobSpec>,
+    /// The environment of the build command (schema 2).
+    #[serde(default)]
+    pub environment: Option<BuildEnvironment>,
+    /// sha256 of the sdist that was built, when the source was one (schema 2).
+    #[serde(default)]
+    pub source_sha256: Option<String>,
 }
 
 impl BuildReport {
@@ -193,6 +237,9 @@ impl BuildReport {
             exit_code: None,
             publish: None,
             compile_cache: None,
+            job: None,
+            environment: None,
+            source_sha256: None,
         }
     }
 

@@ -160,6 +160,8 @@ pub struct RunResult {
     pub findings: Vec<Finding>,
     /// The first attempt's command line.
     pub command: Vec<String>,
+    /// The environment the first attempt's command ran in, as set here.
+    pub environment: Option<super::BuildEnvironment>,
 }
 
 /// Why attempts could not run at all (a failed build is a [`RunResult`], not this).
@@ -222,6 +224,25 @@ pub fn path_with_python_dir(python: &Path, path: Option<OsString>) -> OsString {
     std::env::join_paths(dirs).unwrap_or_default()
 }
 
+/// The variables an attempt with `jobs` sets on top of the inherited
+/// environment, besides PATH ([`path_with_python_dir`]) and the build's
+/// marker: the plan's, MAX_JOBS, NVCC_THREADS, unbuffered Python, no pip prompts.
+pub fn attempt_env(cfg: &RunnerConfig, jobs: u32) -> BTreeMap<String, String> {
+    let mut env = cfg.env.clone();
+    for (k, v) in [
+        (env_vars::MAX_JOBS, jobs.to_string()),
+        (
+            env_vars::NVCC_THREADS,
+            cfg.attempts.nvcc_threads.to_string(),
+        ),
+        (env_vars::PYTHONUNBUFFERED, "1".to_string()),
+        (env_vars::PIP_NO_INPUT, "1".to_string()),
+    ] {
+        env.insert(k.to_string(), v);
+    }
+    env
+}
+
 /// Run attempts until one succeeds, fails for a reason other than memory, is
 /// cancelled, or the retries are spent. `new_watcher` makes a fresh watcher
 /// for each attempt, given that attempt's MAX_JOBS; `log` receives every line.
@@ -236,6 +257,7 @@ pub fn run_attempts(
     let mut peak = MemoryPeak::default();
     let mut jobs = cfg.attempts.max_jobs.max(1);
     let mut command = Vec::new();
+    let mut environment = None;
     // Objects built by earlier attempts: a retry's ninja runs only the rest.
     let mut built: Vec<String> = Vec::new();
     let shim = install_ninja_order(cfg, log, on_event);
@@ -262,6 +284,9 @@ pub fn run_attempts(
         built.extend_from_slice(readers.progress.built_objects());
         if command.is_empty() {
             command = done.command.clone();
+        }
+        if environment.is_none() {
+            environment = done.environment.clone();
         }
         peak.merge(&done.attempt.peak_memory);
         on_event(BuildEvent::AttemptFinished(&done.attempt));
@@ -315,6 +340,7 @@ pub fn run_attempts(
             time_lost_seconds,
             findings,
             command,
+            environment,
             attempts,
         });
     }
@@ -365,6 +391,39 @@ struct AttemptDone {
     command: Vec<String>,
     /// Why the attempt died, when it did.
     verdict: Option<oom::Verdict>,
+    environment: Option<super::BuildEnvironment>,
+}
+
+/// What `cmd` sets, removes and puts in front of the inherited PATH (the
+/// build's marker aside: it is new on every run).
+fn command_environment(cmd: &Command, cwd: &Path) -> super::BuildEnvironment {
+    let mut env = super::BuildEnvironment {
+        cwd: cwd.to_path_buf(),
+        ..Default::default()
+    };
+    let inherited: Vec<PathBuf> = std::env::var_os(env_vars::PATH)
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    for (k, v) in cmd.get_envs() {
+        let k = k.to_string_lossy().into_owned();
+        match v {
+            None => env.removed.push(k),
+            Some(v) if k == env_vars::PATH => {
+                let full: Vec<PathBuf> = std::env::split_paths(v).collect();
+                let front = full.len().saturating_sub(inherited.len());
+                if full[front..] == inherited[..] {
+                    env.path_prepend = full[..front].to_vec();
+                } else {
+                    env.set.insert(k, v.to_string_lossy().into_owned());
+                }
+            }
+            Some(_) if k == env_vars::WHEELWRIGHT_BUILD_ID => {}
+            Some(v) => {
+                env.set.insert(k, v.to_string_lossy().into_owned());
+            }
+        }
+    }
+    env
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -398,6 +457,7 @@ fn run_one(
             wheel: None,
             command: Vec::new(),
             verdict: None,
+            environment: None,
         });
     }
     std::fs::create_dir_all(&cfg.dist_dir)
@@ -409,14 +469,7 @@ fn run_one(
     for k in &cfg.env_remove {
         cmd.env_remove(k);
     }
-    cmd.envs(&cfg.env)
-        .env(env_vars::MAX_JOBS, jobs.to_string())
-        .env(
-            env_vars::NVCC_THREADS,
-            cfg.attempts.nvcc_threads.to_string(),
-        )
-        .env(env_vars::PYTHONUNBUFFERED, "1")
-        .env(env_vars::PIP_NO_INPUT, "1")
+    cmd.envs(attempt_env(cfg, jobs))
         .env(env_vars::WHEELWRIGHT_BUILD_ID, &cfg.marker)
         .env(
             env_vars::PATH,
@@ -429,6 +482,7 @@ fn run_one(
         cmd.env(env_vars::PATH, std::env::join_paths(dirs).unwrap_or(path));
         cmd.envs(shim.env());
     }
+    let environment = Some(command_environment(&cmd, &cfg.cwd));
     let command_text = display_command(&cmd);
     let command: Vec<String> = std::iter::once(cmd.get_program())
         .chain(cmd.get_args())
@@ -602,6 +656,7 @@ fn run_one(
         wheel,
         command,
         verdict,
+        environment,
     })
 }
 

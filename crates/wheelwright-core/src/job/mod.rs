@@ -11,6 +11,7 @@
 //! The CLI's `wheelwright build`, the GitHub Action and any other CI call
 //! this one function; [`crate::sinks::build`] renders its report for them.
 
+pub mod repro;
 mod settings;
 mod spec;
 
@@ -340,6 +341,7 @@ pub fn run(
     req.preflight = settings.preflight;
     req.pip_args = settings.pip_args;
     req.compile_cache = spec.compile_cache.clone();
+    req.job = Some(spec.clone());
 
     on_event(JobEvent::Building {
         source: &spec.source,
@@ -402,6 +404,7 @@ fn download_failed(
     let mut req = BuildRequest::new(&spec.source, source, recipe, python);
     req.work_dir = spec.work_dir.clone();
     req.out_dir = spec.out_dir.clone();
+    req.job = Some(spec.clone());
     match builder::record_early_end(&req, finding, outcome) {
         Ok(report) => JobError::SourceUnavailable {
             report: Box::new(report),

@@ -1,0 +1,110 @@
+//! `wheelwright repro REPORT`: compare this host with the one a report was
+//! built on, then rebuild with the same spec, archs and environment
+//! (`--replan`: jobs and threads planned for this host); or only print a
+//! shell script that does it without wheelwright, or re-diagnose the saved log.
+//! The work is [`wheelwright_core::job::repro`]'s.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+
+use wheelwright_core::builder::FactsSummary;
+use wheelwright_core::detect::{self, DetectOptions};
+use wheelwright_core::job::repro::{self, ReproError};
+use wheelwright_core::sinks::text;
+
+use crate::exit;
+
+#[derive(Debug, Args)]
+pub struct ReproArgs {
+    /// The build's report.json: a path or an http(s) URL.
+    #[arg(value_name = "REPORT")]
+    pub report: String,
+    /// Plan MAX_JOBS and NVCC_THREADS for this host instead of the report's.
+    #[arg(long, conflicts_with_all = ["diagnose", "print_script"])]
+    pub replan: bool,
+    /// Only diagnose the report's saved build log again.
+    #[arg(long, conflicts_with = "print_script")]
+    pub diagnose: bool,
+    /// Only print a shell script (environment + the exact pip command) that
+    /// reproduces the build without wheelwright.
+    #[arg(long)]
+    pub print_script: bool,
+    /// The interpreter that builds [default: the report's, if it exists here, else the active venv or python3].
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Work dir of the rebuild [default: the report's].
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Where the rebuild's wheel, build.log and report.json land [default: the report's].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print the rebuild's report.json to stdout at the end.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn repro_error(e: ReproError) -> anyhow::Error {
+    let hint = e.hint();
+    exit::hinted(e, hint, exit::USAGE)
+}
+
+pub fn run(args: ReproArgs) -> anyhow::Result<ExitCode> {
+    let scratch = std::env::temp_dir().join(format!("wheelwright-repro-{}", std::process::id()));
+    let report = repro::load_report(
+        &args.report,
+        &wheelwright_publish::HttpNetwork::from_env(),
+        &scratch,
+    );
+    let _ = std::fs::remove_dir_all(&scratch);
+    let report = report.map_err(repro_error)?;
+    if args.print_script {
+        super::write_stdout(&repro::shell_script(&report).map_err(repro_error)?, false)?;
+        return Ok(ExitCode::from(exit::OK));
+    }
+    if args.diagnose {
+        let log = repro::saved_log(&report, Some(args.report.as_ref())).ok_or_else(|| {
+            exit::usage(
+                "the report's build.log is not here",
+                "copy build.log next to report.json",
+            )
+        })?;
+        let findings = repro::diagnose_saved_log(&report, &log)
+            .with_context(|| format!("cannot read {}", log.display()))?;
+        super::print_text(&text::render(&findings, false))?;
+        let failed = findings.iter().any(|f| f.is_error());
+        return Ok(ExitCode::from(if failed {
+            exit::JOB_FAILED
+        } else {
+            exit::OK
+        }));
+    }
+
+    let plan_dir = args
+        .work_dir
+        .clone()
+        .unwrap_or_else(|| report.work_dir.clone());
+    let mut spec = repro::rebuild_spec(&report, args.replan, &plan_dir.join("repro-plan.json"));
+    spec.python = args.python.clone().or(spec.python);
+    spec.work_dir = args.work_dir.unwrap_or(spec.work_dir);
+    spec.out_dir = args.out.unwrap_or(spec.out_dir);
+    if let (Some(path), Some(plan)) = (&spec.plan_file, &report.plan) {
+        std::fs::create_dir_all(&plan_dir)
+            .and_then(|()| std::fs::write(path, serde_json::to_vec_pretty(plan)?))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+
+    let mut dopts = DetectOptions::from_process_env();
+    dopts.python = spec.python.clone().or(dopts.python);
+    let here = FactsSummary::from_facts(&detect::detect(&dopts));
+    match &report.facts {
+        Some(theirs) => super::eprint_text(&format!(
+            "== this host against the report's\n{}\n",
+            repro::render_comparison(&repro::compare_hosts(theirs, &here))
+        ))?,
+        None => eprintln!("wheelwright: the report has no host facts to compare"),
+    }
+    super::build::run_job(&spec, args.json)
+}
