@@ -50,9 +50,29 @@ fn the_action_runs_doctor_setup_build_with_its_inputs_and_wires_the_outputs() {
         ("allow-system-python", "True"),
     ]);
     assert!(result.succeeded(), "{}", result.log());
+    let cache = runner.tool_cache.join("wheelwright/work");
+    let keyed = cache.join("default-0123");
     assert_eq!(
         ww.calls(),
         vec![
+            s(&[
+                "workdir",
+                "--root",
+                cache.to_str().unwrap(),
+                "--scope",
+                "default",
+                "--max-age-days",
+                "14",
+                "--max-total",
+                "200GiB",
+                "--github-output",
+                "--python",
+                "/opt/venv/bin/python",
+                "--archs",
+                "80;90",
+                "--",
+                spec,
+            ]),
             s(&["doctor", "--python", "/opt/venv/bin/python"]),
             s(&[
                 "setup",
@@ -64,6 +84,8 @@ fn the_action_runs_doctor_setup_build_with_its_inputs_and_wires_the_outputs() {
                 "build",
                 "--out",
                 "wheelhouse",
+                "--work-dir",
+                keyed.to_str().unwrap(),
                 "--archs",
                 "80;90",
                 "--max-jobs",
@@ -76,6 +98,7 @@ fn the_action_runs_doctor_setup_build_with_its_inputs_and_wires_the_outputs() {
             ]),
         ]
     );
+    assert_eq!(result.outputs["work-dir"], keyed.display().to_string());
     assert_eq!(result.outputs["outcome"], "ok");
     assert_eq!(result.outputs["wheel"], "/w/fake.whl");
     assert_eq!(result.outputs["wheel-sha256"], "abc");
@@ -87,16 +110,46 @@ fn the_action_runs_doctor_setup_build_with_its_inputs_and_wires_the_outputs() {
 
 #[test]
 fn defaults_give_the_shortest_commands_and_empty_arrays_expand_to_nothing() {
-    let (_runner, ww, result) = run(&[]);
+    let (runner, ww, result) = run(&[]);
     assert!(result.succeeded(), "{}", result.log());
+    let calls = ww.calls();
+    assert_eq!(calls[0][0], "workdir");
+    assert_eq!(&calls[1..3], [s(&["doctor"]), s(&["setup"])]);
+    let keyed = runner.tool_cache.join("wheelwright/work/default-0123");
     assert_eq!(
-        ww.calls(),
-        vec![
-            s(&["doctor"]),
-            s(&["setup"]),
-            s(&["build", "--out", "wheelhouse", "--", "flash-attn==2.8.3"]),
-        ]
+        calls[3],
+        s(&[
+            "build",
+            "--out",
+            "wheelhouse",
+            "--work-dir",
+            keyed.to_str().unwrap(),
+            "--",
+            "flash-attn==2.8.3"
+        ])
     );
+}
+
+#[test]
+fn an_explicit_work_dir_is_used_as_is_with_the_spec() {
+    let (_runner, ww, result) = run(&[("work-dir", "/srv/ww work"), ("cache-scope", "release")]);
+    assert!(result.succeeded(), "{}", result.log());
+    assert!(result.step("workdir").skipped);
+    let calls = ww.calls();
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert_eq!(
+        calls[2],
+        s(&[
+            "build",
+            "--out",
+            "wheelhouse",
+            "--work-dir",
+            "/srv/ww work",
+            "--",
+            "flash-attn==2.8.3"
+        ])
+    );
+    assert_eq!(result.outputs["work-dir"], "");
 }
 
 #[test]
@@ -105,16 +158,16 @@ fn a_calibrate_report_is_passed_once_it_exists() {
     let report = dir.path().join("report.json");
     let (_runner, ww, result) = run(&[("calibrate", report.to_str().unwrap()), ("setup", "false")]);
     assert!(result.succeeded(), "{}", result.log());
-    assert_eq!(ww.calls().len(), 2, "no setup: {:?}", ww.calls());
+    assert_eq!(ww.calls().len(), 3, "no setup: {:?}", ww.calls());
     assert!(!ww.calls().concat().contains(&"--calibrate".to_string()));
     std::fs::write(&report, "{}").unwrap();
     let (_runner, ww, _) = run(&[("calibrate", report.to_str().unwrap()), ("setup", "false")]);
     let calls = ww.calls();
     assert_eq!(
-        calls[0],
+        calls[1],
         s(&["doctor", "--calibrate", report.to_str().unwrap()])
     );
-    assert!(calls[1]
+    assert!(calls[2]
         .windows(2)
         .any(|w| w == ["--calibrate", report.to_str().unwrap()]));
 }

@@ -329,7 +329,8 @@ impl Context {
 
 /// A fake `wheelwright` that records each call's arguments (one file per
 /// call, NUL-separated, so a spec with a line break stays one argument),
-/// answers `--version`, and on `build` writes the outputs the real one writes.
+/// answers `--version`, and on `workdir` and `build` writes outputs as the
+/// real one does (`workdir`'s source is its spec, as for an sdist).
 pub struct RecordingWheelwright {
     pub path: PathBuf,
     pub calls_dir: PathBuf,
@@ -346,6 +347,10 @@ calls='{calls}'
 if [ "$1" = --version ]; then echo "wheelwright 0.0.0-fake"; exit 0; fi
 n=$(ls "$calls" | wc -l)
 printf '%s\0' "$@" > "$calls/$(printf %04d "$n")"
+if [ "$1" = workdir ] && [ -n "${{GITHUB_OUTPUT:-}}" ]; then
+  for last in "$@"; do :; done
+  printf 'work-dir<<EOF_FAKE\n%s\nEOF_FAKE\nsource<<EOF_FAKE\n%s\nEOF_FAKE\n' "$RUNNER_TOOL_CACHE/wheelwright/work/default-0123" "$last" >> "$GITHUB_OUTPUT"
+fi
 if [ "$1" = build ] && [ -n "${{GITHUB_OUTPUT:-}}" ]; then
   printf 'outcome=ok\nwheel=/w/fake.whl\nwheel-sha256=abc\nreport=/w/report.json\n' >> "$GITHUB_OUTPUT"
 fi

@@ -99,8 +99,15 @@ impl Console {
         }
     }
 
-    fn note(&self, text: &str) {
+    /// A line of our own. It may quote the spec or a path, so on a runner it
+    /// goes inside the fence that opened before anything was printed, on the
+    /// same stream as the log (two streams interleave in any order).
+    fn note(&mut self, text: &str) {
         let line = format!("wheelwright: {text}");
+        if let Some(echo) = self.echo.as_mut() {
+            let _ = echo.echo(&line);
+            return;
+        }
         match &self.bar {
             Some(pb) => pb.suspend(|| eprintln!("{line}")),
             None => eprintln!("{line}"),
@@ -120,6 +127,11 @@ impl Console {
                     self.note("--force: building although the plan refused it");
                 }
             }
+            JobEvent::WaitingForWorkDir { work_dir, lock } => self.note(&format!(
+                "waiting for another build that uses {} (lock {})",
+                work_dir.display(),
+                lock.display()
+            )),
             JobEvent::Building {
                 source,
                 recipe,

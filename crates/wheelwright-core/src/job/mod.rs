@@ -31,6 +31,7 @@ use crate::finding::{Finding, Severity};
 use crate::net::{self, FetchOptions, Network};
 use crate::plan::PlanError;
 use crate::publish::{self, PublishReport};
+use crate::workdir::{WorkDirError, WorkDirLock};
 
 /// What a job needs from its caller besides the spec.
 pub struct JobContext<'a> {
@@ -72,6 +73,14 @@ pub enum JobEvent<'a> {
         findings: &'a [Finding],
         /// The spec's `force` is set: the build goes on.
         forced: bool,
+    },
+    /// Another build on this host holds the work dir: the job waits for it
+    /// (until cancelled).
+    WaitingForWorkDir {
+        /// The work dir.
+        work_dir: &'a Path,
+        /// Its lock file.
+        lock: &'a Path,
     },
     /// The build starts with these settings.
     Building {
@@ -168,6 +177,9 @@ pub enum JobError {
     /// The build's records (`build.log`, `report.json`) could not be written.
     #[error("the build could not keep its records")]
     Records(#[source] BuildError),
+    /// The work dir could not be locked (or the wait for it was cancelled).
+    #[error(transparent)]
+    WorkDir(WorkDirError),
 }
 
 impl JobError {
@@ -183,6 +195,7 @@ impl JobError {
             JobError::Refused { .. } => "fix what the findings say (or override with --archs/--max-jobs/--nvcc-threads), or pass --force to build anyway".into(),
             JobError::SourceUnavailable { .. } => SOURCE_HINT.into(),
             JobError::Records(_) => "check that the out and work dirs are writable and have space".into(),
+            JobError::WorkDir(e) => e.hint(),
         }
     }
 
@@ -195,6 +208,8 @@ impl JobError {
             } => 130,
             JobError::SourceUnavailable { .. } => 1,
             JobError::Records(_) => 3,
+            JobError::WorkDir(WorkDirError::Cancelled { .. }) => 130,
+            JobError::WorkDir(WorkDirError::Io { .. }) => 3,
             _ => 2,
         }
     }
@@ -237,6 +252,15 @@ pub fn run(
             error,
         })?;
     }
+    // Held until the job ends: another job on this host that uses the same
+    // work dir (runner agents sharing a tool cache) waits for it.
+    let _work_dir_lock = WorkDirLock::acquire_cancellable(&spec.work_dir, ctx.cancel, |lock| {
+        on_event(JobEvent::WaitingForWorkDir {
+            work_dir: &spec.work_dir,
+            lock,
+        })
+    })
+    .map_err(JobError::WorkDir)?;
     let mut dopts = ctx.detect.clone();
     dopts.python = spec.python.clone().or(dopts.python);
     dopts.disk_path = spec.work_dir.clone();
