@@ -1,4 +1,4 @@
-//! `action.yml` and `workflows/build-wheels.yml` as GitHub reads them: valid
+//! `action.yml` and `.github/workflows/build-wheels.yml` as GitHub reads them: valid
 //! YAML, every input used and declared, inputs never spliced into a script
 //! (they travel as environment variables, so a spec cannot inject shell), the
 //! outputs wired to the build step, and every flag a step passes known to the
@@ -144,7 +144,7 @@ fn every_flag_the_action_passes_is_known_to_the_binary() {
 
 #[test]
 fn the_reusable_workflow_calls_the_action_with_its_inputs() {
-    let (text, workflow) = load("workflows/build-wheels.yml");
+    let (text, workflow) = load(".github/workflows/build-wheels.yml");
     let (_, action) = load("action.yml");
     // YAML 1.2 keeps `on` a string key.
     let call = &workflow["on"]["workflow_call"];

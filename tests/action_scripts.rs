@@ -99,6 +99,9 @@ fn the_action_runs_doctor_setup_build_with_its_inputs_and_wires_the_outputs() {
         ]
     );
     assert_eq!(result.outputs["work-dir"], keyed.display().to_string());
+    assert_eq!(result.outputs["wheel-path"], "/w/fake.whl");
+    assert_eq!(result.outputs["sha256"], "abc");
+    assert_eq!(result.outputs["asset-urls"], "", "no publish-* input");
     assert_eq!(result.outputs["outcome"], "ok");
     assert_eq!(result.outputs["wheel"], "/w/fake.whl");
     assert_eq!(result.outputs["wheel-sha256"], "abc");
@@ -150,6 +153,36 @@ fn an_explicit_work_dir_is_used_as_is_with_the_spec() {
         ])
     );
     assert_eq!(result.outputs["work-dir"], "");
+}
+
+#[test]
+fn publish_inputs_become_publish_flags_after_a_successful_build() {
+    let (_runner, ww, result) = run(&[
+        ("publish-github-release", "v2.8.3"),
+        ("publish-index-dir", "site"),
+        ("publish-base-url", "https://example.test/dl/"),
+        ("setup", "false"),
+    ]);
+    assert!(result.succeeded(), "{}", result.log());
+    let calls = ww.calls();
+    assert_eq!(
+        calls.last().unwrap(),
+        &s(&[
+            "publish",
+            "--report",
+            "/w/report.json",
+            "--github-release",
+            "v2.8.3",
+            "--index-dir",
+            "site",
+            "--base-url",
+            "https://example.test/dl/",
+        ])
+    );
+    assert_eq!(
+        result.outputs["asset-urls"],
+        "https://example.test/fake.whl"
+    );
 }
 
 #[test]

@@ -81,6 +81,25 @@ pub fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
     };
     let targets = targets(&args);
     let report = wheelwright_publish::publish(&wheels, &targets).map_err(to_cli)?;
+    if super::in_github_actions() {
+        // The action's `asset-urls` output.
+        if let Some(path) = std::env::var_os(wheelwright_core::env_vars::GITHUB_OUTPUT) {
+            use std::io::Write;
+            let text = wheelwright_core::sinks::build_report::publish_outputs(&report);
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .and_then(|mut f| f.write_all(text.as_bytes()))
+                .map_err(|e| {
+                    exit::hinted(
+                        e,
+                        "check that the runner's GITHUB_OUTPUT file can be written",
+                        exit::INTERNAL,
+                    )
+                })?;
+        }
+    }
     if args.json {
         super::print_json(&report)?;
     } else {

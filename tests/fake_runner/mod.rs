@@ -352,7 +352,10 @@ if [ "$1" = workdir ] && [ -n "${{GITHUB_OUTPUT:-}}" ]; then
   printf 'work-dir<<EOF_FAKE\n%s\nEOF_FAKE\nsource<<EOF_FAKE\n%s\nEOF_FAKE\n' "$RUNNER_TOOL_CACHE/wheelwright/work/default-0123" "$last" >> "$GITHUB_OUTPUT"
 fi
 if [ "$1" = build ] && [ -n "${{GITHUB_OUTPUT:-}}" ]; then
-  printf 'outcome=ok\nwheel=/w/fake.whl\nwheel-sha256=abc\nreport=/w/report.json\n' >> "$GITHUB_OUTPUT"
+  printf 'outcome=ok\nwheel=/w/fake.whl\nwheel-path=/w/fake.whl\nwheel-sha256=abc\nsha256=abc\nreport=/w/report.json\nreport-path=/w/report.json\n' >> "$GITHUB_OUTPUT"
+fi
+if [ "$1" = publish ] && [ -n "${{GITHUB_OUTPUT:-}}" ]; then
+  printf 'asset-urls=https://example.test/fake.whl\n' >> "$GITHUB_OUTPUT"
 fi
 exit 0
 "#,

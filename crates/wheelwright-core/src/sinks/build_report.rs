@@ -115,7 +115,10 @@ pub struct GithubBuildReport {
     /// Markdown to append to the file `GITHUB_STEP_SUMMARY` names.
     pub step_summary: String,
     /// `name<<DELIM` blocks to append to the file `GITHUB_OUTPUT` names:
-    /// `outcome`, `wheel`, `wheel-sha256`, `report`, and the findings'.
+    /// `outcome`, `wheel-path`, `wheel-name`, `sha256`, `report-path`,
+    /// `archs`, `local-version`, `max-jobs`, `nvcc-threads`, `asset-urls`
+    /// (one per line, when the job published), the aliases `wheel`,
+    /// `wheel-sha256`, `report`, and the findings'.
     pub outputs: String,
 }
 
@@ -133,20 +136,58 @@ pub fn github_build_report(r: &BuildReport, workspace: Option<String>) -> Github
         |name: &str, value: &str| outputs.push_str(&github::multiline_output(name, value));
     put("outcome", r.outcome.map_or("unknown", |o| o.as_str()));
     if let Some(w) = &r.wheel {
-        put("wheel", &w.path.display().to_string());
-        put("wheel-sha256", &w.sha256);
+        let path = w.path.display().to_string();
+        // `wheel` and `wheel-sha256` are the names of the action's first release.
+        for name in ["wheel-path", "wheel"] {
+            put(name, &path);
+        }
+        put("wheel-name", &w.name);
+        for name in ["sha256", "wheel-sha256"] {
+            put(name, &w.sha256);
+        }
     }
     if let Some(log) = &r.log {
-        put(
-            "report",
-            &log.with_file_name("report.json").display().to_string(),
-        );
+        let report = log.with_file_name("report.json").display().to_string();
+        for name in ["report-path", "report"] {
+            put(name, &report);
+        }
+    }
+    if let Some(plan) = &r.plan {
+        put("archs", &plan.archs.join(";"));
+        if let Some(label) = &plan.local_version {
+            put("local-version", label);
+        }
+    }
+    // What the last attempt ran with (after OOM retries, fewer jobs than planned).
+    if let Some(a) = r.attempts.last() {
+        put("max-jobs", &a.max_jobs.to_string());
+        put("nvcc-threads", &a.nvcc_threads.to_string());
+    } else if let Some(plan) = &r.plan {
+        put("max-jobs", &plan.max_jobs.to_string());
+        put("nvcc-threads", &plan.nvcc_threads.to_string());
+    }
+    if let Some(publish) = &r.publish {
+        outputs.push_str(&publish_outputs(publish));
     }
     GithubBuildReport {
         annotations: annotations.text,
         step_summary,
         outputs,
     }
+}
+
+/// `asset-urls` for `GITHUB_OUTPUT`: the http(s) URLs of the files a publish
+/// uploaded or found already there, one per line (none for failed files or
+/// local copies).
+pub fn publish_outputs(r: &crate::publish::PublishReport) -> String {
+    let urls: Vec<&str> = r
+        .files
+        .iter()
+        .filter(|f| f.status != crate::publish::PublishStatus::Failed)
+        .filter_map(|f| f.url.as_deref())
+        .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+        .collect();
+    github::multiline_output("asset-urls", &urls.join("\n"))
 }
 
 #[cfg(test)]
@@ -174,10 +215,16 @@ mod tests {
             "f",
         ));
         let g = github_build_report(&r, None);
+        let wheel = "/out/x-1.0-cp312-cp312-linux_x86_64.whl";
+        let sha = "ab".repeat(32);
         for (name, value) in [
             ("outcome", "ok"),
-            ("wheel", "/out/x-1.0-cp312-cp312-linux_x86_64.whl"),
-            ("wheel-sha256", &"ab".repeat(32)),
+            ("wheel-path", wheel),
+            ("wheel", wheel),
+            ("wheel-name", "x-1.0-cp312-cp312-linux_x86_64.whl"),
+            ("sha256", &sha),
+            ("wheel-sha256", &sha),
+            ("report-path", "/out/report.json"),
             ("report", "/out/report.json"),
         ] {
             let block = g
@@ -195,9 +242,61 @@ mod tests {
         );
         let text = summary(&r);
         assert!(text.starts_with("wheelwright: build ok in"), "{text}");
+        assert!(!g.outputs.contains("asset-urls"), "nothing published");
         assert!(
             text.contains("warning[ninja-missing]: t\n  m\n  fix: f\n"),
             "{text}"
+        );
+    }
+
+    /// The value of output `name` in `outputs` (`name<<DELIM` blocks).
+    fn output(outputs: &str, name: &str) -> Option<String> {
+        let block = outputs.split_once(&format!("{name}<<"))?.1;
+        let (delim, rest) = block.split_once('\n')?;
+        Some(rest.split_once(&format!("\n{delim}\n"))?.0.to_string())
+    }
+
+    #[test]
+    fn outputs_of_a_real_build_carry_its_plan_last_attempt_and_published_urls() {
+        let text = crate::test_support::fixture("builds/h200-flash-attn/report.json");
+        let mut r: BuildReport = serde_json::from_str(&text).unwrap();
+        let g = github_build_report(&r, None);
+        for (name, value) in [
+            ("archs", "90"),
+            ("local-version", "cu13torch2.11cxx11abiTRUE"),
+            ("max-jobs", "16"),
+            ("nvcc-threads", "1"),
+            (
+                "wheel-name",
+                "flash_attn-2.8.3+cu13torch2.11cxx11abitrue-cp312-cp312-linux_x86_64.whl",
+            ),
+            (
+                "sha256",
+                "a187ff51c6a571e09ed0c46f941b134b3b02b4c026cacaceff4656fa592fd30e",
+            ),
+        ] {
+            assert_eq!(output(&g.outputs, name).as_deref(), Some(value), "{name}");
+        }
+        // After an OOM retry the outputs say what the wheel was built with.
+        let mut retry = r.attempts[0].clone();
+        retry.max_jobs = 8;
+        r.attempts.push(retry);
+        r.publish = Some(
+            serde_json::from_str(
+                r#"{"files": [
+                {"target": "github_release", "file": "a.whl", "status": "uploaded", "url": "https://github.com/o/r/releases/download/v1/a.whl", "sha256": "ab"},
+                {"target": "wheelhouse", "file": "a.whl", "status": "uploaded", "url": "/srv/wheelhouse/a.whl", "sha256": "ab"},
+                {"target": "upload", "file": "a.whl", "status": "failed", "url": "https://pypi.example/a.whl", "sha256": "ab"},
+                {"target": "index", "file": "a.whl", "status": "skipped", "url": "https://pages.example/simple/flash-attn/", "sha256": "ab"}
+            ]}"#,
+            )
+            .unwrap(),
+        );
+        let g = github_build_report(&r, None);
+        assert_eq!(output(&g.outputs, "max-jobs").as_deref(), Some("8"));
+        assert_eq!(
+            output(&g.outputs, "asset-urls").as_deref(),
+            Some("https://github.com/o/r/releases/download/v1/a.whl\nhttps://pages.example/simple/flash-attn/")
         );
     }
 }
