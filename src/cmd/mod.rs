@@ -23,6 +23,7 @@ pub mod publish;
 pub mod repro;
 pub mod runner;
 pub mod setup;
+pub mod wheel;
 
 /// (The limits are `i64`, the type of clap's ranges.)
 /// The most parallel compile jobs a flag accepts (MAX_JOBS; 0 would mean
@@ -77,6 +78,9 @@ pub enum Command {
     Runner(runner::RunnerArgs),
     /// Replay a build from its report.json: compare hosts, rebuild the same way (or print a script, or re-diagnose).
     Repro(repro::ReproArgs),
+    /// Work with built wheels: `wheel check` verifies one before it is published.
+    #[command(subcommand)]
+    Wheel(wheel::WheelCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -90,6 +94,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Publish(args) => publish::run(args),
         Command::Runner(args) => runner::run(args),
         Command::Repro(args) => repro::run(args),
+        Command::Wheel(cmd) => wheel::run(cmd),
     }
 }
 
