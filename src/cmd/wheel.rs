@@ -108,7 +108,12 @@ fn render(run: &CheckRun) -> String {
     let mut out = String::new();
     if let Some(r) = &run.required_archs {
         let all: Vec<&str> = r.sass.iter().chain(&r.ptx).map(String::as_str).collect();
-        let _ = writeln!(out, "required archs: {} (from {})", all.join(", "), r.source);
+        let _ = writeln!(
+            out,
+            "required archs: {} (from {})",
+            all.join(", "),
+            r.source
+        );
     }
     if let Some(t) = &run.torch {
         let _ = writeln!(
@@ -139,9 +144,16 @@ fn render(run: &CheckRun) -> String {
 fn render_wheel(out: &mut String, c: &WheelCheck) {
     let errors = c.errors().count();
     let warnings = c.findings.len() - errors;
-    let file = c.path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let file = c
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     let verdict = if c.passed { "passed" } else { "FAILED" };
-    let _ = writeln!(out, "\n{file}: {verdict} ({errors} errors, {warnings} warnings)");
+    let _ = writeln!(
+        out,
+        "\n{file}: {verdict} ({errors} errors, {warnings} warnings)"
+    );
     let _ = writeln!(
         out,
         "  METADATA version {}, WHEEL tags {}, RECORD: {} files verified",
@@ -150,7 +162,13 @@ fn render_wheel(out: &mut String, c: &WheelCheck) {
         c.record_verified
     );
     for b in &c.binaries {
-        let list = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
         let _ = writeln!(
             out,
             "  {}: SASS {}; PTX {} ({} fatbin entries)",
@@ -174,7 +192,11 @@ fn render_wheel(out: &mut String, c: &WheelCheck) {
             s.undefined, s.resolved, s.missing_count, s.unresolved_count
         );
         if !s.libraries_not_found.is_empty() {
-            let libs: Vec<&str> = s.libraries_not_found.iter().map(|l| l.name.as_str()).collect();
+            let libs: Vec<&str> = s
+                .libraries_not_found
+                .iter()
+                .map(|l| l.name.as_str())
+                .collect();
             let _ = writeln!(out, "    libraries not found: {}", libs.join(", "));
         }
         if !b.versions.is_empty() {
@@ -196,7 +218,11 @@ fn render_wheel(out: &mut String, c: &WheelCheck) {
     }
     match &c.official_archs {
         Some(OfficialArchVerdict::Meets { required }) => {
-            let _ = writeln!(out, "  flash-attn release archs ({}): all present", required.join(", "));
+            let _ = writeln!(
+                out,
+                "  flash-attn release archs ({}): all present",
+                required.join(", ")
+            );
         }
         Some(OfficialArchVerdict::Missing { required, missing }) => {
             let _ = writeln!(

@@ -351,11 +351,21 @@ mod tests {
         assert_eq!(
             official_arch_gap(&h200, "2.8.3"),
             OfficialArchVerdict::Missing {
-                required: vec!["sm_80".into(), "sm_90".into(), "sm_100".into(), "sm_120".into()],
+                required: vec![
+                    "sm_80".into(),
+                    "sm_90".into(),
+                    "sm_100".into(),
+                    "sm_120".into()
+                ],
                 missing: vec!["sm_80".into(), "sm_100".into(), "sm_120".into()],
             }
         );
-        let full = vec![code(&[(Sass, "80"), (Sass, "90"), (Sass, "100"), (Sass, "120")])];
+        let full = vec![code(&[
+            (Sass, "80"),
+            (Sass, "90"),
+            (Sass, "100"),
+            (Sass, "120"),
+        ])];
         assert!(matches!(
             official_arch_gap(&full, "2.8.3"),
             OfficialArchVerdict::Meets { .. }

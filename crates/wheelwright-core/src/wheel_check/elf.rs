@@ -218,5 +218,7 @@ fn read_any<'data, Elf: FileHeader<Endian = Endianness>, R: ReadRef<'data>>(
 }
 
 fn split_paths(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(':').filter(|p| !p.is_empty()).map(str::to_string)
+    text.split(':')
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
 }

@@ -219,11 +219,12 @@ pub fn check_identity(
                     "metadata-version-without-local-label",
                     severity,
                     "METADATA's version lacks the file name's local label",
-                    message + if purpose == Purpose::Index {
-                        "; pip refuses such a file from an index (inconsistent version)"
-                    } else {
-                        "; pip installs it from a file, but an index would be refused"
-                    },
+                    message
+                        + if purpose == Purpose::Index {
+                            "; pip refuses such a file from an index (inconsistent version)"
+                        } else {
+                            "; pip installs it from a file, but an index would be refused"
+                        },
                     fix,
                 ));
             }
@@ -297,15 +298,30 @@ mod tests {
     #[test]
     fn other_disagreements_are_errors() {
         let n = name("flash_attn-2.8.3-cp312-cp312-linux_x86_64.whl");
-        let i = check_identity(&n, WHEEL, "Name: flash-attn\nVersion: 2.8.2\n", Purpose::Local);
+        let i = check_identity(
+            &n,
+            WHEEL,
+            "Name: flash-attn\nVersion: 2.8.2\n",
+            Purpose::Local,
+        );
         assert_eq!(ids(&i), [("metadata-version-mismatch", Severity::Error)]);
         let i = check_identity(&n, WHEEL, "Name: other\nVersion: 2.8.3.0\n", Purpose::Local);
         assert_eq!(ids(&i), [("metadata-name-mismatch", Severity::Error)]);
         let wheel = WHEEL.replace("linux_x86_64", "manylinux_2_28_x86_64");
-        let i = check_identity(&n, &wheel, "Name: flash_attn\nVersion: 2.8.3\n", Purpose::Local);
+        let i = check_identity(
+            &n,
+            &wheel,
+            "Name: flash_attn\nVersion: 2.8.3\n",
+            Purpose::Local,
+        );
         assert_eq!(ids(&i), [("wheel-tags-mismatch", Severity::Error)]);
         let odd = name("flash_attn-2.8.3-cp312-cp312-linux x86+64.whl");
-        let i = check_identity(&odd, WHEEL, "Name: flash_attn\nVersion: 2.8.3\n", Purpose::Local);
+        let i = check_identity(
+            &odd,
+            WHEEL,
+            "Name: flash_attn\nVersion: 2.8.3\n",
+            Purpose::Local,
+        );
         assert!(ids(&i).contains(&("wheel-tag-invalid", Severity::Error)));
     }
 

@@ -45,8 +45,8 @@ use fatbin::{CodeKind, DeviceCode};
 pub use metadata::Purpose;
 use policy::{wheel_policy, PolicyReport};
 use record::{compare_record, parse_record, FileHasher};
-use symbols::{interpreter_symbols, resolve_symbols, LibrarySearch, SymbolResolution};
 pub use request::{run_checks, CheckRequest, CheckRun, WheelOutcome};
+use symbols::{interpreter_symbols, resolve_symbols, LibrarySearch, SymbolResolution};
 use torch::TorchEnv;
 
 /// What to check a wheel against.
@@ -216,8 +216,16 @@ pub fn check_wheel(path: &Path, opts: &CheckOptions) -> Result<WheelCheck, Wheel
         .filter(|d| d.ends_with(".dist-info") && !d.contains('/'))
         .collect();
     let dist_info = match dist_infos.len() {
-        1 => dist_infos.into_iter().next().unwrap_or_default().to_string(),
-        0 => return Err(not_a_wheel("no `*.dist-info/WHEEL` at its top level".into())),
+        1 => dist_infos
+            .into_iter()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        0 => {
+            return Err(not_a_wheel(
+                "no `*.dist-info/WHEEL` at its top level".into(),
+            ))
+        }
         _ => {
             return Err(not_a_wheel(format!(
                 "several .dist-info directories ({})",
@@ -355,7 +363,13 @@ pub fn check_wheel(path: &Path, opts: &CheckOptions) -> Result<WheelCheck, Wheel
                 "{} of {} files do not match RECORD: {}",
                 verdict.problems.len(),
                 rows.len(),
-                verdict.problems.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+                verdict
+                    .problems
+                    .iter()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ));
             f.evidence = verdict.problems;
             findings.push(f);
@@ -382,7 +396,8 @@ pub fn check_wheel(path: &Path, opts: &CheckOptions) -> Result<WheelCheck, Wheel
         };
         let symbols = resolve_symbols(dest, &info, &search);
         let kinds = |kind: CodeKind| -> Vec<String> {
-            let mut v: Vec<&DeviceCode> = info.device_code.iter().filter(|c| c.kind == kind).collect();
+            let mut v: Vec<&DeviceCode> =
+                info.device_code.iter().filter(|c| c.kind == kind).collect();
             v.sort();
             v.dedup();
             v.iter().map(|c| c.name()).collect()
@@ -408,7 +423,10 @@ pub fn check_wheel(path: &Path, opts: &CheckOptions) -> Result<WheelCheck, Wheel
 
     let info_refs: Vec<&elf::ElfInfo> = infos.iter().collect();
     let exclude: Vec<String> = if opts.exclude.is_empty() {
-        policy::DEFAULT_EXCLUDES.iter().map(|s| s.to_string()).collect()
+        policy::DEFAULT_EXCLUDES
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     } else {
         opts.exclude.clone()
     };
@@ -429,8 +447,8 @@ pub fn check_wheel(path: &Path, opts: &CheckOptions) -> Result<WheelCheck, Wheel
             }
         }
     };
-    let official_archs = (metadata::normalize_name(&name.distribution) == "flash-attn")
-        .then(|| {
+    let official_archs =
+        (metadata::normalize_name(&name.distribution) == "flash-attn").then(|| {
             let code: Vec<Vec<DeviceCode>> = infos.iter().map(|i| i.device_code.clone()).collect();
             official_arch_gap(&code, &name.version)
         });
@@ -487,7 +505,12 @@ fn binary_findings(binaries: &[BinaryCheck], opts: &CheckOptions) -> Vec<Finding
                 "No device code in the wheel",
                 format!(
                     "archs {} are required ({}), but no binary carries a .nv_fatbin",
-                    req.sass.iter().chain(&req.ptx).cloned().collect::<Vec<_>>().join(", "),
+                    req.sass
+                        .iter()
+                        .chain(&req.ptx)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     req.source
                 ),
                 "build the CUDA extension (is FLASH_ATTENTION_SKIP_CUDA_BUILD set?)",
@@ -496,7 +519,11 @@ fn binary_findings(binaries: &[BinaryCheck], opts: &CheckOptions) -> Vec<Finding
     }
     for b in binaries {
         if let Some(c) = b.archs.as_ref().filter(|c| !c.missing.is_empty()) {
-            let source = opts.required_archs.as_ref().map(|r| r.source.as_str()).unwrap_or("");
+            let source = opts
+                .required_archs
+                .as_ref()
+                .map(|r| r.source.as_str())
+                .unwrap_or("");
             out.push(Finding::new(
                 "archs-missing",
                 Severity::Error,
@@ -506,7 +533,12 @@ fn binary_findings(binaries: &[BinaryCheck], opts: &CheckOptions) -> Vec<Finding
                      would fail with `no kernel image is available`",
                     b.path,
                     c.missing.join(", "),
-                    b.sass.iter().chain(&b.ptx).cloned().collect::<Vec<_>>().join(", ")
+                    b.sass
+                        .iter()
+                        .chain(&b.ptx)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 "build with the missing archs (`--archs`, FLASH_ATTN_CUDA_ARCHS), or publish \
                  under a local label that names the archs it has",
@@ -524,7 +556,12 @@ fn binary_findings(binaries: &[BinaryCheck], opts: &CheckOptions) -> Vec<Finding
                     b.path,
                     s.missing_count,
                     b.needed.join(", "),
-                    s.missing.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+                    s.missing
+                        .iter()
+                        .take(3)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 "build against the torch (and C++ ABI) it will be installed with",
             );
@@ -532,7 +569,11 @@ fn binary_findings(binaries: &[BinaryCheck], opts: &CheckOptions) -> Vec<Finding
             out.push(f);
         }
         if s.unresolved_count > 0 {
-            let libs: Vec<&str> = s.libraries_not_found.iter().map(|l| l.name.as_str()).collect();
+            let libs: Vec<&str> = s
+                .libraries_not_found
+                .iter()
+                .map(|l| l.name.as_str())
+                .collect();
             let mut f = Finding::new(
                 "symbols-unresolved",
                 Severity::Warning,

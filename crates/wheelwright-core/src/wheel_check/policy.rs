@@ -114,7 +114,7 @@ pub fn wheel_policy(
         serde_json::from_str(POLICY_JSON).expect("the vendored policy JSON parses");
     policies.retain(|p| p.name == "linux" || p.symbol_versions.contains_key(arch));
     // Most compatible (highest priority) first.
-    policies.sort_by(|a, b| b.priority.cmp(&a.priority));
+    policies.sort_by_key(|p| std::cmp::Reverse(p.priority));
 
     // Versions needed, grouped by prefix: GLIBC -> {GLIBC_2.14, ...}.
     let mut required: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -164,9 +164,9 @@ pub fn wheel_policy(
             .filter_map(|(prefix, versions)| Some((allowed.get(prefix)?, versions)))
             .flat_map(|(ok, versions)| {
                 // The data lists `2.17` under `GLIBC`; we hold `GLIBC_2.17`.
-                versions.iter().filter(|v| {
-                    !ok.contains(v.split_once('_').map_or(v.as_str(), |(_, n)| n))
-                })
+                versions
+                    .iter()
+                    .filter(|v| !ok.contains(v.split_once('_').map_or(v.as_str(), |(_, n)| n)))
             })
             .collect();
         let symbols_ok = too_new.is_empty();
@@ -261,7 +261,9 @@ pub fn highest_versions(binaries: &[&ElfInfo]) -> BTreeMap<String, String> {
             if is_loader(lib) || !matches!(prefix, "GLIBC" | "GLIBCXX" | "CXXABI" | "GCC") {
                 continue;
             }
-            let slot = out.entry(prefix.to_string()).or_insert_with(|| version.clone());
+            let slot = out
+                .entry(prefix.to_string())
+                .or_insert_with(|| version.clone());
             if version_cmp(version, slot).is_gt() {
                 *slot = version.clone();
             }
@@ -299,7 +301,10 @@ mod tests {
         assert_eq!(r.aliases, ["manylinux1_x86_64"]);
         let new = elf(
             &["libc.so.6", "libstdc++.so.6"],
-            &[("libc.so.6", "GLIBC_2.34"), ("libstdc++.so.6", "GLIBCXX_3.4.29")],
+            &[
+                ("libc.so.6", "GLIBC_2.34"),
+                ("libstdc++.so.6", "GLIBCXX_3.4.29"),
+            ],
         );
         let r = wheel_policy(&[&new], &BTreeSet::new(), &excludes()).unwrap();
         assert_eq!(r.platform_tag, "manylinux_2_34_x86_64");
@@ -312,7 +317,12 @@ mod tests {
     #[test]
     fn excluded_libraries_are_external_and_others_make_it_linux() {
         let ext = elf(
-            &["libc10.so", "libtorch_cpu.so", "libcudart.so.13", "libc.so.6"],
+            &[
+                "libc10.so",
+                "libtorch_cpu.so",
+                "libcudart.so.13",
+                "libc.so.6",
+            ],
             &[("libc.so.6", "GLIBC_2.17")],
         );
         let r = wheel_policy(&[&ext], &BTreeSet::new(), &excludes()).unwrap();

@@ -190,14 +190,17 @@ pub fn compare_record(
             continue;
         }
         let Some((hash, size)) = actual.get(&row.path) else {
-            verdict
-                .problems
-                .push(format!("{}: listed in RECORD but not in the archive", row.path));
+            verdict.problems.push(format!(
+                "{}: listed in RECORD but not in the archive",
+                row.path
+            ));
             continue;
         };
         if row.hash.is_empty() {
             if !may_lack_hash(&row.path) {
-                verdict.problems.push(format!("{}: no hash in RECORD", row.path));
+                verdict
+                    .problems
+                    .push(format!("{}: no hash in RECORD", row.path));
             }
             continue;
         }
@@ -230,14 +233,17 @@ pub fn compare_record(
 
 /// URL-safe base64 without padding (RFC 4648 §5), the encoding of `RECORD` hashes.
 mod base64_urlsafe {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
     /// Encode `bytes`.
     pub fn encode_no_pad(bytes: &[u8]) -> String {
         let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
         for chunk in bytes.chunks(3) {
-            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
             let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
             let chars = chunk.len() + 1;
             for i in 0..chars {

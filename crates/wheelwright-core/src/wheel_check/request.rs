@@ -115,12 +115,14 @@ pub fn run_checks(req: &CheckRequest) -> Result<CheckRun, CheckRequestError> {
                 source,
             },
         )?),
-        (None, Some(r)) => Some(RequiredArchs::from_report(r).map_err(|source| {
-            CheckRequestError::Archs {
-                origin: "--report".into(),
-                source,
-            }
-        })?),
+        (None, Some(r)) => {
+            Some(
+                RequiredArchs::from_report(r).map_err(|source| CheckRequestError::Archs {
+                    origin: "--report".into(),
+                    source,
+                })?,
+            )
+        }
         (None, None) => None,
     };
     let report_python = report

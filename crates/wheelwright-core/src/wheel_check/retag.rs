@@ -87,7 +87,10 @@ pub fn retag_wheel_file(text: &str, name: &WheelName, platforms: &[String]) -> S
         })
         .collect();
     for line in text.lines() {
-        if line.split_once(':').is_some_and(|(k, _)| k.trim().eq_ignore_ascii_case("Tag")) {
+        if line
+            .split_once(':')
+            .is_some_and(|(k, _)| k.trim().eq_ignore_ascii_case("Tag"))
+        {
             if !tags_written {
                 out.push_str(&tags);
                 tags_written = true;
@@ -105,11 +108,17 @@ pub fn retag_wheel_file(text: &str, name: &WheelName, platforms: &[String]) -> S
 
 /// Write `src` retagged with `platforms` (`["manylinux_2_28_x86_64"]`) into
 /// `out_dir`; returns the new file's path. Refuses to overwrite `src`.
-pub fn retag_wheel(src: &Path, platforms: &[String], out_dir: &Path) -> Result<PathBuf, RetagError> {
+pub fn retag_wheel(
+    src: &Path,
+    platforms: &[String],
+    out_dir: &Path,
+) -> Result<PathBuf, RetagError> {
     let io_err = |what: String| move |source| RetagError::Io { what, source };
-    let zip_err = |what: String| move |e: zip::result::ZipError| RetagError::Zip {
-        what,
-        why: e.to_string(),
+    let zip_err = |what: String| {
+        move |e: zip::result::ZipError| RetagError::Zip {
+            what,
+            why: e.to_string(),
+        }
     };
     let refused = |why: String| RetagError::Refused {
         path: src.to_path_buf(),
@@ -121,14 +130,23 @@ pub fn retag_wheel(src: &Path, platforms: &[String], out_dir: &Path) -> Result<P
         .unwrap_or_default();
     let name = WheelName::parse(&file_name)?;
     if platforms.is_empty() || !platforms.iter().all(|p| valid_tag_component(p)) {
-        return Err(refused(format!("`{}` is not a platform tag", platforms.join("."))));
+        return Err(refused(format!(
+            "`{}` is not a platform tag",
+            platforms.join(".")
+        )));
     }
     let dest = out_dir.join(retagged_name(&name, platforms));
-    if dest.file_name() == src.file_name() && dest.parent().map(Path::canonicalize).and_then(Result::ok) == src.parent().map(Path::canonicalize).and_then(Result::ok) {
-        return Err(refused("the new name is the input's own; nothing to write".into()));
+    if dest.file_name() == src.file_name()
+        && dest.parent().map(Path::canonicalize).and_then(Result::ok)
+            == src.parent().map(Path::canonicalize).and_then(Result::ok)
+    {
+        return Err(refused(
+            "the new name is the input's own; nothing to write".into(),
+        ));
     }
     let input = File::open(src).map_err(io_err(format!("cannot read {}", src.display())))?;
-    let mut zip = zip::ZipArchive::new(input).map_err(zip_err(format!("{} is not a zip", src.display())))?;
+    let mut zip =
+        zip::ZipArchive::new(input).map_err(zip_err(format!("{} is not a zip", src.display())))?;
     let dist_info = zip
         .file_names()
         .filter_map(|n| n.strip_suffix("/WHEEL"))
@@ -150,7 +168,8 @@ pub fn retag_wheel(src: &Path, platforms: &[String], out_dir: &Path) -> Result<P
     let mut rows = parse_record(&record).map_err(|e| refused(e.to_string()))?;
     let new_wheel = retag_wheel_file(&wheel, &name, platforms);
 
-    std::fs::create_dir_all(out_dir).map_err(io_err(format!("cannot create {}", out_dir.display())))?;
+    std::fs::create_dir_all(out_dir)
+        .map_err(io_err(format!("cannot create {}", out_dir.display())))?;
     let tmp = tempfile::NamedTempFile::new_in(out_dir)
         .map_err(io_err(format!("cannot write in {}", out_dir.display())))?;
     let mut writer = zip::ZipWriter::new(tmp);
@@ -162,12 +181,17 @@ pub fn retag_wheel(src: &Path, platforms: &[String], out_dir: &Path) -> Result<P
             .unix_permissions(mode.map_or(0o644, |m| m & 0o7777))
             .large_file(large)
     };
-    let algo: BTreeMap<String, String> = rows.iter().map(|r| (r.path.clone(), r.hash.clone())).collect();
+    let algo: BTreeMap<String, String> = rows
+        .iter()
+        .map(|r| (r.path.clone(), r.hash.clone()))
+        .collect();
     let mut actual: BTreeMap<String, (Option<String>, u64)> = BTreeMap::new();
     let mut record_mode = None;
     let mut buf = vec![0u8; 1 << 16];
     for i in 0..zip.len() {
-        let mut entry = zip.by_index(i).map_err(zip_err(format!("cannot read entry {i}")))?;
+        let mut entry = zip
+            .by_index(i)
+            .map_err(zip_err(format!("cannot read entry {i}")))?;
         if entry.is_dir() {
             continue;
         }
@@ -186,11 +210,14 @@ pub fn retag_wheel(src: &Path, platforms: &[String], out_dir: &Path) -> Result<P
             .map_err(zip_err(format!("cannot write {entry_name}")))?;
         let mut hasher = algo
             .get(&entry_name)
-            .map_or(Some(FileHasher::Sha256(Default::default())), |h| FileHasher::for_record_hash(h));
+            .map_or(Some(FileHasher::Sha256(Default::default())), |h| {
+                FileHasher::for_record_hash(h)
+            });
         let mut size = 0u64;
         if entry_name == wheel_path {
             // Hash the input's WHEEL for the RECORD check, write the new one.
-            std::io::copy(&mut entry, &mut std::io::sink()).map_err(io_err(format!("cannot read {entry_name}")))?;
+            std::io::copy(&mut entry, &mut std::io::sink())
+                .map_err(io_err(format!("cannot read {entry_name}")))?;
             if let Some(h) = hasher.as_mut() {
                 h.update(wheel.as_bytes());
             }
@@ -200,7 +227,9 @@ pub fn retag_wheel(src: &Path, platforms: &[String], out_dir: &Path) -> Result<P
                 .map_err(io_err(format!("cannot write {entry_name}")))?;
         } else {
             loop {
-                let n = entry.read(&mut buf).map_err(io_err(format!("cannot read {entry_name}")))?;
+                let n = entry
+                    .read(&mut buf)
+                    .map_err(io_err(format!("cannot read {entry_name}")))?;
                 if n == 0 {
                     break;
                 }
@@ -240,12 +269,13 @@ pub fn retag_wheel(src: &Path, platforms: &[String], out_dir: &Path) -> Result<P
     writer
         .write_all(render_record(&rows).as_bytes())
         .map_err(io_err(format!("cannot write {record_path}")))?;
-    let tmp = writer.finish().map_err(zip_err(format!("cannot finish {}", dest.display())))?;
-    tmp.persist(&dest)
-        .map_err(|e| RetagError::Io {
-            what: format!("cannot write {}", dest.display()),
-            source: e.error,
-        })?;
+    let tmp = writer
+        .finish()
+        .map_err(zip_err(format!("cannot finish {}", dest.display())))?;
+    tmp.persist(&dest).map_err(|e| RetagError::Io {
+        what: format!("cannot write {}", dest.display()),
+        source: e.error,
+    })?;
     Ok(dest)
 }
 
