@@ -23,6 +23,7 @@ pub mod publish;
 pub mod repro;
 pub mod runner;
 pub mod setup;
+pub mod wheel;
 pub mod workdir;
 
 /// (The limits are `i64`, the type of clap's ranges.)
@@ -80,6 +81,9 @@ pub enum Command {
     Repro(repro::ReproArgs),
     /// The persistent work dir for a build on this host, keyed by source and variant; evicts old ones.
     Workdir(workdir::WorkdirArgs),
+    /// Work with built wheels: `wheel check` verifies one before it is published.
+    #[command(subcommand)]
+    Wheel(wheel::WheelCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -94,6 +98,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Runner(args) => runner::run(args),
         Command::Repro(args) => repro::run(args),
         Command::Workdir(args) => workdir::run(args),
+        Command::Wheel(cmd) => wheel::run(cmd),
     }
 }
 

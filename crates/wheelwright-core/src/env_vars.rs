@@ -113,3 +113,11 @@ pub const GITHUB_REPOSITORY: &str = "GITHUB_REPOSITORY";
 /// The REST API base (`https://api.github.com`, or `https://HOST/api/v3` on
 /// GitHub Enterprise Server).
 pub const GITHUB_API_URL: &str = "GITHUB_API_URL";
+
+/// Set (to any value) by CI systems; tests whose real tools are missing
+/// fail instead of skipping when it is set.
+pub const CI: &str = "CI";
+/// Tests: the `nvcc` that builds the real device code `wheel check` reads
+/// (PyPI's `nvidia-cuda-nvcc`); `cuobjdump` is looked up beside it. Without
+/// it, `nvcc` on `PATH`.
+pub const WHEELWRIGHT_TEST_NVCC: &str = "WHEELWRIGHT_TEST_NVCC";

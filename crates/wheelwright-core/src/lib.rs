@@ -25,6 +25,7 @@ pub mod support;
 #[cfg(test)]
 mod test_support;
 pub mod units;
+pub mod wheel_check;
 pub mod workdir;
 
 pub use facts::Facts;

@@ -1,0 +1,595 @@
+//! `wheel check`: everything that can be verified about a wheel before it
+//! leaves the build machine, offline.
+//!
+//! - identity ([`metadata`]): PEP 427 file name, `WHEEL` tags and `METADATA`
+//!   name/version agree (PEP 440, local labels case-insensitive);
+//! - integrity ([`record`]): every `RECORD` hash and size matches;
+//! - device code ([`fatbin`], [`archs`]): the SASS and PTX archs of each
+//!   binary's `.nv_fatbin`, against the required list;
+//! - symbols ([`symbols`], [`torch`]): undefined symbols resolved against
+//!   the declared libraries, torch's where it is installed;
+//! - glibc and manylinux ([`policy`]): the highest `GLIBC_`/`GLIBCXX_`
+//!   versions needed and the policy met with torch's and CUDA's libraries
+//!   external (reported, not required).
+//!
+//! [`retag`] writes a compliant wheel under a manylinux tag, for publishing.
+//!
+//! Library API for publishers: build a [`CheckOptions`], call
+//! [`check_wheel`], read [`WheelCheck::passed`] and its findings; before
+//! using flash-attn's own asset name, read [`WheelCheck::official_archs`]
+//! (or call [`archs::official_arch_gap`]).
+
+pub mod archs;
+pub mod elf;
+pub mod fatbin;
+pub mod metadata;
+pub mod policy;
+pub mod record;
+pub mod request;
+pub mod retag;
+pub mod symbols;
+pub mod torch;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::builder::wheel::{WheelName, WheelNameError};
+use crate::finding::{Finding, Severity};
+use archs::{compare_archs, official_arch_gap, ArchComparison, OfficialArchVerdict, RequiredArchs};
+use elf::{is_elf, read_elf, Detail};
+use fatbin::{CodeKind, DeviceCode};
+pub use metadata::Purpose;
+use policy::{wheel_policy, PolicyReport};
+use record::{compare_record, parse_record, FileHasher};
+pub use request::{run_checks, CheckRequest, CheckRun, WheelOutcome};
+use symbols::{interpreter_symbols, resolve_symbols, LibrarySearch, SymbolResolution};
+use torch::TorchEnv;
+
+/// What to check a wheel against.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// Local use, or publishing to an index (stricter on versions).
+    pub purpose: Purpose,
+    /// The device code every binary with device code must carry.
+    pub required_archs: Option<RequiredArchs>,
+    /// The torch the wheel was built for, where it is installed.
+    pub torch: Option<TorchEnv>,
+    /// Library patterns treated as external for the manylinux policy;
+    /// [`policy::DEFAULT_EXCLUDES`] when empty.
+    pub exclude: Vec<String>,
+}
+
+/// Why a file could not be checked at all (bad input: exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum WheelCheckError {
+    /// The file does not exist or cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Its name is not a wheel name.
+    #[error(transparent)]
+    Name(#[from] WheelNameError),
+    /// It is not a zip archive.
+    #[error("{path} is not a wheel: not a zip archive ({why})")]
+    NotAZip {
+        /// The file.
+        path: PathBuf,
+        /// What the zip reader said.
+        why: String,
+    },
+    /// A zip without a `.dist-info` directory holding `WHEEL` and `METADATA`.
+    #[error("{path} is not a wheel: {why}")]
+    NotAWheel {
+        /// The file.
+        path: PathBuf,
+        /// What is missing.
+        why: String,
+    },
+    /// Extracting a binary to read it failed.
+    #[error("could not extract {entry} to a temporary directory: {source}")]
+    Extract {
+        /// The archive entry.
+        entry: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// One ELF binary of the wheel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BinaryCheck {
+    /// Its path in the wheel.
+    pub path: String,
+    /// SASS archs in its `.nv_fatbin` (`sm_90a`), sorted, once each.
+    pub sass: Vec<String>,
+    /// PTX archs (`compute_90`), sorted, once each.
+    pub ptx: Vec<String>,
+    /// Fatbin entries in all (an arch may repeat across containers).
+    pub fatbin_entries: usize,
+    /// Against the required archs, when there are any and it has device code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archs: Option<ArchComparison>,
+    /// `DT_NEEDED`.
+    pub needed: Vec<String>,
+    /// Its undefined symbols, resolved.
+    pub symbols: SymbolResolution,
+    /// The highest `GLIBC`, `GLIBCXX`, `CXXABI`, `GCC` versions it needs.
+    pub versions: BTreeMap<String, String>,
+}
+
+/// The torch symbols were resolved against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TorchUsed {
+    /// The interpreter.
+    pub python: PathBuf,
+    /// torch's version, `None` when not installed there.
+    pub version: Option<String>,
+    /// `torch/lib`.
+    pub lib_dir: Option<PathBuf>,
+}
+
+/// Everything `wheel check` found about one wheel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WheelCheck {
+    /// The file checked.
+    pub path: PathBuf,
+    /// The parsed file name.
+    pub name: WheelName,
+    /// The purpose checked for.
+    pub purpose: Purpose,
+    /// No error finding.
+    pub passed: bool,
+    /// Errors fail the check; warnings and notices do not.
+    pub findings: Vec<Finding>,
+    /// `METADATA`'s version.
+    pub metadata_version: Option<String>,
+    /// `WHEEL`'s tags.
+    pub wheel_tags: Vec<String>,
+    /// Files whose `RECORD` hash and size matched.
+    pub record_verified: usize,
+    /// The required device code, if any.
+    pub required_archs: Option<RequiredArchs>,
+    /// The ELF binaries, in archive order.
+    pub binaries: Vec<BinaryCheck>,
+    /// The torch symbols were resolved against, if any.
+    pub torch: Option<TorchUsed>,
+    /// The highest versions over all binaries.
+    pub versions: BTreeMap<String, String>,
+    /// The manylinux policy met with torch/CUDA libraries external; `None`
+    /// for a wheel without binaries.
+    pub policy: Option<PolicyReport>,
+    /// For flash-attn: its release wheels' arch set against this wheel's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub official_archs: Option<OfficialArchVerdict>,
+}
+
+impl WheelCheck {
+    /// Error findings.
+    pub fn errors(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.is_error())
+    }
+}
+
+/// Check the wheel at `path`.
+///
+/// Bad input (no such file, not a wheel name, not a zip, no `.dist-info`)
+/// is an `Err`; everything else is a finding in the returned [`WheelCheck`].
+pub fn check_wheel(path: &Path, opts: &CheckOptions) -> Result<WheelCheck, WheelCheckError> {
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let file = File::open(path).map_err(|source| WheelCheckError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(WheelCheckError::Unreadable {
+            path: path.to_path_buf(),
+            source: io::Error::other("it is a directory"),
+        });
+    }
+    let name = WheelName::parse(&file_name)?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| WheelCheckError::NotAZip {
+        path: path.to_path_buf(),
+        why: e.to_string(),
+    })?;
+    let not_a_wheel = |why: String| WheelCheckError::NotAWheel {
+        path: path.to_path_buf(),
+        why,
+    };
+
+    let names: Vec<String> = zip.file_names().map(str::to_string).collect();
+    let dist_infos: BTreeSet<&str> = names
+        .iter()
+        .filter_map(|n| n.strip_suffix("/WHEEL"))
+        .filter(|d| d.ends_with(".dist-info") && !d.contains('/'))
+        .collect();
+    let dist_info = match dist_infos.len() {
+        1 => dist_infos
+            .into_iter()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        0 => {
+            return Err(not_a_wheel(
+                "no `*.dist-info/WHEEL` at its top level".into(),
+            ))
+        }
+        _ => {
+            return Err(not_a_wheel(format!(
+                "several .dist-info directories ({})",
+                dist_infos.into_iter().collect::<Vec<_>>().join(", ")
+            )))
+        }
+    };
+    let read_text = |zip: &mut zip::ZipArchive<File>, entry: &str| -> Option<String> {
+        let mut f = zip.by_name(entry).ok()?;
+        let mut s = String::new();
+        f.read_to_string(&mut s).ok()?;
+        Some(s)
+    };
+    let wheel_text = read_text(&mut zip, &format!("{dist_info}/WHEEL"))
+        .ok_or_else(|| not_a_wheel(format!("{dist_info}/WHEEL is unreadable")))?;
+    let metadata_text = read_text(&mut zip, &format!("{dist_info}/METADATA"))
+        .ok_or_else(|| not_a_wheel(format!("no readable {dist_info}/METADATA")))?;
+    let record_text = read_text(&mut zip, &format!("{dist_info}/RECORD"));
+
+    let mut findings = Vec::new();
+    let identity = metadata::check_identity(&name, &wheel_text, &metadata_text, opts.purpose);
+    findings.extend(identity.findings);
+
+    let rows = match record_text.as_deref().map(parse_record) {
+        None => {
+            findings.push(record_finding(format!("{dist_info}/RECORD is missing")));
+            None
+        }
+        Some(Err(e)) => {
+            findings.push(record_finding(e.to_string()));
+            None
+        }
+        Some(Ok(rows)) => Some(rows),
+    };
+    let algo: BTreeMap<&str, &str> = rows
+        .iter()
+        .flatten()
+        .map(|r| (r.path.as_str(), r.hash.as_str()))
+        .collect();
+
+    // One pass over the archive: hash every file, extract the ELF ones.
+    let scratch = tempfile::Builder::new()
+        .prefix("wheelwright-check-")
+        .tempdir()
+        .map_err(|source| WheelCheckError::Extract {
+            entry: "(temporary directory)".into(),
+            source,
+        })?;
+    let mut actual: BTreeMap<String, (Option<String>, u64)> = BTreeMap::new();
+    let mut elf_files: Vec<(String, PathBuf)> = Vec::new();
+    let mut in_wheel = BTreeSet::new();
+    for i in 0..zip.len() {
+        let mut entry = match zip.by_index(i) {
+            Ok(e) => e,
+            Err(e) => {
+                findings.push(record_finding(format!("archive entry {i}: {e}")));
+                continue;
+            }
+        };
+        if entry.is_dir() {
+            continue;
+        }
+        let entry_name = entry.name().to_string();
+        let Some(relative) = entry.enclosed_name() else {
+            findings.push(Finding::new(
+                "wheel-unsafe-path",
+                Severity::Error,
+                "Unsafe path in the wheel",
+                format!("`{entry_name}` would be written outside the install directory"),
+                "rebuild the wheel; never install this one",
+            ));
+            continue;
+        };
+        if let Some(base) = relative.file_name() {
+            in_wheel.insert(base.to_string_lossy().into_owned());
+        }
+        let mut hasher = algo
+            .get(entry_name.as_str())
+            .map_or(Some(FileHasher::Sha256(Default::default())), |h| {
+                FileHasher::for_record_hash(h)
+            });
+        let mut out: Option<(File, PathBuf)> = None;
+        let mut size = 0u64;
+        let mut buf = vec![0u8; 1 << 16];
+        let mut first = true;
+        loop {
+            let n = match entry.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => {
+                    findings.push(record_finding(format!("{entry_name}: {e}")));
+                    hasher = None;
+                    out = None;
+                    break;
+                }
+            };
+            if first {
+                first = false;
+                if is_elf(&buf[..n]) {
+                    let dest = scratch.path().join(&relative);
+                    let created = dest
+                        .parent()
+                        .map_or(Ok(()), std::fs::create_dir_all)
+                        .and_then(|()| File::create(&dest));
+                    let f = created.map_err(|source| WheelCheckError::Extract {
+                        entry: entry_name.clone(),
+                        source,
+                    })?;
+                    out = Some((f, dest));
+                }
+            }
+            size += n as u64;
+            if let Some(h) = hasher.as_mut() {
+                h.update(&buf[..n]);
+            }
+            if let Some((f, _)) = out.as_mut() {
+                f.write_all(&buf[..n])
+                    .map_err(|source| WheelCheckError::Extract {
+                        entry: entry_name.clone(),
+                        source,
+                    })?;
+            }
+        }
+        actual.insert(entry_name.clone(), (hasher.map(FileHasher::finish), size));
+        if let Some((_, dest)) = out {
+            elf_files.push((entry_name, dest));
+        }
+    }
+    let mut record_verified = 0;
+    if let Some(rows) = &rows {
+        let verdict = compare_record(rows, &actual);
+        record_verified = verdict.verified;
+        if !verdict.problems.is_empty() {
+            let mut f = record_finding(format!(
+                "{} of {} files do not match RECORD: {}",
+                verdict.problems.len(),
+                rows.len(),
+                verdict
+                    .problems
+                    .iter()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
+            f.evidence = verdict.problems;
+            findings.push(f);
+        }
+    }
+
+    // The binaries.
+    let search = library_search(opts.torch.as_ref());
+    let mut binaries = Vec::new();
+    let mut infos = Vec::new();
+    for (entry, dest) in &elf_files {
+        let info = match read_elf(dest, Detail::Full) {
+            Ok(i) => i,
+            Err(e) => {
+                findings.push(Finding::new(
+                    "binary-unreadable",
+                    Severity::Error,
+                    "A binary in the wheel cannot be read",
+                    format!("{entry}: {e}"),
+                    "rebuild the wheel",
+                ));
+                continue;
+            }
+        };
+        let symbols = resolve_symbols(dest, &info, &search);
+        let kinds = |kind: CodeKind| -> Vec<String> {
+            let mut v: Vec<&DeviceCode> =
+                info.device_code.iter().filter(|c| c.kind == kind).collect();
+            v.sort();
+            v.dedup();
+            v.iter().map(|c| c.name()).collect()
+        };
+        let archs = opts
+            .required_archs
+            .as_ref()
+            .filter(|_| !info.device_code.is_empty())
+            .map(|r| compare_archs(&info.device_code, r));
+        binaries.push(BinaryCheck {
+            path: entry.clone(),
+            sass: kinds(CodeKind::Sass),
+            ptx: kinds(CodeKind::Ptx),
+            fatbin_entries: info.device_code.len(),
+            archs,
+            needed: info.needed.clone(),
+            symbols,
+            versions: policy::highest_versions(&[&info]),
+        });
+        infos.push(info);
+    }
+    findings.extend(binary_findings(&binaries, opts));
+
+    let info_refs: Vec<&elf::ElfInfo> = infos.iter().collect();
+    let exclude: Vec<String> = if opts.exclude.is_empty() {
+        policy::DEFAULT_EXCLUDES
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    } else {
+        opts.exclude.clone()
+    };
+    let policy = if infos.is_empty() {
+        None
+    } else {
+        match wheel_policy(&info_refs, &in_wheel, &exclude) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                findings.push(Finding::new(
+                    "policy-unknown",
+                    Severity::Notice,
+                    "No manylinux policy for this machine",
+                    e.to_string(),
+                    "nothing to do: the wheel keeps its linux tag",
+                ));
+                None
+            }
+        }
+    };
+    let official_archs =
+        (metadata::normalize_name(&name.distribution) == "flash-attn").then(|| {
+            let code: Vec<Vec<DeviceCode>> = infos.iter().map(|i| i.device_code.clone()).collect();
+            official_arch_gap(&code, &name.version)
+        });
+    findings.sort_by_key(|f| f.severity);
+    Ok(WheelCheck {
+        path: path.to_path_buf(),
+        purpose: opts.purpose,
+        passed: !findings.iter().any(Finding::is_error),
+        findings,
+        metadata_version: identity.metadata_version,
+        wheel_tags: identity.wheel_tags,
+        record_verified,
+        required_archs: opts.required_archs.clone(),
+        versions: policy::highest_versions(&info_refs),
+        binaries,
+        torch: opts.torch.as_ref().map(|t| TorchUsed {
+            python: t.python.clone(),
+            version: t.version.clone(),
+            lib_dir: t.lib_dir.clone(),
+        }),
+        policy,
+        official_archs,
+        name,
+    })
+}
+
+fn record_finding(message: String) -> Finding {
+    Finding::new(
+        "record-mismatch",
+        Severity::Error,
+        "The wheel's RECORD does not match its files",
+        message,
+        "the wheel is corrupt or was modified after it was built: rebuild it, never publish this file",
+    )
+}
+
+fn library_search(torch: Option<&TorchEnv>) -> LibrarySearch {
+    LibrarySearch {
+        extra_dirs: torch.map(TorchEnv::library_dirs).unwrap_or_default(),
+        system_dirs: LibrarySearch::system(),
+        interpreter_symbols: torch
+            .and_then(|t| interpreter_symbols(&t.executable, t.libdir.as_deref())),
+    }
+}
+
+/// Findings about device code and symbols, per binary.
+fn binary_findings(binaries: &[BinaryCheck], opts: &CheckOptions) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if let Some(req) = &opts.required_archs {
+        if !binaries.iter().any(|b| b.fatbin_entries > 0) {
+            out.push(Finding::new(
+                "archs-no-device-code",
+                Severity::Error,
+                "No device code in the wheel",
+                format!(
+                    "archs {} are required ({}), but no binary carries a .nv_fatbin",
+                    req.sass
+                        .iter()
+                        .chain(&req.ptx)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    req.source
+                ),
+                "build the CUDA extension (is FLASH_ATTENTION_SKIP_CUDA_BUILD set?)",
+            ));
+        }
+    }
+    for b in binaries {
+        if let Some(c) = b.archs.as_ref().filter(|c| !c.missing.is_empty()) {
+            let source = opts
+                .required_archs
+                .as_ref()
+                .map(|r| r.source.as_str())
+                .unwrap_or("");
+            out.push(Finding::new(
+                "archs-missing",
+                Severity::Error,
+                "Required GPU architectures are missing",
+                format!(
+                    "{} lacks {} (required by {source}); it has {}: GPUs of the missing archs \
+                     would fail with `no kernel image is available`",
+                    b.path,
+                    c.missing.join(", "),
+                    b.sass
+                        .iter()
+                        .chain(&b.ptx)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                "build with the missing archs (`--archs`, FLASH_ATTN_CUDA_ARCHS), or publish \
+                 under a local label that names the archs it has",
+            ));
+        }
+        let s = &b.symbols;
+        if s.missing_count > 0 {
+            let mut f = Finding::new(
+                "symbols-undefined",
+                Severity::Error,
+                "Undefined symbols no needed library provides",
+                format!(
+                    "{}: {} undefined symbol(s) are defined by none of its libraries ({}), \
+                     e.g. {}: importing it fails with `undefined symbol`",
+                    b.path,
+                    s.missing_count,
+                    b.needed.join(", "),
+                    s.missing
+                        .iter()
+                        .take(3)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                "build against the torch (and C++ ABI) it will be installed with",
+            );
+            f.evidence = s.missing.clone();
+            out.push(f);
+        }
+        if s.unresolved_count > 0 {
+            let libs: Vec<&str> = s
+                .libraries_not_found
+                .iter()
+                .map(|l| l.name.as_str())
+                .collect();
+            let mut f = Finding::new(
+                "symbols-unresolved",
+                Severity::Warning,
+                "Symbols not checked: libraries not found here",
+                format!(
+                    "{}: {} undefined symbol(s) could not be checked because {} were not found",
+                    b.path,
+                    s.unresolved_count,
+                    libs.join(", ")
+                ),
+                "check on the build machine with `--python` pointing at the torch it was built \
+                 for (or `--report report.json`)",
+            );
+            f.evidence = s.unresolved.clone();
+            out.push(f);
+        }
+    }
+    out
+}

@@ -1,0 +1,216 @@
+//! One `wheel check` run over several wheels: resolve the required archs
+//! (`--require-archs`, else the report's plan) and the torch to resolve
+//! symbols against (`--python`, else the interpreter the report's build
+//! ran), once, then check each wheel.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::archs::{RequiredArchs, RequiredArchsError};
+use super::torch::{TorchEnv, TorchProbeError};
+use super::{check_wheel, CheckOptions, Purpose, WheelCheck, WheelCheckError};
+use crate::builder::report::BuildReport;
+
+/// What to check, as a user or a CI step says it.
+#[derive(Debug, Clone, Default)]
+pub struct CheckRequest {
+    /// The wheels.
+    pub wheels: Vec<PathBuf>,
+    /// `80;90`: the device code each wheel must carry; wins over the report.
+    pub require_archs: Option<String>,
+    /// The build's `report.json`: its planned archs, its interpreter.
+    pub report: Option<PathBuf>,
+    /// The interpreter whose torch the wheel was built for; wins over the report.
+    pub python: Option<PathBuf>,
+    /// Local use or an index.
+    pub purpose: Purpose,
+}
+
+/// A request that cannot be carried out (bad usage: exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckRequestError {
+    /// `--report` could not be read.
+    #[error("cannot read the report {path}: {why}")]
+    Report {
+        /// The report.
+        path: PathBuf,
+        /// Why.
+        why: String,
+    },
+    /// The required archs could not be read.
+    #[error("{source} ({origin})")]
+    Archs {
+        /// `--require-archs` or the report.
+        origin: String,
+        /// The cause.
+        #[source]
+        source: RequiredArchsError,
+    },
+    /// `--python` could not be asked where torch is.
+    #[error(transparent)]
+    Python(#[from] TorchProbeError),
+}
+
+/// The outcome for one wheel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum WheelOutcome {
+    /// It was checked (passed or not).
+    Checked(Box<WheelCheck>),
+    /// It could not be checked: not a wheel, missing, unreadable.
+    BadInput {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        error: String,
+        /// What to do.
+        hint: String,
+    },
+}
+
+/// Everything one run found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckRun {
+    /// The required archs every wheel was compared with.
+    pub required_archs: Option<RequiredArchs>,
+    /// The torch symbols were resolved against.
+    pub torch: Option<TorchEnv>,
+    /// Things worth knowing about the run (torch version differs from the
+    /// report's, the report's interpreter is not on this machine).
+    pub notes: Vec<String>,
+    /// One outcome per wheel, in the order asked.
+    pub wheels: Vec<WheelOutcome>,
+}
+
+impl CheckRun {
+    /// 0 all passed, 1 a check failed, 2 a wheel could not be checked.
+    pub fn exit_code(&self) -> u8 {
+        if self
+            .wheels
+            .iter()
+            .any(|w| matches!(w, WheelOutcome::BadInput { .. }))
+        {
+            2
+        } else if self
+            .wheels
+            .iter()
+            .any(|w| matches!(w, WheelOutcome::Checked(c) if !c.passed))
+        {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+/// Resolve the request's options and check every wheel.
+pub fn run_checks(req: &CheckRequest) -> Result<CheckRun, CheckRequestError> {
+    let report = req.report.as_deref().map(read_report).transpose()?;
+    let mut notes = Vec::new();
+    let required_archs = match (&req.require_archs, &report) {
+        (Some(list), _) => Some(RequiredArchs::parse(list, "--require-archs").map_err(
+            |source| CheckRequestError::Archs {
+                origin: "--require-archs".into(),
+                source,
+            },
+        )?),
+        (None, Some(r)) => {
+            Some(
+                RequiredArchs::from_report(r).map_err(|source| CheckRequestError::Archs {
+                    origin: "--report".into(),
+                    source,
+                })?,
+            )
+        }
+        (None, None) => None,
+    };
+    let report_python = report
+        .as_ref()
+        .and_then(|r| r.command.first())
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    let python = match (&req.python, &report_python) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(p)) if p.is_file() => Some(p.clone()),
+        (None, Some(p)) => {
+            notes.push(format!(
+                "the report's interpreter {} is not on this machine: symbols from torch \
+                 are listed as unresolved (use --python)",
+                p.display()
+            ));
+            None
+        }
+        (None, None) => None,
+    };
+    let torch = python.as_deref().map(TorchEnv::probe).transpose()?;
+    if let Some(t) = &torch {
+        match &t.version {
+            None => notes.push(format!(
+                "{} has no torch installed: symbols from torch are listed as unresolved",
+                t.python.display()
+            )),
+            Some(v) => {
+                let built = report
+                    .as_ref()
+                    .and_then(|r| r.facts.as_ref())
+                    .and_then(|f| f.torch.clone());
+                if let Some(built) = built.filter(|b| b != v) {
+                    notes.push(format!(
+                        "the wheel was built with torch {built}, symbols were resolved \
+                         against torch {v} ({})",
+                        t.python.display()
+                    ));
+                }
+            }
+        }
+    }
+    let opts = CheckOptions {
+        purpose: req.purpose,
+        required_archs: required_archs.clone(),
+        torch: torch.clone(),
+        exclude: Vec::new(),
+    };
+    let wheels = req
+        .wheels
+        .iter()
+        .map(|w| match check_wheel(w, &opts) {
+            Ok(c) => WheelOutcome::Checked(Box::new(c)),
+            Err(e) => WheelOutcome::BadInput {
+                path: w.clone(),
+                hint: hint_for(&e).to_string(),
+                error: e.to_string(),
+            },
+        })
+        .collect();
+    Ok(CheckRun {
+        required_archs,
+        torch,
+        notes,
+        wheels,
+    })
+}
+
+fn read_report(path: &Path) -> Result<BuildReport, CheckRequestError> {
+    let err = |why: String| CheckRequestError::Report {
+        path: path.to_path_buf(),
+        why,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| err(format!("not a wheelwright build report: {e}")))
+}
+
+/// What to do about a wheel that could not be checked.
+pub fn hint_for(e: &WheelCheckError) -> &'static str {
+    match e {
+        WheelCheckError::Unreadable { .. } => "check the path: give the .whl file itself",
+        WheelCheckError::Name(_) => {
+            "a wheel's file name is `name-version-pytag-abitag-platform.whl`; do not rename \
+             wheels by hand"
+        }
+        WheelCheckError::NotAZip { .. } | WheelCheckError::NotAWheel { .. } => {
+            "give a wheel built by pip/`wheelwright build` (a zip with a .dist-info directory)"
+        }
+        WheelCheckError::Extract { .. } => "free space in the temporary directory (TMPDIR)",
+    }
+}
