@@ -243,8 +243,8 @@ fn bad_files_fail_alone_and_nothing_local_changes() {
         .collect();
     assert_eq!(failed.len(), 4, "{v:#}");
     assert!(failed[0].1.contains("not a zip archive"), "{failed:?}");
-    assert!(failed[1].1.contains("not PEP 440"), "{failed:?}");
-    assert!(failed[2].1.contains("cannot read it"), "{failed:?}");
+    assert!(failed[1].1.contains("not a PEP 440 version"), "{failed:?}");
+    assert!(failed[2].1.contains("No such file"), "{failed:?}");
     assert!(failed[3].1.contains("not a wheel file name"), "{failed:?}");
     assert!(files
         .iter()
@@ -281,6 +281,32 @@ fn bad_files_fail_alone_and_nothing_local_changes() {
     );
     assert!(text.contains("2 skipped, 4 failed"), "{text}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("hint:"));
+}
+
+/// `wheel check` runs before anything leaves, with an index's strictness: a
+/// wheel renamed after the build (METADATA without the file name's local
+/// label, as flash-attn's release wheels) would be refused by pip on an
+/// index, so it is not published.
+#[test]
+fn a_wheel_failing_its_check_goes_nowhere() {
+    let Some((python, _)) = tools() else { return };
+    let ctx = TestContext::new();
+    let dist = ctx.path().join("dist");
+    let renamed = dist.join("renamed");
+    std::fs::create_dir_all(&renamed).unwrap();
+    let w = common::index_servers::make_wheel_with_metadata_version(
+        &python, &renamed, "tinyvar", CU12, "1.0",
+    );
+    let house = ctx.path().join("house");
+    let v = publish_json(&ctx, &[s(&w), "--wheelhouse", s(&house)], 1);
+    assert_eq!(
+        statuses(&v),
+        [("check".to_string(), "failed".to_string())],
+        "{v:#}"
+    );
+    let message = v["files"][0]["message"].as_str().unwrap();
+    assert!(message.contains("wheel check failed"), "{message}");
+    assert!(!house.join(w.file_name().unwrap()).exists());
 }
 
 #[test]

@@ -17,6 +17,8 @@ use wheelwright_core::publish::{
     GithubReleaseTarget, PublishReport, PublishStatus, PublishTargets, PublishedFile, TargetKind,
     UploadTarget,
 };
+use wheelwright_core::wheel_check::retag::retag_wheel;
+use wheelwright_core::wheel_check::{check_wheel, CheckOptions, Purpose};
 
 use crate::http::{HttpClient, HttpConfig};
 use crate::upload;
@@ -29,7 +31,9 @@ use crate::{wheelhouse, HttpNetwork, PublishError};
 /// the whole publish (no target, contradicting targets, an index folder that
 /// cannot be written); everything per file is in the report.
 ///
-/// Each wheel is read and checked once ([`check_before_leaving`]). Then: the GitHub release, the wheelhouse, the static index
+/// Each wheel is read once and must pass `wheel check` with index strictness
+/// ([`check_before_leaving`]); with `manylinux` it is retagged into a new file
+/// beside it first. Then: the GitHub release, the wheelhouse, the static index
 /// pages (linking to the release's assets or `base_url`), the upload index.
 pub fn publish(
     wheels: &[PathBuf],
@@ -141,16 +145,42 @@ fn validate(targets: &PublishTargets) -> Result<(), PublishError> {
     Ok(())
 }
 
-/// Read `path` (PEP 427 name, a zip with METADATA naming the same
-/// project, a local label usable as a variant folder). `wheel check` joins
-/// here when it lands in core; `--manylinux` (its retag) is refused until then.
+/// Read `path` and run `wheel check` on it with index strictness (name,
+/// tags and METADATA agree as pip requires on an index; every RECORD hash);
+/// with `manylinux`, retag it to the policy it meets, into a new file beside
+/// it. The wheel to publish, or why none.
 pub fn check_before_leaving(path: &Path, manylinux: bool) -> Result<WheelFile, String> {
-    if manylinux {
-        return Err(
-            "--manylinux needs `wheel check`, which this build does not have yet".to_string(),
-        );
+    let opts = CheckOptions {
+        purpose: Purpose::Index,
+        ..CheckOptions::default()
+    };
+    let checked = check_wheel(path, &opts).map_err(|e| e.to_string())?;
+    if !checked.passed {
+        let errors: Vec<String> = checked
+            .errors()
+            .map(|f| format!("{}: {}", f.title, f.message))
+            .collect();
+        return Err(format!("wheel check failed: {}", errors.join("; ")));
     }
-    let w = WheelFile::read(path).map_err(|e| e.to_string())?;
+    let path = match (manylinux, &checked.policy) {
+        (false, _) => path.to_path_buf(),
+        (true, Some(policy)) if policy.platform_tag.starts_with("manylinux") => {
+            let mut tags = vec![policy.platform_tag.clone()];
+            tags.extend(policy.aliases.iter().cloned());
+            let dir = path.parent().unwrap_or(Path::new("."));
+            retag_wheel(path, &tags, dir).map_err(|e| format!("retagging: {e}"))?
+        }
+        (true, Some(policy)) => {
+            return Err(format!(
+                "--manylinux: it meets no manylinux policy ({})",
+                policy.reasons.join("; ")
+            ))
+        }
+        (true, None) => {
+            return Err("--manylinux: it has no binaries to tag for a platform".to_string())
+        }
+    };
+    let w = WheelFile::read(&path).map_err(|e| e.to_string())?;
     // The variant folder is checked before anything is written.
     if let Some(Err(message)) = w.name.local_version().map(index::variant_label) {
         return Err(message);
