@@ -84,13 +84,8 @@ pub fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
     if super::in_github_actions() {
         // The action's `asset-urls` output.
         if let Some(path) = std::env::var_os(wheelwright_core::env_vars::GITHUB_OUTPUT) {
-            use std::io::Write;
             let text = wheelwright_core::sinks::build_report::publish_outputs(&report);
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .and_then(|mut f| f.write_all(text.as_bytes()))
+            wheelwright_core::sinks::github::env_files::append(std::path::Path::new(&path), &text)
                 .map_err(|e| {
                     exit::hinted(
                         e,

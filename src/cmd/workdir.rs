@@ -243,17 +243,11 @@ fn write_github_output(r: &WorkdirResult) -> anyhow::Result<()> {
     ));
     text.push_str(&github::multiline_output("source", &r.source));
     text.push_str(&github::multiline_output("variant-key", &r.variant_key));
-    use std::io::Write;
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .map_err(|e| {
-            exit::hinted(
-                e,
-                "check that the runner's GITHUB_OUTPUT file can be written",
-                exit::INTERNAL,
-            )
-        })
+    github::env_files::append(std::path::Path::new(&path), &text).map_err(|e| {
+        exit::hinted(
+            e,
+            "check that the runner's GITHUB_OUTPUT file can be written",
+            exit::INTERNAL,
+        )
+    })
 }
