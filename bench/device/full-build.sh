@@ -9,7 +9,8 @@
 #
 # What it records in $OUT: plan.json, report.json, ninja's .ninja_log as
 # `ninja_log`, ninja_ratio.json (span / (sum of edge times / MAX_JOBS), by
-# bench/ninja_ratio.py), build.log (tail), the console, and after-build/*.txt.
+# bench/ninja_ratio.py), build.log (tail), the console, and after-build.tgz
+# (each after-build step's output; at most 8 files come back from the device).
 #
 # Here (the binary and the sdist travel in .carry/, which .gitignore lists):
 #   cargo build --release && mkdir -p .carry && cp target/release/wheelwright .carry/ \
@@ -82,16 +83,20 @@ after)
   outcome=$(python3 -c "import json;print(json.load(open('$W/out/report.json'))['outcome'])" 2>/dev/null)
   wheel=$(ls $W/out/*.whl 2>/dev/null | head -1)
   echo "outcome: ${outcome:-none}; wheel: ${wheel:-none}"
-  mkdir -p "$OUT/after-build"
+  # The device brings back at most 8 files: the steps write under $A, which
+  # travels as one archive, after-build.tgz.
+  A=$W/after-build
+  rm -rf "$A"; mkdir -p "$A"
   for step in bench/device/after-build.d/*.sh; do
     [ -f "$step" ] || continue
     name=$(basename "$step" .sh)
     echo "== $name"
-    BIN="$BIN" WHEEL="$wheel" OUTCOME="$outcome" W="$W" STEP_OUT="$OUT/after-build/$name" \
-      timeout 120 bash "$step" >"$OUT/after-build/$name.txt" 2>&1
-    echo "exit $?" >>"$OUT/after-build/$name.txt"
-    tail -n 20 "$OUT/after-build/$name.txt" | cut -c1-300
-  done ;;
+    BIN="$BIN" WHEEL="$wheel" OUTCOME="$outcome" W="$W" STEP_OUT="$A/$name" \
+      timeout 240 bash "$step" >"$A/$name.txt" 2>&1
+    echo "exit $?" >>"$A/$name.txt"
+    tail -n 20 "$A/$name.txt" | cut -c1-300
+  done
+  tar -C "$W" -czf "$OUT/after-build.tgz" after-build ;;
 status)
   running && echo "running (pid $(cat $W/pid))" || echo "not running" ;;
 esac
