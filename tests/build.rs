@@ -1155,3 +1155,89 @@ fn records_are_never_written_through_planted_symlinks() {
     assert!(fb.log().contains("Successfully built"));
     assert_eq!(fb.report()["outcome"], "ok");
 }
+
+/// Issue 16, defect 6: a token shorter than the patterns' length
+/// (`GITHUB_TOKEN=ghp_secret123`), a value named by `--mask-env`, one named in
+/// `WHEELWRIGHT_MASK_ENV` and an index URL's password, echoed by the build
+/// (plainly and in a compiler error the findings quote), appear in no output:
+/// stdout, stderr, build.log, report.json, GITHUB_OUTPUT, the step summary;
+/// on a runner (fenced echo, annotations) and off one (plain console). A
+/// value under six characters is not masked, and a warning names its
+/// variable.
+#[test]
+fn secret_values_the_build_echoes_are_masked_in_every_output() {
+    let python = require_python!();
+    let secrets = [
+        ("GITHUB_TOKEN", "ghp_secret123"),
+        ("MY_SECRET", "correct horse battery"),
+        ("LISTED_SECRET", "listed-secret-42"),
+        ("PIP_INDEX_URL", "https://ci:idx-pass-77@pypi.example/simple"),
+    ];
+    let shown = ["ghp_secret123", "correct horse battery", "listed-secret-42", "idx-pass-77"];
+    for actions in [true, false] {
+        let fb = FakeBuild::new("gcc-too-new", python.clone());
+        let outputs = fb.ctx.path().join("github_output");
+        let summary = fb.ctx.path().join("step_summary");
+        let mut cmd = fb.command();
+        cmd.envs(secrets)
+            .env("SHORT_SECRET", "abcd")
+            .env("WHEELWRIGHT_MASK_ENV", "LISTED_SECRET, UNUSED_NAME")
+            .env(
+                "FAKEPKG_ECHO_ENV",
+                "GITHUB_TOKEN MY_SECRET LISTED_SECRET SHORT_SECRET",
+            )
+            .env("FAKEPKG_EXTRA_LINE", "  Looking in indexes: idx-pass-77")
+            .args(["--no-verify", "--mask-env", "MY_SECRET", "--mask-env", "SHORT_SECRET"]);
+        if actions {
+            cmd.env("GITHUB_ACTIONS", "true")
+                .env("GITHUB_OUTPUT", &outputs)
+                .env("GITHUB_STEP_SUMMARY", &summary);
+        }
+        let out = cmd.output().unwrap();
+        let stdout = expect_code(&out, 1);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        // The build saw the values, and echoed them where the findings quote them.
+        let pip_env = std::fs::read_to_string(fb.state.join("pip-env")).unwrap();
+        for (name, value) in secrets {
+            assert!(pip_env.contains(&format!("{name}={value}")), "{name} not in the build's env");
+        }
+        let report = std::fs::read_to_string(fb.out().join("report.json")).unwrap();
+        let mut sinks = vec![
+            ("stdout", stdout.clone()),
+            ("stderr", stderr.clone()),
+            ("build.log", fb.log()),
+            ("report.json", report.clone()),
+        ];
+        if actions {
+            sinks.push(("GITHUB_OUTPUT", std::fs::read_to_string(&outputs).unwrap()));
+            sinks.push(("GITHUB_STEP_SUMMARY", std::fs::read_to_string(&summary).unwrap()));
+        }
+        for (sink, text) in &sinks {
+            for value in shown {
+                assert!(!text.contains(value), "`{value}` in {sink} (actions: {actions}):\n{text}");
+            }
+        }
+        // Masked, not dropped: the lines are there with the mask.
+        assert!(fb.log().contains("GITHUB_TOKEN=***"), "{}", fb.log());
+        assert!(stdout.contains("MY_SECRET=***"), "{stdout}");
+        let report: Value = serde_json::from_str(&report).expect("report.json is still JSON");
+        let quoted = report["findings"].to_string();
+        assert!(quoted.contains("LISTED_SECRET is ***"), "{quoted}");
+        if actions {
+            let o = std::fs::read_to_string(&outputs).unwrap();
+            assert!(o.contains("GITHUB_TOKEN is ***"), "{o}");
+        }
+        // Four characters: shown as they are, and the warning names the
+        // variable, never the value.
+        assert!(stdout.contains("SHORT_SECRET=abcd"), "{stdout}");
+        let warning = stderr
+            .lines()
+            .find(|l| l.contains("SHORT_SECRET") && l.contains("too short to mask"))
+            .unwrap_or_else(|| panic!("no warning about SHORT_SECRET:\n{stderr}"));
+        assert!(!warning.contains("abcd"), "{warning}");
+        assert!(
+            stderr.contains("UNUSED_NAME is to be masked but is not set"),
+            "{stderr}"
+        );
+    }
+}

@@ -81,6 +81,8 @@ pub struct BuildArgs {
     /// Seconds between SIGTERM and SIGKILL when the build is cancelled.
     #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=super::KILL_GRACE_LIMIT as u64))]
     pub kill_grace: u64,
+    #[command(flatten)]
+    pub mask: super::MaskArgs,
 }
 
 impl BuildArgs {

@@ -9,8 +9,7 @@
 //! `gcc-too-new` an installed older compiler. None of that can fail the
 //! command: without a plan, the fixes go by what the log shows.
 
-use std::fs::OpenOptions;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -21,7 +20,7 @@ use wheelwright_core::detect::DetectOptions;
 use wheelwright_core::diagnose::{decompress_if_gzip, open_log, DiagnoseContext, Diagnoser};
 use wheelwright_core::env_vars;
 use wheelwright_core::plan::{self, Plan, Recipe};
-use wheelwright_core::sinks::{github, gitlab, json, junit, text, Format};
+use wheelwright_core::sinks::{github, gitlab, json, junit, redact_secrets, text, Format};
 use wheelwright_core::{Facts, Finding};
 
 use super::plan::RecipeChoice;
@@ -77,6 +76,8 @@ pub struct DiagnoseArgs {
 
     #[command(flatten, next_help_heading = "The plan for the fixes")]
     pub recipe: RecipeChoice,
+    #[command(flatten)]
+    pub mask: super::MaskArgs,
 }
 
 /// `--format` values.
@@ -156,11 +157,16 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     // Text quotes the log as it is: on a runner it goes out with workflow
     // commands stopped. (The other formats escape what could act as one.)
     let fenced = in_actions && format == Format::Text;
-    super::write_stdout(&output, fenced)?;
+    match format {
+        // Masked string by string, so the document stays JSON.
+        Format::Json | Format::Gitlab => super::write_json_stdout(&output)?,
+        _ => super::write_stdout(&output, fenced)?,
+    }
 
     let summary = github::render_step_summary(&findings, omitted);
+    let summary = redact_secrets(&summary);
     if let Some(path) = &args.summary_file {
-        std::fs::write(path, &summary)
+        std::fs::write(path, summary.as_bytes())
             .with_context(|| format!("could not write the summary to {}", path.display()))?;
     }
     if in_actions {
@@ -256,12 +262,8 @@ fn read_facts(path: &Path) -> anyhow::Result<Facts> {
     })
 }
 
+/// Append to a runner file (`GITHUB_STEP_SUMMARY`, `GITHUB_OUTPUT`), secrets masked.
 fn append(path: &Path, text: &str) -> anyhow::Result<()> {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("could not open {}", path.display()))?;
-    f.write_all(text.as_bytes())
+    github::env_files::append(path, text)
         .with_context(|| format!("could not write to {}", path.display()))
 }

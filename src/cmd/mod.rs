@@ -5,12 +5,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 use wheelwright_core::builder::absolute_program;
 use wheelwright_core::detect::DetectOptions;
 use wheelwright_core::env_vars;
-use wheelwright_core::sinks::{github::SafeEcho, json::defuse_workflow_commands};
+use wheelwright_core::sinks::secrets::{self, SecretSet};
+use wheelwright_core::sinks::{github::SafeEcho, json::defuse_workflow_commands, redact_secrets};
 
 pub mod build;
 pub mod detect;
@@ -86,7 +87,67 @@ pub enum Command {
     Wheel(wheel::WheelCommand),
 }
 
+/// `--mask-env NAME`, on the commands that print or store a build's output.
+#[derive(Debug, Clone, Default, Args)]
+pub struct MaskArgs {
+    /// Mask the value of the environment variable NAME wherever output is
+    /// printed or stored (repeatable; WHEELWRIGHT_MASK_ENV takes a comma or
+    /// space separated list too). Tokens such as GITHUB_TOKEN, GH_TOKEN,
+    /// TWINE_PASSWORD and index URL passwords are masked anyway.
+    #[arg(long = "mask-env", value_name = "NAME", value_parser = env_name)]
+    pub mask_env: Vec<String>,
+}
+
+/// A `--mask-env` name: a plain environment variable name.
+fn env_name(name: &str) -> Result<String, String> {
+    let mut chars = name.chars();
+    let plain = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if plain {
+        Ok(name.to_string())
+    } else {
+        Err(format!(
+            "`{}` is not an environment variable name (letters, digits and `_`, not starting with a digit)",
+            name.escape_debug()
+        ))
+    }
+}
+
+/// The names the command asks to mask besides the built-in ones: its
+/// `--mask-env` names, and the variable `publish --token-env` reads.
+fn mask_names(command: &Command) -> Vec<String> {
+    match command {
+        Command::Build(a) => a.mask.mask_env.clone(),
+        Command::Diagnose(a) => a.mask.mask_env.clone(),
+        Command::Repro(a) => a.mask.mask_env.clone(),
+        Command::Publish(a) => a
+            .mask
+            .mask_env
+            .iter()
+            .cloned()
+            .chain(a.token_env.clone())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Build the process's [`SecretSet`] from the environment and the command's
+/// names, install it before anything prints, and warn (by name) about the
+/// variables it cannot mask.
+fn install_secrets(command: &Command) {
+    let (set, warnings) = SecretSet::from_process_env(&mask_names(command));
+    // Nothing printed yet, so nothing has installed one; if something had,
+    // its set (of the same environment) stays.
+    let _ = secrets::install(set);
+    for w in warnings {
+        eprintln!("wheelwright: warning: {w}");
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    install_secrets(&cli.command);
     match cli.command {
         Command::Detect(args) => detect::run(args),
         Command::Setup(args) => setup::run(args),
@@ -129,13 +190,27 @@ pub fn print_text(text: &str) -> anyhow::Result<()> {
 /// Print `value` as pretty JSON, with the `##[` that log or tool text may
 /// hold escaped so no line of it acts as a workflow command on a runner.
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    let mut json = serde_json::to_string_pretty(value).context("could not write the JSON")?;
-    json.push('\n');
-    write_stdout(&defuse_workflow_commands(json), false)
+    let json = serde_json::to_string_pretty(value).context("could not write the JSON")?;
+    write_json_stdout(&json)
 }
 
-/// Write `output` to stdout; `fenced`, between `::stop-commands::` and its
-/// end ([`SafeEcho`]), so no line of it can act as a workflow command.
+/// Print JSON text (secrets masked in its strings, `##[` escaped), with a
+/// newline after it.
+pub fn write_json_stdout(json: &str) -> anyhow::Result<()> {
+    let mut json = secrets::installed().mask_json_text(json);
+    if !json.ends_with('\n') {
+        json.push('\n');
+    }
+    let json = defuse_workflow_commands(json);
+    let mut out = std::io::stdout().lock();
+    out.write_all(json.as_bytes())
+        .and_then(|()| out.flush())
+        .context("could not write to standard output")
+}
+
+/// Write `output` to stdout, secrets masked; `fenced`, between
+/// `::stop-commands::` and its end ([`SafeEcho`]), so no line of it can act
+/// as a workflow command.
 pub fn write_stdout(output: &str, fenced: bool) -> anyhow::Result<()> {
     write_to(&mut std::io::stdout().lock(), output, fenced)
         .context("could not write to standard output")
@@ -154,7 +229,8 @@ fn write_to(out: &mut impl Write, output: &str, fenced: bool) -> std::io::Result
         output.lines().try_for_each(|line| echo.echo(line))?;
         echo.finish().map(drop)
     } else {
-        out.write_all(output.as_bytes())?;
+        // (The fence masks each line it echoes.)
+        out.write_all(redact_secrets(output).as_bytes())?;
         out.flush()
     }
 }

@@ -72,6 +72,8 @@ pub struct PublishArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub mask: super::MaskArgs,
 }
 
 pub fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {

@@ -44,6 +44,8 @@ pub struct ReproArgs {
     /// Print the rebuild's report.json to stdout at the end.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub mask: super::MaskArgs,
 }
 
 fn repro_error(e: ReproError) -> anyhow::Error {

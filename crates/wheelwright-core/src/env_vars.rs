@@ -114,6 +114,57 @@ pub const GITHUB_REPOSITORY: &str = "GITHUB_REPOSITORY";
 /// GitHub Enterprise Server).
 pub const GITHUB_API_URL: &str = "GITHUB_API_URL";
 
+/// Names of further variables whose values are masked in every output, a
+/// comma or space separated list (as `--mask-env NAME` adds one each); see
+/// [`crate::sinks::secrets`].
+pub const WHEELWRIGHT_MASK_ENV: &str = "WHEELWRIGHT_MASK_ENV";
+/// Secret-bearing variables whose whole value is masked wherever it appears
+/// ([`crate::sinks::secrets`]): GitHub's tokens (the CLI's `GH_TOKEN`, the
+/// runner's own two), PyPI and index upload tokens, and the credentials of a
+/// shared compiler cache. `TWINE_USERNAME` and `UV_PUBLISH_USERNAME` are not
+/// here: a user name is not a secret (for tokens it is `__token__`).
+pub const SECRET_VARS: &[&str] = &[
+    GITHUB_TOKEN,
+    "GH_TOKEN",
+    "GH_ENTERPRISE_TOKEN",
+    "GITHUB_ENTERPRISE_TOKEN",
+    "ACTIONS_RUNTIME_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    TWINE_PASSWORD,
+    "UV_PUBLISH_TOKEN",
+    "UV_PUBLISH_PASSWORD",
+    "PYPI_TOKEN",
+    "PYPI_API_TOKEN",
+    "PIP_PASSWORD",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "SCCACHE_WEBDAV_PASSWORD",
+    "SCCACHE_WEBDAV_TOKEN",
+    "SCCACHE_AZURE_CONNECTION_STRING",
+];
+/// Variables holding URLs (one or several, space separated) whose
+/// `user:password@` (or a lone `token@`) is a secret: package indexes as pip
+/// and uv read them, proxies, a Redis compiler cache.
+pub const CREDENTIAL_URL_VARS: &[&str] = &[
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS",
+    "UV_INDEX_URL",
+    "UV_EXTRA_INDEX_URL",
+    "UV_DEFAULT_INDEX",
+    "UV_INDEX",
+    "UV_FIND_LINKS",
+    "UV_PUBLISH_URL",
+    "TWINE_REPOSITORY_URL",
+    HTTP_PROXY,
+    HTTPS_PROXY,
+    ALL_PROXY,
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "SCCACHE_REDIS",
+];
+
 /// Set (to any value) by CI systems; tests whose real tools are missing
 /// fail instead of skipping when it is set.
 pub const CI: &str = "CI";

@@ -16,7 +16,7 @@ use wheelwright_core::builder::{BuildEvent, BuildReport};
 use wheelwright_core::env_vars;
 use wheelwright_core::job::JobEvent;
 use wheelwright_core::sinks::build_report::{findings_text, github_build_report};
-use wheelwright_core::sinks::github::SafeEcho;
+use wheelwright_core::sinks::github::{env_files, SafeEcho};
 use wheelwright_core::sinks::redact::redact_secrets;
 use wheelwright_core::units::format_duration;
 
@@ -108,6 +108,7 @@ impl Console {
             let _ = echo.echo(&line);
             return;
         }
+        let line = redact_secrets(&line);
         match &self.bar {
             Some(pb) => pb.suspend(|| eprintln!("{line}")),
             None => eprintln!("{line}"),
@@ -236,25 +237,22 @@ impl Drop for Console {
 /// `--json`), the step summary, and the outputs.
 pub fn github_report(r: &BuildReport, json: bool) -> anyhow::Result<()> {
     let g = github_build_report(r, std::env::var(env_vars::GITHUB_WORKSPACE).ok());
+    let annotations = redact_secrets(&g.annotations);
     if json {
-        eprint!("{}", g.annotations);
+        eprint!("{annotations}");
     } else {
-        print!("{}", g.annotations);
+        print!("{annotations}");
     }
     append(env_vars::GITHUB_STEP_SUMMARY, &g.step_summary)?;
     append(env_vars::GITHUB_OUTPUT, &g.outputs)
 }
 
-/// Append `text` to the file the variable `var` names, if it is set.
+/// Append `text` to the file the variable `var` names, if it is set (secrets
+/// masked by [`env_files::append`]).
 fn append(var: &str, text: &str) -> anyhow::Result<()> {
-    if let Ok(path) = std::env::var(var) {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .with_context(|| format!("cannot open {var} ({path})"))?;
-        f.write_all(text.as_bytes())
-            .with_context(|| format!("cannot write {var} ({path})"))?;
+    if let Some(path) = std::env::var_os(var) {
+        env_files::append(std::path::Path::new(&path), text)
+            .with_context(|| format!("cannot write {var}"))?;
     }
     Ok(())
 }

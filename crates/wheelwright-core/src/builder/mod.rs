@@ -40,6 +40,7 @@ pub use wheel::{WheelInfo, WheelName};
 
 use crate::env_vars;
 use crate::finding::{Finding, Severity};
+use crate::sinks::masking_writer::MaskingWriter;
 
 /// Default number of retries after an OOM kill.
 pub const DEFAULT_MAX_RETRIES: u32 = 2;
@@ -362,6 +363,9 @@ pub fn build(
     finish(report, outcome)
 }
 
+/// `build.log`: buffered, secrets masked on the way in.
+type BuildLog = MaskingWriter<'static, BufWriter<File>>;
+
 fn record_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
     let path = path.to_path_buf();
     move |source| BuildError::Record { path, source }
@@ -372,16 +376,16 @@ fn record_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
 /// first `report.json`.
 fn open_records(
     req: &BuildRequest,
-) -> Result<(BufWriter<File>, BuildReport, Option<out_dir::StaleWheels>), BuildError> {
+) -> Result<(BuildLog, BuildReport, Option<out_dir::StaleWheels>), BuildError> {
     std::fs::create_dir_all(&req.out_dir).map_err(record_error(&req.out_dir))?;
     let stale = out_dir::set_aside_stale_wheels(&req.out_dir, &out_dir::utc_stamp())
         .map_err(record_error(&req.out_dir))?;
     std::fs::create_dir_all(&req.work_dir).map_err(record_error(&req.work_dir))?;
     let log_path = req.log_path();
     // Never through a symlink planted in the out dir (see crate::safe_write).
-    let log = BufWriter::new(
-        crate::safe_write::create_fresh(&log_path).map_err(record_error(&log_path))?,
-    );
+    let file = crate::safe_write::create_fresh(&log_path).map_err(record_error(&log_path))?;
+    // Every line written to it, the build's and our notes, is masked here.
+    let log = MaskingWriter::new(BufWriter::new(file), crate::sinks::secrets::installed());
     let mut report = BuildReport::started(&req.spec, &req.recipe, &req.work_dir);
     report.facts = req.facts.clone();
     report.plan = req.plan.clone();

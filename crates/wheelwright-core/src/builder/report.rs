@@ -243,11 +243,14 @@ impl BuildReport {
         }
     }
 
-    /// Write as pretty JSON, atomically (a uniquely named temp file created
+    /// Write as pretty JSON with secrets masked, atomically (a uniquely named temp file created
     /// exclusively, synced, renamed over `path`), so a reader never sees half
     /// a report and a symlink planted at `path` is replaced, not followed.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        // Every string in it (the spec, the command, the environment, the
+        // findings) masked by the process's secrets.
+        let json = crate::sinks::secrets::installed().mask_json_text(&json);
         crate::safe_write::write_atomically(path, (json + "\n").as_bytes())
     }
 

@@ -5,15 +5,18 @@
 //! Each sink turns `&[Finding]` (already sorted, most important first) into a
 //! `String`; the caller decides where it goes (stdout, `GITHUB_STEP_SUMMARY`,
 //! a report file). Build output is untrusted: every value taken from a log is
-//! escaped for the format it lands in, and secrets are masked
-//! ([`redact::redact_secrets`]).
+//! escaped for the format it lands in, and secrets are masked, by shape and
+//! by the values of the process's secret variables ([`redact::redact_secrets`],
+//! [`secrets`]).
 
 pub mod build_report;
 pub mod github;
 pub mod gitlab;
 pub mod json;
 pub mod junit;
+pub mod masking_writer;
 pub mod redact;
+pub mod secrets;
 pub mod text;
 
 use serde::{Deserialize, Serialize};

@@ -7,7 +7,8 @@
 //! not: GitHub tokens (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`, `github_pat_`),
 //! PyPI API tokens (`pypi-Ag...`) and the password of a URL's
 //! `user:password@`. The prefix or user stays visible so a reader knows what
-//! was there.
+//! was there. The values of the secrets this process knows are masked too,
+//! whatever their shape ([`super::secrets`]).
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -71,10 +72,18 @@ fn is_secret_char(prefix: &str, b: u8) -> bool {
     }
 }
 
+/// `line` with the values of the process's secrets masked (the installed
+/// [`super::secrets::SecretSet`]), then every token shape
+/// ([`redact_patterns`]). Borrowed (no allocation) when there is nothing to
+/// mask. Every sink masks through this or through the set itself.
+pub fn redact_secrets(line: &str) -> Cow<'_, str> {
+    super::secrets::installed().mask(line)
+}
+
 /// `line` with every GitHub or PyPI token replaced by its prefix and `***`,
 /// and every URL password by `***`. Borrowed (no allocation) when there is
 /// nothing to mask.
-pub fn redact_secrets(line: &str) -> Cow<'_, str> {
+pub fn redact_patterns(line: &str) -> Cow<'_, str> {
     let bytes = line.as_bytes();
     let mut out: Option<String> = None;
     let mut copied = 0;
@@ -140,13 +149,13 @@ mod tests {
         ] {
             let line =
                 format!("git remote https://x-access-token:{token}@github.com/o/r (token={token})");
-            let r = redact_secrets(&line);
+            let r = redact_patterns(&line);
             assert!(!r.contains(&token[token.len() - 10..]), "{r}");
             assert_eq!(r.matches(shown).count(), 2, "{r}");
         }
         for prefix in ["gho_", "ghu_", "ghs_", "ghr_"] {
             let line = format!("{prefix}{}", "a1".repeat(18));
-            assert_eq!(redact_secrets(&line), format!("{prefix}***"));
+            assert_eq!(redact_patterns(&line), format!("{prefix}***"));
         }
     }
 
@@ -167,8 +176,8 @@ mod tests {
                 "https://x-access-token:ghs_***@github.com/o/r",
             ),
         ] {
-            assert_eq!(redact_secrets(line), masked);
-            assert_eq!(redact_secrets(masked), masked, "masking is idempotent");
+            assert_eq!(redact_patterns(line), masked);
+            assert_eq!(redact_patterns(masked), masked, "masking is idempotent");
         }
     }
 
@@ -184,7 +193,7 @@ mod tests {
             "see https://host:8443/path?a=b@c and http://[::1]:80/",
             "std::vector<int> a; a::b",
         ] {
-            assert!(matches!(redact_secrets(line), Cow::Borrowed(_)), "{line}");
+            assert!(matches!(redact_patterns(line), Cow::Borrowed(_)), "{line}");
         }
     }
 
@@ -192,6 +201,6 @@ mod tests {
     fn handles_adjacent_and_multibyte_text() {
         let t = "ghs_0123456789abcdefghij0123";
         let line = format!("é{t} ü{t}");
-        assert_eq!(redact_secrets(&line), "éghs_*** üghs_***");
+        assert_eq!(redact_patterns(&line), "éghs_*** üghs_***");
     }
 }

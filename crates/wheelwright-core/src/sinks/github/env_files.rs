@@ -98,8 +98,12 @@ pub fn path_line(dir: &Path) -> Result<String, EnvFileError> {
     Ok(format!("{text}\n"))
 }
 
-/// Append already validated lines to a runner file (created if missing).
+/// Append already validated lines to a runner file (created if missing),
+/// secrets masked ([`crate::sinks::redact_secrets`]): every write of ours to
+/// `GITHUB_OUTPUT`, `GITHUB_ENV`, `GITHUB_PATH` and `GITHUB_STEP_SUMMARY`
+/// goes through here.
 pub fn append(file: &Path, lines: &str) -> Result<(), EnvFileError> {
+    let lines = crate::sinks::redact_secrets(lines);
     let io = |source| EnvFileError::Io {
         path: file.display().to_string(),
         source,
