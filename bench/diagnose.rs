@@ -138,7 +138,13 @@ fn oom_lines(root: &Path) -> Vec<String> {
     let mut logs = Vec::new();
     fixture_logs(root, &mut logs);
     let marks = [
-        "Killed", "signal 9", "code=137", "status 137", "code: -9", "code 137", "FAILED:",
+        "Killed",
+        "signal 9",
+        "code=137",
+        "status 137",
+        "code: -9",
+        "code 137",
+        "FAILED:",
     ];
     let mut lines = Vec::new();
     for p in logs.iter().filter(|p| {
@@ -168,7 +174,9 @@ fn generate_oom(path: &Path, target: u64) -> (u64, u64) {
     while bytes < target {
         for l in &lines {
             // New object names each round (`x.o` -> `x_r123.o`).
-            let line = l.replace(".o ", &format!("_r{round}.o ")).replace(".cuda.o", &format!("_r{round}.cuda.o"));
+            let line = l
+                .replace(".o ", &format!("_r{round}.o "))
+                .replace(".cuda.o", &format!("_r{round}.cuda.o"));
             writeln!(w, "{line}").unwrap();
             bytes += line.len() as u64 + 1;
             count += 1;

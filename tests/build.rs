@@ -1171,9 +1171,17 @@ fn secret_values_the_build_echoes_are_masked_in_every_output() {
         ("GITHUB_TOKEN", "ghp_secret123"),
         ("MY_SECRET", "correct horse battery"),
         ("LISTED_SECRET", "listed-secret-42"),
-        ("PIP_INDEX_URL", "https://ci:idx-pass-77@pypi.example/simple"),
+        (
+            "PIP_INDEX_URL",
+            "https://ci:idx-pass-77@pypi.example/simple",
+        ),
     ];
-    let shown = ["ghp_secret123", "correct horse battery", "listed-secret-42", "idx-pass-77"];
+    let shown = [
+        "ghp_secret123",
+        "correct horse battery",
+        "listed-secret-42",
+        "idx-pass-77",
+    ];
     for actions in [true, false] {
         let fb = FakeBuild::new("gcc-too-new", python.clone());
         let outputs = fb.ctx.path().join("github_output");
@@ -1187,7 +1195,13 @@ fn secret_values_the_build_echoes_are_masked_in_every_output() {
                 "GITHUB_TOKEN MY_SECRET LISTED_SECRET SHORT_SECRET",
             )
             .env("FAKEPKG_EXTRA_LINE", "  Looking in indexes: idx-pass-77")
-            .args(["--no-verify", "--mask-env", "MY_SECRET", "--mask-env", "SHORT_SECRET"]);
+            .args([
+                "--no-verify",
+                "--mask-env",
+                "MY_SECRET",
+                "--mask-env",
+                "SHORT_SECRET",
+            ]);
         if actions {
             cmd.env("GITHUB_ACTIONS", "true")
                 .env("GITHUB_OUTPUT", &outputs)
@@ -1199,7 +1213,10 @@ fn secret_values_the_build_echoes_are_masked_in_every_output() {
         // The build saw the values, and echoed them where the findings quote them.
         let pip_env = std::fs::read_to_string(fb.state.join("pip-env")).unwrap();
         for (name, value) in secrets {
-            assert!(pip_env.contains(&format!("{name}={value}")), "{name} not in the build's env");
+            assert!(
+                pip_env.contains(&format!("{name}={value}")),
+                "{name} not in the build's env"
+            );
         }
         let report = std::fs::read_to_string(fb.out().join("report.json")).unwrap();
         let mut sinks = vec![
@@ -1210,11 +1227,17 @@ fn secret_values_the_build_echoes_are_masked_in_every_output() {
         ];
         if actions {
             sinks.push(("GITHUB_OUTPUT", std::fs::read_to_string(&outputs).unwrap()));
-            sinks.push(("GITHUB_STEP_SUMMARY", std::fs::read_to_string(&summary).unwrap()));
+            sinks.push((
+                "GITHUB_STEP_SUMMARY",
+                std::fs::read_to_string(&summary).unwrap(),
+            ));
         }
         for (sink, text) in &sinks {
             for value in shown {
-                assert!(!text.contains(value), "`{value}` in {sink} (actions: {actions}):\n{text}");
+                assert!(
+                    !text.contains(value),
+                    "`{value}` in {sink} (actions: {actions}):\n{text}"
+                );
             }
         }
         // Masked, not dropped: the lines are there with the mask.

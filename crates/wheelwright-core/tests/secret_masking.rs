@@ -58,7 +58,8 @@ fn piece(secrets: Vec<String>) -> impl Strategy<Value = Vec<u8>> {
         1 => (0..n, any::<bool>()).prop_map(move |(i, head)| {
             let s = &part[i];
             let cut = s.char_indices().nth(s.chars().count() / 2).map_or(0, |(b, _)| b);
-            if head { s[..cut].as_bytes().to_vec() } else { s[cut..].as_bytes().to_vec() }
+            let (a, b) = s.as_bytes().split_at(cut);
+            if head { a.to_vec() } else { b.to_vec() }
         }),
         2 => "[ -~]{0,20}".prop_map(String::into_bytes),
         1 => Just(b"\n".to_vec()),
@@ -73,8 +74,8 @@ fn piece(secrets: Vec<String>) -> impl Strategy<Value = Vec<u8>> {
 /// Secrets, and a text of up to 64 pieces made from them.
 fn case() -> impl Strategy<Value = (Vec<String>, Vec<u8>)> {
     prop::collection::vec(secret(), 1..4).prop_flat_map(|secrets| {
-        let text = prop::collection::vec(piece(secrets.clone()), 0..64)
-            .prop_map(|pieces| pieces.concat());
+        let text =
+            prop::collection::vec(piece(secrets.clone()), 0..64).prop_map(|pieces| pieces.concat());
         (Just(secrets), text)
     })
 }

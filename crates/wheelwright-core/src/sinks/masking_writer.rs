@@ -146,7 +146,15 @@ mod tests {
     #[test]
     fn a_secret_cut_across_writes_is_masked() {
         let set = SecretSet::from_values(["ghp_secret123"]);
-        let out = stream(&set, &[b"token ghp_se", b"cret1", b"23 end\nnext ghp_secret", b"123"]);
+        let out = stream(
+            &set,
+            &[
+                b"token ghp_se",
+                b"cret1",
+                b"23 end\nnext ghp_secret",
+                b"123",
+            ],
+        );
         assert_eq!(out, "token *** end\nnext ***");
     }
 
@@ -157,7 +165,10 @@ mod tests {
         let filler = "x".repeat(MAX_HELD_BYTES - 3);
         w.write_all(filler.as_bytes()).unwrap();
         w.write_all(b"s3cr3t-").unwrap();
-        assert!(!w.get_ref().is_empty(), "part of an overlong line is let out");
+        assert!(
+            !w.get_ref().is_empty(),
+            "part of an overlong line is let out"
+        );
         w.write_all(b"value and more").unwrap();
         let out = String::from_utf8(w.finish().unwrap()).unwrap();
         assert_eq!(out, format!("{filler}*** and more"));

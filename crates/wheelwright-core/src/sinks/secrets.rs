@@ -106,7 +106,10 @@ impl SecretSet {
                 }
             }
         };
-        let whole = env_vars::SECRET_VARS.iter().copied().chain(user.iter().copied());
+        let whole = env_vars::SECRET_VARS
+            .iter()
+            .copied()
+            .chain(user.iter().copied());
         for name in whole {
             match lookup(name) {
                 Some(value) => {
@@ -291,7 +294,11 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         let hex = |c: u8| (c as char).to_digit(16);
-        match (b[i], b.get(i + 1).and_then(|c| hex(*c)), b.get(i + 2).and_then(|c| hex(*c))) {
+        match (
+            b[i],
+            b.get(i + 1).and_then(|c| hex(*c)),
+            b.get(i + 2).and_then(|c| hex(*c)),
+        ) {
             (b'%', Some(h), Some(l)) => {
                 out.push((h * 16 + l) as u8);
                 i += 3;

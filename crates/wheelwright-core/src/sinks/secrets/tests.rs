@@ -40,10 +40,7 @@ fn named_variables_and_the_list_variable_are_masked() {
         ]),
         &["MY_SECRET".to_string()],
     );
-    assert_eq!(
-        set.mask("correct-horse battery-staple abc"),
-        "*** *** abc"
-    );
+    assert_eq!(set.mask("correct-horse battery-staple abc"), "*** *** abc");
     assert_eq!(
         warnings,
         vec![
@@ -57,7 +54,10 @@ fn named_variables_and_the_list_variable_are_masked() {
         ]
     );
     for w in &warnings {
-        assert!(!w.to_string().contains("abc"), "a warning shows no value: {w}");
+        assert!(
+            !w.to_string().contains("abc"),
+            "a warning shows no value: {w}"
+        );
     }
 }
 
@@ -65,7 +65,10 @@ fn named_variables_and_the_list_variable_are_masked() {
 fn index_url_credentials_are_masked_raw_and_decoded() {
     let (set, warnings) = SecretSet::from_env(
         env(&[
-            ("PIP_INDEX_URL", "https://ci:p%40ssw0rd!@pypi.example/simple"),
+            (
+                "PIP_INDEX_URL",
+                "https://ci:p%40ssw0rd!@pypi.example/simple",
+            ),
             (
                 "PIP_EXTRA_INDEX_URL",
                 "https://a.example/simple https://tok3n-as-user@fury.example/o/",
@@ -94,7 +97,10 @@ fn multiline_values_are_masked_line_by_line_and_longest_first() {
     // `from_values` takes values as they are; `from_env` splits lines.
     assert_eq!(set.mask("abcdefgh abcdef"), "*** ***");
     let (set, _) = SecretSet::from_env(
-        env(&[("AWS_SECRET_ACCESS_KEY", "line-one-of-key\n  line-two-of-key\n")]),
+        env(&[(
+            "AWS_SECRET_ACCESS_KEY",
+            "line-one-of-key\n  line-two-of-key\n",
+        )]),
         &[],
     );
     assert_eq!(set.mask("line-two-of-key / line-one-of-key"), "*** / ***");
@@ -125,5 +131,8 @@ fn masking_without_secrets_borrows() {
     assert!(matches!(set.mask("nothing here"), Cow::Borrowed(_)));
     assert!(set.is_empty());
     let set = SecretSet::from_values(["12345", ""]);
-    assert!(set.is_empty(), "values under {MIN_SECRET_CHARS} characters are left out");
+    assert!(
+        set.is_empty(),
+        "values under {MIN_SECRET_CHARS} characters are left out"
+    );
 }
