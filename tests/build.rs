@@ -275,6 +275,38 @@ fn builds_a_wheel_and_writes_the_report() {
         .tree
         .join("build/temp.linux-x86_64-cpython-312/csrc/unit4.o")
         .exists());
+
+    // The report matches the committed BuildReport schema (an independent
+    // validator), and the check can fail: broken copies are rejected.
+    if let Some(validator) = common::schemas::validator() {
+        let schema = "build-report.schema.json";
+        let path = fb.out().join("report.json");
+        common::schemas::validate(&validator, schema, &[&path]).unwrap();
+        let breakages: [common::schemas::Breakage; 4] = [
+            ("an unknown top-level field", |v| {
+                v["wheel_path"] = "x".into()
+            }),
+            ("an unknown field of an attempt", |v| {
+                v["attempts"][0]["jobs"] = 4.into()
+            }),
+            ("a string for the wheel's size", |v| {
+                v["wheel"]["size"] = "12".into()
+            }),
+            ("an outcome that is none of the four", |v| {
+                v["outcome"] = "exploded".into()
+            }),
+        ];
+        for (what, breakage) in breakages {
+            let mut bad = r.clone();
+            breakage(&mut bad);
+            let p = fb.ctx.path().join("bad-report.json");
+            std::fs::write(&p, serde_json::to_string(&bad).unwrap()).unwrap();
+            assert!(
+                common::schemas::validate(&validator, schema, &[&p]).is_err(),
+                "{what} was accepted"
+            );
+        }
+    }
 }
 
 #[test]
@@ -566,6 +598,61 @@ fn builds_an_sdist_from_one_extracted_tree_across_runs() {
         fb.log()
     );
     assert_eq!(fb.report()["outcome"], "ok");
+}
+
+/// The documented tree hash (builder::tree_hash), computed here on its own:
+/// each file in path order as `F`|`X`, path, NUL, length, NUL, bytes.
+fn documented_tree_sha256(root: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    use std::os::unix::fs::PermissionsExt;
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                // The fake tree holds no other skipped names than build/.
+                if p != root.join("build") {
+                    walk(root, &p, out);
+                }
+            } else {
+                let rel = p.strip_prefix(root).unwrap().to_str().unwrap().to_string();
+                out.push((rel, p));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(root, root, &mut files);
+    files.sort();
+    let mut h = Sha256::new();
+    for (rel, p) in files {
+        let bytes = std::fs::read(&p).unwrap();
+        let x = std::fs::metadata(&p).unwrap().permissions().mode() & 0o111 != 0;
+        h.update(if x { "X" } else { "F" });
+        h.update(format!("{rel}\0{}\0", bytes.len()));
+        h.update(&bytes);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A source tree's report carries the tree's sha256 (issue 12): the
+/// documented hash of its files, the same on a rebuild (the build/ dir the
+/// first run left in the tree is not source), another after an edit.
+#[test]
+fn a_source_tree_report_carries_the_trees_sha256() {
+    let fb = FakeBuild::new("ok", require_python!());
+    let before = documented_tree_sha256(&fb.tree);
+    let run = || fb.command().arg("--no-verify").output().unwrap();
+    expect_code(&run(), 0);
+    assert_eq!(fb.report()["source_sha256"], before.as_str());
+    assert!(fb.tree.join("build").is_dir());
+    expect_code(&run(), 0);
+    assert_eq!(fb.report()["source_sha256"], before.as_str());
+    let setup = fb.tree.join("setup.py");
+    let text = std::fs::read_to_string(&setup).unwrap();
+    std::fs::write(&setup, text + "# edited\n").unwrap();
+    expect_code(&run(), 0);
+    let after = fb.report()["source_sha256"].as_str().unwrap().to_string();
+    assert_ne!(after, before);
+    assert_eq!(after, documented_tree_sha256(&fb.tree));
 }
 
 #[test]

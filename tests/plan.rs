@@ -171,6 +171,40 @@ fn four_gib_cgroup_is_refused_with_the_fix() {
     insta::assert_snapshot!("plan_cgroup_4gib", stdout);
 }
 
+/// Issue 12: `plan --cpus 4 --memory 8GiB --archs 80` plans one job with a
+/// warning that names the time (exit 0); at 6 GiB the same host is refused
+/// (exit 2) with a size that would plan.
+#[test]
+fn an_8gib_host_builds_with_one_job_and_a_6gib_host_is_refused() {
+    let ctx = TestContext::new();
+    let small = ["--cpus", "4", "--memory", "8GiB", "--archs", "80"];
+    let (_, p) = plan_json(&ctx, &small, &[], 0);
+    assert_eq!(p["max_jobs"], 1);
+    assert_eq!(p["env"]["MAX_JOBS"], "1");
+    let f = &p["findings"][0];
+    assert_eq!(f["id"], "small-host");
+    assert_eq!(f["severity"], "warning");
+    assert!(f["message"]
+        .as_str()
+        .unwrap()
+        .contains("Expect the build to take about"));
+    assert!(peak(&p) <= ceiling(&p));
+
+    let out = ctx.wheelwright().arg("plan").args(small).output().unwrap();
+    let text = expect_code(&out, 0);
+    assert!(text.contains("warning small-host"), "{text}");
+
+    let tiny = ["--cpus", "4", "--memory", "6GiB", "--archs", "80"];
+    let out = ctx.wheelwright().arg("plan").args(tiny).output().unwrap();
+    expect_code(&out, 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("memory-too-small"), "{stderr}");
+    assert!(
+        stderr.contains("hint: Give the build at least 8.0 GiB"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn human_output_for_the_h100() {
     let ctx = TestContext::new();

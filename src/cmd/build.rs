@@ -6,23 +6,16 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 use wheelwright_core::builder::compile_cache::CompileCache;
-use wheelwright_core::builder::{BuildReport, Outcome, DEFAULT_MAX_RETRIES};
-use wheelwright_core::job::{self, JobSpec, PrebuiltPolicy, RecipeKind};
+use wheelwright_core::builder::{Outcome, DEFAULT_MAX_RETRIES};
+use wheelwright_core::job::{self, JobSpec, PrebuiltPolicy};
 
+use super::plan::RecipeName;
 use crate::exit;
 
 pub mod console;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RecipeArg {
-    /// flash-attn (FLASH_ATTN_CUDA_ARCHS, FLASH_ATTENTION_FORCE_BUILD, forward-pass check).
-    FlashAttn,
-    /// Any torch CUDAExtension (TORCH_CUDA_ARCH_LIST, import check).
-    TorchExt,
-}
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
@@ -30,7 +23,7 @@ pub struct BuildArgs {
     pub spec: String,
     /// The recipe [default: flash-attn if the spec names flash-attn, else torch-ext].
     #[arg(long, value_enum)]
-    pub recipe: Option<RecipeArg>,
+    pub recipe: Option<RecipeName>,
     /// The interpreter that builds (it must have torch) [default: the active venv, else `python3`].
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,
@@ -88,10 +81,7 @@ pub struct BuildArgs {
 impl BuildArgs {
     fn job_spec(&self) -> JobSpec {
         JobSpec {
-            recipe: self.recipe.map(|r| match r {
-                RecipeArg::FlashAttn => RecipeKind::FlashAttn,
-                RecipeArg::TorchExt => RecipeKind::TorchExt,
-            }),
+            recipe: self.recipe.map(RecipeName::kind),
             python: self.python.clone(),
             archs: self.archs.clone(),
             max_jobs: self.max_jobs,
@@ -139,13 +129,13 @@ pub fn run_job(spec: &JobSpec, json: bool) -> anyhow::Result<ExitCode> {
         Ok(report) => report,
         Err(e) => {
             if let Some(report) = e.report() {
-                show_report(report, json)?;
+                console::show_report(report, json)?;
             }
             let (hint, code) = (e.hint(), e.exit_code());
             return Err(exit::hinted(e, hint, code));
         }
     };
-    show_report(&report, json)?;
+    console::show_report(&report, json)?;
     if json {
         super::print_json(&report)?;
     }
@@ -154,14 +144,4 @@ pub fn run_job(spec: &JobSpec, json: bool) -> anyhow::Result<ExitCode> {
         Some(Outcome::Cancelled) => exit::CANCELLED,
         _ => exit::JOB_FAILED,
     }))
-}
-
-/// The summary (fenced on a runner: it quotes the build's output), and on
-/// GitHub Actions the annotations, step summary and outputs.
-fn show_report(report: &BuildReport, json: bool) -> anyhow::Result<()> {
-    super::eprint_text(&wheelwright_core::sinks::build_report::summary(report))?;
-    if super::in_github_actions() {
-        console::github_report(report, json)?;
-    }
-    Ok(())
 }

@@ -3,14 +3,12 @@
 //! Problems found by probes are part of the facts, so the exit status is 0
 //! whenever detection ran; only bad arguments fail (exit 2).
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 use wheelwright_core::detect::{detect, DetectOptions};
-use wheelwright_core::facts::Facts;
-use wheelwright_core::units::format_bytes;
+use wheelwright_core::sinks::tables::facts_table;
 
 use crate::exit;
 
@@ -62,7 +60,7 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         super::print_json(&facts)?;
     } else {
-        super::print_text(&render_table(&facts))?;
+        super::print_text(&facts_table(&facts))?;
     }
     Ok(ExitCode::from(exit::OK))
 }
@@ -77,139 +75,4 @@ fn existing_dir(flag: &str, dir: PathBuf, hint: &str) -> anyhow::Result<PathBuf>
             hint,
         ))
     }
-}
-
-/// One line per section, for people.
-pub fn render_table(f: &Facts) -> String {
-    let mut out = String::new();
-    let h = &f.host;
-    let mut host = format!(
-        "{} {}, kernel {}; {} CPUs",
-        h.os,
-        h.arch,
-        h.kernel.as_deref().unwrap_or("?"),
-        h.logical_cpus
-    );
-    if let Some(p) = h.physical_cpus {
-        let _ = write!(host, " ({p} cores)");
-    }
-    if let Some(q) = h.cpu_quota {
-        let _ = write!(host, ", quota {q:.1}");
-    }
-    let _ = write!(
-        host,
-        "; memory {} total, {} available",
-        format_bytes(h.memory_total_bytes),
-        format_bytes(h.memory_available_bytes)
-    );
-    if let Some(l) = h.memory_limit_bytes {
-        let _ = write!(host, ", limit {}", format_bytes(l));
-    }
-    match h.disk_free_bytes {
-        Some(d) => {
-            let _ = write!(host, "; disk {} free at {}", format_bytes(d), h.disk_path);
-        }
-        None => {
-            let _ = write!(host, "; disk free unknown at {}", h.disk_path);
-        }
-    }
-    line(&mut out, "host", &host);
-
-    // Identical GPUs fold into one `8 x NAME` entry.
-    let mut groups: Vec<(String, usize)> = Vec::new();
-    for g in &f.gpus {
-        let mem = g.memory_total_bytes.map(format_bytes).unwrap_or_default();
-        let key = format!("{} (sm {}, {mem})", g.name, g.compute_capability);
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, n)) => *n += 1,
-            None => groups.push((key, 1)),
-        }
-    }
-    let gpus = if groups.is_empty() {
-        "none".to_string()
-    } else {
-        groups
-            .iter()
-            .map(|(k, n)| format!("{n} x {k}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    line(&mut out, "gpus", &gpus);
-    let driver = match &f.driver {
-        Some(d) => format!(
-            "{} (CUDA {})",
-            d.version,
-            d.cuda_driver_version.as_deref().unwrap_or("?")
-        ),
-        None => "none".to_string(),
-    };
-    line(&mut out, "driver", &driver);
-    let cuda = match &f.cuda {
-        Some(c) => format!(
-            "{} at {}, gcc <= {}",
-            c.version,
-            c.home,
-            c.max_gcc_major.map_or("?".to_string(), |m| m.to_string())
-        ),
-        None => "none".to_string(),
-    };
-    line(&mut out, "cuda", &cuda);
-    let compilers = if f.compilers.is_empty() {
-        "none".to_string()
-    } else {
-        f.compilers
-            .iter()
-            .map(|c| format!("{} {} ({})", c.name, c.version, c.path))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    line(&mut out, "compilers", &compilers);
-    let python = match &f.python {
-        Some(p) => {
-            let v = |x: &Option<String>| x.clone().unwrap_or_else(|| "-".to_string());
-            format!(
-                "{} at {}; pip {}, setuptools {}, wheel {}, packaging {}, psutil {}",
-                p.version,
-                p.path,
-                v(&p.pip),
-                v(&p.setuptools),
-                v(&p.wheel),
-                v(&p.packaging),
-                v(&p.psutil)
-            )
-        }
-        None => "none".to_string(),
-    };
-    line(&mut out, "python", &python);
-    let torch = match &f.torch {
-        Some(t) => format!(
-            "{} (CUDA {}, cxx11 abi {}, cuda available: {})",
-            t.version,
-            t.cuda.as_deref().unwrap_or("none"),
-            t.cxx11_abi.map_or("?".to_string(), |a| a.to_string()),
-            if t.cuda_available { "yes" } else { "no" }
-        ),
-        None => "none".to_string(),
-    };
-    line(&mut out, "torch", &torch);
-    let ninja = match &f.ninja {
-        Some(n) => format!(
-            "{} at {} ({})",
-            n.version.as_deref().unwrap_or("?"),
-            n.path,
-            if n.healthy { "ok" } else { "BROKEN" }
-        ),
-        None => "none".to_string(),
-    };
-    line(&mut out, "ninja", &ninja);
-    for p in &f.problems {
-        // A problem's message can span lines (a tool's output tail): indent them.
-        let msg = p.message.replace('\n', "\n           ");
-        line(&mut out, "problem", &format!("[{}] {msg}", p.probe));
-    }
-    out
-}
-
-fn line(out: &mut String, label: &str, text: &str) {
-    let _ = writeln!(out, "{label:<10} {text}");
 }

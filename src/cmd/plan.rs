@@ -8,7 +8,6 @@
 //! the detected or saved facts part by part. Exit 2 when an error finding
 //! refuses the plan (the plan is still printed).
 
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,8 +16,10 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use wheelwright_core::detect::{detect, DetectOptions};
 use wheelwright_core::facts::Facts;
+use wheelwright_core::job::RecipeKind;
 use wheelwright_core::plan::{self, HostSpec, Plan, PlanRequest, Recipe};
-use wheelwright_core::units::{format_bytes, format_duration, parse_size};
+use wheelwright_core::sinks::tables::plan_table;
+use wheelwright_core::units::parse_size;
 
 use crate::cmd::host::speed_from;
 use crate::exit;
@@ -27,8 +28,17 @@ use crate::exit;
 pub enum RecipeName {
     /// flash-attn 2's CUDA extension.
     FlashAttn,
-    /// Any torch CUDAExtension (needs --source).
+    /// Any torch CUDAExtension (to plan it: --source).
     TorchExt,
+}
+
+impl RecipeName {
+    pub fn kind(self) -> RecipeKind {
+        match self {
+            RecipeName::FlashAttn => RecipeKind::FlashAttn,
+            RecipeName::TorchExt => RecipeKind::TorchExt,
+        }
+    }
 }
 
 /// What to build: the recipe, its version or source. Shared by `plan`,
@@ -258,7 +268,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
             serde_json::to_string_pretty(&plan).context("could not write the plan as JSON")?;
         println!("{json}");
     } else {
-        print!("{}", render_plan(&plan));
+        print!("{}", plan_table(&plan));
     }
     // The plan first, then (on refusal) the error after it.
     let _ = std::io::stdout().flush();
@@ -274,120 +284,4 @@ pub fn refusal(plan: &Plan) -> anyhow::Result<ExitCode> {
             f.fix.clone(),
         )),
     }
-}
-
-/// The plan for people.
-pub fn render_plan(p: &Plan) -> String {
-    let mut out = String::new();
-    let version = p
-        .recipe_version
-        .as_deref()
-        .map(|v| format!(" {v}"))
-        .unwrap_or_default();
-    row(
-        &mut out,
-        "recipe",
-        &format!("{}{version} ({}), {} units", p.recipe, p.source, p.units),
-    );
-    row(
-        &mut out,
-        "archs",
-        &format!(
-            "{} ({} gencode{} per nvcc compile)",
-            if p.archs.is_empty() {
-                "none".into()
-            } else {
-                p.archs.join(";")
-            },
-            p.gencodes,
-            if p.gencodes == 1 { "" } else { "s" }
-        ),
-    );
-    row(
-        &mut out,
-        "resources",
-        &format!(
-            "{} CPUs; memory ceiling {} ({} minus a {} margin)",
-            p.cpus,
-            format_bytes(p.memory_ceiling_bytes),
-            p.memory_basis,
-            format_bytes(p.memory_margin_bytes)
-        ),
-    );
-    row(
-        &mut out,
-        "plan",
-        &format!(
-            "MAX_JOBS={} NVCC_THREADS={}: {}, peak {}",
-            p.max_jobs,
-            p.nvcc_threads,
-            format_duration(p.predicted.wall_seconds),
-            format_bytes(p.predicted.peak_memory_bytes)
-        ),
-    );
-    if let Some(c) = &p.speed {
-        row(
-            &mut out,
-            "speed",
-            &format!(
-                "times x{:.2}, from {} compiles in {}",
-                c.factor, c.units, c.basis
-            ),
-        );
-    }
-    row(
-        &mut out,
-        "",
-        &format!(
-            "longest first (as `wheelwright build` orders ninja): {}, peak {}",
-            format_duration(p.predicted_longest_first.wall_seconds),
-            format_bytes(p.predicted_longest_first.peak_memory_bytes)
-        ),
-    );
-    for (i, b) in p.baselines.iter().enumerate() {
-        let over = if b.exceeds_memory {
-            "  EXCEEDS MEMORY"
-        } else {
-            ""
-        };
-        row(
-            &mut out,
-            if i == 0 { "baselines" } else { "" },
-            &format!(
-                "{:<16} MAX_JOBS={} NVCC_THREADS={}: {}, peak {}{over}",
-                b.name,
-                b.max_jobs,
-                b.nvcc_threads,
-                format_duration(b.predicted.wall_seconds),
-                format_bytes(b.predicted.peak_memory_bytes)
-            ),
-        );
-    }
-    for (i, (k, v)) in p.env.iter().enumerate() {
-        row(
-            &mut out,
-            if i == 0 { "env" } else { "" },
-            &format!("{k}={v}"),
-        );
-    }
-    row(&mut out, "pip", &p.pip_args.join(" "));
-    if p.findings.is_empty() {
-        row(&mut out, "findings", "none");
-    }
-    for (i, f) in p.findings.iter().enumerate() {
-        row(
-            &mut out,
-            if i == 0 { "findings" } else { "" },
-            &format!("{} {}: {}", f.severity.as_str(), f.id, f.message),
-        );
-        row(&mut out, "", &format!("  fix: {}", f.fix));
-    }
-    for (i, a) in p.assumptions.iter().enumerate() {
-        row(&mut out, if i == 0 { "assumed" } else { "" }, a);
-    }
-    out
-}
-
-fn row(out: &mut String, label: &str, text: &str) {
-    let _ = writeln!(out, "{label:<10} {text}");
 }

@@ -2,15 +2,14 @@
 //! per-variant PEP 503 index, a GitHub release or a PyPI-compatible index,
 //! each exactly once, and say what became of every file.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 use wheelwright_core::publish::{
-    GithubReleaseTarget, PublishReport, PublishStatus, PublishTargets, StaticIndexTarget,
-    UploadTarget,
+    GithubReleaseTarget, PublishTargets, StaticIndexTarget, UploadTarget,
 };
+use wheelwright_core::sinks::reports::publish_text;
 use wheelwright_publish::PublishError;
 
 use crate::exit;
@@ -100,7 +99,7 @@ pub fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         super::print_json(&report)?;
     } else {
-        super::print_text(&render_text(&report))?;
+        super::print_text(&publish_text(&report))?;
         if report.any_failed() {
             super::eprint_text(
                 "hint: fix what each failed file says, then run the same command again (published files are skipped)\n",
@@ -147,36 +146,4 @@ fn to_cli(e: PublishError) -> anyhow::Error {
         exit::INTERNAL
     };
     exit::hinted(e, hint, code)
-}
-
-/// One line per file and target: status, target, file, then its URL, sha256
-/// and message indented below.
-fn render_text(r: &PublishReport) -> String {
-    let mut out = String::new();
-    for f in &r.files {
-        let _ = writeln!(
-            out,
-            "{:<9} {:<15} {}",
-            f.status.as_str(),
-            f.target.as_str(),
-            f.file
-        );
-        if let Some(url) = &f.url {
-            let _ = writeln!(out, "          url:    {url}");
-        }
-        if !f.sha256.is_empty() {
-            let _ = writeln!(out, "          sha256: {}", f.sha256);
-        }
-        if let Some(m) = &f.message {
-            let _ = writeln!(out, "          {m}");
-        }
-    }
-    let _ = writeln!(
-        out,
-        "{} uploaded, {} skipped, {} failed",
-        r.count(PublishStatus::Uploaded),
-        r.count(PublishStatus::Skipped),
-        r.count(PublishStatus::Failed)
-    );
-    out
 }

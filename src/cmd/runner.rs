@@ -6,7 +6,6 @@
 //! root and prints the rest as commands. `runner labels` prints the labels for
 //! `config.sh --labels`. The work is `wheelwright_core::runner_setup`.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -14,9 +13,8 @@ use clap::{Args, Subcommand};
 use wheelwright_core::detect::{detect, DetectOptions};
 use wheelwright_core::env_vars;
 use wheelwright_core::plan::archs::CudaVersion;
-use wheelwright_core::runner_setup::{
-    self, labels, toolkits, CheckStatus, RunnerOptions, RunnerReport, TorchRequest,
-};
+use wheelwright_core::runner_setup::{self, labels, toolkits, RunnerOptions, TorchRequest};
+use wheelwright_core::sinks::reports::runner_check_text;
 use wheelwright_core::units::parse_size;
 
 use crate::exit;
@@ -135,7 +133,7 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         super::print_json(&report)?;
     } else {
-        super::print_text(&render(&report))?;
+        super::print_text(&runner_check_text(&report))?;
         if !report.ok {
             eprintln!("hint: fix the FAILED checks above (the commands under each say how; `sudo` ones need an administrator), then run `wheelwright runner check` again");
         }
@@ -145,44 +143,6 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         exit::JOB_FAILED
     }))
-}
-
-/// The report for people: one line per check, then its fix and root commands.
-fn render(r: &RunnerReport) -> String {
-    let mut out = String::new();
-    let mode = if r.fix {
-        "fix"
-    } else {
-        "check only: nothing changed"
-    };
-    let _ = writeln!(out, "wheelwright runner check ({mode})");
-    for c in &r.checks {
-        let _ = writeln!(out, "  {:<13} {:<13} {}", c.status.as_str(), c.id, c.detail);
-        if c.status != CheckStatus::Ok {
-            if let Some(fix) = &c.fix {
-                let _ = writeln!(out, "  {:<13} {:<13} $ {fix}", "", "");
-            }
-        }
-        for cmd in &c.root_commands {
-            let _ = writeln!(out, "  {:<13} {:<13} (root) $ {cmd}", "", "");
-        }
-    }
-    let _ = writeln!(out, "  labels: {}", r.labels.join(","));
-    let summary = if !r.ok {
-        "some checks FAILED"
-    } else if r.changed {
-        "fixed what needed no root; run it again to confirm nothing is left"
-    } else if r
-        .checks
-        .iter()
-        .any(|c| c.status == CheckStatus::WouldChange)
-    {
-        "--fix would change what is marked `would change`"
-    } else {
-        "nothing to change"
-    };
-    let _ = writeln!(out, "{summary}");
-    out
 }
 
 fn labels(args: LabelsArgs) -> anyhow::Result<ExitCode> {

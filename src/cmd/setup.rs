@@ -1,14 +1,14 @@
 //! `wheelwright setup`: prepare a Python environment for builds (pip,
 //! setuptools, wheel, packaging, psutil, a proven ninja) and say what changed.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 
 use wheelwright_core::detect::DetectOptions;
-use wheelwright_core::setup::{self, SetupError, SetupOptions, SetupReport, StepStatus};
+use wheelwright_core::setup::{self, SetupError, SetupOptions};
+use wheelwright_core::sinks::reports::setup_text;
 
 use crate::exit;
 
@@ -54,7 +54,7 @@ pub fn run(args: SetupArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         super::print_json(&report)?;
     } else {
-        super::print_text(&render_text(&report))?;
+        super::print_text(&setup_text(&report))?;
         if !report.ok {
             eprintln!("hint: fix the failed step above (its command is shown), then run `wheelwright setup` again");
         }
@@ -64,37 +64,4 @@ pub fn run(args: SetupArgs) -> anyhow::Result<ExitCode> {
     } else {
         exit::JOB_FAILED
     }))
-}
-
-/// The report for people: the interpreter, then one line per step (with its
-/// command when it would change or failed).
-fn render_text(r: &SetupReport) -> String {
-    let mut out = String::new();
-    let head = if r.dry_run {
-        " (dry run: nothing changed)"
-    } else {
-        ""
-    };
-    let _ = writeln!(
-        out,
-        "wheelwright setup: {} (Python {}, {}){head}",
-        r.python.executable,
-        r.python.version,
-        r.python.kind()
-    );
-    for s in &r.steps {
-        let status = match s.status {
-            StepStatus::Changed => "changed",
-            StepStatus::AlreadyFine => "already fine",
-            StepStatus::WouldChange => "would change",
-            StepStatus::Failed => "FAILED",
-        };
-        let _ = writeln!(out, "  {status:<13} {:<24} {}", s.id, s.detail);
-        if matches!(s.status, StepStatus::WouldChange | StepStatus::Failed) {
-            if let Some(cmd) = &s.command {
-                let _ = writeln!(out, "  {:<13} {:<24} $ {}", "", "", cmd.join(" "));
-            }
-        }
-    }
-    out
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod index_servers;
+pub mod schemas;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -10,6 +10,7 @@ pub const FACTS_SCHEMA_VERSION: u32 = 1;
 
 /// Everything known about one build host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Facts {
     pub schema_version: u32,
     pub host: Host,
@@ -26,6 +27,7 @@ pub struct Facts {
 
 /// CPUs, memory and disk of the host, with container limits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Host {
     pub os: String,
     pub arch: String,
@@ -44,6 +46,7 @@ pub struct Host {
 
 /// One GPU as NVML (or `nvidia-smi`) reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Gpu {
     pub index: u32,
     pub name: String,
@@ -55,6 +58,7 @@ pub struct Gpu {
 
 /// The NVIDIA driver.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Driver {
     pub version: String,
     /// The newest CUDA the driver supports, `"major.minor"`.
@@ -63,6 +67,7 @@ pub struct Driver {
 
 /// The CUDA toolkit that a build would use.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Cuda {
     pub home: String,
     pub nvcc: String,
@@ -74,6 +79,7 @@ pub struct Cuda {
 
 /// One installed C or C++ compiler.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Compiler {
     pub path: String,
     /// `"gcc"` or `"g++"`.
@@ -84,6 +90,7 @@ pub struct Compiler {
 
 /// The Python interpreter a build would use, with its packaging tools.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Python {
     pub path: String,
     pub version: String,
@@ -96,6 +103,7 @@ pub struct Python {
 
 /// The installed torch, as that interpreter sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Torch {
     pub version: String,
     /// `torch.version.cuda`, `None` for a CPU-only torch.
@@ -106,6 +114,7 @@ pub struct Torch {
 
 /// The ninja that torch's build would find.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Ninja {
     pub path: String,
     pub version: Option<String>,
@@ -115,6 +124,7 @@ pub struct Ninja {
 
 /// A probe that failed, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Problem {
     pub probe: String,
     pub message: String,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// How bad a finding is; orders from most to least severe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Error,
@@ -26,6 +27,7 @@ impl Severity {
 
 /// One diagnosed problem or preflight result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Finding {
     /// Stable rule id, e.g. `oom-killed`, `gcc-too-new`.
     pub id: String,

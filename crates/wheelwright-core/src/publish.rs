@@ -18,6 +18,7 @@ use crate::net::Network;
 
 /// Every place a publish sends wheels to; empty means nowhere.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct PublishTargets {
     /// Upload each wheel (and its PEP 658 `.metadata`) as a release asset.
@@ -49,6 +50,7 @@ impl PublishTargets {
 
 /// A GitHub release to upload to (created when missing).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct GithubReleaseTarget {
     /// The release's tag, `v2.8.3`.
@@ -68,6 +70,7 @@ pub struct GithubReleaseTarget {
 
 /// A static PEP 503 index whose pages link to files hosted elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StaticIndexTarget {
     /// The folder the pages (and the manifest) are written into.
@@ -85,6 +88,7 @@ pub struct StaticIndexTarget {
 
 /// A PyPI-compatible index taking the legacy upload API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UploadTarget {
     /// The upload URL (`http://127.0.0.1:8080/`, `https://devpi.example/root/dev/`).
@@ -104,6 +108,7 @@ pub struct UploadTarget {
 
 /// What became of one file at one target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PublishStatus {
     /// Sent (or written) now.
@@ -127,6 +132,7 @@ impl PublishStatus {
 
 /// Which kind of target a [`PublishedFile`] went to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TargetKind {
     /// A GitHub release asset.
@@ -156,6 +162,7 @@ impl TargetKind {
 
 /// One file at one target; the field names are a contract.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PublishedFile {
     /// The target kind.
     pub target: TargetKind,
@@ -178,6 +185,7 @@ pub struct PublishedFile {
 
 /// Everything one publish did, in the order it happened.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PublishReport {
     /// One entry per file and target.
     pub files: Vec<PublishedFile>,

@@ -1,24 +1,23 @@
 //! The terminal side of a job: the cancel flag set by Ctrl-C/SIGTERM/SIGHUP,
-//! the live log (fenced by `::stop-commands::` on GitHub Actions, so a log
-//! line can never run a workflow command), a progress bar on a TTY or
-//! periodic lines in CI, and the Action's annotations, summary and outputs.
+//! and writing the library's console text ([`ConsoleText`]): the live log
+//! fenced by `::stop-commands::` on GitHub Actions (a log line can never run
+//! a workflow command), a progress bar on a TTY, plain lines elsewhere; then
+//! the Action's annotations, step summary and outputs.
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use wheelwright_core::builder::progress::EtaBasis;
-use wheelwright_core::builder::{BuildEvent, BuildReport};
+use wheelwright_core::builder::BuildReport;
 use wheelwright_core::env_vars;
 use wheelwright_core::job::JobEvent;
-use wheelwright_core::sinks::build_report::{findings_text, github_build_report};
+use wheelwright_core::sinks::build_report::github_build_report;
+use wheelwright_core::sinks::console::{ConsoleLine, ConsoleText};
 use wheelwright_core::sinks::github::{env_files, SafeEcho};
 use wheelwright_core::sinks::redact::redact_secrets;
-use wheelwright_core::units::format_duration;
 
 /// A flag that Ctrl-C, SIGTERM (a cancelled CI job) and SIGHUP set: the job
 /// then stops what runs (the download too) and still leaves its records.
@@ -35,185 +34,86 @@ pub fn cancel_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(cancel)
 }
 
-/// Renders a job's events.
+/// Writes a job's events.
 pub struct Console {
+    text: ConsoleText,
+    /// The build's log goes to stderr (`--json` keeps stdout for the report).
     log_to_stderr: bool,
     /// On GitHub Actions: the fence around the untrusted build output.
     echo: Option<SafeEcho<Box<dyn Write>>>,
     bar: Option<ProgressBar>,
-    last_plain: Option<Instant>,
 }
-
-/// How often CI gets a plain progress line.
-const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(30);
 
 impl Console {
     pub fn new(json: bool) -> Self {
         let gha = super::super::in_github_actions();
         let tty = std::io::stderr().is_terminal() && !gha && !json;
         let bar = tty.then(|| {
-            let pb = ProgressBar::new(0);
-            pb.set_style(
+            ProgressBar::new(0).with_style(
                 ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} {msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            pb
+            )
         });
-        let echo = if gha {
-            let out: Box<dyn Write> = if json {
-                Box::new(std::io::stderr())
-            } else {
-                Box::new(std::io::stdout())
-            };
-            SafeEcho::new(out).ok()
-        } else {
-            None
-        };
+        let echo = gha
+            .then(|| {
+                let out: Box<dyn Write> = if json {
+                    Box::new(std::io::stderr())
+                } else {
+                    Box::new(std::io::stdout())
+                };
+                SafeEcho::new(out).ok()
+            })
+            .flatten();
         Console {
+            text: ConsoleText::new(bar.is_some()),
             log_to_stderr: json,
             echo,
             bar,
-            last_plain: None,
-        }
-    }
-
-    /// One line of the build's (untrusted) output.
-    fn out(&mut self, line: &str) {
-        if let Some(echo) = self.echo.as_mut() {
-            let _ = echo.echo(line);
-            return;
-        }
-        // Off a runner too: a token the build echoed is not for the console.
-        let line = redact_secrets(line);
-        let to_stderr = self.log_to_stderr;
-        let print = || {
-            if to_stderr {
-                let _ = writeln!(std::io::stderr().lock(), "{line}");
-            } else {
-                let _ = writeln!(std::io::stdout().lock(), "{line}");
-            }
-        };
-        match &self.bar {
-            Some(pb) => pb.suspend(print),
-            None => print(),
-        }
-    }
-
-    /// A line of our own. It may quote the spec or a path, so on a runner it
-    /// goes inside the fence that opened before anything was printed, on the
-    /// same stream as the log (two streams interleave in any order).
-    fn note(&mut self, text: &str) {
-        let line = format!("wheelwright: {text}");
-        if let Some(echo) = self.echo.as_mut() {
-            let _ = echo.echo(&line);
-            return;
-        }
-        let line = redact_secrets(&line);
-        match &self.bar {
-            Some(pb) => pb.suspend(|| eprintln!("{line}")),
-            None => eprintln!("{line}"),
         }
     }
 
     pub fn event(&mut self, e: JobEvent<'_>) {
-        match e {
-            JobEvent::Planning => {}
-            JobEvent::FetchingSource { what, how } => {
-                self.note(&format!("downloading the sdist of {what} ({how})"))
-            }
-            JobEvent::Refused { findings, forced } => {
-                // Findings quote tool output: fenced on a runner.
-                let _ = super::super::eprint_text(&findings_text(findings));
-                if forced {
-                    self.note("--force: building although the plan refused it");
+        for line in self.text.lines(&e) {
+            match line {
+                // On a runner, the log and our notes go inside the fence that
+                // opened before anything was printed, on one stream (two
+                // streams interleave in any order).
+                ConsoleLine::Log(l) | ConsoleLine::Note(l) if self.echo.is_some() => {
+                    let _ = self.echo.as_mut().map(|echo| echo.echo(&l));
                 }
-            }
-            JobEvent::WaitingForWorkDir { work_dir, lock } => self.note(&format!(
-                "waiting for another build that uses {} (lock {})",
-                work_dir.display(),
-                lock.display()
-            )),
-            JobEvent::Building {
-                source,
-                recipe,
-                max_jobs,
-                nvcc_threads,
-                out_dir,
-            } => self.note(&format!(
-                "building {source} (recipe {recipe}) with MAX_JOBS={max_jobs} NVCC_THREADS={nvcc_threads}; log and report in {}",
-                out_dir.display()
-            )),
-            JobEvent::Build(e) => self.build_event(e),
-            JobEvent::Publishing { wheel } => {
-                self.note(&format!("publishing {}", wheel.display()))
-            }
-            JobEvent::Published(r) => {
-                for f in &r.files {
-                    self.note(&format!(
-                        "{} {} {}{}",
-                        f.status.as_str(),
-                        f.target.as_str(),
-                        f.file,
-                        f.url.as_deref().map(|u| format!(" ({u})")).unwrap_or_default()
-                    ));
+                ConsoleLine::Log(l) => self.write(&l, !self.log_to_stderr),
+                ConsoleLine::Note(l) => self.write(&l, false),
+                // Findings quote tool output: fenced on a runner.
+                ConsoleLine::Block(text) => {
+                    let _ = super::super::eprint_text(&text);
+                }
+                ConsoleLine::Bar {
+                    done,
+                    total,
+                    message,
+                } => {
+                    if let Some(pb) = &self.bar {
+                        pb.set_length(u64::from(total));
+                        pb.set_position(u64::from(done));
+                        pb.set_message(message);
+                    }
                 }
             }
         }
     }
 
-    fn build_event(&mut self, e: BuildEvent<'_>) {
-        match e {
-            BuildEvent::Line(line) => self.out(line),
-            BuildEvent::Progress(p) => {
-                let eta = p
-                    .eta
-                    .map(|eta| {
-                        let basis = match eta.basis {
-                            EtaBasis::Plan => "from the plan",
-                            EtaBasis::Linear => "linear",
-                        };
-                        format!("about {} left ({basis})", format_duration(eta.seconds))
-                    })
-                    .unwrap_or_else(|| "estimating time left".to_string());
-                if let Some(pb) = &self.bar {
-                    pb.set_length(u64::from(p.total));
-                    pb.set_position(u64::from(p.done));
-                    pb.set_message(eta);
-                } else if self
-                    .last_plain
-                    .is_none_or(|t| t.elapsed() >= PLAIN_PROGRESS_EVERY)
-                    || p.done == p.total
-                {
-                    self.last_plain = Some(Instant::now());
-                    self.note(&format!(
-                        "progress [{}/{}] {:.0}%, {} elapsed, {eta}",
-                        p.done,
-                        p.total,
-                        p.fraction() * 100.0,
-                        format_duration(p.elapsed_seconds)
-                    ));
-                }
-            }
-            BuildEvent::AttemptStarted {
-                number,
-                max_jobs,
-                nvcc_threads,
-                command,
-            } => {
-                self.note(&format!(
-                    "attempt {number}: MAX_JOBS={max_jobs} NVCC_THREADS={nvcc_threads}: {command}"
-                ));
-            }
-            BuildEvent::Cancelling => {
-                self.note("cancelled: stopping the build's process tree (SIGTERM, then SIGKILL)")
-            }
-            BuildEvent::AttemptFinished(a) => self.note(&format!(
-                "attempt ended: {} after {}",
-                a.outcome.as_str(),
-                format_duration(a.seconds)
-            )),
-            BuildEvent::Retrying { reason, .. } => self.note(reason),
-            BuildEvent::Note(text) => self.note(text),
+    /// One line to stdout or stderr, above the bar.
+    fn write(&self, line: &str, stdout: bool) {
+        let print = || {
+            let _ = if stdout {
+                writeln!(std::io::stdout().lock(), "{line}")
+            } else {
+                writeln!(std::io::stderr().lock(), "{line}")
+            };
+        };
+        match &self.bar {
+            Some(pb) => pb.suspend(print),
+            None => print(),
         }
     }
 
@@ -233,9 +133,19 @@ impl Drop for Console {
     }
 }
 
+/// The summary (fenced on a runner: it quotes the build's output), and on
+/// GitHub Actions the annotations, step summary and outputs.
+pub fn show_report(report: &BuildReport, json: bool) -> anyhow::Result<()> {
+    super::super::eprint_text(&wheelwright_core::sinks::build_report::summary(report))?;
+    if super::super::in_github_actions() {
+        github_report(report, json)?;
+    }
+    Ok(())
+}
+
 /// On GitHub Actions: annotations for the findings (stdout, or stderr with
 /// `--json`), the step summary, and the outputs.
-pub fn github_report(r: &BuildReport, json: bool) -> anyhow::Result<()> {
+fn github_report(r: &BuildReport, json: bool) -> anyhow::Result<()> {
     let g = github_build_report(r, std::env::var(env_vars::GITHUB_WORKSPACE).ok());
     let annotations = redact_secrets(&g.annotations);
     if json {
@@ -243,16 +153,15 @@ pub fn github_report(r: &BuildReport, json: bool) -> anyhow::Result<()> {
     } else {
         print!("{annotations}");
     }
-    append(env_vars::GITHUB_STEP_SUMMARY, &g.step_summary)?;
-    append(env_vars::GITHUB_OUTPUT, &g.outputs)
-}
-
-/// Append `text` to the file the variable `var` names, if it is set (secrets
-/// masked by [`env_files::append`]).
-fn append(var: &str, text: &str) -> anyhow::Result<()> {
-    if let Some(path) = std::env::var_os(var) {
-        env_files::append(std::path::Path::new(&path), text)
-            .with_context(|| format!("cannot write {var}"))?;
+    for (var, text) in [
+        (env_vars::GITHUB_STEP_SUMMARY, &g.step_summary),
+        (env_vars::GITHUB_OUTPUT, &g.outputs),
+    ] {
+        // Secrets are masked by env_files::append.
+        if let Some(path) = std::env::var_os(var) {
+            env_files::append(path.as_ref(), text)
+                .with_context(|| format!("cannot write {var}"))?;
+        }
     }
     Ok(())
 }

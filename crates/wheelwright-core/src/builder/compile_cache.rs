@@ -34,6 +34,7 @@ pub const WRAPPER_DIR_NAME: &str = ".wheelwright-sccache";
 
 /// Use sccache for this build.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CompileCache {
     /// The `sccache` binary.
     pub sccache: PathBuf,
@@ -43,6 +44,7 @@ pub struct CompileCache {
 
 /// What sccache counted (a snapshot of `sccache --show-stats --stats-format json`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SccacheCounts {
     /// Compile requests sccache saw.
     pub requests: u64,
@@ -58,6 +60,7 @@ pub struct SccacheCounts {
 
 /// This build's use of the cache: the difference of two snapshots.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CacheUsage {
     /// `sccache`.
     pub tool: String,

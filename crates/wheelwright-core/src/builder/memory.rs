@@ -25,6 +25,7 @@ use crate::detect::host::proc_field_bytes;
 
 /// The peaks of one build (or attempt). Bytes; `None` where a view was unreadable.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct MemoryPeak {
     /// Highest MemTotal − MemAvailable seen.
     pub host_used_bytes: Option<u64>,

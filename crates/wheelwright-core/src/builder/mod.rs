@@ -6,7 +6,8 @@
 //! build, where its tree lives), [`runner`] (the attempts), [`ninja_order`]
 //! (longest compiles first), [`memory`] (the
 //! sampler), [`progress`] (ninja `[n/m]` and ETA), [`tree`] (stopping a process
-//! tree), [`verify`] (install, import, forward pass), [`wheel`] (names, sha256),
+//! tree), [`tree_hash`] (a source tree's sha256), [`verify`] (install,
+//! import, forward pass), [`wheel`] (names, sha256),
 //! [`report`] (the JSON contract), [`out_dir`] (wheels of earlier runs moved
 //! aside before a build starts). The library prints nothing: the caller gets
 //! [`BuildEvent`]s and decides how to show them.
@@ -21,6 +22,7 @@ pub mod report;
 pub mod runner;
 pub mod source;
 pub mod tree;
+pub mod tree_hash;
 pub mod verify;
 pub mod wheel;
 
@@ -395,7 +397,10 @@ fn open_records(
     report.job = req.job.clone();
     report.source_sha256 = match &req.source {
         SourceSpec::Sdist(p) => wheel::sha256_file(p).ok(),
-        _ => None,
+        SourceSpec::Tree(t) => {
+            tree_hash::tree_sha256(t, &[req.work_dir.clone(), req.out_dir.clone()]).ok()
+        }
+        SourceSpec::Requirement(_) => None,
     };
     let report_path = req.report_path();
     report

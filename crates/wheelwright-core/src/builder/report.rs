@@ -32,6 +32,7 @@ pub const READABLE_SCHEMA_VERSIONS: [u32; 2] = [1, BUILD_REPORT_SCHEMA_VERSION];
 
 /// How an attempt, or the whole build, ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     Ok,
@@ -62,6 +63,7 @@ impl Outcome {
 
 /// One run of the package's build.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Attempt {
     pub max_jobs: u32,
     pub nvcc_threads: u32,
@@ -81,6 +83,7 @@ pub struct Attempt {
 
 /// The host, in the few numbers a reader of a report wants first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FactsSummary {
     pub os: String,
     pub arch: String,
@@ -148,6 +151,7 @@ impl FactsSummary {
 /// The environment the build command ran in, as wheelwright set it: enough,
 /// with [`BuildReport::command`], to run the same command by hand.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct BuildEnvironment {
     /// Variables set on top of the inherited environment for the first
     /// attempt (the plan's, MAX_JOBS, NVCC_THREADS, ...), PATH aside.
@@ -162,6 +166,7 @@ pub struct BuildEnvironment {
 
 /// Everything one `wheelwright build` did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct BuildReport {
     pub schema_version: u32,
     pub wheelwright_version: String,
@@ -205,7 +210,9 @@ pub struct BuildReport {
     /// The environment of the build command (schema 2).
     #[serde(default)]
     pub environment: Option<BuildEnvironment>,
-    /// sha256 of the sdist that was built, when the source was one (schema 2).
+    /// sha256 of the sdist that was built, or of the source tree's files
+    /// ([`super::tree_hash::tree_sha256`]) when the source was a directory
+    /// (schema 2).
     #[serde(default)]
     pub source_sha256: Option<String>,
 }

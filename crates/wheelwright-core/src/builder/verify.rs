@@ -26,6 +26,7 @@ pub const VERIFY_SCRIPT: &str = include_str!("verify.py");
 
 /// What the check found; the field names are a contract.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct VerifyResult {
     pub imported: bool,
     /// flash-attn: the largest |flash_attn_func − reference| over the test inputs.

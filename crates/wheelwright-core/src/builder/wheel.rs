@@ -104,6 +104,7 @@ pub fn normalize_name(name: &str) -> String {
 
 /// A built wheel as the report records it; the field names are a contract.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct WheelInfo {
     pub path: PathBuf,
     /// The file name.

@@ -323,7 +323,10 @@ pub fn shell_script(report: &BuildReport) -> Result<String, ReproError> {
         );
     }
     if let Some(sha) = &report.source_sha256 {
-        let _ = writeln!(s, "# The sdist's sha256: {sha}");
+        let _ = writeln!(
+            s,
+            "# The source's sha256 (the sdist's, or the tree's files'): {sha}"
+        );
     }
     s.push_str("set -eu\n");
     if let Some(src) = &report.source_dir {

@@ -16,6 +16,7 @@ use crate::publish::PublishTargets;
 
 /// The recipes the library knows: how a package is planned, built and verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum RecipeKind {
     /// flash-attn 2: `FLASH_ATTN_CUDA_ARCHS`, `FLASH_ATTENTION_FORCE_BUILD`,
@@ -46,6 +47,7 @@ impl RecipeKind {
 
 /// Whether the package may download a prebuilt wheel instead of compiling.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum PrebuiltPolicy {
     /// Always compile (flash-attn: `FLASH_ATTENTION_FORCE_BUILD=TRUE`): a GPU
@@ -62,6 +64,7 @@ pub enum PrebuiltPolicy {
 /// Overrides (`archs`, `max_jobs`, `nvcc_threads`) go into the plan request;
 /// unset, the planner chooses from the host's facts and the cost model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct JobSpec {
     /// What to build: a PyPI requirement (`flash-attn==2.8.3`), an sdist

@@ -27,6 +27,7 @@ pub const MIN_UNITS: usize = 5;
 
 /// The host's speed relative to the model, as a plan records it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SpeedCalibration {
     /// This host's compile time over the model's: 0.64 compiles in 64 % of
     /// the time the model predicts. Every predicted time is multiplied by it.

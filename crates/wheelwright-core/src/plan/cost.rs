@@ -130,6 +130,7 @@ pub struct JobCost {
 
 /// A compile's memory over its progress, as fractions of its peak.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct MemoryProfile {
     pub start: f64,
     pub ramp_end: f64,

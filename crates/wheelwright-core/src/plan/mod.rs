@@ -13,7 +13,11 @@
 //!
 //! The memory ceiling is the cgroup limit when one is set (else total memory)
 //! minus a margin of max(2 GiB, 10 %) for the OS, page cache and whatever else
-//! runs; CPUs are the logical CPUs, capped by the cgroup CPU quota.
+//! runs; CPUs are the logical CPUs, capped by the cgroup CPU quota. A host too
+//! small for even one compile under that margin still gets a plan when one
+//! compile fits under the smaller one-job margin ([`small_host_margin`]):
+//! MAX_JOBS=1 with a warning that names the expected time; only a host where
+//! the largest unit cannot fit is refused.
 
 pub mod archs;
 pub mod baselines;
@@ -47,7 +51,7 @@ use search::{Candidate, Space};
 use crate::env_vars;
 use crate::facts::Facts;
 use crate::finding::{Finding, Severity};
-use crate::units::{format_bytes, GIB};
+use crate::units::{format_bytes, format_duration, GIB};
 
 /// Version of the `Plan` JSON contract.
 pub const PLAN_SCHEMA_VERSION: u32 = 1;
@@ -55,6 +59,13 @@ pub const PLAN_SCHEMA_VERSION: u32 = 1;
 pub const MEMORY_MARGIN_MIN_BYTES: u64 = 2 * GIB;
 /// … and this fraction of the memory.
 pub const MEMORY_MARGIN_FRACTION: f64 = 0.10;
+/// The one-job margin is the larger of this …
+pub const SMALL_HOST_MARGIN_MIN_BYTES: u64 = GIB / 2;
+/// … and this fraction of the memory.
+pub const SMALL_HOST_MARGIN_FRACTION: f64 = 0.05;
+/// The finding id of a plan that fits only one compile at a time, under the
+/// one-job margin ([`small_host_margin`]).
+pub const SMALL_HOST: &str = "small-host";
 /// The finding id of a forced MAX_JOBS/NVCC_THREADS predicted to exceed the
 /// memory ceiling (the build repeats it before compiling).
 pub const MEMORY_OVER_CEILING: &str = "memory-over-ceiling";
@@ -119,6 +130,7 @@ impl PlanError {
 
 /// Predicted wall time and peak memory of one setting.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Prediction {
     /// ninja's compile phase (all objects), not pip's setup or the link.
     pub wall_seconds: f64,
@@ -137,6 +149,7 @@ impl Prediction {
 
 /// Another way to set the build up, priced on the same host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Baseline {
     /// `flash-attn-auto`, `seed` or `torch-default`.
     pub name: String,
@@ -150,6 +163,7 @@ pub struct Baseline {
 
 /// The fitted constants a plan was made with.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ModelSummary {
     /// c in the slowdown `1 + c·load·(n−1)/n`.
     pub contention: f64,
@@ -175,6 +189,7 @@ impl ModelSummary {
 
 /// The plan: the JSON contract of `wheelwright plan --json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Plan {
     pub schema_version: u32,
     /// `flash-attn` or `torch-ext`.
@@ -290,6 +305,41 @@ pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, P
             max_threads: if threads_honoured { gencodes } else { 1 },
         },
     );
+    let (mut choice, mut margin, mut ceiling) = (choice, margin, ceiling);
+    if !choice.fits && req.max_jobs.is_none() && req.nvcc_threads.is_none() {
+        // One compile at a time needs less room than a full schedule:
+        // plan MAX_JOBS=1 under the one-job margin when the largest unit fits.
+        let small_margin = small_host_margin(base);
+        let small_ceiling = base.saturating_sub(small_margin);
+        let one = search::choose(
+            &model,
+            units,
+            Space {
+                gencodes,
+                cpus,
+                ceiling: small_ceiling,
+                fixed_jobs: Some(1),
+                fixed_threads: None,
+                max_threads: if threads_honoured { gencodes } else { 1 },
+            },
+        );
+        if one.fits {
+            findings.push(small_host_finding(
+                &one.best,
+                base,
+                &memory_basis,
+                small_margin,
+                margin,
+            ));
+            choice = search::Choice {
+                evaluated: choice.evaluated + one.evaluated,
+                ..one
+            };
+        } else {
+            choice.evaluated += one.evaluated;
+        }
+        (margin, ceiling) = (small_margin, small_ceiling);
+    }
     let best = &choice.best;
     if !choice.fits {
         findings.push(memory_finding(
@@ -545,6 +595,55 @@ pub fn memory_margin(memory: u64) -> u64 {
     MEMORY_MARGIN_MIN_BYTES.max((memory as f64 * MEMORY_MARGIN_FRACTION) as u64)
 }
 
+/// The margin kept when only one compile runs (MAX_JOBS=1 on a host too
+/// small for [`memory_margin`]): max(0.5 GiB, 5 %) of `memory`.
+///
+/// Why that much: [`memory_margin`]'s 2 GiB / 10 % covers a full schedule,
+/// where several compilers' peaks can coincide and the simulator's per-unit
+/// peaks add up their errors. With one compile there is one peak, measured
+/// (`measurements/`) as that unit's whole resident set, and what else runs is
+/// the kernel, the runner's agent and the build's own parents (pip, setuptools,
+/// ninja: a few hundred MiB together); 0.5 GiB, or 5 % of a larger host, is
+/// headroom for those. Less would trade a plan for an OOM kill that the build
+/// cannot retry (it is already at one job).
+pub fn small_host_margin(memory: u64) -> u64 {
+    SMALL_HOST_MARGIN_MIN_BYTES.max((memory as f64 * SMALL_HOST_MARGIN_FRACTION) as u64)
+}
+
+/// The least memory on which a compile that peaks at `peak` fits under the
+/// one-job margin, rounded up to a whole GiB.
+fn memory_needed_for(peak: u64) -> u64 {
+    let by_min = peak + SMALL_HOST_MARGIN_MIN_BYTES;
+    let by_fraction = (peak as f64 / (1.0 - SMALL_HOST_MARGIN_FRACTION)).ceil() as u64;
+    by_min.max(by_fraction).div_ceil(GIB) * GIB
+}
+
+/// The warning of a plan that fits only one compile at a time.
+fn small_host_finding(
+    best: &Candidate,
+    base: u64,
+    basis: &str,
+    small_margin: u64,
+    margin: u64,
+) -> Finding {
+    Finding::new(
+        SMALL_HOST,
+        Severity::Warning,
+        "Only one compile at a time fits in memory",
+        format!(
+            "MAX_JOBS=1 NVCC_THREADS={}: the largest compile is predicted to peak at {}, under the {basis} {} minus a {} one-job margin (the usual {} margin leaves no room for one). Expect the build to take about {} (longest first: {}).",
+            best.threads,
+            format_bytes(best.peak()),
+            format_bytes(base),
+            format_bytes(small_margin),
+            format_bytes(margin),
+            format_duration(best.ninja.wall_seconds),
+            format_duration(best.longest_first.wall_seconds),
+        ),
+        "Give the build more memory (or stop what else runs) for parallel compiles, or build on a larger machine and install the wheel here.",
+    )
+}
+
 /// Logical CPUs, capped by the cgroup quota (rounded down, at least 1).
 pub fn effective_cpus(facts: &Facts) -> u32 {
     let logical = facts.host.logical_cpus.max(1);
@@ -591,18 +690,17 @@ fn memory_finding(
             "Drop --max-jobs/--nvcc-threads and let wheelwright choose, or lower them.",
         );
     }
-    let need = peak + margin;
     Finding::new(
         "memory-too-small",
         Severity::Error,
         "Not enough memory for even one compile",
         format!(
-            "One job at a time with NVCC_THREADS=1 is predicted to peak at {}; this host allows {room}.",
+            "One job at a time with NVCC_THREADS=1 is predicted to peak at {}; even with the one-job margin this host allows {room}.",
             format_bytes(peak)
         ),
         format!(
             "Give the build at least {} (raise the container's memory limit, or add memory), or build on a larger machine and install the wheel here. Fewer archs do not help: at NVCC_THREADS=1 one compile's peak does not depend on them.",
-            format_bytes(need.div_ceil(GIB) * GIB)
+            format_bytes(memory_needed_for(peak))
         ),
     )
 }

@@ -30,6 +30,7 @@ pub enum Order {
 
 /// When one job ran in the simulation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SimulatedJob {
     pub name: String,
     pub start_seconds: f64,

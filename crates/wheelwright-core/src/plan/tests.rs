@@ -440,3 +440,50 @@ fn a_speed_calibration_scales_times_only() {
     };
     assert!((end(&fast) - end(&plain) / 2.0).abs() < 0.1);
 }
+
+/// Issue 12: a 4-CPU, 8 GiB sm_80 host, where one compile peaks at 6.7 GiB,
+/// gets MAX_JOBS=1 and a warning with the expected time, not a refusal; 7 GiB
+/// and 6 GiB, where 6.7 GiB plus the one-job margin does not fit, are refused
+/// with a fix that names a size that would plan.
+#[test]
+fn a_small_host_gets_one_job_when_the_largest_unit_fits() {
+    let req = PlanRequest {
+        archs: Some(vec!["80".into()]),
+        ..PlanRequest::default()
+    };
+    let p = plan(&fa(), &facts(&host(4, 8)), &req).unwrap();
+    assert!(!p.refused(), "{:#?}", p.findings);
+    assert_eq!((p.max_jobs, p.nvcc_threads), (1, 1));
+    assert_eq!(p.env["MAX_JOBS"], "1");
+    assert_eq!(p.memory_margin_bytes, GIB / 2);
+    assert_eq!(p.memory_ceiling_bytes, 8 * GIB - GIB / 2);
+    assert!(p.predicted.peak_memory_bytes <= p.memory_ceiling_bytes);
+    // The usual margin (2 GiB) would not have fitted it: that is the case.
+    assert!(p.predicted.peak_memory_bytes > 8 * GIB - memory_margin(8 * GIB));
+    let f = p.findings.iter().find(|f| f.id == SMALL_HOST).unwrap();
+    assert_eq!(f.severity, Severity::Warning);
+    let wall = format_duration(p.predicted.wall_seconds);
+    assert!(
+        f.message.contains(&format!("about {wall}")),
+        "{}",
+        f.message
+    );
+    assert!(f.message.contains("6.7 GiB"), "{}", f.message);
+
+    for gib in [7, 6] {
+        let p = plan(&fa(), &facts(&host(4, gib)), &req).unwrap();
+        assert!(p.refused(), "{gib} GiB: {:#?}", p.findings);
+        assert!(!ids(&p).contains(&SMALL_HOST));
+        let f = p.findings.iter().find(|f| f.is_error()).unwrap();
+        assert_eq!(f.id, "memory-too-small");
+        assert!(f.fix.contains("at least 8.0 GiB"), "{}", f.fix);
+    }
+
+    // A forced setting is the user's: no quiet switch to one job.
+    let forced = PlanRequest {
+        nvcc_threads: Some(1),
+        ..req.clone()
+    };
+    let p = plan(&fa(), &facts(&host(4, 8)), &forced).unwrap();
+    assert!(!ids(&p).contains(&SMALL_HOST));
+}

@@ -1,6 +1,8 @@
 //! Sinks: render findings for GitHub Actions, JSON, JUnit, GitLab Code Quality
-//! and plain text, and a build's report for people and for the Action
-//! ([`build_report`]).
+//! and plain text, a build's report for people and for the Action
+//! ([`build_report`]), a running job's console text ([`console`]), the
+//! host's and a plan's tables ([`tables`]), the other commands' reports
+//! ([`reports`]).
 //!
 //! Each sink turns `&[Finding]` (already sorted, most important first) into a
 //! `String`; the caller decides where it goes (stdout, `GITHUB_STEP_SUMMARY`,
@@ -10,13 +12,16 @@
 //! [`secrets`]).
 
 pub mod build_report;
+pub mod console;
 pub mod github;
 pub mod gitlab;
 pub mod json;
 pub mod junit;
 pub mod masking_writer;
 pub mod redact;
+pub mod reports;
 pub mod secrets;
+pub mod tables;
 pub mod text;
 
 use serde::{Deserialize, Serialize};
