@@ -1,7 +1,7 @@
 //! `wheelwright build <spec>`: flags → [`JobSpec`] → [`job::run`] → rendering.
 //! The job (detect, plan, preflight, fetch, attempts, verify, `report.json`)
-//! is the library's; this module installs the Ctrl-C/SIGTERM handler that
-//! sets the cancel flag and shows the job's events ([`console`]).
+//! is the library's; this module hands it the cancel flag that Ctrl-C and
+//! SIGTERM set and shows the job's events ([`console`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -115,7 +115,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
 /// Run `spec` as `wheelwright build` does (also `wheelwright repro`'s rebuild):
 /// the live console, the summary, the Action's outputs, the exit code.
 pub fn run_job(spec: &JobSpec, json: bool) -> anyhow::Result<ExitCode> {
-    let cancel = console::cancel_on_signals()?;
+    let cancel = super::cancel_on_signals()?;
     let network = wheelwright_publish::HttpNetwork::from_env();
     let ctx = job::JobContext {
         detect: wheelwright_core::detect::DetectOptions::from_process_env(),

@@ -3,6 +3,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -174,6 +176,21 @@ pub fn resolve_python(dopts: &DetectOptions, hint: &str) -> anyhow::Result<PathB
         )
     })?;
     Ok(absolute_program(python))
+}
+
+/// A flag that Ctrl-C, SIGTERM (a cancelled CI job) and SIGHUP set: the job
+/// then stops what runs (the download too) and still leaves its records.
+pub fn cancel_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    for signal in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(signal, Arc::clone(&cancel))
+            .context("cannot install the signal handler")?;
+    }
+    Ok(cancel)
 }
 
 /// Whether this runs on a GitHub Actions runner (`GITHUB_ACTIONS=true`).

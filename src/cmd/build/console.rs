@@ -1,12 +1,10 @@
-//! The terminal side of a job: the cancel flag set by Ctrl-C/SIGTERM/SIGHUP,
-//! and writing the library's console text ([`ConsoleText`]): the live log
+//! The terminal side of a job: writing the library's console text
+//! ([`ConsoleText`]): the live log
 //! fenced by `::stop-commands::` on GitHub Actions (a log line can never run
 //! a workflow command), a progress bar on a TTY, plain lines elsewhere; then
 //! the Action's annotations, step summary and outputs.
 
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -18,21 +16,6 @@ use wheelwright_core::sinks::build_report::github_build_report;
 use wheelwright_core::sinks::console::{ConsoleLine, ConsoleText};
 use wheelwright_core::sinks::github::{env_files, SafeEcho};
 use wheelwright_core::sinks::redact::redact_secrets;
-
-/// A flag that Ctrl-C, SIGTERM (a cancelled CI job) and SIGHUP set: the job
-/// then stops what runs (the download too) and still leaves its records.
-pub fn cancel_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
-    let cancel = Arc::new(AtomicBool::new(false));
-    for signal in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register(signal, Arc::clone(&cancel))
-            .context("cannot install the signal handler")?;
-    }
-    Ok(cancel)
-}
 
 /// Writes a job's events.
 pub struct Console {
@@ -92,11 +75,11 @@ impl Console {
                     total,
                     message,
                 } => {
-                    if let Some(pb) = &self.bar {
-                        pb.set_length(u64::from(total));
-                        pb.set_position(u64::from(done));
+                    let _ = self.bar.as_ref().map(|pb| {
+                        pb.set_length(total.into());
+                        pb.set_position(done.into());
                         pb.set_message(message);
-                    }
+                    });
                 }
             }
         }
