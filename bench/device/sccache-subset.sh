@@ -32,7 +32,10 @@ rm -rf $W; mkdir -p $W/fa $W/results "$OUT"
 cat $W/results/host.txt
 tar -xzf "$SDIST" -C $W/fa --strip-components=1
 export FA_ROOT=$W/fa
-pack() { tar -C $W -czf "$OUT/sccache-subset.tgz" results; }
+pack() { tar -C $W -czf "$OUT/sccache-subset.tgz.tmp" results && mv "$OUT/sccache-subset.tgz.tmp" "$OUT/sccache-subset.tgz"; }
+# Pack every 15 s too, so a call cut short brings back the run in progress.
+( while sleep 15; do pack; cp $W/*/work/.ninja_log $W/results/ 2>/dev/null; done ) &
+packer=$!
 one() { # name, extra build args...
   local name=$1; shift
   mkdir -p $W/$name/src
@@ -74,4 +77,6 @@ for n in ("cold", "warm", "nocache"):
 if "cold" in dur and "warm" in dur: print(f"warm rebuild speed-up (cold / warm build seconds): {dur['cold'] / dur['warm']:.1f}x")
 if "cold" in dur and "nocache" in dur: print(f"cold overhead of the cache (cold / nocache - 1): {100 * (dur['cold'] / dur['nocache'] - 1):+.1f} %")
 PY
+pack
+kill $packer 2>/dev/null
 pack
