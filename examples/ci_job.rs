@@ -54,6 +54,9 @@ fn main() -> ExitCode {
         detect: DetectOptions::from_process_env(),
         network: &Offline,
         cancel: &cancel,
+        // A program that answers `wheelwright_core::supervisor::SUBCOMMAND`
+        // could pass itself here; this one runs the build directly.
+        supervisor: None,
     };
     let result = job::run(&spec, &ctx, &mut |event| match event {
         JobEvent::Build(BuildEvent::Line(line)) => println!("{line}"),

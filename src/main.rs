@@ -11,6 +11,9 @@ use clap::Parser as _;
 use crate::cmd::Cli;
 
 fn main() -> ExitCode {
+    if cmd::supervise::requested() {
+        return cmd::supervise::run(std::env::args_os().skip(2));
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return exit::report_parse_error(&e),

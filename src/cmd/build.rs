@@ -1,7 +1,8 @@
 //! `wheelwright build <spec>`: flags → [`JobSpec`] → [`job::run`] → rendering.
 //! The job (detect, plan, preflight, fetch, attempts, verify, `report.json`)
 //! is the library's; this module hands it the cancel flag that Ctrl-C and
-//! SIGTERM set and shows the job's events ([`console`]).
+//! SIGTERM set and this binary as the supervisor of the build's commands
+//! (`__supervise`), and shows the job's events ([`console`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use clap::Args;
 use wheelwright_core::builder::compile_cache::CompileCache;
 use wheelwright_core::builder::{Outcome, DEFAULT_MAX_RETRIES};
 use wheelwright_core::job::{self, JobSpec, PrebuiltPolicy};
+use wheelwright_core::supervisor::Supervisor;
 
 use super::plan::RecipeName;
 use crate::exit;
@@ -117,12 +119,19 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
 pub fn run_job(spec: &JobSpec, json: bool) -> anyhow::Result<ExitCode> {
     let cancel = super::cancel_on_signals()?;
     let network = wheelwright_publish::HttpNetwork::from_env();
+    let mut console = console::Console::new(json);
+    // The build's commands run under this binary's hidden supervisor, so they
+    // die with it, even after `kill -9`; without our own path, directly.
+    let supervisor = std::env::current_exe().ok().map(|exe| Supervisor {
+        program: exe,
+        fence_file: console.fence_file(),
+    });
     let ctx = job::JobContext {
         detect: wheelwright_core::detect::DetectOptions::from_process_env(),
         network: &network,
         cancel: &cancel,
+        supervisor,
     };
-    let mut console = console::Console::new(json);
     let result = job::run(spec, &ctx, &mut |e| console.event(e));
     console.finish();
     let report = match result {

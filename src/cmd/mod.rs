@@ -26,6 +26,7 @@ pub mod publish;
 pub mod repro;
 pub mod runner;
 pub mod setup;
+pub mod supervise;
 pub mod wheel;
 pub mod workdir;
 
@@ -190,6 +191,14 @@ pub fn cancel_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
         signal_hook::flag::register(signal, Arc::clone(&cancel))
             .context("cannot install the signal handler")?;
     }
+    // A file-size limit (`ulimit -f`) reached while writing build.log or the
+    // wheel: without a handler SIGXFSZ kills us and the report is lost; with
+    // one the write fails with EFBIG, which the build reports like a full disk.
+    signal_hook::flag::register(
+        signal_hook::consts::SIGXFSZ,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .context("cannot install the signal handler")?;
     Ok(cancel)
 }
 

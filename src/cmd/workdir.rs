@@ -220,6 +220,7 @@ fn download(root: &Path, python: &Path, requirement: &str) -> anyhow::Result<Pat
         &Default::default(),
         Duration::from_secs(1800),
         &AtomicBool::new(false),
+        None,
     )
     .map_err(|e| {
         exit::usage(

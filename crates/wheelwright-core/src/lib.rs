@@ -98,6 +98,7 @@ pub mod safe_write;
 pub mod schema;
 pub mod setup;
 pub mod sinks;
+pub mod supervisor;
 pub mod support;
 #[cfg(test)]
 mod test_support;

@@ -4,6 +4,8 @@
 //! stdout/stderr, so an error says exactly what ran and how it ended, and it
 //! enforces a timeout so a hung tool (a stuck `nvidia-smi`) never hangs us,
 //! nor does a tool that exits but leaves a child holding its output open.
+//! With a [`Supervisor`] ([`run_supervised`]) the command runs under
+//! wheelwright's supervisor, so its tree dies with us even after `kill -9`.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -17,6 +19,7 @@ use std::os::unix::process::CommandExt;
 use wait_timeout::ChildExt;
 
 use crate::sinks::redact::redact_secrets;
+use crate::supervisor::{console_stdio, Supervisor};
 
 /// Lines of output kept in an error message.
 const TAIL_LINES: usize = 20;
@@ -25,6 +28,8 @@ const TAIL_LINES: usize = 20;
 const KILL_GRACE: Duration = Duration::from_secs(1);
 /// How often a running command is checked for cancellation.
 const CANCEL_POLL: Duration = Duration::from_millis(100);
+/// The grace a supervised command's tree gets between SIGTERM and SIGKILL.
+pub const SUPERVISED_GRACE: Duration = Duration::from_secs(2);
 
 /// Why a command could not give us its output.
 #[derive(Debug, thiserror::Error)]
@@ -172,14 +177,33 @@ pub fn run_cancellable(
     timeout: Duration,
     cancel: &AtomicBool,
 ) -> Result<Output, ProcessError> {
+    run_supervised(cmd, timeout, cancel, None)
+}
+
+/// [`run_cancellable`], under `supervisor` when one is given: the command's
+/// whole tree (processes that left its group or session too) is stopped when
+/// it is cancelled, times out, or when this process dies. Messages show the
+/// command itself, not the supervisor.
+pub fn run_supervised(
+    cmd: &mut Command,
+    timeout: Duration,
+    cancel: &AtomicBool,
+    supervisor: Option<&Supervisor>,
+) -> Result<Output, ProcessError> {
     let command = display_command(cmd);
     let start = Instant::now();
     let deadline = start + timeout;
+    let mut wrapped = supervisor.map(|s| s.wrap(cmd, SUPERVISED_GRACE));
+    let (to_run, stdin) = match wrapped.as_mut() {
+        // The supervisor gives the command /dev/null; its own stdin is our console.
+        Some(w) => (w, console_stdio()),
+        None => (cmd, Stdio::null()),
+    };
     // Its own process group, so a timeout kills the whole tree (a shell script's
     // children too), not only the direct child.
-    let mut child = cmd
+    let mut child = to_run
         .process_group(0)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -188,6 +212,7 @@ pub fn run_cancellable(
             source,
         })?;
     let pid = child.id();
+    let supervised = supervisor.is_some();
     let out_reader = spawn_reader(child.stdout.take());
     let err_reader = spawn_reader(child.stderr.take());
     let status = loop {
@@ -195,19 +220,16 @@ pub fn run_cancellable(
         match child.wait_timeout(left.min(CANCEL_POLL)) {
             Ok(Some(status)) => break status,
             Ok(None) if cancel.load(Ordering::SeqCst) => {
-                kill_group(pid);
-                let _ = child.wait();
+                stop(&mut child, supervised);
                 return Err(ProcessError::Cancelled { command });
             }
             Ok(None) if left.is_zero() => {
-                kill_group(pid);
-                let _ = child.wait();
+                stop(&mut child, supervised);
                 return Err(ProcessError::Timeout { command, timeout });
             }
             Ok(None) => {}
             Err(source) => {
-                kill_group(pid);
-                let _ = child.wait();
+                stop(&mut child, supervised);
                 return Err(ProcessError::Wait { command, source });
             }
         }
@@ -227,6 +249,23 @@ pub fn run_cancellable(
         stderr,
         elapsed: start.elapsed(),
     })
+}
+
+/// Stop a command's tree and reap it. A supervisor is asked first (SIGTERM),
+/// since only it reaches what left the group, and gets its grace; then the
+/// group is killed.
+fn stop(child: &mut std::process::Child, supervised: bool) {
+    let pid = child.id();
+    if supervised {
+        use nix::sys::signal::{kill, Signal};
+        let _ = kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGTERM);
+        if let Ok(Some(_)) = child.wait_timeout(SUPERVISED_GRACE + KILL_GRACE) {
+            kill_group(pid);
+            return;
+        }
+    }
+    kill_group(pid);
+    let _ = child.wait();
 }
 
 /// SIGKILL the process group led by `pid`.

@@ -17,6 +17,43 @@ use wheelwright_core::sinks::console::{ConsoleLine, ConsoleText};
 use wheelwright_core::sinks::github::{env_files, SafeEcho};
 use wheelwright_core::sinks::redact::redact_secrets;
 
+/// The token of the open output fence, kept in a private temp file (removed
+/// when the console finishes), so that the supervisor can end the fence if
+/// this process is killed before it can ([`wheelwright_core::supervisor`]).
+/// A build that reads it learns nothing useful: [`SafeEcho`] switches tokens
+/// before echoing any line that holds the current one.
+struct FenceRecord {
+    file: tempfile::NamedTempFile,
+    token: String,
+}
+
+impl FenceRecord {
+    fn new() -> Option<Self> {
+        let file = tempfile::Builder::new()
+            .prefix("wheelwright-fence-")
+            .tempfile()
+            .ok()?;
+        Some(FenceRecord {
+            file,
+            token: String::new(),
+        })
+    }
+
+    /// Keep `token` in the file, if it changed.
+    fn keep(&mut self, token: &str) {
+        use std::os::unix::fs::FileExt;
+        if self.token != token {
+            let f = self.file.as_file();
+            if f.set_len(0)
+                .and_then(|()| f.write_all_at(token.as_bytes(), 0))
+                .is_ok()
+            {
+                self.token = token.to_string();
+            }
+        }
+    }
+}
+
 /// Writes a job's events.
 pub struct Console {
     text: ConsoleText,
@@ -24,6 +61,7 @@ pub struct Console {
     log_to_stderr: bool,
     /// On GitHub Actions: the fence around the untrusted build output.
     echo: Option<SafeEcho<Box<dyn Write>>>,
+    fence: Option<FenceRecord>,
     bar: Option<ProgressBar>,
 }
 
@@ -47,12 +85,22 @@ impl Console {
                 SafeEcho::new(out).ok()
             })
             .flatten();
+        let mut fence = echo.as_ref().and_then(|_| FenceRecord::new());
+        if let (Some(f), Some(e)) = (fence.as_mut(), echo.as_ref()) {
+            f.keep(e.token());
+        }
         Console {
             text: ConsoleText::new(bar.is_some()),
             log_to_stderr: json,
             echo,
+            fence,
             bar,
         }
+    }
+
+    /// The file that holds the open fence's token, for the supervisor.
+    pub fn fence_file(&self) -> Option<std::path::PathBuf> {
+        self.fence.as_ref().map(|f| f.file.path().to_path_buf())
     }
 
     pub fn event(&mut self, e: JobEvent<'_>) {
@@ -62,7 +110,13 @@ impl Console {
                 // opened before anything was printed, on one stream (two
                 // streams interleave in any order).
                 ConsoleLine::Log(l) | ConsoleLine::Note(l) if self.echo.is_some() => {
-                    let _ = self.echo.as_mut().map(|echo| echo.echo(&l));
+                    if let Some(echo) = self.echo.as_mut() {
+                        let _ = echo.echo(&l);
+                        // A line that held the token switched it: keep the new one.
+                        if let Some(f) = self.fence.as_mut() {
+                            f.keep(echo.token());
+                        }
+                    }
                 }
                 ConsoleLine::Log(l) => self.write(&l, !self.log_to_stderr),
                 ConsoleLine::Note(l) => self.write(&l, false),
@@ -107,6 +161,8 @@ impl Console {
         if let Some(echo) = self.echo.take() {
             let _ = echo.finish();
         }
+        // The fence is closed: nothing for a supervisor to end.
+        self.fence = None;
     }
 }
 

@@ -9,7 +9,8 @@
 //! tree), [`tree_hash`] (a source tree's sha256), [`verify`] (install,
 //! import, forward pass), [`wheel`] (names, sha256),
 //! [`report`] (the JSON contract), [`out_dir`] (wheels of earlier runs moved
-//! aside before a build starts). The library prints nothing: the caller gets
+//! aside before a build starts), [`records`] (`build.log` through a full disk
+//! or a removed out dir). The library prints nothing: the caller gets
 //! [`BuildEvent`]s and decides how to show them.
 
 pub mod compile_cache;
@@ -18,6 +19,7 @@ pub mod ninja_order;
 pub mod oom;
 pub mod out_dir;
 pub mod progress;
+pub mod records;
 pub mod report;
 pub mod runner;
 pub mod source;
@@ -27,8 +29,7 @@ pub mod verify;
 pub mod wheel;
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -42,7 +43,7 @@ pub use wheel::{WheelInfo, WheelName};
 
 use crate::env_vars;
 use crate::finding::{Finding, Severity};
-use crate::sinks::masking_writer::MaskingWriter;
+use records::LogFile;
 
 /// Default number of retries after an OOM kill.
 pub const DEFAULT_MAX_RETRIES: u32 = 2;
@@ -81,6 +82,10 @@ pub struct BuildRequest {
     pub verify_timeout: Duration,
     /// The job's spec, kept in the report.
     pub job: Option<crate::job::JobSpec>,
+    /// Run the download, the attempts and the verification under this
+    /// supervisor, so their processes die with this one, even after
+    /// `kill -9` ([`crate::supervisor`]); `None`: run them directly.
+    pub supervisor: Option<crate::supervisor::Supervisor>,
 }
 
 impl BuildRequest {
@@ -113,6 +118,7 @@ impl BuildRequest {
             download_timeout: Duration::from_secs(1800),
             verify_timeout: Duration::from_secs(600),
             job: None,
+            supervisor: None,
         }
     }
 
@@ -171,8 +177,8 @@ pub fn build(
         on_event(BuildEvent::Note(&stale.note()));
     }
     let report_path = req.report_path();
-    let finish = |report: BuildReport, outcome: Outcome| {
-        finish_report(report, outcome, started, &report_path)
+    let finish = |report: BuildReport, outcome: Outcome, log: &mut LogFile| {
+        finish_report(report, outcome, started, &report_path, log)
     };
 
     let (env, env_remove) = req.build_env();
@@ -192,7 +198,7 @@ pub fn build(
             } else {
                 Outcome::Failed
             };
-            return finish(report, outcome);
+            return finish(report, outcome, &mut log);
         }
     };
     report.source_dir = Some(tree.clone());
@@ -225,6 +231,7 @@ pub fn build(
         attempts: req.attempts.clone(),
         pip_args,
         marker: build_marker(),
+        supervisor: req.supervisor.clone(),
     };
 
     // A forced MAX_JOBS/NVCC_THREADS the plan says does not fit: say it
@@ -263,7 +270,7 @@ pub fn build(
                 "Check the Python interpreter (--python) and that the work dir is writable.",
             );
             record_failure(&mut log, &mut report, finding);
-            return finish(report, Outcome::Failed);
+            return finish(report, Outcome::Failed, &mut log);
         }
     };
 
@@ -299,6 +306,8 @@ pub fn build(
     let mut outcome = run.outcome;
 
     if let Some(built) = &run.wheel {
+        // The out dir may have gone meanwhile: made again before the wheel goes in.
+        keep_records_in_place(&mut log, &mut report);
         match keep_wheel(built, &req.out_dir) {
             Ok(info) => report.wheel = Some(info),
             Err(e) => {
@@ -339,6 +348,7 @@ pub fn build(
                     scratch_parent: verify::default_scratch(&req.work_dir),
                     env: venv,
                     timeout: req.verify_timeout,
+                    supervisor: req.supervisor.clone(),
                 },
                 cancel,
             )
@@ -348,7 +358,7 @@ pub fn build(
         if cancel.load(Ordering::SeqCst) {
             // Cancelled while verifying: the wheel is kept, unchecked.
             let _ = log.flush();
-            return finish(report, Outcome::Cancelled);
+            return finish(report, Outcome::Cancelled, &mut log);
         }
         if let Some(v) = report.verify.as_ref().filter(|v| !v.passed()) {
             report.findings.push(Finding::new(
@@ -362,11 +372,8 @@ pub fn build(
         }
     }
     let _ = log.flush();
-    finish(report, outcome)
+    finish(report, outcome, &mut log)
 }
-
-/// `build.log`: buffered, secrets masked on the way in.
-type BuildLog = MaskingWriter<'static, BufWriter<File>>;
 
 fn record_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
     let path = path.to_path_buf();
@@ -378,16 +385,16 @@ fn record_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
 /// first `report.json`.
 fn open_records(
     req: &BuildRequest,
-) -> Result<(BuildLog, BuildReport, Option<out_dir::StaleWheels>), BuildError> {
+) -> Result<(LogFile, BuildReport, Option<out_dir::StaleWheels>), BuildError> {
     std::fs::create_dir_all(&req.out_dir).map_err(record_error(&req.out_dir))?;
     let stale = out_dir::set_aside_stale_wheels(&req.out_dir, &out_dir::utc_stamp())
         .map_err(record_error(&req.out_dir))?;
     std::fs::create_dir_all(&req.work_dir).map_err(record_error(&req.work_dir))?;
     let log_path = req.log_path();
-    // Never through a symlink planted in the out dir (see crate::safe_write).
-    let file = crate::safe_write::create_fresh(&log_path).map_err(record_error(&log_path))?;
-    // Every line written to it, the build's and our notes, is masked here.
-    let log = MaskingWriter::new(BufWriter::new(file), crate::sinks::secrets::installed());
+    // Never through a symlink planted in the out dir (see crate::safe_write);
+    // every line written to it, the build's and our notes, is masked.
+    let log = LogFile::create(&log_path, crate::sinks::secrets::installed())
+        .map_err(record_error(&log_path))?;
     let mut report = BuildReport::started(&req.spec, &req.recipe, &req.work_dir);
     report.facts = req.facts.clone();
     report.plan = req.plan.clone();
@@ -409,13 +416,22 @@ fn open_records(
     Ok((log, report, stale))
 }
 
-/// End the report with `outcome` and write it.
+/// End the report with `outcome` and write it, with the log's problems
+/// (incomplete, put back into an out dir made again) among its findings.
 fn finish_report(
     mut report: BuildReport,
     outcome: Outcome,
     started: Instant,
     path: &Path,
+    log: &mut LogFile,
 ) -> Result<BuildReport, BuildError> {
+    keep_records_in_place(log, &mut report);
+    let _ = log.flush();
+    if let Some(f) = log.problem() {
+        if !report.findings.iter().any(|g| g.id == f.id) {
+            report.findings.push(f);
+        }
+    }
     report.outcome = Some(outcome);
     report.exit_code = Some(outcome.exit_code());
     report.end = Some(report::now_rfc3339());
@@ -437,7 +453,30 @@ pub fn record_early_end(
     let req = &absolute_paths(req);
     let (mut log, mut report, _stale) = open_records(req)?;
     record_failure(&mut log, &mut report, finding);
-    finish_report(report, outcome, started, &req.report_path())
+    finish_report(report, outcome, started, &req.report_path(), &mut log)
+}
+
+/// Put `build.log` back if the out dir (or the log) was removed, and say so
+/// in the report once; a log that cannot be put back is said too.
+fn keep_records_in_place(log: &mut LogFile, report: &mut BuildReport) {
+    let out_dir = log.path().parent().unwrap_or(Path::new(".")).to_path_buf();
+    let finding = match log.restore() {
+        Ok(false) => return,
+        Ok(true) => records::out_dir_removed(&out_dir),
+        Err(e) => Finding::new(
+            records::OUT_DIR_REMOVED,
+            Severity::Warning,
+            "The out dir was removed during the build",
+            format!(
+                "{} disappeared while the build ran and build.log could not be put back: {e}",
+                out_dir.display()
+            ),
+            "Keep the out dir while a build runs: look for a clean-up step or another build using the same --out.",
+        ),
+    };
+    if !report.findings.iter().any(|f| f.id == finding.id) {
+        report.findings.push(finding);
+    }
 }
 
 /// A failure that ends the build without (more) attempts: its message goes to
@@ -488,6 +527,7 @@ fn prepare_source(
                 env,
                 req.download_timeout,
                 cancel,
+                req.supervisor.as_ref(),
             )
             .map_err(|e| e.to_string())?
         }

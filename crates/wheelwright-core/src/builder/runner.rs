@@ -7,7 +7,9 @@
 //! `build.log` (tokens masked), to the [`LineWatcher`] (the diagnoser), to the
 //! progress tracker and to the caller's event callback, as it comes. A cancel
 //! flag (set by the caller's signal handler) stops the whole process tree:
-//! SIGTERM, a grace period, SIGKILL (see [`super::tree`]).
+//! SIGTERM, a grace period, SIGKILL (see [`super::tree`]). With a
+//! [`Supervisor`] in the config each attempt runs under it
+//! ([`crate::supervisor`]), so the tree also dies when this process is killed.
 //!
 //! `--use-pep517` matters: for a `setup.py` project without `pyproject.toml`
 //! (flash-attn 2.8.3's sdist) pip otherwise takes its legacy path, and after a
@@ -50,6 +52,7 @@ use crate::finding::{Finding, Severity};
 use crate::plan::{Order, ScheduleBasis};
 use crate::process::display_command;
 use crate::sinks::redact::redact_secrets;
+use crate::supervisor::{console_stdio, Supervisor};
 use crate::units::format_bytes;
 
 /// The diagnoser's rule id for a compiler killed for memory.
@@ -124,6 +127,9 @@ pub struct RunnerConfig {
     pub pip_args: Vec<String>,
     /// Value of [`env_vars::WHEELWRIGHT_BUILD_ID`] in the build's environment.
     pub marker: String,
+    /// Run each attempt under this supervisor; `None`: directly (a cancel
+    /// still stops the tree, a `kill -9` of this process does not).
+    pub supervisor: Option<Supervisor>,
 }
 
 /// How the attempts of one build run: the same whether the CLI or another CI
@@ -508,7 +514,12 @@ fn run_one(
     let write_err = write_end
         .try_clone()
         .map_err(io_err("cannot duplicate a pipe"))?;
-    cmd.stdin(Stdio::null())
+    let (mut cmd, stdin) = match &cfg.supervisor {
+        // The supervisor gives the build /dev/null; its own stdin is our console.
+        Some(s) => (s.wrap(&cmd, cfg.attempts.kill_grace), console_stdio()),
+        None => (cmd, Stdio::null()),
+    };
+    cmd.stdin(stdin)
         .stdout(Stdio::from(write_end))
         .stderr(Stdio::from(write_err))
         .process_group(0);
@@ -522,7 +533,10 @@ fn run_one(
         command: command_text.clone(),
         source,
     })?;
-    let tree = BuildTree::new(child.id(), &cfg.marker);
+    let mut tree = BuildTree::new(child.id(), &cfg.marker);
+    if cfg.supervisor.is_some() {
+        tree = tree.supervised();
+    }
     sampler.watch_tree(tree.clone());
     let lines = spawn_line_reader(File::from(read_end));
 
@@ -552,11 +566,9 @@ fn run_one(
                 "=== wheelwright: cancelled; stopping the build's process tree"
             );
             let summary = tree.terminate(cfg.attempts.kill_grace);
-            let _ = writeln!(
-                log,
-                "=== wheelwright: sent SIGTERM to {} process(es), SIGKILL to {}",
-                summary.terminated, summary.killed
-            );
+            let note = format!("cancelled: {}", summary.describe(cfg.attempts.kill_grace));
+            let _ = writeln!(log, "=== wheelwright: {note}");
+            on_event(BuildEvent::Note(&note));
             break wait_child(&mut child)?;
         }
         if let Some(status) = child
@@ -803,6 +815,7 @@ mod tests {
             },
             // Unique per test: the marker finds a build's strays to kill.
             marker: format!("runner-test-{}", dir.display()),
+            supervisor: None,
         }
     }
 

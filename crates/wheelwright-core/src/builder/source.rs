@@ -309,7 +309,8 @@ fn top_level_dir(sdist: &Path) -> Result<String, SourceError> {
 
 /// Download the sdist of `requirement` into `<work_dir>/download` with the
 /// build interpreter's pip (the user's pip configuration and index apply), and
-/// return its path. pip reuses a file already there.
+/// return its path. pip reuses a file already there. Under `supervisor`,
+/// pip's tree dies with this process.
 pub fn download_sdist(
     python: &Path,
     requirement: &str,
@@ -317,6 +318,7 @@ pub fn download_sdist(
     env: &BTreeMap<String, String>,
     timeout: Duration,
     cancel: &AtomicBool,
+    supervisor: Option<&crate::supervisor::Supervisor>,
 ) -> Result<PathBuf, SourceError> {
     let dest = work_dir.join("download");
     fs::create_dir_all(&dest).map_err(io_err(format!("cannot create {}", dest.display())))?;
@@ -340,10 +342,11 @@ pub fn download_sdist(
         spec: requirement.to_string(),
         message,
     };
-    let out = process::run_cancellable(&mut cmd, timeout, cancel).map_err(|e| match e {
-        process::ProcessError::Cancelled { .. } => SourceError::Cancelled,
-        e => fail(e.to_string()),
-    })?;
+    let out =
+        process::run_supervised(&mut cmd, timeout, cancel, supervisor).map_err(|e| match e {
+            process::ProcessError::Cancelled { .. } => SourceError::Cancelled,
+            e => fail(e.to_string()),
+        })?;
     if !out.success() {
         return Err(fail(format!(
             "`{}` ended with {}:\n{}",

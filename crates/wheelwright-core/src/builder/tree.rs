@@ -9,7 +9,7 @@
 //! and whose parent already died, so it was reparented to init. This is how
 //! Jenkins' ProcessTreeKiller finds strays (its `BUILD_ID`). Linux only.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::time::{Duration, Instant};
 
@@ -95,6 +95,9 @@ fn has_marker(pid: u32, entry: &[u8]) -> bool {
 pub struct BuildTree {
     pub leader: u32,
     pub marker_value: String,
+    /// The leader is wheelwright's supervisor ([`crate::supervisor`]): it is
+    /// spared the SIGKILL, so that it reaps the tree and exits by itself.
+    pub supervised: bool,
 }
 
 impl BuildTree {
@@ -102,7 +105,14 @@ impl BuildTree {
         BuildTree {
             leader,
             marker_value: marker_value.into(),
+            supervised: false,
         }
+    }
+
+    /// A tree led by the supervisor.
+    pub fn supervised(mut self) -> Self {
+        self.supervised = true;
+        self
     }
 
     /// Live (non-zombie) members other than this process: the group, the
@@ -148,38 +158,77 @@ impl BuildTree {
     pub fn terminate(&self, grace: Duration) -> TerminateSummary {
         let termed = self.signal(Signal::SIGTERM);
         let deadline = Instant::now() + grace;
+        let mut summary = TerminateSummary {
+            terminated: termed,
+            killed: BTreeMap::new(),
+        };
         while Instant::now() < deadline {
             if self.members().is_empty() {
-                return TerminateSummary {
-                    terminated: termed,
-                    killed: 0,
-                };
+                return summary;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let mut killed = 0;
+        // The supervisor is spared: while it lives, whatever leaves the
+        // tree now becomes its child, not init's, and is found next round.
+        let spared = self.supervised.then_some(self.leader);
         for _ in 0..5 {
-            let n = self.signal(Signal::SIGKILL);
-            killed = killed.max(n);
-            std::thread::sleep(Duration::from_millis(50));
-            if self.members().is_empty() {
+            let mut members = self.members();
+            members.retain(|p| Some(*p) != spared);
+            if members.is_empty() {
                 break;
             }
+            for p in list_processes() {
+                if members.contains(&p.pid) {
+                    summary.killed.entry(p.pid).or_insert(p.comm);
+                }
+            }
+            if spared.is_none() {
+                let _ = killpg(Pid::from_raw(self.leader as i32), Signal::SIGKILL);
+            }
+            for pid in &members {
+                let _ = kill(Pid::from_raw(*pid as i32), Signal::SIGKILL);
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        TerminateSummary {
-            terminated: termed,
-            killed,
+        if let Some(leader) = spared {
+            // Its tree gone, it exits; should it not, it is killed too.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while is_alive(leader) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if is_alive(leader) {
+                let _ = kill(Pid::from_raw(leader as i32), Signal::SIGKILL);
+            }
         }
+        summary
     }
 }
 
 /// How a tree was stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TerminateSummary {
     /// Processes sent SIGTERM.
     pub terminated: usize,
-    /// Processes still alive after the grace period, sent SIGKILL.
-    pub killed: usize,
+    /// Processes still alive after the grace period, sent SIGKILL: pid and name.
+    pub killed: BTreeMap<u32, String>,
+}
+
+impl TerminateSummary {
+    /// What happened, for the log: `sent SIGTERM to 3 process(es)`, and the
+    /// names of those that outlived the grace and were killed.
+    pub fn describe(&self, grace: Duration) -> String {
+        let mut text = format!("sent SIGTERM to {} process(es)", self.terminated);
+        if self.killed.is_empty() {
+            text.push_str(&format!("; all ended within the grace of {grace:.0?}"));
+        } else {
+            text.push_str(&format!(
+                "; {} did not stop within {grace:.0?} of SIGTERM and were killed with SIGKILL: {}",
+                self.killed.len(),
+                crate::supervisor::names(&self.killed)
+            ));
+        }
+        text
+    }
 }
 
 /// Whether a process exists (a zombie counts as gone).

@@ -73,6 +73,8 @@ pub struct VerifyRequest {
     pub env: Vec<(String, String)>,
     /// For each step.
     pub timeout: Duration,
+    /// Run each step under it, so nothing outlives this process.
+    pub supervisor: Option<crate::supervisor::Supervisor>,
 }
 
 /// Install and check the wheel. Problems are reported in the result, not as an
@@ -114,7 +116,8 @@ impl Steps<'_> {
 
     /// Run `cmd`; on failure, `what` and the output's tail.
     fn run(&self, mut cmd: Command, what: &str) -> Result<process::Output, String> {
-        let out = process::run_cancellable(&mut cmd, self.req.timeout, self.cancel)
+        let supervisor = self.req.supervisor.as_ref();
+        let out = process::run_supervised(&mut cmd, self.req.timeout, self.cancel, supervisor)
             .map_err(|e| e.to_string())?;
         if out.success() {
             Ok(out)
@@ -259,6 +262,7 @@ mod tests {
                 scratch_parent: dir.join("scratch"),
                 env,
                 timeout: Duration::from_secs(120),
+                supervisor: None,
             },
             &AtomicBool::new(false),
         );

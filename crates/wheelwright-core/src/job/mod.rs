@@ -43,6 +43,11 @@ pub struct JobContext<'a> {
     /// Set it (from a signal handler, another thread) to stop the job: the
     /// download or the build's process tree is stopped, the records are kept.
     pub cancel: &'a AtomicBool,
+    /// Run the build's commands under this supervisor (the `wheelwright`
+    /// binary passes itself), so they die with this process even after
+    /// `kill -9`; `None` runs them directly ([`crate::supervisor`] says what
+    /// that misses).
+    pub supervisor: Option<crate::supervisor::Supervisor>,
 }
 
 impl std::fmt::Debug for JobContext<'_> {
@@ -50,6 +55,7 @@ impl std::fmt::Debug for JobContext<'_> {
         f.debug_struct("JobContext")
             .field("detect", &self.detect)
             .field("cancel", &self.cancel)
+            .field("supervisor", &self.supervisor)
             .finish_non_exhaustive()
     }
 }
@@ -286,6 +292,7 @@ pub fn run(
                 &Default::default(),
                 Duration::from_secs(1800),
                 ctx.cancel,
+                ctx.supervisor.as_ref(),
             ) {
                 Ok(sdist) => SourceSpec::Sdist(sdist),
                 Err(e) => {
@@ -366,6 +373,7 @@ pub fn run(
     req.pip_args = settings.pip_args;
     req.compile_cache = spec.compile_cache.clone();
     req.job = Some(spec.clone());
+    req.supervisor = ctx.supervisor.clone();
 
     on_event(JobEvent::Building {
         source: &spec.source,
