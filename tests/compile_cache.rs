@@ -5,8 +5,17 @@
 //! fresh work dir (another runner) with the same cache dir. The second build
 //! compiles nothing: every lookup hits, and the report says so.
 //!
+//! With nvcc (PyPI's `nvidia-cuda-nvcc` wheels, real device code on a CPU
+//! box) the package also has a `.cu` unit compiled the way torch's
+//! `build.ninja` does (`nvcc = $PYTORCH_NVCC`): with nvcc 13.0
+//! (`WHEELWRIGHT_TEST_NVCC130`) another runner at the same work-dir path gets
+//! every step of it from the cache, `cicc` included; with nvcc 13.5
+//! (`WHEELWRIGHT_TEST_NVCC`), which sccache 0.16 cannot compile, nvcc is kept
+//! out of the cache with a note and the build still succeeds.
+//!
 //! Needs python3 with pip, setuptools and wheel, ninja, g++ and sccache on
-//! PATH; `.ci/run` installs them and sets `WHEELWRIGHT_REQUIRE_SCCACHE`.
+//! PATH, and the two nvcc; `.ci/run` installs them and sets
+//! `WHEELWRIGHT_REQUIRE_SCCACHE`.
 
 mod common;
 
@@ -23,11 +32,15 @@ class TorchLikeBuild(build_ext):
     def build_extension(self, ext):
         build = os.path.abspath(self.build_temp)
         os.makedirs(build, exist_ok=True)
-        lines = ["ninja_required_version = 1.3", "cxx = " + os.environ.get("CXX", "c++"), "",
-                 "rule compile", "  command = $cxx -O1 -c $in -o $out", ""]
-        for src in sorted(ext.sources):
+        nvcc = os.environ.get("PYTORCH_NVCC") or os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "bin", "nvcc")
+        lines = ["ninja_required_version = 1.3", "cxx = " + os.environ.get("CXX", "c++"), "nvcc = " + nvcc, "",
+                 "rule compile", "  command = $cxx -O1 -c $in -o $out", "",
+                 "rule cuda_compile", "  command = $nvcc -c $in -o $out -O3 -std=c++17 -gencode arch=compute_90,code=sm_90 --threads 1 -Xcompiler -fPIC", ""]
+        sources = list(ext.sources) + (["src/k.cu"] if os.path.exists("src/k.cu") else [])
+        for src in sorted(sources):
             obj = os.path.join(build, os.path.splitext(src)[0] + ".o")
-            lines.append("build %s: compile %s" % (obj, os.path.abspath(src)))
+            rule = "cuda_compile" if src.endswith(".cu") else "compile"
+            lines.append("build %s: %s %s" % (obj, rule, os.path.abspath(src)))
         with open(os.path.join(build, "build.ninja"), "w") as f:
             f.write("\n".join(lines) + "\n")
         subprocess.run(["ninja", "-v", "-j", os.environ.get("MAX_JOBS", "1")], cwd=build, check=True)
@@ -38,14 +51,22 @@ setup(name="cachepkg", version="0.1",
       cmdclass={"build_ext": TorchLikeBuild})
 "#;
 
+const KERNEL: &str = "__global__ void scale(float* a, float s, int n) {\n  int i = blockIdx.x * blockDim.x + threadIdx.x;\n  if (i < n) a[i] *= s;\n}\n";
+
 fn tool(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|d| d.join(name))
         .find(|p| p.is_file())
 }
 
-#[test]
-fn a_second_runner_with_the_same_cache_compiles_nothing() {
+/// The tools every test here needs, or `None` (a failure under
+/// `WHEELWRIGHT_REQUIRE_SCCACHE`).
+struct Tools {
+    python: PathBuf,
+    sccache: PathBuf,
+}
+
+fn tools(ctx: &common::TestContext) -> Option<Tools> {
     let python = Command::new("python3")
         .args([
             "-c",
@@ -63,11 +84,31 @@ fn a_second_runner_with_the_same_cache_compiles_nothing() {
             "WHEELWRIGHT_REQUIRE_SCCACHE is set but python3 (pip, setuptools, wheel), ninja, g++ or sccache is missing"
         );
         eprintln!("skipped: needs python3 with pip/setuptools/wheel, ninja, g++ and sccache");
-        return;
+        return None;
     };
-    let ctx = common::TestContext::new();
     std::os::unix::fs::symlink(&ninja, ctx.bin.join("ninja")).unwrap();
     std::os::unix::fs::symlink(&gxx, ctx.bin.join("g++")).unwrap();
+    Some(Tools { python, sccache })
+}
+
+/// nvcc from the variable `var` (`.ci/run` sets it), or `None` (a failure
+/// under `WHEELWRIGHT_REQUIRE_SCCACHE`).
+fn nvcc_from(var: &str) -> Option<PathBuf> {
+    match std::env::var_os(var).map(PathBuf::from) {
+        Some(p) if p.is_file() => Some(p),
+        _ => {
+            assert!(
+                std::env::var_os("WHEELWRIGHT_REQUIRE_SCCACHE").is_none(),
+                "WHEELWRIGHT_REQUIRE_SCCACHE is set but {var} does not name nvcc"
+            );
+            eprintln!("skipped: set {var} to an nvcc");
+            None
+        }
+    }
+}
+
+/// The package's tree (with a `.cu` unit when `cuda`) under the test's dir.
+fn package(ctx: &common::TestContext, cuda: bool) -> PathBuf {
     let tree = ctx.path().join("cachepkg");
     std::fs::create_dir_all(tree.join("src")).unwrap();
     std::fs::write(tree.join("setup.py"), SETUP).unwrap();
@@ -83,55 +124,174 @@ fn a_second_runner_with_the_same_cache_compiles_nothing() {
     ] {
         std::fs::write(tree.join("src").join(name), body).unwrap();
     }
-    let port = 20000 + (std::process::id() % 20000) + 1;
-    let mut reports = Vec::new();
-    for runner in ["runner-a", "runner-b"] {
-        let out = ctx
-            .wheelwright()
-            .env("WHEELWRIGHT_NVML", "off")
-            .env("SCCACHE_SERVER_PORT", port.to_string())
-            .arg("build")
-            .arg(&tree)
-            .arg("--python")
-            .arg(&python)
-            .args(["--recipe", "torch-ext", "--archs", "90", "--max-jobs", "2"])
-            .args(["--nvcc-threads", "1", "--no-verify", "--force"])
-            .arg("--sccache")
-            .arg(&sccache)
-            .arg("--sccache-dir")
-            .arg(ctx.path().join("cache"))
-            .arg("--work-dir")
-            .arg(ctx.path().join(runner).join("work"))
-            .arg("--out")
-            .arg(ctx.path().join(runner).join("out"))
-            .output()
-            .unwrap();
-        let log = std::fs::read_to_string(ctx.path().join(runner).join("out/build.log"))
-            .unwrap_or_default();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{log}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            log.contains("=== wheelwright: compiling through sccache"),
-            "{log}"
-        );
-        let text =
-            std::fs::read_to_string(ctx.path().join(runner).join("out/report.json")).unwrap();
-        reports.push(serde_json::from_str::<Value>(&text).unwrap());
+    if cuda {
+        std::fs::write(tree.join("src/k.cu"), KERNEL).unwrap();
     }
-    let _ = Command::new(&sccache)
+    tree
+}
+
+/// One `wheelwright build --sccache` of `tree` in `runner`'s work and out
+/// dirs; the report, after asserting it succeeded. `cuda_home`: the nvcc's
+/// toolkit root (CUDA_HOME).
+fn build(
+    ctx: &common::TestContext,
+    t: &Tools,
+    tree: &std::path::Path,
+    runner: &str,
+    port: u32,
+    cuda_home: Option<&std::path::Path>,
+) -> (Value, String) {
+    let mut cmd = ctx.wheelwright();
+    if let Some(home) = cuda_home {
+        cmd.env("CUDA_HOME", home);
+    }
+    let out = cmd
+        .env("WHEELWRIGHT_NVML", "off")
+        .env("SCCACHE_SERVER_PORT", port.to_string())
+        .arg("build")
+        .arg(tree)
+        .arg("--python")
+        .arg(&t.python)
+        .args(["--recipe", "torch-ext", "--archs", "90", "--max-jobs", "2"])
+        .args(["--nvcc-threads", "1", "--no-verify", "--force"])
+        .arg("--sccache")
+        .arg(&t.sccache)
+        .arg("--sccache-dir")
+        .arg(ctx.path().join("cache"))
+        .arg("--work-dir")
+        .arg(ctx.path().join(runner).join("work"))
+        .arg("--out")
+        .arg(ctx.path().join(runner).join("out"))
+        .output()
+        .unwrap();
+    let log =
+        std::fs::read_to_string(ctx.path().join(runner).join("out/build.log")).unwrap_or_default();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{log}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        log.contains("=== wheelwright: compiling through sccache"),
+        "{log}"
+    );
+    let text = std::fs::read_to_string(ctx.path().join(runner).join("out/report.json")).unwrap();
+    (serde_json::from_str::<Value>(&text).unwrap(), log)
+}
+
+fn stop_server(t: &Tools, port: u32) {
+    let _ = Command::new(&t.sccache)
         .arg("--stop-server")
         .env("SCCACHE_SERVER_PORT", port.to_string())
         .output();
-    let cold = &reports[0]["compile_cache"];
-    let warm = &reports[1]["compile_cache"];
+}
+
+#[test]
+fn a_second_runner_with_the_same_cache_compiles_nothing() {
+    let ctx = common::TestContext::new();
+    let Some(t) = tools(&ctx) else { return };
+    let tree = package(&ctx, false);
+    let port = 20000 + (std::process::id() % 20000) + 1;
+    let (cold, _) = build(&ctx, &t, &tree, "runner-a", port, None);
+    let (warm, _) = build(&ctx, &t, &tree, "runner-b", port, None);
+    stop_server(&t, port);
+    let cold = &cold["compile_cache"];
+    let warm = &warm["compile_cache"];
     assert_eq!(cold["counts"]["misses"], 2, "{cold}");
     assert_eq!(cold["counts"]["hits"], 0, "{cold}");
     assert_eq!(warm["counts"]["hits"], 2, "{warm}");
     assert_eq!(warm["counts"]["misses"], 0, "{warm}");
     assert_eq!(warm["hit_rate"], 1.0);
     assert!(warm["saved_seconds"].as_f64().unwrap() > 0.0, "{warm}");
+}
+
+/// The toolkit root of a PyPI nvcc (`.../nvidia/cu13/bin/nvcc` → `.../nvidia/cu13`).
+fn cuda_home(nvcc: &std::path::Path) -> PathBuf {
+    nvcc.parent()
+        .and_then(|b| b.parent())
+        .unwrap()
+        .to_path_buf()
+}
+
+#[test]
+fn another_runner_at_the_same_path_gets_device_code_from_the_cache() {
+    let ctx = common::TestContext::new();
+    let Some(t) = tools(&ctx) else { return };
+    let Some(nvcc) = nvcc_from("WHEELWRIGHT_TEST_NVCC130") else {
+        return;
+    };
+    let tree = package(&ctx, true);
+    let port = 20000 + (std::process::id() % 20000) + 2;
+    let home = cuda_home(&nvcc);
+    let (cold, log) = build(&ctx, &t, &tree, "runner", port, Some(&home));
+    assert!(log.contains("PYTORCH_NVCC="), "{log}");
+    assert!(!log.contains("is not routed through sccache"), "{log}");
+    // Another runner with the same layout: nothing left of the first build
+    // but the cache (a fresh work dir and build dir at the same paths).
+    std::fs::remove_dir_all(ctx.path().join("runner")).unwrap();
+    std::fs::remove_dir_all(tree.join("build")).unwrap();
+    let (warm, _) = build(&ctx, &t, &tree, "runner", port, Some(&home));
+    stop_server(&t, port);
+    let cold = &cold["compile_cache"]["counts"];
+    let warm_cache = &warm["compile_cache"];
+    let warm = &warm_cache["counts"];
+    // Two C++ units and one CUDA unit; sccache runs cudafe++, cicc and ptxas
+    // as steps of the CUDA one.
+    assert_eq!(
+        (cold["hits"].as_u64(), cold["misses"].as_u64()),
+        (Some(0), Some(3)),
+        "{cold}"
+    );
+    assert_eq!(cold["step_misses"].as_u64(), Some(3), "{cold}");
+    assert_eq!(
+        (warm["hits"].as_u64(), warm["misses"].as_u64()),
+        (Some(3), Some(0)),
+        "{warm}"
+    );
+    assert_eq!(
+        warm["step_misses"].as_u64(),
+        Some(0),
+        "every nvcc step from the cache: {warm}"
+    );
+    assert!(
+        warm_cache["saved_seconds"].as_f64().unwrap() > 0.0,
+        "{warm_cache}"
+    );
+}
+
+#[test]
+fn an_nvcc_that_sccache_cannot_compile_is_kept_out_of_the_cache() {
+    let ctx = common::TestContext::new();
+    let Some(t) = tools(&ctx) else { return };
+    let Some(nvcc) = nvcc_from("WHEELWRIGHT_TEST_NVCC") else {
+        return;
+    };
+    let version = Command::new(&nvcc).arg("--version").output().unwrap();
+    let version = String::from_utf8_lossy(&version.stdout).into_owned();
+    let new_nvcc = ["13.3", "13.4", "13.5", "13.6", "13.7", "13.8", "13.9"]
+        .iter()
+        .any(|v| version.contains(&format!("release {v},")));
+    assert!(
+        new_nvcc,
+        "WHEELWRIGHT_TEST_NVCC should be nvcc 13.3 or later: {version}"
+    );
+    let tree = package(&ctx, true);
+    let port = 20000 + (std::process::id() % 20000) + 3;
+    let (report, log) = build(&ctx, &t, &tree, "runner", port, Some(&cuda_home(&nvcc)));
+    stop_server(&t, port);
+    assert!(log.contains("is not routed through sccache 0.16"), "{log}");
+    assert!(
+        log.contains("PYTORCH_NVCC=unset: nvcc runs uncached"),
+        "{log}"
+    );
+    // The kernel was compiled, by nvcc itself.
+    assert!(tree.join("build").exists());
+    let counts = &report["compile_cache"]["counts"];
+    assert_eq!(
+        counts["misses"].as_u64(),
+        Some(2),
+        "only the C++ units: {counts}"
+    );
+    assert_eq!(counts["step_misses"].as_u64(), Some(0), "{counts}");
 }

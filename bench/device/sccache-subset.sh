@@ -2,8 +2,10 @@
 # Issue 15 §3 on the GPU machine: does a compile cache survive runners?
 # 8 real flash-attn 2.8.3 forward kernels (a torch CUDAExtension,
 # bench/device/fa_subset) built by `wheelwright build --sccache`, three times,
-# each from its own copy of the sources and its own fresh work dir (another
-# runner, another checkout path), sm_90, MAX_JOBS=8, NVCC_THREADS=1:
+# each from a fresh copy of the sources and a fresh work dir at the same paths
+# (another runner of the same layout: sccache 0.16 keys nvcc's cudafe++ and
+# cicc steps by the absolute path, see bench/sccache.md), sm_90, MAX_JOBS=8,
+# NVCC_THREADS=1:
 #   1. cold:    sccache on, empty cache dir
 #   2. warm:    sccache on, the cache of run 1 (a fresh work dir: nothing to reuse but the cache)
 #   3. nocache: no sccache, for the cold-overhead pair (run 1 / run 3)
@@ -34,21 +36,21 @@ tar -xzf "$SDIST" -C $W/fa --strip-components=1
 export FA_ROOT=$W/fa
 pack() { tar -C $W -czf "$OUT/sccache-subset.tgz.tmp" results && mv "$OUT/sccache-subset.tgz.tmp" "$OUT/sccache-subset.tgz"; }
 # Pack every 15 s too, so a call cut short brings back the run in progress.
-( while sleep 15; do pack; cp $W/*/work/.ninja_log $W/results/ 2>/dev/null; done ) &
+( while sleep 15; do find $W/run -name .ninja_log -exec cp {} $W/results/ninja_log.current \; 2>/dev/null; pack; done ) &
 packer=$!
-one() { # name, extra build args...
+one() { # name, extra build args...: a fresh tree, work dir and out dir at $W/run
   local name=$1; shift
-  mkdir -p $W/$name/src
-  cp "$HERE/fa_subset/setup.py" $W/$name/src/
-  for u in $UNITS; do cp "$W/fa/csrc/flash_attn/src/$u.cu" $W/$name/src/ || exit 1; done
+  rm -rf $W/run; mkdir -p $W/run/src
+  cp "$HERE/fa_subset/setup.py" $W/run/src/
+  for u in $UNITS; do cp "$W/fa/csrc/flash_attn/src/$u.cu" $W/run/src/ || exit 1; done
   local t0=$(date +%s.%N)
-  "$BIN" build $W/$name/src --recipe torch-ext --archs 90 --max-jobs "$JOBS" --nvcc-threads 1 \
-    --no-verify --force --work-dir $W/$name/work --out $W/$name/out "$@" >$W/results/$name.console 2>&1
+  "$BIN" build $W/run/src --recipe torch-ext --archs 90 --max-jobs "$JOBS" --nvcc-threads 1 \
+    --no-verify --force --work-dir $W/run/work --out $W/run/out "$@" >$W/results/$name.console 2>&1
   local rc=$? t1=$(date +%s.%N)
   mkdir -p $W/results/$name
-  cp $W/$name/out/report.json $W/results/$name/ 2>/dev/null
-  find $W/$name/work -name .ninja_log -exec cp {} $W/results/$name/ninja_log \; 2>/dev/null
-  python3 - "$name" "$rc" "$t0" "$t1" "$W/$name/out/report.json" <<'PY' | tee -a $W/results/summary.txt
+  cp $W/run/out/report.json $W/results/$name/ 2>/dev/null
+  find $W/run -name .ninja_log -exec cp {} $W/results/$name/ninja_log \; 2>/dev/null
+  python3 - "$name" "$rc" "$t0" "$t1" "$W/run/out/report.json" <<'PY' | tee -a $W/results/summary.txt
 import json, sys
 name, rc, t0, t1, path = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
 try:
@@ -59,6 +61,7 @@ cc = r.get("compile_cache") or {}
 c = cc.get("counts") or {}
 print(f"{name}: exit {rc}, outcome {r.get('outcome')}, wall {t1 - t0:.1f} s, build {r.get('duration_seconds', 0):.1f} s, "
       f"cache requests {c.get('requests')}, hits {c.get('hits')}, misses {c.get('misses')}, "
+      f"nvcc steps hit {c.get('step_hits')} / missed {c.get('step_misses')}, "
       f"hit rate {cc.get('hit_rate')}, saved {cc.get('saved_seconds')} s")
 PY
   pack

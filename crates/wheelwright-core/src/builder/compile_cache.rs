@@ -17,7 +17,24 @@
 //! or `SCCACHE_*` variables name (S3, GCS, Redis, a WebDAV server shared by a
 //! fleet). The server is started with the build's environment before the
 //! first attempt; statistics are read before and after, and the difference
-//! is this build's ([`CacheUsage`]). sccache's distributed mode
+//! is this build's ([`CacheUsage`]). sccache runs nvcc as its steps
+//! (host preprocessing and `cudafe++`, `cicc` to PTX, `ptxas` to a cubin) and
+//! counts each of them; hits and misses here count compile requests (the
+//! `C/C++` and `CUDA` categories), the steps are reported beside them.
+//!
+//! Two limits of sccache 0.16, measured with PyPI's nvcc (`bench/sccache.md`):
+//! - its nvcc dry-run parser fails every compile of nvcc 13.3 and later
+//!   (`fatbinary fatal: Could not open input file '*.cubin'`, the new
+//!   `--simt-only` cicc flag; fixed in sccache 0.18, mozilla/sccache#2722).
+//!   With such a pair nvcc is not routed through sccache (a note says so);
+//!   the host compiler still is;
+//! - it keys the device steps (`cudafe++`, `cicc`) by the source's absolute
+//!   path, `SCCACHE_BASEDIRS` notwithstanding: a rebuild hits them only at the
+//!   same path, so runners of a fleet share device-code hits when their work
+//!   dirs have the same path (the Action's default work dir does when the
+//!   runners' tool caches do).
+//!
+//! sccache's distributed mode
 //! (`SCCACHE_DIST_*`, a scheduler and build servers) needs nothing more here:
 //! the client config decides where compiles run (`bench/sccache.md`).
 
@@ -56,6 +73,12 @@ pub struct SccacheCounts {
     pub compile_seconds: f64,
     /// Seconds spent reading hits.
     pub hit_read_seconds: f64,
+    /// Hits of nvcc's steps (`cudafe++`, `cicc`, `ptxas`) inside the requests.
+    #[serde(default)]
+    pub step_hits: u64,
+    /// Misses of nvcc's steps: on a rebuild, device code compiled again.
+    #[serde(default)]
+    pub step_misses: u64,
 }
 
 /// This build's use of the cache: the difference of two snapshots.
@@ -105,10 +128,20 @@ fn seconds(v: &serde_json::Value) -> f64 {
         + v.get("nanos").and_then(|n| n.as_f64()).unwrap_or(0.0) / 1e9
 }
 
-fn sum_counts(v: &serde_json::Value) -> u64 {
+/// sccache's categories for the steps it runs inside one nvcc request.
+const NVCC_STEPS: [&str; 3] = ["CUDA (Device code)", "PTX", "CUBIN"];
+
+/// The sum of `counts` over the requests' categories (`steps` false) or over
+/// nvcc's steps (`steps` true).
+fn sum_counts(v: &serde_json::Value, steps: bool) -> u64 {
     v.get("counts")
         .and_then(|c| c.as_object())
-        .map(|o| o.values().filter_map(|n| n.as_u64()).sum())
+        .map(|o| {
+            o.iter()
+                .filter(|(k, _)| NVCC_STEPS.contains(&k.as_str()) == steps)
+                .filter_map(|(_, n)| n.as_u64())
+                .sum()
+        })
         .unwrap_or(0)
 }
 
@@ -124,10 +157,12 @@ pub fn parse_stats(json: &str) -> Result<(SccacheCounts, String), CacheError> {
             .get("compile_requests")
             .and_then(|n| n.as_u64())
             .unwrap_or(0),
-        hits: s.get("cache_hits").map(sum_counts).unwrap_or(0),
-        misses: s.get("cache_misses").map(sum_counts).unwrap_or(0),
+        hits: s.get("cache_hits").map_or(0, |v| sum_counts(v, false)),
+        misses: s.get("cache_misses").map_or(0, |v| sum_counts(v, false)),
         compile_seconds: s.get("compiler_write_duration").map(seconds).unwrap_or(0.0),
         hit_read_seconds: s.get("cache_read_hit_duration").map(seconds).unwrap_or(0.0),
+        step_hits: s.get("cache_hits").map_or(0, |v| sum_counts(v, true)),
+        step_misses: s.get("cache_misses").map_or(0, |v| sum_counts(v, true)),
     };
     let location = v
         .get("cache_location")
@@ -151,6 +186,8 @@ pub fn usage(before: &SccacheCounts, after: &SccacheCounts, location: &str) -> C
         misses: after.misses.saturating_sub(base.misses),
         compile_seconds: (after.compile_seconds - base.compile_seconds).max(0.0),
         hit_read_seconds: (after.hit_read_seconds - base.hit_read_seconds).max(0.0),
+        step_hits: after.step_hits.saturating_sub(base.step_hits),
+        step_misses: after.step_misses.saturating_sub(base.step_misses),
     };
     let looked_up = counts.hits + counts.misses;
     let hit_rate = if looked_up == 0 {
@@ -167,7 +204,15 @@ pub fn usage(before: &SccacheCounts, after: &SccacheCounts, location: &str) -> C
     } else {
         0.0
     };
-    let saved_seconds = (counts.hits as f64 * mean_miss - counts.hit_read_seconds).max(0.0);
+    // A build whose requests all hit but whose nvcc steps ran again (another
+    // path: see the module docs) paid for those steps: count them against it.
+    let steps_again = if counts.misses == 0 {
+        counts.compile_seconds
+    } else {
+        0.0
+    };
+    let saved_seconds =
+        (counts.hits as f64 * mean_miss - counts.hit_read_seconds - steps_again).max(0.0);
     CacheUsage {
         tool: "sccache".into(),
         location: location.to_string(),
@@ -184,6 +229,8 @@ pub struct ActiveCache {
     pub env: BTreeMap<String, String>,
     /// Counts when the build started.
     pub before: SccacheCounts,
+    /// What the build should be told (nvcc left out of the cache, and why).
+    pub notes: Vec<String>,
     sccache: PathBuf,
     server_env: BTreeMap<String, String>,
 }
@@ -265,21 +312,93 @@ pub fn activate(
     if let Some(dir) = &cache.dir {
         env.insert(env_vars::SCCACHE_DIR.to_string(), dir.display().to_string());
     }
-    env.insert(
-        env_vars::PYTORCH_NVCC.to_string(),
-        format!("{} {}", cache.sccache.display(), nvcc.display()),
+    let mut notes = Vec::new();
+    let versions = (
+        version_of(&cache.sccache, &server_env).and_then(|t| parse_sccache_version(&t)),
+        version_of(nvcc, &server_env)
+            .and_then(|t| crate::detect::cuda::parse_nvcc_version(&t))
+            .and_then(|v| major_minor(&v)),
     );
+    match versions {
+        (Some(sc), Some(nv)) if !nvcc_cacheable(sc, nv) => notes.push(format!(
+            "nvcc {}.{} is not routed through sccache {}.{}: sccache before {}.{} fails every \
+             compile of nvcc {}.{} and later (mozilla/sccache#2722); CUDA units compile \
+             uncached, C++ units through sccache (hint: sccache >= {}.{})",
+            nv.0,
+            nv.1,
+            sc.0,
+            sc.1,
+            SCCACHE_FOR_NEW_NVCC.0,
+            SCCACHE_FOR_NEW_NVCC.1,
+            NVCC_NEEDING_NEW_SCCACHE.0,
+            NVCC_NEEDING_NEW_SCCACHE.1,
+            SCCACHE_FOR_NEW_NVCC.0,
+            SCCACHE_FOR_NEW_NVCC.1,
+        )),
+        _ => {
+            env.insert(
+                env_vars::PYTORCH_NVCC.to_string(),
+                format!("{} {}", cache.sccache.display(), nvcc.display()),
+            );
+            env.insert(
+                env_vars::TORCH_EXTENSION_SKIP_NVCC_GEN_DEPENDENCIES.to_string(),
+                "1".to_string(),
+            );
+        }
+    }
     env.insert(env_vars::CXX.to_string(), wrapper.display().to_string());
-    env.insert(
-        env_vars::TORCH_EXTENSION_SKIP_NVCC_GEN_DEPENDENCIES.to_string(),
-        "1".to_string(),
-    );
     Ok(ActiveCache {
         env,
         before,
+        notes,
         sccache: cache.sccache.clone(),
         server_env,
     })
+}
+
+/// The first nvcc release whose compiles sccache's nvcc support breaks on.
+const NVCC_NEEDING_NEW_SCCACHE: (u32, u32) = (13, 3);
+/// The first sccache release that compiles with those.
+const SCCACHE_FOR_NEW_NVCC: (u32, u32) = (0, 18);
+
+/// Whether sccache `sccache` (major, minor) can run compiles of nvcc `nvcc`:
+/// nvcc 13.3 added `--simt-only` to its cicc step, which sccache's dry-run
+/// parser before 0.18 misreads (every compile then fails in `fatbinary`,
+/// measured with sccache 0.16.0 and PyPI's nvcc 13.5; nvcc 13.0 compiles).
+/// Unknown versions are given the benefit of the doubt.
+pub fn nvcc_cacheable(sccache: (u32, u32), nvcc: (u32, u32)) -> bool {
+    nvcc < NVCC_NEEDING_NEW_SCCACHE || sccache >= SCCACHE_FOR_NEW_NVCC
+}
+
+/// `(0, 16)` from `sccache 0.16.0`.
+pub fn parse_sccache_version(text: &str) -> Option<(u32, u32)> {
+    let v = text
+        .split_whitespace()
+        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()))?;
+    major_minor(v)
+}
+
+fn major_minor(v: &str) -> Option<(u32, u32)> {
+    let mut parts = v.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts
+        .next()?
+        .trim_end_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .ok()?;
+    Some((major, minor))
+}
+
+/// `PROGRAM --version`'s output, `None` when it does not run.
+fn version_of(program: &Path, env: &BTreeMap<String, String>) -> Option<String> {
+    let out = Command::new(program)
+        .arg("--version")
+        .envs(env)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn write_executable(path: &Path, text: &str) -> Result<(), CacheError> {

@@ -587,16 +587,16 @@ fn start_compile_cache(
     match compile_cache::activate(cache, &req.work_dir, &server_env, &nvcc, &cxx) {
         Ok(active) => {
             env.extend(active.env.clone());
+            let nvcc = active.env.get(env_vars::PYTORCH_NVCC);
             let note = format!(
                 "compiling through sccache ({}; PYTORCH_NVCC={})",
                 cache.sccache.display(),
-                active
-                    .env
-                    .get(env_vars::PYTORCH_NVCC)
-                    .map_or("", String::as_str)
+                nvcc.map_or("unset: nvcc runs uncached", String::as_str)
             );
-            let _ = writeln!(log, "=== wheelwright: {note}");
-            on_event(BuildEvent::Note(&note));
+            for note in std::iter::once(&note).chain(&active.notes) {
+                let _ = writeln!(log, "=== wheelwright: {note}");
+                on_event(BuildEvent::Note(note));
+            }
             Some(active)
         }
         Err(e) => {

@@ -121,3 +121,48 @@ fn a_fresh_work_dir_hits_the_cache_of_an_earlier_build() {
     assert!(used[1].saved_seconds > 0.0, "{used:?}");
     assert!(used[1].location.contains("cache"), "{}", used[1].location);
 }
+
+/// sccache 0.16.0 with PyPI's nvcc 13.0.88 (captured here): one `.cu` compiled
+/// in directory `a` (every step a miss), then the same file in directory `b`
+/// (another absolute path). The request hits and so does `ptxas`, but
+/// `cudafe++` and `cicc` run again: sccache keys them by the path.
+const NVCC_STATS_A: &str = r#"{"stats":{"compile_requests":1,"requests_unsupported_compiler":0,"requests_not_compile":0,"requests_not_cacheable":0,"requests_executed":5,"cache_errors":{"counts":{},"adv_counts":{}},"cache_hits":{"counts":{},"adv_counts":{}},"cache_misses":{"counts":{"CUDA":1,"CUDA (Device code)":1,"PTX":1,"CUBIN":1},"adv_counts":{"ptx [cicc]":1,"cuda [nvcc]":1,"cubin [ptxas]":1,"cuda [cudafe++]":1}},"cache_timeouts":0,"cache_read_errors":0,"non_cacheable_compilations":1,"forced_recaches":0,"cache_write_errors":0,"cache_writes":4,"cache_write_duration":{"secs":0,"nanos":11463597},"cache_read_hit_duration":{"secs":0,"nanos":0},"compilations":5,"compiler_write_duration":{"secs":5,"nanos":951783872},"compile_fails":0,"not_cached":{},"dist_compiles":{},"dist_errors":0,"multi_level":null},"cache_location":"Local disk: \"/tmp/sct/cache\"","cache_size":169546,"max_cache_size":10737418240,"use_preprocessor_cache_mode":true,"version":"0.16.0","basedirs":[]}"#;
+const NVCC_STATS_B: &str = r#"{"stats":{"compile_requests":2,"requests_unsupported_compiler":0,"requests_not_compile":0,"requests_not_cacheable":0,"requests_executed":10,"cache_errors":{"counts":{},"adv_counts":{}},"cache_hits":{"counts":{"CUBIN":1,"CUDA":1},"adv_counts":{"cubin [ptxas]":1,"cuda [nvcc]":1}},"cache_misses":{"counts":{"CUDA (Device code)":2,"PTX":2,"CUBIN":1,"CUDA":1},"adv_counts":{"cuda [nvcc]":1,"cubin [ptxas]":1,"ptx [cicc]":2,"cuda [cudafe++]":2}},"cache_timeouts":0,"cache_read_errors":0,"non_cacheable_compilations":2,"forced_recaches":0,"cache_write_errors":0,"cache_writes":6,"cache_write_duration":{"secs":0,"nanos":13421507},"cache_read_hit_duration":{"secs":0,"nanos":255449},"compilations":8,"compiler_write_duration":{"secs":10,"nanos":708427307},"compile_fails":0,"not_cached":{},"dist_compiles":{},"dist_errors":0,"multi_level":null},"cache_location":"Local disk: \"/tmp/sct/cache\"","cache_size":334822,"max_cache_size":10737418240,"use_preprocessor_cache_mode":true,"version":"0.16.0","basedirs":[]}"#;
+
+#[test]
+fn nvcc_steps_are_counted_apart_from_the_requests() {
+    let (a, _) = parse_stats(NVCC_STATS_A).unwrap();
+    assert_eq!((a.requests, a.hits, a.misses), (1, 0, 1));
+    assert_eq!((a.step_hits, a.step_misses), (0, 3));
+    let (b, location) = parse_stats(NVCC_STATS_B).unwrap();
+    let u = usage(&a, &b, &location);
+    assert_eq!(
+        (u.counts.requests, u.counts.hits, u.counts.misses),
+        (1, 1, 0)
+    );
+    assert_eq!((u.counts.step_hits, u.counts.step_misses), (1, 2));
+    assert!((u.hit_rate - 1.0).abs() < 1e-9);
+    // The steps that ran again (4.76 s) are not counted as saved.
+    let again = b.compile_seconds - a.compile_seconds;
+    assert!((again - 4.756).abs() < 0.01, "{again}");
+    assert!(
+        (u.saved_seconds - (b.compile_seconds - b.hit_read_seconds + a.hit_read_seconds - again))
+            .abs()
+            < 0.01,
+        "{u:?}"
+    );
+}
+
+#[test]
+fn new_nvcc_is_kept_out_of_an_old_sccache() {
+    assert_eq!(parse_sccache_version("sccache 0.16.0\n"), Some((0, 16)));
+    assert_eq!(parse_sccache_version("sccache 0.18.0-rc.1"), Some((0, 18)));
+    assert_eq!(parse_sccache_version("nothing"), None);
+    // Measured: 0.16 + nvcc 13.0 compiles and hits; 0.16 + nvcc 13.5 fails.
+    assert!(nvcc_cacheable((0, 16), (13, 0)));
+    assert!(nvcc_cacheable((0, 16), (12, 8)));
+    assert!(!nvcc_cacheable((0, 16), (13, 3)));
+    assert!(!nvcc_cacheable((0, 17), (13, 5)));
+    assert!(nvcc_cacheable((0, 18), (13, 5)));
+    assert!(nvcc_cacheable((1, 0), (14, 0)));
+}
