@@ -67,6 +67,9 @@
 //!     detect: DetectOptions::from_process_env(),
 //!     network: &Offline,
 //!     cancel: &cancel,
+//!     // A program that answers `supervisor::SUBCOMMAND` passes itself here,
+//!     // so the build's processes die with it even after `kill -9`.
+//!     supervisor: None,
 //! };
 //! let mut console = ConsoleText::new(false);
 //! let report = job::run(&spec, &ctx, &mut |event| {
