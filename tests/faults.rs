@@ -1,5 +1,6 @@
 //! Faults injected into a real `wheelwright build` (issue 16, "tests that
-//! search"): the disk filling up while build.log or the wheel is written (a
+//! search"): the disk filling up while build.log, the wheel or report.json is
+//! written (a
 //! real kernel limit: RLIMIT_FSIZE set with `prlimit`, so writes past it fail
 //! with EFBIG as they would with ENOSPC on a full disk), the out dir removed
 //! mid-build, SIGTERM and SIGKILL during the verification. Each run must end
@@ -93,9 +94,15 @@ fn a_full_disk_under_the_log_is_reported_and_the_wheel_is_kept() {
     assert_eq!(f["severity"], "warning");
     let message = f["message"].as_str().unwrap();
     assert!(message.contains("File too large"), "{message}");
+    // The console got every line the log lost: all 12 copies.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let copying = "copying build/lib.linux-x86_64-cpython-312/fa_subset";
+    assert_eq!(stdout.matches(copying).count(), 12, "{}", streams(&out));
     let log_size = std::fs::metadata(fb.out().join("build.log")).unwrap().len();
     assert!(log_size <= 128 * KIB, "{log_size}");
-    assert!(fb.log().starts_with("=== wheelwright"), "what fit is kept");
+    let log = fb.log();
+    assert!(log.starts_with("=== wheelwright"), "what fit is kept");
+    assert!(log.matches(copying).count() < 12, "the log is cut");
     assert!(fb
         .out()
         .join("flash_attn-2.8.3-cp312-cp312-linux_x86_64.whl")
@@ -139,6 +146,32 @@ fn a_full_disk_under_the_wheel_fails_the_build_and_keeps_the_records() {
         .collect();
     assert!(left.is_empty(), "a partial wheel was left: {left:?}");
     assert!(fb.log().contains("struct alignment_of<long4>"));
+}
+
+/// The disk is full from the start: report.json cannot be written. The
+/// build does not run blind: it stops with exit 3, the cause and a hint.
+/// (Before: SIGXFSZ killed wheelwright without a word.)
+#[test]
+fn a_full_disk_under_the_report_stops_with_exit_3_and_a_hint() {
+    let prlimit = require_prlimit!();
+    let fb = FaultBuild::new(&format!("touch \"$FAULT_STATE/ran\"\n{}", make_wheel(4096)));
+    let out = with_file_limit(&prlimit, fb.command().arg("--no-verify"), 512)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", streams(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for said in [
+        "the build could not keep its records",
+        "report.json",
+        "File too large",
+        "hint: check that the out and work dirs are writable and have space",
+    ] {
+        assert!(stderr.contains(said), "stderr lacks `{said}`:\n{stderr}");
+    }
+    assert!(
+        !fb.state.join("ran").exists() && !fb.ctx.path().join("work/dist").exists(),
+        "the build ran without records"
+    );
 }
 
 /// The out dir is removed while the build runs: it is made again, build.log
