@@ -283,13 +283,28 @@ pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, P
     let gencodes = (gencode_flags.len() as u32).max(1);
 
     let cpus = effective_cpus(facts);
-    let (base, memory_basis) = match (req.memory_limit_override, facts.host.memory_limit_bytes) {
+    let (base, mut memory_basis) = match (req.memory_limit_override, facts.host.memory_limit_bytes)
+    {
         (Some(o), _) => (o, "override".to_string()),
         (None, Some(l)) if l < facts.host.memory_total_bytes => (l, "cgroup limit".to_string()),
         _ => (facts.host.memory_total_bytes, "total memory".to_string()),
     };
-    let margin = memory_margin(base);
-    let ceiling = base.saturating_sub(margin);
+    let mut margin = memory_margin(base);
+    let mut ceiling = base.saturating_sub(margin);
+    // On a shared machine the build gets what is free, not what is installed:
+    // memory other processes hold now (MemTotal − MemAvailable) first eats
+    // into the margin, and beyond it lowers the ceiling to `MemAvailable`.
+    // An override is the user's word and stays as given.
+    let available = facts.host.memory_available_bytes;
+    if req.memory_limit_override.is_none() && available > 0 && available < ceiling {
+        memory_basis = format!(
+            "memory available now ({} of {} free: other processes hold the rest)",
+            format_bytes(available),
+            format_bytes(facts.host.memory_total_bytes)
+        );
+        ceiling = available;
+        margin = base - ceiling;
+    }
 
     let model = CostModel::measured().with_speed(req.speed.as_ref().map_or(1.0, |c| c.factor));
     let units = &su.units;
@@ -305,12 +320,16 @@ pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, P
             max_threads: if threads_honoured { gencodes } else { 1 },
         },
     );
-    let (mut choice, mut margin, mut ceiling) = (choice, margin, ceiling);
+    let mut choice = choice;
     if !choice.fits && req.max_jobs.is_none() && req.nvcc_threads.is_none() {
         // One compile at a time needs less room than a full schedule:
         // plan MAX_JOBS=1 under the one-job margin when the largest unit fits.
         let small_margin = small_host_margin(base);
-        let small_ceiling = base.saturating_sub(small_margin);
+        let mut small_ceiling = base.saturating_sub(small_margin);
+        if req.memory_limit_override.is_none() && available > 0 {
+            small_ceiling = small_ceiling.min(available);
+        }
+        let small_margin = base - small_ceiling;
         let one = search::choose(
             &model,
             units,
@@ -352,22 +371,23 @@ pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, P
         ));
     }
 
-    let peak = best.peak();
-    let available = facts.host.memory_available_bytes;
-    if choice.fits && available > 0 && available < peak {
+    if memory_basis.starts_with("memory available now") {
         findings.push(Finding::new(
             "memory-in-use",
             Severity::Warning,
-            "Other processes hold memory the build needs",
+            "Other processes hold memory the build could use",
             format!(
-                "Only {} is available now; the plan's peak is {} (it plans for the {memory_basis}, not for what is free at this moment).",
+                "Only {} of {} is available now: the plan is for that (MAX_JOBS={}), not for the {}.",
                 format_bytes(available),
-                format_bytes(peak)
+                format_bytes(facts.host.memory_total_bytes),
+                best.jobs,
+                if facts.host.memory_limit_bytes.is_some_and(|l| l < facts.host.memory_total_bytes) {
+                    "cgroup limit"
+                } else {
+                    "total memory"
+                },
             ),
-            format!(
-                "Stop what else uses memory here, or plan for what is free: --memory-limit {}GiB.",
-                available / GIB
-            ),
+            "Stop what else uses memory here for a faster build, or give the plan a size with --memory-limit (at your own risk of OOM kills).",
         ));
     }
     let pre = preflight::check_toolchain(facts, recipe);

@@ -487,3 +487,36 @@ fn a_small_host_gets_one_job_when_the_largest_unit_fits() {
     let p = plan(&fa(), &facts(&host(4, 8)), &forced).unwrap();
     assert!(!ids(&p).contains(&SMALL_HOST));
 }
+
+#[test]
+fn the_ceiling_is_what_is_free_not_what_is_installed() {
+    let idle = plan(&fa(), &facts(&host(16, 128)), &PlanRequest::default()).unwrap();
+    let mut busy = facts(&host(16, 128));
+    // Other processes hold 88 GiB: 40 GiB is free.
+    busy.host.memory_available_bytes = 40 * GIB;
+    let p = plan(&fa(), &busy, &PlanRequest::default()).unwrap();
+    assert_eq!(p.memory_ceiling_bytes, 40 * GIB);
+    assert!(
+        p.memory_basis.starts_with("memory available now"),
+        "{}",
+        p.memory_basis
+    );
+    // The idle plan would not fit in what is free; this one does.
+    assert!(idle.predicted.peak_memory_bytes > 40 * GIB);
+    assert!(p.predicted.peak_memory_bytes <= 40 * GIB);
+    assert!(ids(&p).contains(&"memory-in-use"), "{:?}", ids(&p));
+    // Others using less than the margin change nothing.
+    let mut light = facts(&host(16, 128));
+    light.host.memory_available_bytes = 126 * GIB;
+    let l = plan(&fa(), &light, &PlanRequest::default()).unwrap();
+    assert_eq!(l.memory_ceiling_bytes, idle.memory_ceiling_bytes);
+    assert!(!ids(&l).contains(&"memory-in-use"));
+    // An override is the user's word.
+    let req = PlanRequest {
+        memory_limit_override: Some(100 * GIB),
+        ..Default::default()
+    };
+    let o = plan(&fa(), &busy, &req).unwrap();
+    assert_eq!(o.memory_basis, "override");
+    assert!(o.memory_ceiling_bytes > 40 * GIB);
+}
