@@ -122,7 +122,9 @@ pub fn run_job(spec: &JobSpec, json: bool) -> anyhow::Result<ExitCode> {
     let mut console = console::Console::new(json);
     // The build's commands run under this binary's hidden supervisor, so they
     // die with it, even after `kill -9`; without our own path, directly.
-    let supervisor = std::env::current_exe().ok().map(|exe| Supervisor {
+    // (Not when the binary was replaced or removed while running.)
+    let exe = std::env::current_exe().ok().filter(|p| p.is_file());
+    let supervisor = exe.map(|exe| Supervisor {
         program: exe,
         fence_file: console.fence_file(),
     });
