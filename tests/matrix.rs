@@ -226,8 +226,6 @@ fn skip_published_drops_cells_already_released() {
 /// is not there is a usage error with a hint, never a full matrix.
 #[test]
 fn skip_published_fetches_a_url() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
     let Some(python) = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
         .map(|d| d.join("python3"))
         .find(|p| p.is_file())
@@ -247,32 +245,8 @@ fn skip_published_fetches_a_url() {
         format!(r#"{{"assets": [{{"name": "{PUBLISHED}"}}]}}"#),
     )
     .unwrap();
-    let mut child = Command::new(&python)
-        .args([
-            "-u",
-            "-m",
-            "http.server",
-            "0",
-            "--bind",
-            "127.0.0.1",
-            "--directory",
-        ])
-        .arg(&served)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port: u16 = line
-        .split(" port ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}/release.json");
+    let server = common::index_servers::Server::http(&python, &served, ctx.path().join("http.log"));
+    let url = format!("{}/release.json", server.url);
     let args = [
         "--torch",
         "2.9",
@@ -285,7 +259,7 @@ fn skip_published_fetches_a_url() {
     let (m, _) = matrix(&ctx, &[&args[..], &[url.as_str()]].concat());
     assert_eq!(cells(&m).len(), 1);
     assert_eq!(cells(&m)[0]["python"], "3.11");
-    let missing = format!("http://127.0.0.1:{port}/nope.json");
+    let missing = format!("{}/nope.json", server.url);
     let out = ctx
         .wheelwright()
         .args(["plan", "--matrix"])
@@ -294,8 +268,7 @@ fn skip_published_fetches_a_url() {
         .output()
         .unwrap();
     expect_code(&out, 2);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     // Nothing listening: refused at once, not a hang.
     let out = ctx
         .wheelwright()

@@ -8,9 +8,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use common::{copy_tree, expect_code, fixture, tool_printing, HostCaptures, TestContext};
 use serde_json::Value;
@@ -222,47 +221,6 @@ fn a_too_new_gcc_is_replaced_by_an_installed_one() {
     );
 }
 
-/// `python3 -m http.server` on a free port, killed when dropped.
-struct Server(Child, u16);
-
-impl Server {
-    fn start(python: &Path, dir: &Path) -> Server {
-        let mut child = Command::new(python)
-            .args([
-                "-u",
-                "-m",
-                "http.server",
-                "0",
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-            ])
-            .arg(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        // "Serving HTTP on 127.0.0.1 port 41235 (http://127.0.0.1:41235/) ..."
-        let port = line
-            .split(" port ")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|p| p.parse().ok());
-        Server(child, port.unwrap_or_else(|| panic!("no port in {line:?}")))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A real tool on the test's PATH, or a skip (a failure under CI).
 fn real(name: &str) -> Option<PathBuf> {
     let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
@@ -349,7 +307,8 @@ fn fix_creates_the_venv_installs_torch_and_is_idempotent() {
             &[&format!("{name}_fake_marker.py=")],
         );
     }
-    let server = Server::start(&python, &served);
+    let server =
+        common::index_servers::Server::http(&python, &served, h.ctx.path().join("http.log"));
 
     let venv = h.ctx.path().join("venv");
     let genv = h.ctx.path().join("github_env");
@@ -384,7 +343,7 @@ fn fix_creates_the_venv_installs_torch_and_is_idempotent() {
             .arg("--venv")
             .arg(&venv)
             .arg("--torch-index-url")
-            .arg(format!("http://127.0.0.1:{}/simple", server.1))
+            .arg(format!("{}/simple", server.url))
             .arg("--find-links")
             .arg(&wheels)
             .arg("--work-dir")

@@ -12,9 +12,8 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use yaml_rust2::Yaml;
 
@@ -398,51 +397,30 @@ pub fn write_executable(path: &Path, script: &str) -> PathBuf {
     path.to_path_buf()
 }
 
+#[allow(dead_code)]
+#[path = "../common/index_servers.rs"]
+mod index_servers;
+
 /// `python3 -m http.server` serving `dir` on 127.0.0.1, on a port the OS
-/// picks; stopped when dropped.
+/// picks; stopped when dropped (the tests' one http.server, from
+/// `tests/common/index_servers.rs`).
 pub struct HttpServer {
-    child: Child,
+    _server: index_servers::Server,
     pub url: String,
 }
 
 impl HttpServer {
     pub fn serve(dir: &Path) -> Self {
-        let mut child = Command::new("python3")
-            .args([
-                "-u",
-                "-m",
-                "http.server",
-                "0",
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-            ])
-            .arg(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 serves the test files (install python3)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        // "Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ..."
-        let port: u16 = line
-            .split_whitespace()
-            .skip_while(|w| *w != "port")
-            .nth(1)
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        static SERVED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SERVED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = std::env::temp_dir().join(format!(
+            "wheelwright-test-http-{}-{n}.log",
+            std::process::id()
+        ));
+        let server = index_servers::Server::http(Path::new("python3"), dir, log);
         HttpServer {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
+            url: server.url.clone(),
+            _server: server,
         }
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
