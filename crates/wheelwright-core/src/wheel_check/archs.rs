@@ -184,6 +184,10 @@ pub struct OfficialArchs {
     pub sass: &'static [&'static str],
 }
 
+/// The SASS of flash-attn's 2.8 release wheels (`setup.py`'s arch list for
+/// CUDA 12.8 and later).
+const FLASH_ATTN_2_8_SASS: &[&str] = &["sm_80", "sm_90", "sm_100", "sm_120"];
+
 /// flash-attn releases whose wheels' archs were read from the tag's
 /// `setup.py` and `publish.yml` (github.com/Dao-AILab/flash-attention).
 pub const FLASH_ATTN_OFFICIAL: &[OfficialArchs] = &[
@@ -195,27 +199,27 @@ pub const FLASH_ATTN_OFFICIAL: &[OfficialArchs] = &[
     OfficialArchs {
         version: "2.8.0",
         cuda: "12.9.0",
-        sass: &["sm_80", "sm_90", "sm_100", "sm_120"],
+        sass: FLASH_ATTN_2_8_SASS,
     },
     OfficialArchs {
         version: "2.8.1",
         cuda: "12.9.1",
-        sass: &["sm_80", "sm_90", "sm_100", "sm_120"],
+        sass: FLASH_ATTN_2_8_SASS,
     },
     OfficialArchs {
         version: "2.8.2",
         cuda: "12.9.1",
-        sass: &["sm_80", "sm_90", "sm_100", "sm_120"],
+        sass: FLASH_ATTN_2_8_SASS,
     },
     OfficialArchs {
         version: "2.8.3",
         cuda: "12.9.1",
-        sass: &["sm_80", "sm_90", "sm_100", "sm_120"],
+        sass: FLASH_ATTN_2_8_SASS,
     },
     OfficialArchs {
         version: "2.8.3.post1",
         cuda: "12.9.1",
-        sass: &["sm_80", "sm_90", "sm_100", "sm_120"],
+        sass: FLASH_ATTN_2_8_SASS,
     },
 ];
 
