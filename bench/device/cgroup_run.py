@@ -4,7 +4,8 @@
 Usage: cgroup_run.py NAME [--memory-max BYTES] -- COMMAND...
 Prints one JSON line: wall seconds, exit code, the peak summed RSS of every
 process in the cgroup (sampled every 0.25 s: what a cost model of compiler
-memory predicts), and the cgroup's own memory.peak (which also counts page cache).
+memory predicts), the cgroup's own memory.peak (which also counts page cache),
+and how many processes the kernel killed for memory in it (memory.events oom_kill).
 """
 import json, os, subprocess, sys, threading, time
 
@@ -38,6 +39,15 @@ def main():
                     pass
             peak["rss"] = max(peak["rss"], total)
             time.sleep(0.25)
+    def oom_kills():
+        try:
+            for line in open(cg + "/memory.events"):
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+    kills_before = oom_kills()
     t = threading.Thread(target=sample); t.start()
     start = time.time()
     proc = subprocess.Popen(cmd, preexec_fn=lambda: open(cg + "/cgroup.procs", "w").write(str(os.getpid())))
@@ -50,7 +60,7 @@ def main():
         cg_peak = None
     print(json.dumps({"name": name, "cmd": cmd, "rc": rc, "wall_seconds": round(wall, 1),
                       "peak_rss_bytes": peak["rss"], "cgroup_memory_peak_bytes": cg_peak,
-                      "memory_max": mem_max}), flush=True)
+                      "memory_max": mem_max, "oom_kills": oom_kills() - kills_before}), flush=True)
     return rc
 
 sys.exit(main())
