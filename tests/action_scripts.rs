@@ -48,6 +48,7 @@ fn the_action_runs_doctor_setup_build_with_its_inputs_and_wires_the_outputs() {
         ("python", "/opt/venv/bin/python"),
         ("verify", "FALSE"),
         ("allow-system-python", "True"),
+        ("prefer-prebuilt", "True"),
     ]);
     assert!(result.succeeded(), "{}", result.log());
     let cache = runner.tool_cache.join("wheelwright/work");
@@ -93,6 +94,7 @@ fn the_action_runs_doctor_setup_build_with_its_inputs_and_wires_the_outputs() {
                 "--python",
                 "/opt/venv/bin/python",
                 "--no-verify",
+                "--prefer-prebuilt",
                 "--",
                 spec,
             ]),

@@ -1351,3 +1351,6 @@ fn secret_values_the_build_echoes_are_masked_in_every_output() {
         );
     }
 }
+
+#[path = "build/prebuilt.rs"]
+mod prebuilt;

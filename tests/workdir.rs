@@ -121,6 +121,12 @@ fn the_same_build_finds_its_dir_and_another_variant_or_scope_gets_its_own() {
         0,
     );
     assert_ne!(archs, dir);
+    // A matrix cell's archs key the dir, not the builder's GPU (sm_90 here).
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(&archs).join(".wheelwright-variant.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["archs"], serde_json::json!(["80", "90"]), "{record}");
     std::fs::write(&spec, "another sdist").unwrap();
     let (other_source, _, _) =
         workdir(&ctx, &root, &["--facts", f, "--scope", "release"], &spec, 0);

@@ -48,8 +48,19 @@ pub struct BuildArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_RETRIES, value_parser = clap::value_parser!(u32).range(0..=super::MAX_RETRIES_LIMIT))]
     pub max_retries: u32,
     /// Let flash-attn download a prebuilt wheel instead of compiling (no FLASH_ATTENTION_FORCE_BUILD).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "prefer_prebuilt")]
     pub allow_prebuilt: bool,
+    /// Look for flash-attn's prebuilt wheel for this host first (its release
+    /// download, 5 s to connect, 10 s to answer); use it when it passes
+    /// `wheel check` (and verify), else compile.
+    #[arg(long)]
+    pub prefer_prebuilt: bool,
+    /// Where --prefer-prebuilt downloads from (`/v{version}/{wheel}` follows): a mirror [default: flash-attn's GitHub releases].
+    #[arg(long, value_name = "URL", env = wheelwright_core::env_vars::WHEELWRIGHT_PREBUILT_URL)]
+    pub prebuilt_url: Option<String>,
+    /// A folder of wheels --prefer-prebuilt looks in before downloading (repeatable).
+    #[arg(long, value_name = "DIR", requires = "prefer_prebuilt")]
+    pub prebuilt_wheelhouse: Vec<PathBuf>,
     /// Skip installing and importing the built wheel.
     #[arg(long)]
     pub no_verify: bool,
@@ -95,11 +106,13 @@ impl BuildArgs {
             kill_grace_seconds: self.kill_grace,
             force: self.force,
             calibrate_report: self.calibrate.clone(),
-            prebuilt: if self.allow_prebuilt {
-                PrebuiltPolicy::Allow
-            } else {
-                PrebuiltPolicy::Build
+            prebuilt: match (self.prefer_prebuilt, self.allow_prebuilt) {
+                (true, _) => PrebuiltPolicy::Prefer,
+                (false, true) => PrebuiltPolicy::Allow,
+                (false, false) => PrebuiltPolicy::Build,
             },
+            prebuilt_url: self.prebuilt_url.clone().filter(|u| !u.is_empty()),
+            prebuilt_wheelhouses: self.prebuilt_wheelhouse.clone(),
             plan_file: self.plan.clone(),
             compile_cache: self.sccache.as_ref().map(|s| CompileCache {
                 sccache: s.clone(),

@@ -20,6 +20,12 @@ pub struct FetchOptions {
     pub connect_timeout: Duration,
     /// Give up on the whole transfer after this long.
     pub total_timeout: Duration,
+    /// Give up when the server has not answered (status line and headers)
+    /// this long after the request went out: a lookup on a server that
+    /// accepts the connection and stays silent ends in seconds, while the
+    /// transfer itself may take up to `total_timeout`. `None`: only
+    /// `total_timeout` bounds the wait.
+    pub answer_timeout: Option<Duration>,
 }
 
 impl Default for FetchOptions {
@@ -27,6 +33,7 @@ impl Default for FetchOptions {
         FetchOptions {
             connect_timeout: Duration::from_secs(5),
             total_timeout: Duration::from_secs(1800),
+            answer_timeout: None,
         }
     }
 }

@@ -10,8 +10,14 @@
 //! URL can be replaced (`WHEELWRIGHT_PREBUILT_URL`: a mirror, or a test
 //! server), wheelhouse directories are looked in first (names compared
 //! case-insensitively: pip lower-cases local labels), and the download goes
-//! through the [`Network`] trait with a connect timeout of seconds, so an
-//! offline runner gets a one-line note, never a hang.
+//! through the [`Network`] trait with a connect timeout of seconds
+//! ([`CONNECT_TIMEOUT`]) and an answer timeout of seconds ([`ANSWER_TIMEOUT`]:
+//! a server that accepts and stays silent), so an offline runner gets a
+//! one-line note, never a hang.
+//!
+//! `build --prefer-prebuilt` (the Job's [`crate::job::PrebuiltPolicy::Prefer`])
+//! then checks the wheel (`wheel check` against the plan's archs) and uses it
+//! instead of compiling; [`PrebuiltRecord`] is what its `report.json` keeps.
 //!
 //! A flash-attn release wheel's `METADATA` lacks the local label its file name
 //! carries: pip installs it from the file, an index would refuse it. Usable
@@ -32,6 +38,13 @@ pub const FLASH_ATTN_RELEASES: &str =
 
 /// Connect timeout of the prebuilt download.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the server may take to answer the prebuilt lookup (status and
+/// headers); the download itself may then take up to [`DOWNLOAD_TIMEOUT`].
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The whole download of a prebuilt wheel (flash-attn's are ~250 MB).
+pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Said whenever a release asset is used instead of a build.
 pub const PREBUILT_METADATA_WARNING: &str = "a flash-attn release wheel's METADATA has no local version label (its file name has one): pip installs it from the file, but an index would refuse it; publish wheels built here instead";
@@ -106,7 +119,8 @@ impl Default for PrebuiltOptions {
             wheelhouses: Vec::new(),
             fetch: FetchOptions {
                 connect_timeout: CONNECT_TIMEOUT,
-                total_timeout: Duration::from_secs(600),
+                total_timeout: DOWNLOAD_TIMEOUT,
+                answer_timeout: Some(ANSWER_TIMEOUT),
             },
         }
     }
@@ -168,6 +182,44 @@ impl Lookup {
     }
 }
 
+/// What `build --prefer-prebuilt` did about a prebuilt wheel, as
+/// `report.json` keeps it (`prebuilt`): used instead of compiling, or why not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct PrebuiltRecord {
+    /// The wheel was used instead of compiling (the report's `wheel` is it).
+    pub used: bool,
+    /// The release URL looked up (and downloaded from, when found there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The wheel found in a wheelhouse (a download is named by `url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// sha256 of the wheel found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The one line said on the console and in `build.log`.
+    pub note: String,
+    /// `wheel check`'s findings on it: the warnings of a wheel used, the
+    /// errors that refused one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<crate::finding::Finding>,
+}
+
+impl PrebuiltRecord {
+    /// Nothing was used: `note` says why.
+    pub fn not_used(note: impl Into<String>) -> PrebuiltRecord {
+        PrebuiltRecord {
+            used: false,
+            url: None,
+            path: None,
+            sha256: None,
+            note: note.into(),
+            findings: Vec::new(),
+        }
+    }
+}
+
 /// The wheel named `name` in `dir`, compared case-insensitively.
 pub fn in_wheelhouse(dir: &Path, name: &str) -> Option<PathBuf> {
     std::fs::read_dir(dir)
@@ -216,7 +268,12 @@ pub fn find_prebuilt(
         }) => Lookup::NoMatch { url },
         Err(e) => {
             let message = e.to_string();
-            let message = message.lines().next().unwrap_or_default().to_string();
+            let first = message.lines().next().unwrap_or_default();
+            // The note names the URL once.
+            let message = first
+                .strip_prefix(&format!("{url}: "))
+                .unwrap_or(first)
+                .to_string();
             Lookup::Unreachable { url, message }
         }
     }

@@ -139,9 +139,11 @@ impl HttpNetwork {
 
 impl Network for HttpNetwork {
     fn fetch(&self, url: &str, dest: &Path, opts: &FetchOptions) -> Result<Fetched, NetError> {
-        let client = self
-            .client()?
-            .with_timeouts(opts.connect_timeout, opts.total_timeout);
+        let client = self.client()?.with_timeouts(
+            opts.connect_timeout,
+            opts.total_timeout,
+            opts.answer_timeout,
+        );
         let req = Request::get(url);
         self.block_on(async { client.download(&req, dest).await })?
             .map_err(net_error)

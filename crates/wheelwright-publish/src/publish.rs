@@ -329,7 +329,7 @@ fn upload_all(
         .map_err(|e| PublishError::Network {
             message: e.to_string(),
         })?
-        .with_timeouts(connect, total);
+        .with_timeouts(connect, total, None);
     let creds = upload::Credentials::from_lookup(target, |name| std::env::var(name).ok());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -201,6 +201,7 @@ fn a_silent_server_is_a_timeout_not_a_hang() {
     let opts = FetchOptions {
         connect_timeout: Duration::from_millis(500),
         total_timeout: Duration::from_millis(800),
+        answer_timeout: None,
     };
     let net = network(&[]);
     let start = Instant::now();
@@ -228,6 +229,35 @@ fn a_silent_server_is_a_timeout_not_a_hang() {
         start.elapsed()
     );
     assert!(!dir.path().join("a").exists() && !dir.path().join("b").exists());
+}
+
+/// The answer timeout bounds the wait for a silent server's answer, while
+/// the total timeout stays long enough for a big download.
+#[test]
+fn the_answer_timeout_ends_a_silent_lookup_long_before_the_total_timeout() {
+    let addr = support::silent_server();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = FetchOptions {
+        connect_timeout: Duration::from_secs(5),
+        total_timeout: Duration::from_secs(600),
+        answer_timeout: Some(Duration::from_millis(700)),
+    };
+    let start = Instant::now();
+    let e = network(&[])
+        .fetch(
+            &format!("http://{addr}/w.whl"),
+            &dir.path().join("a"),
+            &opts,
+        )
+        .unwrap_err();
+    let elapsed = start.elapsed();
+    assert!(matches!(e, NetError::Timeout { .. }), "{e}");
+    assert!(e.to_string().contains("timed out after 1 s"), "{e}");
+    assert!(
+        elapsed >= Duration::from_millis(700) && elapsed < Duration::from_secs(5),
+        "{elapsed:?}"
+    );
+    assert!(!dir.path().join("a").exists());
 }
 
 #[test]

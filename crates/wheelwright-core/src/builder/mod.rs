@@ -86,6 +86,9 @@ pub struct BuildRequest {
     /// supervisor, so their processes die with this one, even after
     /// `kill -9` ([`crate::supervisor`]); `None`: run them directly.
     pub supervisor: Option<crate::supervisor::Supervisor>,
+    /// What the prebuilt-wheel lookup found (`--prefer-prebuilt`), kept in
+    /// the report and said in `build.log`.
+    pub prebuilt: Option<crate::prebuilt::PrebuiltRecord>,
 }
 
 impl BuildRequest {
@@ -119,6 +122,7 @@ impl BuildRequest {
             verify_timeout: Duration::from_secs(600),
             job: None,
             supervisor: None,
+            prebuilt: None,
         }
     }
 
@@ -330,28 +334,7 @@ pub fn build(
             on_event(BuildEvent::Note(
                 "verifying the wheel: install into a fresh venv that sees the build's torch, import",
             ));
-            let (env, _) = req.build_env();
-            let path = runner::path_with_python_dir(&req.python, std::env::var_os(env_vars::PATH));
-            let mut venv: Vec<(String, String)> = env
-                .into_iter()
-                .filter(|(k, _)| k.starts_with("CUDA") || k == env_vars::LD_LIBRARY_PATH)
-                .collect();
-            venv.push((
-                env_vars::PATH.to_string(),
-                path.to_string_lossy().into_owned(),
-            ));
-            verify::verify_wheel(
-                &verify::VerifyRequest {
-                    python: req.python.clone(),
-                    wheel: w.path.clone(),
-                    recipe: req.recipe.clone(),
-                    scratch_parent: verify::default_scratch(&req.work_dir),
-                    env: venv,
-                    timeout: req.verify_timeout,
-                    supervisor: req.supervisor.clone(),
-                },
-                cancel,
-            )
+            verify_for(req, &w.path, cancel)
         } else {
             VerifyResult::skipped("no wheel")
         });
@@ -375,6 +358,82 @@ pub fn build(
     finish(report, outcome, &mut log)
 }
 
+/// Install `wheel` into a fresh venv of the request's interpreter (seeing
+/// its torch) and import it, as a build's wheel is verified.
+pub fn verify_for(req: &BuildRequest, wheel: &Path, cancel: &AtomicBool) -> VerifyResult {
+    let (env, _) = req.build_env();
+    let path = runner::path_with_python_dir(&req.python, std::env::var_os(env_vars::PATH));
+    let mut venv: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("CUDA") || k == env_vars::LD_LIBRARY_PATH)
+        .collect();
+    venv.push((
+        env_vars::PATH.to_string(),
+        path.to_string_lossy().into_owned(),
+    ));
+    verify::verify_wheel(
+        &verify::VerifyRequest {
+            python: req.python.clone(),
+            wheel: wheel.to_path_buf(),
+            recipe: req.recipe.clone(),
+            scratch_parent: verify::default_scratch(&req.work_dir),
+            env: venv,
+            timeout: req.verify_timeout,
+            supervisor: req.supervisor.clone(),
+        },
+        cancel,
+    )
+}
+
+/// The records of a job that used a prebuilt wheel instead of compiling
+/// (`req.prebuilt` says which, `verify` what its check in a fresh venv
+/// found): the wheel copied into the out dir (wheels of earlier runs moved
+/// aside first), `build.log` with the lookup's note, and `report.json` with
+/// outcome `ok`, the wheel, and no attempts.
+pub fn record_prebuilt(
+    req: &BuildRequest,
+    wheel: &Path,
+    verify: VerifyResult,
+    on_event: &mut dyn FnMut(BuildEvent<'_>),
+) -> Result<BuildReport, BuildError> {
+    let started = Instant::now();
+    let req = &absolute_paths(req);
+    let (mut log, mut report, stale) = open_records(req)?;
+    if let Some(stale) = &stale {
+        on_event(BuildEvent::Note(&stale.note()));
+    }
+    let outcome = match keep_wheel(wheel, &req.out_dir) {
+        Ok(info) => {
+            let _ = writeln!(
+                log,
+                "=== wheelwright: {} (sha256 {}), not compiled",
+                info.path.display(),
+                info.sha256
+            );
+            report.wheel = Some(info);
+            Outcome::Ok
+        }
+        Err(e) => {
+            let finding = Finding::new(
+                "wheel-not-copied",
+                Severity::Error,
+                "The wheel could not be copied to the output dir",
+                format!("{e}; it is still at {}", wheel.display()),
+                "Check that the --out dir is writable and has space.",
+            );
+            record_failure(&mut log, &mut report, finding);
+            Outcome::Failed
+        }
+    };
+    if let Some(p) = &req.prebuilt {
+        // Its check's warnings (a release wheel's METADATA without the local label).
+        report.findings.extend(p.findings.iter().cloned());
+        sort_findings(&mut report.findings);
+    }
+    report.verify = Some(verify);
+    finish_report(report, outcome, started, &req.report_path(), &mut log)
+}
+
 fn record_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
     let path = path.to_path_buf();
     move |source| BuildError::Record { path, source }
@@ -393,7 +452,7 @@ fn open_records(
     let log_path = req.log_path();
     // Never through a symlink planted in the out dir (see crate::safe_write);
     // every line written to it, the build's and our notes, is masked.
-    let log = LogFile::create(&log_path, crate::sinks::secrets::installed())
+    let mut log = LogFile::create(&log_path, crate::sinks::secrets::installed())
         .map_err(record_error(&log_path))?;
     let mut report = BuildReport::started(&req.spec, &req.recipe, &req.work_dir);
     report.facts = req.facts.clone();
@@ -402,6 +461,10 @@ fn open_records(
     report.findings.extend(stale.iter().map(|s| s.finding()));
     report.log = Some(log_path);
     report.job = req.job.clone();
+    if let Some(p) = &req.prebuilt {
+        let _ = writeln!(log, "=== wheelwright: {}", p.note);
+        report.prebuilt = Some(p.clone());
+    }
     report.source_sha256 = match &req.source {
         SourceSpec::Sdist(p) => wheel::sha256_file(p).ok(),
         SourceSpec::Tree(t) => {

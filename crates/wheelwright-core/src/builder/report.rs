@@ -215,6 +215,11 @@ pub struct BuildReport {
     /// (schema 2).
     #[serde(default)]
     pub source_sha256: Option<String>,
+    /// With `--prefer-prebuilt`: the prebuilt wheel used instead of
+    /// compiling (its URL and sha256; `wheel` is then that file, `attempts`
+    /// empty), or why none was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prebuilt: Option<crate::prebuilt::PrebuiltRecord>,
 }
 
 impl BuildReport {
@@ -247,6 +252,7 @@ impl BuildReport {
             job: None,
             environment: None,
             source_sha256: None,
+            prebuilt: None,
         }
     }
 

@@ -4,13 +4,16 @@
 //! (how to detect, the network, the cancel flag), runs detect → plan →
 //! preflight → fetch source → build attempts → verify, reports progress
 //! through [`JobEvent`]s, and returns the [`BuildReport`] it also wrote as
-//! `report.json`. A build that ran and failed is a report with outcome
+//! `report.json`; with `prebuilt: prefer` a matching prebuilt wheel that
+//! passes its checks is used instead of compiling ([`crate::prebuilt`]). A build
+//! that ran and failed is a report with outcome
 //! `failed`, not an error; [`JobError`] is for what stops a job before it can
 //! build (bad input, a refused plan, a source that cannot be had).
 //!
 //! The CLI's `wheelwright build`, the GitHub Action and any other CI call
 //! this one function; [`crate::sinks::build`] renders its report for them.
 
+mod prebuilt;
 pub mod repro;
 mod settings;
 mod spec;
@@ -274,10 +277,38 @@ pub fn run(
     let python = builder::absolute_program(python);
     dopts.python = Some(python.clone());
 
+    // A prebuilt wheel first, when asked: found, checked and verified, it
+    // is used instead of fetching and compiling the source.
+    let mut prebuilt = None;
+    if spec.prebuilt == PrebuiltPolicy::Prefer {
+        match prebuilt::look(
+            spec,
+            recipe,
+            source.as_ref(),
+            &dopts,
+            &python,
+            ctx,
+            on_event,
+        ) {
+            prebuilt::Stage::Use(found) => {
+                let (mut report, req) =
+                    prebuilt::record(*found, spec, recipe, source, &python, on_event)
+                        .map_err(JobError::Records)?;
+                publish_if_asked(spec, &req, &mut report, ctx, on_event)?;
+                return Ok(report);
+            }
+            prebuilt::Stage::Compile(record) => prebuilt = Some(record),
+        }
+    }
+
     // A requirement or a URL: fetch its sdist first; the plan reads its
     // units, and the build extracts it once into the work dir.
     let early_end = |source: SourceSpec, message: String, cancelled: bool| {
-        download_failed(spec, source, recipe, python.clone(), message, cancelled)
+        let records = EarlyEnd {
+            python: python.clone(),
+            prebuilt: prebuilt.clone(),
+        };
+        download_failed(spec, source, recipe, records, message, cancelled)
     };
     let source = match source {
         Some(SourceSpec::Requirement(r)) => {
@@ -374,6 +405,7 @@ pub fn run(
     req.compile_cache = spec.compile_cache.clone();
     req.job = Some(spec.clone());
     req.supervisor = ctx.supervisor.clone();
+    req.prebuilt = prebuilt;
 
     on_event(JobEvent::Building {
         source: &spec.source,
@@ -386,20 +418,34 @@ pub fn run(
         on_event(JobEvent::Build(e))
     })
     .map_err(JobError::Records)?;
-    if let Some(wheel) = report.wheel.as_ref().map(|w| w.path.clone()) {
-        if report.outcome == Some(Outcome::Ok) && !spec.publish.is_empty() {
-            on_event(JobEvent::Publishing { wheel: &wheel });
-            publish::publish_built_wheel(&mut report, &wheel, &spec.publish, ctx.network);
-            if let Some(p) = &report.publish {
-                on_event(JobEvent::Published(p));
-            }
-            let path = req.report_path();
-            report.write(&path).map_err(|source| {
-                JobError::Records(builder::BuildError::Record { path, source })
-            })?;
-        }
-    }
+    publish_if_asked(spec, &req, &mut report, ctx, on_event)?;
     Ok(report)
+}
+
+/// Publish the report's wheel to the spec's targets when the job made one
+/// (built, or prebuilt) and has targets, and write the report again.
+fn publish_if_asked(
+    spec: &JobSpec,
+    req: &BuildRequest,
+    report: &mut BuildReport,
+    ctx: &JobContext<'_>,
+    on_event: &mut dyn FnMut(JobEvent<'_>),
+) -> Result<(), JobError> {
+    let Some(wheel) = report.wheel.as_ref().map(|w| w.path.clone()) else {
+        return Ok(());
+    };
+    if report.outcome != Some(Outcome::Ok) || spec.publish.is_empty() {
+        return Ok(());
+    }
+    on_event(JobEvent::Publishing { wheel: &wheel });
+    publish::publish_built_wheel(report, &wheel, &spec.publish, ctx.network);
+    if let Some(p) = &report.publish {
+        on_event(JobEvent::Published(p));
+    }
+    let path = req.report_path();
+    report
+        .write(&path)
+        .map_err(|source| JobError::Records(builder::BuildError::Record { path, source }))
 }
 
 /// The recipe of a URL's sdist: flash-attn when its file name says so.
@@ -418,11 +464,18 @@ fn writable_dir(dir: &Path) -> std::io::Result<()> {
 
 /// The source could not be had: leave `build.log` and `report.json` (outcome
 /// `failed`, or `cancelled`) like any failed build, and say so.
+/// What the records of a job that ended early carry besides the spec.
+struct EarlyEnd {
+    python: PathBuf,
+    /// Why no prebuilt wheel was used (`prebuilt: prefer`).
+    prebuilt: Option<crate::prebuilt::PrebuiltRecord>,
+}
+
 fn download_failed(
     spec: &JobSpec,
     source: SourceSpec,
     recipe: &str,
-    python: PathBuf,
+    records: EarlyEnd,
     message: String,
     cancelled: bool,
 ) -> JobError {
@@ -433,10 +486,11 @@ fn download_failed(
     };
     let title = "The requirement's sdist could not be downloaded";
     let finding = Finding::new(id, severity, title, message.clone(), SOURCE_HINT);
-    let mut req = BuildRequest::new(&spec.source, source, recipe, python);
+    let mut req = BuildRequest::new(&spec.source, source, recipe, records.python);
     req.work_dir = spec.work_dir.clone();
     req.out_dir = spec.out_dir.clone();
     req.job = Some(spec.clone());
+    req.prebuilt = records.prebuilt;
     match builder::record_early_end(&req, finding, outcome) {
         Ok(report) => JobError::SourceUnavailable {
             report: Box::new(report),

@@ -374,8 +374,11 @@ pub fn rebuild_spec(report: &BuildReport, replan: bool, plan_file: &Path) -> Job
     });
     // The interpreter of another machine is no use here.
     spec.python = spec.python.filter(|p| p.exists());
-    // A reproduction builds; it does not publish again.
+    // A reproduction builds; it does not publish again, nor take a prebuilt wheel.
     spec.publish = Default::default();
+    if spec.prebuilt == super::PrebuiltPolicy::Prefer {
+        spec.prebuilt = super::PrebuiltPolicy::Build;
+    }
     // Planned anew below, or replaced by the report's plan.
     spec.calibrate_report = None;
     spec.plan_file = None;

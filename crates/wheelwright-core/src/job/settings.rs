@@ -162,7 +162,7 @@ fn read_plan(path: &Path) -> Result<Plan, JobError> {
 }
 
 /// The version a spec names: `flash-attn==2.8.3`, `flash_attn-2.8.3.tar.gz`.
-fn version_in(spec: &str) -> Option<&str> {
+pub(super) fn version_in(spec: &str) -> Option<&str> {
     let name = spec.rsplit('/').next().unwrap_or(spec);
     let after = name
         .split_once("==")

@@ -57,6 +57,11 @@ pub enum PrebuiltPolicy {
     /// Let the package fetch a prebuilt wheel where it knows one
     /// (flash-attn: `FLASH_ATTENTION_FORCE_BUILD` removed from the environment).
     Allow,
+    /// Look for a prebuilt wheel that matches this host first (flash-attn's
+    /// release asset for its version, or one in [`JobSpec::prebuilt_wheelhouses`]),
+    /// check it (`wheel check` against the plan's archs) and use it instead of
+    /// compiling; with none, or one that fails the check, compile as [`Build`](Self::Build) does.
+    Prefer,
 }
 
 /// What to build and how: the input of [`super::run`].
@@ -115,6 +120,14 @@ pub struct JobSpec {
     /// Whether the package may download a prebuilt wheel instead of compiling.
     #[serde(default)]
     pub prebuilt: PrebuiltPolicy,
+    /// With `prebuilt: prefer`: the release download base (`/v{ver}/{name}`
+    /// follows); default flash-attn's GitHub releases
+    /// ([`crate::prebuilt::FLASH_ATTN_RELEASES`]).
+    #[serde(default)]
+    pub prebuilt_url: Option<String>,
+    /// With `prebuilt: prefer`: directories of wheels looked in before the download.
+    #[serde(default)]
+    pub prebuilt_wheelhouses: Vec<PathBuf>,
     /// Use this plan (`wheelwright plan --json`) instead of planning on this host.
     #[serde(default)]
     pub plan_file: Option<PathBuf>,
@@ -167,6 +180,8 @@ impl JobSpec {
             force: false,
             calibrate_report: None,
             prebuilt: PrebuiltPolicy::Build,
+            prebuilt_url: None,
+            prebuilt_wheelhouses: Vec::new(),
             plan_file: None,
             publish: PublishTargets::default(),
             compile_cache: None,
@@ -202,6 +217,13 @@ mod tests {
         let json = serde_json::to_value(&spec).unwrap();
         assert_eq!(json["recipe"], "torch-ext");
         assert_eq!(json["prebuilt"], "allow");
+        spec.prebuilt = PrebuiltPolicy::Prefer;
+        spec.prebuilt_url = Some("http://mirror/dl".into());
+        let prefer = serde_json::to_value(&spec).unwrap();
+        assert_eq!(prefer["prebuilt"], "prefer");
+        assert_eq!(serde_json::from_value::<JobSpec>(prefer).unwrap(), spec);
+        spec.prebuilt = PrebuiltPolicy::Allow;
+        spec.prebuilt_url = None;
         assert_eq!(serde_json::from_value::<JobSpec>(json).unwrap(), spec);
         let typo = serde_json::from_str::<JobSpec>(r#"{"source": "x", "max_job": 3}"#);
         assert!(typo.unwrap_err().to_string().contains("max_job"));

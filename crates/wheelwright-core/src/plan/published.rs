@@ -71,6 +71,7 @@ pub fn published_wheels(
         let opts = FetchOptions {
             connect_timeout: Duration::from_secs(5),
             total_timeout: Duration::from_secs(60),
+            answer_timeout: None,
         };
         let fetched = net.fetch(source, &dest, &opts)?;
         let text = std::fs::read(&fetched.path).map_err(|source| PublishedError::Read {

@@ -88,6 +88,9 @@ pub fn summary(r: &BuildReport) -> String {
             w.sha256
         );
     }
+    if let Some(p) = r.prebuilt.as_ref().filter(|p| p.used) {
+        let _ = writeln!(out, "  {}", p.note);
+    }
     if let Some(v) = &r.verify {
         let text = match (&v.error, v.max_abs_error, &v.skipped_reason) {
             (Some(e), _, _) => format!("FAILED: {e}"),
@@ -117,7 +120,8 @@ pub struct GithubBuildReport {
     /// `name<<DELIM` blocks to append to the file `GITHUB_OUTPUT` names:
     /// `outcome`, `wheel-path`, `wheel-name`, `sha256`, `report-path`,
     /// `archs`, `local-version`, `max-jobs`, `nvcc-threads`, `asset-urls`
-    /// (one per line, when the job published), the aliases `wheel`,
+    /// (one per line, when the job published), `prebuilt-url` (where the
+    /// prebuilt wheel used instead of compiling came from), the aliases `wheel`,
     /// `wheel-sha256`, `report`, and the findings'.
     pub outputs: String,
 }
@@ -165,6 +169,13 @@ pub fn github_build_report(r: &BuildReport, workspace: Option<String>) -> Github
     } else if let Some(plan) = &r.plan {
         put("max-jobs", &plan.max_jobs.to_string());
         put("nvcc-threads", &plan.nvcc_threads.to_string());
+    }
+    if let Some(p) = r.prebuilt.as_ref().filter(|p| p.used) {
+        let from = p
+            .url
+            .clone()
+            .or_else(|| p.path.as_ref().map(|f| f.display().to_string()));
+        put("prebuilt-url", from.as_deref().unwrap_or_default());
     }
     if let Some(publish) = &r.publish {
         outputs.push_str(&publish_outputs(publish));

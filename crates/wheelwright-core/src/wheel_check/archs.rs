@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::fatbin::{CodeKind, DeviceCode};
 use crate::builder::report::BuildReport;
 use crate::plan::archs::{Arch, ArchError};
+use crate::plan::Plan;
 
 /// The device code a wheel must carry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +95,12 @@ impl RequiredArchs {
     /// both), else the plan's arch list as SASS.
     pub fn from_report(report: &BuildReport) -> Result<RequiredArchs, RequiredArchsError> {
         let plan = report.plan.as_ref().ok_or(RequiredArchsError::NoPlan)?;
+        Self::from_plan(plan, "report.json plan")
+    }
+
+    /// The archs `plan` compiles, as [`RequiredArchs::from_report`] reads
+    /// them; `source` says where the list came from.
+    pub fn from_plan(plan: &Plan, source: &str) -> Result<RequiredArchs, RequiredArchsError> {
         let mut sass = Vec::new();
         let mut ptx = Vec::new();
         for flag in &plan.gencode_flags {
@@ -118,7 +125,7 @@ impl RequiredArchs {
         if sass.is_empty() && ptx.is_empty() {
             return Err(RequiredArchsError::Empty);
         }
-        Ok(Self::from_archs(sass, ptx, "report.json plan"))
+        Ok(Self::from_archs(sass, ptx, source))
     }
 }
 

@@ -85,6 +85,9 @@ pub struct HttpConfig {
     pub connect_timeout: Duration,
     /// Giving up on one attempt (connect, send, receive the whole answer) after this.
     pub total_timeout: Duration,
+    /// Giving up when a request's answer (status and headers) has not come
+    /// this long after it went out; `None`: only `total_timeout` bounds it.
+    pub answer_timeout: Option<Duration>,
     /// Retries of [`HttpClient::send`] and [`HttpClient::download`].
     pub retry: RetryPolicy,
     /// The `User-Agent` header (GitHub refuses requests without one).
@@ -98,6 +101,7 @@ impl Default for HttpConfig {
             ca: CaSources::default(),
             connect_timeout: Duration::from_secs(10),
             total_timeout: Duration::from_secs(1800),
+            answer_timeout: None,
             retry: RetryPolicy::default(),
             user_agent: format!("wheelwright/{}", env!("CARGO_PKG_VERSION")),
         }
@@ -180,13 +184,20 @@ impl HttpClient {
         &self.config
     }
 
-    /// The same client (proxies, CAs, retries) with other timeouts.
-    pub fn with_timeouts(&self, connect: Duration, total: Duration) -> HttpClient {
+    /// The same client (proxies, CAs, retries) with other timeouts: see
+    /// [`HttpConfig`]'s.
+    pub fn with_timeouts(
+        &self,
+        connect: Duration,
+        total: Duration,
+        answer: Option<Duration>,
+    ) -> HttpClient {
         let mut connector = self.connector.clone();
         connector.set_connect_timeout(connect);
         let mut config = self.config.clone();
         config.connect_timeout = connect;
         config.total_timeout = total;
+        config.answer_timeout = answer;
         HttpClient {
             client: Client::builder(TokioExecutor::new()).build(connector.clone()),
             connector,

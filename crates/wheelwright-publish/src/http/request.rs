@@ -330,7 +330,19 @@ impl HttpClient {
             url: display_url(&req.url),
             message: e.to_string(),
         })?;
-        self.client.request(request).await.map_err(|e| {
+        let answer = self.client.request(request);
+        let answered = match self.config.answer_timeout {
+            Some(limit) => {
+                tokio::time::timeout(limit, answer)
+                    .await
+                    .map_err(|_| HttpError::Timeout {
+                        url: display_url(&req.url),
+                        seconds: limit.as_secs_f64(),
+                    })?
+            }
+            None => answer.await,
+        };
+        answered.map_err(|e| {
             classify_client_error(&req.url, &e, self.config.connect_timeout, e.is_connect())
         })
     }
