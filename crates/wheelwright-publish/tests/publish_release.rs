@@ -125,3 +125,80 @@ fn wheels_go_to_the_release_and_the_index_is_rebuilt_from_its_assets() {
     assert!(e.to_string().contains("v1 ../../x?y#z"), "{e}");
     assert!(!odd.join("wheelwright-index.json").exists());
 }
+
+#[allow(dead_code)]
+#[path = "../../../tests/common/index_servers.rs"]
+mod index_servers;
+
+#[test]
+fn the_index_announces_pep_658_metadata_where_the_links_serve_it() {
+    let fake = fake_github::start();
+    std::env::set_var("WHEELWRIGHT_TEST_PUBLISH_RELEASE_TOKEN", GOOD_TOKEN);
+    let dir = tempfile::tempdir().unwrap();
+    let (Some(a), Some(b)) = (
+        make_wheel(dir.path(), "1.0+cu12torch2.4"),
+        make_wheel(dir.path(), "1.0+cu13torch2.11"),
+    ) else {
+        return;
+    };
+    let release = GithubReleaseTarget {
+        tag: "v2.0".into(),
+        repo: Some("o/r".into()),
+        api_url: Some(fake.api_base.clone()),
+        token_env: Some("WHEELWRIGHT_TEST_PUBLISH_RELEASE_TOKEN".into()),
+    };
+    let to_release = PublishTargets {
+        github_release: Some(release.clone()),
+        ..PublishTargets::default()
+    };
+    let report = wheelwright_publish::publish(&[a.clone(), b.clone()], &to_release).unwrap();
+    assert!(!report.any_failed(), "{report:#?}");
+    // A mirror of the release's downloads (GitHub's own layout serves
+    // `NAME.whl.metadata` beside `NAME.whl`): a's metadata is there, b's is not.
+    let (wa, wb) = (WheelFile::read(&a).unwrap(), WheelFile::read(&b).unwrap());
+    let served = dir.path().join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    for w in [&wa, &wb] {
+        std::fs::copy(&w.path, served.join(&w.file_name)).unwrap();
+    }
+    std::fs::write(
+        served.join(format!("{}.metadata", wa.file_name)),
+        &wa.metadata_bytes,
+    )
+    .unwrap();
+    let Some(python) = index_servers::required(index_servers::python_with_pip(), "python3") else {
+        return;
+    };
+    let server = index_servers::Server::http(&python, &served, dir.path().join("http.log"));
+    let site = dir.path().join("site");
+    let targets = PublishTargets {
+        github_release: Some(release),
+        index: Some(StaticIndexTarget {
+            dir: site.clone(),
+            base_url: Some(server.url.clone()),
+            from_release: Some("v2.0".into()),
+        }),
+        ..PublishTargets::default()
+    };
+    let report = wheelwright_publish::publish(&[], &targets).unwrap();
+    assert!(!report.any_failed(), "{report:#?}");
+    let page_a =
+        std::fs::read_to_string(site.join("cu12torch2.4/simple/tinyvar/index.html")).unwrap();
+    let announced = format!("data-core-metadata=\"sha256={}\"", wa.metadata_sha256());
+    assert!(page_a.contains(&announced), "{page_a}");
+    assert!(
+        page_a.contains(&format!(
+            "data-dist-info-metadata=\"sha256={}\"",
+            wa.metadata_sha256()
+        )),
+        "{page_a}"
+    );
+    assert!(page_a.contains(&server.url), "{page_a}");
+    let page_b =
+        std::fs::read_to_string(site.join("cu13torch2.11/simple/tinyvar/index.html")).unwrap();
+    assert!(
+        page_b.contains(&wb.file_name.replace('+', "%2B")) || page_b.contains(&wb.file_name),
+        "{page_b}"
+    );
+    assert!(!page_b.contains("data-core-metadata"), "{page_b}");
+}
