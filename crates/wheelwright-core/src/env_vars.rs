@@ -23,9 +23,11 @@ pub const WHEELWRIGHT_NINJA_ORDER: &str = "WHEELWRIGHT_NINJA_ORDER";
 
 /// The CUDA toolkit, as torch's `cpp_extension` looks it up (first wins).
 pub const CUDA_HOME: &str = "CUDA_HOME";
+/// Windows-style CUDA toolkit location, read after CUDA_HOME.
 pub const CUDA_PATH: &str = "CUDA_PATH";
 /// Active virtual environment.
 pub const VIRTUAL_ENV: &str = "VIRTUAL_ENV";
+/// The executable search path.
 pub const PATH: &str = "PATH";
 /// The C compiler. torch's `cpp_extension` also hands it to nvcc as its host
 /// compiler: when `CC` is set and the flags hold no `-ccbin` yet, it adds
@@ -59,7 +61,9 @@ pub const FLASH_ATTN_CUDA_ARCHS: &str = "FLASH_ATTN_CUDA_ARCHS";
 pub const TORCH_CUDA_ARCH_LIST: &str = "TORCH_CUDA_ARCH_LIST";
 /// Build from source instead of downloading a prebuilt wheel.
 pub const FLASH_ATTENTION_FORCE_BUILD: &str = "FLASH_ATTENTION_FORCE_BUILD";
+/// flash-attn: build for the C++11 ABI (`TRUE`/`FALSE`), set from torch's.
 pub const FLASH_ATTENTION_FORCE_CXX11_ABI: &str = "FLASH_ATTENTION_FORCE_CXX11_ABI";
+/// flash-attn: skip the CUDA build (never set by wheelwright; read to warn).
 pub const FLASH_ATTENTION_SKIP_CUDA_BUILD: &str = "FLASH_ATTENTION_SKIP_CUDA_BUILD";
 /// Local version label of the built wheel.
 pub const FLASH_ATTN_LOCAL_VERSION: &str = "FLASH_ATTN_LOCAL_VERSION";
@@ -76,8 +80,11 @@ pub const NO_COLOR: &str = "NO_COLOR";
 
 /// Set by GitHub Actions.
 pub const GITHUB_ACTIONS: &str = "GITHUB_ACTIONS";
+/// GitHub Actions: the step summary file (Markdown).
 pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
+/// GitHub Actions: the step outputs file.
 pub const GITHUB_OUTPUT: &str = "GITHUB_OUTPUT";
+/// GitHub Actions: the file of variables for later steps.
 pub const GITHUB_ENV: &str = "GITHUB_ENV";
 /// Directories a step adds to the PATH of later steps, one per line.
 pub const GITHUB_PATH: &str = "GITHUB_PATH";

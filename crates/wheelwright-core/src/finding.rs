@@ -10,12 +10,16 @@ use serde::{Deserialize, Serialize};
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Fails the build or the plan.
     Error,
+    /// Worth fixing; does not fail anything by itself.
     Warning,
+    /// For information.
     Notice,
 }
 
 impl Severity {
+    /// `error`, `warning` or `notice`.
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Error => "error",
@@ -31,8 +35,11 @@ impl Severity {
 pub struct Finding {
     /// Stable rule id, e.g. `oom-killed`, `gcc-too-new`.
     pub id: String,
+    /// How bad it is.
     pub severity: Severity,
+    /// One line, for a title or an annotation.
     pub title: String,
+    /// What was seen, in sentences.
     pub message: String,
     /// What to do about it, concretely.
     pub fix: String,
@@ -40,6 +47,7 @@ pub struct Finding {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Line in [`Finding::file`].
     pub line: Option<u32>,
     /// The log lines that triggered the finding (a few, not all).
     #[serde(default)]
@@ -75,6 +83,7 @@ impl Finding {
         }
     }
 
+    /// The finding is an error (it refuses a plan, fails a diagnosis).
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }

@@ -83,6 +83,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod builder;
 pub mod detect;
 pub mod diagnose;
@@ -93,10 +95,11 @@ pub mod job;
 pub mod net;
 pub mod plan;
 pub mod prebuilt;
+#[doc(hidden)]
 pub mod process;
 pub mod publish;
 pub mod runner_setup;
-pub mod safe_write;
+pub(crate) mod safe_write;
 #[cfg(feature = "schema")]
 pub mod schema;
 pub mod setup;

@@ -43,6 +43,7 @@ impl Default for FetchOptions {
 pub struct Fetched {
     /// The file written (created anew; never through a symlink).
     pub path: PathBuf,
+    /// Bytes written.
     pub size: u64,
     /// Lower-case hex sha256 of the bytes written.
     pub sha256: String,
@@ -53,31 +54,57 @@ pub struct Fetched {
 pub enum NetError {
     /// No network layer is wired in (a library user passed [`Offline`]).
     #[error("no network access is configured for this job ({what})")]
-    Unavailable { what: String },
+    Unavailable {
+        /// What needed the network.
+        what: String,
+    },
     /// The server answered that the thing does not exist (HTTP 404/410).
     #[error("{url}: not found")]
-    NotFound { url: String },
+    NotFound {
+        /// The URL.
+        url: String,
+    },
     /// Connecting or transferring took longer than allowed.
     #[error("{url}: timed out after {seconds:.0} s")]
-    Timeout { url: String, seconds: f64 },
+    Timeout {
+        /// The URL.
+        url: String,
+        /// The time allowed.
+        seconds: f64,
+    },
     /// The connection could not be made or was dropped.
     #[error("{url}: {message}")]
-    Connect { url: String, message: String },
+    Connect {
+        /// The URL.
+        url: String,
+        /// What the connection said.
+        message: String,
+    },
     /// The server answered with an error status.
     #[error("{url}: HTTP {status}: {message}")]
     Status {
+        /// The URL.
         url: String,
+        /// The HTTP status.
         status: u16,
+        /// The server's message, masked.
         message: String,
     },
     /// The URL is not one we can fetch (scheme, syntax).
     #[error("{url}: {message}")]
-    BadUrl { url: String, message: String },
+    BadUrl {
+        /// The URL.
+        url: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// Writing the fetched bytes failed.
     #[error("cannot write {path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
         #[source]
+        /// Why.
         source: std::io::Error,
     },
     /// Anything else the implementation reports (message already masked).

@@ -21,7 +21,7 @@ use std::path::Path;
 /// Create `path` as a new, empty file for writing (mode 0644 less the
 /// umask), replacing whatever entry was there without following it. A
 /// directory at `path` is an error.
-pub fn create_fresh(path: &Path) -> io::Result<File> {
+pub(crate) fn create_fresh(path: &Path) -> io::Result<File> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.is_dir() => {
             return Err(io::Error::new(
@@ -43,12 +43,12 @@ pub fn create_fresh(path: &Path) -> io::Result<File> {
 
 /// Write `bytes` to `path` atomically: a uniquely named temp file in the
 /// same directory, created exclusively, synced, then renamed over `path`.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     replace_with(path, |file| file.write_all(bytes))
 }
 
 /// Copy the file `from` to `path` atomically, as [`write_atomically`].
-pub fn copy_atomically(from: &Path, path: &Path) -> io::Result<()> {
+pub(crate) fn copy_atomically(from: &Path, path: &Path) -> io::Result<()> {
     let mut source = File::open(from)?;
     replace_with(path, |file| io::copy(&mut source, file).map(|_| ()))
 }

@@ -2,13 +2,20 @@
 
 use thiserror::Error;
 
+/// 1024 bytes.
 pub const KIB: u64 = 1024;
+/// 1024 KiB.
 pub const MIB: u64 = 1024 * KIB;
+/// 1024 MiB.
 pub const GIB: u64 = 1024 * MIB;
 
+/// A size that could not be parsed ([`parse_size`]).
 #[derive(Debug, Error, PartialEq)]
 #[error("`{0}` is not a size; write e.g. `512GiB`, `64G` or `2048MiB`")]
-pub struct SizeError(pub String);
+pub struct SizeError(
+    /// What is wrong with the size.
+    pub String,
+);
 
 /// Parse `512GiB`, `512G`, `512gb`, `2048MiB`, `1.5T` or a plain byte count.
 /// Decimal and binary suffixes are both read as binary (GiB), as people mean them

@@ -38,13 +38,14 @@ pub struct MemoryPeak {
     pub cgroup_peak_bytes: Option<u64>,
     /// Highest summed RSS of the build's process tree.
     pub build_tree_rss_bytes: Option<u64>,
+    /// How many samples were taken.
     pub samples: u64,
 }
 
 impl MemoryPeak {
     /// The best estimate of what the build itself used at its peak: the tree's
     /// RSS, else the host's rise over its baseline.
-    pub fn build_usage_bytes(&self) -> Option<u64> {
+    pub(crate) fn build_usage_bytes(&self) -> Option<u64> {
         self.build_tree_rss_bytes.filter(|b| *b > 0).or_else(|| {
             match (self.host_used_bytes, self.host_baseline_bytes) {
                 (Some(peak), Some(base)) if peak > base => Some(peak - base),
@@ -54,7 +55,7 @@ impl MemoryPeak {
     }
 
     /// Fold another peak (a later attempt) into this one.
-    pub fn merge(&mut self, other: &MemoryPeak) {
+    pub(crate) fn merge(&mut self, other: &MemoryPeak) {
         fn max(a: Option<u64>, b: Option<u64>) -> Option<u64> {
             match (a, b) {
                 (Some(x), Some(y)) => Some(x.max(y)),
@@ -72,7 +73,7 @@ impl MemoryPeak {
 
 /// MemTotal − MemAvailable from `/proc/meminfo` text, in bytes; `None`
 /// without both lines.
-pub fn parse_meminfo_used(text: &str) -> Option<u64> {
+pub(crate) fn parse_meminfo_used(text: &str) -> Option<u64> {
     let total = proc_field_bytes(text, "MemTotal")?;
     let available = proc_field_bytes(text, "MemAvailable")?;
     Some(total.saturating_sub(available))
@@ -81,7 +82,7 @@ pub fn parse_meminfo_used(text: &str) -> Option<u64> {
 /// The file holding this process's cgroup memory use: v2 `memory.current` or v1
 /// `memory.usage_in_bytes`, found from `/proc/self/cgroup` (parsed by `detect`),
 /// falling back to the cgroup root mounted at `/sys/fs/cgroup` (as inside a container).
-pub fn cgroup_memory_file(root: &Path) -> Option<PathBuf> {
+pub(crate) fn cgroup_memory_file(root: &Path) -> Option<PathBuf> {
     let sys = root.join("sys/fs/cgroup");
     let own = fs::read_to_string(root.join("proc/self/cgroup"))
         .map(|t| parse_proc_self_cgroup(&t))
@@ -120,6 +121,7 @@ fn rss_bytes(pid: u32) -> u64 {
 pub struct SamplerConfig {
     /// Root to read `proc/meminfo` and `sys/fs/cgroup` under.
     pub root: PathBuf,
+    /// Time between samples.
     pub interval: Duration,
 }
 
@@ -135,7 +137,7 @@ impl Default for SamplerConfig {
 /// A thread sampling memory until stopped. The build tree to sum RSS over can
 /// be set once the build has started.
 #[derive(Debug)]
-pub struct MemorySampler {
+pub(crate) struct MemorySampler {
     stop: Arc<AtomicBool>,
     state: Arc<Mutex<SamplerState>>,
     handle: Option<thread::JoinHandle<()>>,
@@ -151,7 +153,7 @@ struct SamplerState {
 
 impl MemorySampler {
     /// Take a first sample now and keep sampling every `config.interval`.
-    pub fn start(config: SamplerConfig) -> MemorySampler {
+    pub(crate) fn start(config: SamplerConfig) -> MemorySampler {
         let cgroup_file = cgroup_memory_file(&config.root);
         let cgroup_peak_at_start = cgroup_file
             .as_deref()
@@ -192,14 +194,14 @@ impl MemorySampler {
     }
 
     /// Sum RSS over this build tree from now on.
-    pub fn watch_tree(&self, tree: tree::BuildTree) {
+    pub(crate) fn watch_tree(&self, tree: tree::BuildTree) {
         if let Ok(mut s) = self.state.lock() {
             s.tree = Some(tree);
         }
     }
 
     /// The peaks so far.
-    pub fn peak(&self) -> MemoryPeak {
+    pub(crate) fn peak(&self) -> MemoryPeak {
         self.state
             .lock()
             .map(|s| s.peak.clone())
@@ -207,7 +209,7 @@ impl MemorySampler {
     }
 
     /// Stop sampling and return the peaks.
-    pub fn stop(mut self) -> MemoryPeak {
+    pub(crate) fn stop(mut self) -> MemoryPeak {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.handle.take() {
             let _ = h.join();

@@ -14,18 +14,20 @@
 //! [`BuildEvent`]s and decides how to show them.
 
 pub mod compile_cache;
-pub mod memory;
+pub(crate) mod memory;
 pub mod ninja_order;
-pub mod oom;
-pub mod out_dir;
-pub mod progress;
+pub(crate) mod oom;
+pub(crate) mod out_dir;
+pub(crate) mod progress;
 pub mod records;
 pub mod report;
+#[doc(hidden)]
 pub mod runner;
 pub mod source;
+#[doc(hidden)]
 pub mod tree;
 pub mod tree_hash;
-pub mod verify;
+pub(crate) mod verify;
 pub mod wheel;
 
 use std::collections::BTreeMap;
@@ -55,9 +57,11 @@ pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(10);
 pub struct BuildRequest {
     /// The spec as the user wrote it, for the report.
     pub spec: String,
+    /// What to build, parsed from [`BuildRequest::spec`].
     pub source: SourceSpec,
     /// `flash-attn` or `torch-ext`.
     pub recipe: String,
+    /// The interpreter that builds (it must have torch).
     pub python: PathBuf,
     /// Persistent: the extracted sdist, its `build/` dir, pip's `dist/`.
     pub work_dir: PathBuf,
@@ -71,14 +75,19 @@ pub struct BuildRequest {
     pub attempts: AttemptSettings,
     /// Extra `pip wheel` arguments.
     pub pip_args: Vec<String>,
+    /// Install the built wheel into a fresh venv and import it.
     pub verify: bool,
+    /// The host, for the report.
     pub facts: Option<FactsSummary>,
+    /// The plan the build runs with, for the report and the ETA.
     pub plan: Option<crate::plan::Plan>,
     /// The plan's preflight findings, kept in the report.
     pub preflight: Vec<Finding>,
     /// Compile through sccache ([`compile_cache`]); `None`: no cache.
     pub compile_cache: Option<compile_cache::CompileCache>,
+    /// Timeout of the sdist download (`pip download`).
     pub download_timeout: Duration,
+    /// Timeout of the verification (venv, install, import).
     pub verify_timeout: Duration,
     /// The job's spec, kept in the report.
     pub job: Option<crate::job::JobSpec>,
@@ -126,10 +135,12 @@ impl BuildRequest {
         }
     }
 
+    /// `build.log` in the out dir.
     pub fn log_path(&self) -> PathBuf {
         self.out_dir.join("build.log")
     }
 
+    /// `report.json` in the out dir.
     pub fn report_path(&self) -> PathBuf {
         self.out_dir.join("report.json")
     }
@@ -157,9 +168,12 @@ impl BuildRequest {
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error("cannot write {path}: {source}")]
+    /// `build.log` or `report.json` could not be written.
     Record {
+        /// The file.
         path: PathBuf,
         #[source]
+        /// Why.
         source: std::io::Error,
     },
 }

@@ -38,12 +38,12 @@ use crate::plan::ScheduleBasis;
 use crate::units::format_bytes;
 
 /// Memory at or above this fraction of the ceiling counts as "at the ceiling".
-pub const AT_CEILING_FRACTION: f64 = 0.9;
+pub(crate) const AT_CEILING_FRACTION: f64 = 0.9;
 const SIGKILL: i32 = 9;
 
 /// The cgroup v2 `memory.events` of this process under `root`: beside its
 /// own cgroup's files, else the cgroup root (inside a container).
-pub fn memory_events_file(root: &Path) -> Option<PathBuf> {
+pub(crate) fn memory_events_file(root: &Path) -> Option<PathBuf> {
     let sys = root.join("sys/fs/cgroup");
     let own = std::fs::read_to_string(root.join("proc/self/cgroup"))
         .map(|t| parse_proc_self_cgroup(&t))
@@ -57,7 +57,7 @@ pub fn memory_events_file(root: &Path) -> Option<PathBuf> {
 }
 
 /// The `oom_kill N` counter of a `memory.events` text.
-pub fn parse_oom_kill_count(text: &str) -> Option<u64> {
+pub(crate) fn parse_oom_kill_count(text: &str) -> Option<u64> {
     text.lines().find_map(|l| {
         let (key, value) = l.split_once(' ')?;
         (key == "oom_kill").then(|| value.trim().parse().ok())?
@@ -66,7 +66,7 @@ pub fn parse_oom_kill_count(text: &str) -> Option<u64> {
 
 /// The kernel's OOM-kill messages in `/dev/kmsg` records (`pri,seq,usec,flags;text`)
 /// stamped at or after `since_usec` (microseconds since boot).
-pub fn kernel_oom_messages(records: &str, since_usec: u64) -> Vec<String> {
+pub(crate) fn kernel_oom_messages(records: &str, since_usec: u64) -> Vec<String> {
     records
         .lines()
         .filter_map(|r| {
@@ -83,7 +83,7 @@ pub fn kernel_oom_messages(records: &str, since_usec: u64) -> Vec<String> {
 /// Microseconds since boot from `proc/uptime` under `root`: the time base of
 /// `/dev/kmsg` records (they differ only by time spent suspended); 0 when
 /// unreadable, which keeps every record.
-pub fn uptime_usec(root: &Path) -> u64 {
+pub(crate) fn uptime_usec(root: &Path) -> u64 {
     std::fs::read_to_string(root.join("proc/uptime"))
         .ok()
         .and_then(|t| t.split_whitespace().next()?.parse::<f64>().ok())
@@ -92,7 +92,7 @@ pub fn uptime_usec(root: &Path) -> u64 {
 
 /// What `/dev/kmsg` under `root` holds now, as text (empty when unreadable:
 /// `dmesg_restrict`, no such device). Reads without blocking.
-pub fn read_kmsg(root: &Path) -> String {
+pub(crate) fn read_kmsg(root: &Path) -> String {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let path = root.join("dev/kmsg");
@@ -127,7 +127,7 @@ pub fn read_kmsg(root: &Path) -> String {
 
 /// The OOM evidence sources, read when an attempt starts.
 #[derive(Debug, Clone)]
-pub struct OomWatch {
+pub(crate) struct OomWatch {
     root: PathBuf,
     events: Option<PathBuf>,
     oom_kills_at_start: Option<u64>,
@@ -136,7 +136,7 @@ pub struct OomWatch {
 
 impl OomWatch {
     /// Note the counters under `root` now, before an attempt.
-    pub fn start(root: &Path) -> Self {
+    pub(crate) fn start(root: &Path) -> Self {
         let events = memory_events_file(root);
         let oom_kills_at_start = events.as_deref().and_then(read_oom_kills);
         OomWatch {
@@ -148,7 +148,7 @@ impl OomWatch {
     }
 
     /// What the kernel recorded since [`OomWatch::start`].
-    pub fn finish(&self) -> KernelEvidence {
+    pub(crate) fn finish(&self) -> KernelEvidence {
         // The file may appear only with the first event (a fake root) or
         // after a cgroup move; look again.
         let events = self
@@ -174,7 +174,7 @@ fn read_oom_kills(path: &Path) -> Option<u64> {
 
 /// What the kernel says about one attempt.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KernelEvidence {
+pub(crate) struct KernelEvidence {
     /// How much the cgroup's `oom_kill` counter rose; `None` where unreadable.
     pub cgroup_oom_kills: Option<u64>,
     /// OOM-kill lines the kernel logged during the attempt.
@@ -183,7 +183,7 @@ pub struct KernelEvidence {
 
 /// Everything [`judge`] weighs.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct AttemptDeath {
+pub(crate) struct AttemptDeath {
     /// The build command's signal, if a signal ended it.
     pub signal: Option<i32>,
     /// The log shows a compiler killed by SIGKILL (the diagnoser's `oom-killed`).
@@ -198,7 +198,7 @@ pub struct AttemptDeath {
 
 /// The verdict on a death: OOM or not, and the evidence in words.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Verdict {
+pub(crate) struct Verdict {
     /// Killed for memory: a retry with fewer jobs can help.
     pub out_of_memory: bool,
     /// Why, for the log and the report.
@@ -207,7 +207,7 @@ pub struct Verdict {
 
 /// The highest memory figure of an attempt that compares with the ceiling:
 /// the cgroup's (the OOM killer of a container acts on it), else the host's.
-pub fn memory_at_kill(peak: &MemoryPeak) -> Option<u64> {
+pub(crate) fn memory_at_kill(peak: &MemoryPeak) -> Option<u64> {
     peak.cgroup_peak_bytes
         .max(peak.cgroup_bytes)
         .or(peak.host_used_bytes)
@@ -215,7 +215,7 @@ pub fn memory_at_kill(peak: &MemoryPeak) -> Option<u64> {
 }
 
 /// OOM or not, from the evidence (see the module docs for the order).
-pub fn judge(d: &AttemptDeath) -> Verdict {
+pub(crate) fn judge(d: &AttemptDeath) -> Verdict {
     let yes = |evidence: String| Verdict {
         out_of_memory: true,
         evidence,
@@ -283,7 +283,7 @@ fn cgroup_limit(root: &Path) -> Option<u64> {
 
 /// The limit an attempt's memory runs into under `root`: the cgroup's
 /// (`memory.max` up the hierarchy, v1 `memory.limit_in_bytes`), else MemTotal.
-pub fn memory_limit(root: &Path) -> Option<u64> {
+pub(crate) fn memory_limit(root: &Path) -> Option<u64> {
     cgroup_limit(root)
         .or_else(|| {
             std::fs::read_to_string(root.join("proc/meminfo"))
@@ -295,7 +295,7 @@ pub fn memory_limit(root: &Path) -> Option<u64> {
 
 /// The memory a retry may plan for, and where that figure came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Ceiling {
+pub(crate) struct Ceiling {
     /// Bytes, before the plan's margin is taken off.
     pub bytes: u64,
     /// `cgroup limit`, `usage at the kill`, `available memory`.
@@ -305,7 +305,7 @@ pub struct Ceiling {
 /// The ceiling the kill revealed, re-read now under `root`: the cgroup's limit,
 /// else the memory in use at the kill; at most what `MemAvailable` says is
 /// free now (nothing of ours runs between attempts).
-pub fn revealed_ceiling(root: &Path, peak: &MemoryPeak) -> Option<Ceiling> {
+pub(crate) fn revealed_ceiling(root: &Path, peak: &MemoryPeak) -> Option<Ceiling> {
     let limit = cgroup_limit(root);
     let available = std::fs::read_to_string(root.join("proc/meminfo"))
         .ok()
@@ -336,7 +336,7 @@ pub fn revealed_ceiling(root: &Path, peak: &MemoryPeak) -> Option<Ceiling> {
 /// at the fixed NVCC_THREADS, under `ceiling` less the plan's margin; strictly
 /// fewer than `old_jobs` and at least 1. Without a plan's units (`basis`
 /// `None`) or a ceiling: half the jobs. `None` when already at 1.
-pub fn retry_jobs(
+pub(crate) fn retry_jobs(
     old_jobs: u32,
     threads: u32,
     basis: Option<&ScheduleBasis>,

@@ -13,7 +13,7 @@ use crate::finding::{Finding, Severity};
 
 /// Wheels of earlier runs that were moved out of the way.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StaleWheels {
+pub(crate) struct StaleWheels {
     /// The folder they were moved into (`OUT/.stale-20261202T060109Z`).
     pub dir: PathBuf,
     /// Their file names, sorted.
@@ -22,7 +22,7 @@ pub struct StaleWheels {
 
 impl StaleWheels {
     /// The one-line note a console shows.
-    pub fn note(&self) -> String {
+    pub(crate) fn note(&self) -> String {
         format!(
             "moved {} wheel(s) of earlier runs out of the out dir into {}: {}",
             self.names.len(),
@@ -32,7 +32,7 @@ impl StaleWheels {
     }
 
     /// The report's record of the move.
-    pub fn finding(&self) -> Finding {
+    pub(crate) fn finding(&self) -> Finding {
         Finding::new(
             "stale-wheels-moved",
             Severity::Notice,
@@ -51,7 +51,10 @@ impl StaleWheels {
 /// there. `stamp` names the folder (a UTC timestamp); a folder of that name
 /// that already exists is never reused (`-2`, `-3`, ... are tried). Returns
 /// `None` when there was nothing to move.
-pub fn set_aside_stale_wheels(out_dir: &Path, stamp: &str) -> io::Result<Option<StaleWheels>> {
+pub(crate) fn set_aside_stale_wheels(
+    out_dir: &Path,
+    stamp: &str,
+) -> io::Result<Option<StaleWheels>> {
     let mut names = Vec::new();
     for entry in std::fs::read_dir(out_dir)? {
         let entry = entry?;
@@ -74,7 +77,7 @@ pub fn set_aside_stale_wheels(out_dir: &Path, stamp: &str) -> io::Result<Option<
 }
 
 /// Now as a compact UTC stamp for a folder name, `20261202T060109Z`.
-pub fn utc_stamp() -> String {
+pub(crate) fn utc_stamp() -> String {
     jiff::Timestamp::now()
         .strftime("%Y%m%dT%H%M%SZ")
         .to_string()

@@ -29,19 +29,19 @@ use crate::plan::simulate::SimulatedJob;
 
 /// The plan-based ETA's speed factor (this machine against the model) is
 /// kept within these bounds, so one odd early edge cannot throw it far off.
-pub const ETA_SCALE_MIN: f64 = 0.25;
+pub(crate) const ETA_SCALE_MIN: f64 = 0.25;
 /// See [`ETA_SCALE_MIN`].
-pub const ETA_SCALE_MAX: f64 = 4.0;
+pub(crate) const ETA_SCALE_MAX: f64 = 4.0;
 
 /// One `[n/m]` status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NinjaStatus {
+pub(crate) struct NinjaStatus {
     pub done: u32,
     pub total: u32,
 }
 
 /// Parse a ninja status prefix, `[12/81] ...`, after optional leading spaces.
-pub fn parse_ninja_status(line: &str) -> Option<NinjaStatus> {
+pub(crate) fn parse_ninja_status(line: &str) -> Option<NinjaStatus> {
     let rest = line.trim_start().strip_prefix('[')?;
     let close = rest.find(']')?;
     let (done, total) = rest[..close].split_once('/')?;
@@ -66,7 +66,7 @@ pub struct Progress {
 
 impl Progress {
     /// Done as a fraction in `0..=1`.
-    pub fn fraction(&self) -> f64 {
+    pub(crate) fn fraction(&self) -> f64 {
         if self.total == 0 {
             0.0
         } else {
@@ -101,7 +101,7 @@ pub enum EtaBasis {
 /// (clamped to [`ETA_SCALE_MIN`]..=[`ETA_SCALE_MAX`]) and the ETA is
 /// `(T − t_n) · scale`, `T` being the simulated end.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EtaModel {
+pub(crate) struct EtaModel {
     /// When the simulation finished its 1st, 2nd, … edge, ascending.
     finishes: Vec<f64>,
 }
@@ -109,7 +109,7 @@ pub struct EtaModel {
 impl EtaModel {
     /// The curve of a simulated schedule (one job per ninja edge); `None` for
     /// an empty one.
-    pub fn from_schedule(jobs: &[SimulatedJob]) -> Option<Self> {
+    pub(crate) fn from_schedule(jobs: &[SimulatedJob]) -> Option<Self> {
         if jobs.is_empty() {
             return None;
         }
@@ -119,7 +119,7 @@ impl EtaModel {
     }
 
     /// Edges in the schedule: the `m` of the ninja run it describes.
-    pub fn edges(&self) -> u32 {
+    pub(crate) fn edges(&self) -> u32 {
         self.finishes.len() as u32
     }
 
@@ -134,7 +134,7 @@ impl EtaModel {
     /// Seconds left at `status`, `elapsed_seconds` after the run showed
     /// `since` edges finished. `None` when the run is not the one simulated
     /// (its total differs) or no simulated time passed since `since`.
-    pub fn eta(&self, since: u32, status: NinjaStatus, elapsed_seconds: f64) -> Option<f64> {
+    pub(crate) fn eta(&self, since: u32, status: NinjaStatus, elapsed_seconds: f64) -> Option<f64> {
         if status.total != self.edges() {
             return None;
         }
@@ -157,7 +157,7 @@ impl EtaModel {
 /// objects built (the `-o` of each finished edge's command, less those of
 /// `FAILED:` edges), so a retry's schedule can leave them out.
 #[derive(Debug, Default, Clone)]
-pub struct ProgressTracker {
+pub(crate) struct ProgressTracker {
     run_start: Option<(Instant, u32)>,
     last: Option<NinjaStatus>,
     model: Option<EtaModel>,
@@ -165,12 +165,8 @@ pub struct ProgressTracker {
 }
 
 impl ProgressTracker {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// A tracker whose ETA comes from `model` whenever the run's total matches it.
-    pub fn with_model(model: Option<EtaModel>) -> Self {
+    pub(crate) fn with_model(model: Option<EtaModel>) -> Self {
         ProgressTracker {
             model,
             ..Self::default()
@@ -178,7 +174,7 @@ impl ProgressTracker {
     }
 
     /// Feed one log line seen at `now`; returns the new progress if the line is a status.
-    pub fn observe(&mut self, line: &str, now: Instant) -> Option<Progress> {
+    pub(crate) fn observe(&mut self, line: &str, now: Instant) -> Option<Progress> {
         if let Some(failed) = failed_outputs(line) {
             self.built.retain(|b| !failed.contains(&b.as_str()));
             return None;
@@ -213,13 +209,8 @@ impl ProgressTracker {
         })
     }
 
-    /// The last status seen, if any.
-    pub fn last(&self) -> Option<NinjaStatus> {
-        self.last
-    }
-
     /// Objects this attempt built, as the commands name them.
-    pub fn built_objects(&self) -> &[String] {
+    pub(crate) fn built_objects(&self) -> &[String] {
         &self.built
     }
 }
@@ -286,7 +277,7 @@ mod tests {
     #[test]
     fn estimates_time_left_from_the_rate_so_far() {
         let t0 = Instant::now();
-        let mut tr = ProgressTracker::new();
+        let mut tr = ProgressTracker::default();
         let p = tr.observe("[1/10] nvcc a", t0).unwrap();
         assert_eq!(p.eta, None);
         assert!(tr.observe("not a status", t0).is_none());
@@ -352,7 +343,7 @@ mod tests {
 
     #[test]
     fn keeps_the_objects_built_less_the_failed() {
-        let mut tr = ProgressTracker::new();
+        let mut tr = ProgressTracker::default();
         let t0 = Instant::now();
         tr.observe(
             "  [1/3] c++ -MMD -MF /b/api.o.d -c /s/api.cpp -o /b/api.o -O3",

@@ -35,13 +35,18 @@ pub const READABLE_SCHEMA_VERSIONS: [u32; 2] = [1, BUILD_REPORT_SCHEMA_VERSION];
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
+    /// The wheel was built (and verified, when asked).
     Ok,
+    /// The compiler was killed for memory (the OOM killer or a cgroup limit).
     OomKilled,
+    /// The build failed for another reason.
     Failed,
+    /// The job was cancelled (a signal, or the caller's flag).
     Cancelled,
 }
 
 impl Outcome {
+    /// The outcome as reports spell it (`ok`, `oom-killed`, `failed`, `cancelled`).
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
@@ -65,16 +70,22 @@ impl Outcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Attempt {
+    /// MAX_JOBS of this attempt.
     pub max_jobs: u32,
+    /// NVCC_THREADS of this attempt.
     pub nvcc_threads: u32,
+    /// How long it ran.
     pub seconds: f64,
+    /// How it ended.
     pub outcome: Outcome,
     /// Exit code of the build command; `None` when a signal ended it.
     #[serde(default)]
     pub exit_code: Option<i32>,
     #[serde(default)]
+    /// The signal that ended the build command, if one did.
     pub signal: Option<i32>,
     #[serde(default)]
+    /// The highest memory use seen while it ran.
     pub peak_memory: MemoryPeak,
     /// Findings the diagnoser made on this attempt's output, most important first.
     #[serde(default)]
@@ -85,19 +96,31 @@ pub struct Attempt {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FactsSummary {
+    /// `linux`.
     pub os: String,
+    /// `x86_64`, `aarch64`.
     pub arch: String,
+    /// Logical CPUs.
     pub logical_cpus: u32,
+    /// The cgroup CPU quota in cores, if one is set.
     pub cpu_quota: Option<f64>,
+    /// Total memory.
     pub memory_total_bytes: u64,
+    /// The cgroup memory limit, if one is set.
     pub memory_limit_bytes: Option<u64>,
     /// `"NVIDIA H100 80GB HBM3 (9.0)"`, one per GPU.
     pub gpus: Vec<String>,
+    /// The NVIDIA driver's version.
     pub driver: Option<String>,
+    /// nvcc's CUDA version.
     pub cuda: Option<String>,
+    /// The build interpreter's Python version.
     pub python: Option<String>,
+    /// torch's version.
     pub torch: Option<String>,
+    /// `torch.version.cuda`.
     pub torch_cuda: Option<String>,
+    /// ninja's version (`unknown` when it would not say).
     pub ninja: Option<String>,
     /// `"gcc 13.3.0"`, one per compiler found.
     pub compilers: Vec<String>,
@@ -111,6 +134,7 @@ pub struct FactsSummary {
 }
 
 impl FactsSummary {
+    /// The summary of `f`.
     pub fn from_facts(f: &Facts) -> FactsSummary {
         FactsSummary {
             os: f.host.os.clone(),
@@ -168,7 +192,9 @@ pub struct BuildEnvironment {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct BuildReport {
+    /// The version of this contract: [`BUILD_REPORT_SCHEMA_VERSION`] when written.
     pub schema_version: u32,
+    /// The wheelwright that wrote it.
     pub wheelwright_version: String,
     /// What the user asked to build (`flash-attn==2.8.3`, a path).
     pub spec: String,
@@ -176,7 +202,9 @@ pub struct BuildReport {
     pub recipe: String,
     /// The tree that was built (the extracted sdist, or the user's tree).
     pub source_dir: Option<PathBuf>,
+    /// The persistent work dir of the build.
     pub work_dir: PathBuf,
+    /// The host, in brief.
     pub facts: Option<FactsSummary>,
     /// The plan the build ran with.
     pub plan: Option<crate::plan::Plan>,
@@ -184,17 +212,25 @@ pub struct BuildReport {
     pub command: Vec<String>,
     /// RFC 3339, UTC.
     pub start: String,
+    /// RFC 3339, UTC; `None` while the build runs.
     pub end: Option<String>,
+    /// Seconds from start to end.
     pub duration_seconds: f64,
+    /// The highest memory use over all attempts.
     pub peak_memory: MemoryPeak,
+    /// Every attempt, in order.
     pub attempts: Vec<Attempt>,
     /// Seconds spent in attempts that did not produce the wheel.
     pub time_lost_seconds: f64,
+    /// How the build ended; `None` while it runs.
     pub outcome: Option<Outcome>,
     /// Preflight findings of the plan, then the diagnoser's on the last attempt.
     pub findings: Vec<Finding>,
+    /// The wheel, when one was built.
     pub wheel: Option<WheelInfo>,
+    /// What the verification found, when it ran.
     pub verify: Option<VerifyResult>,
+    /// `build.log`.
     pub log: Option<PathBuf>,
     /// The exit code `wheelwright build` returns: 0 ok, 1 failed, 130 cancelled.
     pub exit_code: Option<i32>,

@@ -37,24 +37,39 @@ pub enum SourceSpec {
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("`{0}` does not exist")]
+    /// The path does not exist.
     Missing(PathBuf),
     #[error("`{0}` is a zip sdist; only .tar.gz sdists are extracted (unpack it and pass the directory)")]
+    /// A `.zip` sdist (only `.tar.gz` ones are extracted).
     Zip(PathBuf),
     #[error("`{0}` is neither a directory with setup.py or pyproject.toml nor a .tar.gz sdist")]
+    /// A path that is neither a source tree nor an sdist.
     NotASource(PathBuf),
     #[error("`{0}` is not an sdist with one top-level directory")]
+    /// An sdist without exactly one top-level directory.
     BadSdist(PathBuf),
     #[error("{what}: {source}")]
+    /// Reading or extracting failed.
     Io {
+        /// What was being done.
         what: String,
         #[source]
+        /// Why it failed.
         source: std::io::Error,
     },
     #[error("downloading the sdist of `{spec}` failed: {message}")]
-    Download { spec: String, message: String },
+    /// `pip download` of the requirement failed.
+    Download {
+        /// The requirement.
+        spec: String,
+        /// pip's words (the tail of its output).
+        message: String,
+    },
     #[error("the download was cancelled")]
+    /// The download was cancelled.
     Cancelled,
     #[error("the spec is empty")]
+    /// The spec is empty.
     Empty,
     /// Not an existing path, and not a valid PEP 508 requirement.
     #[error("`{spec}` is not a valid requirement (PEP 508) nor an existing path: {reason}")]

@@ -28,17 +28,22 @@ pub const VERIFY_SCRIPT: &str = include_str!("verify.py");
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct VerifyResult {
+    /// The wheel installed and its module imported.
     pub imported: bool,
     /// flash-attn: the largest |flash_attn_func − reference| over the test inputs.
     pub max_abs_error: Option<f64>,
+    /// flash-attn: the largest error the forward pass accepts.
     pub tolerance: Option<f64>,
     /// Why a part of the check did not run (no GPU, `--no-verify`, torch-ext).
     pub skipped_reason: Option<String>,
     /// What went wrong, when the check failed.
     pub error: Option<String>,
     #[serde(default)]
+    /// The modules imported.
     pub modules: Vec<String>,
+    /// torch's version in the verification venv.
     pub torch_version: Option<String>,
+    /// The device the forward pass ran on (`cuda:0`).
     pub device: Option<String>,
     /// Where the wheel was installed for the check, and what that venv saw.
     #[serde(default)]

@@ -17,19 +17,26 @@ use sha2::{Digest, Sha256};
     "`{name}` is not a wheel file name ({why}); expected `name-version-pytag-abitag-platform.whl`"
 )]
 pub struct WheelNameError {
+    /// The file name given.
     pub name: String,
+    /// What is wrong with it.
     pub why: &'static str,
 }
 
 /// The parts of a PEP 427 wheel file name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WheelName {
+    /// The distribution name, as in the file name (`flash_attn`).
     pub distribution: String,
     /// The full version, local label included (`2.8.3+cu12torch2.4`).
     pub version: String,
+    /// The optional build tag.
     pub build_tag: Option<String>,
+    /// `cp312`, `py3`.
     pub python_tag: String,
+    /// `cp312`, `abi3`, `none`.
     pub abi_tag: String,
+    /// `linux_x86_64`, `manylinux_2_28_x86_64`.
     pub platform_tag: String,
 }
 
@@ -106,9 +113,11 @@ pub fn normalize_name(name: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct WheelInfo {
+    /// Where the wheel is.
     pub path: PathBuf,
     /// The file name.
     pub name: String,
+    /// Size in bytes.
     pub size: u64,
     /// Lowercase hex.
     pub sha256: String,

@@ -30,7 +30,7 @@ const V1_UNLIMITED_FROM: u64 = 1 << 62;
 
 /// The limits found; `None` = unlimited or not found.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct CgroupLimits {
+pub(crate) struct CgroupLimits {
     pub memory_limit_bytes: Option<u64>,
     /// Cores, e.g. `2.0` for `cpu.max` = `200000 100000`.
     pub cpu_quota: Option<f64>,
@@ -38,7 +38,7 @@ pub struct CgroupLimits {
 
 /// Where `/proc/self/cgroup` puts this process.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ProcCgroup {
+pub(crate) struct ProcCgroup {
     /// The v2 (unified) path, from the `0::<path>` line.
     pub unified: Option<String>,
     /// The v1 memory controller's path.
@@ -48,7 +48,7 @@ pub struct ProcCgroup {
 }
 
 /// Parse `/proc/self/cgroup` (`hierarchy-id:controllers:path` per line).
-pub fn parse_proc_self_cgroup(text: &str) -> ProcCgroup {
+pub(crate) fn parse_proc_self_cgroup(text: &str) -> ProcCgroup {
     let mut out = ProcCgroup::default();
     for line in text.lines() {
         let mut parts = line.splitn(3, ':');
@@ -72,7 +72,7 @@ pub fn parse_proc_self_cgroup(text: &str) -> ProcCgroup {
 }
 
 /// v2 `memory.max`: `max` → `None`, else bytes.
-pub fn parse_memory_max(text: &str) -> Result<Option<u64>, String> {
+pub(crate) fn parse_memory_max(text: &str) -> Result<Option<u64>, String> {
     let t = text.trim();
     if t == "max" {
         return Ok(None);
@@ -83,7 +83,7 @@ pub fn parse_memory_max(text: &str) -> Result<Option<u64>, String> {
 }
 
 /// v2 `cpu.max`: `"max 100000"` → `None`, `"200000 100000"` → `Some(2.0)`.
-pub fn parse_cpu_max(text: &str) -> Result<Option<f64>, String> {
+pub(crate) fn parse_cpu_max(text: &str) -> Result<Option<f64>, String> {
     let mut it = text.split_whitespace();
     let quota = it.next().ok_or("empty cpu.max")?;
     if quota == "max" {
@@ -94,7 +94,7 @@ pub fn parse_cpu_max(text: &str) -> Result<Option<f64>, String> {
 }
 
 /// v1 `memory.limit_in_bytes`: a huge value → `None`.
-pub fn parse_v1_memory_limit(text: &str) -> Result<Option<u64>, String> {
+pub(crate) fn parse_v1_memory_limit(text: &str) -> Result<Option<u64>, String> {
     let t = text.trim();
     let v: u64 = t
         .parse()
@@ -103,7 +103,7 @@ pub fn parse_v1_memory_limit(text: &str) -> Result<Option<u64>, String> {
 }
 
 /// v1 `cpu.cfs_quota_us` and `cpu.cfs_period_us`: quota `-1` → `None`.
-pub fn parse_v1_cpu_quota(quota: &str, period: &str) -> Result<Option<f64>, String> {
+pub(crate) fn parse_v1_cpu_quota(quota: &str, period: &str) -> Result<Option<f64>, String> {
     let q = quota.trim();
     if q.starts_with('-') {
         return Ok(None);
@@ -127,7 +127,7 @@ fn quota_over_period(quota: &str, period: &str) -> Result<Option<f64>, String> {
 /// The directory of the cgroup at `cgroup_path` (from `/proc/self/cgroup`)
 /// under a controller's `mount`. `..` and `.` components (a cgroup outside
 /// our namespace) are dropped, so the result stays under `mount`.
-pub fn cgroup_dir(mount: &Path, cgroup_path: &str) -> PathBuf {
+pub(crate) fn cgroup_dir(mount: &Path, cgroup_path: &str) -> PathBuf {
     cgroup_path
         .split('/')
         .filter(|p| !p.is_empty() && *p != "." && *p != "..")
@@ -172,7 +172,7 @@ fn read_opt(path: &Path) -> Option<String> {
 }
 
 /// Read the limits that apply to this process; see the module docs for the chain.
-pub fn probe(opts: &DetectOptions) -> (CgroupLimits, Vec<Problem>) {
+pub(crate) fn probe(opts: &DetectOptions) -> (CgroupLimits, Vec<Problem>) {
     let mut problems = Vec::new();
     let own = read_opt(&opts.rooted("/proc/self/cgroup"))
         .map(|t| parse_proc_self_cgroup(&t))

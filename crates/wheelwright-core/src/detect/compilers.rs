@@ -20,7 +20,7 @@ use crate::facts::{Compiler, Problem};
 use super::{is_executable, problem, which, DetectOptions};
 
 /// `gcc`, `g++`, `gcc-13`, `g++-4.8`: the names scanned for on PATH.
-pub fn is_gcc_name(name: &str) -> bool {
+pub(crate) fn is_gcc_name(name: &str) -> bool {
     let rest = name
         .strip_prefix("gcc")
         .or_else(|| name.strip_prefix("g++"));
@@ -37,7 +37,7 @@ pub fn is_gcc_name(name: &str) -> bool {
 
 /// The family a compiler file belongs to: `gcc`, `g++`, `clang`, `clang++`, ...
 /// (its file name without a `-N` version suffix).
-pub fn compiler_name(path: &Path) -> String {
+pub(crate) fn compiler_name(path: &Path) -> String {
     let file = path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
@@ -50,7 +50,7 @@ pub fn compiler_name(path: &Path) -> String {
 
 /// A version from `-dumpfullversion` (`"12.2.0"`) or the first line of
 /// `--version`; `None` if neither looks like one.
-pub fn parse_compiler_version(text: &str) -> Option<String> {
+pub(crate) fn parse_compiler_version(text: &str) -> Option<String> {
     let first = text.lines().map(str::trim).find(|l| !l.is_empty())?;
     if looks_like_version(first) {
         return Some(first.to_string());
@@ -84,7 +84,7 @@ fn from_env_value(value: &str, path: &std::ffi::OsStr) -> Option<PathBuf> {
 }
 
 /// Collect compilers; see the module docs for the chain.
-pub fn probe(opts: &DetectOptions) -> (Vec<Compiler>, Vec<Problem>) {
+pub(crate) fn probe(opts: &DetectOptions) -> (Vec<Compiler>, Vec<Problem>) {
     let mut problems = Vec::new();
     let mut found: Vec<PathBuf> = Vec::new();
     for var in [env_vars::CC, env_vars::CXX] {

@@ -29,7 +29,7 @@ use crate::facts::{Cuda, Problem};
 use super::{is_executable, problem, which, DetectOptions};
 
 /// `"12.2"` from the `release 12.2,` of `nvcc --version`.
-pub fn parse_nvcc_version(text: &str) -> Option<String> {
+pub(crate) fn parse_nvcc_version(text: &str) -> Option<String> {
     text.lines().find_map(|l| {
         let rest = &l[l.find("release ")? + "release ".len()..];
         let v = rest.split([',', ' ']).next()?.trim();
@@ -38,13 +38,13 @@ pub fn parse_nvcc_version(text: &str) -> Option<String> {
 }
 
 /// `"12.2"` from `version.json`'s `cuda.version` (`"12.2.140"`).
-pub fn parse_version_json(text: &str) -> Option<String> {
+pub(crate) fn parse_version_json(text: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(text).ok()?;
     major_minor(v.get("cuda")?.get("version")?.as_str()?)
 }
 
 /// `"10.2"` from `version.txt` (`CUDA Version 10.2.89`).
-pub fn parse_version_txt(text: &str) -> Option<String> {
+pub(crate) fn parse_version_txt(text: &str) -> Option<String> {
     let rest = &text[text.find("CUDA Version")? + "CUDA Version".len()..];
     major_minor(rest.split_whitespace().next()?)
 }
@@ -64,7 +64,7 @@ fn major_minor(v: &str) -> Option<String> {
 /// 4 || (__GNUC__ == 4 && __GNUC_MINOR__ > 9)` → 4. Without a readable
 /// condition the message's `gcc versions later than 12` is used. The lowest of
 /// several upper bounds wins; checks for too-old compilers are ignored.
-pub fn parse_max_gcc_major(header: &str) -> Option<u32> {
+pub(crate) fn parse_max_gcc_major(header: &str) -> Option<u32> {
     let lines: Vec<&str> = header.lines().collect();
     let mut best: Option<u32> = None;
     for (i, line) in lines.iter().enumerate() {
@@ -114,7 +114,7 @@ fn leading_number(text: &str) -> Option<u32> {
 }
 
 /// Find the toolkit; see the module docs for the chain.
-pub fn probe(opts: &DetectOptions) -> (Option<Cuda>, Vec<Problem>) {
+pub(crate) fn probe(opts: &DetectOptions) -> (Option<Cuda>, Vec<Problem>) {
     let mut problems = Vec::new();
     let mut candidates: Vec<(String, PathBuf)> = Vec::new();
     for var in [env_vars::CUDA_HOME, env_vars::CUDA_PATH] {

@@ -23,13 +23,13 @@ use crate::process::Output;
 use super::{cuda_version_from_int, describe, failure, problem, which, DetectOptions};
 
 /// The `--query-gpu` fields, in the order [`parse_query_csv`] reads them.
-pub const QUERY_FIELDS: &str = "index,name,uuid,compute_cap,memory.total,driver_version";
+pub(crate) const QUERY_FIELDS: &str = "index,name,uuid,compute_cap,memory.total,driver_version";
 /// The same without `compute_cap`, for drivers that do not know that field.
-pub const QUERY_FIELDS_OLD: &str = "index,name,uuid,memory.total,driver_version";
+pub(crate) const QUERY_FIELDS_OLD: &str = "index,name,uuid,memory.total,driver_version";
 
 /// What the GPU probe found.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct GpuReport {
+pub(crate) struct GpuReport {
     pub gpus: Vec<Gpu>,
     pub driver: Option<Driver>,
     pub problems: Vec<Problem>,
@@ -37,7 +37,7 @@ pub struct GpuReport {
 
 /// One row of the `nvidia-smi` query.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SmiRow {
+pub(crate) struct SmiRow {
     pub gpu: Gpu,
     pub driver_version: Option<String>,
 }
@@ -45,7 +45,7 @@ pub struct SmiRow {
 /// Parse `nvidia-smi --query-gpu=…` CSV (`noheader,nounits`): with
 /// `with_compute_cap`, the fields of [`QUERY_FIELDS`], else those of
 /// [`QUERY_FIELDS_OLD`]. Memory is in MiB; `[N/A]` reads as unknown.
-pub fn parse_query_csv(text: &str, with_compute_cap: bool) -> Result<Vec<SmiRow>, String> {
+pub(crate) fn parse_query_csv(text: &str, with_compute_cap: bool) -> Result<Vec<SmiRow>, String> {
     let want = if with_compute_cap { 6 } else { 5 };
     let mut rows = Vec::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
@@ -89,7 +89,7 @@ pub fn parse_query_csv(text: &str, with_compute_cap: bool) -> Result<Vec<SmiRow>
 }
 
 /// `Driver Version` and `CUDA Version` from the header of plain `nvidia-smi`.
-pub fn parse_smi_header(text: &str) -> (Option<String>, Option<String>) {
+pub(crate) fn parse_smi_header(text: &str) -> (Option<String>, Option<String>) {
     let after = |key: &str| {
         text.lines().find_map(|l| {
             let rest = &l[l.find(key)? + key.len()..];
@@ -104,7 +104,7 @@ pub fn parse_smi_header(text: &str) -> (Option<String>, Option<String>) {
 
 /// The compute capability of a GPU by its marketing name, for drivers whose
 /// `nvidia-smi` cannot report it. `None` for names not listed.
-pub fn compute_capability_from_name(name: &str) -> Option<&'static str> {
+pub(crate) fn compute_capability_from_name(name: &str) -> Option<&'static str> {
     // Longer names first: "A100" must not match as "A10".
     const TABLE: &[(&str, &str)] = &[
         ("GH200", "9.0"),
@@ -131,7 +131,7 @@ pub fn compute_capability_from_name(name: &str) -> Option<&'static str> {
 }
 
 /// Probe GPUs and driver; see the module docs for the chain.
-pub fn probe(opts: &DetectOptions) -> GpuReport {
+pub(crate) fn probe(opts: &DetectOptions) -> GpuReport {
     let mut nvml_error = None;
     if opts.nvml {
         match nvml_with_timeout(opts) {

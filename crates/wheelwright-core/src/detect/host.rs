@@ -23,13 +23,13 @@ use super::{cgroup, problem, DetectOptions};
 
 /// `MemTotal` and `MemAvailable` of `/proc/meminfo`, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MemInfo {
+pub(crate) struct MemInfo {
     pub total_bytes: u64,
     pub available_bytes: u64,
 }
 
 /// The `name: N kB` line of a `/proc` file (`meminfo`, `<pid>/status`), in bytes.
-pub fn proc_field_bytes(text: &str, name: &str) -> Option<u64> {
+pub(crate) fn proc_field_bytes(text: &str, name: &str) -> Option<u64> {
     text.lines().find_map(|line| {
         let rest = line.strip_prefix(name)?.strip_prefix(':')?;
         let mut it = rest.split_whitespace();
@@ -44,7 +44,7 @@ pub fn proc_field_bytes(text: &str, name: &str) -> Option<u64> {
 }
 
 /// Parse `/proc/meminfo`. `None` without a `MemTotal` line.
-pub fn parse_meminfo(text: &str) -> Option<MemInfo> {
+pub(crate) fn parse_meminfo(text: &str) -> Option<MemInfo> {
     let field = |name: &str| proc_field_bytes(text, name);
     let total = field("MemTotal")?;
     let available = field("MemAvailable").unwrap_or_else(|| {
@@ -61,7 +61,7 @@ pub fn parse_meminfo(text: &str) -> Option<MemInfo> {
 
 /// What `/proc/cpuinfo` says about CPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CpuInfo {
+pub(crate) struct CpuInfo {
     /// `processor` entries.
     pub logical: u32,
     /// Distinct (`physical id`, `core id`) pairs; `None` where the kernel does
@@ -70,7 +70,7 @@ pub struct CpuInfo {
 }
 
 /// Parse `/proc/cpuinfo`. `None` when it lists no processor.
-pub fn parse_cpuinfo(text: &str) -> Option<CpuInfo> {
+pub(crate) fn parse_cpuinfo(text: &str) -> Option<CpuInfo> {
     let mut logical = 0u32;
     let mut cores = BTreeSet::new();
     // Blocks are separated by blank lines, one per logical CPU.
@@ -103,7 +103,7 @@ pub fn parse_cpuinfo(text: &str) -> Option<CpuInfo> {
 }
 
 /// Count the CPUs of a kernel CPU list such as `0-3,8-11` or `5`.
-pub fn parse_cpu_list(text: &str) -> Option<u32> {
+pub(crate) fn parse_cpu_list(text: &str) -> Option<u32> {
     let mut count = 0u32;
     for part in text.trim().split(',').filter(|p| !p.is_empty()) {
         match part.split_once('-') {
@@ -121,14 +121,14 @@ pub fn parse_cpu_list(text: &str) -> Option<u32> {
 }
 
 /// `Cpus_allowed_list` of `/proc/self/status`, counted.
-pub fn parse_status_cpus_allowed(text: &str) -> Option<u32> {
+pub(crate) fn parse_status_cpus_allowed(text: &str) -> Option<u32> {
     text.lines()
         .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
         .and_then(parse_cpu_list)
 }
 
 /// Collect the host facts; see the module docs for each fallback chain.
-pub fn probe(opts: &DetectOptions) -> (Host, Vec<Problem>) {
+pub(crate) fn probe(opts: &DetectOptions) -> (Host, Vec<Problem>) {
     let mut problems = Vec::new();
     let real = opts.is_real_root();
     let read = |p: &str| std::fs::read_to_string(opts.rooted(p));
@@ -236,7 +236,7 @@ fn sysinfo_memory() -> Option<MemInfo> {
 
 /// Bytes available to unprivileged users on the filesystem holding `path`.
 #[allow(clippy::unnecessary_cast)] // the statvfs field types differ between targets
-pub fn disk_free(path: &Path) -> Result<u64, nix::Error> {
+pub(crate) fn disk_free(path: &Path) -> Result<u64, nix::Error> {
     let s = nix::sys::statvfs::statvfs(path)?;
     Ok((s.blocks_available() as u64).saturating_mul(s.fragment_size() as u64))
 }

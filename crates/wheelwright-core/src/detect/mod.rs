@@ -13,13 +13,13 @@
 //! roots and fake tools. Every external command runs with a timeout, and a
 //! failed probe adds a [`Problem`] instead of aborting detection.
 
-pub mod cgroup;
-pub mod compilers;
-pub mod cuda;
-pub mod gpu;
-pub mod host;
-pub mod ninja;
-pub mod python;
+pub(crate) mod cgroup;
+pub(crate) mod compilers;
+pub(crate) mod cuda;
+pub(crate) mod gpu;
+pub(crate) mod host;
+pub(crate) mod ninja;
+pub(crate) mod python;
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};

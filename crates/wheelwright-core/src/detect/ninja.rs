@@ -16,7 +16,7 @@ use crate::facts::{Ninja, Problem};
 use super::{describe, failure, is_executable, problem, which, DetectOptions};
 
 /// The version `ninja --version` printed (`1.11.1.git.kitware.jobserver-1`).
-pub fn parse_ninja_version(stdout: &str) -> Option<String> {
+pub(crate) fn parse_ninja_version(stdout: &str) -> Option<String> {
     let line = stdout.lines().map(str::trim).find(|l| !l.is_empty())?;
     line.chars()
         .next()
@@ -26,7 +26,7 @@ pub fn parse_ninja_version(stdout: &str) -> Option<String> {
 
 /// Find and check ninja; `env_dirs` are the Python environment's directories,
 /// searched before PATH.
-pub fn probe(opts: &DetectOptions, env_dirs: &[PathBuf]) -> (Option<Ninja>, Vec<Problem>) {
+pub(crate) fn probe(opts: &DetectOptions, env_dirs: &[PathBuf]) -> (Option<Ninja>, Vec<Problem>) {
     let Some(path) = env_dirs
         .iter()
         .map(|d| d.join("ninja"))

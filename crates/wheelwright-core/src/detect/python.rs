@@ -23,16 +23,16 @@ use crate::process;
 use super::{problem, DetectOptions};
 
 /// How many probe timeouts the Python probe may take (30 s by default).
-pub const PYTHON_TIMEOUT_FACTOR: u32 = 3;
+pub(crate) const PYTHON_TIMEOUT_FACTOR: u32 = 3;
 
 /// The probe script the interpreter runs.
-pub const PROBE_SCRIPT: &str = include_str!("probe.py");
+pub(crate) const PROBE_SCRIPT: &str = include_str!("probe.py");
 
 /// The probe's JSON, as far as we read it. Unknown fields are ignored and
 /// missing ones are `None`, so old and new probes stay readable.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
-pub struct ProbeOutput {
+pub(crate) struct ProbeOutput {
     pub probe_version: u32,
     pub errors: Vec<String>,
     pub python: Option<ProbePython>,
@@ -42,7 +42,7 @@ pub struct ProbeOutput {
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
-pub struct ProbePython {
+pub(crate) struct ProbePython {
     pub executable: Option<String>,
     pub version: Option<String>,
     pub implementation: Option<String>,
@@ -54,7 +54,7 @@ pub struct ProbePython {
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
-pub struct ProbePackages {
+pub(crate) struct ProbePackages {
     pub pip: Option<String>,
     pub setuptools: Option<String>,
     pub wheel: Option<String>,
@@ -66,7 +66,7 @@ pub struct ProbePackages {
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
-pub struct ProbeTorch {
+pub(crate) struct ProbeTorch {
     pub version: Option<String>,
     pub cuda: Option<String>,
     pub cxx11_abi: Option<bool>,
@@ -77,7 +77,7 @@ pub struct ProbeTorch {
 
 /// Read the probe's stdout: the last line that parses as a JSON object (so a
 /// `sitecustomize` printing to stdout does not confuse us).
-pub fn parse_probe_output(stdout: &str) -> Result<ProbeOutput, String> {
+pub(crate) fn parse_probe_output(stdout: &str) -> Result<ProbeOutput, String> {
     let mut last_error = "no JSON object in its output".to_string();
     for line in stdout.lines().rev().map(str::trim) {
         if !line.starts_with('{') {
@@ -93,7 +93,7 @@ pub fn parse_probe_output(stdout: &str) -> Result<ProbeOutput, String> {
 
 /// What the Python probe found.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct PythonReport {
+pub(crate) struct PythonReport {
     pub python: Option<Python>,
     pub torch: Option<Torch>,
     /// The interpreter's scripts directory, where ninja is looked up first.
@@ -102,7 +102,7 @@ pub struct PythonReport {
 }
 
 /// Turn the probe's output into facts about the interpreter at `path`.
-pub fn facts_from_probe(path: &Path, out: &ProbeOutput) -> PythonReport {
+pub(crate) fn facts_from_probe(path: &Path, out: &ProbeOutput) -> PythonReport {
     let mut report = PythonReport::default();
     report.problems.extend(
         out.errors
@@ -157,7 +157,7 @@ pub fn facts_from_probe(path: &Path, out: &ProbeOutput) -> PythonReport {
 
 /// Run the probe with `interpreter`; `None` means none was found (or
 /// `skip_python`), which is a problem unless skipping was asked for.
-pub fn probe(opts: &DetectOptions, interpreter: Option<&Path>) -> PythonReport {
+pub(crate) fn probe(opts: &DetectOptions, interpreter: Option<&Path>) -> PythonReport {
     if opts.skip_python {
         return PythonReport::default();
     }

@@ -22,7 +22,7 @@
 mod clean;
 mod fixes;
 mod matchers;
-pub mod rules;
+pub(crate) mod rules;
 mod tally;
 
 use std::io::{self, BufRead, BufReader, Cursor, Read};
@@ -99,6 +99,7 @@ struct PendingMismatch {
 }
 
 impl Diagnoser {
+    /// A diagnoser whose fixes use `ctx` (the host, the planned settings).
     pub fn new(ctx: DiagnoseContext) -> Diagnoser {
         // Leftmost-first matching lets aho-corasick use its SIMD prefilter
         // (Teddy); the standard match kind measured 3x slower here.

@@ -11,20 +11,35 @@ use crate::finding::Severity;
 /// no CUDA, wrong compiler) come before their consequences (compile errors).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RuleId {
+    /// torch is not importable by the build (build isolation, wrong venv).
     TorchMissing,
+    /// No CUDA toolkit found (CUDA_HOME unset, no nvcc).
     CudaHomeMissing,
+    /// The CUDA toolkit is older than the package needs.
     CudaTooOld,
+    /// nvcc's CUDA major differs from torch's.
     CudaMismatch,
+    /// The host GCC is newer than nvcc accepts.
     GccTooNew,
+    /// nvcc does not know a requested GPU architecture.
     ArchUnsupported,
+    /// A git submodule (cutlass) is missing from the source.
     MissingSubmodule,
+    /// The disk filled up.
     DiskFull,
+    /// A compiler was killed for memory.
     OomKilled,
+    /// A compile error in the sources.
     CompileError,
+    /// An undefined symbol from a C++ ABI mismatch with torch.
     AbiMismatch,
+    /// No kernel image for the GPU at run time.
     NoKernelImage,
+    /// pip refused the wheel as not supported on this platform.
     WheelUnsupported,
+    /// The build or a step of it timed out.
     Timeout,
+    /// ninja is missing or broken (torch falls back to the slow backend).
     NinjaMissing,
     /// The saved log could not be read to its end (a truncated gzip, data
     /// appended after it): the other findings cover only what was read.
@@ -34,7 +49,9 @@ pub enum RuleId {
 /// What a sink or a document needs to know about a rule without a finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuleInfo {
+    /// The rule id findings carry (`oom-killed`).
     pub id: &'static str,
+    /// The finding's title.
     pub title: &'static str,
     /// Severity when the rule fires in its strong form; some rules also have a
     /// weaker form (a warning) described in their finding's message.
@@ -62,6 +79,7 @@ impl RuleId {
         RuleId::LogTruncated,
     ];
 
+    /// The rule's id, title and severity.
     pub fn info(self) -> RuleInfo {
         let (id, title, severity) = match self {
             RuleId::TorchMissing => (
@@ -140,6 +158,7 @@ impl RuleId {
         }
     }
 
+    /// The rule's id (`oom-killed`).
     pub fn as_str(self) -> &'static str {
         self.info().id
     }

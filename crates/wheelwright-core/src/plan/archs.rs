@@ -16,11 +16,14 @@ use serde::{Deserialize, Serialize};
 /// A CUDA version as `major.minor`, ordered numerically (`12.10 > 12.9`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct CudaVersion {
+    /// `12` in 12.8.
     pub major: u32,
+    /// `8` in 12.8.
     pub minor: u32,
 }
 
 impl CudaVersion {
+    /// `major.minor`.
     pub const fn new(major: u32, minor: u32) -> Self {
         CudaVersion { major, minor }
     }
@@ -47,7 +50,9 @@ impl fmt::Display for CudaVersion {
 /// One GPU architecture (compute capability), e.g. 8.0, 9.0a.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Arch {
+    /// `9` in sm_90.
     pub major: u32,
+    /// `0` in sm_90.
     pub minor: u32,
     /// `a` (arch-specific features) or `f` (family), as in `sm_90a`.
     pub suffix: Option<char>,
@@ -71,6 +76,7 @@ impl Ord for Arch {
 pub struct ArchError(pub String);
 
 impl Arch {
+    /// `major.minor` without a suffix.
     pub const fn new(major: u32, minor: u32) -> Self {
         Arch {
             major,

@@ -10,7 +10,7 @@ use crate::units::GIB;
 
 /// What the baselines are priced with.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Setting {
+pub(crate) struct Setting {
     pub gencodes: u32,
     pub cpus: u32,
     pub ceiling: u64,
@@ -19,7 +19,7 @@ pub struct Setting {
 }
 
 /// Price the baselines of `recipe` on this host.
-pub fn baselines(
+pub(crate) fn baselines(
     model: &CostModel,
     recipe: &Recipe,
     units: &[TranslationUnit],

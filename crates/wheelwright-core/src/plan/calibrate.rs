@@ -23,7 +23,7 @@ use super::measurements::{parse_ninja_log, NinjaLogEntry, REAL_BUILD_CPUS, REAL_
 use super::recipe::{flash_attn_2_8_3_units, TranslationUnit};
 
 /// Fewer compiles than this say too little about a host.
-pub const MIN_UNITS: usize = 5;
+pub(crate) const MIN_UNITS: usize = 5;
 
 /// The host's speed relative to the model, as a plan records it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,25 +50,42 @@ pub struct SpeedCalibration {
 pub struct PastBuild<'a> {
     /// The recipe's units; log entries of other outputs only add load.
     pub units: &'a [TranslationUnit],
+    /// The build's `.ninja_log`.
     pub log: &'a [NinjaLogEntry],
+    /// Gencodes per nvcc compile in that build.
     pub gencodes: u32,
     /// `nvcc --threads` as the compiles got it (1 where the build ignores it).
     pub threads: u32,
+    /// CPUs of that build's host.
     pub cpus: u32,
+    /// Where the log came from, for messages.
     pub basis: String,
 }
 
 #[derive(Debug, thiserror::Error)]
+/// Why no calibration could be made.
 pub enum CalibrateError {
     #[error("{basis} has {found} compiles of the recipe's files; calibrating needs at least {MIN_UNITS}")]
-    TooFew { basis: String, found: usize },
+    /// Too few of the recipe's compiles in the log to measure a speed.
+    TooFew {
+        /// Where the log came from.
+        basis: String,
+        /// Compiles found.
+        found: usize,
+    },
     #[error("cannot calibrate from {path}: {message}")]
-    Input { path: String, message: String },
+    /// The report or its log could not be used.
+    Input {
+        /// The report or log.
+        path: String,
+        /// Why.
+        message: String,
+    },
 }
 
 impl CalibrateError {
     /// What the user should do.
-    pub fn hint(&self) -> String {
+    pub(crate) fn hint(&self) -> String {
         match self {
             CalibrateError::TooFew { .. } => {
                 "calibrate from a build that compiled most of the package (its `report.json`), or plan without --calibrate".into()
@@ -90,7 +107,10 @@ struct Span {
 }
 
 /// This host's speed factor from `past`.
-pub fn calibrate(model: &CostModel, past: &PastBuild) -> Result<SpeedCalibration, CalibrateError> {
+pub(crate) fn calibrate(
+    model: &CostModel,
+    past: &PastBuild,
+) -> Result<SpeedCalibration, CalibrateError> {
     let base = model.clone().with_speed(1.0);
     let (observed, predicted, units) = compare(&base, past);
     if units < MIN_UNITS || predicted <= 0.0 {

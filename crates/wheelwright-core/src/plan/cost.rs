@@ -42,7 +42,7 @@ use crate::units::GIB;
 /// What a flash-attn translation unit instantiates, from its file name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum UnitKind {
+pub(crate) enum UnitKind {
     Fwd,
     FwdSplit,
     Bwd,
@@ -54,7 +54,7 @@ pub enum UnitKind {
 
 /// A unit's cost class: kind, head dim and causal mask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct UnitClass {
+pub(crate) struct UnitClass {
     pub kind: UnitKind,
     pub hdim: Option<u32>,
     pub causal: bool,
@@ -63,7 +63,7 @@ pub struct UnitClass {
 /// Class a unit by its file stem: `flash_fwd_split_hdim64_bf16_causal_sm80`
 /// is (fwd_split, 64, causal). Works in any recipe, so a torch extension made
 /// of flash-attn files is costed like flash-attn.
-pub fn classify(stem: &str, is_cuda: bool) -> UnitClass {
+pub(crate) fn classify(stem: &str, is_cuda: bool) -> UnitClass {
     let other = UnitClass {
         kind: UnitKind::Other,
         hdim: None,
@@ -98,7 +98,7 @@ pub fn classify(stem: &str, is_cuda: bool) -> UnitClass {
 /// Where a unit's numbers came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum CostBasis {
+pub(crate) enum CostBasis {
     /// Its own class (kind, head dim, causal) was measured.
     Class,
     /// Only its kind was: the kind's mean.
@@ -109,7 +109,7 @@ pub enum CostBasis {
 
 /// One unit at one gencode and `--threads 1`, alone on the host.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct UnitCost {
+pub(crate) struct UnitCost {
     pub class: UnitClass,
     pub seconds: f64,
     pub peak_bytes: u64,
@@ -140,7 +140,7 @@ pub struct MemoryProfile {
 impl MemoryProfile {
     /// Fraction of the peak at progress `x` in [0, 1] (the peak itself at
     /// `ramp_end`, the left limit).
-    pub fn at(&self, x: f64) -> f64 {
+    pub(crate) fn at(&self, x: f64) -> f64 {
         if x <= self.ramp_end {
             self.start + (1.0 - self.start) * (x / self.ramp_end).clamp(0.0, 1.0)
         } else {
@@ -156,7 +156,7 @@ impl Default for MemoryProfile {
 }
 
 /// Fitted to the real build's memory trace (`bench/plan_fit_memory_profile.py`).
-pub const MEMORY_PROFILE: MemoryProfile = MemoryProfile {
+pub(crate) const MEMORY_PROFILE: MemoryProfile = MemoryProfile {
     start: 0.15,
     ramp_end: 0.28,
     tail: 0.22,
@@ -165,7 +165,7 @@ pub const MEMORY_PROFILE: MemoryProfile = MemoryProfile {
 /// Memory of the build around the compiles: pip, `setup.py` with torch
 /// imported, ninja (the real build's trace: ~0.8 GiB in use when ninja started,
 /// ~0.5 GiB of it the idle host).
-pub const BUILD_OVERHEAD_BYTES: u64 = GIB / 2;
+pub(crate) const BUILD_OVERHEAD_BYTES: u64 = GIB / 2;
 
 /// (seconds, GiB) pairs while calibrating.
 type Pair = (f64, f64);
@@ -179,7 +179,9 @@ pub struct CostModel {
     pub serial_share: f64,
     /// ρ: peak growth per extra gencode compiled in parallel.
     pub thread_memory_growth: f64,
+    /// Memory over a compile's run, as a share of its peak.
     pub profile: MemoryProfile,
+    /// Memory of the build beyond its compilers (pip, setuptools, ninja).
     pub build_overhead_bytes: u64,
     /// This host's compile time over the measured machine's (1.0 there; see
     /// [`super::calibrate`]): multiplies every compile's time, not its memory.
@@ -191,7 +193,7 @@ pub struct CostModel {
 
 impl CostModel {
     /// The model calibrated on the embedded measurements.
-    pub fn measured() -> Self {
+    pub(crate) fn measured() -> Self {
         let log = parse_ninja_log(measurements::REAL_BUILD_NINJA_LOG);
         let tus = parse_tu_jsonl(measurements::TU_JSONL);
         let (serial_share, thread_memory_growth) = fit_gencode_scaling(&tus);
@@ -213,13 +215,13 @@ impl CostModel {
 
     /// The same model on a host that compiles in `speed` times the measured
     /// machine's time (a calibration's factor).
-    pub fn with_speed(mut self, speed: f64) -> Self {
+    pub(crate) fn with_speed(mut self, speed: f64) -> Self {
         self.speed = speed;
         self
     }
 
     /// Slowdown against running alone at `load` (CPU demand / cores).
-    pub fn slowdown(&self, demand: f64, cpus: u32) -> f64 {
+    pub(crate) fn slowdown(&self, demand: f64, cpus: u32) -> f64 {
         let n = f64::from(cpus.max(1));
         let load = demand / n;
         let full = 1.0 + self.contention * (n - 1.0) / n;
@@ -231,7 +233,7 @@ impl CostModel {
     }
 
     /// The cost of `unit` at one gencode and `--threads 1`.
-    pub fn unit_cost(&self, unit: &TranslationUnit) -> UnitCost {
+    pub(crate) fn unit_cost(&self, unit: &TranslationUnit) -> UnitCost {
         let class = classify(unit.stem(), unit.is_cuda());
         let generic = if unit.is_cuda() {
             UnitKind::Fwd
@@ -264,7 +266,7 @@ impl CostModel {
 
     /// `unit` compiled for `gencodes` targets with `nvcc --threads threads`
     /// (g++ units ignore both).
-    pub fn job(&self, unit: &TranslationUnit, gencodes: u32, threads: u32) -> JobCost {
+    pub(crate) fn job(&self, unit: &TranslationUnit, gencodes: u32, threads: u32) -> JobCost {
         let cost = self.unit_cost(unit);
         let (time_factor, demand, memory_factor) = if unit.is_cuda() {
             self.gencode_factors(gencodes, threads)
@@ -280,7 +282,7 @@ impl CostModel {
     }
 
     /// (time factor, CPU demand, memory factor) for G gencodes at T threads.
-    pub fn gencode_factors(&self, gencodes: u32, threads: u32) -> (f64, f64, f64) {
+    pub(crate) fn gencode_factors(&self, gencodes: u32, threads: u32) -> (f64, f64, f64) {
         let g = gencodes.max(1);
         let k = threads.max(1).min(g);
         let rounds = f64::from(g.div_ceil(k));
@@ -393,7 +395,7 @@ impl CostModel {
 /// `(stem, start s, end s)` of every unit of the real build, the unfinished
 /// ones with no end: unit i ≥ MAX_JOBS in ninja's order started at the
 /// (i − MAX_JOBS)-th finish.
-pub fn reconstruct_runs(log: &[NinjaLogEntry]) -> Vec<(String, f64, Option<f64>)> {
+pub(crate) fn reconstruct_runs(log: &[NinjaLogEntry]) -> Vec<(String, f64, Option<f64>)> {
     let logged: BTreeMap<&str, &NinjaLogEntry> = log.iter().map(|e| (e.stem(), e)).collect();
     let mut ends: Vec<f64> = log.iter().map(|e| e.end_ms as f64 / 1000.0).collect();
     ends.sort_by(f64::total_cmp);

@@ -18,9 +18,11 @@ use crate::units::GIB;
 /// What is known about a host; every field optional.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostSpec {
+    /// Logical CPUs.
     pub cpus: Option<u32>,
     /// cgroup CPU quota in cores.
     pub cpu_quota: Option<f64>,
+    /// Total memory.
     pub memory_bytes: Option<u64>,
     /// cgroup memory limit.
     pub memory_limit_bytes: Option<u64>,
@@ -32,9 +34,11 @@ pub struct HostSpec {
     pub torch: Option<String>,
     /// `torch.version.cuda`, `12.6`.
     pub torch_cuda: Option<String>,
+    /// torch's C++11 ABI.
     pub cxx11_abi: Option<bool>,
     /// The default GCC's major.
     pub gcc: Option<u32>,
+    /// Free disk where the build runs.
     pub disk_free_bytes: Option<u64>,
 }
 

@@ -35,7 +35,9 @@ pub const FLASH_API_ALONE_SECONDS: f64 = 27.9;
 /// One line of a `.ninja_log` (v5 and later): one finished output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NinjaLogEntry {
+    /// When the output's command started, ms after ninja started.
     pub start_ms: u64,
+    /// When it ended, ms after ninja started.
     pub end_ms: u64,
     /// The output path, e.g. `build/temp…/csrc/flash_attn/src/flash_bwd_…o`.
     pub output: String,
@@ -51,6 +53,7 @@ impl NinjaLogEntry {
         file_stem(&self.output)
     }
 
+    /// The command's duration.
     pub fn seconds(&self) -> f64 {
         self.end_ms.saturating_sub(self.start_ms) as f64 / 1000.0
     }
@@ -87,11 +90,17 @@ pub fn parse_ninja_log(text: &str) -> Vec<NinjaLogEntry> {
 /// One measured TU compile (a line of `fa2_tu_h100.jsonl`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct TuMeasurement {
+    /// The unit's path.
     pub unit: String,
+    /// `nvcc` or `c++`.
     pub compiler: String,
+    /// The gencodes it compiled.
     pub gencodes: Vec<String>,
+    /// `nvcc --threads`, when set.
     pub nvcc_threads: Option<u32>,
+    /// Wall time of the compile.
     pub wall_s: f64,
+    /// Peak summed RSS of the compile's process tree, GiB.
     pub peak_tree_rss_gib: f64,
     /// `flash_attn-2.8.3 sdist` for the sdist lines; absent for the
     /// development-tree lines.
@@ -110,6 +119,7 @@ impl TuMeasurement {
         self.gencodes.len() <= 1 && self.nvcc_threads.unwrap_or(1) == 1
     }
 
+    /// The measurement's unit comes from an sdist (not the built-in list).
     pub fn from_sdist(&self) -> bool {
         self.source.as_deref().is_some_and(|s| s.contains("sdist"))
     }

@@ -20,18 +20,18 @@
 //! the largest unit cannot fit is refused.
 
 pub mod archs;
-pub mod baselines;
-pub mod calibrate;
-pub mod cost;
+pub(crate) mod baselines;
+pub(crate) mod calibrate;
+pub(crate) mod cost;
 pub mod hypothetical;
 pub mod matrix;
 pub mod measurements;
-pub mod preflight;
+pub(crate) mod preflight;
 pub mod published;
 pub mod recipe;
-pub mod search;
-pub mod simulate;
-pub mod targets;
+pub(crate) mod search;
+pub(crate) mod simulate;
+pub(crate) mod targets;
 pub mod validation;
 
 use std::collections::BTreeMap;
@@ -95,20 +95,38 @@ pub struct PlanRequest {
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     #[error("flash-attn {version} has no built-in file list (built in: {known}); pass its sdist or source tree as the source (`--source`)", known = recipe::KNOWN_FLASH_ATTN_VERSIONS.join(", "))]
-    UnknownVersion { version: String },
+    /// A flash-attn version without a built-in file list (and no source given).
+    UnknownVersion {
+        /// The version asked for.
+        version: String,
+    },
     #[error("cannot read the source {}: {message}", path.display())]
-    Source { path: PathBuf, message: String },
+    /// The source tree or sdist could not be read.
+    Source {
+        /// The source.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
     #[error("{} has no {wanted} to compile", source_path.display())]
+    /// The source has no files of the kind the recipe compiles.
     NoUnits {
+        /// The source.
         source_path: PathBuf,
+        /// What was looked for (`.cu` files).
         wanted: String,
     },
     #[error(transparent)]
+    /// An arch list that cannot be parsed.
     Arch(#[from] ArchError),
     #[error("{what} `{value}` is not valid: expected {expected}")]
+    /// A value outside what it may be.
     BadInput {
+        /// What it is (`MAX_JOBS`).
         what: String,
+        /// The value given.
         value: String,
+        /// What is accepted.
         expected: String,
     },
 }
@@ -153,9 +171,13 @@ impl Prediction {
 pub struct Baseline {
     /// `flash-attn-auto`, `seed` or `torch-default`.
     pub name: String,
+    /// What it is, in a sentence.
     pub description: String,
+    /// Its MAX_JOBS.
     pub max_jobs: u32,
+    /// Its NVCC_THREADS.
     pub nvcc_threads: u32,
+    /// Its predicted time and peak.
     pub predicted: Prediction,
     /// Its predicted peak is above the memory ceiling: expect OOM kills.
     pub exceeds_memory: bool,
@@ -191,6 +213,7 @@ impl ModelSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Plan {
+    /// The version of this contract: [`PLAN_SCHEMA_VERSION`] when written.
     pub schema_version: u32,
     /// `flash-attn` or `torch-ext`.
     pub recipe: String,
@@ -202,8 +225,11 @@ pub struct Plan {
     pub archs: Vec<String>,
     /// Gencodes per nvcc compile (`-gencode` flags).
     pub gencodes: u32,
+    /// The `-gencode` flags nvcc gets.
     pub gencode_flags: Vec<String>,
+    /// MAX_JOBS (the first attempt's; retries use fewer after an OOM kill).
     pub max_jobs: u32,
+    /// NVCC_THREADS (fixed across retries).
     pub nvcc_threads: u32,
     /// The build's environment.
     pub env: BTreeMap<String, String>,
@@ -217,13 +243,17 @@ pub struct Plan {
     /// (≤ 1.13.2) would not do it from `.ninja_log` times
     /// (`bench/ninja-log-order.md`).
     pub predicted_longest_first: Prediction,
+    /// Other settings, priced on the same host.
     pub baselines: Vec<Baseline>,
     /// `cu13torch2.11cxx11abiTRUE`, flash-attn's prebuilt-wheel label.
     pub local_version: Option<String>,
+    /// The memory the build may use: the basis minus the margin.
     pub memory_ceiling_bytes: u64,
+    /// Memory kept for everything else.
     pub memory_margin_bytes: u64,
     /// `cgroup limit`, `total memory` or `override`.
     pub memory_basis: String,
+    /// CPUs planned for (logical, capped by the quota).
     pub cpus: u32,
     /// Translation units compiled.
     pub units: u32,
@@ -232,6 +262,7 @@ pub struct Plan {
     /// The cost model's fitted constants (see `plan::cost`).
     #[serde(default)]
     pub model: ModelSummary,
+    /// Preflight findings, most severe first.
     pub findings: Vec<Finding>,
     /// What was assumed about a host not detected (filled by the caller).
     #[serde(default)]
@@ -492,7 +523,9 @@ pub fn schedule(
 pub struct ScheduleBasis {
     /// In ninja's order.
     pub units: Vec<recipe::TranslationUnit>,
+    /// Gencodes per nvcc compile.
     pub gencodes: u32,
+    /// CPUs of the host.
     pub cpus: u32,
     /// The build passes NVCC_THREADS to nvcc (else every compile runs with 1).
     pub threads_honoured: bool,

@@ -27,13 +27,13 @@ use crate::units::{format_bytes, GIB, MIB};
 /// The findings of the toolchain checks and the variables they add to the
 /// plan's environment.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Preflight {
+pub(crate) struct Preflight {
     pub findings: Vec<Finding>,
     pub env: BTreeMap<String, String>,
 }
 
 /// Run the toolchain checks for `recipe` on `facts`.
-pub fn check_toolchain(facts: &Facts, recipe: &Recipe) -> Preflight {
+pub(crate) fn check_toolchain(facts: &Facts, recipe: &Recipe) -> Preflight {
     let mut out = Preflight::default();
     check_cuda(facts, recipe, &mut out);
     check_torch(facts, &mut out);
@@ -152,7 +152,7 @@ fn check_torch(facts: &Facts, out: &mut Preflight) {
 
 /// The compiler a build uses by default: the first gcc-family compiler
 /// detection lists (it lists `CC`/`CXX` first, then PATH in order).
-pub fn default_gcc(facts: &Facts) -> Option<&Compiler> {
+pub(crate) fn default_gcc(facts: &Facts) -> Option<&Compiler> {
     facts
         .compilers
         .iter()
@@ -239,13 +239,13 @@ fn check_ninja(facts: &Facts, out: &mut Preflight) {
 /// flash-attn's ~250 MB wheels for 73 units × 4 gencodes, compressed about
 /// 2:1), and nvcc's temporary files (~128 MiB per running job). An estimate,
 /// not a measurement.
-pub fn disk_needed_bytes(units: usize, gencodes: u32, jobs: u32) -> u64 {
+pub(crate) fn disk_needed_bytes(units: usize, gencodes: u32, jobs: u32) -> u64 {
     512 * MIB + units as u64 * u64::from(gencodes.max(1)) * 6 * MIB + u64::from(jobs) * 128 * MIB
 }
 
 /// `disk-low` when the build dir's free space is below the estimate (error)
 /// or below twice it (warning).
-pub fn check_disk(facts: &Facts, needed: u64) -> Option<Finding> {
+pub(crate) fn check_disk(facts: &Facts, needed: u64) -> Option<Finding> {
     let free = facts.host.disk_free_bytes?;
     let severity = if free < needed {
         Severity::Error

@@ -36,18 +36,26 @@ pub const FLASH_ATTN_MIN_CUDA: &str = "11.7";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recipe {
     /// flash-attn 2's CUDA extension, e.g. `2.8.3`.
-    FlashAttn { version: String },
+    FlashAttn {
+        /// The flash-attn version.
+        version: String,
+    },
     /// Any torch `CUDAExtension` whose sources are in `source`.
-    TorchExt { source: PathBuf },
+    TorchExt {
+        /// The source tree or sdist.
+        source: PathBuf,
+    },
 }
 
 impl Recipe {
+    /// flash-attn `version` (its built-in file list, or a source given later).
     pub fn flash_attn(version: impl Into<String>) -> Self {
         Recipe::FlashAttn {
             version: version.into(),
         }
     }
 
+    /// A torch CUDA extension whose sources are under `source`.
     pub fn torch_ext(source: impl Into<PathBuf>) -> Self {
         Recipe::TorchExt {
             source: source.into(),
@@ -62,6 +70,7 @@ impl Recipe {
         }
     }
 
+    /// The recipe is flash-attn.
     pub fn is_flash_attn(&self) -> bool {
         matches!(self, Recipe::FlashAttn { .. })
     }
@@ -71,7 +80,9 @@ impl Recipe {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum UnitCompiler {
+    /// A `.cu` file, compiled by nvcc.
     Nvcc,
+    /// A C++ file, compiled by the host compiler.
     Cxx,
 }
 
@@ -80,6 +91,7 @@ pub enum UnitCompiler {
 pub struct TranslationUnit {
     /// Path relative to the source root, `csrc/flash_attn/src/x.cu`.
     pub path: String,
+    /// Which compiler builds it.
     pub compiler: UnitCompiler,
 }
 
@@ -103,6 +115,7 @@ impl TranslationUnit {
         super::measurements::file_stem(&self.path)
     }
 
+    /// Compiled by nvcc.
     pub fn is_cuda(&self) -> bool {
         self.compiler == UnitCompiler::Nvcc
     }

@@ -15,13 +15,13 @@ use super::recipe::TranslationUnit;
 use super::simulate::{simulate, Order, Simulation};
 
 /// Walls within this fraction of the best count as ties.
-pub const TIE_TOLERANCE: f64 = 0.01;
+pub(crate) const TIE_TOLERANCE: f64 = 0.01;
 /// Stop raising the jobs after this many candidates in a row that do not fit.
 const MISSES_BEFORE_STOP: u32 = 4;
 
 /// One simulated setting.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Candidate {
+pub(crate) struct Candidate {
     pub jobs: u32,
     pub threads: u32,
     pub ninja: Simulation,
@@ -30,7 +30,7 @@ pub struct Candidate {
 
 impl Candidate {
     /// The higher of the two orders' peaks.
-    pub fn peak(&self) -> u64 {
+    pub(crate) fn peak(&self) -> u64 {
         self.ninja
             .peak_memory_bytes
             .max(self.longest_first.peak_memory_bytes)
@@ -38,7 +38,7 @@ impl Candidate {
 }
 
 /// The units as jobs for `gencodes` and `threads`.
-pub fn jobs_for(
+pub(crate) fn jobs_for(
     model: &CostModel,
     units: &[TranslationUnit],
     gencodes: u32,
@@ -51,7 +51,7 @@ pub fn jobs_for(
 }
 
 /// Simulate one setting in both orders.
-pub fn evaluate(
+pub(crate) fn evaluate(
     model: &CostModel,
     units: &[TranslationUnit],
     gencodes: u32,
@@ -70,7 +70,7 @@ pub fn evaluate(
 
 /// The search space and its limits.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Space {
+pub(crate) struct Space {
     pub gencodes: u32,
     pub cpus: u32,
     pub ceiling: u64,
@@ -85,14 +85,14 @@ pub struct Space {
 /// The chosen setting, and whether it fits under the ceiling (`false` only
 /// when nothing does, or the user fixed a setting that does not).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Choice {
+pub(crate) struct Choice {
     pub best: Candidate,
     pub fits: bool,
     /// How many settings were simulated.
     pub evaluated: u32,
 }
 
-pub fn choose(model: &CostModel, units: &[TranslationUnit], space: Space) -> Choice {
+pub(crate) fn choose(model: &CostModel, units: &[TranslationUnit], space: Space) -> Choice {
     let job_range: Vec<u32> = match space.fixed_jobs {
         Some(j) => vec![j.max(1)],
         None => (1..=(units.len() as u32).min(space.cpus).max(1)).collect(),

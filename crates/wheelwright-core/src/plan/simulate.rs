@@ -40,6 +40,7 @@ pub struct SimulatedJob {
 /// The outcome of one simulated build.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Simulation {
+    /// When the last job ends.
     pub wall_seconds: f64,
     /// The compiles' peak plus the build's own overhead.
     pub peak_memory_bytes: u64,
@@ -51,7 +52,7 @@ impl Simulation {
     /// The ninja phase against its bound: wall ÷ (Σ job durations ÷ `slots`),
     /// as `bench/ninja_ratio.py` computes it from a real `.ninja_log`.
     /// 1.0 means every slot was busy to the end; 0.0 for an empty build.
-    pub fn bound_ratio(&self, slots: u32) -> f64 {
+    pub(crate) fn bound_ratio(&self, slots: u32) -> f64 {
         let busy: f64 = self
             .jobs
             .iter()

@@ -10,7 +10,7 @@ use crate::facts::Facts;
 use crate::finding::{Finding, Severity};
 
 /// The archs to build, sorted; findings for every arch dropped or mapped.
-pub fn resolve_archs(
+pub(crate) fn resolve_archs(
     recipe: &Recipe,
     su: &SourceUnits,
     facts: &Facts,

@@ -25,26 +25,32 @@ use super::simulate::{simulate, Order};
 pub struct Validation {
     /// When the 69 logged objects were all done.
     pub measured_69_seconds: f64,
+    /// When the simulation had the same 69 objects done.
     pub simulated_69_seconds: f64,
     /// All 73 objects (the real build never got there).
     pub simulated_full_seconds: f64,
     /// Longest-first on the same setting.
     pub simulated_full_longest_first_seconds: f64,
+    /// The build's measured peak (cgroup).
     pub measured_peak_bytes: u64,
+    /// The simulation's peak.
     pub simulated_peak_bytes: u64,
     /// Mean |simulated − logged| start time of the logged objects.
     pub mean_start_error_seconds: f64,
     /// The simulated ninja phase against its bound (wall ÷ Σ job time ÷
     /// MAX_JOBS), in ninja's order and longest first.
     pub simulated_bound_ratio: f64,
+    /// [`Validation::simulated_bound_ratio`], longest first.
     pub simulated_bound_ratio_longest_first: f64,
 }
 
 impl Validation {
+    /// Relative error of the simulated wall time (0.05 = 5 % long).
     pub fn wall_error(&self) -> f64 {
         self.simulated_69_seconds / self.measured_69_seconds - 1.0
     }
 
+    /// Relative error of the simulated peak.
     pub fn peak_error(&self) -> f64 {
         self.simulated_peak_bytes as f64 / self.measured_peak_bytes as f64 - 1.0
     }

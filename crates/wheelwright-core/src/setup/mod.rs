@@ -15,7 +15,7 @@
 //! 3. ninja: `ninja --version`, then a two-target build with `-j 2`; broken →
 //!    `pip install --force-reinstall ninja` → proven again.
 
-pub mod ninja;
+pub(crate) mod ninja;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -61,6 +61,7 @@ pub struct SetupOptions {
 }
 
 impl SetupOptions {
+    /// Options for `python` with the `PATH` to find ninja on: no changes to a system interpreter, real run, PyPI, 15 min per pip run.
     pub fn new(python: PathBuf, path: OsString) -> Self {
         SetupOptions {
             python,
@@ -78,17 +79,25 @@ impl SetupOptions {
 /// What the probe said about the interpreter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PythonEnv {
+    /// `sys.executable`.
     pub executable: String,
+    /// `3.12.3`.
     pub version: String,
+    /// `sys.prefix`.
     pub prefix: String,
+    /// `sys.base_prefix`.
     pub base_prefix: String,
     #[serde(default)]
+    /// A conda environment.
     pub conda: bool,
+    /// Where console scripts are installed.
     pub scripts: Option<String>,
+    /// Where packages are installed.
     pub purelib: Option<String>,
     /// Path of PEP 668's marker, when the stdlib carries one.
     pub externally_managed: Option<String>,
     #[serde(default)]
+    /// The current user can write [`PythonEnv::purelib`].
     pub purelib_writable: bool,
     /// Installed version of each package we care about, `None` = missing.
     pub packages: BTreeMap<String, Option<String>>,
@@ -111,6 +120,7 @@ impl PythonEnv {
         }
     }
 
+    /// The installed version of `package`, if it is installed.
     pub fn version_of(&self, package: &str) -> Option<&str> {
         self.packages.get(package).and_then(|v| v.as_deref())
     }
@@ -120,9 +130,13 @@ impl PythonEnv {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepStatus {
+    /// It changed something.
     Changed,
+    /// Nothing needed changing.
     AlreadyFine,
+    /// It would change something (a dry run).
     WouldChange,
+    /// It failed.
     Failed,
 }
 
@@ -131,6 +145,7 @@ pub enum StepStatus {
 pub struct Step {
     /// `upgrade-packaging-tools`, `install-missing`, `ninja`.
     pub id: String,
+    /// How it ended.
     pub status: StepStatus,
     /// What changed, what was fine, or what went wrong, in words.
     pub detail: String,
@@ -142,9 +157,13 @@ pub struct Step {
 /// What `setup` did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SetupReport {
+    /// The interpreter, as probed before the steps.
     pub python: PythonEnv,
+    /// Nothing was changed (`--dry-run`).
     pub dry_run: bool,
+    /// The steps, in order.
     pub steps: Vec<Step>,
+    /// ninja after the steps.
     pub ninja: NinjaHealth,
     /// Every step ended changed or already fine (or would change, in a dry run).
     pub ok: bool,
@@ -154,11 +173,29 @@ pub struct SetupReport {
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     #[error("probing `{python}` failed: {message}")]
-    Probe { python: PathBuf, message: String },
+    /// The interpreter could not be probed.
+    Probe {
+        /// The interpreter.
+        python: PathBuf,
+        /// Why.
+        message: String,
+    },
     #[error("`{python}` is a system interpreter ({why}); wheelwright will not modify it")]
-    SystemPython { python: PathBuf, why: String },
+    /// A system interpreter (not a venv or conda env): not modified.
+    SystemPython {
+        /// The interpreter.
+        python: PathBuf,
+        /// What shows it is one.
+        why: String,
+    },
     #[error("`{purelib}`, where `{python}` installs packages, is not writable by this user")]
-    NotWritable { python: PathBuf, purelib: String },
+    /// The interpreter's package dir is not writable by this user.
+    NotWritable {
+        /// The interpreter.
+        python: PathBuf,
+        /// Its package dir.
+        purelib: String,
+    },
 }
 
 impl SetupError {

@@ -17,7 +17,7 @@ use crate::process;
 
 /// A two-target build file; each target is written by its own edge, so `-j 2`
 /// runs two jobs.
-pub const PROOF_BUILD_NINJA: &str = "\
+pub(crate) const PROOF_BUILD_NINJA: &str = "\
 rule write
   command = echo $out > $out
   description = write $out
@@ -31,6 +31,7 @@ default a.txt b.txt
 pub struct NinjaHealth {
     /// The executable found on PATH (with the interpreter's dir first).
     pub path: Option<PathBuf>,
+    /// `ninja --version`, when it answered.
     pub version: Option<String>,
     /// `ninja --version` exited 0.
     pub version_ok: bool,
@@ -41,13 +42,14 @@ pub struct NinjaHealth {
 }
 
 impl NinjaHealth {
-    pub fn healthy(&self) -> bool {
+    /// ninja answered its version and built the two-target check.
+    pub(crate) fn healthy(&self) -> bool {
         self.version_ok && self.proven
     }
 }
 
 /// Find `ninja` on `path` and check it; `None` path means not found.
-pub fn check(path: &OsString, timeout: Duration) -> NinjaHealth {
+pub(crate) fn check(path: &OsString, timeout: Duration) -> NinjaHealth {
     let Some(ninja) = which("ninja", path) else {
         return NinjaHealth {
             path: None,
@@ -61,7 +63,7 @@ pub fn check(path: &OsString, timeout: Duration) -> NinjaHealth {
 }
 
 /// Check the ninja at `ninja`: `--version`, then the proof build.
-pub fn check_at(ninja: &Path, path: &OsString, timeout: Duration) -> NinjaHealth {
+pub(crate) fn check_at(ninja: &Path, path: &OsString, timeout: Duration) -> NinjaHealth {
     let mut health = NinjaHealth {
         path: Some(ninja.to_path_buf()),
         version: None,
@@ -98,7 +100,7 @@ pub fn check_at(ninja: &Path, path: &OsString, timeout: Duration) -> NinjaHealth
 }
 
 /// Build [`PROOF_BUILD_NINJA`] with `-j 2` in a temp dir.
-pub fn prove(ninja: &Path, path: &OsString, timeout: Duration) -> Result<(), String> {
+pub(crate) fn prove(ninja: &Path, path: &OsString, timeout: Duration) -> Result<(), String> {
     let dir = tempfile::Builder::new()
         .prefix("wheelwright-ninja-proof-")
         .tempdir()

@@ -20,12 +20,16 @@ pub const REPORT_SCHEMA_VERSION: u32 = 1;
 /// What `--format json` prints.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// [`REPORT_SCHEMA_VERSION`].
     pub schema_version: u32,
+    /// Counts by severity.
     pub summary: Summary,
+    /// The findings, most important first.
     pub findings: Vec<Finding>,
 }
 
 impl Report {
+    /// The report of `findings`.
     pub fn new(findings: &[Finding]) -> Report {
         Report {
             schema_version: REPORT_SCHEMA_VERSION,

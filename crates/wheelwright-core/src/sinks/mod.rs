@@ -34,14 +34,20 @@ pub use redact::redact_secrets;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
+    /// GitHub Actions annotations, step summary and outputs.
     Github,
+    /// A JSON document ([`json::Report`]).
     Json,
+    /// JUnit XML, one test case per finding.
     Junit,
+    /// GitLab Code Quality JSON.
     Gitlab,
+    /// Plain text for a terminal or a log.
     Text,
 }
 
 impl Format {
+    /// Every format.
     pub const ALL: [Format; 5] = [
         Format::Github,
         Format::Json,
@@ -50,6 +56,7 @@ impl Format {
         Format::Text,
     ];
 
+    /// The format's name, as `--format` takes it.
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Github => "github",
@@ -85,13 +92,18 @@ impl std::str::FromStr for Format {
 /// Counts of findings by severity.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
+    /// All findings.
     pub findings: usize,
+    /// Errors.
     pub errors: usize,
+    /// Warnings.
     pub warnings: usize,
+    /// Notices.
     pub notices: usize,
 }
 
 impl Summary {
+    /// The counts of `findings`.
     pub fn of(findings: &[Finding]) -> Summary {
         let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
         Summary {

@@ -56,10 +56,18 @@ pub enum MaskWarning {
         "{name} holds a secret of {chars} characters, too short to mask (masking starts at \
          {MIN_SECRET_CHARS}): it is shown as it is wherever it appears"
     )]
-    TooShort { name: String, chars: usize },
+    TooShort {
+        /// The variable.
+        name: String,
+        /// Its value's length.
+        chars: usize,
+    },
     /// A variable the user asked to mask is not set.
     #[error("{name} is to be masked but is not set")]
-    Unset { name: String },
+    Unset {
+        /// The variable.
+        name: String,
+    },
 }
 
 /// The secret values to mask, with one automaton that finds them all.

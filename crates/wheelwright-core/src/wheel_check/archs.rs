@@ -51,7 +51,7 @@ pub enum RequiredArchsError {
 impl RequiredArchs {
     /// Parse `80;90`, `8.0,9.0a`, `sm_80 sm_90`, `9.0+PTX` (SASS and PTX),
     /// `compute_90` (PTX only).
-    pub fn parse(list: &str, source: &str) -> Result<RequiredArchs, RequiredArchsError> {
+    pub(crate) fn parse(list: &str, source: &str) -> Result<RequiredArchs, RequiredArchsError> {
         let mut sass = Vec::new();
         let mut ptx = Vec::new();
         for item in list.split([',', ';', ' ']).map(str::trim) {
@@ -93,7 +93,7 @@ impl RequiredArchs {
     /// The archs the build planned: each `-gencode arch=compute_X,code=Y` of
     /// the plan (`code=sm_X` is SASS, `code=compute_X` PTX, `code=[a,b]`
     /// both), else the plan's arch list as SASS.
-    pub fn from_report(report: &BuildReport) -> Result<RequiredArchs, RequiredArchsError> {
+    pub(crate) fn from_report(report: &BuildReport) -> Result<RequiredArchs, RequiredArchsError> {
         let plan = report.plan.as_ref().ok_or(RequiredArchsError::NoPlan)?;
         Self::from_plan(plan, "report.json plan")
     }
@@ -139,7 +139,7 @@ pub struct ArchComparison {
 }
 
 /// Compare the device code of one binary with `required`.
-pub fn compare_archs(code: &[DeviceCode], required: &RequiredArchs) -> ArchComparison {
+pub(crate) fn compare_archs(code: &[DeviceCode], required: &RequiredArchs) -> ArchComparison {
     let parse_all = |names: &[String]| -> Vec<Arch> {
         names.iter().filter_map(|n| Arch::parse(n).ok()).collect()
     };
@@ -182,7 +182,7 @@ fn meets(have: Arch, want: Arch) -> bool {
 
 /// The arch set of one flash-attn release's own wheels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OfficialArchs {
+pub(crate) struct OfficialArchs {
     /// The flash-attn version (public, no local label).
     pub version: &'static str,
     /// The CUDA its release workflow built with.
@@ -197,7 +197,7 @@ const FLASH_ATTN_2_8_SASS: &[&str] = &["sm_80", "sm_90", "sm_100", "sm_120"];
 
 /// flash-attn releases whose wheels' archs were read from the tag's
 /// `setup.py` and `publish.yml` (github.com/Dao-AILab/flash-attention).
-pub const FLASH_ATTN_OFFICIAL: &[OfficialArchs] = &[
+pub(crate) const FLASH_ATTN_OFFICIAL: &[OfficialArchs] = &[
     OfficialArchs {
         version: "2.7.4",
         cuda: "12.4.1",
@@ -231,7 +231,7 @@ pub const FLASH_ATTN_OFFICIAL: &[OfficialArchs] = &[
 ];
 
 /// The official arch set of flash-attn `version` (a local label is ignored).
-pub fn flash_attn_official_archs(version: &str) -> Option<&'static OfficialArchs> {
+pub(crate) fn flash_attn_official_archs(version: &str) -> Option<&'static OfficialArchs> {
     let public = version.split('+').next().unwrap_or(version);
     FLASH_ATTN_OFFICIAL.iter().find(|o| o.version == public)
 }
@@ -263,7 +263,10 @@ pub enum OfficialArchVerdict {
 /// Compare the device code of a wheel's binaries with the official set of
 /// flash-attn `version`: what a publisher calls before using flash-attn's
 /// asset name.
-pub fn official_arch_gap(binaries: &[Vec<DeviceCode>], version: &str) -> OfficialArchVerdict {
+pub(crate) fn official_arch_gap(
+    binaries: &[Vec<DeviceCode>],
+    version: &str,
+) -> OfficialArchVerdict {
     let Some(official) = flash_attn_official_archs(version) else {
         return OfficialArchVerdict::UnknownVersion {
             version: version.to_string(),

@@ -16,7 +16,7 @@ use super::fatbin::{read_fatbin, DeviceCode, FatbinError};
 
 /// One undefined dynamic symbol of an object.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct UndefinedSymbol {
+pub(crate) struct UndefinedSymbol {
     /// The symbol name (mangled, as the dynamic linker sees it).
     pub name: String,
     /// The version it asks for (`GLIBC_2.14`), when versioned.
@@ -27,7 +27,7 @@ pub struct UndefinedSymbol {
 
 /// The dynamic-linking facts of one ELF object.
 #[derive(Debug, Clone, Default)]
-pub struct ElfInfo {
+pub(crate) struct ElfInfo {
     /// `e_machine` (62 for x86-64, 183 for aarch64).
     pub machine: u16,
     /// 64-bit ELF.
@@ -53,7 +53,7 @@ pub struct ElfInfo {
 
 /// Why a file could not be read as an ELF object.
 #[derive(Debug, thiserror::Error)]
-pub enum ElfError {
+pub(crate) enum ElfError {
     /// The file could not be opened.
     #[error("could not open {path}: {source}")]
     Open {
@@ -84,7 +84,7 @@ pub enum ElfError {
 
 /// What to read besides the dynamic tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Detail {
+pub(crate) enum Detail {
     /// Defined symbols and needed libraries only (a dependency).
     Dependency,
     /// Everything, device code included (an object of the wheel).
@@ -92,12 +92,12 @@ pub enum Detail {
 }
 
 /// Whether `head` (a file's first bytes) starts like an ELF object.
-pub fn is_elf(head: &[u8]) -> bool {
+pub(crate) fn is_elf(head: &[u8]) -> bool {
     head.starts_with(b"\x7fELF")
 }
 
 /// Read the ELF object at `path`.
-pub fn read_elf(path: &Path, detail: Detail) -> Result<ElfInfo, ElfError> {
+pub(crate) fn read_elf(path: &Path, detail: Detail) -> Result<ElfInfo, ElfError> {
     let shown = path.display().to_string();
     let file = File::open(path).map_err(|source| ElfError::Open {
         path: shown.clone(),

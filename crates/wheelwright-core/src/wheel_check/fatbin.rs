@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::plan::archs::Arch;
 
 /// The magic number of a fatbin container.
-pub const FATBIN_MAGIC: u32 = 0xBA55_ED50;
+pub(crate) const FATBIN_MAGIC: u32 = 0xBA55_ED50;
 /// The flag bit of an arch-specific (`sm_90a`) entry.
 const FLAG_ARCH_SPECIFIC: u64 = 0x10_0000;
 /// The flag bit of a family-specific (`sm_100f`) entry.
@@ -35,7 +35,7 @@ const ENTRY_HEADER_READ: u64 = 48;
 /// What an entry of a fatbin holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum CodeKind {
+pub(crate) enum CodeKind {
     /// Machine code (a cubin) that runs as is on its architecture.
     Sass,
     /// PTX, compiled by the driver at load time for newer GPUs.
@@ -44,7 +44,7 @@ pub enum CodeKind {
 
 /// One entry of a fatbin: device code for one architecture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct DeviceCode {
+pub(crate) struct DeviceCode {
     /// SASS or PTX.
     pub kind: CodeKind,
     /// The architecture, with its `a`/`f` variant.
@@ -53,7 +53,7 @@ pub struct DeviceCode {
 
 impl DeviceCode {
     /// `sm_90a` for SASS, `compute_90` for PTX: nvcc's spelling.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         match self.kind {
             CodeKind::Sass => self.arch.sm(),
             CodeKind::Ptx => format!("compute_{}", self.arch.compact()),
@@ -63,7 +63,7 @@ impl DeviceCode {
 
 /// A `.nv_fatbin` section we could not read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FatbinError {
+pub(crate) enum FatbinError {
     /// The bytes at an offset are not a container header.
     #[error("no fatbin container at offset {offset} of .nv_fatbin (magic {magic:#010x})")]
     BadMagic {
@@ -86,7 +86,7 @@ pub enum FatbinError {
 ///
 /// Only the headers are read, so a 400 MB section costs a few reads.
 /// Entries of other kinds than PTX and SASS are skipped.
-pub fn read_fatbin<'data, R: ReadRef<'data>>(
+pub(crate) fn read_fatbin<'data, R: ReadRef<'data>>(
     data: R,
     start: u64,
     size: u64,

@@ -31,7 +31,7 @@ pub enum Purpose {
 
 /// The header fields of an email-style file (`METADATA`, `WHEEL`): `(key, value)`
 /// in order, up to the first blank line; continuation lines joined.
-pub fn parse_headers(text: &str) -> Vec<(String, String)> {
+pub(crate) fn parse_headers(text: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     for line in text.lines() {
         if line.trim().is_empty() {
@@ -52,7 +52,7 @@ pub fn parse_headers(text: &str) -> Vec<(String, String)> {
 }
 
 /// The first value of `key` (case-insensitive) in parsed headers.
-pub fn header<'a>(headers: &'a [(String, String)], key: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(headers: &'a [(String, String)], key: &str) -> Option<&'a str> {
     headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(key))
@@ -60,7 +60,7 @@ pub fn header<'a>(headers: &'a [(String, String)], key: &str) -> Option<&'a str>
 }
 
 /// A project name normalized as PEP 503 says: lower case, runs of `-_.` as `-`.
-pub fn normalize_name(name: &str) -> String {
+pub(crate) fn normalize_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut sep = false;
     for c in name.chars() {
@@ -79,7 +79,7 @@ pub fn normalize_name(name: &str) -> String {
 
 /// The tags a file name's compressed tag sets stand for: `py2.py3-none-any`
 /// is `py2-none-any` and `py3-none-any`. Sorted.
-pub fn expand_tags(name: &WheelName) -> BTreeSet<String> {
+pub(crate) fn expand_tags(name: &WheelName) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for py in name.python_tag.split('.') {
         for abi in name.abi_tag.split('.') {
@@ -93,7 +93,7 @@ pub fn expand_tags(name: &WheelName) -> BTreeSet<String> {
 
 /// A tag component holds only `A-Z a-z 0-9 _` (and `.` between compressed
 /// tags): anything else (a space, `+`, `/`) cannot be a tag.
-pub fn valid_tag_component(tag: &str) -> bool {
+pub(crate) fn valid_tag_component(tag: &str) -> bool {
     !tag.is_empty()
         && tag
             .split('.')
@@ -102,7 +102,7 @@ pub fn valid_tag_component(tag: &str) -> bool {
 
 /// What the identity checks found and the facts behind them.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Identity {
+pub(crate) struct Identity {
     /// `METADATA`'s `Name:`.
     pub metadata_name: Option<String>,
     /// `METADATA`'s `Version:`.
@@ -114,7 +114,7 @@ pub struct Identity {
 }
 
 /// Compare the file name with `WHEEL` and `METADATA` (their texts).
-pub fn check_identity(
+pub(crate) fn check_identity(
     name: &WheelName,
     wheel_text: &str,
     metadata_text: &str,

@@ -19,16 +19,16 @@
 //! using flash-attn's own asset name, read [`WheelCheck::official_archs`]
 //! (or call [`archs::official_arch_gap`]).
 
-pub mod archs;
-pub mod elf;
-pub mod fatbin;
-pub mod metadata;
-pub mod policy;
-pub mod record;
-pub mod request;
+pub(crate) mod archs;
+pub(crate) mod elf;
+pub(crate) mod fatbin;
+pub(crate) mod metadata;
+pub(crate) mod policy;
+pub(crate) mod record;
+pub(crate) mod request;
 pub mod retag;
-pub mod symbols;
-pub mod torch;
+pub(crate) mod symbols;
+pub(crate) mod torch;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;

@@ -31,7 +31,7 @@ use super::elf::ElfInfo;
 const POLICY_JSON: &str = include_str!("manylinux-policy.json");
 
 /// The libraries left outside the wheel on purpose: torch's and CUDA's.
-pub const DEFAULT_EXCLUDES: [&str; 4] = ["libc10*", "libtorch*", "libcu*", "libnv*"];
+pub(crate) const DEFAULT_EXCLUDES: [&str; 4] = ["libc10*", "libtorch*", "libcu*", "libnv*"];
 
 #[derive(Debug, Deserialize)]
 struct PolicyData {
@@ -63,14 +63,14 @@ pub struct PolicyReport {
 
 /// Why a policy could not be computed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PolicyError {
+pub(crate) enum PolicyError {
     /// The ELF machine has no manylinux policy.
     #[error("no manylinux policy for ELF machine {0}")]
     UnknownMachine(u16),
 }
 
 /// The architecture name policies use for an ELF machine.
-pub fn arch_name(machine: u16, is_64: bool) -> Option<&'static str> {
+pub(crate) fn arch_name(machine: u16, is_64: bool) -> Option<&'static str> {
     use object::elf;
     let m = elf::Machine(machine);
     Some(match (m, is_64) {
@@ -88,7 +88,7 @@ pub fn arch_name(machine: u16, is_64: bool) -> Option<&'static str> {
 
 /// Whether `soname` matches one of `patterns` (shell globs, as auditwheel's
 /// `--exclude` takes them).
-pub fn excluded(soname: &str, patterns: &[String]) -> bool {
+pub(crate) fn excluded(soname: &str, patterns: &[String]) -> bool {
     patterns
         .iter()
         .any(|p| glob::Pattern::new(p).is_ok_and(|g| g.matches(soname)))
@@ -101,7 +101,7 @@ fn is_loader(lib: &str) -> bool {
 /// The policy `binaries` (the ELF objects of one wheel) satisfy.
 /// `in_wheel` holds the file names of every file in the wheel; `exclude`
 /// the patterns of libraries treated as external.
-pub fn wheel_policy(
+pub(crate) fn wheel_policy(
     binaries: &[&ElfInfo],
     in_wheel: &BTreeSet<String>,
     exclude: &[String],
@@ -238,7 +238,7 @@ pub fn wheel_policy(
 
 /// Compare `GLIBC_2.17` with `GLIBC_2.9`, `GLIBCXX_3.4.30` with
 /// `GLIBCXX_3.4.9`: the prefix, then the numbers numerically.
-pub fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+pub(crate) fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     fn split(v: &str) -> (&str, Vec<u64>) {
         let (prefix, nums) = v.split_once('_').unwrap_or((v, ""));
         (
@@ -251,7 +251,7 @@ pub fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 
 /// The highest version of each family the binaries need: `GLIBC` →
 /// `GLIBC_2.34`, `GLIBCXX` → `GLIBCXX_3.4.30`, also `CXXABI`, `GCC`.
-pub fn highest_versions(binaries: &[&ElfInfo]) -> BTreeMap<String, String> {
+pub(crate) fn highest_versions(binaries: &[&ElfInfo]) -> BTreeMap<String, String> {
     let mut out: BTreeMap<String, String> = BTreeMap::new();
     for b in binaries {
         for (lib, version) in &b.version_needs {

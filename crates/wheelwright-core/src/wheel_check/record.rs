@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256, Sha384, Sha512};
 
 /// One row of `RECORD`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordRow {
+pub(crate) struct RecordRow {
     /// The file's path in the archive.
     pub path: String,
     /// `sha256=<urlsafe base64 without padding>`, empty for `RECORD` itself.
@@ -22,7 +22,7 @@ pub struct RecordRow {
 /// A `RECORD` that is not valid CSV of `path,hash,size` rows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("RECORD line {line}: {why}")]
-pub struct RecordParseError {
+pub(crate) struct RecordParseError {
     /// 1-based line number.
     pub line: usize,
     /// What is wrong with it.
@@ -30,7 +30,7 @@ pub struct RecordParseError {
 }
 
 /// Parse `RECORD` (CSV: fields may be quoted, `""` is a quote inside quotes).
-pub fn parse_record(text: &str) -> Result<Vec<RecordRow>, RecordParseError> {
+pub(crate) fn parse_record(text: &str) -> Result<Vec<RecordRow>, RecordParseError> {
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line_no = i + 1;
@@ -96,7 +96,7 @@ fn split_csv_line(line: &str) -> Option<Vec<String>> {
 }
 
 /// Write rows as `RECORD` text (quoting fields that need it), in the given order.
-pub fn render_record(rows: &[RecordRow]) -> String {
+pub(crate) fn render_record(rows: &[RecordRow]) -> String {
     let quote = |f: &str| {
         if f.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", f.replace('"', "\"\""))
@@ -114,7 +114,7 @@ pub fn render_record(rows: &[RecordRow]) -> String {
 
 /// A running hash of a file in the archive, for the algorithms wheels use.
 #[derive(Debug, Clone)]
-pub enum FileHasher {
+pub(crate) enum FileHasher {
     /// `sha256`, what pip and every build backend write.
     Sha256(Sha256),
     /// `sha384`.
@@ -126,7 +126,7 @@ pub enum FileHasher {
 impl FileHasher {
     /// A hasher for a `RECORD` hash's algorithm (`sha256=...`); `None` for an
     /// algorithm we do not accept (md5 and sha1 are too weak, PEP 427).
-    pub fn for_record_hash(hash: &str) -> Option<FileHasher> {
+    pub(crate) fn for_record_hash(hash: &str) -> Option<FileHasher> {
         match hash.split_once('=')?.0 {
             "sha256" => Some(FileHasher::Sha256(Sha256::new())),
             "sha384" => Some(FileHasher::Sha384(Sha384::new())),
@@ -136,7 +136,7 @@ impl FileHasher {
     }
 
     /// Feed bytes.
-    pub fn update(&mut self, bytes: &[u8]) {
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
         match self {
             FileHasher::Sha256(h) => h.update(bytes),
             FileHasher::Sha384(h) => h.update(bytes),
@@ -145,7 +145,7 @@ impl FileHasher {
     }
 
     /// `algo=<urlsafe base64 without padding>`, as `RECORD` writes it.
-    pub fn finish(self) -> String {
+    pub(crate) fn finish(self) -> String {
         match self {
             FileHasher::Sha256(h) => format!("sha256={}", encode_no_pad(&h.finalize())),
             FileHasher::Sha384(h) => format!("sha384={}", encode_no_pad(&h.finalize())),
@@ -155,12 +155,12 @@ impl FileHasher {
 }
 
 /// The `RECORD` hash of `bytes` with sha256.
-pub fn record_hash(bytes: &[u8]) -> String {
+pub(crate) fn record_hash(bytes: &[u8]) -> String {
     format!("sha256={}", encode_no_pad(&Sha256::digest(bytes)))
 }
 
 /// Files whose `RECORD` row may have no hash: `RECORD` itself and its signatures.
-pub fn may_lack_hash(path: &str) -> bool {
+pub(crate) fn may_lack_hash(path: &str) -> bool {
     ["/RECORD", "/RECORD.jws", "/RECORD.p7s"]
         .iter()
         .any(|s| path.ends_with(s) && path.contains(".dist-info/"))
@@ -168,7 +168,7 @@ pub fn may_lack_hash(path: &str) -> bool {
 
 /// What hashing the archive found, file by file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RecordVerdict {
+pub(crate) struct RecordVerdict {
     /// Files whose hash and size match.
     pub verified: usize,
     /// `path: why`, one per problem.
@@ -178,7 +178,7 @@ pub struct RecordVerdict {
 /// Compare `RECORD` rows with what the archive holds: `actual` maps each file
 /// to (its hash with the row's algorithm, its size); rows without a file,
 /// files without a row and wrong hashes or sizes are problems.
-pub fn compare_record(
+pub(crate) fn compare_record(
     rows: &[RecordRow],
     actual: &BTreeMap<String, (Option<String>, u64)>,
 ) -> RecordVerdict {
@@ -236,7 +236,7 @@ mod base64_urlsafe {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
     /// Encode `bytes`.
-    pub fn encode_no_pad(bytes: &[u8]) -> String {
+    pub(crate) fn encode_no_pad(bytes: &[u8]) -> String {
         let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
         for chunk in bytes.chunks(3) {
             let b = [

@@ -201,7 +201,7 @@ fn read_report(path: &Path) -> Result<BuildReport, CheckRequestError> {
 }
 
 /// What to do about a wheel that could not be checked.
-pub fn hint_for(e: &WheelCheckError) -> &'static str {
+pub(crate) fn hint_for(e: &WheelCheckError) -> &'static str {
     match e {
         WheelCheckError::Unreadable { .. } => "check the path: give the .whl file itself",
         WheelCheckError::Name(_) => {

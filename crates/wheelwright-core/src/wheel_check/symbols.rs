@@ -28,7 +28,7 @@ const MAX_LISTED: usize = 50;
 
 /// Where to look for libraries besides the objects' own run paths.
 #[derive(Debug, Clone, Default)]
-pub struct LibrarySearch {
+pub(crate) struct LibrarySearch {
     /// Searched after the run paths, before the system: torch's libraries.
     pub extra_dirs: Vec<PathBuf>,
     /// The system's directories (`/etc/ld.so.conf`, `/lib64`, ...).
@@ -42,7 +42,7 @@ pub struct LibrarySearch {
 impl LibrarySearch {
     /// The system's library directories: those `/etc/ld.so.conf` (and the
     /// files it includes) names, then the usual defaults; existing ones only.
-    pub fn system() -> Vec<PathBuf> {
+    pub(crate) fn system() -> Vec<PathBuf> {
         let mut dirs = Vec::new();
         read_ld_so_conf(Path::new("/etc/ld.so.conf"), &mut dirs, 0);
         for d in [
@@ -123,7 +123,11 @@ pub struct SymbolResolution {
 
 /// Resolve the undefined symbols of `binary` (read with [`Detail::Full`]),
 /// found at `path` (its directory is `$ORIGIN`).
-pub fn resolve_symbols(path: &Path, binary: &ElfInfo, search: &LibrarySearch) -> SymbolResolution {
+pub(crate) fn resolve_symbols(
+    path: &Path,
+    binary: &ElfInfo,
+    search: &LibrarySearch,
+) -> SymbolResolution {
     let mut out = SymbolResolution::default();
     let mut defined: HashSet<String> = HashSet::new();
     let mut loaded: BTreeMap<String, PathBuf> = BTreeMap::new();
@@ -228,7 +232,10 @@ fn locate(lib: &str, at: &Path, info: &ElfInfo, search: &LibrarySearch) -> Optio
 /// The dynamic symbols an interpreter provides to the extensions it loads:
 /// those of the executable and of the `libpython` it needs, if any (found
 /// in `libdir`).
-pub fn interpreter_symbols(executable: &Path, libdir: Option<&Path>) -> Option<HashSet<String>> {
+pub(crate) fn interpreter_symbols(
+    executable: &Path,
+    libdir: Option<&Path>,
+) -> Option<HashSet<String>> {
     let exe = read_elf(executable, Detail::Dependency).ok()?;
     let mut names: HashSet<String> = exe.defined.iter().cloned().collect();
     let search = LibrarySearch {

@@ -81,7 +81,7 @@ pub enum TorchProbeError {
 
 impl TorchEnv {
     /// Ask `python` where its torch and libpython are.
-    pub fn probe(python: &Path) -> Result<TorchEnv, TorchProbeError> {
+    pub(crate) fn probe(python: &Path) -> Result<TorchEnv, TorchProbeError> {
         let shown = python.display().to_string();
         let out = process::run(
             Command::new(python).arg("-I").arg("-c").arg(PROBE),
@@ -117,7 +117,7 @@ impl TorchEnv {
 
     /// The directories to search before the system's: `torch/lib`, then the
     /// `nvidia/*/lib` wheels.
-    pub fn library_dirs(&self) -> Vec<PathBuf> {
+    pub(crate) fn library_dirs(&self) -> Vec<PathBuf> {
         self.lib_dir
             .iter()
             .chain(&self.nvidia_lib_dirs)
