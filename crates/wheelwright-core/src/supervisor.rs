@@ -80,6 +80,7 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
+    /// A supervisor that runs `program` (this executable) as `__supervise`.
     pub fn new(program: impl Into<PathBuf>) -> Self {
         Supervisor {
             program: program.into(),
@@ -134,7 +135,9 @@ pub fn console_stdio() -> Stdio {
 pub struct SuperviseOptions {
     /// The pid of the process that started it.
     pub parent: u32,
+    /// Time between SIGTERM and SIGKILL when the tree is stopped.
     pub grace: Duration,
+    /// The caller's open output fence, to end if the caller dies.
     pub fence_file: Option<PathBuf>,
     /// The program and its arguments.
     pub command: Vec<OsString>,
@@ -185,7 +188,9 @@ impl SuperviseOptions {
 /// How the supervised command ended.
 #[derive(Debug)]
 pub enum Ending {
+    /// It exited with this code.
     Exited(i32),
+    /// A signal ended it.
     Signalled(i32),
     /// It could not be started (the caller says why, exits 127 as a shell does).
     NotStarted(std::io::Error),

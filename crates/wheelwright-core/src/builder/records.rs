@@ -63,6 +63,7 @@ impl LogFile {
         self.out.as_mut().expect("present outside restore")
     }
 
+    /// The log file's path.
     pub fn path(&self) -> &Path {
         &self.path
     }
