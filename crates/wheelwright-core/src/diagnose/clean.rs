@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use crate::sinks::redact::redact_secrets;
+use crate::sinks::redact::{redact_patterns, redact_secrets};
 
 /// `line` without ANSI escape sequences (CSI `ESC [ ... final`, OSC `ESC ]
 /// ... BEL|ESC \`, and two-byte `ESC x`).
@@ -55,6 +55,16 @@ pub fn strip_ansi(line: &str) -> Cow<'_, str> {
 /// last: a control character inside a token must not hide it from the mask
 /// and then vanish.
 pub fn clean_line(line: &str) -> String {
+    redact_secrets(&printable(line)).into_owned()
+}
+
+/// [`clean_line`] but for the masking: escape sequences and control
+/// characters out, bidi controls shown, trimmed. Borrowed for a line of
+/// printable ASCII, as most are.
+pub(crate) fn printable(line: &str) -> Cow<'_, str> {
+    if is_printable_ascii(line.as_bytes()) {
+        return Cow::Borrowed(line.trim());
+    }
     let mut printable = String::with_capacity(line.len());
     for c in strip_ansi(line).chars() {
         if is_bidi_control(c) {
@@ -63,7 +73,40 @@ pub fn clean_line(line: &str) -> String {
             printable.push(c);
         }
     }
-    redact_secrets(printable.trim()).into_owned()
+    Cow::Owned(printable.trim().to_string())
+}
+
+/// Whether every byte is printable ASCII (`' '..='~'`) or a tab; eight
+/// bytes at a time, as nearly every line of a build log is.
+fn is_printable_ascii(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let exact = |b: &u8| *b == b'\t' || (b' '..=b'~').contains(b);
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in chunks.by_ref() {
+        let x = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        // A byte under 0x20, or at 0x7F and above, sets its high bit in
+        // one of the two terms (the first only then; carries between bytes
+        // start only from a byte that is itself flagged).
+        let low = x.wrapping_sub(ONES * 0x20) & !x;
+        let high = x.wrapping_add(ONES) | x;
+        if (low | high) & HIGH != 0 && !chunk.iter().all(exact) {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(exact)
+}
+
+/// A [`printable`] line masked as [`clean_line`] masks it: the secrets'
+/// values, then the token shapes, which only a line that holds a token
+/// prefix or `://` can have (`shapes`; the caller knows from its scan).
+pub(crate) fn masked(printable: &str, shapes: bool) -> String {
+    let values = crate::sinks::secrets::installed().mask_values(printable);
+    if shapes {
+        redact_patterns(&values).into_owned()
+    } else {
+        values.into_owned()
+    }
 }
 
 /// The Unicode bidirectional formatting characters (embeddings, overrides,
@@ -91,6 +134,20 @@ mod tests {
             c,
             "error: x.cu: <U+202E>gnp.exe<U+202C> and <U+2066>y<U+2069> <U+200F>"
         );
+    }
+
+    #[test]
+    fn the_word_at_a_time_check_is_exact() {
+        for len in [1, 7, 8, 9, 16, 23] {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut line = vec![b'a'; len];
+                    line[at] = b;
+                    let exact = b == b'\t' || (b' '..=b'~').contains(&b);
+                    assert_eq!(is_printable_ascii(&line), exact, "{b:#x} at {at} of {len}");
+                }
+            }
+        }
     }
 
     #[test]

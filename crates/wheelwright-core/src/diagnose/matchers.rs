@@ -7,6 +7,8 @@
 //! vary, and lines carry prefixes (pip's indentation, docker's `#15 69.61`,
 //! timestamps). Each matcher says which real output it reads.
 
+use super::needles::{self, Mask};
+
 /// A source position the log names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Location {
@@ -125,9 +127,7 @@ pub(crate) fn context(line: &str) -> Option<Context> {
     if let Some(rest) = after(line, "MAX_JOBS=") {
         return leading_number(rest.trim_start_matches(['"', '\''])).map(Context::Jobs);
     }
-    if line.contains("Getting requirements to build")
-        || line.contains("Installing build dependencies")
-    {
+    if has(line, "Getting requirements to build") || has(line, "Installing build dependencies") {
         return Some(Context::Isolation);
     }
     None
@@ -155,26 +155,40 @@ pub(crate) fn nvcc_threads(line: &str) -> Option<u32> {
 /// The finding a line is evidence of, if any. Specific rules are tried before
 /// the generic compile-error rule, so `fatal error: cute/tensor.hpp: No such
 /// file or directory` is a missing submodule, not a compile error.
+#[cfg(test)]
 pub(crate) fn classify(line: &str) -> Option<Hit> {
+    classify_masked(line, needles::mask(line))
+}
+
+/// [`classify`] trying only the matchers whose bits `mask` has
+/// ([`needles::mask`] of the line; all bits: every matcher).
+pub(crate) fn classify_masked(line: &str, mask: Mask) -> Option<Hit> {
+    type Matcher = fn(&str, Mask) -> Option<Hit>;
+    const MATCHERS: [(Mask, Matcher); 15] = [
+        (needles::GCC_TOO_NEW, |t, _| gcc_too_new(t)),
+        (needles::CUDA_MISMATCH, |t, _| cuda_mismatch(t)),
+        (needles::CUDA_HOME_MISSING, |t, _| cuda_home_missing(t)),
+        (needles::CUDA_TOO_OLD, |t, _| cuda_too_old(t)),
+        (needles::ARCH_UNSUPPORTED, |t, _| arch_unsupported(t)),
+        (needles::MISSING_SUBMODULE, |t, _| missing_submodule(t)),
+        (needles::TORCH_MISSING, |t, _| torch_missing(t)),
+        (needles::DISK_FULL, |t, _| disk_full(t)),
+        (needles::OOM, oom),
+        (needles::ABI_MISMATCH, |t, _| abi_mismatch(t)),
+        (needles::NO_KERNEL_IMAGE, |t, _| no_kernel_image(t)),
+        (needles::WHEEL_UNSUPPORTED, |t, _| wheel_unsupported(t)),
+        (needles::TIMEOUT, |t, _| timeout(t)),
+        (needles::NINJA_MISSING, |t, _| ninja_missing(t)),
+        (needles::COMPILE_ERROR, |t, _| compile_error(t)),
+    ];
     let t = line.trim();
     if t.is_empty() || is_source_echo(t) {
         return None;
     }
-    gcc_too_new(t)
-        .or_else(|| cuda_mismatch(t))
-        .or_else(|| cuda_home_missing(t))
-        .or_else(|| cuda_too_old(t))
-        .or_else(|| arch_unsupported(t))
-        .or_else(|| missing_submodule(t))
-        .or_else(|| torch_missing(t))
-        .or_else(|| disk_full(t))
-        .or_else(|| oom(t))
-        .or_else(|| abi_mismatch(t))
-        .or_else(|| no_kernel_image(t))
-        .or_else(|| wheel_unsupported(t))
-        .or_else(|| timeout(t))
-        .or_else(|| ninja_missing(t))
-        .or_else(|| compile_error(t))
+    MATCHERS
+        .iter()
+        .filter(|(bit, _)| mask & bit != 0)
+        .find_map(|(_, matcher)| matcher(t, mask))
 }
 
 /// The second line of torch's two-line mismatch message: `PyTorch (12.1).
@@ -196,7 +210,7 @@ pub(crate) fn is_compile_context(line: &str) -> bool {
         "nvcc", "g++", "c++", "gcc", "cc1", "cicc", "ptxas", "ninja", "FAILED", ".o ", ".cu",
         ".cpp", "compil", "setup.py", "pip", "wheel", "MAX_JOBS",
     ];
-    WORDS.iter().any(|w| line.contains(w)) || line.trim_end().ends_with(".o")
+    WORDS.iter().any(|w| has(line, w)) || line.trim_end().ends_with(".o")
 }
 
 /// gcc and nvcc echo the offending source line as `  137 | #error ...`; the
@@ -429,7 +443,11 @@ fn disk_full(t: &str) -> Option<Hit> {
 ///   `std::bad_alloc`;
 /// - secondary summaries: `exit status 137`, `exit code: -9`, make's `Error
 ///   137`, Python's `died with <Signals.SIGKILL: 9>`.
-fn oom(t: &str) -> Option<Hit> {
+///
+/// Each form is looked for only when `mask` has the bit of its needle.
+fn oom(t: &str, mask: Mask) -> Option<Hit> {
+    let on = |bit: Mask| mask & bit != 0;
+    let (killed, signal_9) = (on(needles::OOM_KILLED), on(needles::OOM_SIGNAL_9));
     let hit = |tool: Option<&str>, object: Option<&str>, primary: bool| {
         Some(Hit::Oom {
             tool: tool
@@ -439,63 +457,75 @@ fn oom(t: &str) -> Option<Hit> {
             primary,
         })
     };
-    if let Some(rest) = after(t, "Killed signal terminated program") {
+    if let Some(rest) = after_if(killed, t, "Killed signal terminated program") {
         return hit(rest.split_whitespace().next(), None, true);
     }
-    if let Some(rest) = after(t, "internal compiler error: Killed (program ") {
+    if let Some(rest) = after_if(killed, t, "internal compiler error: Killed (program ") {
         // Older gcc: `g++: internal compiler error: Killed (program cc1plus)`.
         return hit(rest.split(')').next(), None, true);
     }
-    if t.contains("Memory allocation failure") {
+    if on(needles::OOM_ALLOCATION) && has(t, "Memory allocation failure") {
         // `ptxas fatal   : Memory allocation failure`
         return hit(t.split_whitespace().next(), None, true);
     }
-    if let Some(i) = find_signal_9(t, "died due to signal 9") {
+    if let Some(i) = signal_9
+        .then(|| find_signal_9(t, "died due to signal 9"))
+        .flatten()
+    {
         return hit(quoted_items(&t[..i]).into_iter().last(), None, true);
     }
-    if let Some(rest) = after(t, "[code=137]") {
+    if let Some(rest) = after_if(on(needles::OOM_CODE_137), t, "[code=137]") {
         return hit(None, rest.split_whitespace().next(), true);
     }
-    if let Some(i) = find_signal_9(t, " terminated with signal 9") {
+    if let Some(i) = signal_9
+        .then(|| find_signal_9(t, " terminated with signal 9"))
+        .flatten()
+    {
         return hit(t[..i].rsplit(char::is_whitespace).next(), None, true);
     }
-    if find_signal_9(t, "terminated due to signal 9").is_some() {
+    if signal_9 && find_signal_9(t, "terminated due to signal 9").is_some() {
         return hit(None, None, true);
     }
-    if is_bare_killed(t) {
+    if killed && is_bare_killed(t) {
         return Some(Hit::BareKilled);
     }
-    if let Some(i) = t.find(" Killed ") {
+    if let Some(i) = killed.then(|| find(t, " Killed ")).flatten() {
         // A shell: `line 1: 4321 Killed   <command>`; the word before is a pid.
         let pid = t[..i].rsplit(char::is_whitespace).next().unwrap_or("");
         if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) {
             return hit(t[i + 8..].split_whitespace().next(), None, true);
         }
     }
-    if let Some(rest) = after(t, "Killed process ") {
+    if let Some(rest) = after_if(killed, t, "Killed process ") {
         // The kernel's OOM killer: `Killed process 4321 (cc1plus)`.
         let tool = after(rest, "(").and_then(|r| r.split(')').next());
         return hit(tool, None, true);
     }
-    if let Some(i) = t.find(": out of memory allocating") {
+    let no_memory = on(needles::OOM_NO_MEMORY);
+    if let Some(i) = no_memory
+        .then(|| find(t, ": out of memory allocating"))
+        .flatten()
+    {
         return hit(t[..i].rsplit(char::is_whitespace).next(), None, true);
     }
-    if t.contains("virtual memory exhausted")
-        || t.contains("Cannot allocate memory")
-        || t.contains("std::bad_alloc")
+    if no_memory
+        && (has(t, "virtual memory exhausted")
+            || has(t, "Cannot allocate memory")
+            || has(t, "std::bad_alloc"))
     {
         return hit(None, None, true);
     }
-    let secondary = [
-        "exit status 137",
-        "exit code 137",
-        "exit code: 137",
-        "Error 137",
-        "exit code: -9",
-    ]
-    .iter()
-    .any(|p| t.find(p).is_some_and(|i| !next_is_digit(t, i + p.len())))
-        || t.contains("<Signals.SIGKILL: 9>");
+    let secondary = on(needles::OOM_SUMMARY)
+        && [
+            "exit status 137",
+            "exit code 137",
+            "exit code: 137",
+            "Error 137",
+            "exit code: -9",
+        ]
+        .iter()
+        .any(|p| find(t, p).is_some_and(|i| !next_is_digit(t, i + p.len())))
+        || on(needles::OOM_SUMMARY) && has(t, "<Signals.SIGKILL: 9>");
     if secondary {
         return hit(None, None, false);
     }
@@ -675,13 +705,29 @@ fn parse_location(head: &str) -> Option<Location> {
 
 /// The text after the first occurrence of `pat`.
 fn after<'a>(s: &'a str, pat: &str) -> Option<&'a str> {
-    s.find(pat).map(|i| &s[i + pat.len()..])
+    find(s, pat).map(|i| &s[i + pat.len()..])
+}
+
+/// Where `pat` first occurs in `s` (`str::find` through memchr's SIMD
+/// substring search, which is set up faster: these run on every line read).
+fn find(s: &str, pat: &str) -> Option<usize> {
+    memchr::memmem::find(s.as_bytes(), pat.as_bytes())
+}
+
+/// Whether `s` holds `pat` ([`find`]).
+fn has(s: &str, pat: &str) -> bool {
+    find(s, pat).is_some()
+}
+
+/// [`after`], looked for only when `needed` (the line holds a needle of it).
+fn after_if<'a>(needed: bool, s: &'a str, pat: &str) -> Option<&'a str> {
+    needed.then(|| after(s, pat)).flatten()
 }
 
 /// The position of `pat` (which ends in `signal 9`) when not followed by
 /// another digit (`signal 90` is not `signal 9`).
 fn find_signal_9(t: &str, pat: &str) -> Option<usize> {
-    let i = t.find(pat)?;
+    let i = find(t, pat)?;
     (!next_is_digit(t, i + pat.len())).then_some(i)
 }
 

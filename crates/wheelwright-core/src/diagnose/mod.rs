@@ -5,9 +5,12 @@
 //! rule folds its hits into one bounded record (a count, the first few
 //! evidence lines, the first names), and a line longer than 64 KiB is cut.
 //!
-//! Speed comes from a prefilter: one Aho-Corasick scan per line for the
-//! keywords every rule needs ([`rules::KEYWORDS`]); most lines of a build
-//! (compile commands, warnings, progress) match none and cost nothing more.
+//! Speed comes from one Aho-Corasick scan per line for the literals each
+//! matcher needs ([`needles`]): most lines of a build (compile commands,
+//! warnings, progress) hold none and cost nothing more, and a line that holds
+//! some is tried only against the matchers it holds a literal of, so a log
+//! made of nothing but OOM reports stays within a few times the speed of an
+//! ordinary one (`cargo bench --bench diagnose`).
 //!
 //! ```
 //! use wheelwright_core::diagnose::{DiagnoseContext, Diagnoser};
@@ -22,13 +25,13 @@
 mod clean;
 mod fixes;
 mod matchers;
+mod needles;
 pub(crate) mod rules;
 mod tally;
 
+use std::borrow::Cow;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::path::Path;
-
-use aho_corasick::{AhoCorasick, MatchKind};
 
 use crate::facts::Facts;
 use crate::finding::{Finding, Severity};
@@ -71,7 +74,6 @@ const FAILED_WINDOW: u64 = 40;
 #[derive(Debug)]
 pub struct Diagnoser {
     ctx: DiagnoseContext,
-    prefilter: AhoCorasick,
     lines: u64,
     bytes: u64,
     /// One record per rule (indexed by priority), compile errors apart.
@@ -101,15 +103,8 @@ struct PendingMismatch {
 impl Diagnoser {
     /// A diagnoser whose fixes use `ctx` (the host, the planned settings).
     pub fn new(ctx: DiagnoseContext) -> Diagnoser {
-        // Leftmost-first matching lets aho-corasick use its SIMD prefilter
-        // (Teddy); the standard match kind measured 3x slower here.
-        let prefilter = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostFirst)
-            .build(rules::KEYWORDS)
-            .expect("the keyword list is a valid automaton");
         Diagnoser {
             ctx,
-            prefilter,
             lines: 0,
             bytes: 0,
             tallies: vec![None; RuleId::ALL.len()],
@@ -149,13 +144,16 @@ impl Diagnoser {
         while let [rest @ .., b'\n' | b'\r'] = line {
             line = rest;
         }
+        let mask = needles::mask(line);
         if self.pending_killed.is_some()
             || self.pending_mismatch.is_some()
             || self.failed_command_next
-            || self.prefilter.is_match(line)
+            || mask & needles::READ != 0
         {
-            let text = String::from_utf8_lossy(line);
-            self.process(&text);
+            match std::str::from_utf8(line) {
+                Ok(text) => self.process(text, mask),
+                Err(_) => self.process(&String::from_utf8_lossy(line), mask),
+            }
         }
         self.prev_line.clear();
         self.prev_line
@@ -320,9 +318,19 @@ impl Diagnoser {
         findings
     }
 
-    fn process(&mut self, raw: &str) {
+    /// `raw_mask`: [`needles::mask`] of `raw`.
+    fn process(&mut self, raw: &str, raw_mask: needles::Mask) {
         self.failed_command_next = false;
-        let text = clean_line(raw);
+        // The scan says which matchers to try and whether a token shape may
+        // need masking; the matchers read the masked line. A line that
+        // cleaning changed (escape sequences, control characters) is scanned
+        // again as cleaned.
+        let printable = clean::printable(raw);
+        let mask = match &printable {
+            Cow::Borrowed(_) => raw_mask,
+            Cow::Owned(p) => needles::mask(p.as_bytes()),
+        };
+        let text = clean::masked(&printable, mask & needles::TOKEN_SHAPE != 0);
         if let Some(p) = self.pending_mismatch.take() {
             let torch = matchers::cuda_mismatch_continuation(&text);
             let continued = torch.is_some();
@@ -343,7 +351,12 @@ impl Diagnoser {
                 self.pending_killed = Some((line_no, left - 1));
             }
         }
-        match matchers::context(&text) {
+        let context = if mask & needles::CONTEXT != 0 {
+            matchers::context(&text)
+        } else {
+            None
+        };
+        match context {
             Some(Context::Failed { object }) => {
                 self.last_failed = Some((object, self.lines, text.clone()));
                 self.failed_command_next = true;
@@ -352,10 +365,12 @@ impl Diagnoser {
             Some(Context::Isolation) => self.seen.isolation = true,
             None => {}
         }
-        if let Some(n) = matchers::nvcc_threads(&text) {
-            self.seen.nvcc_threads = Some(n);
+        if mask & (needles::NVCC_THREADS | needles::THREADS_FLAG) != 0 {
+            if let Some(n) = matchers::nvcc_threads(&text) {
+                self.seen.nvcc_threads = Some(n);
+            }
         }
-        match matchers::classify(&text) {
+        match matchers::classify_masked(&text, mask) {
             Some(Hit::CudaMismatchStart { nvcc }) => {
                 self.pending_mismatch = Some(PendingMismatch {
                     nvcc,
@@ -364,7 +379,10 @@ impl Diagnoser {
                 });
             }
             Some(Hit::BareKilled) => {
-                let prev = String::from_utf8_lossy(&self.prev_line);
+                let prev = match std::str::from_utf8(&self.prev_line) {
+                    Ok(p) => Cow::Borrowed(p),
+                    Err(_) => String::from_utf8_lossy(&self.prev_line),
+                };
                 if matchers::is_compile_context(&prev) {
                     self.record(Hit::BareKilled, &text, self.lines);
                 } else {
@@ -378,10 +396,12 @@ impl Diagnoser {
 
     fn record(&mut self, hit: Hit, evidence: &str, line_no: u64) {
         let rule = tally::rule_of(&hit);
+        let is_oom = rule == RuleId::OomKilled;
+        // Only a kill reads ninja's last `FAILED:` line.
         let failed = self
             .last_failed
             .as_ref()
-            .filter(|(_, at, _)| self.lines.saturating_sub(*at) <= FAILED_WINDOW)
+            .filter(|(_, at, _)| is_oom && self.lines.saturating_sub(*at) <= FAILED_WINDOW)
             .map(|(object, _, line)| (object.clone(), line.clone()));
         if rule == RuleId::CompileError {
             let Hit::CompileError { loc, .. } = &hit else {
@@ -410,7 +430,6 @@ impl Diagnoser {
         }
         let slot = &mut self.tallies[rule.priority()];
         let t = slot.get_or_insert_with(|| Tally::new(rule, line_no));
-        let is_oom = rule == RuleId::OomKilled;
         let object = failed.as_ref().filter(|_| is_oom).map(|(o, _)| o.as_str());
         if t.record(hit, object) {
             if let Some((_, failed_line)) = failed.filter(|_| is_oom) {
