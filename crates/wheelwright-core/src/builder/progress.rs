@@ -414,10 +414,12 @@ mod tests {
             );
         }
         // At [31/73], 540 s in, 788 s were left until the 69th object: the
-        // plan says 744 s (-6%), the rate so far 683 s (-13%).
+        // plan says 788 s, the rate so far 683 s (-13%). (In sample: the
+        // model's per-unit times come from this very log; with its class
+        // means alone it said 744 s, -6%.)
         let (_, elapsed, truth, plan, linear) = report[2];
         assert!((elapsed - 539.6).abs() < 0.1 && (truth - 788.3).abs() < 0.1);
-        assert!((plan - 743.7).abs() < 1.0, "plan {plan}");
+        assert!((plan - 788.3).abs() < 1.0, "plan {plan}");
         assert!((linear - 683.4).abs() < 1.0, "linear {linear}");
         // Everywhere the plan stays within 15 % (it is within 6 %), while the
         // rate overshoots early (the backward files, which ninja starts first,
@@ -471,7 +473,9 @@ mod tests {
             .unwrap();
         let eta = p.eta.unwrap();
         assert_eq!(eta.basis, EtaBasis::Plan);
-        assert!((eta.seconds - 602.0).abs() < 2.0, "{eta:?}");
+        // 627 s (602 s from class means alone, before the model kept each
+        // unit's own time).
+        assert!((eta.seconds - 626.7).abs() < 2.0, "{eta:?}");
         let linear = linear_eta(
             NinjaStatus {
                 done: 31,

@@ -296,7 +296,7 @@ fn torch_ext_counts_a_ptx_gencode_and_knows_flash_attn_files() {
     assert_eq!(p.baselines[0].max_jobs, 18);
     let model = CostModel::measured();
     let bwd = recipe::TranslationUnit::from_path("csrc/flash_bwd_hdim128_bf16_sm80.cu").unwrap();
-    assert_eq!(model.unit_cost(&bwd).time_basis, cost::CostBasis::Class);
+    assert_eq!(model.unit_cost(&bwd).time_basis, cost::CostBasis::Unit);
     let sched = schedule(&recipe, &req, &p).unwrap();
     assert_eq!(sched.len(), 4);
 }
