@@ -95,8 +95,7 @@ pub mod job;
 pub mod net;
 pub mod plan;
 pub mod prebuilt;
-#[doc(hidden)]
-pub mod process;
+pub(crate) mod process;
 pub mod publish;
 pub mod runner_setup;
 pub(crate) mod safe_write;

@@ -29,7 +29,7 @@ const KILL_GRACE: Duration = Duration::from_secs(1);
 /// How often a running command is checked for cancellation.
 const CANCEL_POLL: Duration = Duration::from_millis(100);
 /// The grace a supervised command's tree gets between SIGTERM and SIGKILL.
-pub const SUPERVISED_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const SUPERVISED_GRACE: Duration = Duration::from_secs(2);
 
 /// Why a command could not give us its output.
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +60,7 @@ pub enum ProcessError {
 
 /// What a finished command printed and how it ended.
 #[derive(Debug, Clone)]
-pub struct Output {
+pub(crate) struct Output {
     pub command: String,
     /// Exit code; `None` when a signal ended it.
     pub code: Option<i32>,
@@ -68,16 +68,15 @@ pub struct Output {
     pub signal: Option<i32>,
     pub stdout: String,
     pub stderr: String,
-    pub elapsed: Duration,
 }
 
 impl Output {
-    pub fn success(&self) -> bool {
+    pub(crate) fn success(&self) -> bool {
         self.code == Some(0)
     }
 
     /// `exit status 1` or `killed by signal 9`.
-    pub fn status_text(&self) -> String {
+    pub(crate) fn status_text(&self) -> String {
         match (self.code, self.signal) {
             (Some(c), _) => format!("exit status {c}"),
             (None, Some(s)) => format!("killed by signal {s}"),
@@ -87,7 +86,7 @@ impl Output {
 
     /// The last `n` lines of stderr, or of stdout when stderr has nothing to
     /// show: where a failed command usually says why.
-    pub fn error_tail(&self, n: usize) -> String {
+    pub(crate) fn error_tail(&self, n: usize) -> String {
         let tail = tail_lines(&self.stderr, n);
         if tail.trim().is_empty() {
             tail_lines(&self.stdout, n)
@@ -97,12 +96,12 @@ impl Output {
     }
 
     /// The last `n` lines of stdout followed by stderr.
-    pub fn combined_tail(&self, n: usize) -> String {
+    pub(crate) fn combined_tail(&self, n: usize) -> String {
         tail_lines(&format!("{}{}", self.stdout, self.stderr), n)
     }
 
     /// Turn a non-zero exit into [`ProcessError::Failed`] with the output's tail.
-    pub fn check(self) -> Result<Output, ProcessError> {
+    pub(crate) fn check(self) -> Result<Output, ProcessError> {
         if self.success() {
             return Ok(self);
         }
@@ -122,14 +121,16 @@ impl Output {
 
 /// The last `n` lines of a tool's output, for a message: tokens and URL
 /// passwords in them are masked, since messages get printed and stored.
-pub fn tail_lines(text: &str, n: usize) -> String {
+pub(crate) fn tail_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     redact_secrets(&lines[lines.len().saturating_sub(n)..].join("\n")).into_owned()
 }
 
 /// The JSON on the last non-empty line of `stdout`: how the embedded Python
 /// scripts answer, after whatever the interpreter printed before.
-pub fn parse_last_line_json<T: serde::de::DeserializeOwned>(stdout: &str) -> serde_json::Result<T> {
+pub(crate) fn parse_last_line_json<T: serde::de::DeserializeOwned>(
+    stdout: &str,
+) -> serde_json::Result<T> {
     let last = stdout
         .lines()
         .rev()
@@ -140,7 +141,7 @@ pub fn parse_last_line_json<T: serde::de::DeserializeOwned>(stdout: &str) -> ser
 
 /// A command line as a user would type it, for messages, with secrets in it
 /// (a `--find-links https://user:password@host/`) masked.
-pub fn display_command(cmd: &Command) -> String {
+pub(crate) fn display_command(cmd: &Command) -> String {
     let mut parts = vec![cmd.get_program().to_string_lossy().into_owned()];
     let args: Vec<_> = cmd.get_args().collect();
     parts.extend(args.iter().enumerate().map(|(i, a)| {
@@ -165,14 +166,14 @@ pub fn display_command(cmd: &Command) -> String {
 /// failing to start and running past `timeout` are. The timeout covers the
 /// output too: a command that exits but leaves a child holding its stdout or
 /// stderr open (`tool &`) gets its process group killed at the deadline.
-pub fn run(cmd: &mut Command, timeout: Duration) -> Result<Output, ProcessError> {
+pub(crate) fn run(cmd: &mut Command, timeout: Duration) -> Result<Output, ProcessError> {
     run_cancellable(cmd, timeout, &AtomicBool::new(false))
 }
 
 /// [`run`], and when `cancel` becomes true (SIGINT/SIGTERM seen by the
 /// caller) the command's process group is killed and the result is
 /// [`ProcessError::Cancelled`].
-pub fn run_cancellable(
+pub(crate) fn run_cancellable(
     cmd: &mut Command,
     timeout: Duration,
     cancel: &AtomicBool,
@@ -184,7 +185,7 @@ pub fn run_cancellable(
 /// whole tree (processes that left its group or session too) is stopped when
 /// it is cancelled, times out, or when this process dies. Messages show the
 /// command itself, not the supervisor.
-pub fn run_supervised(
+pub(crate) fn run_supervised(
     cmd: &mut Command,
     timeout: Duration,
     cancel: &AtomicBool,
@@ -247,7 +248,6 @@ pub fn run_supervised(
         signal: status.signal(),
         stdout,
         stderr,
-        elapsed: start.elapsed(),
     })
 }
 
@@ -269,7 +269,7 @@ fn stop(child: &mut std::process::Child, supervised: bool) {
 }
 
 /// SIGKILL the process group led by `pid`.
-pub fn kill_group(pid: u32) {
+pub(crate) fn kill_group(pid: u32) {
     use nix::sys::signal::{killpg, Signal};
     use nix::unistd::Pid;
     let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);

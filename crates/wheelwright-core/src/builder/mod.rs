@@ -21,11 +21,9 @@ pub(crate) mod out_dir;
 pub(crate) mod progress;
 pub mod records;
 pub mod report;
-#[doc(hidden)]
-pub mod runner;
+pub(crate) mod runner;
 pub mod source;
-#[doc(hidden)]
-pub mod tree;
+pub(crate) mod tree;
 pub mod tree_hash;
 pub(crate) mod verify;
 pub mod wheel;

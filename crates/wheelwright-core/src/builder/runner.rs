@@ -56,9 +56,9 @@ use crate::supervisor::{console_stdio, Supervisor};
 use crate::units::format_bytes;
 
 /// The diagnoser's rule id for a compiler killed for memory.
-pub const OOM_FINDING_ID: &str = "oom-killed";
+pub(crate) const OOM_FINDING_ID: &str = "oom-killed";
 /// A kill that the evidence says was not for memory ([`oom::judge`]).
-pub const KILLED_NOT_OOM_FINDING_ID: &str = "killed-not-oom";
+pub(crate) const KILLED_NOT_OOM_FINDING_ID: &str = "killed-not-oom";
 const SIGKILL: i32 = 9;
 /// How often the build is polled (exit, cancel) while it prints, or is silent.
 const POLL: Duration = Duration::from_millis(100);
@@ -67,6 +67,7 @@ const LINE_QUEUE: usize = 4096;
 
 /// Something that reads the build's log lines as they come and says what it saw.
 pub trait LineWatcher {
+    /// One line of the build's output, without its newline.
     fn push_line(&mut self, line: &str);
     /// Findings so far, most important first.
     fn findings(&self) -> Vec<Finding>;
@@ -86,21 +87,30 @@ impl LineWatcher for crate::diagnose::Diagnoser {
 /// What happens during a build, for the caller to show.
 #[derive(Debug)]
 pub enum BuildEvent<'a> {
+    /// An attempt starts.
     AttemptStarted {
+        /// 1 for the first attempt.
         number: usize,
+        /// Its MAX_JOBS.
         max_jobs: u32,
+        /// Its NVCC_THREADS.
         nvcc_threads: u32,
+        /// The build command, as a shell would show it.
         command: &'a str,
     },
     /// One line of the build's output (stdout and stderr merged), without its newline.
     Line(&'a str),
+    /// ninja reported `[n/m]`: done, total, elapsed and the time left.
     Progress(Progress),
     /// The cancel flag was seen; the process tree is being stopped.
     Cancelling,
+    /// An attempt ended (also recorded in the report).
     AttemptFinished(&'a Attempt),
     /// After an OOM kill: the next attempt's jobs, and why.
     Retrying {
+        /// MAX_JOBS of the next attempt.
         max_jobs: u32,
+        /// Why (the OOM evidence and the new setting), in words.
         reason: &'a str,
     },
     /// A step of the job outside the attempts (downloading, extracting, verifying).
@@ -109,7 +119,7 @@ pub enum BuildEvent<'a> {
 
 /// How to run the attempts.
 #[derive(Debug, Clone)]
-pub struct RunnerConfig {
+pub(crate) struct RunnerConfig {
     pub python: PathBuf,
     /// The tree pip builds in place (its `build/` dir persists across attempts).
     pub source_dir: PathBuf,
@@ -136,6 +146,7 @@ pub struct RunnerConfig {
 /// system starts the build.
 #[derive(Debug, Clone)]
 pub struct AttemptSettings {
+    /// MAX_JOBS of the first attempt.
     pub max_jobs: u32,
     /// Fixed across retries: changing it changes nvcc's command lines.
     pub nvcc_threads: u32,
@@ -146,6 +157,7 @@ pub struct AttemptSettings {
     pub memory_ceiling_bytes: Option<u64>,
     /// Time between SIGTERM and SIGKILL when cancelling.
     pub kill_grace: Duration,
+    /// How memory is sampled.
     pub sampler: SamplerConfig,
     /// The plan's units, for each attempt's simulated schedule (its ETA);
     /// `None`: the ETA goes by the rate so far.
@@ -154,7 +166,7 @@ pub struct AttemptSettings {
 
 /// What the attempts came to.
 #[derive(Debug, Clone)]
-pub struct RunResult {
+pub(crate) struct RunResult {
     pub attempts: Vec<Attempt>,
     pub outcome: Outcome,
     /// The wheel pip wrote, when the last attempt succeeded.
@@ -172,7 +184,7 @@ pub struct RunResult {
 
 /// Why attempts could not run at all (a failed build is a [`RunResult`], not this).
 #[derive(Debug, thiserror::Error)]
-pub enum RunnerError {
+pub(crate) enum RunnerError {
     #[error("could not start `{command}`: {source}")]
     Spawn {
         command: String,
@@ -193,7 +205,7 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunnerError
 }
 
 /// The `pip wheel` options every attempt passes.
-pub fn pip_wheel_args_fixed() -> [&'static str; 5] {
+pub(crate) fn pip_wheel_args_fixed() -> [&'static str; 5] {
     [
         "--no-build-isolation",
         "--use-pep517",
@@ -204,7 +216,7 @@ pub fn pip_wheel_args_fixed() -> [&'static str; 5] {
 }
 
 /// The `pip wheel` argument vector (after the interpreter).
-pub fn pip_wheel_args(cfg: &RunnerConfig) -> Vec<OsString> {
+pub(crate) fn pip_wheel_args(cfg: &RunnerConfig) -> Vec<OsString> {
     let mut args: Vec<OsString> = ["-m", "pip", "wheel"]
         .into_iter()
         .chain(pip_wheel_args_fixed())
@@ -219,7 +231,7 @@ pub fn pip_wheel_args(cfg: &RunnerConfig) -> Vec<OsString> {
 
 /// PATH with the interpreter's own directory first, so torch's build finds the
 /// `ninja` that pip installed next to the interpreter (a venv not activated).
-pub fn path_with_python_dir(python: &Path, path: Option<OsString>) -> OsString {
+pub(crate) fn path_with_python_dir(python: &Path, path: Option<OsString>) -> OsString {
     let mut dirs: Vec<PathBuf> = Vec::new();
     if let Some(dir) = python.parent().filter(|d| !d.as_os_str().is_empty()) {
         dirs.push(dir.to_path_buf());
@@ -233,7 +245,7 @@ pub fn path_with_python_dir(python: &Path, path: Option<OsString>) -> OsString {
 /// The variables an attempt with `jobs` sets on top of the inherited
 /// environment, besides PATH ([`path_with_python_dir`]) and the build's
 /// marker: the plan's, MAX_JOBS, NVCC_THREADS, unbuffered Python, no pip prompts.
-pub fn attempt_env(cfg: &RunnerConfig, jobs: u32) -> BTreeMap<String, String> {
+pub(crate) fn attempt_env(cfg: &RunnerConfig, jobs: u32) -> BTreeMap<String, String> {
     let mut env = cfg.env.clone();
     for (k, v) in [
         (env_vars::MAX_JOBS, jobs.to_string()),
@@ -252,7 +264,7 @@ pub fn attempt_env(cfg: &RunnerConfig, jobs: u32) -> BTreeMap<String, String> {
 /// Run attempts until one succeeds, fails for a reason other than memory, is
 /// cancelled, or the retries are spent. `new_watcher` makes a fresh watcher
 /// for each attempt, given that attempt's MAX_JOBS; `log` receives every line.
-pub fn run_attempts(
+pub(crate) fn run_attempts(
     cfg: &RunnerConfig,
     new_watcher: &mut dyn FnMut(u32) -> Box<dyn LineWatcher>,
     cancel: &AtomicBool,
@@ -735,7 +747,7 @@ fn spawn_line_reader(pipe: File) -> mpsc::Receiver<String> {
 }
 
 /// A raw line without its line ending, after the last carriage return.
-pub fn clean_line(raw: &[u8]) -> String {
+pub(crate) fn clean_line(raw: &[u8]) -> String {
     let mut raw = raw;
     while let Some((last, rest)) = raw.split_last() {
         if *last == b'\n' || *last == b'\r' {

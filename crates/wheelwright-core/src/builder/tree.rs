@@ -21,7 +21,7 @@ use crate::env_vars;
 
 /// One line of `/proc/PID/stat`, the fields we need.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProcStat {
+pub(crate) struct ProcStat {
     pub pid: u32,
     pub comm: String,
     /// `R`, `S`, `Z` (zombie), ...
@@ -32,7 +32,7 @@ pub struct ProcStat {
 
 /// Parse `/proc/PID/stat`: `pid (comm) state ppid pgrp ...`; `comm` may hold
 /// spaces and parentheses, so split at the last `)`.
-pub fn parse_stat(text: &str) -> Option<ProcStat> {
+pub(crate) fn parse_stat(text: &str) -> Option<ProcStat> {
     let open = text.find('(')?;
     let close = text.rfind(')')?;
     let pid = text[..open].trim().parse().ok()?;
@@ -51,7 +51,7 @@ pub fn parse_stat(text: &str) -> Option<ProcStat> {
 }
 
 /// Every process visible in `/proc` (those that vanish while we read are skipped).
-pub fn list_processes() -> Vec<ProcStat> {
+pub(crate) fn list_processes() -> Vec<ProcStat> {
     let Ok(dir) = fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -68,7 +68,7 @@ pub fn list_processes() -> Vec<ProcStat> {
 }
 
 /// Pids of all descendants of `root` (not `root` itself) in a process list.
-pub fn descendants(root: u32, procs: &[ProcStat]) -> BTreeSet<u32> {
+pub(crate) fn descendants(root: u32, procs: &[ProcStat]) -> BTreeSet<u32> {
     let mut found = BTreeSet::new();
     let mut frontier = vec![root];
     while let Some(parent) = frontier.pop() {
@@ -92,7 +92,7 @@ fn has_marker(pid: u32, entry: &[u8]) -> bool {
 /// The processes of one build: its group leader (our direct child) and the
 /// marker value its environment carries.
 #[derive(Debug, Clone)]
-pub struct BuildTree {
+pub(crate) struct BuildTree {
     pub leader: u32,
     pub marker_value: String,
     /// The leader is wheelwright's supervisor ([`crate::supervisor`]): it is
@@ -101,7 +101,7 @@ pub struct BuildTree {
 }
 
 impl BuildTree {
-    pub fn new(leader: u32, marker_value: impl Into<String>) -> Self {
+    pub(crate) fn new(leader: u32, marker_value: impl Into<String>) -> Self {
         BuildTree {
             leader,
             marker_value: marker_value.into(),
@@ -110,14 +110,14 @@ impl BuildTree {
     }
 
     /// A tree led by the supervisor.
-    pub fn supervised(mut self) -> Self {
+    pub(crate) fn supervised(mut self) -> Self {
         self.supervised = true;
         self
     }
 
     /// Live (non-zombie) members other than this process: the group, the
     /// descendants of the leader, and every process carrying the marker.
-    pub fn members(&self) -> BTreeSet<u32> {
+    pub(crate) fn members(&self) -> BTreeSet<u32> {
         let procs = list_processes();
         let me = std::process::id();
         let entry =
@@ -143,7 +143,7 @@ impl BuildTree {
     }
 
     /// Send `signal` to the group and to every member; returns how many were signalled.
-    pub fn signal(&self, signal: Signal) -> usize {
+    pub(crate) fn signal(&self, signal: Signal) -> usize {
         let members = self.members();
         let _ = killpg(Pid::from_raw(self.leader as i32), signal);
         for pid in &members {
@@ -155,7 +155,7 @@ impl BuildTree {
     /// SIGTERM the tree, wait up to `grace` for it to go, then SIGKILL whatever
     /// is left (looking again, for processes started during the grace period).
     /// Returns what was done, for the log.
-    pub fn terminate(&self, grace: Duration) -> TerminateSummary {
+    pub(crate) fn terminate(&self, grace: Duration) -> TerminateSummary {
         let termed = self.signal(Signal::SIGTERM);
         let deadline = Instant::now() + grace;
         let mut summary = TerminateSummary {
@@ -206,7 +206,7 @@ impl BuildTree {
 
 /// How a tree was stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TerminateSummary {
+pub(crate) struct TerminateSummary {
     /// Processes sent SIGTERM.
     pub terminated: usize,
     /// Processes still alive after the grace period, sent SIGKILL: pid and name.
@@ -216,7 +216,7 @@ pub struct TerminateSummary {
 impl TerminateSummary {
     /// What happened, for the log: `sent SIGTERM to 3 process(es)`, and the
     /// names of those that outlived the grace and were killed.
-    pub fn describe(&self, grace: Duration) -> String {
+    pub(crate) fn describe(&self, grace: Duration) -> String {
         let mut text = format!("sent SIGTERM to {} process(es)", self.terminated);
         if self.killed.is_empty() {
             text.push_str(&format!("; all ended within the grace of {grace:.0?}"));
@@ -232,7 +232,7 @@ impl TerminateSummary {
 }
 
 /// Whether a process exists (a zombie counts as gone).
-pub fn is_alive(pid: u32) -> bool {
+pub(crate) fn is_alive(pid: u32) -> bool {
     if kill(Pid::from_raw(pid as i32), None) == Err(Errno::ESRCH) {
         return false;
     }
