@@ -102,7 +102,7 @@ pub const TORCH_RELEASES: &[TorchRelease] = &[
 ];
 
 /// A `major.minor` pair parsed from `2.8`, `2.8.0` or `2.8.0+cu128`.
-fn major_minor(text: &str) -> Option<(u32, u32)> {
+pub(crate) fn major_minor(text: &str) -> Option<(u32, u32)> {
     let mut it = text.trim().split(['.', '+']);
     Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
 }

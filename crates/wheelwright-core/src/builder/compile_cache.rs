@@ -317,7 +317,7 @@ pub fn activate(
         version_of(&cache.sccache, &server_env).and_then(|t| parse_sccache_version(&t)),
         version_of(nvcc, &server_env)
             .and_then(|t| crate::detect::cuda::parse_nvcc_version(&t))
-            .and_then(|v| major_minor(&v)),
+            .and_then(|v| crate::support::major_minor(&v)),
     );
     match versions {
         (Some(sc), Some(nv)) if !nvcc_cacheable(sc, nv) => notes.push(format!(
@@ -375,18 +375,7 @@ pub fn parse_sccache_version(text: &str) -> Option<(u32, u32)> {
     let v = text
         .split_whitespace()
         .find(|w| w.starts_with(|c: char| c.is_ascii_digit()))?;
-    major_minor(v)
-}
-
-fn major_minor(v: &str) -> Option<(u32, u32)> {
-    let mut parts = v.split('.');
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts
-        .next()?
-        .trim_end_matches(|c: char| !c.is_ascii_digit())
-        .parse()
-        .ok()?;
-    Some((major, minor))
+    crate::support::major_minor(v)
 }
 
 /// `PROGRAM --version`'s output, `None` when it does not run.

@@ -188,10 +188,7 @@ pub fn build(
     let started = Instant::now();
     // Absolute paths: the build runs in the work dir, and the report is read elsewhere.
     let req = &absolute_paths(req);
-    let (mut log, mut report, stale) = open_records(req)?;
-    if let Some(stale) = &stale {
-        on_event(BuildEvent::Note(&stale.note()));
-    }
+    let (mut log, mut report) = open_records(req, on_event)?;
     let report_path = req.report_path();
     let finish = |report: BuildReport, outcome: Outcome, log: &mut LogFile| {
         finish_report(report, outcome, started, &report_path, log)
@@ -410,10 +407,7 @@ pub fn record_prebuilt(
 ) -> Result<BuildReport, BuildError> {
     let started = Instant::now();
     let req = &absolute_paths(req);
-    let (mut log, mut report, stale) = open_records(req)?;
-    if let Some(stale) = &stale {
-        on_event(BuildEvent::Note(&stale.note()));
-    }
+    let (mut log, mut report) = open_records(req, on_event)?;
     let outcome = match keep_wheel(wheel, &req.out_dir) {
         Ok(info) => {
             let _ = writeln!(
@@ -452,11 +446,12 @@ fn record_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
 }
 
 /// Create the out and work dirs, move wheels of earlier runs out of the out
-/// dir ([`out_dir::set_aside_stale_wheels`]), create `build.log` and write a
-/// first `report.json`.
+/// dir ([`out_dir::set_aside_stale_wheels`], said through `on_event`), create
+/// `build.log` and write a first `report.json`.
 fn open_records(
     req: &BuildRequest,
-) -> Result<(LogFile, BuildReport, Option<out_dir::StaleWheels>), BuildError> {
+    on_event: &mut dyn FnMut(BuildEvent<'_>),
+) -> Result<(LogFile, BuildReport), BuildError> {
     std::fs::create_dir_all(&req.out_dir).map_err(record_error(&req.out_dir))?;
     let stale = out_dir::set_aside_stale_wheels(&req.out_dir, &out_dir::utc_stamp())
         .map_err(record_error(&req.out_dir))?;
@@ -488,7 +483,10 @@ fn open_records(
     report
         .write(&report_path)
         .map_err(record_error(&report_path))?;
-    Ok((log, report, stale))
+    if let Some(stale) = &stale {
+        on_event(BuildEvent::Note(&stale.note()));
+    }
+    Ok((log, report))
 }
 
 /// End the report with `outcome` and write it, with the log's problems
@@ -526,7 +524,7 @@ pub fn record_early_end(
 ) -> Result<BuildReport, BuildError> {
     let started = Instant::now();
     let req = &absolute_paths(req);
-    let (mut log, mut report, _stale) = open_records(req)?;
+    let (mut log, mut report) = open_records(req, &mut |_| {})?;
     record_failure(&mut log, &mut report, finding);
     finish_report(report, outcome, started, &req.report_path(), &mut log)
 }

@@ -75,12 +75,6 @@ fn cuda_version(what: &str, text: &str) -> Result<CudaVersion, PlanError> {
     CudaVersion::parse(text).ok_or_else(|| bad(what, text, "a version like `12.2`"))
 }
 
-/// `2.7.1+cu126` → (2, 7).
-fn torch_major_minor(text: &str) -> Option<(u32, u32)> {
-    let mut it = text.split(['.', '+']);
-    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
-}
-
 impl HostSpec {
     /// Whether this describes another machine rather than tweaking this one.
     pub fn is_hypothetical(&self) -> bool {
@@ -248,7 +242,7 @@ impl HostSpec {
                 cuda_available: false,
             });
             let version = self.torch.clone().unwrap_or(base.version);
-            let (major, minor) = torch_major_minor(&version)
+            let (major, minor) = crate::support::major_minor(&version)
                 .ok_or_else(|| bad("--torch", &version, "a version like `2.7`"))?;
             let cuda = match &self.torch_cuda {
                 Some(c) => Some(cuda_version("--torch-cuda", c)?.to_string()),
