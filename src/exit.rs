@@ -6,7 +6,7 @@
 //! | 1    | the job failed (build failed, `diagnose` found an error) |
 //! | 2    | bad usage, bad input, or a preflight check refused the job |
 //! | 3    | an internal or I/O error (could not write a file, ...) |
-//! | 130  | cancelled (SIGINT / SIGTERM) |
+//! | 130  | cancelled (SIGINT / SIGTERM; the library's `Outcome::exit_code`) |
 
 use std::process::ExitCode;
 
@@ -14,7 +14,6 @@ pub const OK: u8 = 0;
 pub const JOB_FAILED: u8 = 1;
 pub const USAGE: u8 = 2;
 pub const INTERNAL: u8 = 3;
-pub const CANCELLED: u8 = 130;
 
 /// An error that carries what the user should do and which exit code it means.
 #[derive(Debug)]

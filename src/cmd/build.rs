@@ -1,8 +1,6 @@
-//! `wheelwright build <spec>`: flags → [`JobSpec`] → [`job::run`] → rendering.
-//! The job (detect, plan, preflight, fetch, attempts, verify, `report.json`)
-//! is the library's; this module hands it the cancel flag that Ctrl-C and
-//! SIGTERM set and this binary as the supervisor of the build's commands
-//! (`__supervise`), and shows the job's events ([`console`]).
+//! `wheelwright build <spec>`: flags → [`JobSpec`] → [`job::run`] (with the
+//! cancel flag Ctrl-C and SIGTERM set, and this binary as the supervisor of
+//! the build's commands) → the job's events and report ([`console`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +8,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use wheelwright_core::builder::compile_cache::CompileCache;
-use wheelwright_core::builder::{Outcome, DEFAULT_MAX_RETRIES};
+use wheelwright_core::builder::DEFAULT_MAX_RETRIES;
 use wheelwright_core::job::{self, JobSpec, PrebuiltPolicy};
 use wheelwright_core::supervisor::Supervisor;
 
@@ -106,11 +104,7 @@ impl BuildArgs {
             kill_grace_seconds: self.kill_grace,
             force: self.force,
             calibrate_report: self.calibrate.clone(),
-            prebuilt: match (self.prefer_prebuilt, self.allow_prebuilt) {
-                (true, _) => PrebuiltPolicy::Prefer,
-                (false, true) => PrebuiltPolicy::Allow,
-                (false, false) => PrebuiltPolicy::Build,
-            },
+            prebuilt: PrebuiltPolicy::from_flags(self.prefer_prebuilt, self.allow_prebuilt),
             prebuilt_url: self.prebuilt_url.clone().filter(|u| !u.is_empty()),
             prebuilt_wheelhouses: self.prebuilt_wheelhouse.clone(),
             plan_file: self.plan.clone(),
@@ -130,42 +124,25 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
 /// Run `spec` as `wheelwright build` does (also `wheelwright repro`'s rebuild):
 /// the live console, the summary, the Action's outputs, the exit code.
 pub fn run_job(spec: &JobSpec, json: bool) -> anyhow::Result<ExitCode> {
-    let cancel = super::cancel_on_signals()?;
-    let network = wheelwright_publish::HttpNetwork::from_env();
-    let mut console = console::Console::new(json);
-    // The build's commands run under this binary's hidden supervisor, so they
-    // die with it, even after `kill -9`; without our own path, directly.
-    // (Not when the binary was replaced or removed while running.)
-    let exe = std::env::current_exe().ok().filter(|p| p.is_file());
-    let supervisor = exe.map(|exe| Supervisor {
-        program: exe,
-        fence_file: console.fence_file(),
-    });
+    let (cancel, mut console) = (super::cancel_on_signals()?, console::Console::new(json));
     let ctx = job::JobContext {
         detect: wheelwright_core::detect::DetectOptions::from_process_env(),
-        network: &network,
+        network: &wheelwright_publish::HttpNetwork::from_env(),
         cancel: &cancel,
-        supervisor,
+        // The build's commands die with this binary, even after `kill -9`.
+        supervisor: Supervisor::this_program(console.fence_file()),
     };
     let result = job::run(spec, &ctx, &mut |e| console.event(e));
     console.finish();
-    let report = match result {
-        Ok(report) => report,
-        Err(e) => {
-            if let Some(report) = e.report() {
-                console::show_report(report, json)?;
-            }
-            let (hint, code) = (e.hint(), e.exit_code());
-            return Err(exit::hinted(e, hint, code));
-        }
-    };
-    console::show_report(&report, json)?;
+    if let Some(report) = result.as_ref().map_or_else(|e| e.report(), Some) {
+        console::show_report(report, json)?;
+    }
+    let report = result.map_err(|e| {
+        let (hint, code) = (e.hint(), e.exit_code());
+        exit::hinted(e, hint, code)
+    })?;
     if json {
         super::print_json(&report)?;
     }
-    Ok(ExitCode::from(match report.outcome {
-        Some(Outcome::Ok) => exit::OK,
-        Some(Outcome::Cancelled) => exit::CANCELLED,
-        _ => exit::JOB_FAILED,
-    }))
+    Ok(ExitCode::from(report.exit_code()))
 }

@@ -12,8 +12,8 @@ use serde::Serialize;
 use wheelwright_core::builder::absolute_program;
 use wheelwright_core::detect::DetectOptions;
 use wheelwright_core::env_vars;
-use wheelwright_core::sinks::secrets::{self, SecretSet};
-use wheelwright_core::sinks::{github::SafeEcho, json::defuse_workflow_commands, redact_secrets};
+use wheelwright_core::sinks::github::write_untrusted;
+use wheelwright_core::sinks::secrets;
 
 pub mod build;
 pub mod detect;
@@ -103,18 +103,12 @@ pub struct MaskArgs {
 
 /// A `--mask-env` name: a plain environment variable name.
 fn env_name(name: &str) -> Result<String, String> {
-    let mut chars = name.chars();
-    let plain = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if plain {
-        Ok(name.to_string())
-    } else {
-        Err(format!(
+    match env_vars::is_plain_name(name) {
+        true => Ok(name.to_string()),
+        false => Err(format!(
             "`{}` is not an environment variable name (letters, digits and `_`, not starting with a digit)",
             name.escape_debug()
-        ))
+        )),
     }
 }
 
@@ -136,21 +130,11 @@ fn mask_names(command: &Command) -> Vec<String> {
     }
 }
 
-/// Build the process's [`SecretSet`] from the environment and the command's
-/// names, install it before anything prints, and warn (by name) about the
-/// variables it cannot mask.
-fn install_secrets(command: &Command) {
-    let (set, warnings) = SecretSet::from_process_env(&mask_names(command));
-    // Nothing printed yet, so nothing has installed one; if something had,
-    // its set (of the same environment) stays.
-    let _ = secrets::install(set);
-    for w in warnings {
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Before anything prints; the variables that cannot be masked, by name.
+    for w in secrets::install_from_process_env(&mask_names(&cli.command)) {
         eprintln!("wheelwright: warning: {w}");
     }
-}
-
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    install_secrets(&cli.command);
     match cli.command {
         Command::Detect(args) => detect::run(args),
         Command::Setup(args) => setup::run(args),
@@ -223,11 +207,7 @@ pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
 /// Print JSON text (secrets masked in its strings, `##[` escaped), with a
 /// newline after it.
 pub fn write_json_stdout(json: &str) -> anyhow::Result<()> {
-    let mut json = secrets::installed().mask_json_text(json);
-    if !json.ends_with('\n') {
-        json.push('\n');
-    }
-    let json = defuse_workflow_commands(json);
+    let json = wheelwright_core::sinks::json::printable(json);
     let mut out = std::io::stdout().lock();
     out.write_all(json.as_bytes())
         .and_then(|()| out.flush())
@@ -235,28 +215,16 @@ pub fn write_json_stdout(json: &str) -> anyhow::Result<()> {
 }
 
 /// Write `output` to stdout, secrets masked; `fenced`, between
-/// `::stop-commands::` and its end ([`SafeEcho`]), so no line of it can act
+/// `::stop-commands::` and its end ([`write_untrusted`]), so no line of it can act
 /// as a workflow command.
 pub fn write_stdout(output: &str, fenced: bool) -> anyhow::Result<()> {
-    write_to(&mut std::io::stdout().lock(), output, fenced)
+    write_untrusted(&mut std::io::stdout().lock(), output, fenced)
         .context("could not write to standard output")
 }
 
 /// [`print_text`] for standard error: the runner reads workflow commands
 /// from both streams.
 pub fn eprint_text(text: &str) -> anyhow::Result<()> {
-    write_to(&mut std::io::stderr().lock(), text, in_github_actions())
+    write_untrusted(&mut std::io::stderr().lock(), text, in_github_actions())
         .context("could not write to standard error")
-}
-
-fn write_to(out: &mut impl Write, output: &str, fenced: bool) -> std::io::Result<()> {
-    if fenced {
-        let mut echo = SafeEcho::new(&mut *out)?;
-        output.lines().try_for_each(|line| echo.echo(line))?;
-        echo.finish().map(drop)
-    } else {
-        // (The fence masks each line it echoes.)
-        out.write_all(redact_secrets(output).as_bytes())?;
-        out.flush()
-    }
 }

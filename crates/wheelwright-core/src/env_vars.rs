@@ -179,3 +179,26 @@ pub const CI: &str = "CI";
 /// (PyPI's `nvidia-cuda-nvcc`); `cuobjdump` is looked up beside it. Without
 /// it, `nvcc` on `PATH`.
 pub const WHEELWRIGHT_TEST_NVCC: &str = "WHEELWRIGHT_TEST_NVCC";
+
+/// Whether `name` is a plain environment variable name: letters, digits and
+/// `_`, not starting with a digit.
+pub fn is_plain_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn plain_names() {
+        for ok in ["GITHUB_TOKEN", "_x", "a1"] {
+            assert!(super::is_plain_name(ok), "{ok}");
+        }
+        for bad in ["", "1A", "A-B", "A B", "Ä"] {
+            assert!(!super::is_plain_name(bad), "{bad}");
+        }
+    }
+}

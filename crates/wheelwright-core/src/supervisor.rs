@@ -88,6 +88,18 @@ impl Supervisor {
         }
     }
 
+    /// This executable as the supervisor (a program that answers
+    /// [`SUBCOMMAND`]), with the caller's `fence_file`; `None` when its path
+    /// is not a file (the binary was replaced or removed while running): the
+    /// commands then run directly.
+    pub fn this_program(fence_file: Option<PathBuf>) -> Option<Self> {
+        let program = std::env::current_exe().ok().filter(|p| p.is_file())?;
+        Some(Supervisor {
+            program,
+            fence_file,
+        })
+    }
+
     /// `cmd` (program, arguments, environment, working dir) run under the
     /// supervisor, which gives the tree `grace` between SIGTERM and SIGKILL.
     /// Stdio is the caller's to set: the command's stdout and stderr, and

@@ -259,6 +259,15 @@ pub struct BuildReport {
 }
 
 impl BuildReport {
+    /// The documented exit code of the build: its outcome's
+    /// ([`Outcome::exit_code`]: 0, 1 or 130), 1 for a report without one.
+    pub fn exit_code(&self) -> u8 {
+        match self.outcome {
+            Some(o) => o.exit_code() as u8,
+            None => 1,
+        }
+    }
+
     /// A report for a build that is about to start.
     pub fn started(spec: impl Into<String>, recipe: impl Into<String>, work_dir: &Path) -> Self {
         BuildReport {

@@ -64,6 +64,18 @@ pub enum PrebuiltPolicy {
     Prefer,
 }
 
+impl PrebuiltPolicy {
+    /// The policy of the flags `--prefer-prebuilt` and `--allow-prebuilt`
+    /// (preferring implies allowing); neither: [`Build`](Self::Build).
+    pub fn from_flags(prefer: bool, allow: bool) -> Self {
+        match (prefer, allow) {
+            (true, _) => PrebuiltPolicy::Prefer,
+            (false, true) => PrebuiltPolicy::Allow,
+            (false, false) => PrebuiltPolicy::Build,
+        }
+    }
+}
+
 /// What to build and how: the input of [`super::run`].
 ///
 /// Overrides (`archs`, `max_jobs`, `nvcc_threads`) go into the plan request;

@@ -6,7 +6,8 @@
 
 use std::fmt::Write as _;
 
-use super::github;
+use super::github::{self, ActionsEnv, RunnerFileError};
+use super::redact_secrets;
 use crate::builder::BuildReport;
 use crate::finding::Finding;
 use crate::units::{format_bytes, format_duration};
@@ -187,6 +188,27 @@ pub fn github_build_report(r: &BuildReport, workspace: Option<String>) -> Github
     }
 }
 
+/// Show a build's result on a GitHub Actions runner, as the Action does:
+/// the findings' annotations to `annotations` (stdout, or stderr when stdout
+/// carries a JSON report; secrets masked), the step summary and the outputs
+/// appended to the files the runner names. Nothing off a runner. A write
+/// error on `annotations` is ignored, as the console's are, so the runner
+/// files are still written.
+pub fn show_on_github(
+    r: &BuildReport,
+    env: &ActionsEnv,
+    annotations: &mut dyn std::io::Write,
+) -> Result<(), RunnerFileError> {
+    if !env.active {
+        return Ok(());
+    }
+    let g = github_build_report(r, env.workspace.clone());
+    let _ = annotations
+        .write_all(redact_secrets(&g.annotations).as_bytes())
+        .and_then(|()| annotations.flush());
+    env.append(&g.step_summary, &g.outputs)
+}
+
 /// `asset-urls` for `GITHUB_OUTPUT`: the http(s) URLs of the files a publish
 /// uploaded or found already there, one per line (none for failed files or
 /// local copies).
@@ -309,5 +331,41 @@ mod tests {
             output(&g.outputs, "asset-urls").as_deref(),
             Some("https://github.com/o/r/releases/download/v1/a.whl\nhttps://pages.example/simple/flash-attn/")
         );
+    }
+
+    #[test]
+    fn a_runner_gets_the_annotations_summary_and_outputs_and_others_nothing() {
+        let text = crate::test_support::fixture("builds/h200-flash-attn/report.json");
+        let mut r: BuildReport = serde_json::from_str(&text).unwrap();
+        r.findings.push(Finding::new(
+            "ninja-missing",
+            Severity::Warning,
+            "t",
+            "m",
+            "f",
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let env = ActionsEnv {
+            active: true,
+            workspace: None,
+            step_summary: Some(dir.path().join("summary.md")),
+            output: Some(dir.path().join("output")),
+        };
+        let mut annotations = Vec::new();
+        show_on_github(&r, &env, &mut annotations).unwrap();
+        let annotations = String::from_utf8(annotations).unwrap();
+        assert!(annotations.starts_with("::warning"), "{annotations}");
+        let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
+        assert!(read("summary.md").contains("ninja-missing"));
+        assert_eq!(output(&read("output"), "archs").as_deref(), Some("90"));
+
+        let mut none = Vec::new();
+        let off = ActionsEnv {
+            active: false,
+            ..env
+        };
+        std::fs::remove_file(dir.path().join("output")).unwrap();
+        show_on_github(&r, &off, &mut none).unwrap();
+        assert!(none.is_empty() && !dir.path().join("output").exists());
     }
 }

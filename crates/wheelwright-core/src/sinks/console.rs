@@ -19,6 +19,10 @@ use crate::units::format_duration;
 use super::build_report::findings_text;
 use super::redact::redact_secrets;
 
+mod writer;
+
+pub use writer::ConsoleWriter;
+
 /// How often a log without a progress bar gets a plain progress line.
 pub const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(30);
 

@@ -22,7 +22,7 @@ use std::collections::hash_map::RandomState;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
-use std::io::{self, Read, Write};
+use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::finding::Finding;
@@ -31,7 +31,12 @@ use super::{truncate_chars, Summary};
 
 pub use super::redact::redact_secrets;
 
+mod actions_env;
+mod echo;
 pub mod env_files;
+
+pub use actions_env::{ActionsEnv, RunnerFileError};
+pub use echo::{write_untrusted, SafeEcho};
 
 /// Characters of an annotation message GitHub keeps.
 pub const MAX_MESSAGE_CHARS: usize = 4096;
@@ -412,82 +417,6 @@ fn keyed_random_bytes() -> [u8; 16] {
         half.copy_from_slice(&h.finish().to_le_bytes());
     }
     bytes
-}
-
-/// Whether `haystack` holds `needle` in any ASCII letter case.
-fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
-    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
-    n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
-}
-
-/// Echoes untrusted log lines so that none can act as a workflow command: the
-/// lines go between `::stop-commands::TOKEN` and `::TOKEN::`, the token is
-/// random, and a line that contains the token in any letter case (which would
-/// end the stop) makes the echo switch to a fresh one first. Tokens in lines
-/// are masked.
-///
-/// Dropping it without [`SafeEcho::finish`] still resumes commands (best
-/// effort, errors ignored).
-#[derive(Debug)]
-pub struct SafeEcho<W: Write> {
-    out: Option<W>,
-    token: String,
-}
-
-impl<W: Write> SafeEcho<W> {
-    /// Start echoing to `out` (writes `::stop-commands::TOKEN`).
-    pub fn new(mut out: W) -> io::Result<SafeEcho<W>> {
-        let token = random_token();
-        writeln!(out, "::stop-commands::{token}")?;
-        Ok(SafeEcho {
-            out: Some(out),
-            token,
-        })
-    }
-
-    /// The current token (tests; never print it elsewhere).
-    pub fn token(&self) -> &str {
-        &self.token
-    }
-
-    /// Echo one line.
-    pub fn echo(&mut self, line: &str) -> io::Result<()> {
-        let line = redact_secrets(line);
-        while contains_ignore_ascii_case(&line, &self.token) {
-            self.rotate()?;
-        }
-        let out = self.out.as_mut().expect("present until finish");
-        out.write_all(line.as_bytes())?;
-        out.write_all(b"\n")
-    }
-
-    /// End the stop with a fresh token: nothing untrusted is written between
-    /// the resume and the new stop.
-    fn rotate(&mut self) -> io::Result<()> {
-        let next = random_token();
-        let out = self.out.as_mut().expect("present until finish");
-        writeln!(out, "::{}::", self.token)?;
-        writeln!(out, "::stop-commands::{next}")?;
-        self.token = next;
-        Ok(())
-    }
-
-    /// Resume commands (writes `::TOKEN::`) and give the writer back.
-    pub fn finish(mut self) -> io::Result<W> {
-        let mut out = self.out.take().expect("present until finish");
-        writeln!(out, "::{}::", self.token)?;
-        out.flush()?;
-        Ok(out)
-    }
-}
-
-impl<W: Write> Drop for SafeEcho<W> {
-    fn drop(&mut self) {
-        if let Some(out) = self.out.as_mut() {
-            let _ = writeln!(out, "::{}::", self.token);
-            let _ = out.flush();
-        }
-    }
 }
 
 #[cfg(test)]

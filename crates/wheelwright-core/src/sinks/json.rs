@@ -60,6 +60,18 @@ pub fn defuse_workflow_commands(json: String) -> String {
     }
 }
 
+/// JSON text ready to print: secrets masked in its strings (through the
+/// installed [`super::secrets::SecretSet`], so the document stays JSON), a
+/// newline at the end, and no line a workflow command
+/// ([`defuse_workflow_commands`]).
+pub fn printable(json: &str) -> String {
+    let mut json = super::secrets::installed().mask_json_text(json);
+    if !json.ends_with('\n') {
+        json.push('\n');
+    }
+    defuse_workflow_commands(json)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +110,12 @@ mod tests {
             "{text}"
         );
         let back: Report = serde_json::from_str(&text).unwrap();
-        assert_eq!(back.findings, [f]);
+        assert_eq!(back.findings, [f.clone()]);
+        let printed = printable(&serde_json::to_string(&f).unwrap());
+        assert!(
+            printed.ends_with("}\n") && !printed.contains("##["),
+            "{printed}"
+        );
+        assert_eq!(serde_json::from_str::<Finding>(&printed).unwrap(), f);
     }
 }

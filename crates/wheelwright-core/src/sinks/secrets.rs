@@ -328,6 +328,15 @@ pub fn install(set: SecretSet) -> Result<(), SecretSet> {
     INSTALLED.set(set)
 }
 
+/// Install the set of the process environment and `names` (a command's
+/// `--mask-env`), as a program does before it prints anything; the warnings
+/// to show. A set installed before (of the same environment) stays.
+pub fn install_from_process_env(names: &[String]) -> Vec<MaskWarning> {
+    let (set, warnings) = SecretSet::from_process_env(names);
+    let _ = install(set);
+    warnings
+}
+
 /// The installed set; without one, the set of the process environment and
 /// the built-in names, built on first use (and installed).
 pub fn installed() -> &'static SecretSet {
