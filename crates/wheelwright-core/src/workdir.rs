@@ -31,6 +31,10 @@ use thiserror::Error;
 use crate::facts::{Compiler, Facts};
 use crate::plan::preflight::default_gcc;
 
+mod select;
+
+pub use select::{select, Evicted, SelectError, SelectRequest, Selection};
+
 /// The file in each work dir that records its variant; eviction touches only
 /// directories that hold one.
 pub const VARIANT_FILE: &str = ".wheelwright-variant.json";
