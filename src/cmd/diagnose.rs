@@ -19,13 +19,14 @@ use clap::{Args, ValueEnum};
 use wheelwright_core::detect::DetectOptions;
 use wheelwright_core::diagnose::{decompress_if_gzip, open_log, DiagnoseContext, Diagnoser};
 use wheelwright_core::env_vars;
-use wheelwright_core::plan::{self, Plan, Recipe};
-use wheelwright_core::sinks::{github, gitlab, json, junit, redact_secrets, text, Format};
+use wheelwright_core::job::fix_context;
+use wheelwright_core::sinks::{
+    self, github, redact_secrets, text, Format, RenderOptions, Rendered,
+};
 use wheelwright_core::{Facts, Finding};
 
 use super::plan::RecipeChoice;
 use crate::exit;
-use wheelwright_core::job::{detect_and_plan, planned_threads};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -122,38 +123,32 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     let mut diagnoser = diagnose(&args.log)?;
     // The host is learnt only for a log with something to fix.
     if diagnoser.has_findings() {
-        diagnoser.set_context(context(&args, saved, recipe.as_ref()));
+        let detect = (!args.no_detect).then(DetectOptions::from_process_env);
+        let request = args.recipe.request();
+        let (context, error) =
+            fix_context(saved, detect, recipe.as_ref(), &request, args.max_jobs_hint);
+        if let Some(e) = error {
+            eprintln!("wheelwright: cannot plan for this host ({e}); the fixes go by the log");
+        }
+        diagnoser.set_context(context);
     }
     let findings = diagnoser.findings();
 
-    let log_name = if args.log == "-" {
-        "build.log"
-    } else {
-        args.log.as_str()
+    let opts = RenderOptions {
+        workspace: std::env::var(env_vars::GITHUB_WORKSPACE).ok(),
+        log_name: match args.log.as_str() {
+            "-" => "build.log".to_string(),
+            log => log.to_string(),
+        },
+        color: text::use_color(
+            std::io::stdout().is_terminal(),
+            std::env::var(env_vars::NO_COLOR).ok().as_deref(),
+        ),
     };
-    // Findings that got no annotation, for the summary to say so.
-    let mut omitted = 0;
-    let output = match format {
-        Format::Github => {
-            let gh_opts = github::GithubOptions {
-                workspace: std::env::var(env_vars::GITHUB_WORKSPACE).ok(),
-                ..Default::default()
-            };
-            let annotations = github::render_annotations(&findings, &gh_opts);
-            omitted = annotations.omitted;
-            annotations.text
-        }
-        Format::Json => json::render(&findings),
-        Format::Junit => junit::render(&findings, log_name),
-        Format::Gitlab => gitlab::render(&findings, log_name),
-        Format::Text => {
-            let color = text::use_color(
-                std::io::stdout().is_terminal(),
-                std::env::var(env_vars::NO_COLOR).ok().as_deref(),
-            );
-            text::render(&findings, color)
-        }
-    };
+    let Rendered {
+        text: output,
+        omitted,
+    } = sinks::render(format, &findings, &opts);
     // Text quotes the log as it is: on a runner it goes out with workflow
     // commands stopped. (The other formats escape what could act as one.)
     let fenced = in_actions && format == Format::Text;
@@ -187,41 +182,6 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         exit::OK
     };
     Ok(ExitCode::from(code))
-}
-
-/// What makes the fixes concrete: the facts (`--facts`, else detected without
-/// the Python probe, which would import torch: seconds) and, unless
-/// `--max-jobs-hint` names the jobs, the plan on them. Never an error: a
-/// refused plan leaves the fixes to what the log shows.
-fn context(args: &DiagnoseArgs, saved: Option<Facts>, recipe: Option<&Recipe>) -> DiagnoseContext {
-    let request = args.recipe.request();
-    let (facts, plan) = match (saved, recipe) {
-        (Some(facts), Some(recipe)) => {
-            let plan = plan::plan(recipe, &facts, &request);
-            (Some(facts), Some(plan))
-        }
-        (Some(facts), None) => (Some(facts), None),
-        (None, Some(recipe)) if !args.no_detect => {
-            let mut dopts = DetectOptions::from_process_env();
-            dopts.skip_python = true;
-            let (facts, plan) = detect_and_plan(recipe, &request, &dopts);
-            (Some(facts), Some(plan))
-        }
-        (None, _) => (None, None),
-    };
-    let plan: Option<Plan> = match plan {
-        Some(Ok(p)) => Some(p),
-        Some(Err(e)) => {
-            eprintln!("wheelwright: cannot plan for this host ({e}); the fixes go by the log");
-            None
-        }
-        None => None,
-    };
-    DiagnoseContext {
-        suggested_max_jobs: args.max_jobs_hint.or(plan.as_ref().map(|p| p.max_jobs)),
-        suggested_nvcc_threads: plan.as_ref().and_then(planned_threads),
-        facts,
-    }
 }
 
 /// Run the diagnoser over the log; unreadable input is a usage error (exit 2).

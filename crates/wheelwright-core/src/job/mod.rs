@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-pub use settings::{detect_and_plan, planned_threads, speed_from_report};
+pub use settings::{detect_and_plan, fix_context, planned_threads, speed_from_report};
 pub use spec::{JobSpec, PrebuiltPolicy, RecipeKind};
 
 use crate::builder::source::{self, SourceError};

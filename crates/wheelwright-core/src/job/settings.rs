@@ -46,6 +46,45 @@ pub fn detect_and_plan(
     (facts, plan)
 }
 
+/// What makes a saved log's fixes concrete: the host's facts (`saved`, else
+/// detected with `detect`, without the Python probe, which would import
+/// torch: seconds; `None`: not detected) and, with a `recipe`, the plan on
+/// them, whose MAX_JOBS (unless `max_jobs_hint` names one) and NVCC_THREADS
+/// the `oom-killed` fix names. Never an error: a plan that fails leaves the
+/// fixes to what the log shows, and its error comes back to be mentioned.
+pub fn fix_context(
+    saved: Option<Facts>,
+    detect: Option<DetectOptions>,
+    recipe: Option<&Recipe>,
+    request: &PlanRequest,
+    max_jobs_hint: Option<u32>,
+) -> (DiagnoseContext, Option<PlanError>) {
+    let (facts, plan) = match (saved, recipe, detect) {
+        (Some(facts), Some(recipe), _) => {
+            let plan = plan::plan(recipe, &facts, request);
+            (Some(facts), Some(plan))
+        }
+        (Some(facts), None, _) => (Some(facts), None),
+        (None, Some(recipe), Some(mut dopts)) => {
+            dopts.skip_python = true;
+            let (facts, plan) = detect_and_plan(recipe, request, &dopts);
+            (Some(facts), Some(plan))
+        }
+        (None, _, _) => (None, None),
+    };
+    let (plan, error) = match plan {
+        Some(Ok(p)) => (Some(p), None),
+        Some(Err(e)) => (None, Some(e)),
+        None => (None, None),
+    };
+    let context = DiagnoseContext {
+        suggested_max_jobs: max_jobs_hint.or(plan.as_ref().map(|p| p.max_jobs)),
+        suggested_nvcc_threads: plan.as_ref().and_then(planned_threads),
+        facts,
+    };
+    (context, error)
+}
+
 /// The plan's NVCC_THREADS where the build reads it (flash-attn, and
 /// extensions whose setup.py does: the plan then sets it); `None` where it
 /// has no effect.

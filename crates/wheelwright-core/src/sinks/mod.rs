@@ -89,6 +89,49 @@ impl std::str::FromStr for Format {
     }
 }
 
+/// What [`render`] needs besides the findings.
+#[derive(Debug, Clone, Default)]
+pub struct RenderOptions {
+    /// `GITHUB_WORKSPACE`: annotations name files relative to it.
+    pub workspace: Option<String>,
+    /// The log's name, for JUnit and GitLab.
+    pub log_name: String,
+    /// Plain text in colour (a terminal without `NO_COLOR`: [`text::use_color`]).
+    pub color: bool,
+}
+
+/// Findings rendered in one format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// The document (annotations, JSON, XML or text).
+    pub text: String,
+    /// Findings that got no annotation (GitHub's limits), for the step
+    /// summary to say so ([`github::render_step_summary`]).
+    pub omitted: usize,
+}
+
+/// `findings` in `format`.
+pub fn render(format: Format, findings: &[Finding], opts: &RenderOptions) -> Rendered {
+    let text = match format {
+        Format::Github => {
+            let gh_opts = github::GithubOptions {
+                workspace: opts.workspace.clone(),
+                ..Default::default()
+            };
+            let annotations = github::render_annotations(findings, &gh_opts);
+            return Rendered {
+                text: annotations.text,
+                omitted: annotations.omitted,
+            };
+        }
+        Format::Json => json::render(findings),
+        Format::Junit => junit::render(findings, &opts.log_name),
+        Format::Gitlab => gitlab::render(findings, &opts.log_name),
+        Format::Text => text::render(findings, opts.color),
+    };
+    Rendered { text, omitted: 0 }
+}
+
 /// Counts of findings by severity.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
@@ -153,6 +196,23 @@ mod tests {
         assert_eq!(Format::auto(Some("true")), Format::Github);
         assert_eq!(Format::auto(Some("false")), Format::Text);
         assert_eq!(Format::auto(None), Format::Text);
+    }
+
+    #[test]
+    fn every_format_renders_the_findings() {
+        let findings: Vec<Finding> = (0..12)
+            .map(|i| Finding::new(format!("e{i}"), Severity::Error, "t", "m", "f"))
+            .collect();
+        let opts = RenderOptions {
+            log_name: "build.log".into(),
+            ..RenderOptions::default()
+        };
+        for f in Format::ALL {
+            let r = render(f, &findings, &opts);
+            assert!(r.text.contains("e0"), "{f:?}: {}", r.text);
+            let omitted = if f == Format::Github { 2 } else { 0 };
+            assert_eq!(r.omitted, omitted, "{f:?}: ten errors per step");
+        }
     }
 
     #[test]
