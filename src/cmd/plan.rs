@@ -9,7 +9,7 @@
 //! refuses the plan (the plan is still printed).
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -226,28 +226,25 @@ fn plan_error(e: plan::PlanError) -> anyhow::Error {
 
 /// The facts to plan for, and what was assumed about them.
 fn facts_for(args: &PlanArgs, spec: &HostSpec) -> anyhow::Result<(Facts, Vec<String>)> {
-    if let Some(path) = &args.facts {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            exit::usage(
-                format!("cannot read {}: {e}", path.display()),
-                "give the file `wheelwright detect --json > facts.json` wrote",
-            )
-        })?;
-        let mut facts: Facts = serde_json::from_str(&text).map_err(|e| {
-            exit::usage(
-                format!("{} is not a Facts JSON: {e}", path.display()),
-                "write it with `wheelwright detect --json > facts.json`",
-            )
-        })?;
-        spec.apply_to(&mut facts).map_err(plan_error)?;
-        return Ok((facts, Vec::new()));
-    }
-    if spec.is_hypothetical() {
-        return spec.hypothetical_facts().map_err(plan_error);
-    }
-    let mut facts = detect(&DetectOptions::from_process_env());
-    spec.apply_to(&mut facts).map_err(plan_error)?;
-    Ok((facts, Vec::new()))
+    let saved = args.facts.as_deref().map(read_facts).transpose()?;
+    let detect = || detect(&DetectOptions::from_process_env());
+    spec.resolve(saved, detect).map_err(plan_error)
+}
+
+/// A `--facts` file.
+fn read_facts(path: &Path) -> anyhow::Result<Facts> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        exit::usage(
+            format!("cannot read {}: {e}", path.display()),
+            "give the file `wheelwright detect --json > facts.json` wrote",
+        )
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        exit::usage(
+            format!("{} is not a Facts JSON: {e}", path.display()),
+            "write it with `wheelwright detect --json > facts.json`",
+        )
+    })
 }
 
 pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {

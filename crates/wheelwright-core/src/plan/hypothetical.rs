@@ -172,6 +172,23 @@ impl HostSpec {
         Ok((facts, assumed))
     }
 
+    /// The facts to plan for, and what was assumed about them: `saved` ones
+    /// (from `wheelwright detect --json`) with this spec's overrides; else
+    /// the hypothetical host this spec describes, if it describes one; else
+    /// this host (`detect`) with the overrides.
+    pub fn resolve(
+        &self,
+        saved: Option<Facts>,
+        detect: impl FnOnce() -> Facts,
+    ) -> Result<(Facts, Vec<String>), PlanError> {
+        if saved.is_none() && self.is_hypothetical() {
+            return self.hypothetical_facts();
+        }
+        let mut facts = saved.unwrap_or_else(detect);
+        self.apply_to(&mut facts)?;
+        Ok((facts, Vec::new()))
+    }
+
     /// Override the parts of `facts` this spec gives.
     pub fn apply_to(&self, facts: &mut Facts) -> Result<(), PlanError> {
         if let Some(cpus) = self.cpus {
@@ -343,5 +360,27 @@ mod tests {
             ..HostSpec::default()
         };
         assert!(spec.hypothetical_facts().is_err());
+    }
+
+    #[test]
+    fn saved_facts_win_then_a_described_host_then_this_one() {
+        let (saved, _) = HostSpec::default().hypothetical_facts().unwrap();
+        let spec = HostSpec {
+            cpus: Some(64),
+            ..HostSpec::default()
+        };
+        let never = || panic!("nothing to detect");
+        let (f, assumed) = spec.resolve(Some(saved.clone()), never).unwrap();
+        assert_eq!(f.host.logical_cpus, 64, "the override applies");
+        assert!(assumed.is_empty());
+        let (f, assumed) = spec.resolve(None, never).unwrap();
+        assert_eq!(f.host.logical_cpus, 64);
+        assert!(!assumed.is_empty(), "a described host says what it assumed");
+        let tweak = HostSpec {
+            gcc: Some(11),
+            ..HostSpec::default()
+        };
+        let (f, _) = tweak.resolve(None, || saved.clone()).unwrap();
+        assert_eq!(f.compilers[0].major, 11, "this host, tweaked");
     }
 }

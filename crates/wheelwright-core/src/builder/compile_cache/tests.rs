@@ -167,7 +167,7 @@ fn a_warm_rebuild_is_credited_with_the_compiles_ninja_measured() {
     let cold = SccacheCounts {
         requests: 11,
         misses: 8,
-        compile_seconds: 2633.945_915_23,
+        compile_seconds: 2_633.945_915_23,
         step_misses: 24,
         ..Default::default()
     };
@@ -175,7 +175,7 @@ fn a_warm_rebuild_is_credited_with_the_compiles_ninja_measured() {
         requests: 22,
         hits: 8,
         misses: 8,
-        compile_seconds: 2633.945_915_23 + 28.371_311_886,
+        compile_seconds: 2_633.945_915_23 + 28.371_311_886,
         hit_read_seconds: 0.006_258_475,
         step_hits: 24,
         step_misses: 24,
