@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use wheelwright_core::env_vars;
 use wheelwright_core::plan::matrix::{build_matrix, MatrixRequest};
-use wheelwright_core::plan::published::{published_wheels, PublishedError};
+use wheelwright_core::plan::published::PublishedError;
 use wheelwright_core::sinks::github::env_files;
 
 use super::plan::PlanArgs;
@@ -47,35 +47,18 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<ExitCode> {
         )
     })?;
     if let Some(source) = &args.skip_published {
-        let scratch = tempfile_dir()?;
-        let names = published_wheels(source, &wheelwright_publish::HttpNetwork::from_env(), &scratch).map_err(|e| {
-            let hint = match &e {
-                PublishedError::Fetch(_) => "check the URL (a release's JSON: https://api.github.com/repos/OWNER/REPO/releases/tags/TAG, or an index page) and the network (HTTPS_PROXY, SSL_CERT_FILE); or save the listing to a file and pass that",
-                PublishedError::Read { .. } => "pass a release JSON or index page saved to a file, a wheelhouse directory, or a URL",
-            };
-            exit::usage(e.to_string(), hint)
+        let net = wheelwright_publish::HttpNetwork::from_env();
+        let note = matrix.skip_published_at(source, &net).map_err(|e| {
+            let hint = e.hint();
+            match e {
+                PublishedError::Scratch(_) => exit::hinted(e, hint, exit::INTERNAL),
+                _ => exit::usage(e.to_string(), hint),
+            }
         })?;
-        let _ = std::fs::remove_dir_all(&scratch);
-        let dropped = matrix.skip_published(&names);
-        super::eprint_text(&format!(
-            "wheelwright: {} of {} cells already published at {source}; {} left\n",
-            dropped.len(),
-            dropped.len() + matrix.include.len(),
-            matrix.include.len()
-        ))?;
+        super::eprint_text(&note)?;
     }
     if !matrix.excluded.is_empty() {
-        let mut note = format!(
-            "wheelwright: {} combinations left out (PyTorch publishes no such torch):\n",
-            matrix.excluded.len()
-        );
-        for e in &matrix.excluded {
-            note.push_str(&format!(
-                "  python {} torch {} cuda {}: {}\n",
-                e.python, e.torch, e.cuda, e.reason
-            ));
-        }
-        super::eprint_text(&note)?;
+        super::eprint_text(&matrix.excluded_note())?;
     }
     let json = matrix.github_json();
     if args.github_output {
@@ -100,11 +83,4 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<ExitCode> {
     }
     super::write_stdout(&format!("{json}\n"), false)?;
     Ok(ExitCode::from(exit::OK))
-}
-
-fn tempfile_dir() -> anyhow::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("wheelwright-published-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| exit::hinted(e, "set TMPDIR to a writable directory", exit::INTERNAL))?;
-    Ok(dir)
 }

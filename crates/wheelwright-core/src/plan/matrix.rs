@@ -330,6 +330,42 @@ impl Matrix {
         dropped
     }
 
+    /// Drop the cells whose wheel is published at `source`
+    /// ([`super::published::published_wheels`], fetched through `net`), and
+    /// say so: `wheelwright: 3 of 8 cells already published at SOURCE; 5 left`.
+    pub fn skip_published_at(
+        &mut self,
+        source: &str,
+        net: &dyn crate::net::Network,
+    ) -> Result<String, super::published::PublishedError> {
+        let names = super::published::published_wheels(source, net)?;
+        let dropped = self.skip_published(&names).len();
+        let left = self.include.len();
+        Ok(format!(
+            "wheelwright: {dropped} of {} cells already published at {source}; {left} left\n",
+            dropped + left
+        ))
+    }
+
+    /// The combinations left out, one line each, for the log (empty when
+    /// none was).
+    pub fn excluded_note(&self) -> String {
+        if self.excluded.is_empty() {
+            return String::new();
+        }
+        let mut note = format!(
+            "wheelwright: {} combinations left out (PyTorch publishes no such torch):\n",
+            self.excluded.len()
+        );
+        for e in &self.excluded {
+            note.push_str(&format!(
+                "  python {} torch {} cuda {}: {}\n",
+                e.python, e.torch, e.cuda, e.reason
+            ));
+        }
+        note
+    }
+
     /// `{"include": [...]}`, the JSON GitHub's `fromJSON` reads.
     pub fn github_json(&self) -> String {
         serde_json::json!({ "include": self.include }).to_string()
@@ -459,5 +495,24 @@ mod tests {
         assert_eq!(json["include"].as_array().unwrap().len(), before - 1);
         assert!(json.get("excluded").is_none());
         assert!(json["include"][0]["runs-on"].is_array());
+    }
+
+    #[test]
+    fn a_wheelhouse_of_published_wheels_is_skipped_with_a_note() {
+        let mut m = build_matrix(&MatrixRequest::default()).unwrap();
+        let before = m.include.len();
+        let house = tempfile::tempdir().unwrap();
+        std::fs::write(house.path().join(&m.include[0].wheel), b"").unwrap();
+        let source = house.path().display().to_string();
+        let note = m.skip_published_at(&source, &crate::net::Offline).unwrap();
+        assert_eq!(
+            note,
+            format!(
+                "wheelwright: 1 of {before} cells already published at {source}; {} left\n",
+                before - 1
+            )
+        );
+        let note = m.excluded_note();
+        assert_eq!(note.lines().count(), m.excluded.len() + 1, "{note}");
     }
 }

@@ -31,6 +31,20 @@ pub enum PublishedError {
         #[source]
         source: std::io::Error,
     },
+    /// No temp dir to fetch the listing into.
+    #[error("cannot make a temp dir for the listing: {0}")]
+    Scratch(#[source] std::io::Error),
+}
+
+impl PublishedError {
+    /// What the user should do about it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            PublishedError::Fetch(_) => "check the URL (a release's JSON: https://api.github.com/repos/OWNER/REPO/releases/tags/TAG, or an index page) and the network (HTTPS_PROXY, SSL_CERT_FILE); or save the listing to a file and pass that",
+            PublishedError::Read { .. } => "pass a release JSON or index page saved to a file, a wheelhouse directory, or a URL",
+            PublishedError::Scratch(_) => "set TMPDIR to a writable directory",
+        }
+    }
 }
 
 /// The wheel file names in `text` (see the module docs for the forms).
@@ -59,15 +73,18 @@ pub fn wheel_names_in(text: &str) -> BTreeSet<String> {
     out
 }
 
-/// The wheels published at `source`: a URL (fetched with `net` into `scratch`),
-/// a directory or a listing file.
+/// The wheels published at `source`: a URL (fetched with `net` into a temp
+/// dir, removed after), a directory or a listing file.
 pub fn published_wheels(
     source: &str,
     net: &dyn Network,
-    scratch: &Path,
 ) -> Result<BTreeSet<String>, PublishedError> {
     if is_http_url(source) {
-        let dest = scratch.join("published-listing");
+        let scratch = tempfile::Builder::new()
+            .prefix("wheelwright-published-")
+            .tempdir()
+            .map_err(PublishedError::Scratch)?;
+        let dest = scratch.path().join("published-listing");
         let opts = FetchOptions {
             connect_timeout: Duration::from_secs(5),
             total_timeout: Duration::from_secs(60),
@@ -154,20 +171,15 @@ mod tests {
         let got = published_wheels(
             "https://api.github.invalid/releases/v2.8.3.json",
             &Files(served.clone()),
-            dir.path(),
         )
         .unwrap();
         assert_eq!(got, BTreeSet::from([W.to_string()]));
         assert!(matches!(
-            published_wheels(
-                "https://api.github.invalid/missing.json",
-                &Files(served),
-                dir.path()
-            ),
+            published_wheels("https://api.github.invalid/missing.json", &Files(served)),
             Err(PublishedError::Fetch(NetError::NotFound { .. }))
         ));
         assert!(matches!(
-            published_wheels("https://h/x.json", &Offline, dir.path()),
+            published_wheels("https://h/x.json", &Offline),
             Err(PublishedError::Fetch(NetError::Unavailable { .. }))
         ));
         let house = dir.path().join("house");
@@ -175,11 +187,11 @@ mod tests {
         std::fs::write(house.join(W), b"").unwrap();
         std::fs::write(house.join("README"), b"").unwrap();
         assert_eq!(
-            published_wheels(house.to_str().unwrap(), &Offline, dir.path()).unwrap(),
+            published_wheels(house.to_str().unwrap(), &Offline).unwrap(),
             BTreeSet::from([W.to_string()])
         );
         assert!(matches!(
-            published_wheels("/nonexistent/listing", &Offline, dir.path()),
+            published_wheels("/nonexistent/listing", &Offline),
             Err(PublishedError::Read { .. })
         ));
     }
