@@ -10,8 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
-use wheelwright_core::builder::FactsSummary;
-use wheelwright_core::detect::{self, DetectOptions};
+use wheelwright_core::detect::DetectOptions;
 use wheelwright_core::job::repro::{self, ReproError};
 use wheelwright_core::sinks::text;
 
@@ -54,14 +53,8 @@ fn repro_error(e: ReproError) -> anyhow::Error {
 }
 
 pub fn run(args: ReproArgs) -> anyhow::Result<ExitCode> {
-    let scratch = std::env::temp_dir().join(format!("wheelwright-repro-{}", std::process::id()));
-    let report = repro::load_report(
-        &args.report,
-        &wheelwright_publish::HttpNetwork::from_env(),
-        &scratch,
-    );
-    let _ = std::fs::remove_dir_all(&scratch);
-    let report = report.map_err(repro_error)?;
+    let network = wheelwright_publish::HttpNetwork::from_env();
+    let report = repro::load_report(&args.report, &network).map_err(repro_error)?;
     if args.print_script {
         super::write_stdout(&repro::shell_script(&report).map_err(repro_error)?, false)?;
         return Ok(ExitCode::from(exit::OK));
@@ -84,28 +77,15 @@ pub fn run(args: ReproArgs) -> anyhow::Result<ExitCode> {
         }));
     }
 
-    let plan_dir = args
-        .work_dir
-        .clone()
-        .unwrap_or_else(|| report.work_dir.clone());
-    let mut spec = repro::rebuild_spec(&report, args.replan, &plan_dir.join("repro-plan.json"));
-    spec.python = args.python.clone().or(spec.python);
-    spec.work_dir = args.work_dir.unwrap_or(spec.work_dir);
-    spec.out_dir = args.out.unwrap_or(spec.out_dir);
-    if let (Some(path), Some(plan)) = (&spec.plan_file, &report.plan) {
-        std::fs::create_dir_all(&plan_dir)
-            .and_then(|()| std::fs::write(path, serde_json::to_vec_pretty(plan)?))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-
-    let mut dopts = DetectOptions::from_process_env();
-    dopts.python = spec.python.clone().or(dopts.python);
-    let here = FactsSummary::from_facts(&detect::detect(&dopts));
-    match &report.facts {
-        Some(theirs) => super::eprint_text(&format!(
-            "== this host against the report's\n{}\n",
-            repro::render_comparison(&repro::compare_hosts(theirs, &here))
-        ))?,
+    let rebuild = repro::Rebuild {
+        replan: args.replan,
+        python: args.python,
+        work_dir: args.work_dir,
+        out_dir: args.out,
+    };
+    let spec = repro::prepare_rebuild(&report, &rebuild)?;
+    match repro::host_comparison(&report, &spec, DetectOptions::from_process_env()) {
+        Some(text) => super::eprint_text(&text)?,
         None => eprintln!("wheelwright: the report has no host facts to compare"),
     }
     super::build::run_job(&spec, args.json)

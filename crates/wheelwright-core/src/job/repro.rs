@@ -20,6 +20,10 @@ use crate::finding::Finding;
 use crate::net::{self, FetchOptions, Network};
 use crate::units::format_bytes;
 
+mod rebuild;
+
+pub use rebuild::{host_comparison, prepare_rebuild, PlanFileError, Rebuild};
+
 /// Why a report cannot be replayed.
 #[derive(Debug, thiserror::Error)]
 pub enum ReproError {
@@ -101,28 +105,26 @@ pub fn parse_report(text: &str, location: &str) -> Result<BuildReport, ReproErro
 }
 
 /// Read a report from a path, or from an `http(s)://` URL through `network`
-/// (downloaded into `scratch`).
-pub fn load_report(
-    location: &str,
-    network: &dyn Network,
-    scratch: &Path,
-) -> Result<BuildReport, ReproError> {
+/// (downloaded into a temp dir, removed after).
+pub fn load_report(location: &str, network: &dyn Network) -> Result<BuildReport, ReproError> {
     let read = |message: String| ReproError::Read {
         location: location.to_string(),
         message,
     };
-    let path = if net::is_http_url(location) {
-        std::fs::create_dir_all(scratch).map_err(|e| read(e.to_string()))?;
-        let dest = scratch.join("report.json");
-        network
+    let text = if net::is_http_url(location) {
+        let scratch = tempfile::Builder::new()
+            .prefix("wheelwright-repro-")
+            .tempdir()
+            .map_err(|e| read(e.to_string()))?;
+        let dest = scratch.path().join("report.json");
+        let fetched = network
             .fetch(location, &dest, &FetchOptions::default())
-            .map_err(|e| read(e.to_string()))?
-            .path
+            .map_err(|e| read(e.to_string()))?;
+        std::fs::read_to_string(&fetched.path)
     } else {
-        PathBuf::from(location)
+        std::fs::read_to_string(location)
     };
-    let text = std::fs::read_to_string(&path).map_err(|e| read(e.to_string()))?;
-    parse_report(&text, location)
+    parse_report(&text.map_err(|e| read(e.to_string()))?, location)
 }
 
 /// How a fact of this host compares with the report's.
