@@ -28,6 +28,10 @@ use crate::exit;
 pub enum RecipeName {
     /// flash-attn 2's CUDA extension.
     FlashAttn,
+    /// flash-attn 3 (`hopper/`, package flash_attn_3); its
+    /// FLASH_ATTENTION_DISABLE_* switches are read from the environment.
+    #[value(name = "flash-attn-3")]
+    FlashAttn3,
     /// Any torch CUDAExtension (to plan it: --source).
     TorchExt,
 }
@@ -36,6 +40,7 @@ impl RecipeName {
     pub fn kind(self) -> RecipeKind {
         match self {
             RecipeName::FlashAttn => RecipeKind::FlashAttn,
+            RecipeName::FlashAttn3 => RecipeKind::FlashAttn3,
             RecipeName::TorchExt => RecipeKind::TorchExt,
         }
     }
@@ -60,6 +65,7 @@ impl RecipeChoice {
     pub fn recipe(&self) -> anyhow::Result<Recipe> {
         Ok(match self.recipe {
             RecipeName::FlashAttn => Recipe::flash_attn(self.recipe_version.clone()),
+            RecipeName::FlashAttn3 => Recipe::flash_attn_3(),
             RecipeName::TorchExt => match &self.source {
                 Some(s) => Recipe::torch_ext(s.clone()),
                 None => {
@@ -76,6 +82,8 @@ impl RecipeChoice {
     pub fn request(&self) -> PlanRequest {
         PlanRequest {
             source: self.source.clone(),
+            // The build inherits this environment (flash-attn 3's switches).
+            env: plan::recipe_env(std::env::vars()),
             ..PlanRequest::default()
         }
     }

@@ -147,7 +147,7 @@ impl BuildRequest {
     pub fn build_env(&self) -> (BTreeMap<String, String>, Vec<String>) {
         let mut env = self.env.clone();
         let mut remove = Vec::new();
-        if self.recipe == "flash-attn" {
+        if self.recipe == "flash-attn" || self.recipe == "flash-attn-3" {
             if self.allow_prebuilt {
                 env.remove(env_vars::FLASH_ATTENTION_FORCE_BUILD);
                 remove.push(env_vars::FLASH_ATTENTION_FORCE_BUILD.to_string());

@@ -353,17 +353,25 @@ impl BuildReport {
                     .as_deref()
                     .unwrap_or(DEFAULT_FLASH_ATTN_VERSION),
             ),
+            "flash-attn-3" => Recipe::flash_attn_3(),
             _ => Recipe::torch_ext(source.clone()),
         };
         // The tree the build compiled; flash-attn's built-in file list where
         // the tree is gone but its log was kept.
-        let units = resolve_units(&recipe, Some(source))
-            .or_else(|e| match recipe {
-                Recipe::FlashAttn { .. } => resolve_units(&recipe, None),
-                Recipe::TorchExt { .. } => Err(e),
-            })
-            .map_err(|e| input(e.to_string()))?
-            .units;
+        let units = crate::plan::recipe::resolve_units_with(
+            &recipe,
+            Some(source),
+            crate::plan::recipe::UnitContext {
+                env: Some(&plan.env),
+                torch_version: None,
+            },
+        )
+        .or_else(|e| match recipe {
+            Recipe::FlashAttn { .. } => resolve_units(&recipe, None),
+            Recipe::FlashAttn3 { .. } | Recipe::TorchExt { .. } => Err(e),
+        })
+        .map_err(|e| input(e.to_string()))?
+        .units;
         let threads = if plan.env.contains_key(env_vars::NVCC_THREADS) {
             self.attempts
                 .last()

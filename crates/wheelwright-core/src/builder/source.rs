@@ -243,8 +243,17 @@ impl SourceSpec {
     }
 }
 
-/// The default recipe for a spec: `flash-attn` if it names flash-attn, else `torch-ext`.
+/// The default recipe for a spec: `flash-attn-3` for a tree whose `setup.py`
+/// builds `flash_attn_3` (flash-attention's `hopper/`), `flash-attn` if it
+/// names flash-attn, else `torch-ext`.
 pub fn default_recipe(spec: &SourceSpec) -> &'static str {
+    if let SourceSpec::Tree(p) = spec {
+        if fs::read_to_string(p.join("setup.py"))
+            .is_ok_and(|s| s.contains("PACKAGE_NAME = \"flash_attn_3\""))
+        {
+            return "flash-attn-3";
+        }
+    }
     if spec.names_flash_attn() {
         "flash-attn"
     } else {

@@ -126,6 +126,7 @@ pub(crate) fn resolve(
                 .or(version_in(&spec.source))
                 .unwrap_or(DEFAULT_FLASH_ATTN_VERSION),
         )),
+        ("flash-attn-3", _) => Some(Recipe::flash_attn_3()),
         (_, Some(p)) => Some(Recipe::torch_ext(p.clone())),
         (_, None) => None,
     };
@@ -147,6 +148,9 @@ pub(crate) fn resolve(
                 nvcc_threads: spec.nvcc_threads,
                 source: source_path.clone(),
                 memory_limit_override: None,
+                // The build inherits this process's environment: flash-attn
+                // 3's switches in it change what it compiles.
+                env: crate::plan::recipe_env(std::env::vars()),
                 speed: spec
                     .calibrate_report
                     .as_deref()

@@ -22,6 +22,9 @@ pub enum RecipeKind {
     /// flash-attn 2: `FLASH_ATTN_CUDA_ARCHS`, `FLASH_ATTENTION_FORCE_BUILD`,
     /// a forward-pass check of the built wheel.
     FlashAttn,
+    /// flash-attn 3 (`hopper/`): its `FLASH_ATTENTION_DISABLE_*` switches,
+    /// `FLASH_ATTENTION_FORCE_BUILD`, an import check.
+    FlashAttn3,
     /// Any torch `CUDAExtension`: `TORCH_CUDA_ARCH_LIST`, an import check.
     TorchExt,
 }
@@ -31,6 +34,7 @@ impl RecipeKind {
     pub fn as_str(self) -> &'static str {
         match self {
             RecipeKind::FlashAttn => "flash-attn",
+            RecipeKind::FlashAttn3 => "flash-attn-3",
             RecipeKind::TorchExt => "torch-ext",
         }
     }
@@ -39,6 +43,7 @@ impl RecipeKind {
     pub fn from_name(name: &str) -> Option<RecipeKind> {
         match name {
             "flash-attn" => Some(RecipeKind::FlashAttn),
+            "flash-attn-3" => Some(RecipeKind::FlashAttn3),
             "torch-ext" => Some(RecipeKind::TorchExt),
             _ => None,
         }

@@ -16,6 +16,9 @@ pub(crate) struct Setting {
     pub ceiling: u64,
     /// NVCC_THREADS the package uses when it is unset.
     pub default_threads: u32,
+    /// flash-attn's own MAX_JOBS is main's `available GB / (5 × NVCC_THREADS)`
+    /// rather than 2.8.3's `available GB / 9`.
+    pub fa_auto_per_thread: bool,
 }
 
 /// Price the baselines of `recipe` on this host.
@@ -43,12 +46,24 @@ pub(crate) fn baselines(
         // setup.py 2.8.3 when MAX_JOBS is unset: os.cpu_count() and psutil's
         // available memory, neither of which sees cgroup limits.
         let avail_gb = facts.host.memory_available_bytes as f64 / GIB as f64;
-        let jobs = (logical / 2).max(1).min((avail_gb / 9.0) as u32).max(1);
+        let threads = super::FLASH_ATTN_DEFAULT_NVCC_THREADS;
+        let (per_job_gb, formula) = if s.fa_auto_per_thread {
+            (
+                5.0 * f64::from(threads),
+                "available GB / (5 x NVCC_THREADS)",
+            )
+        } else {
+            (9.0, "available GB / 9")
+        };
+        let jobs = (logical / 2)
+            .max(1)
+            .min((avail_gb / per_job_gb) as u32)
+            .max(1);
         price(
             "flash-attn-auto",
-            "flash-attn's own choice: MAX_JOBS = min(cpu_count // 2, available GB / 9), NVCC_THREADS 4".into(),
+            format!("flash-attn's own choice: MAX_JOBS = min(cpu_count // 2, {formula}), NVCC_THREADS 4"),
             jobs,
-            super::FLASH_ATTN_DEFAULT_NVCC_THREADS,
+            threads,
         );
         price(
             "seed",

@@ -32,11 +32,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::fa3_cost::{self, Fa3Costs, Fa3Kind};
 use super::measurements::{
     self, parse_ninja_log, parse_tu_jsonl, NinjaLogEntry, TuMeasurement, FLASH_API_ALONE_SECONDS,
     REAL_BUILD_CPUS, REAL_BUILD_JOBS, TU_DEV_TREE_CONCURRENCY, TU_HOST_CPUS,
 };
-use super::recipe::{flash_attn_2_8_3_units, TranslationUnit};
+use super::recipe::{flash_attn_2_8_3_units, TranslationUnit, UnitFamily};
 use crate::units::GIB;
 
 /// What a flash-attn translation unit instantiates, from its file name.
@@ -107,6 +108,9 @@ pub(crate) enum CostBasis {
     Kind,
     /// Not a unit the model knows: the generic cost.
     Generic,
+    /// Estimated from other measurements by a stated rule (flash-attn 3:
+    /// [`super::fa3_cost`]).
+    Estimate,
 }
 
 /// One unit at one gencode and `--threads 1`, alone on the host.
@@ -195,6 +199,9 @@ pub struct CostModel {
     /// rest of a unit's name move its time within its class (fp16 against
     /// bf16: up to 20 %), and longest-first scheduling needs that order.
     unit_times: BTreeMap<String, f64>,
+    /// flash-attn 3's factors and measured units (`data/fa3_costs.tsv`).
+    #[serde(skip)]
+    fa3: Fa3Costs,
 }
 
 impl CostModel {
@@ -215,6 +222,7 @@ impl CostModel {
             kinds: BTreeMap::new(),
             unit_peaks: BTreeMap::new(),
             unit_times: BTreeMap::new(),
+            fa3: Fa3Costs::embedded(),
         };
         model.fit_units(&log, &tus);
         model
@@ -239,8 +247,19 @@ impl CostModel {
         }
     }
 
+    /// The same model with flash-attn 3 costs from `tsv` (the format of
+    /// `data/fa3_costs.tsv`) instead of the embedded file.
+    #[cfg(test)]
+    pub(crate) fn with_fa3_costs(mut self, tsv: &str) -> Self {
+        self.fa3 = Fa3Costs::parse(tsv);
+        self
+    }
+
     /// The cost of `unit` at one gencode and `--threads 1`.
     pub(crate) fn unit_cost(&self, unit: &TranslationUnit) -> UnitCost {
+        if let UnitFamily::FlashAttn3 { fwd_kernels } = unit.family {
+            return self.fa3_unit_cost(unit, fwd_kernels);
+        }
         let class = classify(unit.stem(), unit.is_cuda());
         let generic = if unit.is_cuda() {
             UnitKind::Fwd
@@ -277,10 +296,84 @@ impl CostModel {
         }
     }
 
+    /// A flash-attn 3 unit: measured where `data/fa3_costs.tsv` has it, else
+    /// the estimate that file describes.
+    fn fa3_unit_cost(&self, unit: &TranslationUnit, fwd_kernels: (u32, u32)) -> UnitCost {
+        let class = classify(unit.stem(), unit.is_cuda());
+        if let Some(&(seconds, gib)) = self.fa3.measured.get(unit.stem()) {
+            return UnitCost {
+                class,
+                seconds,
+                peak_bytes: (gib * GIB as f64) as u64,
+                time_basis: CostBasis::Unit,
+                memory_basis: CostBasis::Unit,
+            };
+        }
+        let u = fa3_cost::parse_stem(unit.stem(), unit.is_cuda());
+        let widest = u.hdim.max(u.hdim_v);
+        // The FA2 head dim at or above it (FA2 has 32 … 256); wider ones
+        // scale the 256 base linearly.
+        let base_hdim = [32, 64, 96, 128, 192, 256]
+            .into_iter()
+            .find(|h| *h >= widest)
+            .unwrap_or(256);
+        let wider = (f64::from(widest) / 256.0).max(1.0);
+        let fa2 = |kind: UnitKind, hdim: u32| {
+            let c = UnitClass {
+                kind,
+                hdim: Some(hdim),
+                causal: false,
+            };
+            self.classes
+                .get(&c)
+                .or_else(|| self.kinds.get(&kind))
+                .copied()
+                .unwrap_or((300.0, 4.0))
+        };
+        let (base_time, base_gib, extra) = match u.kind {
+            Fa3Kind::Api => {
+                let (t, g) = self
+                    .kinds
+                    .get(&UnitKind::Api)
+                    .copied()
+                    .unwrap_or((30.0, 1.0));
+                let t = self.unit_times.get("flash_api").copied().unwrap_or(t);
+                let g = self.unit_peaks.get("flash_api").copied().unwrap_or(g);
+                (t, g, 1.0)
+            }
+            Fa3Kind::Helper => {
+                let (t, g) = fa2(UnitKind::Fwd, 64);
+                (t, g, 1.0)
+            }
+            Fa3Kind::FwdSm90 => {
+                let (t, g) = fa2(UnitKind::Fwd, base_hdim);
+                let scale = fa3_cost::kernel_scale(fwd_kernels.0, fwd_kernels.1);
+                (t, g, wider * scale)
+            }
+            Fa3Kind::FwdSm80 => {
+                let (t, g) = fa2(UnitKind::Fwd, base_hdim);
+                (t, g, wider)
+            }
+            Fa3Kind::BwdSm90 | Fa3Kind::BwdSm80 => {
+                let (t, g) = fa2(UnitKind::Bwd, base_hdim);
+                (t, g, wider)
+            }
+        };
+        let (tf, pf) = self.fa3.factor(u.kind);
+        UnitCost {
+            class,
+            seconds: base_time * tf * extra,
+            peak_bytes: (base_gib * pf * GIB as f64) as u64,
+            time_basis: CostBasis::Estimate,
+            memory_basis: CostBasis::Estimate,
+        }
+    }
+
     /// `unit` compiled for `gencodes` targets with `nvcc --threads threads`
-    /// (g++ units ignore both).
+    /// (g++ units ignore both; a unit with its own gencode count uses that).
     pub(crate) fn job(&self, unit: &TranslationUnit, gencodes: u32, threads: u32) -> JobCost {
         let cost = self.unit_cost(unit);
+        let gencodes = unit.gencodes.unwrap_or(gencodes);
         let (time_factor, demand, memory_factor) = if unit.is_cuda() {
             self.gencode_factors(gencodes, threads)
         } else {

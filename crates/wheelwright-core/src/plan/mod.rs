@@ -4,6 +4,9 @@
 //! plan and for two baselines, and preflight findings with fixes.
 //!
 //! - [`recipe`]: which units a package compiles (built in, source tree, sdist);
+//!   [`setup_py`]: flash-attn 2's arch default and gencodes from its `setup.py`;
+//!   [`fa3`]: flash-attn 3's units, switches and archs; `fa3_cost`: its
+//!   stated cost estimate;
 //! - [`archs`]: arch spellings, toolkit support, gencode counting;
 //! - [`measurements`] and [`cost`]: the data and the model fitted to it;
 //! - [`simulate`]: the schedule simulator; [`search`]: the choice;
@@ -23,6 +26,9 @@ pub mod archs;
 pub(crate) mod baselines;
 pub(crate) mod calibrate;
 pub(crate) mod cost;
+pub mod cost_sources;
+pub mod fa3;
+pub(crate) mod fa3_cost;
 pub mod hypothetical;
 pub mod matrix;
 pub mod measurements;
@@ -30,6 +36,7 @@ pub(crate) mod preflight;
 pub mod published;
 pub mod recipe;
 pub(crate) mod search;
+pub mod setup_py;
 pub(crate) mod simulate;
 pub(crate) mod targets;
 pub mod validation;
@@ -41,6 +48,7 @@ use serde::{Deserialize, Serialize};
 
 pub use calibrate::{CalibrateError, PastBuild, SpeedCalibration};
 pub use cost::CostModel;
+pub use cost_sources::CostSources;
 pub use hypothetical::HostSpec;
 pub use recipe::Recipe;
 pub use simulate::{simulate, Order, Simulation};
@@ -89,6 +97,24 @@ pub struct PlanRequest {
     /// This host's compile speed from an earlier build here
     /// ([`calibrate::calibrate`]); without it, times are the measured machine's.
     pub speed: Option<SpeedCalibration>,
+    /// The environment the build will see, as far as recipes read it
+    /// (flash-attn 3's `FLASH_ATTENTION_DISABLE_*` switches; see
+    /// [`recipe_env`]). Empty: none set.
+    pub env: BTreeMap<String, String>,
+}
+
+/// The variables of `vars` (e.g. `std::env::vars()`) that recipes read from
+/// the build's environment: `FLASH_ATTENTION_DISABLE_*` and
+/// `FLASH_ATTENTION_ENABLE_*`, which change flash-attn 3's units, and
+/// `FLASH_ATTENTION_OFFLINE_BUILD`.
+pub fn recipe_env(vars: impl IntoIterator<Item = (String, String)>) -> BTreeMap<String, String> {
+    vars.into_iter()
+        .filter(|(k, _)| {
+            k.starts_with("FLASH_ATTENTION_DISABLE_")
+                || k.starts_with("FLASH_ATTENTION_ENABLE_")
+                || k == fa3::FA3_OFFLINE_VAR
+        })
+        .collect()
 }
 
 /// Why no plan could be made at all (bad input; refusals are findings).
@@ -262,6 +288,9 @@ pub struct Plan {
     /// The cost model's fitted constants (see `plan::cost`).
     #[serde(default)]
     pub model: ModelSummary,
+    /// Which units' costs were measured and how the others were estimated.
+    #[serde(default)]
+    pub costs: CostSources,
     /// Preflight findings, most severe first.
     pub findings: Vec<Finding>,
     /// What was assumed about a host not detected (filled by the caller).
@@ -291,27 +320,80 @@ pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, P
             expected: "a number of at least 1".into(),
         });
     }
-    let su = recipe::resolve_units(recipe, req.source.as_deref())?;
     let cuda = facts
         .cuda
         .as_ref()
         .and_then(|c| CudaVersion::parse(&c.version));
     let mut findings = Vec::new();
-    let archs = targets::resolve_archs(recipe, &su, facts, req, cuda, &mut findings)?;
     let fa = recipe.is_flash_attn();
+    let fa3 = recipe.is_flash_attn_3();
+    let mut build_env = req.env.clone();
+    if fa3 && targets::fa3_without_sm80(facts, req, &mut findings)? {
+        build_env.insert(fa3::disable_var("SM80"), "TRUE".into());
+    }
+    let su = recipe::resolve_units_with(
+        recipe,
+        req.source.as_deref(),
+        recipe::UnitContext {
+            env: Some(&build_env),
+            torch_version: facts.torch.as_ref().map(|t| t.version.as_str()),
+        },
+    )?;
+    for note in &su.notes {
+        findings.push(Finding::new(
+            "recipe-note",
+            Severity::Warning,
+            "The build may not compile what the plan counts",
+            note.clone(),
+            "Check the variables and the tree; the plan's units follow the recipe's reading of setup.py.",
+        ));
+    }
+    let archs = if fa3 {
+        // Fixed by hopper/setup.py: sm_90a, sm_80 (its sm_80 kernels only
+        // when not disabled, its helpers always).
+        vec![
+            Arch::new(8, 0),
+            Arch {
+                suffix: Some('a'),
+                ..Arch::new(9, 0)
+            },
+        ]
+    } else {
+        targets::resolve_archs(recipe, &su, facts, req, cuda, &mut findings)?
+    };
     // flash-attn passes NVCC_THREADS to nvcc as --threads; so do extensions
     // whose setup.py reads it (flash-attn's convention, default 4).
     let reads_threads = su
         .setup_py
         .as_deref()
         .is_some_and(|s| s.contains(env_vars::NVCC_THREADS));
-    let threads_honoured = fa || reads_threads || req.nvcc_threads.is_some();
-    let gencode_flags = if fa {
-        flash_attn_gencodes(&archs, cuda)
+    let threads_honoured = fa || fa3 || reads_threads || req.nvcc_threads.is_some();
+    let gencode_flags = if fa3 {
+        vec![
+            fa3::GENCODE_SM90A.to_string(),
+            fa3::GENCODE_SM80.to_string(),
+        ]
+    } else if fa {
+        match su.gencode_rules() {
+            // The tree's own setup.py (main adds PTX and family targets).
+            Some(rules) => {
+                let compact: Vec<String> = archs.iter().map(Arch::compact).collect();
+                rules.flags(&compact, cuda)
+            }
+            None => flash_attn_gencodes(&archs, cuda),
+        }
     } else {
         torch_gencodes(&archs)
     };
-    let gencodes = (gencode_flags.len() as u32).max(1);
+    let gencodes = if fa3 {
+        su.units
+            .iter()
+            .filter_map(|u| u.gencodes)
+            .max()
+            .unwrap_or(1)
+    } else {
+        (gencode_flags.len() as u32).max(1)
+    };
 
     let cpus = effective_cpus(facts);
     let (base, mut memory_basis) = match (req.memory_limit_override, facts.host.memory_limit_bytes)
@@ -423,6 +505,9 @@ pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, P
     }
     let pre = preflight::check_toolchain(facts, recipe);
     findings.extend(pre.findings);
+    if fa3 {
+        findings.extend(fa3::preflight(cuda, &req.env));
+    }
     let disk = preflight::disk_needed_bytes(units.len(), gencodes, best.jobs);
     findings.extend(preflight::check_disk(facts, disk));
 
@@ -430,7 +515,8 @@ pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, P
     let mut env = pre.env;
     env.insert(env_vars::MAX_JOBS.into(), best.jobs.to_string());
     let arch_list = archs.iter().map(Arch::compact).collect::<Vec<_>>();
-    if !archs.is_empty() {
+    // flash-attn 3 passes its own -gencode flags, so torch ignores the list.
+    if !archs.is_empty() && !fa3 {
         env.insert(
             env_vars::TORCH_CUDA_ARCH_LIST.into(),
             torch_arch_list(&archs),
@@ -439,8 +525,17 @@ pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, P
     if threads_honoured {
         env.insert(env_vars::NVCC_THREADS.into(), best.threads.to_string());
     }
+    if fa3 {
+        if let Some(sw) = &su.switches {
+            for name in sw.disabled() {
+                env.insert(fa3::disable_var(name), "TRUE".into());
+            }
+        }
+    }
     if fa {
         env.insert(env_vars::FLASH_ATTN_CUDA_ARCHS.into(), arch_list.join(";"));
+    }
+    if fa || fa3 {
         env.insert(env_vars::FLASH_ATTENTION_FORCE_BUILD.into(), "TRUE".into());
         if let Some(lv) = &local_version {
             env.insert(env_vars::FLASH_ATTN_LOCAL_VERSION.into(), lv.clone());
@@ -451,7 +546,9 @@ pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, P
         }
     }
 
-    let default_threads = if fa || reads_threads {
+    let default_threads = if fa3 {
+        fa3::FA3_DEFAULT_NVCC_THREADS
+    } else if fa || reads_threads {
         FLASH_ATTN_DEFAULT_NVCC_THREADS
     } else {
         1
@@ -466,11 +563,20 @@ pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, P
             cpus,
             ceiling,
             default_threads,
+            // flash-attn main: MAX_JOBS from 5 GB per nvcc thread.
+            fa_auto_per_thread: su
+                .setup_py
+                .as_deref()
+                .is_some_and(|s| s.contains("5 * nvcc_threads")),
         },
     );
+    let costs = CostSources::of(&model, units);
+    findings.extend(costs.finding(units.len()));
     findings.sort_by_key(|f| f.severity);
     let recipe_version = match recipe {
-        Recipe::FlashAttn { version } => su.version.clone().or(Some(version.clone())),
+        Recipe::FlashAttn { version } | Recipe::FlashAttn3 { version } => {
+            su.version.clone().or(Some(version.clone()))
+        }
         Recipe::TorchExt { .. } => su.version.clone(),
     };
     Ok(Plan {
@@ -496,6 +602,7 @@ pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, P
         units: units.len() as u32,
         candidates_evaluated: choice.evaluated,
         model: ModelSummary::of(&model),
+        costs,
         findings,
         assumptions: Vec::new(),
         speed: req.speed.clone(),
@@ -540,7 +647,15 @@ impl ScheduleBasis {
     /// The units of `recipe` (read from `req.source` when given) with `plan`'s
     /// gencodes and CPUs.
     pub fn resolve(recipe: &Recipe, req: &PlanRequest, plan: &Plan) -> Result<Self, PlanError> {
-        let su = recipe::resolve_units(recipe, req.source.as_deref())?;
+        // The plan's environment holds the switches it planned with.
+        let su = recipe::resolve_units_with(
+            recipe,
+            req.source.as_deref(),
+            recipe::UnitContext {
+                env: Some(&plan.env),
+                torch_version: None,
+            },
+        )?;
         Ok(ScheduleBasis {
             units: su.units,
             gencodes: plan.gencodes.max(1),
@@ -758,5 +873,7 @@ fn memory_finding(
     )
 }
 
+#[cfg(test)]
+mod recipe_tests;
 #[cfg(test)]
 mod tests;

@@ -9,15 +9,25 @@
 //!   `NVCC_THREADS` (default 4, passed as `nvcc --threads`), `MAX_JOBS`,
 //!   `FLASH_ATTENTION_FORCE_BUILD`, `FLASH_ATTENTION_FORCE_CXX11_ABI` and
 //!   `FLASH_ATTN_LOCAL_VERSION`.
+//!   A newer tree (flash-attn main, 2.8.4: 96 `.cu` files) is read the same
+//!   way; its `FLASH_ATTN_CUDA_ARCHS` default and `-gencode` flags come from
+//!   its own `setup.py` ([`super::setup_py`]).
+//! - `flash-attn-3`: flash-attn 3 (`hopper/`, package `flash_attn_3`), units
+//!   generated as its `setup.py` generates them under the build's
+//!   `FLASH_ATTENTION_DISABLE_*` switches ([`super::fa3`]), checked against the
+//!   tree when one is given, else built in for the pinned commit.
 //! - `torch-ext`: any torch `CUDAExtension`; its units are the `.cu`, `.cpp`,
 //!   `.cc` and `.cxx` files of the source tree (vendored libraries, tests,
 //!   examples and build output skipped). torch reads `TORCH_CUDA_ARCH_LIST`
 //!   and `MAX_JOBS`.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use super::fa3;
+use super::setup_py::{self, GencodeRules};
 use super::PlanError;
 
 /// flash-attn versions whose unit list is built in.
@@ -40,6 +50,11 @@ pub enum Recipe {
         /// The flash-attn version.
         version: String,
     },
+    /// flash-attn 3 (`hopper/`), e.g. `3.0.0`.
+    FlashAttn3 {
+        /// The flash_attn_3 version.
+        version: String,
+    },
     /// Any torch `CUDAExtension` whose sources are in `source`.
     TorchExt {
         /// The source tree or sdist.
@@ -55,6 +70,13 @@ impl Recipe {
         }
     }
 
+    /// flash-attn 3 from `hopper/` (its built-in list is for the pinned commit).
+    pub fn flash_attn_3() -> Self {
+        Recipe::FlashAttn3 {
+            version: fa3::FA3_VERSION.into(),
+        }
+    }
+
     /// A torch CUDA extension whose sources are under `source`.
     pub fn torch_ext(source: impl Into<PathBuf>) -> Self {
         Recipe::TorchExt {
@@ -62,17 +84,23 @@ impl Recipe {
         }
     }
 
-    /// `flash-attn` or `torch-ext`.
+    /// `flash-attn`, `flash-attn-3` or `torch-ext`.
     pub fn name(&self) -> &'static str {
         match self {
             Recipe::FlashAttn { .. } => "flash-attn",
+            Recipe::FlashAttn3 { .. } => "flash-attn-3",
             Recipe::TorchExt { .. } => "torch-ext",
         }
     }
 
-    /// The recipe is flash-attn.
+    /// The recipe is flash-attn 2.
     pub fn is_flash_attn(&self) -> bool {
         matches!(self, Recipe::FlashAttn { .. })
+    }
+
+    /// The recipe is flash-attn 3.
+    pub fn is_flash_attn_3(&self) -> bool {
+        matches!(self, Recipe::FlashAttn3 { .. })
     }
 }
 
@@ -86,6 +114,20 @@ pub enum UnitCompiler {
     Cxx,
 }
 
+/// Which measurements price a unit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UnitFamily {
+    /// By its file name: flash-attn 2's measured classes, else generic.
+    #[default]
+    ByName,
+    /// A flash-attn 3 unit: its estimate ([`super::fa3_cost`]).
+    FlashAttn3 {
+        /// Kernels an sm90 forward file instantiates under the switches,
+        /// and the default count (see [`super::fa3::Switches::fwd_kernels`]).
+        fwd_kernels: (u32, u32),
+    },
+}
+
 /// One translation unit: one compile, one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TranslationUnit {
@@ -93,6 +135,11 @@ pub struct TranslationUnit {
     pub path: String,
     /// Which compiler builds it.
     pub compiler: UnitCompiler,
+    /// Its own number of `-gencode` targets where the recipe compiles units
+    /// for different archs (flash-attn 3); `None`: the plan's.
+    pub gencodes: Option<u32>,
+    /// Which measurements price it.
+    pub family: UnitFamily,
 }
 
 impl TranslationUnit {
@@ -107,6 +154,8 @@ impl TranslationUnit {
         Some(TranslationUnit {
             path: path.to_string(),
             compiler,
+            gencodes: None,
+            family: UnitFamily::ByName,
         })
     }
 
@@ -141,6 +190,12 @@ pub struct SourceUnits {
     pub version: Option<String>,
     /// The `setup.py` text, when read from a source.
     pub setup_py: Option<String>,
+    /// What the plan should say about the list (flash-attn 3: switches set to
+    /// something other than TRUE, a `setup.py` that changed since the pinned
+    /// commit).
+    pub notes: Vec<String>,
+    /// flash-attn 3: the `FLASH_ATTENTION_DISABLE_*` switches on.
+    pub switches: Option<fa3::Switches>,
 }
 
 impl SourceUnits {
@@ -152,18 +207,30 @@ impl SourceUnits {
             origin,
             version: None,
             setup_py: None,
+            notes: Vec::new(),
+            switches: None,
         }
     }
 
     /// `FLASH_ATTN_CUDA_ARCHS`'s default as `setup.py` writes it, if it does.
     pub fn flash_attn_default_archs(&self) -> Option<String> {
-        let text = self.setup_py.as_deref()?;
-        let at = text.find("\"FLASH_ATTN_CUDA_ARCHS\"")?;
-        let rest = &text[at + "\"FLASH_ATTN_CUDA_ARCHS\"".len()..];
-        let rest = rest.trim_start().strip_prefix(',')?.trim_start();
-        let rest = rest.strip_prefix('"')?;
-        Some(rest[..rest.find('"')?].to_string())
+        setup_py::default_archs(self.setup_py.as_deref()?)
     }
+
+    /// The `-gencode` rules of `setup.py`, when it was read and has any.
+    pub fn gencode_rules(&self) -> Option<GencodeRules> {
+        GencodeRules::parse(self.setup_py.as_deref()?)
+    }
+}
+
+/// What a recipe's unit list depends on besides the source: the environment
+/// the build will see and the torch it builds against.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnitContext<'a> {
+    /// The build's environment (flash-attn 3 reads its switches from it).
+    pub env: Option<&'a BTreeMap<String, String>>,
+    /// torch's version (flash-attn 3 picks its host file by it).
+    pub torch_version: Option<&'a str>,
 }
 
 /// flash-attn 2.8.3's 72 `.cu` files and `flash_api.cpp`, as its `setup.py`
@@ -173,6 +240,8 @@ pub fn flash_attn_2_8_3_units() -> Vec<TranslationUnit> {
     let mut units = vec![TranslationUnit {
         path: "csrc/flash_attn/flash_api.cpp".into(),
         compiler: UnitCompiler::Cxx,
+        gencodes: None,
+        family: UnitFamily::ByName,
     }];
     for kind in ["fwd", "bwd", "fwd_split"] {
         for hdim in [32, 64, 96, 128, 192, 256] {
@@ -183,6 +252,8 @@ pub fn flash_attn_2_8_3_units() -> Vec<TranslationUnit> {
                             "csrc/flash_attn/src/flash_{kind}_hdim{hdim}_{dtype}{causal}_sm80.cu"
                         ),
                         compiler: UnitCompiler::Nvcc,
+                        gencodes: None,
+                        family: UnitFamily::ByName,
                     });
                 }
             }
@@ -191,9 +262,20 @@ pub fn flash_attn_2_8_3_units() -> Vec<TranslationUnit> {
     units
 }
 
-/// The units of `recipe`: from `source` when given, else built in.
+/// The units of `recipe`: from `source` when given, else built in (with the
+/// default environment: no flash-attn 3 switch set).
 pub fn resolve_units(recipe: &Recipe, source: Option<&Path>) -> Result<SourceUnits, PlanError> {
+    resolve_units_with(recipe, source, UnitContext::default())
+}
+
+/// The units of `recipe` for a build that sees `ctx`.
+pub fn resolve_units_with(
+    recipe: &Recipe,
+    source: Option<&Path>,
+    ctx: UnitContext<'_>,
+) -> Result<SourceUnits, PlanError> {
     match recipe {
+        Recipe::FlashAttn3 { version } => resolve_fa3(version, source, ctx),
         Recipe::FlashAttn { version } => match source {
             Some(src) => {
                 let files = read_source(src)?;
@@ -232,6 +314,84 @@ pub fn resolve_units(recipe: &Recipe, source: Option<&Path>) -> Result<SourceUni
             Ok(su)
         }
     }
+}
+
+fn resolve_fa3(
+    version: &str,
+    source: Option<&Path>,
+    ctx: UnitContext<'_>,
+) -> Result<SourceUnits, PlanError> {
+    let empty = BTreeMap::new();
+    let switches = fa3::Switches::from_env(ctx.env.unwrap_or(&empty));
+    let paths = fa3::source_paths(&switches, fa3::stable_api_for(ctx.torch_version));
+    let mut notes: Vec<String> = switches
+        .ignored
+        .iter()
+        .map(|(k, v)| format!("{k}={v} is not TRUE: hopper/setup.py reads it as FALSE (only the exact value TRUE turns a switch on)"))
+        .collect();
+    let (origin, tree_version, setup_text) = match source {
+        None => (
+            format!(
+                "built-in list for flash-attn 3 (hopper/setup.py at flash-attention {})",
+                &fa3::FA3_PINNED_COMMIT[..8]
+            ),
+            None,
+            None,
+        ),
+        Some(src) => {
+            let hopper = if src.join("hopper").join("setup.py").is_file() {
+                src.join("hopper")
+            } else {
+                src.to_path_buf()
+            };
+            let files = read_source(&hopper)?;
+            let is_fa3 = files
+                .setup_py
+                .as_deref()
+                .is_some_and(|s| s.contains("PACKAGE_NAME = \"flash_attn_3\""));
+            if !is_fa3 {
+                return Err(PlanError::NoUnits {
+                    source_path: src.to_path_buf(),
+                    wanted: "hopper/setup.py of flash_attn_3".into(),
+                });
+            }
+            let missing: Vec<&String> = paths
+                .iter()
+                .filter(|p| !files.paths.iter().any(|f| f == *p))
+                .collect();
+            if !missing.is_empty() {
+                return Err(PlanError::Source {
+                    path: hopper,
+                    message: format!(
+                        "hopper/setup.py (as of flash-attention {}) compiles {} files this tree lacks, e.g. {}: the tree is of another version",
+                        &fa3::FA3_PINNED_COMMIT[..8],
+                        missing.len(),
+                        missing[0]
+                    ),
+                });
+            }
+            if let Some(text) = files.setup_py.as_deref() {
+                let drift = fa3::drift(text);
+                if !drift.is_empty() {
+                    notes.push(format!(
+                        "this hopper/setup.py differs from the one the flash-attn-3 recipe follows (flash-attention {}): {}; the unit list may not match the build",
+                        &fa3::FA3_PINNED_COMMIT[..8],
+                        drift.join(", ")
+                    ));
+                }
+            }
+            let version = std::fs::read_to_string(hopper.join("__init__.py"))
+                .ok()
+                .and_then(|t| parse_version_assignment(&t));
+            (hopper.display().to_string(), version, files.setup_py)
+        }
+    };
+    let mut su = SourceUnits::new(fa3::units(&paths, switches.fwd_kernels()), origin);
+    su.version = tree_version.or(Some(version.to_string()));
+    su.setup_py = setup_text;
+    su.notes = notes;
+    su.switches = Some(switches);
+    Ok(su)
 }
 
 fn is_flash_attn_unit(path: &str) -> bool {
@@ -445,6 +605,8 @@ mod tests {
             units: vec![],
             origin: String::new(),
             version: None,
+            notes: vec![],
+            switches: None,
             setup_py: Some(
                 "return os.getenv(\"FLASH_ATTN_CUDA_ARCHS\", \"80;90;100;120\").split(\";\")"
                     .into(),

@@ -1,9 +1,12 @@
 //! Which archs a plan builds: the user's list, else the GPUs present, else the
 //! recipe's default; mapped to what flash-attn's `setup.py` knows (8.6 and 8.9
 //! GPUs run sm_80 code) and filtered by what the toolkit can build, each drop a
-//! warning finding.
+//! warning finding. flash-attn 2's known archs come from its `setup.py` when
+//! the source was read (main knows 110 too), else 2.8.3's four. flash-attn 3
+//! builds fixed archs; the request only decides whether its sm_80 kernels are
+//! built ([`fa3_without_sm80`]).
 
-use super::archs::{flash_attn_arch_for, parse_arch_list, Arch, CudaVersion, FLASH_ATTN_KNOWN};
+use super::archs::{parse_arch_list, Arch, CudaVersion, FLASH_ATTN_KNOWN};
 use super::recipe::{Recipe, SourceUnits, FLASH_ATTN_DEFAULT_ARCHS, TORCH_EXT_DEFAULT_ARCHS};
 use super::{PlanError, PlanRequest};
 use crate::facts::Facts;
@@ -19,6 +22,17 @@ pub(crate) fn resolve_archs(
     findings: &mut Vec<Finding>,
 ) -> Result<Vec<Arch>, PlanError> {
     let fa = recipe.is_flash_attn();
+    let known: Vec<Arch> = su
+        .gencode_rules()
+        .map(|r| r.known_archs())
+        .filter(|k| !k.is_empty())
+        .and_then(|k| parse_arch_list(&k.join(",")).ok())
+        .unwrap_or_else(|| FLASH_ATTN_KNOWN.to_vec());
+    let known_list = known
+        .iter()
+        .map(Arch::compact)
+        .collect::<Vec<_>>()
+        .join(", ");
     let (requested, from) = if let Some(list) = req.archs.as_ref().filter(|l| !l.is_empty()) {
         (parse_arch_list(&list.join(","))?, "--archs")
     } else {
@@ -44,17 +58,24 @@ pub(crate) fn resolve_archs(
     };
     let mut out = Vec::new();
     for arch in requested {
-        let arch = if fa && !FLASH_ATTN_KNOWN.contains(&arch) {
-            match flash_attn_arch_for(Arch {
+        let arch = if fa && !known.contains(&arch) {
+            let plain = Arch {
                 suffix: None,
                 ..arch
-            }) {
+            };
+            // A cubin runs on GPUs of the same major with an equal or higher
+            // minor: 8.6 and 8.9 run sm_80 code.
+            let mapped = known
+                .iter()
+                .copied()
+                .find(|k| k.major == plain.major && k.minor <= plain.minor);
+            match mapped {
                 Some(m) => {
                     findings.push(Finding::new(
                         "arch-mapped",
                         Severity::Notice,
                         format!("{arch} built as {m}"),
-                        format!("flash-attn's setup.py builds only 80, 90, 100 and 120 (it ignores others); {m} code runs on {arch} GPUs (same major, newer minor)."),
+                        format!("flash-attn's setup.py builds only {known_list} (it ignores others); {m} code runs on {arch} GPUs (same major, newer minor)."),
                         format!("Nothing to do; FLASH_ATTN_CUDA_ARCHS gets {}.", m.compact()),
                     ));
                     m
@@ -64,7 +85,7 @@ pub(crate) fn resolve_archs(
                         "arch-unsupported",
                         Severity::Warning,
                         format!("flash-attn 2 does not build {arch}"),
-                        format!("{arch} (from {from}) is not an architecture flash-attn 2 supports: it needs Ampere (sm_80) or newer and its setup.py knows only 80, 90, 100 and 120."),
+                        format!("{arch} (from {from}) is not an architecture flash-attn 2 supports: it needs Ampere (sm_80) or newer and its setup.py knows only {known_list}."),
                         "Leave it out of --archs; for pre-Ampere GPUs use flash-attn 1.x or PyTorch's built-in scaled_dot_product_attention.",
                     ));
                     continue;
@@ -99,4 +120,57 @@ pub(crate) fn resolve_archs(
         ));
     }
     Ok(out)
+}
+
+/// Whether a flash-attn 3 build should leave out its sm_80 kernels
+/// (`FLASH_ATTENTION_DISABLE_SM80=TRUE`): when the archs asked for (`--archs`,
+/// else the GPUs present) hold no 8.x, and the build's environment does not
+/// set the switch itself. Archs it cannot build are a warning; without a
+/// request or GPUs, its default (sm_80 and sm_90a kernels) stands.
+pub(crate) fn fa3_without_sm80(
+    facts: &Facts,
+    req: &PlanRequest,
+    findings: &mut Vec<Finding>,
+) -> Result<bool, PlanError> {
+    if req.env.contains_key(&super::fa3::disable_var("SM80")) {
+        return Ok(false);
+    }
+    let (wanted, from) = if let Some(list) = req.archs.as_ref().filter(|l| !l.is_empty()) {
+        (parse_arch_list(&list.join(","))?, "--archs")
+    } else {
+        let gpus: Vec<Arch> = facts
+            .gpus
+            .iter()
+            .filter_map(|g| Arch::from_compute_capability(&g.compute_capability))
+            .collect();
+        if gpus.is_empty() {
+            return Ok(false);
+        }
+        (gpus, "the GPUs present")
+    };
+    let others: Vec<String> = wanted
+        .iter()
+        .filter(|a| a.major != 8 && a.major != 9)
+        .map(Arch::sm)
+        .collect();
+    if !others.is_empty() {
+        findings.push(Finding::new(
+            "arch-unsupported",
+            Severity::Warning,
+            format!("flash-attn 3 does not build {}", others.join(", ")),
+            format!("{} (from {from}): flash-attn 3's setup.py builds sm_90a kernels, and sm_80 kernels unless FLASH_ATTENTION_DISABLE_SM80=TRUE; nothing else.", others.join(", ")),
+            "Use flash-attn 2 (--recipe flash-attn) for those GPUs.",
+        ));
+    }
+    let without = !wanted.iter().any(|a| a.major == 8);
+    if without {
+        findings.push(Finding::new(
+            "fa3-sm80-off",
+            Severity::Notice,
+            "flash-attn 3 without its sm_80 kernels",
+            format!("No 8.x arch in {from}: the plan sets FLASH_ATTENTION_DISABLE_SM80=TRUE, which leaves out the sm_80 forward and backward files (the combine and scheduler helpers keep their sm_80 code)."),
+            "Set FLASH_ATTENTION_DISABLE_SM80=FALSE in the environment, or pass --archs 80,90a, to build them anyway.",
+        ));
+    }
+    Ok(without)
 }

@@ -1,0 +1,103 @@
+//! Where a plan's unit costs came from: measured, a measured class's or
+//! kind's mean, a stated estimate (flash-attn 3) or the generic cost; the
+//! plan's `costs` and its `costs-estimated` notice.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::cost::{self, CostModel};
+use super::{fa3_cost, measurements, recipe};
+use crate::finding::{Finding, Severity};
+
+/// Where the units' costs came from: the JSON says which units are not
+/// measured and how their cost was found.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct CostSources {
+    /// Units whose own compile was measured.
+    pub measured: u32,
+    /// Units priced at the mean of their measured class (same kind, head dim
+    /// and causal mask; e.g. flash-attn main's `split_align` files).
+    pub class_mean: u32,
+    /// Units priced at their kind's mean.
+    pub kind_mean: u32,
+    /// Units estimated by a stated rule (flash-attn 3).
+    pub estimated: u32,
+    /// Units the model does not know, priced like an average flash-attn
+    /// forward file (`.cu`) or `flash_api.cpp` (`.cpp`).
+    pub generic: u32,
+    /// The units not measured, with how each was priced
+    /// (`class_mean`, `kind_mean`, `estimate`, `generic`).
+    pub not_measured: BTreeMap<String, String>,
+    /// How the estimates were made, one sentence per method used.
+    pub methods: Vec<String>,
+}
+
+impl CostSources {
+    pub(crate) fn of(model: &CostModel, units: &[recipe::TranslationUnit]) -> Self {
+        use cost::CostBasis;
+        let mut out = CostSources::default();
+        for u in units {
+            let c = model.unit_cost(u);
+            let name = match c.time_basis {
+                CostBasis::Unit => {
+                    out.measured += 1;
+                    continue;
+                }
+                CostBasis::Class => {
+                    out.class_mean += 1;
+                    "class_mean"
+                }
+                CostBasis::Kind => {
+                    out.kind_mean += 1;
+                    "kind_mean"
+                }
+                CostBasis::Estimate => {
+                    out.estimated += 1;
+                    "estimate"
+                }
+                CostBasis::Generic => {
+                    out.generic += 1;
+                    "generic"
+                }
+            };
+            out.not_measured.insert(u.path.clone(), name.to_string());
+        }
+        if out.class_mean + out.kind_mean > 0 {
+            out.methods.push(format!("class_mean/kind_mean: flash-attn {} was measured per file (a real 16-job build's ninja log, contention divided out); a file not in it costs the mean time and peak of the measured files of its class (kind, head dim, causal), else of its kind", measurements::REAL_BUILD_VERSION));
+        }
+        if out.estimated > 0 {
+            out.methods.push(fa3_cost::FA3_ESTIMATE_METHOD.to_string());
+        }
+        if out.generic > 0 {
+            out.methods.push("generic: a file the model does not know costs like an average flash-attn 2 forward file (.cu) or flash_api.cpp (.cpp)".to_string());
+        }
+        out
+    }
+
+    /// The finding that says the plan rests on estimates, if it does.
+    pub(crate) fn finding(&self, total: usize) -> Option<Finding> {
+        let not = self.class_mean + self.kind_mean + self.estimated + self.generic;
+        // flash-attn 2.8.3's built-in list has 4 files priced by class: the
+        // calibration itself, not worth a notice on every plan.
+        if self.estimated + self.generic == 0 && not <= 4 {
+            return None;
+        }
+        Some(Finding::new(
+            "costs-estimated",
+            Severity::Notice,
+            format!("{not} of {total} compile costs are estimates"),
+            format!(
+                "{} measured, {} at their class mean, {} at their kind mean, {} estimated, {} generic. {}",
+                self.measured,
+                self.class_mean,
+                self.kind_mean,
+                self.estimated,
+                self.generic,
+                self.methods.join(" ")
+            ),
+            "Treat the predicted time and peak as estimates; `plan --json` lists each estimated unit under costs.not_measured. A measured build replaces them (data/fa3_costs.tsv for flash-attn 3).",
+        ))
+    }
+}
