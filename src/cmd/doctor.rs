@@ -14,8 +14,8 @@ use wheelwright_core::detect::DetectOptions;
 use wheelwright_core::facts::Facts;
 use wheelwright_core::job::detect_and_plan;
 use wheelwright_core::plan::Plan;
+use wheelwright_core::prebuilt;
 use wheelwright_core::sinks::tables::doctor_text;
-use wheelwright_core::{env_vars, prebuilt};
 
 use super::plan::RecipeArgs;
 use crate::exit;
@@ -54,10 +54,7 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
             plan: &plan,
         })?;
     } else {
-        let base = std::env::var(env_vars::WHEELWRIGHT_PREBUILT_URL)
-            .ok()
-            .filter(|b| !b.is_empty())
-            .unwrap_or_else(|| prebuilt::FLASH_ATTN_RELEASES.to_string());
+        let base = prebuilt::release_base_from_env();
         super::print_text(&doctor_text(&facts, &plan, &base))?;
     }
     Ok(ExitCode::from(exit::OK))

@@ -101,6 +101,15 @@ impl PrebuiltKey {
     }
 }
 
+/// The release download base this process uses: `WHEELWRIGHT_PREBUILT_URL`
+/// when set and not empty, else [`FLASH_ATTN_RELEASES`].
+pub fn release_base_from_env() -> String {
+    std::env::var(crate::env_vars::WHEELWRIGHT_PREBUILT_URL)
+        .ok()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| FLASH_ATTN_RELEASES.to_string())
+}
+
 /// Where to look.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrebuiltOptions {

@@ -97,12 +97,6 @@ impl Console {
     }
 }
 
-impl Drop for Console {
-    fn drop(&mut self) {
-        self.finish();
-    }
-}
-
 /// The summary (fenced on a runner: it quotes the build's output), and on
 /// GitHub Actions the annotations (stdout, or stderr with `--json`), step
 /// summary and outputs.
