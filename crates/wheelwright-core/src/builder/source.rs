@@ -454,6 +454,15 @@ mod tests {
             default_recipe(&SourceSpec::parse("causal-conv1d").unwrap()),
             "torch-ext"
         );
+        // flash-attention's hopper/ (its real setup.py) is flash-attn 3.
+        let hopper = dir.path().join("flash-attention").join("hopper");
+        fs::create_dir_all(&hopper).unwrap();
+        fs::write(
+            hopper.join("setup.py"),
+            include_str!("../plan/fixtures/flash-attn-3/setup.py"),
+        )
+        .unwrap();
+        assert_eq!(default_recipe(&SourceSpec::Tree(hopper)), "flash-attn-3");
         assert!(matches!(
             SourceSpec::parse("./nowhere/x.tar.gz"),
             Err(SourceError::Missing(_))

@@ -300,15 +300,6 @@ impl CostModel {
     /// the estimate that file describes.
     fn fa3_unit_cost(&self, unit: &TranslationUnit, fwd_kernels: (u32, u32)) -> UnitCost {
         let class = classify(unit.stem(), unit.is_cuda());
-        if let Some(&(seconds, gib)) = self.fa3.measured.get(unit.stem()) {
-            return UnitCost {
-                class,
-                seconds,
-                peak_bytes: (gib * GIB as f64) as u64,
-                time_basis: CostBasis::Unit,
-                memory_basis: CostBasis::Unit,
-            };
-        }
         let u = fa3_cost::parse_stem(unit.stem(), unit.is_cuda());
         let widest = u.hdim.max(u.hdim_v);
         // The FA2 head dim at or above it (FA2 has 32 … 256); wider ones
@@ -360,13 +351,23 @@ impl CostModel {
             }
         };
         let (tf, pf) = self.fa3.factor(u.kind);
-        UnitCost {
+        let mut cost = UnitCost {
             class,
             seconds: base_time * tf * extra,
             peak_bytes: (base_gib * pf * GIB as f64) as u64,
             time_basis: CostBasis::Estimate,
             memory_basis: CostBasis::Estimate,
+        };
+        // A measurement replaces the estimate, the peak only where measured.
+        if let Some(&(seconds, gib)) = self.fa3.measured.get(unit.stem()) {
+            cost.seconds = seconds;
+            cost.time_basis = CostBasis::Unit;
+            if let Some(gib) = gib {
+                cost.peak_bytes = (gib * GIB as f64) as u64;
+                cost.memory_basis = CostBasis::Unit;
+            }
         }
+        cost
     }
 
     /// `unit` compiled for `gencodes` targets with `nvcc --threads threads`

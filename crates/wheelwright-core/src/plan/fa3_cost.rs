@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 pub const FA3_COSTS_TSV: &str = include_str!("../../data/fa3_costs.tsv");
 
 /// How flash-attn 3 units are estimated, in one sentence for the plan.
-pub const FA3_ESTIMATE_METHOD: &str = "flash-attn 3 units have no measurements: each is estimated from flash-attn 2.8.3's measured class of the same kind and head dim (non-causal) times a factor per kind (sm90 forward/backward 1.5x time and peak, sm80 1.0x, combine/scheduler helpers 0.5x), sm90 forward files scaled by how many kernels they instantiate under the LOCAL/VARLEN/APPENDKV switches; factors and measured units live in data/fa3_costs.tsv";
+pub const FA3_ESTIMATE_METHOD: &str = "flash-attn 3 units without a measurement in data/fa3_costs.tsv (none has one yet) are estimated from flash-attn 2.8.3's measured class of the same kind and head dim (non-causal) times a factor per kind (sm90 forward/backward 1.5x time and peak, sm80 1.0x, combine/scheduler helpers 0.5x), sm90 forward files scaled by how many kernels they instantiate under the LOCAL/VARLEN/APPENDKV switches; the factors are assumptions, kept with measured units in data/fa3_costs.tsv";
 
 /// What a flash-attn 3 unit compiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -86,33 +86,31 @@ pub(crate) fn parse_stem(stem: &str, is_cuda: bool) -> Fa3Unit {
 pub(crate) struct Fa3Costs {
     /// (time factor, peak factor) per kind.
     pub factors: BTreeMap<Fa3Kind, (f64, f64)>,
-    /// Measured units: stem → (seconds alone, peak GiB).
-    pub measured: BTreeMap<String, (f64, f64)>,
+    /// Measured units: stem → (seconds alone, peak GiB when measured; a
+    /// parallel build's log gives times but not each compile's peak).
+    pub measured: BTreeMap<String, (f64, Option<f64>)>,
 }
 
 impl Fa3Costs {
     /// Parse the file: `factor KIND TIME PEAK` and `unit STEM SECONDS GIB`
-    /// rows; comments and malformed rows are skipped.
+    /// rows (`-` for a peak not measured); comments and malformed rows are
+    /// skipped.
     pub(crate) fn parse(text: &str) -> Self {
+        let positive = |s: &str| s.parse::<f64>().ok().filter(|x| x.is_finite() && *x > 0.0);
         let mut out = Fa3Costs::default();
         for line in text.lines() {
             let f: Vec<&str> = line.split_whitespace().collect();
             if f.first().is_none_or(|x| x.starts_with('#')) || f.len() < 4 {
                 continue;
             }
-            let (Ok(a), Ok(b)) = (f[2].parse::<f64>(), f[3].parse::<f64>()) else {
-                continue;
-            };
-            if !(a.is_finite() && b.is_finite() && a > 0.0 && b > 0.0) {
-                continue;
-            }
-            match f[0] {
-                "factor" => {
+            let Some(a) = positive(f[2]) else { continue };
+            match (f[0], positive(f[3])) {
+                ("factor", Some(b)) => {
                     if let Some(k) = Fa3Kind::parse(f[1]) {
                         out.factors.insert(k, (a, b));
                     }
                 }
-                "unit" => {
+                ("unit", b) if b.is_some() || f[3] == "-" => {
                     out.measured.insert(f[1].to_string(), (a, b));
                 }
                 _ => {}
@@ -166,10 +164,14 @@ mod tests {
         assert_eq!(c.factor(Fa3Kind::FwdSm90), (1.5, 1.5));
         assert!(c.measured.is_empty());
         let m = Fa3Costs::parse(
-            "unit flash_fwd_hdim128_bf16_sm90 210.5 7.25\nunit x nan 1\nfactor bogus 1 1\n",
+            "unit flash_fwd_hdim128_bf16_sm90 210.5 7.25\nunit flash_fwd_hdim64_bf16_sm90 99 -\nunit x nan 1\nunit y 5 x\nfactor bogus 1 1\nfactor helper 1 -\n",
         );
-        assert_eq!(m.measured["flash_fwd_hdim128_bf16_sm90"], (210.5, 7.25));
-        assert_eq!(m.measured.len(), 1);
+        assert_eq!(
+            m.measured["flash_fwd_hdim128_bf16_sm90"],
+            (210.5, Some(7.25))
+        );
+        assert_eq!(m.measured["flash_fwd_hdim64_bf16_sm90"], (99.0, None));
+        assert_eq!(m.measured.len(), 2);
         assert!(m.factors.is_empty());
         assert!((kernel_scale(9, 9) - 1.0).abs() < 1e-12);
         assert!((kernel_scale(4, 9) - (0.25 + 0.75 * 4.0 / 9.0)).abs() < 1e-12);

@@ -281,4 +281,17 @@ fn a_measured_flash_attn_3_unit_replaces_its_estimate() {
     assert_eq!(measured.time_basis, cost::CostBasis::Unit);
     assert_eq!(measured.seconds, 210.5);
     assert_eq!(measured.peak_bytes, (7.25 * GIB as f64) as u64);
+    // A time from a parallel build's log, its peak still estimated.
+    let timed = CostModel::measured()
+        // The embedded file with one row added, as a measured build would.
+        .with_fa3_costs(&format!(
+            "{}unit flash_fwd_hdim128_bf16_sm90 180 -\n",
+            fa3_cost::FA3_COSTS_TSV
+        ))
+        .unit_cost(&u[0]);
+    assert_eq!(
+        (timed.time_basis, timed.memory_basis),
+        (cost::CostBasis::Unit, cost::CostBasis::Estimate)
+    );
+    assert_eq!((timed.seconds, timed.peak_bytes), (180.0, est.peak_bytes));
 }
