@@ -13,16 +13,14 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
 use wheelwright_core::detect::DetectOptions;
 use wheelwright_core::diagnose::{decompress_if_gzip, open_log, DiagnoseContext, Diagnoser};
 use wheelwright_core::env_vars;
 use wheelwright_core::job::fix_context;
-use wheelwright_core::sinks::{
-    self, github, redact_secrets, text, Format, RenderOptions, Rendered,
-};
+use wheelwright_core::sinks::github::{self, ActionsEnv};
+use wheelwright_core::sinks::{self, text, Format, RenderOptions, Rendered};
 use wheelwright_core::{Facts, Finding};
 
 use super::plan::RecipeChoice;
@@ -158,23 +156,8 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         _ => super::write_stdout(&output, fenced)?,
     }
 
-    let summary = github::render_step_summary(&findings, omitted);
-    let summary = redact_secrets(&summary);
-    if let Some(path) = &args.summary_file {
-        std::fs::write(path, summary.as_bytes())
-            .with_context(|| format!("could not write the summary to {}", path.display()))?;
-    }
-    if in_actions {
-        if let (None, Ok(path)) = (
-            &args.summary_file,
-            std::env::var(env_vars::GITHUB_STEP_SUMMARY),
-        ) {
-            append(Path::new(&path), &summary)?;
-        }
-        if let Ok(path) = std::env::var(env_vars::GITHUB_OUTPUT) {
-            append(Path::new(&path), &github::render_outputs(&findings))?;
-        }
-    }
+    let env = ActionsEnv::from_process_env();
+    github::write_findings_files(&findings, omitted, args.summary_file.as_deref(), &env)?;
 
     let code = if findings.iter().any(Finding::is_error) {
         exit::JOB_FAILED
@@ -220,10 +203,4 @@ fn read_facts(path: &Path) -> anyhow::Result<Facts> {
             "write one with `wheelwright detect --json > facts.json`",
         )
     })
-}
-
-/// Append to a runner file (`GITHUB_STEP_SUMMARY`, `GITHUB_OUTPUT`), secrets masked.
-fn append(path: &Path, text: &str) -> anyhow::Result<()> {
-    github::env_files::append(path, text)
-        .with_context(|| format!("could not write to {}", path.display()))
 }

@@ -35,7 +35,7 @@ mod actions_env;
 mod echo;
 pub mod env_files;
 
-pub use actions_env::{ActionsEnv, RunnerFileError};
+pub use actions_env::{write_findings_files, ActionsEnv, FindingsFileError, RunnerFileError};
 pub use echo::{write_untrusted, SafeEcho};
 
 /// Characters of an annotation message GitHub keeps.

@@ -3,10 +3,13 @@
 //! the step's summary and outputs are appended to.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::env_files::{self, EnvFileError};
+use super::{render_outputs, render_step_summary};
 use crate::env_vars;
+use crate::finding::Finding;
+use crate::sinks::redact_secrets;
 
 /// The runner's environment for a step (empty off a runner).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -31,6 +34,65 @@ pub struct RunnerFileError {
     /// Why.
     #[source]
     pub source: EnvFileError,
+}
+
+/// A diagnosis's summary or outputs could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum FindingsFileError {
+    /// The summary file the user named.
+    #[error("could not write the summary to {}", path.display())]
+    Summary {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A runner file.
+    #[error("could not write to {}", path.display())]
+    Runner {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: EnvFileError,
+    },
+}
+
+/// Where a diagnosis's findings go besides the report itself: the Markdown
+/// summary (secrets masked; `omitted`: findings that got no annotation) to
+/// `summary_file` if given, else on a runner to its step summary; on a
+/// runner the counts to its outputs (`findings`, `errors`, ...,
+/// `first-error`, `findings-json`).
+pub fn write_findings_files(
+    findings: &[Finding],
+    omitted: usize,
+    summary_file: Option<&Path>,
+    env: &ActionsEnv,
+) -> Result<(), FindingsFileError> {
+    let summary = redact_secrets(&render_step_summary(findings, omitted)).into_owned();
+    if let Some(path) = summary_file {
+        std::fs::write(path, summary.as_bytes()).map_err(|source| FindingsFileError::Summary {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    }
+    if !env.active {
+        return Ok(());
+    }
+    let append = |path: &Path, text: &str| {
+        env_files::append(path, text).map_err(|source| FindingsFileError::Runner {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    if let (None, Some(path)) = (summary_file, &env.step_summary) {
+        append(path, &summary)?;
+    }
+    if let Some(path) = &env.output {
+        append(path, &render_outputs(findings))?;
+    }
+    Ok(())
 }
 
 impl ActionsEnv {
@@ -102,5 +164,42 @@ mod tests {
         };
         let e = broken.append("", "a=1\n").unwrap_err();
         assert_eq!(e.to_string(), "cannot write GITHUB_OUTPUT");
+    }
+
+    #[test]
+    fn findings_go_to_the_summary_file_or_the_runners() {
+        let dir = tempfile::tempdir().unwrap();
+        let findings = [Finding::new(
+            "oom-killed",
+            crate::finding::Severity::Error,
+            "t",
+            "m",
+            "f",
+        )];
+        let env = ActionsEnv {
+            active: true,
+            workspace: None,
+            step_summary: Some(dir.path().join("step.md")),
+            output: Some(dir.path().join("output")),
+        };
+        let mine = dir.path().join("mine.md");
+        write_findings_files(&findings, 0, Some(&mine), &env).unwrap();
+        assert!(std::fs::read_to_string(&mine)
+            .unwrap()
+            .contains("oom-killed"));
+        assert!(
+            !dir.path().join("step.md").exists(),
+            "the user's file instead"
+        );
+        assert!(std::fs::read_to_string(dir.path().join("output"))
+            .unwrap()
+            .contains("errors=1\n"));
+        write_findings_files(&findings, 0, None, &env).unwrap();
+        assert!(std::fs::read_to_string(dir.path().join("step.md"))
+            .unwrap()
+            .contains("oom-killed"));
+        let off = ActionsEnv::default();
+        write_findings_files(&findings, 0, Some(&dir.path().join("no/such/dir")), &off)
+            .unwrap_err();
     }
 }
