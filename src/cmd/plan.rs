@@ -63,19 +63,14 @@ pub struct RecipeChoice {
 
 impl RecipeChoice {
     pub fn recipe(&self) -> anyhow::Result<Recipe> {
-        Ok(match self.recipe {
-            RecipeName::FlashAttn => Recipe::flash_attn(self.recipe_version.clone()),
-            RecipeName::FlashAttn3 => Recipe::flash_attn_3(),
-            RecipeName::TorchExt => match &self.source {
-                Some(s) => Recipe::torch_ext(s.clone()),
-                None => {
-                    return Err(exit::usage(
-                        "--recipe torch-ext needs --source",
-                        "pass the extension's source folder or sdist: --source DIR",
-                    ))
-                }
-            },
-        })
+        let kind = self.recipe.kind();
+        kind.recipe(&self.recipe_version, self.source.as_deref())
+            .ok_or_else(|| {
+                exit::usage(
+                    "--recipe torch-ext needs --source",
+                    "pass the extension's source folder or sdist: --source DIR",
+                )
+            })
     }
 
     /// A request that fixes nothing: the planner chooses everything.

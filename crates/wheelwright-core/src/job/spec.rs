@@ -39,6 +39,22 @@ impl RecipeKind {
         }
     }
 
+    /// The recipe of this kind: flash-attn at `version` (its built-in file
+    /// list), flash-attn 3, or a torch extension counted from `source`
+    /// (`None` without one).
+    pub fn recipe(
+        self,
+        version: &str,
+        source: Option<&std::path::Path>,
+    ) -> Option<crate::plan::Recipe> {
+        use crate::plan::Recipe;
+        match self {
+            RecipeKind::FlashAttn => Some(Recipe::flash_attn(version)),
+            RecipeKind::FlashAttn3 => Some(Recipe::flash_attn_3()),
+            RecipeKind::TorchExt => source.map(Recipe::torch_ext),
+        }
+    }
+
     /// The recipe named `name` (`flash-attn`, `torch-ext`), if it is one.
     pub fn from_name(name: &str) -> Option<RecipeKind> {
         match name {
@@ -244,5 +260,29 @@ mod tests {
         assert_eq!(serde_json::from_value::<JobSpec>(json).unwrap(), spec);
         let typo = serde_json::from_str::<JobSpec>(r#"{"source": "x", "max_job": 3}"#);
         assert!(typo.unwrap_err().to_string().contains("max_job"));
+    }
+
+    #[test]
+    fn each_kind_makes_its_recipe_and_torch_ext_needs_a_source() {
+        let kinds = [
+            RecipeKind::FlashAttn,
+            RecipeKind::FlashAttn3,
+            RecipeKind::TorchExt,
+        ];
+        for kind in kinds {
+            let r = kind.recipe("2.8.3", Some(std::path::Path::new("/src/ext")));
+            assert_eq!(r.map(|r| r.name()), Some(kind.as_str()), "{kind:?}");
+        }
+        assert!(RecipeKind::TorchExt.recipe("2.8.3", None).is_none());
+        let prefer = PrebuiltPolicy::from_flags(true, true);
+        assert_eq!(prefer, PrebuiltPolicy::Prefer);
+        assert_eq!(
+            PrebuiltPolicy::from_flags(false, true),
+            PrebuiltPolicy::Allow
+        );
+        assert_eq!(
+            PrebuiltPolicy::from_flags(false, false),
+            PrebuiltPolicy::Build
+        );
     }
 }
