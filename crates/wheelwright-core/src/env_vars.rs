@@ -20,6 +20,10 @@ pub const WHEELWRIGHT_BUILD_ID: &str = "WHEELWRIGHT_BUILD_ID";
 /// Set on the build: the file that ranks the sources longest first, read by
 /// wheelwright's `ninja` shim (`builder::ninja_order`).
 pub const WHEELWRIGHT_NINJA_ORDER: &str = "WHEELWRIGHT_NINJA_ORDER";
+/// Seconds the thrash watchdog waits with memory pressure high at the
+/// ceiling before it stops an attempt (default 30); `off` or `0`: no watchdog
+/// (`builder::oom::thrash`).
+pub const WHEELWRIGHT_THRASH_SECONDS: &str = "WHEELWRIGHT_THRASH_SECONDS";
 
 /// The CUDA toolkit, as torch's `cpp_extension` looks it up (first wins).
 pub const CUDA_HOME: &str = "CUDA_HOME";

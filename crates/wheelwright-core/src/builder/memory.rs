@@ -99,7 +99,8 @@ pub(crate) fn cgroup_memory_file(root: &Path) -> Option<PathBuf> {
     candidates.into_iter().find(|p| read_u64(p).is_some())
 }
 
-fn read_u64(path: &Path) -> Option<u64> {
+/// A file holding one number (`memory.current`, `memory.peak`).
+pub(crate) fn read_u64(path: &Path) -> Option<u64> {
     fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 

@@ -35,6 +35,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 pub use memory::{MemoryPeak, SamplerConfig};
+pub use oom::thrash::ThrashPolicy;
 pub use report::{Attempt, BuildEnvironment, BuildReport, FactsSummary, Outcome};
 pub use runner::{AttemptSettings, BuildEvent, LineWatcher};
 pub use source::SourceSpec;
@@ -118,6 +119,7 @@ impl BuildRequest {
                 kill_grace: DEFAULT_KILL_GRACE,
                 sampler: SamplerConfig::default(),
                 schedule: None,
+                thrash: ThrashPolicy::default(),
             },
             pip_args: Vec::new(),
             verify: true,

@@ -267,7 +267,7 @@ pub(crate) fn judge(d: &AttemptDeath) -> Verdict {
 
 /// The cgroup memory limit that applies to this process under `root`, read
 /// the way `detect` reads it (the smallest up the hierarchy, v2 or v1).
-fn cgroup_limit(root: &Path) -> Option<u64> {
+pub(crate) fn cgroup_limit(root: &Path) -> Option<u64> {
     let opts = crate::detect::DetectOptions {
         root: root.to_path_buf(),
         path: Default::default(),
@@ -355,6 +355,8 @@ pub(crate) fn retry_jobs(
     };
     Some(planned.unwrap_or(old_jobs / 2).min(old_jobs - 1).max(1))
 }
+
+pub(crate) mod thrash;
 
 #[cfg(test)]
 mod tests;

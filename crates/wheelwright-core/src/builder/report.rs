@@ -39,6 +39,10 @@ pub enum Outcome {
     Ok,
     /// The compiler was killed for memory (the OOM killer or a cgroup limit).
     OomKilled,
+    /// Stopped by wheelwright's thrash watchdog: the build's tasks stalled on
+    /// memory at the ceiling for too long ([`super::oom::thrash`]); retried
+    /// like an OOM kill.
+    Thrashing,
     /// The build failed for another reason.
     Failed,
     /// The job was cancelled (a signal, or the caller's flag).
@@ -46,11 +50,13 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The outcome as reports spell it (`ok`, `oom-killed`, `failed`, `cancelled`).
+    /// The outcome as reports spell it (`ok`, `oom-killed`, `thrashing`,
+    /// `failed`, `cancelled`).
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
             Outcome::OomKilled => "oom-killed",
+            Outcome::Thrashing => "thrashing",
             Outcome::Failed => "failed",
             Outcome::Cancelled => "cancelled",
         }
@@ -60,7 +66,7 @@ impl Outcome {
     pub fn exit_code(self) -> i32 {
         match self {
             Outcome::Ok => 0,
-            Outcome::OomKilled | Outcome::Failed => 1,
+            Outcome::OomKilled | Outcome::Thrashing | Outcome::Failed => 1,
             Outcome::Cancelled => 130,
         }
     }
@@ -90,6 +96,20 @@ pub struct Attempt {
     /// Findings the diagnoser made on this attempt's output, most important first.
     #[serde(default)]
     pub findings: Vec<Finding>,
+    /// Why an attempt that died or was stopped was judged as it was, in
+    /// words: the out-of-memory evidence, why a kill was not one, or the
+    /// thrash watchdog's evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+    /// The highest memory pressure seen while it ran: PSI `full avg10`
+    /// (percent of the last 10 s that all of the build's tasks stalled on
+    /// memory), where readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_pressure_peak: Option<f64>,
+    /// What watched it and what could not, e.g. that no thrash watchdog ran
+    /// because memory pressure was unreadable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// The host, in the few numbers a reader of a report wants first.
@@ -409,6 +429,7 @@ mod tests {
         let names: Vec<String> = [
             Outcome::Ok,
             Outcome::OomKilled,
+            Outcome::Thrashing,
             Outcome::Failed,
             Outcome::Cancelled,
         ]
@@ -421,7 +442,12 @@ mod tests {
                 .to_string()
         })
         .collect();
-        assert_eq!(names, ["ok", "oom-killed", "failed", "cancelled"]);
+        assert_eq!(
+            names,
+            ["ok", "oom-killed", "thrashing", "failed", "cancelled"]
+        );
+        assert_eq!(Outcome::Thrashing.as_str(), "thrashing");
+        assert_eq!(Outcome::Thrashing.exit_code(), 1);
         assert_eq!(Outcome::OomKilled.as_str(), "oom-killed");
         assert_eq!(Outcome::Cancelled.exit_code(), 130);
         assert_eq!(Outcome::Failed.exit_code(), 1);
@@ -440,6 +466,9 @@ mod tests {
             signal: None,
             peak_memory: MemoryPeak::default(),
             findings: Vec::new(),
+            verdict: Some("the cgroup's memory.events oom_kill counter rose by 3".into()),
+            memory_pressure_peak: Some(87.32),
+            notes: vec!["thrash watchdog on memory.pressure".into()],
         });
         let p = dir.path().join("report.json");
         r.write(&p).unwrap();

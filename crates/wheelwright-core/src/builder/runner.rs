@@ -59,6 +59,8 @@ use crate::units::format_bytes;
 pub(crate) const OOM_FINDING_ID: &str = "oom-killed";
 /// A kill that the evidence says was not for memory ([`oom::judge`]).
 pub(crate) const KILLED_NOT_OOM_FINDING_ID: &str = "killed-not-oom";
+/// An attempt the thrash watchdog stopped ([`oom::thrash`]).
+pub(crate) const THRASHING_FINDING_ID: &str = "memory-thrashing";
 const SIGKILL: i32 = 9;
 /// How often the build is polled (exit, cancel) while it prints, or is silent.
 const POLL: Duration = Duration::from_millis(100);
@@ -162,6 +164,9 @@ pub struct AttemptSettings {
     /// The plan's units, for each attempt's simulated schedule (its ETA);
     /// `None`: the ETA goes by the rate so far.
     pub schedule: Option<ScheduleBasis>,
+    /// When an attempt thrashing at the memory ceiling is stopped and retried
+    /// ([`oom::thrash`]).
+    pub thrash: oom::thrash::ThrashPolicy,
 }
 
 /// What the attempts came to.
@@ -312,14 +317,23 @@ pub(crate) fn run_attempts(
         let attempt_peak = done.attempt.peak_memory.clone();
         attempts.push(done.attempt);
         let retries_left = attempts.len() <= cfg.attempts.max_retries as usize;
-        if outcome == Outcome::OomKilled && retries_left && !cancel.load(Ordering::SeqCst) {
+        let for_memory = matches!(outcome, Outcome::OomKilled | Outcome::Thrashing);
+        if for_memory && retries_left && !cancel.load(Ordering::SeqCst) {
             // Re-read now: the cgroup's limit, or what was in use at the kill,
             // capped by what is free (a ballooning VM, other tenants).
             let ceiling = oom::revealed_ceiling(&cfg.attempts.sampler.root, &attempt_peak);
             let basis = cfg.attempts.schedule.as_ref();
             let threads = cfg.attempts.nvcc_threads;
             if let Some(next) = oom::retry_jobs(jobs, threads, basis, &built, ceiling.as_ref()) {
-                let why = done.verdict.as_ref().map_or("", |v| v.evidence.as_str());
+                let why = attempts
+                    .last()
+                    .and_then(|a| a.verdict.as_deref())
+                    .unwrap_or("");
+                let what = if outcome == Outcome::Thrashing {
+                    "stopped for thrashing at the memory ceiling"
+                } else {
+                    "killed for memory"
+                };
                 let planned = match (basis, &ceiling) {
                     (Some(b), Some(c)) => format!(
                         "the {} compiles left re-planned for the {} of {}",
@@ -330,7 +344,7 @@ pub(crate) fn run_attempts(
                     _ => "no plan's units to re-plan: half the jobs".to_string(),
                 };
                 let reason = format!(
-                    "attempt {number} was killed for memory with MAX_JOBS={jobs} ({why}); {planned}: retrying in the same build dir with MAX_JOBS={next} (NVCC_THREADS stays {threads})"
+                    "attempt {number} was {what} with MAX_JOBS={jobs} ({why}); {planned}: retrying in the same build dir with MAX_JOBS={next} (NVCC_THREADS stays {threads})"
                 );
                 let _ = writeln!(log, "=== wheelwright: {reason}");
                 on_event(BuildEvent::Retrying {
@@ -407,8 +421,6 @@ struct AttemptDone {
     attempt: Attempt,
     wheel: Option<PathBuf>,
     command: Vec<String>,
-    /// Why the attempt died, when it did.
-    verdict: Option<oom::Verdict>,
     environment: Option<super::BuildEnvironment>,
 }
 
@@ -471,10 +483,12 @@ fn run_one(
                 signal: None,
                 peak_memory: MemoryPeak::default(),
                 findings: Vec::new(),
+                verdict: None,
+                memory_pressure_peak: None,
+                notes: Vec::new(),
             },
             wheel: None,
             command: Vec::new(),
-            verdict: None,
             environment: None,
         });
     }
@@ -538,6 +552,23 @@ fn run_one(
     let start = Instant::now();
     let sampler = MemorySampler::start(cfg.attempts.sampler.clone());
     let oom_watch = oom::OomWatch::start(&cfg.attempts.sampler.root);
+    let mut notes = Vec::new();
+    let mut thrash = match oom::thrash::ThrashWatch::start(
+        &cfg.attempts.sampler.root,
+        &cfg.attempts.thrash,
+        cfg.attempts.memory_ceiling_bytes,
+    ) {
+        Ok(w) => {
+            let _ = writeln!(log, "=== wheelwright: {}", w.describe());
+            Some(w)
+        }
+        Err(note) => {
+            let _ = writeln!(log, "=== wheelwright: {note}");
+            on_event(BuildEvent::Note(&note));
+            notes.push(note);
+            None
+        }
+    };
     let spawned = cmd.spawn();
     // The parent's copies of the write end must close, or the reader never sees EOF.
     drop(cmd);
@@ -553,6 +584,7 @@ fn run_one(
     let lines = spawn_line_reader(File::from(read_end));
 
     let mut cancelled = false;
+    let mut thrashed: Option<oom::thrash::ThrashStop> = None;
     // The cancel flag is read after every line and the child polled at least
     // every POLL, so a build that never stops printing can still be stopped.
     let mut polled = Instant::now();
@@ -583,6 +615,21 @@ fn run_one(
             on_event(BuildEvent::Note(&note));
             break wait_child(&mut child)?;
         }
+        if let Some(stop) = thrash.as_mut().and_then(|w| w.poll(Instant::now())) {
+            // Stopped as a cancel stops it, then retried as after an OOM kill.
+            let note = format!(
+                "attempt {number} is thrashing: {}; stopping the build's process tree",
+                stop.evidence
+            );
+            let _ = writeln!(log, "=== wheelwright: {note}");
+            on_event(BuildEvent::Note(&note));
+            let summary = tree.terminate(cfg.attempts.kill_grace);
+            let done = format!("stopped: {}", summary.describe(cfg.attempts.kill_grace));
+            let _ = writeln!(log, "=== wheelwright: {done}");
+            on_event(BuildEvent::Note(&done));
+            thrashed = Some(stop);
+            break wait_child(&mut child)?;
+        }
         if let Some(status) = child
             .try_wait()
             .map_err(io_err("waiting for the build failed"))?
@@ -610,7 +657,7 @@ fn run_one(
     };
     let succeeded = status.success() && wheel.is_some();
     let log_shows_kill = findings.iter().any(|f| f.id == OOM_FINDING_ID);
-    let verdict = (!cancelled && !succeeded).then(|| {
+    let verdict = (!cancelled && !succeeded && thrashed.is_none()).then(|| {
         oom::judge(&oom::AttemptDeath {
             signal: status.signal(),
             log_shows_kill,
@@ -623,6 +670,8 @@ fn run_one(
     let out_of_memory = verdict.as_ref().is_some_and(|v| v.out_of_memory);
     let outcome = if cancelled {
         Outcome::Cancelled
+    } else if thrashed.is_some() {
+        Outcome::Thrashing
     } else if succeeded {
         Outcome::Ok
     } else if out_of_memory {
@@ -657,7 +706,19 @@ fn run_one(
             );
         }
     }
-    if status.success() && wheel.is_none() && !cancelled {
+    if let Some(stop) = &thrashed {
+        findings.insert(
+            0,
+            Finding::new(
+                THRASHING_FINDING_ID,
+                Severity::Error,
+                "The build thrashed at its memory ceiling and was stopped",
+                stop.evidence.clone(),
+                "Build with fewer jobs (--max-jobs, or leave MAX_JOBS to the plan) or give the build more memory; wheelwright retries with the plan's jobs for the ceiling while retries are left.",
+            ),
+        );
+    }
+    if status.success() && wheel.is_none() && !cancelled && thrashed.is_none() {
         findings.push(Finding::new(
             "no-wheel",
             Severity::Error,
@@ -676,10 +737,15 @@ fn run_one(
             signal: status.signal(),
             peak_memory,
             findings,
+            verdict: thrashed
+                .as_ref()
+                .map(|s| s.evidence.clone())
+                .or_else(|| verdict.as_ref().map(|v| v.evidence.clone())),
+            memory_pressure_peak: thrash.as_ref().and_then(|w| w.peak_full_avg10),
+            notes,
         },
         wheel,
         command,
-        verdict,
         environment,
     })
 }
@@ -824,6 +890,7 @@ mod tests {
                 kill_grace: Duration::from_secs(1),
                 sampler: SamplerConfig::default(),
                 schedule: None,
+                thrash: Default::default(),
             },
             // Unique per test: the marker finds a build's strays to kill.
             marker: format!("runner-test-{}", dir.display()),

@@ -46,6 +46,7 @@ pub const FOLLOWED_ENV_VARS: &[&str] = &[
     env_vars::WHEELWRIGHT_PYTHON,
     env_vars::WHEELWRIGHT_NVML,
     env_vars::WHEELWRIGHT_PROBE_TIMEOUT,
+    env_vars::WHEELWRIGHT_THRASH_SECONDS,
 ];
 
 /// Where and how to look. Build it with [`DetectOptions::from_process_env`] and

@@ -397,6 +397,13 @@ pub fn run(
     req.attempts.kill_grace = spec.kill_grace();
     req.attempts.schedule = settings.schedule;
     req.attempts.sampler.root = dopts.root.clone();
+    let (thrash, thrash_note) = crate::builder::ThrashPolicy::with_override(
+        dopts.var(crate::env_vars::WHEELWRIGHT_THRASH_SECONDS),
+    );
+    req.attempts.thrash = thrash;
+    if let Some(note) = &thrash_note {
+        on_event(JobEvent::Build(BuildEvent::Note(note)));
+    }
     req.verify = spec.verify;
     req.facts = Some(settings.facts);
     req.plan = Some(settings.plan);
