@@ -57,6 +57,8 @@ struct FakeBuild {
     tree: PathBuf,
     real_python: PathBuf,
     mode: String,
+    /// `--max-jobs` (forced); 4 unless a test says otherwise.
+    max_jobs: &'static str,
 }
 
 impl FakeBuild {
@@ -97,6 +99,7 @@ impl FakeBuild {
             tree,
             real_python,
             mode: mode.to_string(),
+            max_jobs: "4",
         }
     }
 
@@ -127,7 +130,7 @@ impl FakeBuild {
                 "--recipe",
                 "flash-attn",
                 "--max-jobs",
-                "4",
+                self.max_jobs,
                 "--nvcc-threads",
                 "2",
             ])
@@ -400,6 +403,100 @@ fn a_sigkill_without_oom_evidence_is_not_retried() {
         "{}",
         fb.log()
     );
+}
+
+/// Issue 15 §1 as the H200 showed it (`bench/results/h200-oom-cgroup-thrash`):
+/// 16 forced jobs in a 48G cgroup sit at the limit with all tasks stalled and
+/// no OOM kill. The fake cgroup here says that (the captured
+/// `memory.pressure`) while a fake compiler waits; the thrash watchdog (its
+/// time cut to 2 s by WHEELWRIGHT_THRASH_SECONDS) stops attempt 1, the report
+/// says thrashing with the evidence, and attempt 2 runs with the planner's
+/// MAX_JOBS for that limit and builds the rest.
+#[test]
+fn a_build_thrashing_at_its_cgroup_limit_is_stopped_and_retried_with_the_planned_jobs() {
+    let mut fb = FakeBuild::new("thrash", require_python!());
+    fb.max_jobs = "16";
+    let cgroup = fb.ctx.path().join("root/sys/fs/cgroup");
+    let psi = fixture("psi");
+    std::fs::write(cgroup.join("memory.max"), "51539607552\n").unwrap();
+    std::fs::write(cgroup.join("memory.current"), "1000000000\n").unwrap();
+    std::fs::copy(
+        psi.join("shared-2core-box.proc-pressure-memory"),
+        cgroup.join("memory.pressure"),
+    )
+    .unwrap();
+    // The planner's own choice for this tree (its 5 units), host and limit,
+    // unforced.
+    let mut plan = fb.ctx.wheelwright();
+    for (k, v) in fb.command().get_envs() {
+        if let Some(v) = v {
+            plan.env(k, v);
+        }
+    }
+    plan.env("WHEELWRIGHT_PYTHON", &fb.python).args([
+        "plan",
+        "--recipe",
+        "flash-attn",
+        "--nvcc-threads",
+        "2",
+        "--json",
+    ]);
+    plan.arg("--source").arg(&fb.tree);
+    let planned = serde_json::from_slice::<Value>(&plan.output().unwrap().stdout).unwrap()
+        ["max_jobs"]
+        .as_u64()
+        .unwrap();
+    assert!((1..16).contains(&planned), "{planned}");
+    let out = fb
+        .command()
+        .env("WHEELWRIGHT_THRASH_SECONDS", "2")
+        .output()
+        .unwrap();
+    expect_code(&out, 0);
+    let r = fb.report();
+    let attempts = r["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{r}");
+    let first = &attempts[0];
+    assert_eq!(first["outcome"], "thrashing");
+    assert_eq!(first["max_jobs"], 16);
+    // Stopped within the bound: 2 s of pressure from the first sample at the
+    // limit, then SIGTERM (the fake compiler ends at once); slack for a
+    // loaded box.
+    let seconds = first["seconds"].as_f64().unwrap();
+    assert!((2.0..12.0).contains(&seconds), "attempt 1 ran {seconds} s");
+    let verdict = first["verdict"].as_str().unwrap();
+    assert!(
+        verdict.starts_with(
+            "tasks stalled on memory 87 % of the last 10 s at the 48.0 GiB cgroup limit for 2"
+        ) && verdict.contains(" s: thrashing (memory.pressure full avg10 ≥ 87 % on each of "),
+        "{verdict}"
+    );
+    assert_eq!(first["memory_pressure_peak"], 87.32);
+    assert!(finding_ids(&first["findings"]).contains(&"memory-thrashing".to_string()));
+    let compiler = read_pid(&fb.state.join("compiler.pid")).unwrap();
+    assert!(!alive(compiler), "the stalled compiler outlived the stop");
+    // Retried like after an OOM kill: the planner's jobs for the 48G limit.
+    assert_eq!(attempts[1]["outcome"], "ok");
+    assert_eq!(attempts[1]["max_jobs"], planned);
+    assert_eq!(
+        env_value(&fb.attempt_env(2), "MAX_JOBS"),
+        Some(planned.to_string().as_str())
+    );
+    let log = fb.log();
+    assert!(
+        log.contains("attempt 1 was stopped for thrashing at the memory ceiling with MAX_JOBS=16")
+            && log.contains("re-planned for the cgroup limit of 48.0 GiB"),
+        "{log}"
+    );
+    // Objects finished before the stop were kept.
+    let second = log.split("=== wheelwright attempt 2").nth(1).unwrap();
+    assert!(
+        second.contains("unit3.cu") && !second.contains("unit1.cu"),
+        "{second}"
+    );
+    let lost = r["time_lost_seconds"].as_f64().unwrap();
+    assert!((lost - seconds).abs() < 1e-6, "{lost} vs {seconds}");
+    assert_eq!(r["outcome"], "ok");
 }
 
 #[test]
