@@ -188,7 +188,7 @@ pub fn cancel_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
 
 /// Whether this runs on a GitHub Actions runner (`GITHUB_ACTIONS=true`).
 pub fn in_github_actions() -> bool {
-    std::env::var(env_vars::GITHUB_ACTIONS).is_ok_and(|v| v == "true")
+    wheelwright_core::sinks::github::ActionsEnv::from_process_env().active
 }
 
 /// Print `text` for people. It may quote a tool's or a build's output, so on

@@ -9,6 +9,8 @@ use clap::Args;
 use wheelwright_core::publish::{
     GithubReleaseTarget, PublishTargets, StaticIndexTarget, UploadTarget,
 };
+use wheelwright_core::sinks::build_report::publish_on_github;
+use wheelwright_core::sinks::github::ActionsEnv;
 use wheelwright_core::sinks::reports::publish_text;
 use wheelwright_publish::PublishError;
 
@@ -82,20 +84,12 @@ pub fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
     };
     let targets = targets(&args);
     let report = wheelwright_publish::publish(&wheels, &targets).map_err(to_cli)?;
-    if super::in_github_actions() {
-        // The action's `asset-urls` output.
-        if let Some(path) = std::env::var_os(wheelwright_core::env_vars::GITHUB_OUTPUT) {
-            let text = wheelwright_core::sinks::build_report::publish_outputs(&report);
-            wheelwright_core::sinks::github::env_files::append(std::path::Path::new(&path), &text)
-                .map_err(|e| {
-                    exit::hinted(
-                        e,
-                        "check that the runner's GITHUB_OUTPUT file can be written",
-                        exit::INTERNAL,
-                    )
-                })?;
-        }
-    }
+    // The action's `asset-urls` output.
+    let env = ActionsEnv::from_process_env();
+    publish_on_github(&report, &env).map_err(|e| {
+        let hint = "check that the runner's GITHUB_OUTPUT file can be written";
+        exit::hinted(e, hint, exit::INTERNAL)
+    })?;
     if args.json {
         super::print_json(&report)?;
     } else {

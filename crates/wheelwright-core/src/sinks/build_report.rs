@@ -223,6 +223,18 @@ pub fn publish_outputs(r: &crate::publish::PublishReport) -> String {
     github::multiline_output("asset-urls", &urls.join("\n"))
 }
 
+/// On a runner, the publish's `asset-urls` ([`publish_outputs`]) appended to
+/// the file `GITHUB_OUTPUT` names (the Action's output); nothing elsewhere.
+pub fn publish_on_github(
+    r: &crate::publish::PublishReport,
+    env: &ActionsEnv,
+) -> Result<(), github::env_files::EnvFileError> {
+    match (&env.output, env.active) {
+        (Some(path), true) => github::env_files::append(path, &publish_outputs(r)),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,6 +339,21 @@ mod tests {
         );
         let g = github_build_report(&r, None);
         assert_eq!(output(&g.outputs, "max-jobs").as_deref(), Some("8"));
+        let dir = tempfile::tempdir().unwrap();
+        let mut env = ActionsEnv {
+            output: Some(dir.path().join("output")),
+            ..ActionsEnv::default()
+        };
+        let publish = r.publish.as_ref().unwrap();
+        publish_on_github(publish, &env).unwrap();
+        assert!(!dir.path().join("output").exists(), "not on a runner");
+        env.active = true;
+        publish_on_github(publish, &env).unwrap();
+        let written = std::fs::read_to_string(dir.path().join("output")).unwrap();
+        assert_eq!(
+            output(&written, "asset-urls"),
+            output(&g.outputs, "asset-urls")
+        );
         assert_eq!(
             output(&g.outputs, "asset-urls").as_deref(),
             Some("https://github.com/o/r/releases/download/v1/a.whl\nhttps://pages.example/simple/flash-attn/")
