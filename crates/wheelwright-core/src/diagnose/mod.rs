@@ -24,6 +24,7 @@
 
 mod clean;
 mod fixes;
+mod lit;
 mod matchers;
 mod needles;
 pub(crate) mod rules;
@@ -358,7 +359,13 @@ impl Diagnoser {
         };
         match context {
             Some(Context::Failed { object }) => {
-                self.last_failed = Some((object, self.lines, text.clone()));
+                // The line's buffer is reused: every line of a log dense
+                // with OOM reports may be a `FAILED:` one.
+                let (o, at, line) = self.last_failed.get_or_insert_default();
+                *o = object;
+                *at = self.lines;
+                line.clear();
+                line.push_str(&text);
                 self.failed_command_next = true;
             }
             Some(Context::Jobs(n)) => self.seen.jobs = Some(n),
@@ -375,7 +382,7 @@ impl Diagnoser {
                 self.pending_mismatch = Some(PendingMismatch {
                     nvcc,
                     line_no: self.lines,
-                    evidence: text,
+                    evidence: text.into_owned(),
                 });
             }
             Some(Hit::BareKilled) => {
@@ -402,7 +409,7 @@ impl Diagnoser {
             .last_failed
             .as_ref()
             .filter(|(_, at, _)| is_oom && self.lines.saturating_sub(*at) <= FAILED_WINDOW)
-            .map(|(object, _, line)| (object.clone(), line.clone()));
+            .map(|(object, _, line)| (object.as_str(), line.as_str()));
         if rule == RuleId::CompileError {
             let Hit::CompileError { loc, .. } = &hit else {
                 return;
@@ -430,10 +437,10 @@ impl Diagnoser {
         }
         let slot = &mut self.tallies[rule.priority()];
         let t = slot.get_or_insert_with(|| Tally::new(rule, line_no));
-        let object = failed.as_ref().filter(|_| is_oom).map(|(o, _)| o.as_str());
+        let object = failed.filter(|_| is_oom).map(|(o, _)| o);
         if t.record(hit, object) {
             if let Some((_, failed_line)) = failed.filter(|_| is_oom) {
-                t.add_evidence(&failed_line);
+                t.add_evidence(failed_line);
             }
             t.add_evidence(evidence);
         }

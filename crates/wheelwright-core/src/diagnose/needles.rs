@@ -18,6 +18,7 @@
 use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, Input, MatchKind};
+use memchr::memmem::Finder;
 
 #[cfg(test)]
 use crate::sinks::redact::{PREFIXES, URL_SCHEME_END};
@@ -168,10 +169,16 @@ pub(crate) fn mask(line: impl AsRef<[u8]>) -> Mask {
 /// Looked for apart from the needles: their short, common bytes would slow
 /// the scan of every line down.
 fn may_hold_token_shape(line: &[u8]) -> bool {
-    ["://", "gh", "github_pat_", "pypi-Ag"]
+    // Searchers built once (building one per call cost more than the search).
+    static FINDERS: OnceLock<[Finder<'static>; 4]> = OnceLock::new();
+    FINDERS
+        .get_or_init(|| TOKEN_SHAPES.map(|n| Finder::new(n.as_bytes())))
         .iter()
-        .any(|n| memchr::memmem::find(line, n.as_bytes()).is_some())
+        .any(|f| f.find(line).is_some())
 }
+
+/// What [`may_hold_token_shape`] looks for.
+const TOKEN_SHAPES: [&str; 4] = ["://", "gh", "github_pat_", "pypi-Ag"];
 
 #[cfg(test)]
 mod tests {
@@ -310,12 +317,7 @@ mod tests {
     #[test]
     fn token_shapes_are_what_redact_looks_for() {
         for p in PREFIXES {
-            assert!(
-                ["gh", "github_pat_", "pypi-Ag"]
-                    .iter()
-                    .any(|s| p.starts_with(s)),
-                "{p}"
-            );
+            assert!(TOKEN_SHAPES.iter().any(|s| p.starts_with(s)), "{p}");
             assert_ne!(mask(format!("Killed {p}")) & TOKEN_SHAPE, 0, "{p}");
         }
         assert_eq!(URL_SCHEME_END, "://");

@@ -4,6 +4,8 @@
 //! and the first objects named; every list here has a fixed cap, so a
 //! diagnoser's memory does not grow with the log.
 
+use std::borrow::Cow;
+
 use crate::finding::Severity;
 use crate::sinks::truncate_chars;
 
@@ -32,12 +34,12 @@ pub(crate) struct Names {
 impl Names {
     /// Add `name`; false when it was already kept (a repeat).
     pub fn add(&mut self, name: &str) -> bool {
-        let name = truncate_chars(name, MAX_TEXT_CHARS);
-        if self.items.contains(&name) {
+        let name = kept(name, MAX_TEXT_CHARS);
+        if self.items.iter().any(|i| *i == *name) {
             return false;
         }
         if self.items.len() < MAX_NAMES {
-            self.items.push(name);
+            self.items.push(name.into_owned());
         } else {
             self.more = self.more.saturating_add(1);
         }
@@ -165,9 +167,9 @@ impl Tally {
             return;
         }
         // Compared as kept: a repeated long line is one piece of evidence.
-        let line = truncate_chars(line, MAX_EVIDENCE_CHARS);
-        if !self.evidence.contains(&line) {
-            self.evidence.push(line);
+        let line = kept(line, MAX_EVIDENCE_CHARS);
+        if !self.evidence.iter().any(|e| *e == *line) {
+            self.evidence.push(line.into_owned());
         }
     }
 
@@ -294,6 +296,17 @@ impl Tally {
             self.count = self.count.saturating_add(1);
         }
         counts
+    }
+}
+
+/// `s` as kept: cut to `max` characters ([`truncate_chars`]); borrowed when
+/// it is short enough already (a string of at most `max` bytes is), so a
+/// repeat is compared without a copy.
+fn kept(s: &str, max: usize) -> Cow<'_, str> {
+    if s.len() <= max {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(truncate_chars(s, max))
     }
 }
 

@@ -230,3 +230,46 @@ fn context_lines() {
         Some(Context::Isolation)
     );
 }
+
+mod byte_helpers {
+    use proptest::prelude::*;
+
+    use super::super::{basename, first_word};
+
+    /// Text mixing ASCII, every ASCII whitespace, Unicode whitespace
+    /// (U+0085, U+00A0, U+3000), other non-ASCII and path separators.
+    fn text() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop::sample::select(vec![
+                "a", "x.o", " ", "\t", "\n", "\u{0B}", "\u{0C}", "\r", "\u{85}", "\u{A0}",
+                "\u{3000}", "é", "ß", "/", "\\", "[code=137]", "",
+            ]),
+            0..12,
+        )
+        .prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            cases: 256,
+            failure_persistence: None,
+            ..Default::default()
+        })]
+
+        /// The byte-wise helpers say what the `str` methods they replace say.
+        #[test]
+        fn first_word_and_basename_agree_with_str(s in text()) {
+            prop_assert_eq!(first_word(&s), s.split_whitespace().next());
+            prop_assert_eq!(basename(&s), s.rsplit(['/', '\\']).next().unwrap_or(&s));
+        }
+    }
+
+    #[test]
+    fn first_word_on_unicode_whitespace() {
+        assert_eq!(first_word("  a.o\u{A0}b"), Some("a.o"));
+        assert_eq!(first_word("\u{3000}a b"), Some("a"));
+        assert_eq!(first_word(" \u{85} "), None);
+        assert_eq!(first_word("é x"), Some("é"));
+        assert_eq!(basename("a\\b/c.o"), "c.o");
+    }
+}
