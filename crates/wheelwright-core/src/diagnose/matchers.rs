@@ -132,7 +132,9 @@ pub(crate) fn context(line: &str) -> Option<Context> {
     if let Some(rest) = after(line, lit!("MAX_JOBS=")) {
         return leading_number(rest.trim_start_matches(['"', '\''])).map(Context::Jobs);
     }
-    if has(line, lit!("Getting requirements to build")) || has(line, lit!("Installing build dependencies")) {
+    if has(line, lit!("Getting requirements to build"))
+        || has(line, lit!("Installing build dependencies"))
+    {
         return Some(Context::Isolation);
     }
     None
@@ -144,9 +146,23 @@ pub(crate) fn context(line: &str) -> Option<Context> {
 /// it from the failed command ninja prints after `FAILED:` (and from
 /// `job failed: <command>`), not from every compile command: those lines
 /// would then all pass the prefilter.
+#[cfg(test)]
 pub(crate) fn nvcc_threads(line: &str) -> Option<u32> {
-    if let Some(rest) = after(line, lit!("NVCC_THREADS=")) {
+    nvcc_threads_masked(line, Mask::MAX)
+}
+
+/// [`nvcc_threads`] looking only for the forms whose needle bits `mask` has
+/// ([`needles::mask`] of the line): a failed nvcc command runs to kilobytes.
+pub(crate) fn nvcc_threads_masked(line: &str, mask: Mask) -> Option<u32> {
+    if let Some(rest) = after_if(
+        mask & needles::NVCC_THREADS != 0,
+        line,
+        lit!("NVCC_THREADS="),
+    ) {
         return leading_number(rest.trim_start_matches(['"', '\'']));
+    }
+    if mask & needles::THREADS_FLAG == 0 {
+        return None;
     }
     let at = find(line, lit!("--threads"))?;
     if !has(&line[..at], lit!("nvcc")) {
@@ -186,6 +202,9 @@ pub(crate) fn classify_masked(line: &str, mask: Mask) -> Option<Hit> {
         (needles::NINJA_MISSING, |t, _| ninja_missing(t)),
         (needles::COMPILE_ERROR, |t, _| compile_error(t)),
     ];
+    if mask & MATCHERS.iter().fold(0, |all, (bit, _)| all | bit) == 0 {
+        return None;
+    }
     let t = line.trim();
     if t.is_empty() || is_source_echo(t) {
         return None;
@@ -211,19 +230,32 @@ pub(crate) fn is_bare_killed(line: &str) -> bool {
 /// Does this line look like part of a compile (for confirming a bare
 /// `Killed`)?
 pub(crate) fn is_compile_context(line: &str) -> bool {
+    has_compile_word(line.as_bytes()) || line.trim_end().ends_with(".o")
+}
+
+/// [`is_compile_context`] of raw bytes (read as [`String::from_utf8_lossy`]
+/// reads them), converted only when no compile word is in them: the words
+/// are ASCII, which the conversion keeps as it is.
+pub(crate) fn is_compile_context_bytes(line: &[u8]) -> bool {
+    has_compile_word(line) || String::from_utf8_lossy(line).trim_end().ends_with(".o")
+}
+
+/// Whether `line` holds a word of a compile; one scan for all the words,
+/// not one per word.
+fn has_compile_word(line: &[u8]) -> bool {
     const WORDS: &[&str] = &[
         "nvcc", "g++", "c++", "gcc", "cc1", "cicc", "ptxas", "ninja", "FAILED", ".o ", ".cu",
         ".cpp", "compil", "setup.py", "pip", "wheel", "MAX_JOBS",
     ];
-    // One scan for all the words, not one per word.
     static FINDER: OnceLock<AhoCorasick> = OnceLock::new();
-    let finder = FINDER.get_or_init(|| {
-        AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostFirst)
-            .build(WORDS)
-            .expect("literal words build an automaton")
-    });
-    finder.is_match(line) || line.trim_end().ends_with(".o")
+    FINDER
+        .get_or_init(|| {
+            AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostFirst)
+                .build(WORDS)
+                .expect("literal words build an automaton")
+        })
+        .is_match(line)
 }
 
 /// gcc and nvcc echo the offending source line as `  137 | #error ...`; the
@@ -768,21 +800,31 @@ fn basename(p: &str) -> &str {
     }
 }
 
-/// `s.split_whitespace().next()`, a byte at a time while the text is ASCII
+/// `s.split_whitespace().next()`, by bytes while the text is ASCII
 /// (decoding characters was a tenth of the time on lines such as ninja's
 /// `FAILED: <object>`).
 fn first_word(s: &str) -> Option<&str> {
     // What `char::is_whitespace` says of ASCII.
     let space = |b: u8| matches!(b, b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b' ');
-    let start = s.bytes().position(|b| !space(b))?;
-    let len = s.as_bytes()[start..]
+    let bytes = s.as_bytes();
+    let start = bytes.iter().position(|&b| !space(b))?;
+    // Past 16 graphic ASCII bytes at a time (no branch per byte), then to
+    // the first byte that is whitespace or starts a multibyte character.
+    let mut end = start;
+    while let Some(chunk) = bytes.get(end..end + 16) {
+        if !chunk.iter().fold(true, |all, b| all & b.is_ascii_graphic()) {
+            break;
+        }
+        end += 16;
+    }
+    end += bytes[end..]
         .iter()
         .position(|&b| space(b) || !b.is_ascii())
-        .unwrap_or(s.len() - start);
-    match s.as_bytes().get(start + len) {
+        .unwrap_or(bytes.len() - end);
+    match bytes.get(end) {
         // Unicode whitespace is possible from here: split by characters.
         Some(b) if !b.is_ascii() => s.split_whitespace().next(),
-        _ => Some(&s[start..start + len]),
+        _ => Some(&s[start..end]),
     }
 }
 

@@ -373,7 +373,7 @@ impl Diagnoser {
             None => {}
         }
         if mask & (needles::NVCC_THREADS | needles::THREADS_FLAG) != 0 {
-            if let Some(n) = matchers::nvcc_threads(&text) {
+            if let Some(n) = matchers::nvcc_threads_masked(&text, mask) {
                 self.seen.nvcc_threads = Some(n);
             }
         }
@@ -386,11 +386,7 @@ impl Diagnoser {
                 });
             }
             Some(Hit::BareKilled) => {
-                let prev = match std::str::from_utf8(&self.prev_line) {
-                    Ok(p) => Cow::Borrowed(p),
-                    Err(_) => String::from_utf8_lossy(&self.prev_line),
-                };
-                if matchers::is_compile_context(&prev) {
+                if matchers::is_compile_context_bytes(&self.prev_line) {
                     self.record(Hit::BareKilled, &text, self.lines);
                 } else {
                     self.pending_killed = Some((self.lines, BARE_KILLED_WINDOW));

@@ -187,7 +187,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::super::clean::clean_line;
-    use super::super::matchers::{classify_masked, context, nvcc_threads};
+    use super::super::matchers::{classify_masked, context, nvcc_threads, nvcc_threads_masked};
     use super::*;
 
     /// Trying only the masked matchers finds what trying them all finds,
@@ -218,6 +218,16 @@ mod tests {
         if context(&text).is_some() {
             assert_ne!(after & CONTEXT, 0, "{text}");
         }
+        assert_eq!(
+            nvcc_threads_masked(&text, before),
+            nvcc_threads(&text),
+            "{text}"
+        );
+        assert_eq!(
+            nvcc_threads_masked(&text, after),
+            nvcc_threads(&text),
+            "{text}"
+        );
         if nvcc_threads(&text).is_some() {
             assert_ne!(after & (NVCC_THREADS | THREADS_FLAG), 0, "{text}");
         }

@@ -241,8 +241,23 @@ mod byte_helpers {
     fn text() -> impl Strategy<Value = String> {
         prop::collection::vec(
             prop::sample::select(vec![
-                "a", "x.o", " ", "\t", "\n", "\u{0B}", "\u{0C}", "\r", "\u{85}", "\u{A0}",
-                "\u{3000}", "é", "ß", "/", "\\", "[code=137]", "",
+                "a",
+                "x.o",
+                " ",
+                "\t",
+                "\n",
+                "\u{0B}",
+                "\u{0C}",
+                "\r",
+                "\u{85}",
+                "\u{A0}",
+                "\u{3000}",
+                "é",
+                "ß",
+                "/",
+                "\\",
+                "[code=137]",
+                "",
             ]),
             0..12,
         )
@@ -271,5 +286,28 @@ mod byte_helpers {
         assert_eq!(first_word(" \u{85} "), None);
         assert_eq!(first_word("é x"), Some("é"));
         assert_eq!(basename("a\\b/c.o"), "c.o");
+    }
+}
+
+#[test]
+fn compile_context_of_bytes_reads_them_as_lossy_text() {
+    let cases: &[&[u8]] = &[
+        b"/usr/local/cuda/bin/nvcc -c a.cu",
+        b"c\xff++ x",
+        b"x.o",
+        b"x.o \xc2\xa0",
+        b"x.\xffo",
+        b"\xe2\x82",
+        b"ninja: build stopped",
+        b"Killed",
+        b"",
+    ];
+    for raw in cases {
+        let text = String::from_utf8_lossy(raw);
+        assert_eq!(
+            is_compile_context_bytes(raw),
+            is_compile_context(&text),
+            "{text:?}"
+        );
     }
 }
