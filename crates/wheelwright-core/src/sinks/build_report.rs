@@ -241,6 +241,10 @@ mod tests {
     use crate::builder::{Outcome, WheelInfo};
     use crate::finding::Severity;
 
+    fn ninja_missing() -> Finding {
+        Finding::new("ninja-missing", Severity::Warning, "t", "m", "f")
+    }
+
     #[test]
     fn outputs_name_the_outcome_wheel_and_report() {
         let mut r = BuildReport::started("x", "torch-ext", std::path::Path::new("/w"));
@@ -252,13 +256,7 @@ mod tests {
             size: 10,
             sha256: "ab".repeat(32),
         });
-        r.findings.push(Finding::new(
-            "ninja-missing",
-            Severity::Warning,
-            "t",
-            "m",
-            "f",
-        ));
+        r.findings.push(ninja_missing());
         let g = github_build_report(&r, None);
         let wheel = "/out/x-1.0-cp312-cp312-linux_x86_64.whl";
         let sha = "ab".repeat(32);
@@ -364,13 +362,7 @@ mod tests {
     fn a_runner_gets_the_annotations_summary_and_outputs_and_others_nothing() {
         let text = crate::test_support::fixture("builds/h200-flash-attn/report.json");
         let mut r: BuildReport = serde_json::from_str(&text).unwrap();
-        r.findings.push(Finding::new(
-            "ninja-missing",
-            Severity::Warning,
-            "t",
-            "m",
-            "f",
-        ));
+        r.findings.push(ninja_missing());
         let dir = tempfile::tempdir().unwrap();
         let env = ActionsEnv {
             active: true,
