@@ -20,7 +20,7 @@
 #
 # Records in $OUT: report.json, ninja_log (ninja's .ninja_log), build.log tail,
 # console, cgroup.json (cgroup_run.py: wall, rc, peak RSS, memory.peak),
-# memory.events at the end, ninja_ratio.json, plan.json (the planner's own
+# memory.events and memory.pressure at the end, ninja_ratio.json, plan.json (the planner's own
 # choice for this limit, for comparison).
 #
 # Here:    cargo build --release && mkdir -p .carry && cp target/release/wheelwright .carry/ \
@@ -79,6 +79,7 @@ collect)
   cat $W/started 2>/dev/null; date -u +%FT%TZ
   grep -E "^wheelwright: |out of memory|re-planned|not an out-of-memory|thrash" $W/console.log | tail -n 12 | cut -c1-400
   cat /sys/fs/cgroup/wheelwright-oom/memory.events 2>/dev/null | tee "$OUT/memory.events"
+  cat /sys/fs/cgroup/wheelwright-oom/memory.pressure 2>/dev/null | tee "$OUT/memory.pressure"
   running && echo "STILL RUNNING (pid $(cat $W/pid))"
   cp $W/plan.json "$OUT/" 2>/dev/null
   cp $W/out/report.json "$OUT/" 2>/dev/null
