@@ -40,7 +40,7 @@ pub enum Outcome {
     /// The compiler was killed for memory (the OOM killer or a cgroup limit).
     OomKilled,
     /// Stopped by wheelwright's thrash watchdog: the build's tasks stalled on
-    /// memory at the ceiling for too long ([`super::oom::thrash`]); retried
+    /// memory at the ceiling for too long (`builder::oom::thrash`); retried
     /// like an OOM kill.
     Thrashing,
     /// The build failed for another reason.

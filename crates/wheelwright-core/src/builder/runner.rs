@@ -165,7 +165,8 @@ pub struct AttemptSettings {
     /// `None`: the ETA goes by the rate so far.
     pub schedule: Option<ScheduleBasis>,
     /// When an attempt thrashing at the memory ceiling is stopped and retried
-    /// ([`oom::thrash`]).
+    /// (`builder::oom::thrash`: full avg10 ≥ 50 % for 30 s at ≥ 90 % of the
+    /// memory limit, by default).
     pub thrash: oom::thrash::ThrashPolicy,
 }
 

@@ -140,7 +140,9 @@ fn read_pressure(path: &Path) -> Option<Pressure> {
     parse_pressure(&std::fs::read_to_string(path).ok()?)
 }
 
-/// How the watchdog judges; [`ThrashPolicy::default`] is the documented one.
+/// How the thrash watchdog judges. The default: stop an attempt when PSI
+/// `full avg10` ≥ 50 % on every sample (one a second) for 30 s while memory
+/// stands at ≥ 90 % of the memory limit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ThrashPolicy {
     /// Watch at all.
@@ -166,7 +168,7 @@ impl Default for ThrashPolicy {
 
 impl ThrashPolicy {
     /// The policy with `WHEELWRIGHT_THRASH_SECONDS` applied: `off` or `0`
-    /// turns the watchdog off, a number of seconds replaces [`SUSTAINED`]
+    /// turns the watchdog off, a number of seconds replaces the default 30 s
     /// (sampling ten times in that time when it is under 10 s). A value that
     /// is neither keeps the default and says so in the second field.
     pub fn with_override(value: Option<&str>) -> (ThrashPolicy, Option<String>) {
