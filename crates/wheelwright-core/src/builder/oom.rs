@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::memory::MemoryPeak;
-use crate::detect::cgroup::{cgroup_dir, parse_proc_self_cgroup};
+use crate::detect::cgroup::own_v2_files;
 use crate::detect::host::proc_field_bytes;
 use crate::plan::ScheduleBasis;
 use crate::units::format_bytes;
@@ -44,16 +44,9 @@ const SIGKILL: i32 = 9;
 /// The cgroup v2 `memory.events` of this process under `root`: beside its
 /// own cgroup's files, else the cgroup root (inside a container).
 pub(crate) fn memory_events_file(root: &Path) -> Option<PathBuf> {
-    let sys = root.join("sys/fs/cgroup");
-    let own = std::fs::read_to_string(root.join("proc/self/cgroup"))
-        .map(|t| parse_proc_self_cgroup(&t))
-        .unwrap_or_default();
-    let mut candidates = Vec::new();
-    if let Some(path) = own.unified.as_deref() {
-        candidates.push(cgroup_dir(&sys, path).join("memory.events"));
-    }
-    candidates.push(sys.join("memory.events"));
-    candidates.into_iter().find(|p| p.is_file())
+    own_v2_files(root, "memory.events")
+        .into_iter()
+        .find(|p| p.is_file())
 }
 
 /// The `oom_kill N` counter of a `memory.events` text.

@@ -124,6 +124,22 @@ fn quota_over_period(quota: &str, period: &str) -> Result<Option<f64>, String> {
     Ok(Some(q as f64 / p as f64))
 }
 
+/// Where the cgroup v2 file `name` of this process may be under `root`, in
+/// order: in its own cgroup (`/proc/self/cgroup`), then at the cgroup root
+/// (inside a container the root is its own cgroup).
+pub(crate) fn own_v2_files(root: &Path, name: &str) -> Vec<PathBuf> {
+    let sys = root.join("sys/fs/cgroup");
+    let own = std::fs::read_to_string(root.join("proc/self/cgroup"))
+        .map(|t| parse_proc_self_cgroup(&t))
+        .unwrap_or_default();
+    let mut candidates = Vec::new();
+    if let Some(path) = own.unified.as_deref() {
+        candidates.push(cgroup_dir(&sys, path).join(name));
+    }
+    candidates.push(sys.join(name));
+    candidates
+}
+
 /// The directory of the cgroup at `cgroup_path` (from `/proc/self/cgroup`)
 /// under a controller's `mount`. `..` and `.` components (a cgroup outside
 /// our namespace) are dropped, so the result stays under `mount`.

@@ -33,15 +33,9 @@ pub(crate) fn resolve_archs(
         .map(Arch::compact)
         .collect::<Vec<_>>()
         .join(", ");
-    let (requested, from) = if let Some(list) = req.archs.as_ref().filter(|l| !l.is_empty()) {
-        (parse_arch_list(&list.join(","))?, "--archs")
-    } else {
-        let gpus: Vec<Arch> = facts
-            .gpus
-            .iter()
-            .filter_map(|g| Arch::from_compute_capability(&g.compute_capability))
-            .collect();
-        if gpus.is_empty() {
+    let (requested, from) = match wanted_archs(facts, req)? {
+        Some(wanted) => wanted,
+        None => {
             let default = if fa {
                 su.flash_attn_default_archs()
                     .unwrap_or_else(|| FLASH_ATTN_DEFAULT_ARCHS.into())
@@ -49,11 +43,6 @@ pub(crate) fn resolve_archs(
                 TORCH_EXT_DEFAULT_ARCHS.into()
             };
             (parse_arch_list(&default)?, "the recipe's default")
-        } else {
-            let mut g = gpus;
-            g.sort();
-            g.dedup();
-            (g, "the GPUs present")
         }
     };
     let mut out = Vec::new();
@@ -135,18 +124,8 @@ pub(crate) fn fa3_without_sm80(
     if req.env.contains_key(&super::fa3::disable_var("SM80")) {
         return Ok(false);
     }
-    let (wanted, from) = if let Some(list) = req.archs.as_ref().filter(|l| !l.is_empty()) {
-        (parse_arch_list(&list.join(","))?, "--archs")
-    } else {
-        let gpus: Vec<Arch> = facts
-            .gpus
-            .iter()
-            .filter_map(|g| Arch::from_compute_capability(&g.compute_capability))
-            .collect();
-        if gpus.is_empty() {
-            return Ok(false);
-        }
-        (gpus, "the GPUs present")
+    let Some((wanted, from)) = wanted_archs(facts, req)? else {
+        return Ok(false);
     };
     let others: Vec<String> = wanted
         .iter()
@@ -173,4 +152,26 @@ pub(crate) fn fa3_without_sm80(
         ));
     }
     Ok(without)
+}
+
+/// The archs asked for and where they came from: `--archs` when given, else
+/// the GPUs present (sorted, each once); `None` with neither.
+fn wanted_archs(
+    facts: &Facts,
+    req: &PlanRequest,
+) -> Result<Option<(Vec<Arch>, &'static str)>, PlanError> {
+    if let Some(list) = req.archs.as_ref().filter(|l| !l.is_empty()) {
+        return Ok(Some((parse_arch_list(&list.join(","))?, "--archs")));
+    }
+    let mut gpus: Vec<Arch> = facts
+        .gpus
+        .iter()
+        .filter_map(|g| Arch::from_compute_capability(&g.compute_capability))
+        .collect();
+    if gpus.is_empty() {
+        return Ok(None);
+    }
+    gpus.sort();
+    gpus.dedup();
+    Ok(Some((gpus, "the GPUs present")))
 }

@@ -50,7 +50,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::builder::memory::{cgroup_memory_file, parse_meminfo_used, read_u64};
-use crate::detect::cgroup::{cgroup_dir, parse_proc_self_cgroup};
+use crate::detect::cgroup::own_v2_files;
 use crate::units::format_bytes;
 
 use super::AT_CEILING_FRACTION;
@@ -122,15 +122,7 @@ pub(crate) fn parse_pressure(text: &str) -> Option<Pressure> {
 /// The memory PSI files to try under `root`, in order: this process's cgroup
 /// v2 `memory.pressure`, the cgroup root's (a container's), the host's.
 pub(crate) fn pressure_candidates(root: &Path) -> Vec<PathBuf> {
-    let sys = root.join("sys/fs/cgroup");
-    let own = std::fs::read_to_string(root.join("proc/self/cgroup"))
-        .map(|t| parse_proc_self_cgroup(&t))
-        .unwrap_or_default();
-    let mut candidates = Vec::new();
-    if let Some(path) = own.unified.as_deref() {
-        candidates.push(cgroup_dir(&sys, path).join("memory.pressure"));
-    }
-    candidates.push(sys.join("memory.pressure"));
+    let mut candidates = own_v2_files(root, "memory.pressure");
     candidates.push(root.join("proc/pressure/memory"));
     candidates.dedup();
     candidates
