@@ -626,7 +626,7 @@ mod tests {
     #[test]
     fn probes_a_real_python() {
         let Some(py) = crate::test_support::real_tool("python3") else {
-            eprintln!("skipped: no python3");
+            crate::test_support::prerequisite_missing("python3 on PATH");
             return;
         };
         let e = probe(&py, Duration::from_secs(60)).unwrap();

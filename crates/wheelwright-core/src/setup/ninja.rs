@@ -176,7 +176,7 @@ mod tests {
     fn a_real_ninja_passes_the_proof() {
         let path = std::env::var_os("PATH").unwrap_or_default();
         if which("ninja", &path).is_none() {
-            eprintln!("skipped: no ninja on PATH");
+            crate::test_support::prerequisite_missing("ninja on PATH");
             return;
         }
         let h = check(&path, Duration::from_secs(30));
