@@ -155,4 +155,20 @@ fn flash_attn_3_switches_come_from_the_environment() {
         .as_f64()
         .unwrap();
     assert!((60.0..1800.0).contains(&wall), "{wall}");
+    // The table does not claim every compile gets every gencode: flash-attn
+    // 3's kernel files each get their own arch's only.
+    let out = ctx
+        .wheelwright()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .arg("plan")
+        .args(args)
+        .args(H200)
+        .output()
+        .unwrap();
+    let text = expect_code(&out, 0);
+    assert!(
+        text.contains("each kernel compiles its own arch's"),
+        "{text}"
+    );
+    assert!(!text.contains("per nvcc compile"), "{text}");
 }

@@ -155,20 +155,26 @@ pub fn plan_table(p: &Plan) -> String {
         "recipe",
         &format!("{}{version} ({}), {} units", p.recipe, p.source, p.units),
     );
-    row(
-        &mut out,
-        "archs",
-        &format!(
-            "{} ({} gencode{} per nvcc compile)",
-            if p.archs.is_empty() {
-                "none".into()
-            } else {
-                p.archs.join(";")
-            },
+    let archs = if p.archs.is_empty() {
+        "none".into()
+    } else {
+        p.archs.join(";")
+    };
+    let per_compile = if p.recipe == "flash-attn-3" {
+        // Its setup.py gives each kernel file only its own arch's gencode.
+        format!(
+            "{} gencode{} in all, each kernel compiles its own arch's",
             p.gencodes,
             if p.gencodes == 1 { "" } else { "s" }
-        ),
-    );
+        )
+    } else {
+        format!(
+            "{} gencode{} per nvcc compile",
+            p.gencodes,
+            if p.gencodes == 1 { "" } else { "s" }
+        )
+    };
+    row(&mut out, "archs", &format!("{archs} ({per_compile})"));
     row(
         &mut out,
         "resources",
