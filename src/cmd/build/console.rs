@@ -102,13 +102,9 @@ impl Console {
 /// summary and outputs.
 pub fn show_report(report: &BuildReport, json: bool) -> anyhow::Result<()> {
     super::super::eprint_text(&summary(report))?;
-    let mut annotations: Box<dyn Write> = match json {
-        true => Box::new(std::io::stderr()),
-        false => Box::new(std::io::stdout()),
-    };
     Ok(show_on_github(
         report,
         &ActionsEnv::from_process_env(),
-        &mut annotations,
+        &mut log_stream(json),
     )?)
 }
