@@ -29,12 +29,14 @@ pub(crate) mod cost;
 pub mod cost_sources;
 pub mod fa3;
 pub(crate) mod fa3_cost;
+mod host_fit;
 pub mod hypothetical;
 pub mod matrix;
 pub mod measurements;
 pub(crate) mod preflight;
 pub mod published;
 pub mod recipe;
+mod schedule_basis;
 pub(crate) mod search;
 pub mod setup_py;
 pub(crate) mod simulate;
@@ -49,17 +51,21 @@ use serde::{Deserialize, Serialize};
 pub use calibrate::{CalibrateError, PastBuild, SpeedCalibration};
 pub use cost::CostModel;
 pub use cost_sources::CostSources;
+pub use host_fit::{effective_cpus, local_version, memory_margin, small_host_margin};
 pub use hypothetical::HostSpec;
 pub use recipe::Recipe;
+pub(crate) use schedule_basis::is_object_of;
+pub use schedule_basis::{schedule, ScheduleBasis};
 pub use simulate::{simulate, Order, Simulation};
 
 use archs::{flash_attn_gencodes, torch_arch_list, torch_gencodes, Arch, ArchError, CudaVersion};
-use search::{Candidate, Space};
+use host_fit::{memory_finding, small_host_finding};
+use search::Space;
 
 use crate::env_vars;
 use crate::facts::Facts;
 use crate::finding::{Finding, Severity};
-use crate::units::{format_bytes, format_duration, GIB};
+use crate::units::{format_bytes, GIB};
 
 /// Version of the `Plan` JSON contract.
 pub const PLAN_SCHEMA_VERSION: u32 = 1;
@@ -608,269 +614,6 @@ pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, P
         speed: req.speed.clone(),
         schedule: None,
     })
-}
-
-/// The simulated schedule of `plan` (its jobs, threads, gencodes and CPUs):
-/// every unit's start and end in ninja's order, to compare with a real
-/// `.ninja_log`.
-pub fn schedule(
-    recipe: &Recipe,
-    req: &PlanRequest,
-    plan: &Plan,
-) -> Result<Vec<simulate::SimulatedJob>, PlanError> {
-    let basis = ScheduleBasis::resolve(recipe, req, plan)?;
-    Ok(basis.schedule(plan.max_jobs, plan.nvcc_threads, &[]))
-}
-
-/// What a build's simulated schedule depends on besides MAX_JOBS and
-/// NVCC_THREADS: the plan's units, gencodes and CPUs. A build keeps it so that
-/// each attempt gets the schedule of its own setting (after an OOM kill: fewer
-/// jobs, and only the objects not built yet), for its ETA.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScheduleBasis {
-    /// In ninja's order.
-    pub units: Vec<recipe::TranslationUnit>,
-    /// Gencodes per nvcc compile.
-    pub gencodes: u32,
-    /// CPUs of the host.
-    pub cpus: u32,
-    /// The build passes NVCC_THREADS to nvcc (else every compile runs with 1).
-    pub threads_honoured: bool,
-    /// The plan's host-speed factor (1.0 uncalibrated).
-    pub speed: f64,
-    /// The order the build starts the units in: [`Order::LongestFirst`] when
-    /// the runner reorders ninja's manifest ([`crate::builder::ninja_order`]).
-    pub order: Order,
-}
-
-impl ScheduleBasis {
-    /// The units of `recipe` (read from `req.source` when given) with `plan`'s
-    /// gencodes and CPUs.
-    pub fn resolve(recipe: &Recipe, req: &PlanRequest, plan: &Plan) -> Result<Self, PlanError> {
-        // The plan's environment holds the switches it planned with.
-        let su = recipe::resolve_units_with(
-            recipe,
-            req.source.as_deref(),
-            recipe::UnitContext {
-                env: Some(&plan.env),
-                torch_version: None,
-            },
-        )?;
-        Ok(ScheduleBasis {
-            units: su.units,
-            gencodes: plan.gencodes.max(1),
-            cpus: plan.cpus,
-            threads_honoured: plan.env.contains_key(env_vars::NVCC_THREADS),
-            speed: plan.speed.as_ref().map_or(1.0, |c| c.factor),
-            order: Order::LongestFirst,
-        })
-    }
-
-    /// The units' source paths, longest compile first by the cost model at
-    /// `threads` (ties keep ninja's order): the ranking the runner hands to
-    /// ninja ([`crate::builder::ninja_order`]).
-    pub fn longest_first_sources(&self, threads: u32) -> Vec<String> {
-        let model = CostModel::measured().with_speed(self.speed);
-        let threads = if self.threads_honoured { threads } else { 1 };
-        let costs = search::jobs_for(&model, &self.units, self.gencodes, threads);
-        let mut ranked: Vec<(usize, f64)> =
-            costs.iter().map(|c| c.alone_seconds).enumerate().collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-        ranked
-            .into_iter()
-            .map(|(i, _)| self.units[i].path.clone())
-            .collect()
-    }
-
-    /// The units whose object is not among `built` (see [`ScheduleBasis::schedule`]).
-    pub fn remaining(&self, built: &[String]) -> Vec<recipe::TranslationUnit> {
-        self.units
-            .iter()
-            .filter(|u| !built.iter().any(|b| is_object_of(b, u)))
-            .cloned()
-            .collect()
-    }
-
-    /// The planner's MAX_JOBS for the units not in `built` at a fixed
-    /// `threads`, under `ceiling` (after the margin): the fastest setting whose
-    /// simulated peak fits, 1 when none does; `None` when nothing is left.
-    pub fn jobs_under(&self, threads: u32, built: &[String], ceiling: u64) -> Option<u32> {
-        let units = self.remaining(built);
-        if units.is_empty() {
-            return None;
-        }
-        let model = CostModel::measured().with_speed(self.speed);
-        let threads = if self.threads_honoured { threads } else { 1 };
-        let choice = search::choose(
-            &model,
-            &units,
-            Space {
-                gencodes: self.gencodes,
-                cpus: self.cpus,
-                ceiling,
-                fixed_jobs: None,
-                fixed_threads: Some(threads),
-                max_threads: threads,
-            },
-        );
-        Some(if choice.fits { choice.best.jobs } else { 1 })
-    }
-
-    /// The simulated peak (both orders) of the units not in `built` with
-    /// `jobs` and `threads`.
-    pub fn peak_of(&self, jobs: u32, threads: u32, built: &[String]) -> u64 {
-        let model = CostModel::measured().with_speed(self.speed);
-        let threads = if self.threads_honoured { threads } else { 1 };
-        search::evaluate(
-            &model,
-            &self.remaining(built),
-            self.gencodes,
-            jobs,
-            threads,
-            self.cpus,
-        )
-        .peak()
-    }
-
-    /// The schedule in the build's order with `jobs` and `threads`, of the units
-    /// whose object is not among `built` (object paths as the build wrote
-    /// them: absolute, or relative to any folder above the unit's own path).
-    pub fn schedule(
-        &self,
-        jobs: u32,
-        threads: u32,
-        built: &[String],
-    ) -> Vec<simulate::SimulatedJob> {
-        let model = CostModel::measured().with_speed(self.speed);
-        let threads = if self.threads_honoured { threads } else { 1 };
-        let units = self.remaining(built);
-        let costs = search::jobs_for(&model, &units, self.gencodes, threads);
-        simulate(&model, &costs, jobs, self.cpus, self.order).jobs
-    }
-}
-
-/// `/tmp/x/build/temp.linux-x86_64-cpython-312/csrc/a.o` is the object of `csrc/a.cu`.
-pub(crate) fn is_object_of(output: &str, unit: &recipe::TranslationUnit) -> bool {
-    let object = unit.object_path();
-    output == object
-        || output
-            .strip_suffix(object.as_str())
-            .is_some_and(|head| head.ends_with('/'))
-}
-
-/// max(2 GiB, 10 %) of `memory`.
-pub fn memory_margin(memory: u64) -> u64 {
-    MEMORY_MARGIN_MIN_BYTES.max((memory as f64 * MEMORY_MARGIN_FRACTION) as u64)
-}
-
-/// The margin kept when only one compile runs (MAX_JOBS=1 on a host too
-/// small for [`memory_margin`]): max(0.5 GiB, 5 %) of `memory`.
-///
-/// Why that much: [`memory_margin`]'s 2 GiB / 10 % covers a full schedule,
-/// where several compilers' peaks can coincide and the simulator's per-unit
-/// peaks add up their errors. With one compile there is one peak, measured
-/// (`measurements/`) as that unit's whole resident set, and what else runs is
-/// the kernel, the runner's agent and the build's own parents (pip, setuptools,
-/// ninja: a few hundred MiB together); 0.5 GiB, or 5 % of a larger host, is
-/// headroom for those. Less would trade a plan for an OOM kill that the build
-/// cannot retry (it is already at one job).
-pub fn small_host_margin(memory: u64) -> u64 {
-    SMALL_HOST_MARGIN_MIN_BYTES.max((memory as f64 * SMALL_HOST_MARGIN_FRACTION) as u64)
-}
-
-/// The least memory on which a compile that peaks at `peak` fits under the
-/// one-job margin, rounded up to a whole GiB.
-fn memory_needed_for(peak: u64) -> u64 {
-    let by_min = peak + SMALL_HOST_MARGIN_MIN_BYTES;
-    let by_fraction = (peak as f64 / (1.0 - SMALL_HOST_MARGIN_FRACTION)).ceil() as u64;
-    by_min.max(by_fraction).div_ceil(GIB) * GIB
-}
-
-/// The warning of a plan that fits only one compile at a time.
-fn small_host_finding(
-    best: &Candidate,
-    base: u64,
-    basis: &str,
-    small_margin: u64,
-    margin: u64,
-) -> Finding {
-    Finding::new(
-        SMALL_HOST,
-        Severity::Warning,
-        "Only one compile at a time fits in memory",
-        format!(
-            "MAX_JOBS=1 NVCC_THREADS={}: the largest compile is predicted to peak at {}, under the {basis} {} minus a {} one-job margin (the usual {} margin leaves no room for one). Expect the build to take about {} (longest first: {}).",
-            best.threads,
-            format_bytes(best.peak()),
-            format_bytes(base),
-            format_bytes(small_margin),
-            format_bytes(margin),
-            format_duration(best.ninja.wall_seconds),
-            format_duration(best.longest_first.wall_seconds),
-        ),
-        "Give the build more memory (or stop what else runs) for parallel compiles, or build on a larger machine and install the wheel here.",
-    )
-}
-
-/// Logical CPUs, capped by the cgroup quota (rounded down, at least 1).
-pub fn effective_cpus(facts: &Facts) -> u32 {
-    let logical = facts.host.logical_cpus.max(1);
-    match facts.host.cpu_quota {
-        Some(q) if q.is_finite() && q > 0.0 => logical.min((q.floor() as u32).max(1)),
-        _ => logical,
-    }
-}
-
-/// flash-attn's wheel label: `cu{torch CUDA major}torch{major.minor}cxx11abi{TRUE|FALSE}`.
-pub fn local_version(facts: &Facts) -> Option<String> {
-    let t = facts.torch.as_ref()?;
-    let cuda = CudaVersion::parse(t.cuda.as_deref()?)?;
-    let mut parts = t.version.split(['.', '+']);
-    let (major, minor) = (parts.next()?, parts.next()?);
-    let abi = if t.cxx11_abi? { "TRUE" } else { "FALSE" };
-    Some(format!("cu{}torch{major}.{minor}cxx11abi{abi}", cuda.major))
-}
-
-fn memory_finding(
-    best: &Candidate,
-    req: &PlanRequest,
-    ceiling: u64,
-    base: u64,
-    basis: &str,
-    margin: u64,
-) -> Finding {
-    let peak = best.peak();
-    let room = format!(
-        "{} ({basis} {} minus a {} margin)",
-        format_bytes(ceiling),
-        format_bytes(base),
-        format_bytes(margin)
-    );
-    if req.max_jobs.is_some() || req.nvcc_threads.is_some() {
-        return Finding::new(
-            MEMORY_OVER_CEILING,
-            Severity::Warning,
-            "The requested setting does not fit in memory",
-            format!(
-                "MAX_JOBS={} NVCC_THREADS={} is predicted to peak at {}, above the {room} this host allows: expect compilers killed for memory.",
-                best.jobs, best.threads, format_bytes(peak)
-            ),
-            "Drop --max-jobs/--nvcc-threads and let wheelwright choose, or lower them.",
-        );
-    }
-    Finding::new(
-        "memory-too-small",
-        Severity::Error,
-        "Not enough memory for even one compile",
-        format!(
-            "One job at a time with NVCC_THREADS=1 is predicted to peak at {}; even with the one-job margin this host allows {room}.",
-            format_bytes(peak)
-        ),
-        format!(
-            "Give the build at least {} (raise the container's memory limit, or add memory), or build on a larger machine and install the wheel here. Fewer archs do not help: at NVCC_THREADS=1 one compile's peak does not depend on them.",
-            format_bytes(memory_needed_for(peak))
-        ),
-    )
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! hosts, archs, ceilings, overrides and the environment.
 
 use super::*;
-use crate::units::GIB;
+use crate::units::{format_duration, GIB};
 
 fn host(cpus: u32, memory_gib: u64) -> HostSpec {
     HostSpec {
