@@ -379,6 +379,13 @@ pub(crate) fn run_attempts(
     }
 }
 
+/// A note of wheelwright's own: into the log (marked `=== wheelwright:`) and
+/// to the caller.
+fn tell(log: &mut dyn Write, on_event: &mut dyn FnMut(BuildEvent<'_>), text: &str) {
+    let _ = writeln!(log, "=== wheelwright: {text}");
+    on_event(BuildEvent::Note(text));
+}
+
 /// Rank the plan's units longest first and put the ninja shim in place, when
 /// the schedule asks for that order; a shim that cannot be written leaves
 /// ninja's own order (said in the log), it never stops the build.
@@ -399,14 +406,12 @@ fn install_ninja_order(
                 shim.units,
                 shim.order_file.display()
             );
-            let _ = writeln!(log, "=== wheelwright: {note}");
-            on_event(BuildEvent::Note(&note));
+            tell(log, on_event, &note);
             Some(shim)
         }
         Err(e) => {
             let note = format!("could not set ninja's order up ({e}); ninja keeps its own order");
-            let _ = writeln!(log, "=== wheelwright: {note}");
-            on_event(BuildEvent::Note(&note));
+            tell(log, on_event, &note);
             None
         }
     }
@@ -564,8 +569,7 @@ fn run_one(
             Some(w)
         }
         Err(note) => {
-            let _ = writeln!(log, "=== wheelwright: {note}");
-            on_event(BuildEvent::Note(&note));
+            tell(log, on_event, &note);
             notes.push(note);
             None
         }
@@ -612,8 +616,7 @@ fn run_one(
             );
             let summary = tree.terminate(cfg.attempts.kill_grace);
             let note = format!("cancelled: {}", summary.describe(cfg.attempts.kill_grace));
-            let _ = writeln!(log, "=== wheelwright: {note}");
-            on_event(BuildEvent::Note(&note));
+            tell(log, on_event, &note);
             break wait_child(&mut child)?;
         }
         if let Some(stop) = thrash.as_mut().and_then(|w| w.poll(Instant::now())) {
@@ -622,12 +625,10 @@ fn run_one(
                 "attempt {number} is thrashing: {}; stopping the build's process tree",
                 stop.evidence
             );
-            let _ = writeln!(log, "=== wheelwright: {note}");
-            on_event(BuildEvent::Note(&note));
+            tell(log, on_event, &note);
             let summary = tree.terminate(cfg.attempts.kill_grace);
             let done = format!("stopped: {}", summary.describe(cfg.attempts.kill_grace));
-            let _ = writeln!(log, "=== wheelwright: {done}");
-            on_event(BuildEvent::Note(&done));
+            tell(log, on_event, &done);
             thrashed = Some(stop);
             break wait_child(&mut child)?;
         }
@@ -860,4 +861,4 @@ fn find_wheel(dir: &Path) -> Result<Option<PathBuf>, RunnerError> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -14,7 +14,12 @@ fn cleans_lines() {
 /// A stand-in interpreter: a shell script that writes to stdout and stderr
 /// in turn, prints ninja status lines and leaves a wheel in the `-w` dir.
 /// A runner for a fake `python` building in `dir`, no retries.
-fn test_config(dir: &Path, python: PathBuf, max_jobs: u32, nvcc_threads: u32) -> RunnerConfig {
+pub(crate) fn test_config(
+    dir: &Path,
+    python: PathBuf,
+    max_jobs: u32,
+    nvcc_threads: u32,
+) -> RunnerConfig {
     RunnerConfig {
         python,
         source_dir: dir.to_path_buf(),

@@ -3,15 +3,12 @@
 //! runner with a fake build whose cgroup files (a fake root) say "at the
 //! limit, all tasks stalled".
 
-use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 
 use super::*;
 use crate::builder::memory::SamplerConfig;
 use crate::builder::report::Outcome;
-use crate::builder::runner::{
-    run_attempts, AttemptSettings, BuildEvent, LineWatcher, RunnerConfig,
-};
+use crate::builder::runner::{run_attempts, BuildEvent, LineWatcher, RunnerConfig};
 use crate::finding::Finding;
 use crate::plan::recipe::{resolve_units, Recipe};
 use crate::plan::{Order, ScheduleBasis};
@@ -342,34 +339,20 @@ fn thrash_python(dir: &Path, root: &Path, spike: bool) -> PathBuf {
 }
 
 fn runner_config(dir: &Path, root: &Path, python: PathBuf, sustained: Duration) -> RunnerConfig {
-    RunnerConfig {
-        python,
-        source_dir: dir.to_path_buf(),
-        dist_dir: dir.join("dist"),
-        cwd: dir.to_path_buf(),
-        env: BTreeMap::new(),
-        env_remove: Vec::new(),
-        pip_args: Vec::new(),
-        attempts: AttemptSettings {
-            max_jobs: 16,
-            nvcc_threads: 1,
-            max_retries: 2,
-            memory_ceiling_bytes: None,
-            kill_grace: Duration::from_secs(1),
-            sampler: SamplerConfig {
-                root: root.to_path_buf(),
-                interval: Duration::from_millis(50),
-            },
-            schedule: Some(h200_subset().0),
-            thrash: ThrashPolicy {
-                sustained,
-                interval: Duration::from_millis(50),
-                ..ThrashPolicy::default()
-            },
-        },
-        marker: format!("thrash-test-{}", dir.display()),
-        supervisor: None,
-    }
+    let mut cfg = crate::builder::runner::tests::test_config(dir, python, 16, 1);
+    cfg.attempts.max_retries = 2;
+    cfg.attempts.sampler = SamplerConfig {
+        root: root.to_path_buf(),
+        interval: Duration::from_millis(50),
+    };
+    cfg.attempts.schedule = Some(h200_subset().0);
+    cfg.attempts.thrash = ThrashPolicy {
+        sustained,
+        interval: Duration::from_millis(50),
+        ..ThrashPolicy::default()
+    };
+    cfg.marker = format!("thrash-test-{}", dir.display());
+    cfg
 }
 
 /// Issue 15 §1 as the H200 showed it: 16 forced jobs in a 48G cgroup, at the
