@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """flash-attn 3 unit times from a real build, as rows for data/fa3_costs.tsv.
 
-    python3 bench/fa3_unit_costs.py NINJA_LOG PLAN_JSON [--speed S]
+    python3 bench/fa3_unit_costs.py NINJA_LOG PLAN_JSON [--speed S] [--kernels K]
 
 For each object in ninja's log (v5+: start_ms, end_ms, mtime, output): its
 duration divided by the slowdown the cost model assigns to the load it ran
@@ -12,7 +12,11 @@ host's (plan/calibrate.rs; e.g. 0.74 for a box that compiles 1.35x faster).
 That is the unit's time alone on the reference host at its gencodes, which
 the model treats as one gencode when the unit has one (all sm90/sm80
 instantiations). Prints `unit STEM SECONDS -` rows (the peak of each compile
-is not in a parallel build's log; `-` keeps it estimated) and, on stderr, the
+is not in a parallel build's log; `-` keeps it estimated), with K after each
+sm90 forward file's row: the forward kernels each file instantiated under
+the build's FLASH_ATTENTION_DISABLE_* switches (4 with LOCAL and APPENDKV
+off, 9 by default; plan/fa3.rs `Switches::fwd_kernels`), so the planner
+scales the time to other switches. On stderr, the
 mean ratio of measured to the plan's estimate per kind where the plan has a
 schedule (`plan --json --schedule`).
 """
@@ -46,6 +50,7 @@ def main(argv):
     edges = read_log(argv[0])
     plan = json.load(open(argv[1]))
     speed = float(argv[argv.index("--speed") + 1]) if "--speed" in argv else 1.0
+    kernels = argv[argv.index("--kernels") + 1] if "--kernels" in argv else None
     n = float(plan.get("cpus") or 16)
     c = float(plan.get("model", {}).get("contention") or 1.0)
     full = 1.0 + c * (n - 1.0) / n
@@ -69,7 +74,8 @@ def main(argv):
     schedule = {stem(j["name"]): j for j in plan.get("schedule") or []}
     ratios = {}
     for k, secs in sorted(rows.items()):
-        print("unit  %s  %.1f  -" % (k, secs))
+        fwd_sm90 = k.startswith("flash_fwd_") and k.endswith("_sm90")
+        print("unit  %s  %.1f  -%s" % (k, secs, "  " + kernels if kernels and fwd_sm90 else ""))
         j = schedule.get(k)
         if j and j.get("alone_seconds"):
             kind = "sm90" if k.endswith("_sm90") else "other"

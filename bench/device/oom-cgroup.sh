@@ -86,7 +86,8 @@ collect)
   tail -c 2000000 $W/out/build.log >"$OUT/build.log.tail" 2>/dev/null
   tail -c 200000 $W/console.log >"$OUT/console.tail" 2>/dev/null
   grep -E '^\{"name": "wheelwright-oom"' $W/console.log >"$OUT/cgroup.json" 2>/dev/null
-  find $W/work -name .ninja_log -exec cp {} "$OUT/ninja_log" \; 2>/dev/null
+  # pip wheel builds in the source tree (src/build/temp.*), not in the work dir.
+  find $W/work $W/src -name .ninja_log -exec cp {} "$OUT/ninja_log" \; 2>/dev/null
   if [ -f $W/out/report.json ]; then
     python3 - "$W/out/report.json" <<'PY'
 import json, sys

@@ -358,11 +358,19 @@ impl CostModel {
             time_basis: CostBasis::Estimate,
             memory_basis: CostBasis::Estimate,
         };
-        // A measurement replaces the estimate, the peak only where measured.
-        if let Some(&(seconds, gib)) = self.fa3.measured.get(unit.stem()) {
-            cost.seconds = seconds;
+        // A measurement replaces the estimate, the peak only where measured;
+        // an sm90 forward file measured with another kernel count is scaled
+        // to this one's.
+        if let Some(m) = self.fa3.measured.get(unit.stem()) {
+            cost.seconds = match (u.kind, m.kernels) {
+                (Fa3Kind::FwdSm90, Some(k)) => {
+                    m.seconds * fa3_cost::kernel_scale(fwd_kernels.0, fwd_kernels.1)
+                        / fa3_cost::kernel_scale(k, fwd_kernels.1)
+                }
+                _ => m.seconds,
+            };
             cost.time_basis = CostBasis::Unit;
-            if let Some(gib) = gib {
+            if let Some(gib) = m.gib {
                 cost.peak_bytes = (gib * GIB as f64) as u64;
                 cost.memory_basis = CostBasis::Unit;
             }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 pub const FA3_COSTS_TSV: &str = include_str!("../../data/fa3_costs.tsv");
 
 /// How flash-attn 3 units are estimated, in one sentence for the plan.
-pub const FA3_ESTIMATE_METHOD: &str = "flash-attn 3 units without a measurement in data/fa3_costs.tsv (none has one yet) are estimated from flash-attn 2.8.3's measured class of the same kind and head dim (non-causal) times a factor per kind (sm90 forward/backward 1.5x time and peak, sm80 1.0x, combine/scheduler helpers 0.5x), sm90 forward files scaled by how many kernels they instantiate under the LOCAL/VARLEN/APPENDKV switches; the factors are assumptions, kept with measured units in data/fa3_costs.tsv";
+pub const FA3_ESTIMATE_METHOD: &str = "flash-attn 3 units without a measurement in data/fa3_costs.tsv (10 sm90 forward files, the scheduler and the stable API were measured once, on an H200 box) are estimated from flash-attn 2.8.3's measured class of the same kind and head dim (non-causal) times a factor per kind (sm90 forward 1.1x time, fitted to that measurement, and 1.5x peak; sm90 backward 1.5x; sm80 1.0x; combine/scheduler helpers 0.5x), sm90 forward files scaled by how many kernels they instantiate under the LOCAL/VARLEN/APPENDKV switches; all but the sm90 forward time factor are assumptions, kept with the measured units in data/fa3_costs.tsv";
 
 /// What a flash-attn 3 unit compiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -86,15 +86,29 @@ pub(crate) fn parse_stem(stem: &str, is_cuda: bool) -> Fa3Unit {
 pub(crate) struct Fa3Costs {
     /// (time factor, peak factor) per kind.
     pub factors: BTreeMap<Fa3Kind, (f64, f64)>,
-    /// Measured units: stem → (seconds alone, peak GiB when measured; a
-    /// parallel build's log gives times but not each compile's peak).
-    pub measured: BTreeMap<String, (f64, Option<f64>)>,
+    /// Measured units by stem.
+    pub measured: BTreeMap<String, Fa3Measured>,
+}
+
+/// One measured flash-attn 3 unit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Fa3Measured {
+    /// Seconds alone on the reference host at one gencode, `--threads 1`.
+    pub seconds: f64,
+    /// Peak GiB of the compile, where measured (a parallel build's log gives
+    /// times, not each compile's peak).
+    pub gib: Option<f64>,
+    /// For an sm90 forward file: how many forward kernels it instantiated
+    /// under the switches it was measured with (of the default 9), so another
+    /// switch set scales it by [`kernel_scale`]; `None`: the default count.
+    pub kernels: Option<u32>,
 }
 
 impl Fa3Costs {
-    /// Parse the file: `factor KIND TIME PEAK` and `unit STEM SECONDS GIB`
-    /// rows (`-` for a peak not measured); comments and malformed rows are
-    /// skipped.
+    /// Parse the file: `factor KIND TIME PEAK` and `unit STEM SECONDS GIB
+    /// [KERNELS]` rows (`-` for a peak not measured; KERNELS: the forward
+    /// kernels the file instantiated when measured); comments and malformed
+    /// rows are skipped.
     pub(crate) fn parse(text: &str) -> Self {
         let positive = |s: &str| s.parse::<f64>().ok().filter(|x| x.is_finite() && *x > 0.0);
         let mut out = Fa3Costs::default();
@@ -110,8 +124,22 @@ impl Fa3Costs {
                         out.factors.insert(k, (a, b));
                     }
                 }
-                ("unit", b) if b.is_some() || f[3] == "-" => {
-                    out.measured.insert(f[1].to_string(), (a, b));
+                ("unit", gib) if gib.is_some() || f[3] == "-" => {
+                    let kernels = match f.get(4) {
+                        None => None,
+                        Some(k) => match k.parse::<u32>() {
+                            Ok(k) if k > 0 => Some(k),
+                            _ => continue,
+                        },
+                    };
+                    out.measured.insert(
+                        f[1].to_string(),
+                        Fa3Measured {
+                            seconds: a,
+                            gib,
+                            kernels,
+                        },
+                    );
                 }
                 _ => {}
             }
@@ -158,19 +186,33 @@ mod tests {
     }
 
     #[test]
-    fn embedded_file_has_every_factor_and_no_measurement_yet() {
+    fn embedded_file_has_every_factor_and_the_measured_units() {
         let c = Fa3Costs::embedded();
         assert_eq!(c.factors.len(), 6);
-        assert_eq!(c.factor(Fa3Kind::FwdSm90), (1.5, 1.5));
-        assert!(c.measured.is_empty());
-        let m = Fa3Costs::parse(
-            "unit flash_fwd_hdim128_bf16_sm90 210.5 7.25\nunit flash_fwd_hdim64_bf16_sm90 99 -\nunit x nan 1\nunit y 5 x\nfactor bogus 1 1\nfactor helper 1 -\n",
-        );
+        assert_eq!(c.factor(Fa3Kind::FwdSm90), (1.1, 1.5));
+        assert_eq!(c.factor(Fa3Kind::BwdSm90), (1.5, 1.5));
+        assert_eq!(c.measured.len(), 12);
         assert_eq!(
-            m.measured["flash_fwd_hdim128_bf16_sm90"],
-            (210.5, Some(7.25))
+            c.measured["flash_fwd_hdim128_bf16_sm90"],
+            Fa3Measured {
+                seconds: 83.8,
+                gib: None,
+                kernels: Some(4)
+            }
         );
-        assert_eq!(m.measured["flash_fwd_hdim64_bf16_sm90"], (99.0, None));
+        assert_eq!(c.measured["flash_prepare_scheduler"].kernels, None);
+        let m = Fa3Costs::parse(
+            "unit flash_fwd_hdim128_bf16_sm90 210.5 7.25\nunit flash_fwd_hdim64_bf16_sm90 99 - 4\nunit x nan 1\nunit y 5 x\nunit z 5 - 0\nunit w 5 - four\nfactor bogus 1 1\nfactor helper 1 -\n",
+        );
+        let row = |s: &str| {
+            let r = m.measured[s];
+            (r.seconds, r.gib, r.kernels)
+        };
+        assert_eq!(
+            row("flash_fwd_hdim128_bf16_sm90"),
+            (210.5, Some(7.25), None)
+        );
+        assert_eq!(row("flash_fwd_hdim64_bf16_sm90"), (99.0, None, Some(4)));
         assert_eq!(m.measured.len(), 2);
         assert!(m.factors.is_empty());
         assert!((kernel_scale(9, 9) - 1.0).abs() < 1e-12);

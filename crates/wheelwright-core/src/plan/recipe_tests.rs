@@ -134,7 +134,7 @@ fn flash_attn_main_plans_its_96_kernels_with_its_own_gencodes() {
 }
 
 #[test]
-fn flash_attn_3_default_tree_is_293_estimated_units() {
+fn flash_attn_3_default_tree_is_293_units_of_which_12_measured() {
     let dir = tempfile::tempdir().unwrap();
     flash_attention_tree(dir.path());
     let recipe = Recipe::flash_attn_3();
@@ -144,8 +144,16 @@ fn flash_attn_3_default_tree_is_293_estimated_units() {
         assert_eq!(p.recipe, "flash-attn-3");
         assert_eq!(p.recipe_version.as_deref(), Some("3.0.0"));
         assert_eq!(p.units, 293);
-        assert_eq!(p.costs.estimated, 293);
-        assert_eq!(p.costs.not_measured.len(), 293);
+        // Measured once (data/fa3_costs.tsv): the 10 plain sm90 forward
+        // files, flash_prepare_scheduler and flash_api_stable.
+        assert_eq!(p.costs.measured, 12);
+        assert_eq!(p.costs.estimated, 281);
+        assert_eq!(p.costs.not_measured.len(), 281);
+        assert!(!p
+            .costs
+            .not_measured
+            .keys()
+            .any(|k| k.contains("flash_fwd_hdim128_bf16_sm90.cu") || k.contains("flash_prepare")));
         assert_eq!(p.costs.methods.len(), 1);
         assert!(p.costs.methods[0].contains("data/fa3_costs.tsv"));
         assert_eq!(p.archs, ["80", "90a"]);
@@ -273,7 +281,15 @@ fn a_measured_flash_attn_3_unit_replaces_its_estimate() {
         &["instantiations/flash_fwd_hdim128_bf16_sm90.cu".into()],
         (9, 9),
     );
-    let est = CostModel::measured().unit_cost(&u[0]);
+    // Without measured rows (the embedded factors only), an estimate.
+    let factors_only: String = fa3_cost::FA3_COSTS_TSV
+        .lines()
+        .filter(|l| !l.starts_with("unit"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let est = CostModel::measured()
+        .with_fa3_costs(&factors_only)
+        .unit_cost(&u[0]);
     assert_eq!(est.time_basis, cost::CostBasis::Estimate);
     let measured = CostModel::measured()
         .with_fa3_costs("unit flash_fwd_hdim128_bf16_sm90 210.5 7.25\n")
@@ -283,10 +299,8 @@ fn a_measured_flash_attn_3_unit_replaces_its_estimate() {
     assert_eq!(measured.peak_bytes, (7.25 * GIB as f64) as u64);
     // A time from a parallel build's log, its peak still estimated.
     let timed = CostModel::measured()
-        // The embedded file with one row added, as a measured build would.
         .with_fa3_costs(&format!(
-            "{}unit flash_fwd_hdim128_bf16_sm90 180 -\n",
-            fa3_cost::FA3_COSTS_TSV
+            "{factors_only}unit flash_fwd_hdim128_bf16_sm90 180 -\n"
         ))
         .unit_cost(&u[0]);
     assert_eq!(
@@ -294,4 +308,32 @@ fn a_measured_flash_attn_3_unit_replaces_its_estimate() {
         (cost::CostBasis::Unit, cost::CostBasis::Estimate)
     );
     assert_eq!((timed.seconds, timed.peak_bytes), (180.0, est.peak_bytes));
+}
+
+#[test]
+fn a_flash_attn_3_forward_file_measured_with_fewer_kernels_is_scaled_to_the_planned_switches() {
+    // The embedded measurement (bench/results/h200-fa3-reduced): 83.8 s with
+    // LOCAL and APPENDKV off, 4 of the 9 default forward kernels.
+    let path = "instantiations/flash_fwd_hdim128_bf16_sm90.cu".to_string();
+    let reduced =
+        CostModel::measured().unit_cost(&fa3::units(std::slice::from_ref(&path), (4, 9))[0]);
+    assert_eq!(reduced.time_basis, cost::CostBasis::Unit);
+    assert!((reduced.seconds - 83.8).abs() < 1e-9, "{}", reduced.seconds);
+    // The default switches instantiate 9: 83.8 / (0.25 + 0.75 * 4 / 9) s.
+    let default = CostModel::measured().unit_cost(&fa3::units(&[path], (9, 9))[0]);
+    let want = 83.8 / fa3_cost::kernel_scale(4, 9);
+    assert!(
+        (default.seconds - want).abs() < 1e-9,
+        "{} vs {want}",
+        default.seconds
+    );
+    assert!((want - 143.66).abs() < 0.01, "{want}");
+    // A file that was not measured keeps the estimate, at the fitted 1.1.
+    let paged = CostModel::measured().unit_cost(
+        &fa3::units(
+            &["instantiations/flash_fwd_hdim128_bf16_paged_sm90.cu".into()],
+            (9, 9),
+        )[0],
+    );
+    assert_eq!(paged.time_basis, cost::CostBasis::Estimate);
 }
