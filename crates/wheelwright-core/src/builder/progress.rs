@@ -58,7 +58,10 @@ pub(crate) fn parse_ninja_status(line: &str) -> Option<NinjaStatus> {
 pub struct Progress {
     pub done: u32,
     pub total: u32,
-    /// Seconds since the first status line of this ninja run.
+    /// Seconds since this attempt started (since the first status line of
+    /// this ninja run where the tracker was not told the attempt's start).
+    /// ninja prints `[n/m]` only when an edge finishes, so the first status
+    /// can come minutes into the build.
     pub elapsed_seconds: f64,
     /// Time left, once at least one edge finished after the first status.
     pub eta: Option<Eta>,
@@ -158,6 +161,8 @@ impl EtaModel {
 /// `FAILED:` edges), so a retry's schedule can leave them out.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct ProgressTracker {
+    /// When the attempt started, for [`Progress::elapsed_seconds`].
+    attempt_start: Option<Instant>,
     run_start: Option<(Instant, u32)>,
     last: Option<NinjaStatus>,
     model: Option<EtaModel>,
@@ -165,10 +170,12 @@ pub(crate) struct ProgressTracker {
 }
 
 impl ProgressTracker {
-    /// A tracker whose ETA comes from `model` whenever the run's total matches it.
-    pub(crate) fn with_model(model: Option<EtaModel>) -> Self {
+    /// A tracker for an attempt that started at `attempt_start`, whose ETA
+    /// comes from `model` whenever the run's total matches it.
+    pub(crate) fn with_model(model: Option<EtaModel>, attempt_start: Instant) -> Self {
         ProgressTracker {
             model,
+            attempt_start: Some(attempt_start),
             ..Self::default()
         }
     }
@@ -201,10 +208,15 @@ impl ProgressTracker {
                 seconds,
                 basis: EtaBasis::Plan,
             });
+        // The ETA's clock is the run's (from its first status); what the
+        // user sees as elapsed is the attempt's.
+        let shown = self
+            .attempt_start
+            .map_or(elapsed, |a| now.saturating_duration_since(a));
         Some(Progress {
             done: status.done,
             total: status.total,
-            elapsed_seconds: elapsed.as_secs_f64(),
+            elapsed_seconds: shown.as_secs_f64(),
             eta: planned.or_else(|| linear_eta(status, start_done, elapsed)),
         })
     }
@@ -300,6 +312,28 @@ mod tests {
         assert_eq!((p.total, p.eta, p.elapsed_seconds), (4, None, 0.0));
     }
 
+    /// The H200 run of `bench/results/h200-oom-cgroup-watchdog`: attempt 2's
+    /// first compile finished 287 s in, and its console said `[1/20] 5%, 0s
+    /// elapsed`. Elapsed is the attempt's time; the ETA keeps the run's clock.
+    #[test]
+    fn elapsed_counts_from_the_attempt_start_not_the_first_finished_compile() {
+        let t0 = Instant::now();
+        let mut tr = ProgressTracker::with_model(None, t0);
+        let p = tr
+            .observe("  [1/20] nvcc -o a.o", t0 + Duration::from_millis(287_522))
+            .unwrap();
+        assert!((p.elapsed_seconds - 287.522).abs() < 1e-6, "{p:?}");
+        assert_eq!(p.eta, None);
+        // [2/20] 56.7 s later: 56.7 s per edge since the first, 18 left.
+        let p = tr
+            .observe("  [2/20] nvcc -o b.o", t0 + Duration::from_millis(344_217))
+            .unwrap();
+        assert!((p.elapsed_seconds - 344.217).abs() < 1e-6);
+        let eta = p.eta.unwrap();
+        assert_eq!(eta.basis, EtaBasis::Linear);
+        assert!((eta.seconds - 56.695 * 18.0).abs() < 1e-6, "{eta:?}");
+    }
+
     fn job(end: f64) -> SimulatedJob {
         SimulatedJob {
             name: format!("u{end}"),
@@ -313,7 +347,7 @@ mod tests {
         // Simulated: edges finish at 10, 20, 30 and 100 s.
         let model = EtaModel::from_schedule(&[job(30.0), job(10.0), job(100.0), job(20.0)]);
         let t0 = Instant::now();
-        let mut tr = ProgressTracker::with_model(model);
+        let mut tr = ProgressTracker::with_model(model, t0);
         assert_eq!(tr.observe("[1/4] nvcc a -o a.o", t0).unwrap().eta, None);
         // 1 -> 3 took 40 s against 20 s simulated: twice as slow, so the
         // 70 simulated seconds left are 140 (linear would say 20).
@@ -463,7 +497,7 @@ mod tests {
     fn plan_eta_on_the_cancelled_h100_run() {
         let model = real_build_model();
         let t0 = Instant::now();
-        let mut tr = ProgressTracker::with_model(Some(model));
+        let mut tr = ProgressTracker::with_model(Some(model), t0);
         tr.observe(
             "  [1/73] /opt/gcc/bin/g++ -c flash_api.cpp -o flash_api.o",
             t0,

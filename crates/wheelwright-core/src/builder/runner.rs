@@ -293,7 +293,7 @@ pub(crate) fn run_attempts(
         });
         let mut readers = Readers {
             watcher: watcher.as_mut(),
-            progress: ProgressTracker::with_model(eta),
+            progress: ProgressTracker::with_model(eta, Instant::now()),
         };
         let done = run_one(
             cfg,
