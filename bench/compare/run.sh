@@ -21,8 +21,34 @@
 # gencodes (longer): start it detached when it cannot fit one call.
 #   here: cargo build --release && mkdir -p .carry && cp target/release/wheelwright .carry/ \
 #           && cp ../shared/upstream/flash_attn-2.8.3.tar.gz .carry/
-#   device (carry [".carry"]): bash bench/compare/run.sh same-archs h200-compare
+#   device (carry [".carry"]): bash bench/compare/run.sh start h200-compare same-archs defaults \
+#                                && bash bench/compare/run.sh wait 540, then `wait 570` calls
 set -u
+# Detached, for the device's 10-minute calls (the machine goes back 30 s after
+# a call ends, so poll back to back):
+#   bash bench/compare/run.sh start NAME WORKLOAD... && bash bench/compare/run.sh wait 540
+#   bash bench/compare/run.sh wait 570          # next calls, until DONE
+case "${1:-}" in
+start)
+  name=${2:?NAME}; shift 2
+  [ $# -gt 0 ] || { echo "start NAME WORKLOAD..." >&2; exit 2; }
+  rm -f /tmp/compare.pid /tmp/compare.log
+  OUT=/tmp/compare-out setsid nohup bash "$0" sequence "$name" "$@" </dev/null >/tmp/compare.log 2>&1 &
+  echo $! >/tmp/compare.pid
+  echo "started pid $(cat /tmp/compare.pid) at $(date -u +%FT%TZ): $*"; exit 0 ;;
+sequence)
+  name=$2; shift 2
+  for w in "$@"; do bash "$0" "$w" "$name"; done
+  echo DONE; exit 0 ;;
+wait)
+  end=$(( $(date +%s) + ${2:-540} ))
+  alive() { kill -0 "$(cat /tmp/compare.pid 2>/dev/null)" 2>/dev/null; }
+  while [ "$(date +%s)" -lt "$end" ] && alive; do sleep 5; done
+  grep -E "^(same-archs|defaults)|DONE|wall =" /tmp/compare.log
+  alive && echo "STILL RUNNING"
+  [ -n "${OUT:-}" ] && cp /tmp/compare-out/compare.tgz "$OUT/" 2>/dev/null
+  exit 0 ;;
+esac
 WORKLOAD=${1:?same-archs or defaults}
 NAME=${2:-h200-compare}
 case "$WORKLOAD" in same-archs|defaults) ;; *) echo "unknown workload $WORKLOAD" >&2; exit 2 ;; esac
