@@ -30,7 +30,7 @@ pub struct PublishArgs {
     /// The repository, owner/name [default: $GITHUB_REPOSITORY].
     #[arg(long, value_name = "OWNER/NAME")]
     pub repo: Option<String>,
-    /// The GitHub REST API base [default: $GITHUB_API_URL, else https://api.github.com].
+    /// The GitHub REST API base [default: $GITHUB_API_URL, else <https://api.github.com>].
     #[arg(long, value_name = "URL")]
     pub api_url: Option<String>,
     /// The environment variable holding the GitHub token [default: GITHUB_TOKEN].
@@ -45,7 +45,7 @@ pub struct PublishArgs {
     /// Write static index pages into DIR that link to files under --base-url.
     #[arg(long, value_name = "DIR", requires = "index_source")]
     pub index_dir: Option<PathBuf>,
-    /// Where the wheels of --index-dir are served (a link is URL/<file name>).
+    /// Where the wheels of --index-dir are served (a wheel's link is URL/FILENAME).
     #[arg(
         long,
         value_name = "URL",

@@ -3,8 +3,8 @@
 //!
 //! The stages exchange plain serde types ([`Facts`], [`plan::Plan`],
 //! [`Finding`], [`builder::BuildReport`]), so each can run on its own and any
-//! CI system can read them; with the `schema` feature, [`schema`] gives their
-//! JSON schemas. The library never prints and keeps no global state: progress
+//! CI system can read them; with the `schema` feature, the `schema` module
+//! gives their JSON schemas. The library never prints and keeps no global state: progress
 //! comes back as events, text for people as strings ([`sinks`]).
 //!
 //! - [`detect`] → [`Facts`]: CPUs, memory and its cgroup limit, GPUs, CUDA,

@@ -38,7 +38,7 @@
 //!
 //! Without a supervisor (a library user whose program does not answer
 //! [`SUBCOMMAND`]), a cancel still stops the tree by process group, parent
-//! pid and the build's marker variable ([`crate::builder::tree`]), but a
+//! pid and the build's marker variable ([`crate::env_vars::WHEELWRIGHT_BUILD_ID`]), but a
 //! `setsid` daemon that cleared its environment is missed, and after
 //! `kill -9` of the caller nothing is stopped.
 

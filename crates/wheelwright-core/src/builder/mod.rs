@@ -2,16 +2,19 @@
 //! watches memory, retries after OOM kills, verifies the wheel, and writes a
 //! [`BuildReport`] whatever happens.
 //!
-//! [`build`] is the whole job; its parts are usable alone: [`source`] (what to
-//! build, where its tree lives), [`runner`] (the attempts), [`ninja_order`]
-//! (longest compiles first), [`memory`] (the
-//! sampler), [`progress`] (ninja `[n/m]` and ETA), [`tree`] (stopping a process
-//! tree), [`tree_hash`] (a source tree's sha256), [`verify`] (install,
-//! import, forward pass), [`wheel`] (names, sha256),
-//! [`report`] (the JSON contract), [`out_dir`] (wheels of earlier runs moved
-//! aside before a build starts), [`records`] (`build.log` through a full disk
-//! or a removed out dir). The library prints nothing: the caller gets
-//! [`BuildEvent`]s and decides how to show them.
+//! [`build`] is the whole job; its public parts are usable alone: [`source`]
+//! (what to build, where its tree lives), [`ninja_order`] (longest compiles
+//! first), [`tree_hash`] (a source tree's sha256), [`wheel`] (names, sha256),
+//! [`report`] (the JSON contract), [`records`] (`build.log` through a full
+//! disk or a removed out dir) and [`compile_cache`] (sccache in front of the
+//! compilers). The crate-private parts show through the types they export:
+//! `runner` (the attempts: [`AttemptSettings`], [`BuildEvent`]), `memory`
+//! (the sampler: [`SamplerConfig`], [`MemoryPeak`]), `oom` (telling OOM kills
+//! apart, the retry's setting: [`ThrashPolicy`]), `progress` (ninja `[n/m]`
+//! and ETA), `tree` (stopping a process tree), `verify` (install, import,
+//! forward pass: [`verify_for`], [`VerifyResult`]) and `out_dir` (wheels of
+//! earlier runs moved aside before a build starts). The library prints
+//! nothing: the caller gets [`BuildEvent`]s and decides how to show them.
 
 pub mod compile_cache;
 pub(crate) mod memory;

@@ -40,7 +40,7 @@ pub struct LogFile {
 }
 
 impl LogFile {
-    /// Create `path` (never through a planted symlink: [`crate::safe_write`]),
+    /// Create `path` (never through a planted symlink),
     /// masking `secrets`.
     pub fn create(path: &Path, secrets: &'static SecretSet) -> io::Result<LogFile> {
         Ok(LogFile {

@@ -340,7 +340,7 @@ impl BuildReport {
 
     /// This host's compile speed from the build this report describes: its
     /// plan's gencodes, threads and CPUs, and the `.ninja_log` its source tree
-    /// kept in the work dir (`build/*/.ninja_log`). See [`crate::plan::calibrate`].
+    /// kept in the work dir (`build/*/.ninja_log`). See [`SpeedCalibration`].
     pub fn speed_calibration(&self) -> Result<SpeedCalibration, CalibrateError> {
         let input = |message: String| CalibrateError::Input {
             path: self.work_dir.display().to_string(),

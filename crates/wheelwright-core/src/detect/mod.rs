@@ -1,11 +1,14 @@
 //! Host detection: the probes that fill [`Facts`] in one call.
 //!
-//! Each probe lives in its own module with its fallback chain in its doc
-//! comment and a pure parser tested on captured real output:
-//! [`host`] (CPUs, memory, disk), [`cgroup`] (container limits), [`gpu`] (NVML,
-//! then `nvidia-smi`), [`cuda`] (toolkit, `nvcc`, the GCC it accepts),
-//! [`compilers`] (gcc/g++), [`python`] (interpreter, packaging tools, torch, via
-//! one embedded script) and [`ninja`].
+//! Each probe lives in its own crate-private module with its fallback chain in
+//! its doc comment and a pure parser tested on captured real output, and fills
+//! its part of [`Facts`]: `host` (CPUs, memory, disk: [`Facts::host`]),
+//! `cgroup` (container limits, in [`Facts::host`] too), `gpu` (NVML, then
+//! `nvidia-smi`: [`Facts::gpus`], [`Facts::driver`]), `cuda` (toolkit, `nvcc`,
+//! the GCC it accepts: [`Facts::cuda`]), `compilers` (gcc/g++:
+//! [`Facts::compilers`]), `python` (interpreter, packaging tools, torch, via
+//! one embedded script: [`Facts::python`], [`Facts::torch`]) and `ninja`
+//! ([`Facts::ninja`]).
 //!
 //! Probes never read the process environment themselves: everything comes from
 //! [`DetectOptions`] (a root for `/proc`, `/sys` and `/usr/local/cuda`, a PATH,

@@ -151,7 +151,7 @@ pub(crate) fn nvcc_threads(line: &str) -> Option<u32> {
     nvcc_threads_masked(line, Mask::MAX)
 }
 
-/// [`nvcc_threads`] looking only for the forms whose needle bits `mask` has
+/// `nvcc_threads` (test builds only) looking only for the forms whose needle bits `mask` has
 /// ([`needles::mask`] of the line): a failed nvcc command runs to kilobytes.
 pub(crate) fn nvcc_threads_masked(line: &str, mask: Mask) -> Option<u32> {
     if let Some(rest) = after_if(
@@ -181,7 +181,7 @@ pub(crate) fn classify(line: &str) -> Option<Hit> {
     classify_masked(line, needles::mask(line))
 }
 
-/// [`classify`] trying only the matchers whose bits `mask` has
+/// `classify` (test builds only) trying only the matchers whose bits `mask` has
 /// ([`needles::mask`] of the line; all bits: every matcher).
 pub(crate) fn classify_masked(line: &str, mask: Mask) -> Option<Hit> {
     type Matcher = fn(&str, Mask) -> Option<Hit>;

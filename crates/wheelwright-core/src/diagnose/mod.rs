@@ -6,7 +6,7 @@
 //! evidence lines, the first names), and a line longer than 64 KiB is cut.
 //!
 //! Speed comes from one Aho-Corasick scan per line for the literals each
-//! matcher needs ([`needles`]): most lines of a build (compile commands,
+//! matcher needs (`needles`): most lines of a build (compile commands,
 //! warnings, progress) hold none and cost nothing more, and a line that holds
 //! some is tried only against the matchers it holds a literal of, so a log
 //! made of nothing but OOM reports stays within a few times the speed of an

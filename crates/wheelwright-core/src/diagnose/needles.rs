@@ -55,7 +55,7 @@ pub(crate) const NINJA_MISSING: Mask = 1 << 13;
 pub(crate) const COMPILE_ERROR: Mask = 1 << 14;
 /// [`super::matchers::context`]: `FAILED:`, job counts, build isolation.
 pub(crate) const CONTEXT: Mask = 1 << 15;
-/// [`super::matchers::nvcc_threads`].
+/// [`super::matchers::nvcc_threads_masked`].
 pub(crate) const NVCC_THREADS: Mask = 1 << 16;
 /// Not a matcher: the line may hold a token shape to mask (set only on a
 /// line with a bit of [`READ`]: no other is read further).

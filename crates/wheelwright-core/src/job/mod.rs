@@ -11,7 +11,7 @@
 //! build (bad input, a refused plan, a source that cannot be had).
 //!
 //! The CLI's `wheelwright build`, the GitHub Action and any other CI call
-//! this one function; [`crate::sinks::build`] renders its report for them.
+//! this one function; [`crate::sinks::build_report`] renders its report for them.
 
 mod prebuilt;
 pub mod repro;

@@ -176,7 +176,8 @@ pub(crate) const BUILD_OVERHEAD_BYTES: u64 = GIB / 2;
 /// (seconds, GiB) pairs while calibrating.
 type Pair = (f64, f64);
 
-/// The calibrated model. Build it with [`CostModel::measured`].
+/// The calibrated model every plan is made with; a plan summarises it
+/// ([`super::ModelSummary`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CostModel {
     /// c in `s(L) = 1 + c·L·(n−1)/n`.
@@ -190,7 +191,7 @@ pub struct CostModel {
     /// Memory of the build beyond its compilers (pip, setuptools, ninja).
     pub build_overhead_bytes: u64,
     /// This host's compile time over the measured machine's (1.0 there; see
-    /// [`super::calibrate`]): multiplies every compile's time, not its memory.
+    /// [`super::SpeedCalibration`]): multiplies every compile's time, not its memory.
     pub speed: f64,
     classes: BTreeMap<UnitClass, Pair>,
     kinds: BTreeMap<UnitKind, Pair>,

@@ -8,10 +8,10 @@
 //!   [`fa3`]: flash-attn 3's units, switches and archs; `fa3_cost`: its
 //!   stated cost estimate;
 //! - [`archs`]: arch spellings, toolkit support, gencode counting;
-//! - [`measurements`] and [`cost`]: the data and the model fitted to it;
-//! - [`simulate`]: the schedule simulator; [`search`]: the choice;
-//! - [`targets`]: which archs to build; [`baselines`]: the settings compared;
-//! - [`preflight`]: toolchain and disk checks; [`hypothetical`]: hosts from flags;
+//! - [`measurements`] and `cost`: the data and the model fitted to it ([`CostModel`]);
+//! - [`simulate`](fn@simulate): the schedule simulator; `search`: the choice;
+//! - `targets`: which archs to build; `baselines`: the settings compared ([`Baseline`]);
+//! - `preflight`: toolchain and disk checks; [`hypothetical`]: hosts from flags;
 //! - [`validation`]: the simulator against the real build's log and memory trace.
 //!
 //! The memory ceiling is the cgroup limit when one is set (else total memory)
@@ -101,7 +101,8 @@ pub struct PlanRequest {
     /// (the margin is still taken off).
     pub memory_limit_override: Option<u64>,
     /// This host's compile speed from an earlier build here
-    /// ([`calibrate::calibrate`]); without it, times are the measured machine's.
+    /// ([`crate::builder::BuildReport::speed_calibration`]); without it, times
+    /// are the measured machine's.
     pub speed: Option<SpeedCalibration>,
     /// The environment the build will see, as far as recipes read it
     /// (flash-attn 3's `FLASH_ATTENTION_DISABLE_*` switches; see

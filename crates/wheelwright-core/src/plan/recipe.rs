@@ -120,7 +120,7 @@ pub enum UnitFamily {
     /// By its file name: flash-attn 2's measured classes, else generic.
     #[default]
     ByName,
-    /// A flash-attn 3 unit: its estimate ([`super::fa3_cost`]).
+    /// A flash-attn 3 unit: its estimate from `data/fa3_costs.tsv` ([`super::CostSources`]).
     FlashAttn3 {
         /// Kernels an sm90 forward file instantiates under the switches,
         /// and the default count (see [`super::fa3::Switches::fwd_kernels`]).

@@ -12,6 +12,8 @@
 //! speed alone ([`CostModel::slowdown`]). Memory follows each compile's
 //! [`MemoryProfile`]; the sum is piecewise linear between events, so its
 //! maximum is found exactly at the events (starts, peaks, finishes).
+//!
+//! [`MemoryProfile`]: super::cost::MemoryProfile
 
 use serde::{Deserialize, Serialize};
 

@@ -1,14 +1,14 @@
 //! `wheel check`: everything that can be verified about a wheel before it
 //! leaves the build machine, offline.
 //!
-//! - identity ([`metadata`]): PEP 427 file name, `WHEEL` tags and `METADATA`
+//! - identity (`metadata`): PEP 427 file name, `WHEEL` tags and `METADATA`
 //!   name/version agree (PEP 440, local labels case-insensitive);
-//! - integrity ([`record`]): every `RECORD` hash and size matches;
-//! - device code ([`fatbin`], [`archs`]): the SASS and PTX archs of each
+//! - integrity (`record`): every `RECORD` hash and size matches;
+//! - device code (`fatbin`, `archs`): the SASS and PTX archs of each
 //!   binary's `.nv_fatbin`, against the required list;
-//! - symbols ([`symbols`], [`torch`]): undefined symbols resolved against
+//! - symbols (`symbols`, `torch`): undefined symbols resolved against
 //!   the declared libraries, torch's where it is installed;
-//! - glibc and manylinux ([`policy`]): the highest `GLIBC_`/`GLIBCXX_`
+//! - glibc and manylinux (`policy`): the highest `GLIBC_`/`GLIBCXX_`
 //!   versions needed and the policy met with torch's and CUDA's libraries
 //!   external (reported, not required).
 //!
@@ -16,8 +16,10 @@
 //!
 //! Library API for publishers: build a [`CheckOptions`], call
 //! [`check_wheel`], read [`WheelCheck::passed`] and its findings; before
-//! using flash-attn's own asset name, read [`WheelCheck::official_archs`]
-//! (or call [`archs::official_arch_gap`]).
+//! using flash-attn's own asset name, read [`WheelCheck::official_archs`].
+//!
+//! The modules named in parentheses are crate-private: what they find
+//! reaches callers through [`WheelCheck`].
 
 pub(crate) mod archs;
 pub(crate) mod elf;
@@ -59,7 +61,8 @@ pub struct CheckOptions {
     /// The torch the wheel was built for, where it is installed.
     pub torch: Option<TorchEnv>,
     /// Library patterns treated as external for the manylinux policy;
-    /// [`policy::DEFAULT_EXCLUDES`] when empty.
+    /// torch's and CUDA's (`libc10*`, `libtorch*`, `libcu*`, `libnv*`) when
+    /// empty.
     pub exclude: Vec<String>,
 }
 

@@ -1,5 +1,5 @@
 //! Retag a wheel: write a NEW file whose platform tag says what the wheel
-//! really is (`manylinux_2_28_x86_64` after [`super::policy`] found it
+//! really is (`manylinux_2_28_x86_64` after [`super::check_wheel`] found it
 //! compliant), with the file name, `WHEEL`'s `Tag:` lines and `RECORD`
 //! rewritten. The input is never modified.
 //!

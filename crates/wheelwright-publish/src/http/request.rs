@@ -1,6 +1,6 @@
 //! A request, its answer, the errors, and [`HttpClient::send`]: one request
 //! with redirects (for `GET`/`HEAD`), a total timeout per attempt, and retries
-//! as [`RetryPolicy`] says.
+//! as [`super::RetryPolicy`] says.
 
 use std::time::Duration;
 

@@ -127,7 +127,7 @@ pub fn variant_label(local: &str) -> Result<String, String> {
 /// The manifest file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
-    /// Schema version ([`MANIFEST_SCHEMA`]).
+    /// Schema version; [`Manifest::load`] refuses one it does not know.
     pub schema: u32,
     /// Every wheel listed, sorted by project and file name.
     pub files: Vec<IndexEntry>,
