@@ -1,9 +1,14 @@
-//! How a plan fits its host: the memory margins kept under the ceiling, the
-//! findings of a plan that fits only one compile or runs over the ceiling,
-//! the CPUs a plan counts and the wheel's local version label.
+//! How a plan fits its host: the memory a build may use ([`MemoryBudget`]:
+//! the basis, the margin kept under it, the ceiling), the setting chosen
+//! under that ceiling ([`choose_setting`], with its one-job fallback on a
+//! small host), the findings of a plan that fits only one compile, runs over
+//! the ceiling or shares the host's memory, the CPUs a plan counts and the
+//! wheel's local version label.
 
 use super::archs::CudaVersion;
-use super::search::Candidate;
+use super::cost::CostModel;
+use super::recipe::TranslationUnit;
+use super::search::{self, Candidate, Choice, Space};
 use super::{
     PlanRequest, MEMORY_MARGIN_FRACTION, MEMORY_MARGIN_MIN_BYTES, MEMORY_OVER_CEILING, SMALL_HOST,
     SMALL_HOST_MARGIN_FRACTION, SMALL_HOST_MARGIN_MIN_BYTES,
@@ -11,6 +16,160 @@ use super::{
 use crate::facts::Facts;
 use crate::finding::{Finding, Severity};
 use crate::units::{format_bytes, format_duration, GIB};
+
+/// The memory a plan may use and what it was taken from.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct MemoryBudget {
+    /// The memory planned for: the override, the cgroup limit or the total.
+    pub base: u64,
+    /// What `base` is, or what lowered the ceiling below it, in words.
+    pub basis: String,
+    /// Memory kept for everything else: `base − ceiling`.
+    pub margin: u64,
+    /// The memory the build may use.
+    pub ceiling: u64,
+    /// `MemAvailable` now (0: not known).
+    pub available: u64,
+    /// Other processes hold memory the margin could not absorb: the ceiling
+    /// is what is available now.
+    pub in_use: bool,
+}
+
+impl MemoryBudget {
+    /// The basis (the override, else a cgroup limit below the total, else the
+    /// total) minus [`memory_margin`].
+    ///
+    /// On a shared machine the build gets what is free, not what is
+    /// installed: memory other processes hold now (MemTotal − MemAvailable)
+    /// first eats into the margin, and beyond it lowers the ceiling to
+    /// `MemAvailable`. An override is the user's word and stays as given.
+    pub fn of(facts: &Facts, req: &PlanRequest) -> Self {
+        let (base, basis) = match (req.memory_limit_override, facts.host.memory_limit_bytes) {
+            (Some(o), _) => (o, "override".to_string()),
+            (None, Some(l)) if l < facts.host.memory_total_bytes => (l, "cgroup limit".to_string()),
+            _ => (facts.host.memory_total_bytes, "total memory".to_string()),
+        };
+        let margin = memory_margin(base);
+        let mut budget = MemoryBudget {
+            base,
+            basis,
+            margin,
+            ceiling: base.saturating_sub(margin),
+            available: facts.host.memory_available_bytes,
+            in_use: false,
+        };
+        let available = budget.available;
+        if req.memory_limit_override.is_none() && available > 0 && available < budget.ceiling {
+            budget.basis = format!(
+                "memory available now ({} of {} free: other processes hold the rest)",
+                format_bytes(available),
+                format_bytes(facts.host.memory_total_bytes)
+            );
+            budget.ceiling = available;
+            budget.margin = base - available;
+            budget.in_use = true;
+        }
+        budget
+    }
+
+    /// The margin and ceiling for one compile at a time: `base` minus
+    /// [`small_host_margin`], no more than is available now (unless the
+    /// memory is an override).
+    fn one_job(&self, req: &PlanRequest) -> (u64, u64) {
+        let mut ceiling = self.base.saturating_sub(small_host_margin(self.base));
+        if req.memory_limit_override.is_none() && self.available > 0 {
+            ceiling = ceiling.min(self.available);
+        }
+        (self.base - ceiling, ceiling)
+    }
+}
+
+/// MAX_JOBS and NVCC_THREADS in `space` (whose ceiling is `memory`'s).
+///
+/// When nothing fits and the user fixed neither, one compile at a time needs
+/// less room than a full schedule: MAX_JOBS=1 is planned under the one-job
+/// margin, with a warning, when the largest unit fits there, and `memory`
+/// then carries that margin and ceiling. A choice that still does not fit
+/// gets its finding (a refusal, or a warning for a setting the user fixed).
+pub(super) fn choose_setting(
+    model: &CostModel,
+    units: &[TranslationUnit],
+    space: Space,
+    req: &PlanRequest,
+    memory: &mut MemoryBudget,
+    findings: &mut Vec<Finding>,
+) -> Choice {
+    let mut choice = search::choose(model, units, space);
+    if !choice.fits && req.max_jobs.is_none() && req.nvcc_threads.is_none() {
+        let (small_margin, small_ceiling) = memory.one_job(req);
+        let one = search::choose(
+            model,
+            units,
+            Space {
+                ceiling: small_ceiling,
+                fixed_jobs: Some(1),
+                fixed_threads: None,
+                ..space
+            },
+        );
+        if one.fits {
+            findings.push(small_host_finding(
+                &one.best,
+                memory.base,
+                &memory.basis,
+                small_margin,
+                memory.margin,
+            ));
+            choice = Choice {
+                evaluated: choice.evaluated + one.evaluated,
+                ..one
+            };
+        } else {
+            choice.evaluated += one.evaluated;
+        }
+        (memory.margin, memory.ceiling) = (small_margin, small_ceiling);
+    }
+    if !choice.fits {
+        findings.push(memory_finding(
+            &choice.best,
+            req,
+            memory.ceiling,
+            memory.base,
+            &memory.basis,
+            memory.margin,
+        ));
+    }
+    choice
+}
+
+/// The warning of a plan made for the memory available now rather than the
+/// limit or the total, because other processes hold the rest.
+pub(super) fn memory_in_use_finding(
+    memory: &MemoryBudget,
+    facts: &Facts,
+    jobs: u32,
+) -> Option<Finding> {
+    if !memory.in_use {
+        return None;
+    }
+    let total = facts.host.memory_total_bytes;
+    Some(Finding::new(
+        "memory-in-use",
+        Severity::Warning,
+        "Other processes hold memory the build could use",
+        format!(
+            "Only {} of {} is available now: the plan is for that (MAX_JOBS={jobs}), not for the {}.",
+            format_bytes(memory.available),
+            format_bytes(total),
+            if facts.host.memory_limit_bytes.is_some_and(|l| l < total) {
+                "cgroup limit"
+            } else {
+                "total memory"
+            },
+        ),
+        "Stop what else uses memory here for a faster build, or give the plan a size with --memory-limit (at your own risk of OOM kills).",
+    ))
+}
 
 /// max(2 GiB, 10 %) of `memory`.
 pub fn memory_margin(memory: u64) -> u64 {
@@ -41,7 +200,7 @@ fn memory_needed_for(peak: u64) -> u64 {
 }
 
 /// The warning of a plan that fits only one compile at a time.
-pub(super) fn small_host_finding(
+fn small_host_finding(
     best: &Candidate,
     base: u64,
     basis: &str,
@@ -85,7 +244,9 @@ pub fn local_version(facts: &Facts) -> Option<String> {
     Some(format!("cu{}torch{major}.{minor}cxx11abi{abi}", cuda.major))
 }
 
-pub(super) fn memory_finding(
+/// The finding of a setting over the ceiling: a warning for one the user
+/// fixed, else the refusal of a host where not even one compile fits.
+fn memory_finding(
     best: &Candidate,
     req: &PlanRequest,
     ceiling: u64,

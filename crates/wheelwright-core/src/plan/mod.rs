@@ -10,6 +10,8 @@
 //! - [`archs`]: arch spellings, toolkit support, gencode counting;
 //! - [`measurements`] and `cost`: the data and the model fitted to it ([`CostModel`]);
 //! - [`simulate`](fn@simulate): the schedule simulator; `search`: the choice;
+//!   `host_fit`: the memory a build may use and the choice under it;
+//!   `build_env`: how a recipe's build takes the settings, and its environment;
 //! - `targets`: which archs to build; `baselines`: the settings compared ([`Baseline`]);
 //! - `preflight`: toolchain and disk checks; [`hypothetical`]: hosts from flags;
 //! - [`validation`]: the simulator against the real build's log and memory trace.
@@ -24,6 +26,7 @@
 
 pub mod archs;
 pub(crate) mod baselines;
+mod build_env;
 pub(crate) mod calibrate;
 pub(crate) mod cost;
 pub mod cost_sources;
@@ -58,14 +61,14 @@ pub(crate) use schedule_basis::is_object_of;
 pub use schedule_basis::{schedule, ScheduleBasis};
 pub use simulate::{simulate, Order, Simulation};
 
-use archs::{flash_attn_gencodes, torch_arch_list, torch_gencodes, Arch, ArchError, CudaVersion};
-use host_fit::{memory_finding, small_host_finding};
+use archs::{Arch, ArchError, CudaVersion};
+use build_env::{build_env, BuildKind};
+use host_fit::{choose_setting, memory_in_use_finding, MemoryBudget};
 use search::Space;
 
-use crate::env_vars;
 use crate::facts::Facts;
 use crate::finding::{Finding, Severity};
-use crate::units::{format_bytes, GIB};
+use crate::units::GIB;
 
 /// Version of the `Plan` JSON contract.
 pub const PLAN_SCHEMA_VERSION: u32 = 1;
@@ -319,7 +322,100 @@ impl Plan {
 }
 
 /// Plan `recipe` on the host `facts` describes.
+///
+/// The steps: the units the build compiles, the archs and `-gencode` flags,
+/// the memory the build may use and the setting chosen under it, the
+/// preflight checks, the build's environment, the baselines and what the
+/// costs rest on; findings gather along the way, most severe first at the end.
 pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, PlanError> {
+    check_request(req)?;
+    let cuda = facts
+        .cuda
+        .as_ref()
+        .and_then(|c| CudaVersion::parse(&c.version));
+    let mut findings = Vec::new();
+    let su = units_for_build(recipe, facts, req, &mut findings)?;
+    let kind = BuildKind::of(recipe, &su, req);
+    let archs = if kind.fa3 {
+        targets::fa3_archs()
+    } else {
+        targets::resolve_archs(recipe, &su, facts, req, cuda, &mut findings)?
+    };
+    let gencode_flags = targets::gencode_flags(kind, &su, &archs, cuda);
+    let gencodes = targets::gencodes_per_compile(kind, &su, &gencode_flags);
+
+    let cpus = effective_cpus(facts);
+    let mut memory = MemoryBudget::of(facts, req);
+    let model = CostModel::measured().with_speed(req.speed.as_ref().map_or(1.0, |c| c.factor));
+    let units = &su.units;
+    let space = Space {
+        gencodes,
+        cpus,
+        ceiling: memory.ceiling,
+        fixed_jobs: req.max_jobs,
+        fixed_threads: req.nvcc_threads,
+        max_threads: kind.max_threads(gencodes),
+    };
+    let choice = choose_setting(&model, units, space, req, &mut memory, &mut findings);
+    let best = &choice.best;
+    findings.extend(memory_in_use_finding(&memory, facts, best.jobs));
+
+    let pre = preflight::check_toolchain(facts, recipe);
+    findings.extend(pre.findings);
+    if kind.fa3 {
+        findings.extend(fa3::preflight(cuda, &req.env));
+    }
+    let disk = preflight::disk_needed_bytes(units.len(), gencodes, best.jobs);
+    findings.extend(preflight::check_disk(facts, disk));
+
+    let local_version = local_version(facts);
+    let env = build_env(
+        pre.env,
+        kind,
+        &su,
+        &archs,
+        best,
+        local_version.as_deref(),
+        facts,
+    );
+    let setting = kind.baseline_setting(gencodes, cpus, memory.ceiling);
+    let baselines = baselines::baselines(&model, recipe, units, facts, setting);
+    let costs = CostSources::of(&model, units);
+    findings.extend(costs.finding(units.len()));
+    findings.sort_by_key(|f| f.severity);
+    Ok(Plan {
+        schema_version: PLAN_SCHEMA_VERSION,
+        recipe: recipe.name().into(),
+        recipe_version: recipe_version(recipe, &su),
+        source: su.origin.clone(),
+        archs: archs.iter().map(Arch::compact).collect(),
+        gencodes: gencode_flags.len() as u32,
+        gencode_flags,
+        max_jobs: best.jobs,
+        nvcc_threads: best.threads,
+        env,
+        pip_args: vec!["--no-build-isolation".into(), "--no-deps".into()],
+        predicted: Prediction::of(&best.ninja),
+        predicted_longest_first: Prediction::of(&best.longest_first),
+        baselines,
+        local_version,
+        memory_ceiling_bytes: memory.ceiling,
+        memory_margin_bytes: memory.margin,
+        memory_basis: memory.basis,
+        cpus,
+        units: units.len() as u32,
+        candidates_evaluated: choice.evaluated,
+        model: ModelSummary::of(&model),
+        costs,
+        findings,
+        assumptions: Vec::new(),
+        speed: req.speed.clone(),
+        schedule: None,
+    })
+}
+
+/// Refuse a MAX_JOBS or NVCC_THREADS of 0.
+fn check_request(req: &PlanRequest) -> Result<(), PlanError> {
     if req.max_jobs == Some(0) || req.nvcc_threads == Some(0) {
         return Err(PlanError::BadInput {
             what: "MAX_JOBS / NVCC_THREADS".into(),
@@ -327,15 +423,20 @@ pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, P
             expected: "a number of at least 1".into(),
         });
     }
-    let cuda = facts
-        .cuda
-        .as_ref()
-        .and_then(|c| CudaVersion::parse(&c.version));
-    let mut findings = Vec::new();
-    let fa = recipe.is_flash_attn();
-    let fa3 = recipe.is_flash_attn_3();
+    Ok(())
+}
+
+/// The units the build compiles under its environment: the request's, plus
+/// `FLASH_ATTENTION_DISABLE_SM80=TRUE` for a flash-attn 3 build without 8.x
+/// archs; the recipe's notes on the list become warnings.
+fn units_for_build(
+    recipe: &Recipe,
+    facts: &Facts,
+    req: &PlanRequest,
+    findings: &mut Vec<Finding>,
+) -> Result<recipe::SourceUnits, PlanError> {
     let mut build_env = req.env.clone();
-    if fa3 && targets::fa3_without_sm80(facts, req, &mut findings)? {
+    if recipe.is_flash_attn_3() && targets::fa3_without_sm80(facts, req, findings)? {
         build_env.insert(fa3::disable_var("SM80"), "TRUE".into());
     }
     let su = recipe::resolve_units_with(
@@ -355,266 +456,18 @@ pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, P
             "Check the variables and the tree; the plan's units follow the recipe's reading of setup.py.",
         ));
     }
-    let archs = if fa3 {
-        // Fixed by hopper/setup.py: sm_90a, sm_80 (its sm_80 kernels only
-        // when not disabled, its helpers always).
-        vec![
-            Arch::new(8, 0),
-            Arch {
-                suffix: Some('a'),
-                ..Arch::new(9, 0)
-            },
-        ]
-    } else {
-        targets::resolve_archs(recipe, &su, facts, req, cuda, &mut findings)?
-    };
-    // flash-attn passes NVCC_THREADS to nvcc as --threads; so do extensions
-    // whose setup.py reads it (flash-attn's convention, default 4).
-    let reads_threads = su
-        .setup_py
-        .as_deref()
-        .is_some_and(|s| s.contains(env_vars::NVCC_THREADS));
-    let threads_honoured = fa || fa3 || reads_threads || req.nvcc_threads.is_some();
-    let gencode_flags = if fa3 {
-        vec![
-            fa3::GENCODE_SM90A.to_string(),
-            fa3::GENCODE_SM80.to_string(),
-        ]
-    } else if fa {
-        match su.gencode_rules() {
-            // The tree's own setup.py (main adds PTX and family targets).
-            Some(rules) => {
-                let compact: Vec<String> = archs.iter().map(Arch::compact).collect();
-                rules.flags(&compact, cuda)
-            }
-            None => flash_attn_gencodes(&archs, cuda),
-        }
-    } else {
-        torch_gencodes(&archs)
-    };
-    let gencodes = if fa3 {
-        su.units
-            .iter()
-            .filter_map(|u| u.gencodes)
-            .max()
-            .unwrap_or(1)
-    } else {
-        (gencode_flags.len() as u32).max(1)
-    };
+    Ok(su)
+}
 
-    let cpus = effective_cpus(facts);
-    let (base, mut memory_basis) = match (req.memory_limit_override, facts.host.memory_limit_bytes)
-    {
-        (Some(o), _) => (o, "override".to_string()),
-        (None, Some(l)) if l < facts.host.memory_total_bytes => (l, "cgroup limit".to_string()),
-        _ => (facts.host.memory_total_bytes, "total memory".to_string()),
-    };
-    let mut margin = memory_margin(base);
-    let mut ceiling = base.saturating_sub(margin);
-    // On a shared machine the build gets what is free, not what is installed:
-    // memory other processes hold now (MemTotal − MemAvailable) first eats
-    // into the margin, and beyond it lowers the ceiling to `MemAvailable`.
-    // An override is the user's word and stays as given.
-    let available = facts.host.memory_available_bytes;
-    if req.memory_limit_override.is_none() && available > 0 && available < ceiling {
-        memory_basis = format!(
-            "memory available now ({} of {} free: other processes hold the rest)",
-            format_bytes(available),
-            format_bytes(facts.host.memory_total_bytes)
-        );
-        ceiling = available;
-        margin = base - ceiling;
-    }
-
-    let model = CostModel::measured().with_speed(req.speed.as_ref().map_or(1.0, |c| c.factor));
-    let units = &su.units;
-    let choice = search::choose(
-        &model,
-        units,
-        Space {
-            gencodes,
-            cpus,
-            ceiling,
-            fixed_jobs: req.max_jobs,
-            fixed_threads: req.nvcc_threads,
-            max_threads: if threads_honoured { gencodes } else { 1 },
-        },
-    );
-    let mut choice = choice;
-    if !choice.fits && req.max_jobs.is_none() && req.nvcc_threads.is_none() {
-        // One compile at a time needs less room than a full schedule:
-        // plan MAX_JOBS=1 under the one-job margin when the largest unit fits.
-        let small_margin = small_host_margin(base);
-        let mut small_ceiling = base.saturating_sub(small_margin);
-        if req.memory_limit_override.is_none() && available > 0 {
-            small_ceiling = small_ceiling.min(available);
-        }
-        let small_margin = base - small_ceiling;
-        let one = search::choose(
-            &model,
-            units,
-            Space {
-                gencodes,
-                cpus,
-                ceiling: small_ceiling,
-                fixed_jobs: Some(1),
-                fixed_threads: None,
-                max_threads: if threads_honoured { gencodes } else { 1 },
-            },
-        );
-        if one.fits {
-            findings.push(small_host_finding(
-                &one.best,
-                base,
-                &memory_basis,
-                small_margin,
-                margin,
-            ));
-            choice = search::Choice {
-                evaluated: choice.evaluated + one.evaluated,
-                ..one
-            };
-        } else {
-            choice.evaluated += one.evaluated;
-        }
-        (margin, ceiling) = (small_margin, small_ceiling);
-    }
-    let best = &choice.best;
-    if !choice.fits {
-        findings.push(memory_finding(
-            best,
-            req,
-            ceiling,
-            base,
-            &memory_basis,
-            margin,
-        ));
-    }
-
-    if memory_basis.starts_with("memory available now") {
-        findings.push(Finding::new(
-            "memory-in-use",
-            Severity::Warning,
-            "Other processes hold memory the build could use",
-            format!(
-                "Only {} of {} is available now: the plan is for that (MAX_JOBS={}), not for the {}.",
-                format_bytes(available),
-                format_bytes(facts.host.memory_total_bytes),
-                best.jobs,
-                if facts.host.memory_limit_bytes.is_some_and(|l| l < facts.host.memory_total_bytes) {
-                    "cgroup limit"
-                } else {
-                    "total memory"
-                },
-            ),
-            "Stop what else uses memory here for a faster build, or give the plan a size with --memory-limit (at your own risk of OOM kills).",
-        ));
-    }
-    let pre = preflight::check_toolchain(facts, recipe);
-    findings.extend(pre.findings);
-    if fa3 {
-        findings.extend(fa3::preflight(cuda, &req.env));
-    }
-    let disk = preflight::disk_needed_bytes(units.len(), gencodes, best.jobs);
-    findings.extend(preflight::check_disk(facts, disk));
-
-    let local_version = local_version(facts);
-    let mut env = pre.env;
-    env.insert(env_vars::MAX_JOBS.into(), best.jobs.to_string());
-    let arch_list = archs.iter().map(Arch::compact).collect::<Vec<_>>();
-    // flash-attn 3 passes its own -gencode flags, so torch ignores the list.
-    if !archs.is_empty() && !fa3 {
-        env.insert(
-            env_vars::TORCH_CUDA_ARCH_LIST.into(),
-            torch_arch_list(&archs),
-        );
-    }
-    if threads_honoured {
-        env.insert(env_vars::NVCC_THREADS.into(), best.threads.to_string());
-    }
-    if fa3 {
-        if let Some(sw) = &su.switches {
-            for name in sw.disabled() {
-                env.insert(fa3::disable_var(name), "TRUE".into());
-            }
-        }
-    }
-    if fa {
-        env.insert(env_vars::FLASH_ATTN_CUDA_ARCHS.into(), arch_list.join(";"));
-    }
-    if fa || fa3 {
-        env.insert(env_vars::FLASH_ATTENTION_FORCE_BUILD.into(), "TRUE".into());
-        if let Some(lv) = &local_version {
-            env.insert(env_vars::FLASH_ATTN_LOCAL_VERSION.into(), lv.clone());
-        }
-        if let Some(abi) = facts.torch.as_ref().and_then(|t| t.cxx11_abi) {
-            let v = if abi { "TRUE" } else { "FALSE" };
-            env.insert(env_vars::FLASH_ATTENTION_FORCE_CXX11_ABI.into(), v.into());
-        }
-    }
-
-    let default_threads = if fa3 {
-        fa3::FA3_DEFAULT_NVCC_THREADS
-    } else if fa || reads_threads {
-        FLASH_ATTN_DEFAULT_NVCC_THREADS
-    } else {
-        1
-    };
-    let baselines = baselines::baselines(
-        &model,
-        recipe,
-        units,
-        facts,
-        baselines::Setting {
-            gencodes,
-            cpus,
-            ceiling,
-            default_threads,
-            // flash-attn main: MAX_JOBS from 5 GB per nvcc thread.
-            fa_auto_per_thread: su
-                .setup_py
-                .as_deref()
-                .is_some_and(|s| s.contains("5 * nvcc_threads")),
-        },
-    );
-    let costs = CostSources::of(&model, units);
-    findings.extend(costs.finding(units.len()));
-    findings.sort_by_key(|f| f.severity);
-    let recipe_version = match recipe {
+/// The package version: the tree's when read, else the recipe's own
+/// (flash-attn); a torch extension has none but its tree's.
+fn recipe_version(recipe: &Recipe, su: &recipe::SourceUnits) -> Option<String> {
+    match recipe {
         Recipe::FlashAttn { version } | Recipe::FlashAttn3 { version } => {
             su.version.clone().or(Some(version.clone()))
         }
         Recipe::TorchExt { .. } => su.version.clone(),
-    };
-    Ok(Plan {
-        schema_version: PLAN_SCHEMA_VERSION,
-        recipe: recipe.name().into(),
-        recipe_version,
-        source: su.origin.clone(),
-        archs: arch_list,
-        gencodes: gencode_flags.len() as u32,
-        gencode_flags,
-        max_jobs: best.jobs,
-        nvcc_threads: best.threads,
-        env,
-        pip_args: vec!["--no-build-isolation".into(), "--no-deps".into()],
-        predicted: Prediction::of(&best.ninja),
-        predicted_longest_first: Prediction::of(&best.longest_first),
-        baselines,
-        local_version,
-        memory_ceiling_bytes: ceiling,
-        memory_margin_bytes: margin,
-        memory_basis,
-        cpus,
-        units: units.len() as u32,
-        candidates_evaluated: choice.evaluated,
-        model: ModelSummary::of(&model),
-        costs,
-        findings,
-        assumptions: Vec::new(),
-        speed: req.speed.clone(),
-        schedule: None,
-    })
+    }
 }
 
 #[cfg(test)]

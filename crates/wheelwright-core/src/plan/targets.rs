@@ -4,13 +4,29 @@
 //! warning finding. flash-attn 2's known archs come from its `setup.py` when
 //! the source was read (main knows 110 too), else 2.8.3's four. flash-attn 3
 //! builds fixed archs; the request only decides whether its sm_80 kernels are
-//! built ([`fa3_without_sm80`]).
+//! built ([`fa3_without_sm80`]). The archs then give nvcc's `-gencode` flags
+//! ([`gencode_flags`]).
 
-use super::archs::{parse_arch_list, Arch, CudaVersion, FLASH_ATTN_KNOWN};
+use super::archs::{
+    flash_attn_gencodes, parse_arch_list, torch_gencodes, Arch, CudaVersion, FLASH_ATTN_KNOWN,
+};
+use super::build_env::BuildKind;
 use super::recipe::{Recipe, SourceUnits, FLASH_ATTN_DEFAULT_ARCHS, TORCH_EXT_DEFAULT_ARCHS};
-use super::{PlanError, PlanRequest};
+use super::{fa3, PlanError, PlanRequest};
 use crate::facts::Facts;
 use crate::finding::{Finding, Severity};
+
+/// flash-attn 3's archs, fixed by hopper/setup.py: sm_80 (its sm_80 kernels
+/// only when not disabled, its helpers always) and sm_90a.
+pub(super) fn fa3_archs() -> Vec<Arch> {
+    vec![
+        Arch::new(8, 0),
+        Arch {
+            suffix: Some('a'),
+            ..Arch::new(9, 0)
+        },
+    ]
+}
 
 /// The archs to build, sorted; findings for every arch dropped or mapped.
 pub(crate) fn resolve_archs(
@@ -111,6 +127,48 @@ pub(crate) fn resolve_archs(
     Ok(out)
 }
 
+/// The `-gencode` flags nvcc gets for `archs`: flash-attn 3's fixed two,
+/// flash-attn 2's from its tree's `setup.py` when read (main adds PTX and
+/// family targets) else 2.8.3's rules, torch's for any other extension.
+pub(super) fn gencode_flags(
+    kind: BuildKind,
+    su: &SourceUnits,
+    archs: &[Arch],
+    cuda: Option<CudaVersion>,
+) -> Vec<String> {
+    if kind.fa3 {
+        vec![
+            fa3::GENCODE_SM90A.to_string(),
+            fa3::GENCODE_SM80.to_string(),
+        ]
+    } else if kind.fa {
+        match su.gencode_rules() {
+            Some(rules) => {
+                let compact: Vec<String> = archs.iter().map(Arch::compact).collect();
+                rules.flags(&compact, cuda)
+            }
+            None => flash_attn_gencodes(archs, cuda),
+        }
+    } else {
+        torch_gencodes(archs)
+    }
+}
+
+/// Gencodes per nvcc compile (at least 1): the flags' count, or for
+/// flash-attn 3, whose units each build for their own archs, the most any
+/// unit has.
+pub(super) fn gencodes_per_compile(kind: BuildKind, su: &SourceUnits, flags: &[String]) -> u32 {
+    if kind.fa3 {
+        su.units
+            .iter()
+            .filter_map(|u| u.gencodes)
+            .max()
+            .unwrap_or(1)
+    } else {
+        (flags.len() as u32).max(1)
+    }
+}
+
 /// Whether a flash-attn 3 build should leave out its sm_80 kernels
 /// (`FLASH_ATTENTION_DISABLE_SM80=TRUE`): when the archs asked for (`--archs`,
 /// else the GPUs present) hold no 8.x, and the build's environment does not
@@ -121,7 +179,7 @@ pub(crate) fn fa3_without_sm80(
     req: &PlanRequest,
     findings: &mut Vec<Finding>,
 ) -> Result<bool, PlanError> {
-    if req.env.contains_key(&super::fa3::disable_var("SM80")) {
+    if req.env.contains_key(&fa3::disable_var("SM80")) {
         return Ok(false);
     }
     let Some((wanted, from)) = wanted_archs(facts, req)? else {
