@@ -12,19 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{
-    copy_tree, expect_code, fixture, h100_host_config, write_executable, HostCaptures, TestContext,
-};
+use common::h100_host::{fakepkg, h100, h100_with_fakepkg, on_h100};
+use common::{expect_code, fixture, successful_build_log, write_executable, TestContext};
 use serde_json::Value;
-
-fn fakepkg() -> PathBuf {
-    fixture("fakepkg")
-}
-
-/// The detect fixtures of the project's real H100 machine (read only).
-fn h100() -> HostCaptures {
-    HostCaptures::new("h100-cuda13.0")
-}
 
 /// The real interpreter behind `python3` (not a shim), if it has pip.
 fn real_python() -> Option<PathBuf> {
@@ -66,26 +56,7 @@ impl FakeBuild {
     /// 2.11 in the probe), so detection and planning run as on the real box.
     fn new(mode: &str, real_python: PathBuf) -> Self {
         let ctx = TestContext::new();
-        let tree = ctx.path().join("src/fakepkg");
-        std::fs::create_dir_all(&tree).unwrap();
-        std::fs::copy(fakepkg().join("setup.py"), tree.join("setup.py")).unwrap();
-        copy_tree(&fakepkg().join("csrc"), &tree.join("csrc"));
-        copy_tree(&fakepkg().join("flash_attn"), &tree.join("flash_attn"));
-        let h100 = h100();
-        copy_tree(&h100.file("root"), &ctx.path().join("root"));
-        h100.nvidia_smi(&ctx.bin);
-        h100.cuda(&ctx.path().join("cuda-13.0"), &h100_host_config());
-        for c in ["gcc-13", "g++-13"] {
-            h100.compiler(
-                &ctx.bin,
-                c,
-                &format!("{c}-dumpfullversion.txt"),
-                &format!("{c}-version.txt"),
-            );
-        }
-        std::os::unix::fs::symlink("gcc-13", ctx.bin.join("gcc")).unwrap();
-        std::os::unix::fs::symlink("g++-13", ctx.bin.join("g++")).unwrap();
-        h100.ninja(&ctx.path().join("venv/bin"));
+        let tree = h100_with_fakepkg(&ctx);
         let python = write_executable(
             &ctx.path().join("venv/bin/python"),
             &std::fs::read_to_string(fakepkg().join("fake-python")).unwrap(),
@@ -114,14 +85,12 @@ impl FakeBuild {
     /// The build command for another spec (an sdist of the tree).
     fn command_for(&self, spec: &Path) -> Command {
         let mut cmd = self.ctx.wheelwright();
-        cmd.env("FAKEPKG_DIR", fakepkg())
+        on_h100(&mut cmd, &self.ctx)
+            .env("FAKEPKG_DIR", fakepkg())
             .env("FAKEPKG_STATE", &self.state)
             .env("FAKEPKG_MODE", &self.mode)
             .env("FAKEPKG_REAL_PYTHON", &self.real_python)
             .env("FAKEPKG_PROBE_JSON", h100().file("probe.json"))
-            .env("WHEELWRIGHT_NVML", "off")
-            .env("WHEELWRIGHT_ROOT", self.ctx.path().join("root"))
-            .env("CUDA_HOME", self.ctx.path().join("cuda-13.0"))
             .arg("build")
             .arg(spec)
             .arg("--python")
@@ -139,6 +108,22 @@ impl FakeBuild {
             .arg("--out")
             .arg(self.out());
         cmd
+    }
+
+    /// `name` in the temp dir: an sdist of the tree (`tar -czf` of its
+    /// `fakepkg/` folder).
+    fn sdist(&self, name: &str) -> PathBuf {
+        let sdist = self.ctx.path().join(name);
+        let made = Command::new("tar")
+            .arg("-czf")
+            .arg(&sdist)
+            .arg("-C")
+            .arg(self.ctx.path().join("src"))
+            .arg("fakepkg")
+            .status()
+            .unwrap();
+        assert!(made.success());
+        sdist
     }
 
     fn report(&self) -> Value {
@@ -663,16 +648,7 @@ fn allow_prebuilt_drops_force_build() {
 #[test]
 fn builds_an_sdist_from_one_extracted_tree_across_runs() {
     let fb = FakeBuild::new("ok", require_python!());
-    let sdist = fb.ctx.path().join("fakepkg-0.1.tar.gz");
-    let made = Command::new("tar")
-        .arg("-czf")
-        .arg(&sdist)
-        .arg("-C")
-        .arg(fb.ctx.path().join("src"))
-        .arg("fakepkg")
-        .status()
-        .unwrap();
-    assert!(made.success());
+    let sdist = fb.sdist("fakepkg-0.1.tar.gz");
     let run = || fb.command_for(&sdist).arg("--no-verify").output().unwrap();
     expect_code(&run(), 0);
     let tree = fb.ctx.path().join("work/src/fakepkg");
@@ -1104,18 +1080,7 @@ setup(name="realpkg", version="0.1", ext_modules=[Extension("realpkg_ext", ["x.c
         .arg(ctx.path().join("out"))
         .output()
         .unwrap();
-    let log = std::fs::read_to_string(ctx.path().join("out/build.log")).unwrap_or_else(|_| {
-        panic!(
-            "no build.log; stderr:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{log}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let log = successful_build_log(&out, &ctx.path().join("out"));
     assert!(
         log.contains("object from an earlier attempt: False"),
         "{log}"

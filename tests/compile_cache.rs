@@ -164,14 +164,7 @@ fn build(
         .arg(ctx.path().join(runner).join("out"))
         .output()
         .unwrap();
-    let log =
-        std::fs::read_to_string(ctx.path().join(runner).join("out/build.log")).unwrap_or_default();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{log}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let log = common::successful_build_log(&out, &ctx.path().join(runner).join("out"));
     assert!(
         log.contains("=== wheelwright: compiling through sccache"),
         "{log}"

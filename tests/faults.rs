@@ -12,7 +12,7 @@ mod common;
 mod fault_build;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use fault_build::{alive, make_wheel, send, survivors, wait_exit, FaultBuild, Reaper};
@@ -103,10 +103,7 @@ fn a_full_disk_under_the_log_is_reported_and_the_wheel_is_kept() {
     let log = fb.log();
     assert!(log.starts_with("=== wheelwright"), "what fit is kept");
     assert!(log.matches(copying).count() < 12, "the log is cut");
-    assert!(fb
-        .out()
-        .join("flash_attn-2.8.3-cp312-cp312-linux_x86_64.whl")
-        .is_file());
+    assert!(fb.wheel().is_file());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("build.log is incomplete"),
         "{}",
@@ -199,10 +196,7 @@ fn an_out_dir_removed_mid_build_is_made_again_with_the_whole_log() {
     ] {
         assert!(log.contains(line), "build.log lacks `{line}`:\n{log}");
     }
-    assert!(fb
-        .out()
-        .join("flash_attn-2.8.3-cp312-cp312-linux_x86_64.whl")
-        .is_file());
+    assert!(fb.wheel().is_file());
 }
 
 /// The verification's `pip install`: a child and a `setsid env -i` daemon,
@@ -216,11 +210,10 @@ wait
 
 const INSTALLERS: [&str; 3] = ["installer", "installer-daemon", "installer-child"];
 
-/// SIGTERM while the wheel is verified: the verification stops (all of its
-/// processes), the wheel stays in the out dir, unchecked, and the report
-/// says cancelled (exit 130).
-#[test]
-fn sigterm_during_verification_stops_it_and_keeps_the_wheel() {
+/// A build whose verification hangs in [`HANGING_INSTALL`], started (its
+/// output dropped) and waited on until each of [`INSTALLERS`] wrote its pid:
+/// the build, its process, those pids and their reaper.
+fn hanging_in_verification() -> (FaultBuild, Child, Vec<u32>, Reaper) {
     let fb = FaultBuild::new(&make_wheel(4096)).with_install(HANGING_INSTALL);
     let mut child = fb
         .command()
@@ -229,7 +222,16 @@ fn sigterm_during_verification_stops_it_and_keeps_the_wheel() {
         .spawn()
         .unwrap();
     let pids = fb.wait_for_pids(&mut child, &INSTALLERS);
-    let _reaper = Reaper(pids.clone());
+    let reaper = Reaper(pids.clone());
+    (fb, child, pids, reaper)
+}
+
+/// SIGTERM while the wheel is verified: the verification stops (all of its
+/// processes), the wheel stays in the out dir, unchecked, and the report
+/// says cancelled (exit 130).
+#[test]
+fn sigterm_during_verification_stops_it_and_keeps_the_wheel() {
+    let (fb, mut child, pids, _reaper) = hanging_in_verification();
     assert!(pids.iter().all(|p| alive(*p)));
 
     send("TERM", child.id());
@@ -244,24 +246,14 @@ fn sigterm_during_verification_stops_it_and_keeps_the_wheel() {
     assert_eq!(r["outcome"], "cancelled");
     assert_eq!(r["exit_code"], 130);
     assert!(r["wheel"]["sha256"].is_string(), "the wheel is kept: {r}");
-    assert!(fb
-        .out()
-        .join("flash_attn-2.8.3-cp312-cp312-linux_x86_64.whl")
-        .is_file());
+    assert!(fb.wheel().is_file());
 }
 
 /// SIGKILL while the wheel is verified: nothing of the verification is left.
 #[test]
 fn kill_9_during_verification_leaves_no_process() {
-    let fb = FaultBuild::new(&make_wheel(4096)).with_install(HANGING_INSTALL);
-    let mut child = fb
-        .command()
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pids = fb.wait_for_pids(&mut child, &INSTALLERS);
-    let _reaper = Reaper(pids.clone());
+    // `_fb` keeps the temp dir until the end.
+    let (_fb, mut child, pids, _reaper) = hanging_in_verification();
 
     child.kill().unwrap();
     child.wait().unwrap();

@@ -7,6 +7,8 @@
 
 mod common;
 
+use std::process::Command;
+
 use common::{write_executable, TestContext};
 
 const SPEC: &str = "flash-attn==2.8.3\n::error title=PWNED::injected by the spec";
@@ -45,7 +47,7 @@ fn the_checker_finds_a_live_command_and_accepts_a_fenced_one() {
     );
 }
 
-fn runner_env(ctx: &TestContext, cmd: &mut std::process::Command) {
+fn runner_env(ctx: &TestContext, cmd: &mut Command) {
     let out = ctx.path().join("github_output");
     let summary = ctx.path().join("step_summary");
     std::fs::write(&out, "").unwrap();
@@ -53,6 +55,28 @@ fn runner_env(ctx: &TestContext, cmd: &mut std::process::Command) {
     cmd.env("GITHUB_ACTIONS", "true")
         .env("GITHUB_OUTPUT", &out)
         .env("GITHUB_STEP_SUMMARY", &summary);
+}
+
+/// `cmd` run on a runner ([`runner_env`]) fails and shows the spec, and
+/// neither of its streams runs the spec's command.
+fn fails_fenced_on_a_runner(ctx: &TestContext, cmd: &mut Command) {
+    runner_env(ctx, cmd);
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    let all = format!("{stdout}{stderr}");
+    assert!(all.contains("PWNED"), "the spec is shown (fenced): {all}");
+    for (name, stream) in [("stdout", &stdout), ("stderr", &stderr)] {
+        let live: Vec<_> = live_commands(stream)
+            .into_iter()
+            .filter(|l| l.trim_start().starts_with("::error title=PWNED"))
+            .collect();
+        assert!(
+            live.is_empty(),
+            "{name} runs {live:?}\n--- {name}\n{stream}"
+        );
+    }
 }
 
 /// A Python whose pip download fails: the build gets as far as the note
@@ -77,23 +101,7 @@ fn build_fences_the_spec_from_the_first_line_on_a_runner() {
         "--",
         SPEC,
     ]);
-    runner_env(&ctx, &mut cmd);
-    let out = cmd.output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(0));
-    let all = format!("{stdout}{stderr}");
-    assert!(all.contains("PWNED"), "the spec is shown (fenced): {all}");
-    for (name, stream) in [("stdout", &stdout), ("stderr", &stderr)] {
-        let live: Vec<_> = live_commands(stream)
-            .into_iter()
-            .filter(|l| l.trim_start().starts_with("::error title=PWNED"))
-            .collect();
-        assert!(
-            live.is_empty(),
-            "{name} runs {live:?}\n--- {name}\n{stream}"
-        );
-    }
+    fails_fenced_on_a_runner(&ctx, &mut cmd);
 }
 
 #[test]
@@ -104,20 +112,5 @@ fn workdir_fences_the_spec_on_a_runner() {
     cmd.args(["workdir", "--root", "root", "--archs", "90", "--python"])
         .arg(&python)
         .args(["--", SPEC]);
-    runner_env(&ctx, &mut cmd);
-    let out = cmd.output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(0));
-    assert!(format!("{stdout}{stderr}").contains("PWNED"));
-    for (name, stream) in [("stdout", &stdout), ("stderr", &stderr)] {
-        let live: Vec<_> = live_commands(stream)
-            .into_iter()
-            .filter(|l| l.trim_start().starts_with("::error title=PWNED"))
-            .collect();
-        assert!(
-            live.is_empty(),
-            "{name} runs {live:?}\n--- {name}\n{stream}"
-        );
-    }
+    fails_fenced_on_a_runner(&ctx, &mut cmd);
 }

@@ -5,6 +5,8 @@
 //! installs them; where one is missing the test fails under `CI` and says
 //! what to install elsewhere.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -54,11 +56,7 @@ fn tool(name: &str, env: Option<&str>, install: &str) -> Option<PathBuf> {
 
 fn run(cmd: &mut Command) -> (bool, String) {
     let out = cmd.current_dir(repo()).output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = common::both(&out);
     (out.status.success(), text)
 }
 

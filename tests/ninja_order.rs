@@ -182,11 +182,7 @@ fn run_ninja(build: &Path, shim: Option<&ninja_order::NinjaOrder>) -> String {
         .current_dir(build)
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = common::both(&out);
     assert!(out.status.success(), "ninja failed: {text}");
     text
 }
@@ -378,13 +374,7 @@ fn wheelwright_build_runs_a_torch_style_ninja_build_longest_first() {
         .arg(ctx.path().join("out"))
         .output()
         .unwrap();
-    let log = std::fs::read_to_string(ctx.path().join("out/build.log")).unwrap_or_default();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{log}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let log = common::successful_build_log(&out, &ctx.path().join("out"));
     assert!(
         log.contains("=== wheelwright: ninja starts the 5 compiles longest first"),
         "{log}"

@@ -23,22 +23,7 @@ const A800: &[&str] = &[
     "--gcc",
     "11",
 ];
-const H100: &[&str] = &[
-    "--cpus",
-    "16",
-    "--memory",
-    "125GiB",
-    "--gpu",
-    "sm_90",
-    "--cuda",
-    "13.0",
-    "--torch",
-    "2.11",
-    "--torch-cuda",
-    "13.0",
-    "--gcc",
-    "13",
-];
+const H100: &[&str] = common::SM90_HOST;
 const CI_BOX: &[&str] = &["--cpus", "2", "--memory", "24GiB"];
 const LAPTOP: &[&str] = &["--cpus", "8", "--memory", "16GiB"];
 const CGROUP_4GIB: &[&str] = &["--cpus", "8", "--memory", "64GiB", "--memory-limit", "4GiB"];

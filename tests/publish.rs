@@ -9,10 +9,10 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::index_servers::{
-    both, installed_variant, make_wheel, on_path, pip_install, python_with_pip, required,
-    uv_install, Server,
+    installed_variant, make_wheel, on_path, pip_install, python_with_pip, required, uv_install,
+    Server,
 };
-use common::{expect_code, TestContext};
+use common::{both, expect_code, TestContext};
 use serde_json::Value;
 use wheelwright_core::builder::{BuildReport, Outcome, WheelInfo};
 

@@ -12,10 +12,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::index_servers::{
-    both, free_port, installed_variant, make_wheel, on_path, pip_install, python_with_pip,
-    required, uv_install, Server,
+    free_port, installed_variant, make_wheel, on_path, pip_install, python_with_pip, required,
+    uv_install, Server,
 };
-use common::{expect_code, TestContext};
+use common::{both, expect_code, TestContext};
 use serde_json::Value;
 
 const CU12: &str = "1.0+cu12torch2.4";
@@ -58,6 +58,39 @@ fn statuses(v: &Value) -> Vec<String> {
     outcomes(v).into_iter().map(|(s, _)| s).collect()
 }
 
+/// The first entry of `v` failed, and its message says `needle`.
+fn assert_failed_with(v: &Value, needle: &str) {
+    let (status, message) = &outcomes(v)[0];
+    assert_eq!(status, "failed");
+    assert!(message.contains(needle), "{message}");
+}
+
+/// `tinyvar-VERSION-py3-none-any.whl` (Requires-Python `>=3.8`) in `dist/`.
+fn tinyvar(t: &Tools, ctx: &TestContext, version: &str) -> PathBuf {
+    make_wheel(
+        &t.python,
+        &ctx.path().join("dist"),
+        "tinyvar",
+        version,
+        ">=3.8",
+    )
+}
+
+/// pypiserver with the `auth` flags on a free port, serving `packages/`
+/// (made here): the server and that folder.
+fn pypiserver(t: &Tools, ctx: &TestContext, auth: &[&str]) -> (Server, PathBuf) {
+    let packages = ctx.path().join("packages");
+    std::fs::create_dir_all(&packages).unwrap();
+    let server = Server::pypiserver(
+        &t.pypiserver,
+        free_port(),
+        auth,
+        &packages,
+        ctx.path().join("pypi.log"),
+    );
+    (server, packages)
+}
+
 fn upload(
     ctx: &TestContext,
     wheels: &[&Path],
@@ -78,29 +111,9 @@ fn upload(
 fn uploads_to_pypiserver_once_and_pip_and_uv_install_from_it() {
     let Some(t) = tools() else { return };
     let ctx = TestContext::new();
-    let a = make_wheel(
-        &t.python,
-        &ctx.path().join("dist"),
-        "tinyvar",
-        CU12,
-        ">=3.8",
-    );
-    let b = make_wheel(
-        &t.python,
-        &ctx.path().join("dist"),
-        "tinyvar",
-        CU13,
-        ">=3.8",
-    );
-    let packages = ctx.path().join("packages");
-    std::fs::create_dir_all(&packages).unwrap();
-    let server = Server::pypiserver(
-        &t.pypiserver,
-        free_port(),
-        &["-a", ".", "-P", "."],
-        &packages,
-        ctx.path().join("pypi.log"),
-    );
+    let a = tinyvar(&t, &ctx, CU12);
+    let b = tinyvar(&t, &ctx, CU13);
+    let (server, packages) = pypiserver(&t, &ctx, &["-a", ".", "-P", "."]);
     let url = format!("{}/", server.url);
 
     let v = upload(&ctx, &[&a, &b], &url, 0, &[]);
@@ -129,9 +142,7 @@ fn uploads_to_pypiserver_once_and_pip_and_uv_install_from_it() {
         ">=3.7",
     );
     let v = upload(&ctx, &[&other], &url, 1, &[]);
-    let (status, message) = &outcomes(&v)[0];
-    assert_eq!(status, "failed");
-    assert!(message.contains("never replaces a file"), "{message}");
+    assert_failed_with(&v, "never replaces a file");
     assert_eq!(
         std::fs::read(packages.join(a.file_name().unwrap())).unwrap(),
         std::fs::read(&a).unwrap()
@@ -169,28 +180,12 @@ fn a_password_file_wants_the_twine_variables_and_the_password_is_never_shown() {
         "passlib (PyPI `passlib`) is needed: {}",
         both(&made)
     );
-    let packages = ctx.path().join("packages");
-    std::fs::create_dir_all(&packages).unwrap();
-    let server = Server::pypiserver(
-        &t.pypiserver,
-        free_port(),
-        &["-a", "update", "-P", s(&htpasswd)],
-        &packages,
-        ctx.path().join("pypi.log"),
-    );
+    let (server, packages) = pypiserver(&t, &ctx, &["-a", "update", "-P", s(&htpasswd)]);
     let url = format!("{}/", server.url);
-    let a = make_wheel(
-        &t.python,
-        &ctx.path().join("dist"),
-        "tinyvar",
-        CU12,
-        ">=3.8",
-    );
+    let a = tinyvar(&t, &ctx, CU12);
 
     let v = upload(&ctx, &[&a], &url, 1, &[]);
-    let (status, message) = &outcomes(&v)[0];
-    assert_eq!(status, "failed");
-    assert!(message.contains("TWINE_USERNAME"), "{message}");
+    assert_failed_with(&v, "TWINE_USERNAME");
     let v = upload(
         &ctx,
         &[&a],
@@ -222,20 +217,12 @@ fn a_password_file_wants_the_twine_variables_and_the_password_is_never_shown() {
 fn an_index_that_refuses_or_never_answers_fails_in_time() {
     let Some(t) = tools() else { return };
     let ctx = TestContext::new();
-    let a = make_wheel(
-        &t.python,
-        &ctx.path().join("dist"),
-        "tinyvar",
-        CU12,
-        ">=3.8",
-    );
+    let a = tinyvar(&t, &ctx, CU12);
 
     // Nothing listens: refused at once.
     let url = format!("http://127.0.0.1:{}/", free_port());
     let v = upload(&ctx, &[&a], &url, 1, &[]);
-    let (status, message) = &outcomes(&v)[0];
-    assert_eq!(status, "failed");
-    assert!(message.contains("cannot connect"), "{message}");
+    assert_failed_with(&v, "cannot connect");
 
     // A server that takes the connection and never answers: the timeout ends it.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -249,9 +236,7 @@ fn an_index_that_refuses_or_never_answers_fails_in_time() {
         .unwrap();
     let took = started.elapsed();
     let v: Value = serde_json::from_str(&expect_code(&out, 1)).unwrap();
-    let (status, message) = &outcomes(&v)[0];
-    assert_eq!(status, "failed");
-    assert!(message.contains("within 2 s"), "{message}");
+    assert_failed_with(&v, "within 2 s");
     assert!(took < Duration::from_secs(20), "took {took:?}");
     drop(silent);
 

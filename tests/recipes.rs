@@ -16,22 +16,7 @@ const FIXTURES: &str = concat!(
     "/crates/wheelwright-core/src/plan/fixtures"
 );
 
-const H200: &[&str] = &[
-    "--cpus",
-    "16",
-    "--memory",
-    "125GiB",
-    "--gpu",
-    "sm_90",
-    "--cuda",
-    "13.0",
-    "--torch",
-    "2.11",
-    "--torch-cuda",
-    "13.0",
-    "--gcc",
-    "13",
-];
+const H200: &[&str] = common::SM90_HOST;
 
 /// The switches `bench/device/fa3-reduced.sh` sets.
 const REDUCED: &[&str] = &[

@@ -3,6 +3,8 @@
 //! files, the table of recorded binaries, and the workflow's asset names
 //! against the ones `action/install.sh` downloads.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -19,11 +21,7 @@ fn check_glibc(bin: &Path, max: &str) -> (i32, String) {
         .arg(max)
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = common::both(&out);
     (out.status.code().unwrap(), text)
 }
 

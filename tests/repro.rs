@@ -6,11 +6,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
-use common::{
-    copy_tree, expect_code, fixture, h100_host_config, write_executable, HostCaptures, TestContext,
-};
+use common::h100_host::{fakepkg, h100, h100_with_fakepkg, on_h100};
+use common::{expect_code, write_executable, TestContext};
 use serde_json::Value;
 
 /// The real interpreter behind `python3` (the fake interpreter hands `-m venv`
@@ -43,29 +42,10 @@ struct Host {
 impl Host {
     fn new(real_python: PathBuf) -> Host {
         let ctx = TestContext::new();
-        let fakepkg = fixture("fakepkg");
-        let tree = ctx.path().join("src/fakepkg");
-        std::fs::create_dir_all(&tree).unwrap();
-        std::fs::copy(fakepkg.join("setup.py"), tree.join("setup.py")).unwrap();
-        copy_tree(&fakepkg.join("csrc"), &tree.join("csrc"));
-        copy_tree(&fakepkg.join("flash_attn"), &tree.join("flash_attn"));
-        let h100 = HostCaptures::new("h100-cuda13.0");
-        copy_tree(&h100.file("root"), &ctx.path().join("root"));
-        h100.nvidia_smi(&ctx.bin);
-        h100.cuda(&ctx.path().join("cuda-13.0"), &h100_host_config());
-        for c in ["gcc-13", "g++-13"] {
-            let (dump, version) = (
-                format!("{c}-dumpfullversion.txt"),
-                format!("{c}-version.txt"),
-            );
-            h100.compiler(&ctx.bin, c, &dump, &version);
-        }
-        std::os::unix::fs::symlink("gcc-13", ctx.bin.join("gcc")).unwrap();
-        std::os::unix::fs::symlink("g++-13", ctx.bin.join("g++")).unwrap();
-        h100.ninja(&ctx.path().join("venv/bin"));
+        let tree = h100_with_fakepkg(&ctx);
         let python = write_executable(
             &ctx.path().join("venv/bin/python"),
-            &std::fs::read_to_string(fakepkg.join("fake-python")).unwrap(),
+            &std::fs::read_to_string(fakepkg().join("fake-python")).unwrap(),
         );
         let state = ctx.path().join("state");
         std::fs::create_dir_all(&state).unwrap();
@@ -81,22 +61,13 @@ impl Host {
     /// `cmd` with the environment every run here gets (the fake package's
     /// variables, the fixture root, CUDA_HOME), on top of the clean test env.
     fn env(&self, mut cmd: Command) -> Command {
-        cmd.env_clear()
-            .env("PATH", format!("{}:/usr/bin:/bin", self.ctx.bin.display()))
-            .env("HOME", &self.ctx.home)
-            .env("LANG", "C.UTF-8")
-            .current_dir(self.ctx.path())
-            .env("FAKEPKG_DIR", fixture("fakepkg"))
+        self.ctx.clean_env(&mut cmd);
+        on_h100(&mut cmd, &self.ctx)
+            .env("FAKEPKG_DIR", fakepkg())
             .env("FAKEPKG_STATE", &self.state)
             .env("FAKEPKG_MODE", "ok")
             .env("FAKEPKG_REAL_PYTHON", &self.real_python)
-            .env(
-                "FAKEPKG_PROBE_JSON",
-                HostCaptures::new("h100-cuda13.0").file("probe.json"),
-            )
-            .env("WHEELWRIGHT_NVML", "off")
-            .env("WHEELWRIGHT_ROOT", self.ctx.path().join("root"))
-            .env("CUDA_HOME", self.ctx.path().join("cuda-13.0"));
+            .env("FAKEPKG_PROBE_JSON", h100().file("probe.json"));
         cmd
     }
 
@@ -151,6 +122,17 @@ impl Host {
     }
 }
 
+/// `wheelwright repro REPORT FLAG`, run by `wheelwright` (a command of the
+/// binary with its environment).
+fn repro(mut wheelwright: Command, report: &Path, flag: &str) -> Output {
+    wheelwright
+        .arg("repro")
+        .arg(report)
+        .arg(flag)
+        .output()
+        .unwrap()
+}
+
 fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -173,13 +155,7 @@ fn a_report_replays_with_the_same_command_and_environment() {
     );
 
     // The printed script, run by sh with the same inherited environment.
-    let out = host
-        .wheelwright()
-        .arg("repro")
-        .arg(&report_path)
-        .arg("--print-script")
-        .output()
-        .unwrap();
+    let out = repro(host.wheelwright(), &report_path, "--print-script");
     let script = expect_code(&out, 0);
     let script_path = write_executable(&host.ctx.path().join("repro.sh"), &script);
     let mut sh = host.env(Command::new("sh"));
@@ -272,13 +248,11 @@ fn a_changed_host_is_reported_as_different_and_replan_plans_anew() {
 fn schema_1_reports_unknown_schemas_and_other_files() {
     let ctx = TestContext::new();
     let bench = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results/h200-full-build");
-    let out = ctx
-        .wheelwright()
-        .arg("repro")
-        .arg(bench.join("report.json"))
-        .arg("--print-script")
-        .output()
-        .unwrap();
+    let out = repro(
+        ctx.wheelwright(),
+        &bench.join("report.json"),
+        "--print-script",
+    );
     let script = expect_code(&out, 0);
     assert!(
         script.contains("export FLASH_ATTN_CUDA_ARCHS=90\n"),
@@ -381,13 +355,7 @@ fn diagnose_reads_the_saved_log_again() {
     for f in ["report.json", "build.log"] {
         std::fs::copy(src.join(f), dir.join(f)).unwrap();
     }
-    let out = ctx
-        .wheelwright()
-        .arg("repro")
-        .arg(dir.join("report.json"))
-        .arg("--diagnose")
-        .output()
-        .unwrap();
+    let out = repro(ctx.wheelwright(), &dir.join("report.json"), "--diagnose");
     // The OOM kills of attempt 1 are error findings: exit 1, as `diagnose` does.
     let stdout = expect_code(&out, 1);
     assert!(stdout.contains("error[oom-killed]"), "{stdout}");

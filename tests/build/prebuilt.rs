@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::common::index_servers::Server;
-use super::common::{expect_code, prerequisite_missing};
+use super::common::{both, expect_code, prerequisite_missing};
 use super::{real_python, FakeBuild};
 use serde_json::Value;
 use wheelwright_core::env_vars;
@@ -133,17 +133,7 @@ fn release_asset(fb: &FakeBuild, dir: &Path, so: &Path, init: Option<&str>) -> P
 
 /// `flash_attn-2.8.3.tar.gz` of the fake tree: a source that names its version.
 fn sdist(fb: &FakeBuild) -> PathBuf {
-    let sdist = fb.ctx.path().join(format!("flash_attn-{VERSION}.tar.gz"));
-    let made = Command::new("tar")
-        .arg("-czf")
-        .arg(&sdist)
-        .arg("-C")
-        .arg(fb.ctx.path().join("src"))
-        .arg("fakepkg")
-        .status()
-        .unwrap();
-    assert!(made.success());
-    sdist
+    fb.sdist(&format!("flash_attn-{VERSION}.tar.gz"))
 }
 
 /// `build --prefer-prebuilt --archs 80;90 --prebuilt-url URL` of the sdist.
@@ -160,14 +150,6 @@ fn build(fb: &FakeBuild, url: &str, extra: &[&str]) -> (Output, Duration) {
     let start = Instant::now();
     let out = cmd.output().unwrap();
     (out, start.elapsed())
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn sha256_hex(path: &Path) -> String {
@@ -215,7 +197,7 @@ fn a_matching_release_wheel_that_passes_wheel_check_is_used_instead_of_compiling
     let url = format!("{}/v{VERSION}/{}", server.url, asset_name());
     let outputs = fb.ctx.path().join("github-output");
     let (out, _) = build(&fb, &server.url, &["--no-verify"]);
-    let all = text(&out);
+    let all = both(&out);
     expect_code(&out, 0);
     let sha = sha256_hex(&asset);
     let used = format!("prebuilt wheel used instead of compiling: {url} (sha256 {sha})");
@@ -307,7 +289,7 @@ fn no_release_wheel_for_this_host_compiles_after_one_note() {
     let server = Server::http(&fb.real_python, &served, fb.ctx.path().join("http.log"));
     let url = format!("{}/v{VERSION}/{}", server.url, asset_name());
     let (out, _) = build(&fb, &server.url, &["--no-verify"]);
-    let all = text(&out);
+    let all = both(&out);
     expect_code(&out, 0);
     let note = format!("no prebuilt wheel for this host ({url} does not exist); compiling");
     assert_eq!(
@@ -333,7 +315,7 @@ fn a_server_that_accepts_and_never_answers_times_out_in_seconds_and_compiles() {
     });
     let url = format!("{base}/v{VERSION}/{}", asset_name());
     let (out, elapsed) = build(&fb, &base, &["--no-verify"]);
-    let all = text(&out);
+    let all = both(&out);
     expect_code(&out, 0);
     let note =
         format!("prebuilt wheel not checked: {url} unreachable (timed out after 10 s); compiling");
@@ -358,7 +340,7 @@ fn a_refused_connection_compiles_at_once() {
         .port();
     let base = format!("http://127.0.0.1:{port}");
     let (out, elapsed) = build(&fb, &base, &["--no-verify"]);
-    let all = text(&out);
+    let all = both(&out);
     expect_code(&out, 0);
     let lines = notes(&all, "unreachable");
     assert_eq!(lines.len(), 1, "{all}");
@@ -384,7 +366,7 @@ fn a_release_wheel_that_fails_wheel_check_is_not_used() {
     let server = Server::http(&fb.real_python, &served, fb.ctx.path().join("http.log"));
     let url = format!("{}/v{VERSION}/{}", server.url, asset_name());
     let (out, _) = build(&fb, &server.url, &["--no-verify"]);
-    let all = text(&out);
+    let all = both(&out);
     expect_code(&out, 0);
     let lines = notes(&all, "fails wheel check");
     assert_eq!(lines.len(), 1, "{all}");
@@ -423,7 +405,7 @@ fn a_release_wheel_that_fails_its_verification_is_not_used() {
     let server = Server::http(&fb.real_python, &served, fb.ctx.path().join("http.log"));
     let url = format!("{}/v{VERSION}/{}", server.url, asset_name());
     let (out, _) = build(&fb, &server.url, &[]);
-    let all = text(&out);
+    let all = both(&out);
     expect_code(&out, 0);
     let lines = notes(&all, "failed its verification");
     assert_eq!(lines.len(), 1, "{all}");
@@ -456,7 +438,7 @@ fn a_wheelhouse_copy_is_used_without_the_network() {
             house.to_str().unwrap(),
         ],
     );
-    let all = text(&out);
+    let all = both(&out);
     expect_code(&out, 0);
     let sha = sha256_hex(&lower);
     let used = format!(
@@ -489,7 +471,7 @@ fn a_source_tree_is_compiled_without_a_lookup() {
         ])
         .output()
         .unwrap();
-    let all = text(&out);
+    let all = both(&out);
     expect_code(&out, 0);
     let note = format!(
         "prebuilt wheel not looked for: {} is a source tree, which may differ from any release; compiling",

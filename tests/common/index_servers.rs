@@ -258,12 +258,3 @@ pub fn installed_variant(python: &Path, target: &Path, module: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
-
-/// Stdout and stderr of a finished tool, for assertions.
-pub fn both(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}

@@ -2,11 +2,31 @@
 //! a temp dir, a fake HOME, and a `bin/` first on PATH for fake toolchains.
 #![allow(dead_code)]
 
+pub mod h100_host;
 pub mod index_servers;
 pub mod schemas;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+/// `plan` flags of the project's sm_90 boxes (the H100 and the H200 alike):
+/// 16 cores, 125 GiB, CUDA 13.0, torch 2.11 built for CUDA 13.0, gcc 13.
+pub const SM90_HOST: &[&str] = &[
+    "--cpus",
+    "16",
+    "--memory",
+    "125GiB",
+    "--gpu",
+    "sm_90",
+    "--cuda",
+    "13.0",
+    "--torch",
+    "2.11",
+    "--torch-cuda",
+    "13.0",
+    "--gcc",
+    "13",
+];
 
 pub struct TestContext {
     pub dir: tempfile::TempDir,
@@ -37,12 +57,18 @@ impl TestContext {
     /// `bin/` and the system's basic tools on PATH, HOME in the temp dir.
     pub fn wheelwright(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wheelwright"));
+        self.clean_env(&mut cmd);
+        cmd
+    }
+
+    /// Give `cmd` (any program) the clean environment of [`Self::wheelwright`]
+    /// and the temp dir as its working directory.
+    pub fn clean_env<'a>(&self, cmd: &'a mut Command) -> &'a mut Command {
         cmd.env_clear()
             .env("PATH", format!("{}:/usr/bin:/bin", self.bin.display()))
             .env("HOME", &self.home)
             .env("LANG", "C.UTF-8")
-            .current_dir(self.path());
-        cmd
+            .current_dir(self.path())
     }
 }
 
@@ -67,6 +93,26 @@ pub fn expect_code(out: &Output, code: i32) -> String {
         "unexpected exit code\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
     );
     stdout
+}
+
+/// Stdout and stderr of a finished tool, for assertions.
+pub fn both(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The `build.log` that the `wheelwright build` which gave `out` left in
+/// `out_dir`, once the build is seen to have exited 0 (else the panic shows
+/// the log, or that there is none, and stderr).
+pub fn successful_build_log(out: &Output, out_dir: &Path) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let log = std::fs::read_to_string(out_dir.join("build.log"))
+        .unwrap_or_else(|_| panic!("no build.log; stderr:\n{stderr}"));
+    assert_eq!(out.status.code(), Some(0), "{log}\n{stderr}");
+    log
 }
 
 impl TestContext {

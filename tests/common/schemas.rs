@@ -38,11 +38,7 @@ pub fn validate(validator: &Path, schema: &str, instances: &[&Path]) -> Result<(
         .args(instances)
         .output()
         .expect("run check-jsonschema");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = super::both(&out);
     match out.status.code() {
         Some(0) => Ok(()),
         // 1: an instance is invalid; anything else (a bad schema, a crash)

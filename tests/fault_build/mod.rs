@@ -13,9 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use crate::common::{
-    copy_tree, fixture, h100_host_config, write_executable, HostCaptures, TestContext,
-};
+use crate::common::h100_host::{h100, h100_with_fakepkg, on_h100};
+use crate::common::{fixture, write_executable, TestContext};
 
 /// The fake interpreter. `$FAULT_STATE/build.sh` plays `pip wheel` (its
 /// arguments follow), `$FAULT_STATE/install.sh` plays the verify venv's
@@ -48,6 +47,9 @@ pub fn real_log() -> PathBuf {
     fixture("logs/device/healthy_fa_kernels.log")
 }
 
+/// The wheel [`make_wheel`] leaves.
+pub const WHEEL: &str = "flash_attn-2.8.3-cp312-cp312-linux_x86_64.whl";
+
 /// Shell lines for `build.sh` that leave a wheel of `bytes` bytes in pip's
 /// `-w` dir (a zip's content does not matter to the build; `--no-verify` or
 /// the fake verification never opens it).
@@ -55,7 +57,7 @@ pub fn make_wheel(bytes: usize) -> String {
     format!(
         r#"dist=""; while [ $# -gt 0 ]; do [ "$1" = -w ] && dist="$2"; shift; done
 mkdir -p "$dist"
-head -c {bytes} /dev/urandom > "$dist/flash_attn-2.8.3-cp312-cp312-linux_x86_64.whl"
+head -c {bytes} /dev/urandom > "$dist/{WHEEL}"
 "#
     )
 }
@@ -71,27 +73,7 @@ impl FaultBuild {
     /// A host whose build is `build_script` (run by `sh` with pip's arguments).
     pub fn new(build_script: &str) -> Self {
         let ctx = TestContext::new();
-        let fakepkg = fixture("fakepkg");
-        let tree = ctx.path().join("src/fakepkg");
-        std::fs::create_dir_all(&tree).unwrap();
-        std::fs::copy(fakepkg.join("setup.py"), tree.join("setup.py")).unwrap();
-        copy_tree(&fakepkg.join("csrc"), &tree.join("csrc"));
-        copy_tree(&fakepkg.join("flash_attn"), &tree.join("flash_attn"));
-        let h100 = HostCaptures::new("h100-cuda13.0");
-        copy_tree(&h100.file("root"), &ctx.path().join("root"));
-        h100.nvidia_smi(&ctx.bin);
-        h100.cuda(&ctx.path().join("cuda-13.0"), &h100_host_config());
-        for c in ["gcc-13", "g++-13"] {
-            h100.compiler(
-                &ctx.bin,
-                c,
-                &format!("{c}-dumpfullversion.txt"),
-                &format!("{c}-version.txt"),
-            );
-        }
-        std::os::unix::fs::symlink("gcc-13", ctx.bin.join("gcc")).unwrap();
-        std::os::unix::fs::symlink("g++-13", ctx.bin.join("g++")).unwrap();
-        h100.ninja(&ctx.path().join("venv/bin"));
+        let tree = h100_with_fakepkg(&ctx);
         let python = write_executable(&ctx.path().join("venv/bin/python"), FAKE_PYTHON);
         let state = ctx.path().join("state");
         std::fs::create_dir_all(&state).unwrap();
@@ -115,19 +97,19 @@ impl FaultBuild {
         self.ctx.path().join("out")
     }
 
+    /// Where the build's wheel ([`WHEEL`]) lands in the out dir.
+    pub fn wheel(&self) -> PathBuf {
+        self.out().join(WHEEL)
+    }
+
     /// `wheelwright build` of the tree with the fake host.
     pub fn command(&self) -> Command {
         let mut cmd = self.ctx.wheelwright();
-        cmd.env("FAULT_STATE", &self.state)
+        on_h100(&mut cmd, &self.ctx)
+            .env("FAULT_STATE", &self.state)
             .env("FAULT_OUT", self.out())
             .env("FAULT_LOG", real_log())
-            .env(
-                "FAULT_PROBE_JSON",
-                HostCaptures::new("h100-cuda13.0").file("probe.json"),
-            )
-            .env("WHEELWRIGHT_NVML", "off")
-            .env("WHEELWRIGHT_ROOT", self.ctx.path().join("root"))
-            .env("CUDA_HOME", self.ctx.path().join("cuda-13.0"))
+            .env("FAULT_PROBE_JSON", h100().file("probe.json"))
             .arg("build")
             .arg(&self.tree)
             .arg("--python")

@@ -1,0 +1,58 @@
+//! The build host of the `wheelwright build` tests (`tests/build.rs`,
+//! `tests/repro.rs`, `tests/fault_build/`): the project's real H100 machine
+//! as its detect captures describe it (`tests/fixtures/hosts/h100-cuda13.0`),
+//! laid out in a test's temp dir so that detect and plan run as on the real
+//! box, and the fake package's tree (`tests/fixtures/fakepkg`) to build.
+//! Each test brings its own fake interpreter.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use super::{copy_tree, fixture, h100_host_config, HostCaptures, TestContext};
+
+/// The fake package, `tests/fixtures/fakepkg` (read only).
+pub fn fakepkg() -> PathBuf {
+    fixture("fakepkg")
+}
+
+/// The detect captures of the project's real H100 machine (read only).
+pub fn h100() -> HostCaptures {
+    HostCaptures::new("h100-cuda13.0")
+}
+
+/// Lay out in `ctx` the H100 host: its fixture root at `root/`, its
+/// `nvidia-smi` and `gcc-13`/`g++-13` (also as `gcc`/`g++`) in `bin/`, CUDA
+/// 13.0 at `cuda-13.0/` and ninja in `venv/bin/`; and a copy of the fake
+/// package's tree (`setup.py`, `csrc/`, `flash_attn/`) at `src/fakepkg`,
+/// which is returned. Commands that build there want [`on_h100`].
+pub fn h100_with_fakepkg(ctx: &TestContext) -> PathBuf {
+    let tree = ctx.path().join("src/fakepkg");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::copy(fakepkg().join("setup.py"), tree.join("setup.py")).unwrap();
+    copy_tree(&fakepkg().join("csrc"), &tree.join("csrc"));
+    copy_tree(&fakepkg().join("flash_attn"), &tree.join("flash_attn"));
+    let h100 = h100();
+    copy_tree(&h100.file("root"), &ctx.path().join("root"));
+    h100.nvidia_smi(&ctx.bin);
+    h100.cuda(&ctx.path().join("cuda-13.0"), &h100_host_config());
+    for c in ["gcc-13", "g++-13"] {
+        h100.compiler(
+            &ctx.bin,
+            c,
+            &format!("{c}-dumpfullversion.txt"),
+            &format!("{c}-version.txt"),
+        );
+    }
+    std::os::unix::fs::symlink("gcc-13", ctx.bin.join("gcc")).unwrap();
+    std::os::unix::fs::symlink("g++-13", ctx.bin.join("g++")).unwrap();
+    h100.ninja(&ctx.path().join("venv/bin"));
+    tree
+}
+
+/// Point `cmd`'s detection at the host [`h100_with_fakepkg`] laid out in
+/// `ctx`: no NVML, the fixture root, its CUDA_HOME.
+pub fn on_h100<'a>(cmd: &'a mut Command, ctx: &TestContext) -> &'a mut Command {
+    cmd.env("WHEELWRIGHT_NVML", "off")
+        .env("WHEELWRIGHT_ROOT", ctx.path().join("root"))
+        .env("CUDA_HOME", ctx.path().join("cuda-13.0"))
+}
