@@ -37,7 +37,7 @@ SWITCHES="BACKWARD SPLIT PAGEDKV APPENDKV LOCAL SOFTCAP PACKGQA FP8 SM80 HDIMDIF
 for s in $SWITCHES; do export "FLASH_ATTENTION_DISABLE_$s=TRUE"; done
 SRC=$W/flash-attention/hopper
 export PATH="$W/bin:$PATH"
-running() { [ -f $W/pid ] && kill -0 "$(cat $W/pid)" 2>/dev/null; }
+. "$(dirname "$0")/detached.sh"
 case "${1:-status}" in
 start)
   rm -rf $W; mkdir -p $W/bin
@@ -70,18 +70,12 @@ start)
   echo $! >$W/pid
   echo "started pid $! at $(date -u +%FT%TZ): $units units, ${extra[*]:-planned jobs}" | tee $W/started ;;
 wait)
-  end=$(( $(date +%s) + ${2:-560} ))
-  while [ "$(date +%s)" -lt "$end" ] && running; do sleep 5; done
-  bash "$0" collect ;;
+  wait_then_collect "${2:-}" ;;
 collect)
   cat $W/started 2>/dev/null; date -u +%FT%TZ
   grep -E "wheelwright: progress" $W/console.log 2>/dev/null | tail -1
   grep -E "^wheelwright: |^  (attempt|wheel|log|report)" $W/console.log 2>/dev/null | tail -n 10 | cut -c1-300
-  running && echo "STILL RUNNING (pid $(cat $W/pid))"
-  cp $W/plan.json "$OUT/" 2>/dev/null
-  cp $W/out/report.json "$OUT/" 2>/dev/null
-  tail -c 2000000 $W/out/build.log >"$OUT/build.log.tail" 2>/dev/null
-  tail -c 200000 $W/console.log >"$OUT/console.tail" 2>/dev/null
+  copy_records
   find "$SRC/build" -name .ninja_log -exec cp {} "$OUT/ninja_log" \; 2>/dev/null
   ls -l $W/out/*.whl 2>/dev/null | tee "$OUT/wheel.txt"
   python3 - "$W/plan.json" "$W/out/report.json" "$OUT/ninja_log" "$OUT/compare.json" <<'PY'
@@ -147,5 +141,5 @@ PY
   fi
   [ -f $W/out/report.json ] && ! running && echo "REPORT WRITTEN" ;;
 status)
-  running && echo "running (pid $(cat $W/pid))" || echo "not running" ;;
+  say_status ;;
 esac

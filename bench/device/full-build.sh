@@ -28,7 +28,7 @@ BIN=${BIN:-.carry/wheelwright}
 SDIST=${SDIST:-.carry/flash_attn-2.8.3.tar.gz}
 OUT=${OUT:-/tmp/fullbuild-out}
 mkdir -p "$OUT"
-running() { [ -f $W/pid ] && kill -0 "$(cat $W/pid)" 2>/dev/null; }
+. "$(dirname "$0")/detached.sh"
 case "${1:-status}" in
 start)
   rm -rf $W; mkdir -p $W
@@ -51,19 +51,13 @@ start)
   echo "started pid $! at $(date -u +%FT%TZ) with: $BIN build $SDIST ${extra[*]}" | tee $W/started ;;
 wait)
   # Until the build ends, at most $2 seconds.
-  end=$(( $(date +%s) + ${2:-560} ))
-  while [ "$(date +%s)" -lt "$end" ] && running; do sleep 5; done
-  bash "$0" collect ;;
+  wait_then_collect "${2:-}" ;;
 collect)
   cat $W/started 2>/dev/null; date -u +%FT%TZ
   grep -E "wheelwright: progress" $W/console.log | tail -2
   grep -E "^wheelwright: |^  (attempt|verify|wheel|log|report)" $W/console.log | tail -n 12 | cut -c1-300
   grep -m2 -E "ninja order|longest first" $W/out/build.log 2>/dev/null | cut -c1-300
-  running && echo "STILL RUNNING (pid $(cat $W/pid))"
-  cp $W/plan.json "$OUT/" 2>/dev/null
-  cp $W/out/report.json "$OUT/" 2>/dev/null
-  tail -c 2000000 $W/out/build.log >"$OUT/build.log.tail" 2>/dev/null
-  tail -c 200000 $W/console.log >"$OUT/console.tail" 2>/dev/null
+  copy_records
   grep -E "wheelwright: " $W/console.log >"$OUT/console.wheelwright" 2>/dev/null
   find $W/work -name .ninja_log -exec cp {} "$OUT/ninja_log" \; 2>/dev/null
   if [ -f "$OUT/ninja_log" ]; then
@@ -98,5 +92,5 @@ after)
   done
   tar -C "$W" -czf "$OUT/after-build.tgz" after-build ;;
 status)
-  running && echo "running (pid $(cat $W/pid))" || echo "not running" ;;
+  say_status ;;
 esac

@@ -52,7 +52,7 @@ flash_fwd_hdim64_fp16_causal_sm80 flash_fwd_hdim64_bf16_causal_sm80
 flash_fwd_hdim128_fp16_sm80 flash_fwd_hdim128_bf16_sm80
 flash_fwd_hdim256_fp16_sm80 flash_fwd_hdim256_bf16_sm80
 "
-running() { [ -f $W/pid ] && kill -0 "$(cat $W/pid)" 2>/dev/null; }
+. "$(dirname "$0")/detached.sh"
 case "${1:-status}" in
 start)
   rm -rf $W; mkdir -p $W/fa $W/src
@@ -72,19 +72,13 @@ start)
   echo $! >$W/pid
   echo "started pid $! at $(date -u +%FT%TZ): memory.max=$LIMIT, --max-jobs $JOBS" | tee $W/started ;;
 wait)
-  end=$(( $(date +%s) + ${2:-560} ))
-  while [ "$(date +%s)" -lt "$end" ] && running; do sleep 5; done
-  bash "$0" collect ;;
+  wait_then_collect "${2:-}" ;;
 collect)
   cat $W/started 2>/dev/null; date -u +%FT%TZ
   grep -E "^wheelwright: |out of memory|re-planned|not an out-of-memory|thrash" $W/console.log | tail -n 12 | cut -c1-400
   cat /sys/fs/cgroup/wheelwright-oom/memory.events 2>/dev/null | tee "$OUT/memory.events"
   cat /sys/fs/cgroup/wheelwright-oom/memory.pressure 2>/dev/null | tee "$OUT/memory.pressure"
-  running && echo "STILL RUNNING (pid $(cat $W/pid))"
-  cp $W/plan.json "$OUT/" 2>/dev/null
-  cp $W/out/report.json "$OUT/" 2>/dev/null
-  tail -c 2000000 $W/out/build.log >"$OUT/build.log.tail" 2>/dev/null
-  tail -c 200000 $W/console.log >"$OUT/console.tail" 2>/dev/null
+  copy_records
   grep -E '^\{"name": "wheelwright-oom"' $W/console.log >"$OUT/cgroup.json" 2>/dev/null
   # pip wheel builds in the source tree (src/build/temp.*), not in the work dir.
   find $W/work $W/src -name .ninja_log -exec cp {} "$OUT/ninja_log" \; 2>/dev/null
@@ -107,5 +101,5 @@ PY
   fi
   [ -f $W/out/report.json ] && ! running && echo "REPORT WRITTEN" ;;
 status)
-  running && echo "running (pid $(cat $W/pid))" || echo "not running" ;;
+  say_status ;;
 esac
