@@ -393,8 +393,9 @@ fn a_sigkill_without_oom_evidence_is_not_retried() {
 /// Issue 15 §1 as the H200 showed it (`bench/results/h200-oom-cgroup-thrash`):
 /// 16 forced jobs in a 48G cgroup sit at the limit with all tasks stalled and
 /// no OOM kill. The fake cgroup here says that (the captured
-/// `memory.pressure`) while a fake compiler waits; the thrash watchdog (its
-/// time cut to 2 s by WHEELWRIGHT_THRASH_SECONDS) stops attempt 1, the report
+/// `memory.pressure`, its stall counter growing 87 % of the time) while a
+/// fake compiler waits; the thrash watchdog (its time cut to 3 s, its window
+/// to 1 s, by WHEELWRIGHT_THRASH_SECONDS) stops attempt 1, the report
 /// says thrashing with the evidence, and attempt 2 runs with the planner's
 /// MAX_JOBS for that limit and builds the rest.
 #[test]
@@ -434,7 +435,7 @@ fn a_build_thrashing_at_its_cgroup_limit_is_stopped_and_retried_with_the_planned
     assert!((1..16).contains(&planned), "{planned}");
     let out = fb
         .command()
-        .env("WHEELWRIGHT_THRASH_SECONDS", "2")
+        .env("WHEELWRIGHT_THRASH_SECONDS", "3")
         .output()
         .unwrap();
     expect_code(&out, 0);
@@ -444,19 +445,27 @@ fn a_build_thrashing_at_its_cgroup_limit_is_stopped_and_retried_with_the_planned
     let first = &attempts[0];
     assert_eq!(first["outcome"], "thrashing");
     assert_eq!(first["max_jobs"], 16);
-    // Stopped within the bound: 2 s of pressure from the first sample at the
+    // Stopped within the bound: 3 s of pressure from the first share at the
     // limit, then SIGTERM (the fake compiler ends at once); slack for a
     // loaded box.
     let seconds = first["seconds"].as_f64().unwrap();
-    assert!((2.0..12.0).contains(&seconds), "attempt 1 ran {seconds} s");
+    assert!((3.0..13.0).contains(&seconds), "attempt 1 ran {seconds} s");
     let verdict = first["verdict"].as_str().unwrap();
+    let share: f64 = verdict
+        .strip_prefix("tasks stalled on memory ")
+        .and_then(|v| v.split_once(" % of the last 1 s at the 48.0 GiB cgroup limit for 3"))
+        .unwrap_or_else(|| panic!("{verdict}"))
+        .0
+        .parse()
+        .unwrap();
+    // 87 % as the fake grows the counter, give or take its 50 ms steps.
+    assert!((75.0..=100.0).contains(&share), "{verdict}");
     assert!(
-        verdict.starts_with(
-            "tasks stalled on memory 87 % of the last 10 s at the 48.0 GiB cgroup limit for 2"
-        ) && verdict.contains(" s: thrashing (memory.pressure full avg10 ≥ 87 % on each of "),
+        verdict.contains(" s: thrashing (memory.pressure full total: stalled ≥ "),
         "{verdict}"
     );
-    assert_eq!(first["memory_pressure_peak"], 87.32);
+    let peak = first["memory_pressure_peak"].as_f64().unwrap();
+    assert!((75.0..=100.0).contains(&peak), "{peak}");
     assert!(finding_ids(&first["findings"]).contains(&"memory-thrashing".to_string()));
     let compiler = read_pid(&fb.state.join("compiler.pid")).unwrap();
     assert!(!alive(compiler), "the stalled compiler outlived the stop");

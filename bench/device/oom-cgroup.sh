@@ -10,7 +10,8 @@
 # wheelwright's thrash watchdog (outcome `thrashing`, verdict "tasks stalled on
 # memory N % of the last 10 s at the 48.0 GiB cgroup limit for 30 s:
 # thrashing") within about a minute or two (the compilers fill the cgroup in
-# ~1 min, then 30 s of full avg10 >= 50 %), or `oom-killed` if the kernel kills
+# ~1 min, then 30 s of a full stall share >= 50 % of the last 10 s, from PSI's
+# `full total`), or `oom-killed` if the kernel kills
 # first; attempt 2 re-planned for the 48G limit with the cost model at the
 # planner's own MAX_JOBS (9, as plan.json says) and `ok`, without thrashing
 # (its watchdog would stop it again). collect prints each attempt's outcome,

@@ -101,9 +101,12 @@ pub struct Attempt {
     /// thrash watchdog's evidence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<String>,
-    /// The highest memory pressure seen while it ran: PSI `full avg10`
-    /// (percent of the last 10 s that all of the build's tasks stalled on
-    /// memory), where readable.
+    /// The highest memory pressure of this attempt: the largest share
+    /// (percent) of any 10 s of it in which all of the build's tasks stalled
+    /// on memory, from the PSI `full total=` stall counter read at its own
+    /// samples (so, unlike the kernel's `avg10`, nothing of an earlier
+    /// attempt's stall; 3-10 s windows in its first 10 s). Absent where PSI
+    /// is unreadable or the attempt ended within 3 s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_pressure_peak: Option<f64>,
     /// What watched it and what could not, e.g. that no thrash watchdog ran

@@ -165,8 +165,8 @@ pub struct AttemptSettings {
     /// `None`: the ETA goes by the rate so far.
     pub schedule: Option<ScheduleBasis>,
     /// When an attempt thrashing at the memory ceiling is stopped and retried
-    /// (`builder::oom::thrash`: full avg10 ≥ 50 % for 30 s at ≥ 90 % of the
-    /// memory limit, by default).
+    /// (`builder::oom::thrash`: all tasks stalled on memory ≥ 50 % of the
+    /// last 10 s for 30 s at ≥ 90 % of the memory limit, by default).
     pub thrash: oom::thrash::ThrashPolicy,
 }
 
@@ -743,7 +743,7 @@ fn run_one(
                 .as_ref()
                 .map(|s| s.evidence.clone())
                 .or_else(|| verdict.as_ref().map(|v| v.evidence.clone())),
-            memory_pressure_peak: thrash.as_ref().and_then(|w| w.peak_full_avg10),
+            memory_pressure_peak: thrash.as_ref().and_then(|w| w.peak()),
             notes,
         },
         wheel,

@@ -13,14 +13,35 @@
 //! [`SAMPLE_INTERVAL`]: the build's own cgroup's `memory.pressure` (cgroup v2,
 //! found as [`super::memory_events_file`] finds `memory.events`: beside this
 //! process's cgroup, else the cgroup root inside a container), else the
-//! host's `/proc/pressure/memory`. The attempt is **thrashing** when, on every
-//! sample for [`SUSTAINED`] in a row,
-//! - `full avg10` ≥ [`FULL_AVG10_PERCENT`]: all non-idle tasks stalled on
-//!   memory at least half of the last 10 s (the kernel's running average), and
+//! host's `/proc/pressure/memory`. From the `full total=` counter of its own
+//! samples it takes the attempt's **stall share** ([`psi::StallWindow`]): the
+//! share of the last [`WINDOW`] of this attempt in which all of the build's
+//! non-idle tasks stalled on memory. The attempt is **thrashing** when, on
+//! every sample for [`SUSTAINED`] in a row,
+//! - the stall share ≥ [`FULL_PERCENT`], and
 //! - memory in use ≥ [`super::AT_CEILING_FRACTION`] of the ceiling: the
 //!   cgroup's `memory.current` against its limit, else the host's MemTotal −
 //!   MemAvailable against MemTotal (or the plan's ceiling where none is
 //!   readable). Pressure below the ceiling is not ours to cure with fewer jobs.
+//!
+//! The report's `memory_pressure_peak` of the attempt is the highest stall
+//! share the watchdog saw ([`ThrashWatch::peak`]): the report and the stop
+//! test speak of the same number.
+//!
+//! Why the attempt's own share, not the kernel's `full avg10` (which this
+//! watchdog read first): `avg10` is an exponential average that remembers
+//! the time before the attempt. On the H200 (`bench/results/
+//! h200-oom-cgroup-watchdog`) attempt 2, started right after attempt 1 was
+//! stopped for thrashing, reported an `avg10` peak of 76.31 % though its
+//! memory never rose above 34 of the 48 GiB: its first samples carried
+//! attempt 1's stall. The stop test had the same flaw: an inherited 85 %
+//! stays above 50 % for about 5 s (10 s × ln(85/50)) with no stall of the new
+//! attempt at all, so a retry could be stopped with less than 30 s of its own
+//! thrashing. And `avg10` moves in 2 s steps with a tail longer than 10 s,
+//! while a difference of `total` (brought up to date by the kernel on every
+//! read) is exactly the stall of the seconds between two samples. With the
+//! window at 10 s, the policy reads as before: all tasks stalled at least
+//! half of the last 10 s, on every sample for 30 s.
 //!
 //! Why these numbers:
 //! - 50 % `full`: at that level the build gets at most half of its wall time
@@ -28,13 +49,15 @@
 //!   measured thrash sat at 84-88 %; a busy but healthy box (the shared
 //!   2-core development box, 4-5 compilers) shows about 1 %, and reclaiming
 //!   page cache at a cgroup's limit is cheap and stalls little.
-//! - 30 s on every sample: `avg10` is a 10 s exponential average, so a burst
-//!   of full stall of `s` seconds holds it above 50 % for well under `s`
-//!   seconds (a link step or a burst of page-cache reclaim of 10-20 s does
-//!   not trip it). Waiting 30 s costs about 3 % of the 1,025 s subset build
-//!   the planner predicted for that cgroup, against the 16 minutes measured.
-//! - one sample a second: the kernel updates the averages every 2 s; one
-//!   small file read a second costs nothing.
+//! - a 10 s window, 30 s on every sample: a burst of full stall of `s`
+//!   seconds holds the share of the last 10 s at 50 % or more for about `s`
+//!   seconds (from 5 s into it to 5 s after it; never when it is under 5 s),
+//!   so a link step or a burst of page-cache reclaim of 10-20 s does not trip
+//!   it, and a thrash is stopped about 35 s after it begins. Waiting that
+//!   long costs about 3 % of the 1,025 s subset build the planner predicted
+//!   for that cgroup, against the 16 minutes measured.
+//! - one sample a second: one small file read a second costs nothing. At the
+//!   start of an attempt the window gives a share once it spans 3 s.
 //!
 //! When the watchdog fires, the runner stops the attempt as a cancel does
 //! (the whole process tree, with the kill grace), records it as
@@ -50,99 +73,39 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::builder::memory::{cgroup_memory_file, parse_meminfo_used, read_u64};
-use crate::detect::cgroup::own_v2_files;
 use crate::units::format_bytes;
 
 use super::AT_CEILING_FRACTION;
 
-/// `full avg10` at or above this percentage (with memory at the ceiling)
-/// counts as thrashing.
-pub const FULL_AVG10_PERCENT: f64 = 50.0;
+mod psi;
+use psi::{pressure_candidates, read_pressure, StallWindow};
+
+/// A stall share (`full`, percent of the window) at or above this, with
+/// memory at the ceiling, counts as thrashing.
+pub const FULL_PERCENT: f64 = 50.0;
 /// How long every sample must say thrashing before the attempt is stopped.
 pub const SUSTAINED: Duration = Duration::from_secs(30);
-/// Time between samples (the kernel updates the averages every 2 s).
+/// The stretch of the attempt's latest samples the stall share is taken
+/// over (as `avg10`'s 10 s, without its memory of earlier attempts).
+pub const WINDOW: Duration = Duration::from_secs(10);
+/// Time between samples.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
 
-/// One line of a PSI file: the share of time stalled over 10 s, 60 s and
-/// 300 s (percent) and the total stall time (microseconds).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct PsiLine {
-    pub avg10: f64,
-    pub avg60: f64,
-    pub avg300: f64,
-    pub total_usec: u64,
-}
-
-/// A PSI file: `some` (at least one task stalled) and `full` (all non-idle
-/// tasks stalled), the latter absent where the kernel does not write it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Pressure {
-    pub some: PsiLine,
-    pub full: Option<PsiLine>,
-}
-
-fn parse_line(rest: &str) -> Option<PsiLine> {
-    let mut avg10 = None;
-    let mut avg60 = None;
-    let mut avg300 = None;
-    let mut total = None;
-    for field in rest.split_whitespace() {
-        let (k, v) = field.split_once('=')?;
-        match k {
-            "avg10" => avg10 = v.parse::<f64>().ok(),
-            "avg60" => avg60 = v.parse::<f64>().ok(),
-            "avg300" => avg300 = v.parse::<f64>().ok(),
-            "total" => total = v.parse::<u64>().ok(),
-            _ => {}
-        }
-    }
-    Some(PsiLine {
-        avg10: avg10?,
-        avg60: avg60?,
-        avg300: avg300?,
-        total_usec: total?,
-    })
-}
-
-/// A PSI text (`some avg10=… avg60=… avg300=… total=…`, then `full …`);
-/// `None` without a well-formed `some` line.
-pub(crate) fn parse_pressure(text: &str) -> Option<Pressure> {
-    let mut some = None;
-    let mut full = None;
-    for line in text.lines() {
-        match line.split_once(' ') {
-            Some(("some", rest)) => some = parse_line(rest),
-            Some(("full", rest)) => full = parse_line(rest),
-            _ => {}
-        }
-    }
-    Some(Pressure { some: some?, full })
-}
-
-/// The memory PSI files to try under `root`, in order: this process's cgroup
-/// v2 `memory.pressure`, the cgroup root's (a container's), the host's.
-pub(crate) fn pressure_candidates(root: &Path) -> Vec<PathBuf> {
-    let mut candidates = own_v2_files(root, "memory.pressure");
-    candidates.push(root.join("proc/pressure/memory"));
-    candidates.dedup();
-    candidates
-}
-
-fn read_pressure(path: &Path) -> Option<Pressure> {
-    parse_pressure(&std::fs::read_to_string(path).ok()?)
-}
-
-/// How the thrash watchdog judges. The default: stop an attempt when PSI
-/// `full avg10` ≥ 50 % on every sample (one a second) for 30 s while memory
-/// stands at ≥ 90 % of the memory limit.
+/// How the thrash watchdog judges. The default: stop an attempt when all of
+/// its tasks stalled on memory ≥ 50 % of the last 10 s (PSI `full total`)
+/// on every sample (one a second) for 30 s while memory stands at ≥ 90 % of
+/// the memory limit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ThrashPolicy {
     /// Watch at all.
     pub enabled: bool,
-    /// `full avg10` (percent) at or above which a sample counts as stalled.
-    pub full_avg10_percent: f64,
+    /// Stall share (percent of the window) at or above which a sample
+    /// counts as stalled.
+    pub full_percent: f64,
     /// How long every sample must say thrashing.
     pub sustained: Duration,
+    /// The stretch the stall share is taken over.
+    pub window: Duration,
     /// Time between samples.
     pub interval: Duration,
 }
@@ -151,8 +114,9 @@ impl Default for ThrashPolicy {
     fn default() -> Self {
         ThrashPolicy {
             enabled: true,
-            full_avg10_percent: FULL_AVG10_PERCENT,
+            full_percent: FULL_PERCENT,
             sustained: SUSTAINED,
+            window: WINDOW,
             interval: SAMPLE_INTERVAL,
         }
     }
@@ -161,8 +125,10 @@ impl Default for ThrashPolicy {
 impl ThrashPolicy {
     /// The policy with `WHEELWRIGHT_THRASH_SECONDS` applied: `off` or `0`
     /// turns the watchdog off, a number of seconds replaces the default 30 s
-    /// (sampling ten times in that time when it is under 10 s). A value that
-    /// is neither keeps the default and says so in the second field.
+    /// (under 30 s the window shrinks to a third of it and sampling to a
+    /// tenth, as in the default's 10 s and 1 s). A value that is neither
+    /// keeps the default and says so in the second field, as detection does
+    /// with `WHEELWRIGHT_PROBE_TIMEOUT`.
     pub fn with_override(value: Option<&str>) -> (ThrashPolicy, Option<String>) {
         let mut policy = ThrashPolicy::default();
         let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
@@ -179,6 +145,7 @@ impl ThrashPolicy {
             }
             Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => {
                 policy.sustained = Duration::from_secs_f64(s);
+                policy.window = WINDOW.min(policy.sustained / 3);
                 policy.interval = SAMPLE_INTERVAL.min(policy.sustained / 10);
                 (policy, None)
             }
@@ -223,11 +190,13 @@ pub(crate) struct ThrashWatch {
     next_sample: Option<Instant>,
     /// First sample of the current run of thrashing samples.
     since: Option<Instant>,
-    /// Lowest `full avg10` and sample count of that run.
+    /// Lowest stall share and sample count of that run.
     run_min_full: f64,
     run_samples: u64,
-    /// Highest `full avg10` seen in the attempt.
-    pub(crate) peak_full_avg10: Option<f64>,
+    /// The attempt's own `full total` readings.
+    window: StallWindow,
+    /// Highest stall share seen in the attempt.
+    peak: Option<f64>,
 }
 
 impl ThrashWatch {
@@ -292,16 +261,18 @@ impl ThrashWatch {
             since: None,
             run_min_full: f64::INFINITY,
             run_samples: 0,
-            peak_full_avg10: None,
+            window: StallWindow::new(policy.window),
+            peak: None,
         })
     }
 
     /// What it watches, in words, for the log.
     pub(crate) fn describe(&self) -> String {
         format!(
-            "thrash watchdog on {}: stops the attempt when full avg10 ≥ {:.0} % on every sample for {} s with memory ≥ {:.0} % of the {} {}",
+            "thrash watchdog on {}: stops the attempt when all its tasks stalled on memory ≥ {:.0} % of the last {} s (full total) on every sample for {} s with memory ≥ {:.0} % of the {} {}",
             self.pressure_file.display(),
-            self.policy.full_avg10_percent,
+            self.policy.full_percent,
+            seconds(self.policy.window),
             seconds(self.policy.sustained),
             AT_CEILING_FRACTION * 100.0,
             format_bytes(self.ceiling),
@@ -316,36 +287,46 @@ impl ThrashWatch {
             return None;
         }
         self.next_sample = Some(now + self.policy.interval);
-        let full = read_pressure(&self.pressure_file)
+        let total = read_pressure(&self.pressure_file)
             .and_then(|p| p.full)
-            .map(|f| f.avg10);
+            .map(|f| f.total_usec);
         let used = match &self.usage {
             Usage::Cgroup(p) => read_u64(p),
             Usage::Host(p) => std::fs::read_to_string(p)
                 .ok()
                 .and_then(|t| parse_meminfo_used(&t)),
         };
-        self.observe(now, full, used)
+        self.observe(now, total, used)
     }
 
-    /// Judge one sample taken at `now` (see the module docs). A sample that
-    /// could not be read ends a run: nothing is guessed.
+    /// The highest stall share of the attempt so far (percent, to a
+    /// hundredth as PSI writes its averages); `None` before its window
+    /// spans 3/10 of [`ThrashPolicy::window`] or where no sample was read.
+    pub(crate) fn peak(&self) -> Option<f64> {
+        self.peak.map(|p| (p * 100.0).round() / 100.0)
+    }
+
+    /// Judge one sample taken at `now`: the `full total=` of the PSI file
+    /// (microseconds) and the memory in use (see the module docs). A sample
+    /// that could not be read, or too early in the attempt to give a share,
+    /// ends a run: nothing is guessed.
     pub(crate) fn observe(
         &mut self,
         now: Instant,
-        full_avg10: Option<f64>,
+        full_total_usec: Option<u64>,
         used: Option<u64>,
     ) -> Option<ThrashStop> {
-        if let Some(f) = full_avg10 {
-            self.peak_full_avg10 = Some(self.peak_full_avg10.map_or(f, |p| p.max(f)));
+        let share = full_total_usec.and_then(|t| self.window.push(now, t));
+        if let Some(f) = share {
+            self.peak = Some(self.peak.map_or(f, |p| p.max(f)));
         }
         let at_ceiling =
             used.is_some_and(|u| u as f64 >= AT_CEILING_FRACTION * self.ceiling as f64);
-        let (Some(full), true) = (full_avg10, at_ceiling) else {
+        let (Some(full), true) = (share, at_ceiling) else {
             self.since = None;
             return None;
         };
-        if full < self.policy.full_avg10_percent {
+        if full < self.policy.full_percent {
             self.since = None;
             return None;
         }
@@ -368,6 +349,7 @@ impl ThrashWatch {
             .pressure_file
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let window = seconds(self.policy.window);
         let file = if file == "memory" {
             self.pressure_file.display().to_string()
         } else {
@@ -375,7 +357,7 @@ impl ThrashWatch {
         };
         Some(ThrashStop {
             evidence: format!(
-                "tasks stalled on memory {full:.0} % of the last 10 s at the {} {} for {} s: thrashing ({file} full avg10 ≥ {:.0} % on each of {} samples, memory at {})",
+                "tasks stalled on memory {full:.0} % of the last {window} s at the {} {} for {} s: thrashing ({file} full total: stalled ≥ {:.0} % of the last {window} s on each of {} samples, memory at {})",
                 format_bytes(self.ceiling),
                 self.ceiling_what,
                 seconds(held),

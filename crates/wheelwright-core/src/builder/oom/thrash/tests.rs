@@ -1,10 +1,12 @@
 //! The thrash watchdog on real PSI captures (`tests/fixtures/psi`), on
-//! timelines averaged the way the kernel averages `avg10`, and on the real
+//! timelines of the kernel's `full total=` stall counter, and on the real
 //! runner with a fake build whose cgroup files (a fake root) say "at the
-//! limit, all tasks stalled".
+//! limit, all tasks stalled" with the counter growing as the kernel's does
+//! (`tests/fixtures/psi/stall.sh`).
 
 use std::sync::atomic::AtomicBool;
 
+use super::psi::parse_pressure;
 use super::*;
 use crate::builder::memory::SamplerConfig;
 use crate::builder::report::Outcome;
@@ -142,12 +144,19 @@ fn the_override_sets_the_time_or_turns_it_off() {
     assert!(!ThrashPolicy::with_override(Some("0")).0.enabled);
     let (p, note) = ThrashPolicy::with_override(Some("2.5"));
     assert_eq!(
-        (p.sustained, p.interval, note),
+        (p.sustained, p.window, p.interval, note),
         (
             Duration::from_millis(2500),
+            Duration::from_millis(2500) / 3,
             Duration::from_millis(250),
             None
         )
+    );
+    // Longer than the default: the window stays 10 s, sampling 1 s.
+    let p = ThrashPolicy::with_override(Some("120")).0;
+    assert_eq!(
+        (p.sustained, p.window, p.interval),
+        (Duration::from_secs(120), WINDOW, SAMPLE_INTERVAL)
     );
     let (p, note) = ThrashPolicy::with_override(Some("soon"));
     assert_eq!(p, ThrashPolicy::default());
@@ -156,16 +165,35 @@ fn the_override_sets_the_time_or_turns_it_off() {
         .contains("WHEELWRIGHT_THRASH_SECONDS=\"soon\""));
 }
 
-/// `full avg10` as the kernel computes it: every 2 s, avg = avg·e^(−2/10) +
-/// share·(1 − e^(−2/10)), `share` the fraction of those 2 s all tasks stalled.
-/// `stalled(t)` says whether second `t` was a full stall; one sample a second.
-fn kernel_avg10(seconds: u64, stalled: impl Fn(u64) -> bool) -> Vec<f64> {
+/// The `full` line of a capture.
+fn full_line(name: &str) -> super::psi::PsiLine {
+    parse_pressure(&psi(name)).unwrap().full.unwrap()
+}
+
+/// `full total=` at one sample a second, as the kernel counts it: from
+/// `start`, each second `t` adding `stalled(t)` (the share of it all tasks
+/// stalled, 0 to 1) × 10⁶ µs.
+fn kernel_totals(start: u64, seconds: u64, stalled: impl Fn(u64) -> f64) -> Vec<u64> {
+    let mut total = start as f64;
+    (0..seconds)
+        .map(|t| {
+            let now = total.round() as u64;
+            total += stalled(t) * 1e6;
+            now
+        })
+        .collect()
+}
+
+/// `full avg10` as the kernel computes it, from `start`: every 2 s, avg =
+/// avg·e^(−2/10) + share·(1 − e^(−2/10)), `share` the part of those 2 s all
+/// tasks stalled; one sample a second.
+fn kernel_avg10(start: f64, seconds: u64, stalled: impl Fn(u64) -> f64) -> Vec<f64> {
     let decay = (-2.0f64 / 10.0).exp();
-    let mut avg = 0.0;
+    let mut avg = start;
     let mut out = Vec::new();
     for t in 0..seconds {
         if t % 2 == 1 {
-            let share = [t - 1, t].iter().filter(|s| stalled(**s)).count() as f64 / 2.0;
+            let share = (stalled(t - 1) + stalled(t)) / 2.0;
             avg = avg * decay + share * 100.0 * (1.0 - decay);
         }
         out.push(avg);
@@ -173,77 +201,191 @@ fn kernel_avg10(seconds: u64, stalled: impl Fn(u64) -> bool) -> Vec<f64> {
     out
 }
 
-/// Feed a watch with the default policy one sample a second; the second at
-/// which it stopped the attempt, if it did.
-fn run_timeline(avg10: &[f64], used: impl Fn(u64) -> u64) -> Option<(u64, ThrashStop)> {
+/// Feed a watch with the default policy one sample a second (`full total`
+/// and memory in use); the watch, and the second at which it stopped the
+/// attempt, if it did.
+fn run_timeline(
+    totals: &[u64],
+    used: impl Fn(u64) -> u64,
+) -> (ThrashWatch, Option<(u64, ThrashStop)>) {
     let dir = cgroup_root(0, Some(&psi("h200-48g-thrash.memory.pressure")));
     let mut w = ThrashWatch::start(dir.path(), &ThrashPolicy::default(), None).unwrap();
     let t0 = Instant::now();
-    avg10.iter().enumerate().find_map(|(t, a)| {
+    let stop = totals.iter().enumerate().find_map(|(t, total)| {
         let t = t as u64;
-        w.observe(t0 + Duration::from_secs(t), Some(*a), Some(used(t)))
+        w.observe(t0 + Duration::from_secs(t), Some(*total), Some(used(t)))
             .map(|s| (t, s))
-    })
+    });
+    (w, stop)
+}
+
+#[test]
+fn the_stall_share_is_the_attempts_own_from_its_third_second() {
+    // Counted on from the thrash capture at its level: 87.32 % of each second.
+    let full = full_line("h200-48g-thrash.memory.pressure");
+    let total = |s: u64| full.total_usec + s * 873_200;
+    let t0 = Instant::now();
+    let at = |s: f64| t0 + Duration::from_secs_f64(s);
+    let mut w = StallWindow::new(WINDOW);
+    let shares: Vec<Option<f64>> = (0..5).map(|s| w.push(at(s as f64), total(s))).collect();
+    // Under 3 s of the attempt: no share (a 1 s window reads a burst as a level).
+    assert_eq!(shares[..3], [None, None, None]);
+    for share in &shares[3..] {
+        assert!((share.unwrap() - 87.32).abs() < 1e-9, "{shares:?}");
+    }
+    // Then calm: the stall leaves the 10 s window second by second.
+    let calm: Vec<f64> = (5..=14)
+        .map(|s| w.push(at(s as f64), total(4)).unwrap())
+        .collect();
+    assert!((calm[8] - 8.732).abs() < 1e-9, "{calm:?}"); // second 13: 3..4 of 3..13
+    assert_eq!(calm[9], 0.0, "{calm:?}");
+    // A counter that went back (the file now counts another cgroup) starts
+    // the window over.
+    assert_eq!(w.push(at(20.0), 5_000), None);
+    assert_eq!(w.push(at(22.9), 5_000), None);
+    assert!((w.push(at(23.0), 1_505_000).unwrap() - 50.0).abs() < 1e-9);
+
+    // The watch reports no peak for an attempt too short for a share.
+    let dir = cgroup_root(LIMIT_48G, Some(&psi("h200-48g-thrash.memory.pressure")));
+    let mut watch = ThrashWatch::start(dir.path(), &ThrashPolicy::default(), None).unwrap();
+    for s in 0..3 {
+        assert_eq!(
+            watch.observe(at(s as f64), Some(total(s)), Some(LIMIT_48G)),
+            None
+        );
+    }
+    assert_eq!(watch.peak(), None);
+    watch.observe(at(3.0), Some(total(3)), Some(LIMIT_48G));
+    assert_eq!(watch.peak(), Some(87.32));
 }
 
 #[test]
 fn a_sustained_thrash_at_the_ceiling_is_stopped_after_30_seconds() {
-    // The H200 run: stalled all the time from second 0, at the limit.
-    let avg10 = kernel_avg10(120, |_| true);
-    let (t, stop) = run_timeline(&avg10, |_| LIMIT_48G).expect("stopped");
-    // avg10 crosses 50 % after about 7 s; 30 s later it stops.
-    assert!((36..=40).contains(&t), "stopped at {t} s");
-    let level = avg10[t as usize];
-    assert!(
-        stop.evidence.starts_with(&format!(
-            "tasks stalled on memory {level:.0} % of the last 10 s at the 48.0 GiB cgroup limit for 30 s: thrashing"
-        )),
-        "{}",
-        stop.evidence
+    // The H200 run: all tasks stalled 87.32 % of every second (the capture's
+    // level), counted on from the captured total, at the limit from the
+    // first sample. The first share comes at 3 s; 30 s later it stops.
+    let full = full_line("h200-48g-thrash.memory.pressure");
+    let totals = kernel_totals(full.total_usec, 60, |_| full.avg10 / 100.0);
+    let (w, stop) = run_timeline(&totals, |_| LIMIT_48G);
+    let (t, stop) = stop.expect("stopped");
+    assert_eq!(t, 33);
+    assert_eq!(
+        stop.evidence,
+        "tasks stalled on memory 87 % of the last 10 s at the 48.0 GiB cgroup limit for 30 s: thrashing (memory.pressure full total: stalled ≥ 87 % of the last 10 s on each of 31 samples, memory at 48.0 GiB)"
     );
-    // The captured level (87 %) from the first sample: 30 s exactly.
-    let (t, stop) = run_timeline(&[87.32; 60], |_| LIMIT_48G).expect("stopped");
-    assert_eq!(t, 30);
-    assert!(
-        stop.evidence.starts_with(
-            "tasks stalled on memory 87 % of the last 10 s at the 48.0 GiB cgroup limit for 30 s: thrashing (memory.pressure full avg10 ≥ 87 % on each of 31 samples, memory at 48.0 GiB)"
-        ),
-        "{}",
-        stop.evidence
+    assert_eq!(w.peak(), Some(87.32));
+    // A full stall that begins 20 s into a calm attempt: the share of the
+    // last 10 s reaches 50 % 5 s into it, and 30 s later the attempt stops.
+    let totals = kernel_totals(full.total_usec, 120, |t| if t >= 20 { 1.0 } else { 0.0 });
+    assert_eq!(
+        run_timeline(&totals, |_| LIMIT_48G).1.map(|s| s.0),
+        Some(55)
     );
-    // A stall that lasts 45 s is stopped too (the spike test below is not
-    // passing for a watchdog that never fires).
-    assert!(run_timeline(&kernel_avg10(120, |t| t < 45), |_| LIMIT_48G).is_some());
+    // A stall of 45 s at the captured level is stopped too (the spike test
+    // below is not passing for a watchdog that never fires).
+    let totals = kernel_totals(full.total_usec, 120, |t| if t < 45 { 0.8732 } else { 0.0 });
+    assert!(run_timeline(&totals, |_| LIMIT_48G).1.is_some());
 }
 
 #[test]
 fn a_healthy_build_near_its_ceiling_with_brief_pressure_spikes_is_not_stopped() {
     // At 97 % of the limit all the time (page cache fills a cgroup), with a
-    // 20 s full stall every minute (a burst of reclaim, a link step): avg10
-    // peaks near 86 %, above the threshold for under 20 s each time.
-    let spikes = kernel_avg10(600, |t| t % 60 < 20);
-    let peak = spikes.iter().cloned().fold(0.0, f64::max);
-    assert!(peak > 80.0, "the spikes reach {peak}");
+    // 20 s full stall every minute (a burst of reclaim, a link step), from
+    // the busy 2-core box's counter: the share of the last 10 s reaches
+    // 100 %, but holds 50 % or more for about 20 s each time.
+    let busy = full_line("shared-2core-box.proc-pressure-memory");
+    let spikes = kernel_totals(
+        busy.total_usec,
+        600,
+        |t| if t % 60 < 20 { 1.0 } else { 0.0 },
+    );
     let near = |_| LIMIT_48G / 100 * 97;
-    assert_eq!(run_timeline(&spikes, near), None);
+    let (w, stop) = run_timeline(&spikes, near);
+    assert_eq!(stop, None);
+    assert_eq!(w.peak(), Some(100.0));
     // Thrashing pressure, but memory well below the ceiling (another
     // tenant's, or I/O): fewer jobs would not help; not stopped.
-    assert_eq!(run_timeline(&[87.32; 120], |_| LIMIT_48G / 2), None);
-    // Every dip below 50 % starts the 30 s over.
-    let dips: Vec<f64> = (0..300)
-        .map(|t| if t % 25 == 24 { 40.0 } else { 87.0 })
-        .collect();
-    assert_eq!(run_timeline(&dips, |_| LIMIT_48G), None);
+    let thrash = full_line("h200-48g-thrash.memory.pressure");
+    let totals = kernel_totals(thrash.total_usec, 120, |_| 0.8732);
+    assert_eq!(run_timeline(&totals, |_| LIMIT_48G / 2).1, None);
+    // Every dip of the share below 50 % starts the 30 s over: a 5 s pause
+    // every 25 s leaves 43.66 % in the windows around it.
+    let dips = kernel_totals(thrash.total_usec, 300, |t| {
+        if t % 25 >= 20 {
+            0.0
+        } else {
+            0.8732
+        }
+    });
+    assert_eq!(run_timeline(&dips, |_| LIMIT_48G).1, None);
     // An unreadable sample ends the run too: nothing is guessed.
     let dir = cgroup_root(LIMIT_48G, Some(&psi("h200-48g-thrash.memory.pressure")));
     let mut w = ThrashWatch::start(dir.path(), &ThrashPolicy::default(), None).unwrap();
     let t0 = Instant::now();
-    for t in 0..120u64 {
-        let full = (t % 20 != 19).then_some(87.0);
+    for (t, total) in totals.iter().enumerate() {
+        let total = (t % 20 != 19).then_some(*total);
         assert_eq!(
-            w.observe(t0 + Duration::from_secs(t), full, Some(LIMIT_48G)),
+            w.observe(t0 + Duration::from_secs(t as u64), total, Some(LIMIT_48G)),
             None
         );
+    }
+}
+
+/// Today's H200 retry (`bench/results/h200-oom-cgroup-watchdog`): attempt 2
+/// began right after attempt 1 was stopped for thrashing, so its cgroup's
+/// `memory.pressure` still said `full avg10` near 80 % while its own tasks
+/// stalled little. Over the whole run that cgroup's counter grew 35.9 s
+/// (`h200-48g-watchdog-end`), so attempt 2 (873.2 s) stalled at most 4.1 % of
+/// its time; its report said 76.31 %, from `avg10`. Here an attempt starts
+/// at the second thrash capture (`avg10` 81.09), its counter grows at that
+/// 4.1 % and its `avg10` decays as the kernel averages it; memory stands at
+/// 97 % of the limit throughout (a cgroup full of page cache; the real
+/// attempt stayed under 34 GiB), so only the pressure decides. Its peak is
+/// its own 4.1 %, and it is not stopped. The same start with the attempt's
+/// own stall at 49 %, under the line, shows the stop test's old flaw: the
+/// inherited `avg10` stays ≥ 50 % for over 30 s.
+#[test]
+fn an_attempt_right_after_a_thrash_reports_its_own_pressure_and_is_not_stopped() {
+    let later = parse_pressure(&psi("h200-48g-thrash-later.memory.pressure")).unwrap();
+    let (some, full) = (later.some, later.full.unwrap());
+    let end = full_line("h200-48g-watchdog-end.memory.pressure");
+    let attempt_2_seconds = 873.247505402; // its report.json
+    let own = end.total_usec as f64 / 1e6 / attempt_2_seconds;
+    assert!((0.041..0.042).contains(&own), "{own}");
+    for (share, peak) in [(own, own * 100.0), (0.49, 49.0)] {
+        let seconds = 120;
+        let totals = kernel_totals(full.total_usec, seconds, |_| share);
+        let avg10 = kernel_avg10(full.avg10, seconds, |_| share);
+        if share == 0.49 {
+            assert!(avg10[..31].iter().all(|a| *a >= 50.0), "{avg10:?}");
+        } else {
+            assert!(avg10[0] > 80.0 && avg10[5] < 50.0, "{avg10:?}");
+        }
+        let dir = cgroup_root(LIMIT_48G / 100 * 97, None);
+        let file = dir.path().join("sys/fs/cgroup/build.slice/memory.pressure");
+        let text = |t: usize| {
+            let grown = totals[t] - full.total_usec;
+            format!(
+                "some avg10={a:.2} avg60={} avg300={} total={}\nfull avg10={a:.2} avg60={} avg300={} total={}\n",
+                some.avg60,
+                some.avg300,
+                some.total_usec + grown,
+                full.avg60,
+                full.avg300,
+                totals[t],
+                a = avg10[t]
+            )
+        };
+        std::fs::write(&file, text(0)).unwrap();
+        let mut w = ThrashWatch::start(dir.path(), &ThrashPolicy::default(), None).unwrap();
+        let t0 = Instant::now();
+        for t in 0..seconds as usize {
+            std::fs::write(&file, text(t)).unwrap();
+            let stop = w.poll(t0 + Duration::from_secs(t as u64));
+            assert_eq!(stop, None, "{share}: stopped at {t} s");
+        }
+        let got = w.peak().unwrap();
+        assert!((got - peak).abs() < 0.01, "{share}: peak {got}, own {peak}");
     }
 }
 
@@ -297,43 +439,56 @@ impl LineWatcher for NoFindings {
     }
 }
 
-/// A fake `pip wheel` for the runner: attempt 1 runs a "compiler" (`sleep`)
-/// while it sets the fake cgroup to the limit with the captured thrash
-/// pressure, and waits for it (or, with `spike`, lets the pressure fall after
-/// a moment and then finishes); later attempts find calm pressure and build.
+/// Attempt 2's own stall share in today's H200 run, at most (see
+/// `an_attempt_right_after_a_thrash_reports_its_own_pressure_and_is_not_stopped`),
+/// in hundredths of a percent as `stall.sh` takes it.
+fn retry_stall_permyriad() -> u64 {
+    let end = full_line("h200-48g-watchdog-end.memory.pressure");
+    (end.total_usec as f64 / 873.247505402 / 100.0).round() as u64
+}
+
+/// A fake `pip wheel` for the runner. Attempt 1 sets the fake cgroup to the
+/// limit with the captured thrash pressure and runs a stalled "compiler"
+/// (`stall.sh`: the counter grows 87.32 % of the wall time) and waits for
+/// it, or, with `spike`, stops the stall after a moment and then finishes.
+/// Later attempts are today's H200 retry: the second thrash capture (`avg10`
+/// still 81 %), its counter growing at the retry's own 4.1 %, memory at 97 %
+/// of the limit, for longer than the watchdog's time; then they build.
 fn thrash_python(dir: &Path, root: &Path, spike: bool) -> PathBuf {
     let cg = root.join("sys/fs/cgroup/build.slice");
     let thrash = fixture_path("h200-48g-thrash.memory.pressure");
-    let calm = fixture_path("shared-2core-box.proc-pressure-memory");
+    let later = fixture_path("h200-48g-thrash-later.memory.pressure");
+    let stall = fixture_path("stall.sh");
     let state = dir.join("state");
     std::fs::create_dir_all(&state).unwrap();
     let first = if spike {
-        format!(
-            "sleep 0.6\ncp '{calm}' '{cg}/memory.pressure'\nsleep 1.5\n",
-            calm = calm.display(),
-            cg = cg.display()
-        )
+        "sh \"$stall\" \"$thrash\" 8732 \"$cg/memory.pressure\" & s=$!\nsleep 0.6\nkill $s\nwait $s\nsleep 1.5\n"
+            .to_string()
     } else {
         format!(
-            "sleep 120 &\necho $! > '{state}/compiler.pid'\nwait\nexit 1\n",
+            "sh \"$stall\" \"$thrash\" 8732 \"$cg/memory.pressure\" &\necho $! > '{state}/compiler.pid'\nwait\nexit 1\n",
             state = state.display()
         )
     };
     let script = format!(
         "#!/bin/sh\nwhile [ \"$1\" != -w ]; do shift; done\n\
+         stall='{stall}'; thrash='{thrash}'; cg='{cg}'\n\
          n=$(( $(cat '{state}/attempts' 2>/dev/null || echo 0) + 1 )); echo $n > '{state}/attempts'\n\
          echo \"MAX_JOBS=$MAX_JOBS\" > '{state}/attempt-'$n\n\
          echo \"  building with MAX_JOBS=$MAX_JOBS\"\n\
          if [ $n = 1 ]; then\n\
-           cp '{thrash}' '{cg}/memory.pressure'\ncat '{cg}/memory.max' > '{cg}/memory.current'\n{first}\
+           cp \"$thrash\" \"$cg/memory.pressure\"\ncat \"$cg/memory.max\" > \"$cg/memory.current\"\n{first}\
          else\n\
-           cp '{calm}' '{cg}/memory.pressure'\necho 30000000000 > '{cg}/memory.current'\n\
+           cp '{later}' \"$cg/memory.pressure\"\necho $(( $(cat \"$cg/memory.max\") / 100 * 97 )) > \"$cg/memory.current\"\n\
+           sh \"$stall\" '{later}' {own} \"$cg/memory.pressure\" & s=$!\nsleep 2.5\nkill $s\nwait $s\n\
          fi\n\
          touch \"$2/pkg-1.0-py3-none-any.whl\"\n",
         state = state.display(),
+        stall = stall.display(),
         thrash = thrash.display(),
-        calm = calm.display(),
+        later = later.display(),
         cg = cg.display(),
+        own = retry_stall_permyriad(),
     );
     write_executable(&dir.join("python"), &script)
 }
@@ -348,6 +503,7 @@ fn runner_config(dir: &Path, root: &Path, python: PathBuf, sustained: Duration) 
     cfg.attempts.schedule = Some(h200_subset().0);
     cfg.attempts.thrash = ThrashPolicy {
         sustained,
+        window: Duration::from_secs(1),
         interval: Duration::from_millis(50),
         ..ThrashPolicy::default()
     };
@@ -357,9 +513,12 @@ fn runner_config(dir: &Path, root: &Path, python: PathBuf, sustained: Duration) 
 
 /// Issue 15 §1 as the H200 showed it: 16 forced jobs in a 48G cgroup, at the
 /// limit with all tasks stalled and no OOM kill. The watchdog stops attempt 1
-/// once the pressure has held for its time (here 1.5 s for the test's sake),
-/// the report says thrashing with the evidence, and attempt 2 runs with the
-/// planner's own choice for that cgroup (9, `plan.json` of that run) and builds.
+/// once the pressure has held for its time (here 1.5 s over 1 s windows for
+/// the test's sake), the report says thrashing with the evidence, and
+/// attempt 2 runs with the planner's own choice for that cgroup (9,
+/// `plan.json` of that run) and builds. As in today's run, attempt 2 starts
+/// with `avg10` still at 81 %; here also at 97 % of the limit, so a watchdog
+/// on `avg10` would stop it: it reports its own 4 % and is not stopped.
 #[test]
 fn a_thrashing_attempt_is_stopped_and_retried_with_the_planned_jobs() {
     let dir = tempfile::tempdir().unwrap();
@@ -399,22 +558,27 @@ fn a_thrashing_attempt_is_stopped_and_retried_with_the_planned_jobs() {
         first.seconds
     );
     let evidence = first.verdict.as_deref().unwrap();
-    // "for 1.5 s" or a tenth more: samples fall where the poll loop is.
+    // The share of the last 1 s: 87 % as `stall.sh` grows the counter, give
+    // or take its 50 ms steps. "for 1.5 s" or a tenth more: samples fall
+    // where the poll loop is.
     let (head, tail) = evidence.split_once(" s: thrashing (").unwrap();
-    let held: f64 = head
-        .strip_prefix(
-            "tasks stalled on memory 87 % of the last 10 s at the 48.0 GiB cgroup limit for ",
-        )
-        .unwrap_or_else(|| panic!("{evidence}"))
-        .parse()
-        .unwrap();
+    let rest = head
+        .strip_prefix("tasks stalled on memory ")
+        .unwrap_or_else(|| panic!("{evidence}"));
+    let (share, held) = rest
+        .split_once(" % of the last 1 s at the 48.0 GiB cgroup limit for ")
+        .unwrap_or_else(|| panic!("{evidence}"));
+    let share: f64 = share.parse().unwrap();
+    let held: f64 = held.parse().unwrap();
+    assert!((75.0..=100.0).contains(&share), "{evidence}");
     assert!((1.5..2.5).contains(&held), "{evidence}");
     assert!(
-        tail.starts_with("memory.pressure full avg10 ≥ 87 % on each of ")
+        tail.starts_with("memory.pressure full total: stalled ≥ ")
             && tail.ends_with("samples, memory at 48.0 GiB)"),
         "{evidence}"
     );
-    assert_eq!(first.memory_pressure_peak, Some(87.32));
+    let peak = first.memory_pressure_peak.unwrap();
+    assert!((75.0..=100.0).contains(&peak), "{peak}");
     assert_eq!(first.findings[0].id, "memory-thrashing");
     // The "compiler" is gone with the tree.
     let pid = std::fs::read_to_string(dir.path().join("state/compiler.pid")).unwrap();
@@ -438,6 +602,16 @@ fn a_thrashing_attempt_is_stopped_and_retried_with_the_planned_jobs() {
     assert!(basis.peak_of(planned, 1, &[]) <= room);
     assert_eq!(second.outcome, Outcome::Ok);
     assert!(second.verdict.is_none());
+    // Its own pressure (4.11 %; the highest of its windows, some 0.3 s
+    // long, reads a little more where `stall.sh`'s 50 ms steps fall), not
+    // attempt 1's 81 % carried in `avg10`.
+    let own = retry_stall_permyriad() as f64 / 100.0;
+    let peak = second.memory_pressure_peak.unwrap();
+    assert!(
+        (own / 2.0..10.0).contains(&peak),
+        "attempt 2's peak {peak}, own {own}"
+    );
+    assert!(second.seconds >= 2.5, "{}", second.seconds);
     assert!(result.time_lost_seconds >= first.seconds);
     assert!(
         notes
@@ -466,8 +640,10 @@ fn a_pressure_spike_shorter_than_the_watchdogs_time_is_not_stopped() {
     .unwrap();
     assert_eq!(result.outcome, Outcome::Ok);
     assert_eq!(result.attempts.len(), 1);
-    // It did see the spike.
-    assert_eq!(result.attempts[0].memory_pressure_peak, Some(87.32));
+    // It did see the spike, at a thrashing level (the first windows of the
+    // attempt hold the moment before `stall.sh` began).
+    let peak = result.attempts[0].memory_pressure_peak.unwrap();
+    assert!((50.0..=100.0).contains(&peak), "{peak}");
     assert_eq!(result.time_lost_seconds, 0.0);
 }
 
