@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::h100_host::{fakepkg, h100, h100_with_fakepkg, on_h100};
+use common::h100_host::{build_args, fakepkg, fakepkg_build, h100, on_h100, FakepkgBuild};
 use common::{expect_code, fixture, successful_build_log, write_executable, TestContext};
 use serde_json::Value;
 
@@ -56,13 +56,11 @@ impl FakeBuild {
     /// 2.11 in the probe), so detection and planning run as on the real box.
     fn new(mode: &str, real_python: PathBuf) -> Self {
         let ctx = TestContext::new();
-        let tree = h100_with_fakepkg(&ctx);
-        let python = write_executable(
-            &ctx.path().join("venv/bin/python"),
-            &std::fs::read_to_string(fakepkg().join("fake-python")).unwrap(),
-        );
-        let state = ctx.path().join("state");
-        std::fs::create_dir_all(&state).unwrap();
+        let FakepkgBuild {
+            tree,
+            python,
+            state,
+        } = fakepkg_build(&ctx);
         FakeBuild {
             ctx,
             python,
@@ -90,23 +88,8 @@ impl FakeBuild {
             .env("FAKEPKG_STATE", &self.state)
             .env("FAKEPKG_MODE", &self.mode)
             .env("FAKEPKG_REAL_PYTHON", &self.real_python)
-            .env("FAKEPKG_PROBE_JSON", h100().file("probe.json"))
-            .arg("build")
-            .arg(spec)
-            .arg("--python")
-            .arg(&self.python)
-            .args([
-                "--recipe",
-                "flash-attn",
-                "--max-jobs",
-                self.max_jobs,
-                "--nvcc-threads",
-                "2",
-            ])
-            .arg("--work-dir")
-            .arg(self.ctx.path().join("work"))
-            .arg("--out")
-            .arg(self.out());
+            .env("FAKEPKG_PROBE_JSON", h100().file("probe.json"));
+        build_args(&mut cmd, &self.ctx, spec, &self.python, self.max_jobs);
         cmd
     }
 

@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::h100_host::{fakepkg, h100, h100_with_fakepkg, on_h100};
+use common::h100_host::{build_args, fakepkg, fakepkg_build, h100, on_h100, FakepkgBuild};
 use common::{expect_code, write_executable, TestContext};
 use serde_json::Value;
 
@@ -42,13 +42,11 @@ struct Host {
 impl Host {
     fn new(real_python: PathBuf) -> Host {
         let ctx = TestContext::new();
-        let tree = h100_with_fakepkg(&ctx);
-        let python = write_executable(
-            &ctx.path().join("venv/bin/python"),
-            &std::fs::read_to_string(fakepkg().join("fake-python")).unwrap(),
-        );
-        let state = ctx.path().join("state");
-        std::fs::create_dir_all(&state).unwrap();
+        let FakepkgBuild {
+            tree,
+            python,
+            state,
+        } = fakepkg_build(&ctx);
         Host {
             ctx,
             python,
@@ -78,20 +76,7 @@ impl Host {
     /// A real build of the fake package; its report's path.
     fn build(&self) -> PathBuf {
         let mut cmd = self.wheelwright();
-        cmd.arg("build")
-            .arg(&self.tree)
-            .arg("--python")
-            .arg(&self.python);
-        cmd.args([
-            "--recipe",
-            "flash-attn",
-            "--max-jobs",
-            "3",
-            "--nvcc-threads",
-            "2",
-        ]);
-        cmd.arg("--work-dir").arg(self.ctx.path().join("work"));
-        cmd.arg("--out").arg(self.ctx.path().join("out"));
+        build_args(&mut cmd, &self.ctx, &self.tree, &self.python, "3");
         expect_code(&cmd.output().unwrap(), 0);
         self.ctx.path().join("out/report.json")
     }

@@ -5,10 +5,10 @@
 //! box, and the fake package's tree (`tests/fixtures/fakepkg`) to build.
 //! Each test brings its own fake interpreter.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{copy_tree, fixture, h100_host_config, HostCaptures, TestContext};
+use super::{copy_tree, fixture, h100_host_config, write_executable, HostCaptures, TestContext};
 
 /// The fake package, `tests/fixtures/fakepkg` (read only).
 pub fn fakepkg() -> PathBuf {
@@ -49,10 +49,66 @@ pub fn h100_with_fakepkg(ctx: &TestContext) -> PathBuf {
     tree
 }
 
+/// What [`fakepkg_build`] lays out besides the host.
+pub struct FakepkgBuild {
+    /// The fake package's tree, `src/fakepkg`.
+    pub tree: PathBuf,
+    /// The fake package's interpreter, `venv/bin/python`.
+    pub python: PathBuf,
+    /// Its state dir, `state/` (empty).
+    pub state: PathBuf,
+}
+
+/// [`h100_with_fakepkg`] with the fake package's own interpreter
+/// (`tests/fixtures/fakepkg/fake-python`, as `venv/bin/python`) and an empty
+/// state dir for it.
+pub fn fakepkg_build(ctx: &TestContext) -> FakepkgBuild {
+    let tree = h100_with_fakepkg(ctx);
+    let python = write_executable(
+        &ctx.path().join("venv/bin/python"),
+        &std::fs::read_to_string(fakepkg().join("fake-python")).unwrap(),
+    );
+    let state = ctx.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    FakepkgBuild {
+        tree,
+        python,
+        state,
+    }
+}
+
 /// Point `cmd`'s detection at the host [`h100_with_fakepkg`] laid out in
 /// `ctx`: no NVML, the fixture root, its CUDA_HOME.
 pub fn on_h100<'a>(cmd: &'a mut Command, ctx: &TestContext) -> &'a mut Command {
     cmd.env("WHEELWRIGHT_NVML", "off")
         .env("WHEELWRIGHT_ROOT", ctx.path().join("root"))
         .env("CUDA_HOME", ctx.path().join("cuda-13.0"))
+}
+
+/// `build SPEC --python PYTHON --recipe flash-attn --max-jobs JOBS
+/// --nvcc-threads 2`, its work dir `work/` and out dir `out/` in `ctx`: the
+/// build of the tests' fake package, added to `cmd`.
+pub fn build_args<'a>(
+    cmd: &'a mut Command,
+    ctx: &TestContext,
+    spec: &Path,
+    python: &Path,
+    max_jobs: &str,
+) -> &'a mut Command {
+    cmd.arg("build")
+        .arg(spec)
+        .arg("--python")
+        .arg(python)
+        .args([
+            "--recipe",
+            "flash-attn",
+            "--max-jobs",
+            max_jobs,
+            "--nvcc-threads",
+            "2",
+        ])
+        .arg("--work-dir")
+        .arg(ctx.path().join("work"))
+        .arg("--out")
+        .arg(ctx.path().join("out"))
 }

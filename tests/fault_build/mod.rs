@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use crate::common::h100_host::{h100, h100_with_fakepkg, on_h100};
+use crate::common::h100_host::{build_args, h100, h100_with_fakepkg, on_h100};
 use crate::common::{fixture, write_executable, TestContext};
 
 /// The fake interpreter. `$FAULT_STATE/build.sh` plays `pip wheel` (its
@@ -109,23 +109,8 @@ impl FaultBuild {
             .env("FAULT_STATE", &self.state)
             .env("FAULT_OUT", self.out())
             .env("FAULT_LOG", real_log())
-            .env("FAULT_PROBE_JSON", h100().file("probe.json"))
-            .arg("build")
-            .arg(&self.tree)
-            .arg("--python")
-            .arg(&self.python)
-            .args([
-                "--recipe",
-                "flash-attn",
-                "--max-jobs",
-                "4",
-                "--nvcc-threads",
-                "2",
-            ])
-            .arg("--work-dir")
-            .arg(self.ctx.path().join("work"))
-            .arg("--out")
-            .arg(self.out());
+            .env("FAULT_PROBE_JSON", h100().file("probe.json"));
+        build_args(&mut cmd, &self.ctx, &self.tree, &self.python, "4");
         cmd
     }
 
