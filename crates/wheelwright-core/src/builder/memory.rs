@@ -9,13 +9,16 @@
 //!   divides by the job count.
 //!
 //! Host and cgroup files are read under a root (`/` normally, a fake root in tests).
+//! The latest host and cgroup figures ([`MemorySampler::latest`]) are also what
+//! the thrash watchdog (`oom::thrash`) compares with the ceiling, so memory is
+//! read once per tick, not twice.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -149,7 +152,18 @@ pub(crate) struct MemorySampler {
 #[derive(Debug, Default)]
 struct SamplerState {
     peak: MemoryPeak,
+    latest: Option<Reading>,
     tree: Option<tree::BuildTree>,
+}
+
+/// One sample's host and cgroup figures, and when it was taken.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Reading {
+    pub at: Instant,
+    /// MemTotal − MemAvailable.
+    pub host_used: Option<u64>,
+    /// The cgroup's `memory.current` (v1 `memory.usage_in_bytes`).
+    pub cgroup: Option<u64>,
 }
 
 impl MemorySampler {
@@ -209,6 +223,12 @@ impl MemorySampler {
             .unwrap_or_default()
     }
 
+    /// The latest sample's host and cgroup figures (at most one
+    /// [`SamplerConfig::interval`] old while the thread runs).
+    pub(crate) fn latest(&self) -> Option<Reading> {
+        self.state.lock().ok().and_then(|s| s.latest)
+    }
+
     /// Stop sampling and return the peaks.
     pub(crate) fn stop(mut self) -> MemoryPeak {
         self.stop.store(true, Ordering::Relaxed);
@@ -234,6 +254,7 @@ impl Drop for MemorySampler {
 }
 
 fn sample_once(meminfo: &Path, cgroup_file: Option<&Path>, state: &Mutex<SamplerState>) {
+    let at = Instant::now();
     let host = fs::read_to_string(meminfo)
         .ok()
         .and_then(|t| parse_meminfo_used(&t));
@@ -241,6 +262,11 @@ fn sample_once(meminfo: &Path, cgroup_file: Option<&Path>, state: &Mutex<Sampler
     let tree = state.lock().ok().and_then(|s| s.tree.clone());
     let rss = tree.map(|t| t.members().into_iter().map(rss_bytes).sum::<u64>());
     if let Ok(mut s) = state.lock() {
+        s.latest = Some(Reading {
+            at,
+            host_used: host,
+            cgroup,
+        });
         let p = &mut s.peak;
         p.samples += 1;
         let bump = |slot: &mut Option<u64>, v: Option<u64>| {
@@ -309,6 +335,12 @@ mod tests {
         thread::sleep(Duration::from_millis(80));
         fs::write(root.join("sys/fs/cgroup/memory.current"), "2000\n").unwrap();
         thread::sleep(Duration::from_millis(80));
+        // The latest figures (what the thrash watchdog judges), not the peak.
+        let latest = sampler.latest().unwrap();
+        assert_eq!(
+            (latest.cgroup, latest.host_used),
+            (Some(2000), Some(31_072_000 * 1024))
+        );
         let peak = sampler.stop();
         assert_eq!(peak.cgroup_bytes, Some(3000));
         assert_eq!(peak.cgroup_peak_bytes, Some(7000));

@@ -619,7 +619,8 @@ fn run_one(
             tell(log, on_event, &note);
             break wait_child(&mut child)?;
         }
-        if let Some(stop) = thrash.as_mut().and_then(|w| w.poll(Instant::now())) {
+        let memory = sampler.latest();
+        if let Some(stop) = thrash.as_mut().and_then(|w| w.poll(Instant::now(), memory)) {
             // Stopped as a cancel stops it, then retried as after an OOM kill.
             let note = format!(
                 "attempt {number} is thrashing: {}; stopping the build's process tree",

@@ -22,7 +22,9 @@
 //! - memory in use ≥ [`super::AT_CEILING_FRACTION`] of the ceiling: the
 //!   cgroup's `memory.current` against its limit, else the host's MemTotal −
 //!   MemAvailable against MemTotal (or the plan's ceiling where none is
-//!   readable). Pressure below the ceiling is not ours to cure with fewer jobs.
+//!   readable), as the memory sampler (`builder::memory`) read them last:
+//!   one reading a tick serves both. Pressure below the ceiling is not ours
+//!   to cure with fewer jobs.
 //!
 //! The report's `memory_pressure_peak` of the attempt is the highest stall
 //! share the watchdog saw ([`ThrashWatch::peak`]): the report and the stop
@@ -72,7 +74,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::builder::memory::{cgroup_memory_file, parse_meminfo_used, read_u64};
+use crate::builder::memory::{cgroup_memory_file, Reading};
 use crate::units::format_bytes;
 
 use super::AT_CEILING_FRACTION;
@@ -161,14 +163,14 @@ impl ThrashPolicy {
     }
 }
 
-/// The ceiling the watchdog compares memory in use with, and how to read
-/// that use.
-#[derive(Debug, Clone)]
+/// Which of the memory sampler's figures the watchdog compares with its
+/// ceiling.
+#[derive(Debug, Clone, Copy)]
 enum Usage {
     /// The cgroup's `memory.current` (v1 `memory.usage_in_bytes`).
-    Cgroup(PathBuf),
-    /// MemTotal − MemAvailable from this `meminfo`.
-    Host(PathBuf),
+    Cgroup,
+    /// The host's MemTotal − MemAvailable.
+    Host,
 }
 
 /// Why the watchdog stopped an attempt.
@@ -242,9 +244,9 @@ impl ThrashWatch {
             total,
             plan_ceiling.filter(|b| *b > 0),
         ) {
-            (Some(limit), Some(current), _, _) => (Usage::Cgroup(current), limit, "cgroup limit"),
-            (_, _, Some(total), _) => (Usage::Host(meminfo), total, "memory total"),
-            (_, _, None, Some(c)) => (Usage::Host(meminfo), c, "memory ceiling"),
+            (Some(limit), Some(_), _, _) => (Usage::Cgroup, limit, "cgroup limit"),
+            (_, _, Some(total), _) => (Usage::Host, total, "memory total"),
+            (_, _, None, Some(c)) => (Usage::Host, c, "memory ceiling"),
             _ => {
                 return Err(
                     "no thrash watchdog: no memory limit or total is readable to tell a thrash at the ceiling".into(),
@@ -280,9 +282,12 @@ impl ThrashWatch {
         )
     }
 
-    /// Take a sample when one is due; `Some` when the attempt has thrashed
-    /// for the policy's time.
-    pub(crate) fn poll(&mut self, now: Instant) -> Option<ThrashStop> {
+    /// Take a sample when one is due: read the PSI file, and take memory in
+    /// use from `memory`, the memory sampler's latest reading
+    /// ([`crate::builder::memory::MemorySampler::latest`], read under the
+    /// same root), so memory is read once a tick. `Some` when the attempt has
+    /// thrashed for the policy's time.
+    pub(crate) fn poll(&mut self, now: Instant, memory: Option<Reading>) -> Option<ThrashStop> {
         if self.next_sample.is_some_and(|t| now < t) {
             return None;
         }
@@ -290,12 +295,10 @@ impl ThrashWatch {
         let total = read_pressure(&self.pressure_file)
             .and_then(|p| p.full)
             .map(|f| f.total_usec);
-        let used = match &self.usage {
-            Usage::Cgroup(p) => read_u64(p),
-            Usage::Host(p) => std::fs::read_to_string(p)
-                .ok()
-                .and_then(|t| parse_meminfo_used(&t)),
-        };
+        let used = memory.and_then(|m| match self.usage {
+            Usage::Cgroup => m.cgroup,
+            Usage::Host => m.host_used,
+        });
         self.observe(now, total, used)
     }
 

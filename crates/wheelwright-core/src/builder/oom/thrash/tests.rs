@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 
 use super::psi::parse_pressure;
 use super::*;
-use crate::builder::memory::SamplerConfig;
+use crate::builder::memory::{Reading, SamplerConfig};
 use crate::builder::report::Outcome;
 use crate::builder::runner::{run_attempts, BuildEvent, LineWatcher, RunnerConfig};
 use crate::finding::Finding;
@@ -381,7 +381,14 @@ fn an_attempt_right_after_a_thrash_reports_its_own_pressure_and_is_not_stopped()
         let t0 = Instant::now();
         for t in 0..seconds as usize {
             std::fs::write(&file, text(t)).unwrap();
-            let stop = w.poll(t0 + Duration::from_secs(t as u64));
+            let now = t0 + Duration::from_secs(t as u64);
+            // What the memory sampler read of the same fake cgroup.
+            let memory = Reading {
+                at: now,
+                host_used: Some(25 * GIB),
+                cgroup: Some(LIMIT_48G / 100 * 97),
+            };
+            let stop = w.poll(now, Some(memory));
             assert_eq!(stop, None, "{share}: stopped at {t} s");
         }
         let got = w.peak().unwrap();
