@@ -6,6 +6,8 @@
 //! saved facts; everywhere else `--no-detect` keeps the output the same on
 //! every machine.
 
+#[path = "../crates/wheelwright-core/tests/support/actions_runner.rs"]
+mod actions_runner;
 mod common;
 
 use std::io::Write;
@@ -261,57 +263,11 @@ fn truncated_gzip_keeps_its_findings_and_warns() {
     }
 }
 
-/// The command names (with their data) a runner could read in one line of
-/// output: `::name props::data` after leading whitespace, and the legacy
-/// `##[name props]data` anywhere in the line.
-fn parsed_commands(line: &str) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    if let Some(rest) = line.trim_start().strip_prefix("::") {
-        if let Some((info, data)) = rest.split_once("::") {
-            found.push((
-                info.split(' ').next().unwrap_or("").to_string(),
-                data.to_string(),
-            ));
-        }
-    }
-    if let Some(at) = line.find("##[") {
-        if let Some((info, data)) = line[at + 3..].split_once(']') {
-            found.push((
-                info.split(' ').next().unwrap_or("").to_string(),
-                data.to_string(),
-            ));
-        }
-    }
-    found.retain(|(name, _)| !name.is_empty());
-    found
-}
-
-/// What the Actions runner would execute from our stdout (after
-/// actions/runner's `ActionCommandManager`): lines end at `\n` or `\r`;
-/// `stop-commands` with data `T` stops everything until a command named `T`
-/// in any letter case. Stop and resume themselves are not listed.
+/// What the Actions runner would execute from our stdout (the model of
+/// `crates/wheelwright-core/tests/support/actions_runner.rs`): stop and
+/// resume themselves are not listed.
 fn runner_commands(output: &str) -> Vec<String> {
-    let mut commands = Vec::new();
-    let mut stopped: Option<String> = None;
-    for line in output.split(['\n', '\r']) {
-        let parsed = parsed_commands(line);
-        if let Some(token) = &stopped {
-            if parsed
-                .iter()
-                .any(|(name, _)| name.eq_ignore_ascii_case(token))
-            {
-                stopped = None;
-            }
-        } else if let Some((_, token)) = parsed
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case("stop-commands"))
-        {
-            stopped = Some(token.clone());
-        } else if !parsed.is_empty() {
-            commands.push(line.to_string());
-        }
-    }
-    commands
+    actions_runner::run_as_runner(output).commands
 }
 
 /// A log whose lines try to run workflow commands, in both forms, from

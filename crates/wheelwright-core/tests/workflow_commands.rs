@@ -29,6 +29,11 @@ use wheelwright_core::sinks::github::{
 use wheelwright_core::sinks::{gitlab, json, junit, text};
 use wheelwright_core::Finding;
 
+#[path = "support/actions_runner.rs"]
+mod actions_runner;
+
+use actions_runner::run_as_runner;
+
 /// Cases per property: at least 256, bounded so CI stays fast.
 const CASES: u32 = 256;
 
@@ -107,77 +112,6 @@ fn hostile_line() -> impl Strategy<Value = Vec<u8>> {
 
 fn hostile_lines() -> impl Strategy<Value = Vec<Vec<u8>>> {
     proptest::collection::vec(hostile_line(), 0..64)
-}
-
-/// The command names (with their data) the runner reads in one line.
-fn parsed_commands(line: &str) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    if let Some(rest) = line.trim_start().strip_prefix("::") {
-        if let Some((info, data)) = rest.split_once("::") {
-            found.push((
-                info.split(' ').next().unwrap_or("").to_string(),
-                data.to_string(),
-            ));
-        }
-    }
-    let mut from = 0;
-    while let Some(at) = line[from..].find("##[") {
-        let start = from + at + 3;
-        if let Some((info, data)) = line[start..].split_once(']') {
-            found.push((
-                info.split(' ').next().unwrap_or("").to_string(),
-                data.to_string(),
-            ));
-        }
-        from = start;
-    }
-    found.retain(|(name, _)| !name.is_empty());
-    found
-}
-
-/// The runner's lines: cut at `\r\n`, `\r` and `\n`.
-fn runner_lines(output: &str) -> Vec<&str> {
-    output
-        .split("\r\n")
-        .flat_map(|l| l.split(['\r', '\n']))
-        .collect()
-}
-
-/// What the runner would execute: every line that is a command while
-/// commands are not stopped, with the stop and its resume kept apart.
-#[derive(Debug, Default)]
-struct Executed {
-    commands: Vec<String>,
-    stops: Vec<String>,
-    resumes: usize,
-    open_fence: bool,
-}
-
-fn run_as_runner(output: &str) -> Executed {
-    let mut ex = Executed::default();
-    let mut stopped: Option<String> = None;
-    for line in runner_lines(output) {
-        let parsed = parsed_commands(line);
-        if let Some(token) = &stopped {
-            if parsed
-                .iter()
-                .any(|(name, _)| name.eq_ignore_ascii_case(token))
-            {
-                stopped = None;
-                ex.resumes += 1;
-            }
-        } else if let Some((_, token)) = parsed
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case("stop-commands"))
-        {
-            ex.stops.push(token.clone());
-            stopped = Some(token.clone());
-        } else if !parsed.is_empty() {
-            ex.commands.push(line.to_string());
-        }
-    }
-    ex.open_fence = stopped.is_some();
-    ex
 }
 
 fn diagnose(lines: &[Vec<u8>]) -> Vec<Finding> {
@@ -317,6 +251,31 @@ fn check_sinks(findings: &[Finding]) -> Result<(), TestCaseError> {
         prop_assert!(!bidi, "a bidi control reached {}", s);
     }
     Ok(())
+}
+
+/// The runner model itself finds what it must: both command forms, a
+/// legacy command after other text or after a first `##[` that is none,
+/// a stop and the resume by its token in any letter case; plain text and
+/// near misses are no command.
+#[test]
+fn the_runner_model_reads_both_forms_and_honours_a_stop() {
+    let ex = run_as_runner("  ::error::x\r\nmake: ##[set-output name=x;]y\rq ##[ ##[add-mask]z");
+    assert_eq!(
+        ex.commands,
+        [
+            "  ::error::x",
+            "make: ##[set-output name=x;]y",
+            "q ##[ ##[add-mask]z"
+        ]
+    );
+    let ex = run_as_runner("::stop-commands::abc\n::error::x\nq ##[ABC] r\n::warning::w");
+    assert_eq!(ex.commands, ["::warning::w"]);
+    assert_eq!(ex.stops, ["abc"]);
+    assert_eq!((ex.resumes, ex.open_fence), (1, false));
+    let ex = run_as_runner("::stop-commands::t\n::error::x");
+    assert!(ex.commands.is_empty() && ex.open_fence);
+    let ex = run_as_runner("a :: b\n#[x]\nplain\n:: x::y");
+    assert!(ex.commands.is_empty(), "{:?}", ex.commands);
 }
 
 proptest! {
