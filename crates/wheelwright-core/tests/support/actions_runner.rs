@@ -2,7 +2,7 @@
 //! (actions/runner's `ActionCommandManager`), shared by the tests that prove
 //! no build output runs as a workflow command
 //! (`crates/wheelwright-core/tests/workflow_commands.rs` and, by `#[path]`,
-//! `tests/diagnose.rs`): output is cut into lines at `\r\n`, `\r` and `\n`; a
+//! the GitHub sink's unit tests and `tests/diagnose.rs`): output is cut into lines at `\r\n`, `\r` and `\n`; a
 //! line is a command when, after its leading whitespace, it starts with
 //! `::name props::data`, or when it holds the legacy `##[name props]data`
 //! (each `##[` of the line is read, so the model finds at least what the
@@ -48,6 +48,9 @@ pub fn runner_lines(output: &str) -> Vec<&str> {
 /// commands are not stopped, with the stop and its resume kept apart.
 #[derive(Debug, Default)]
 pub struct Executed {
+    /// All it acted on, in order: each command line, and `stop` and
+    /// `resume` for the stops and resumes.
+    pub acted: Vec<String>,
     /// The lines that run as commands (neither a stop nor a resume).
     pub commands: Vec<String>,
     /// The token of each `stop-commands`.
@@ -71,15 +74,18 @@ pub fn run_as_runner(output: &str) -> Executed {
             {
                 stopped = None;
                 ex.resumes += 1;
+                ex.acted.push("resume".to_string());
             }
         } else if let Some((_, token)) = parsed
             .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case("stop-commands"))
         {
             ex.stops.push(token.clone());
+            ex.acted.push("stop".to_string());
             stopped = Some(token.clone());
         } else if !parsed.is_empty() {
             ex.commands.push(line.to_string());
+            ex.acted.push(line.to_string());
         }
     }
     ex.open_fence = stopped.is_some();

@@ -4,67 +4,14 @@
 use super::*;
 use crate::finding::Severity;
 
-/// The command names a runner could read in one line of output, and the
-/// data of each: `::name props::data` after leading whitespace, and the legacy
-/// `##[name props]data` anywhere in the line.
-fn parsed_commands(line: &str) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    let t = line.trim_start();
-    if let Some(rest) = t.strip_prefix("::") {
-        if let Some((info, data)) = rest.split_once("::") {
-            found.push((
-                info.split(' ').next().unwrap_or("").to_string(),
-                data.to_string(),
-            ));
-        }
-    }
-    if let Some(at) = line.find(LEGACY_COMMAND_PREFIX) {
-        let rest = &line[at + LEGACY_COMMAND_PREFIX.len()..];
-        if let Some((info, data)) = rest.split_once(']') {
-            found.push((
-                info.split(' ').next().unwrap_or("").to_string(),
-                data.to_string(),
-            ));
-        }
-    }
-    found.retain(|(name, _)| !name.is_empty());
-    found
-}
+#[path = "../../../tests/support/actions_runner.rs"]
+mod actions_runner;
 
-/// What the runner would act on (after actions/runner's
-/// `ActionCommandManager`): it reads the output line by line (`\n`, `\r` and
-/// `\r\n` all end a line), honours `stop-commands` with data `T` until a
-/// command named `T` in any letter case, in either form, and otherwise acts
-/// on every command. Returns the commands (stop/resume included).
+/// What the runner would act on (the model of
+/// `crates/wheelwright-core/tests/support/actions_runner.rs`), in order:
+/// each command, and `stop` and `resume` for a stop and its resume.
 pub(crate) fn runner_commands(output: &str) -> Vec<String> {
-    let mut commands = Vec::new();
-    let mut stopped: Option<String> = None;
-    for line in output.split(['\n', '\r']) {
-        let parsed = parsed_commands(line);
-        match &stopped {
-            Some(token) => {
-                if parsed
-                    .iter()
-                    .any(|(name, _)| name.eq_ignore_ascii_case(token))
-                {
-                    commands.push("resume".to_string());
-                    stopped = None;
-                }
-            }
-            None => {
-                if let Some((_, token)) = parsed
-                    .iter()
-                    .find(|(name, _)| name.eq_ignore_ascii_case("stop-commands"))
-                {
-                    commands.push("stop".to_string());
-                    stopped = Some(token.clone());
-                } else if !parsed.is_empty() {
-                    commands.push(line.to_string());
-                }
-            }
-        }
-    }
-    commands
+    actions_runner::run_as_runner(output).acted
 }
 
 #[test]
