@@ -5,6 +5,8 @@
 //! stream is checked on its own, since the runner reads stdout and stderr in
 //! whatever order they arrive.
 
+#[path = "../crates/wheelwright-core/tests/support/actions_runner.rs"]
+mod actions_runner;
 mod common;
 
 use std::process::Command;
@@ -17,26 +19,11 @@ const SPEC: &str = "flash-attn==2.8.3\n::error title=PWNED::injected by the spec
 /// of its own. So what must not happen is the injected command starting a
 /// line outside the fence.
 ///
-/// Lines of `stream` that start a workflow command (`::name …`) outside a
+/// Lines of `stream` that run as workflow commands (the model of
+/// `crates/wheelwright-core/tests/support/actions_runner.rs`), outside a
 /// `::stop-commands::TOKEN` … `::TOKEN::` fence, other than the fence's own.
 fn live_commands(stream: &str) -> Vec<String> {
-    let mut token: Option<String> = None;
-    let mut live = Vec::new();
-    for line in stream.lines() {
-        let t = line.trim();
-        match &token {
-            Some(tok) if t == format!("::{tok}::") => token = None,
-            Some(_) => {}
-            None => {
-                if let Some(tok) = t.strip_prefix("::stop-commands::") {
-                    token = Some(tok.to_string());
-                } else if t.starts_with("::") {
-                    live.push(line.to_string());
-                }
-            }
-        }
-    }
-    live
+    actions_runner::run_as_runner(stream).commands
 }
 
 #[test]
