@@ -56,8 +56,13 @@ impl Validation {
     }
 }
 
-/// Simulate the real build's setting and compare.
-pub fn validate_real_build(model: &CostModel) -> Validation {
+/// Simulate the real build's setting with the embedded cost model and compare.
+pub fn validate_real_build() -> Validation {
+    validate_real_build_with(&CostModel::measured())
+}
+
+/// [`validate_real_build`] with another cost model.
+pub(crate) fn validate_real_build_with(model: &CostModel) -> Validation {
     let log = parse_ninja_log(REAL_BUILD_NINJA_LOG);
     let trace = parse_memory_trace(REAL_BUILD_MEMORY_TRACE);
     let units = resolve_units(&Recipe::flash_attn("2.8.3"), None)
@@ -109,7 +114,7 @@ mod tests {
 
     #[test]
     fn simulator_reproduces_the_real_build_within_15_percent() {
-        let v = validate_real_build(&CostModel::measured());
+        let v = validate_real_build();
         eprintln!("{v:#?}");
         assert!(
             v.wall_error().abs() <= 0.15,
