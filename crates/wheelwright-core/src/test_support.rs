@@ -94,3 +94,13 @@ pub fn prerequisite_missing(what: &str) {
     );
     eprintln!("skipped: {what}");
 }
+
+/// proptest's settings for the unit tests: `cases` runs each, and no
+/// failure file written into the source tree.
+pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        cases,
+        failure_persistence: None,
+        ..Default::default()
+    }
+}

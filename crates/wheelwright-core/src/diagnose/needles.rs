@@ -310,11 +310,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(proptest::test_runner::Config {
-            cases: 256,
-            failure_persistence: None,
-            ..Default::default()
-        })]
+        #![proptest_config(crate::test_support::proptest_config(256))]
 
         #[test]
         fn masked_matching_finds_what_trying_every_matcher_finds(

@@ -40,28 +40,17 @@ impl CostSources {
         let mut out = CostSources::default();
         for u in units {
             let c = model.unit_cost(u);
-            let name = match c.time_basis {
+            let (count, name) = match c.time_basis {
                 CostBasis::Unit => {
                     out.measured += 1;
                     continue;
                 }
-                CostBasis::Class => {
-                    out.class_mean += 1;
-                    "class_mean"
-                }
-                CostBasis::Kind => {
-                    out.kind_mean += 1;
-                    "kind_mean"
-                }
-                CostBasis::Estimate => {
-                    out.estimated += 1;
-                    "estimate"
-                }
-                CostBasis::Generic => {
-                    out.generic += 1;
-                    "generic"
-                }
+                CostBasis::Class => (&mut out.class_mean, "class_mean"),
+                CostBasis::Kind => (&mut out.kind_mean, "kind_mean"),
+                CostBasis::Estimate => (&mut out.estimated, "estimate"),
+                CostBasis::Generic => (&mut out.generic, "generic"),
             };
+            *count += 1;
             out.not_measured.insert(u.path.clone(), name.to_string());
         }
         if out.class_mean + out.kind_mean > 0 {

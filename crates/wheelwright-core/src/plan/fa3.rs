@@ -12,7 +12,8 @@
 //! (unless split is off) and `flash_prepare_scheduler.cu`: 293 by default.
 //! Each `FLASH_ATTENTION_DISABLE_*` switch is on only when its value is exactly
 //! `TRUE` (`os.getenv(NAME, "FALSE") == "TRUE"`); the switches that change the
-//! list are [`UNIT_SWITCHES`], the others only shrink each unit.
+//! list are [`unit_switches`], the others ([`KERNEL_SWITCHES`]) only shrink
+//! each unit.
 //!
 //! Archs: `setup.py` builds `*_sm90.cu` for `sm_90a`, `*_sm80.cu` for `sm_80`,
 //! `*_sm100.cu` for `sm_100a` (no source of that name is in its list at this
@@ -80,24 +81,18 @@ pub const SWITCHES: &[&str] = &[
     "HDIMDIFF192",
 ];
 
-/// The switches that change which files are compiled.
-pub const UNIT_SWITCHES: &[&str] = &[
-    "BACKWARD",
-    "SPLIT",
-    "PAGEDKV",
-    "SOFTCAP",
-    "PACKGQA",
-    "FP16",
-    "FP8",
-    "HDIM64",
-    "HDIM96",
-    "HDIM128",
-    "HDIM192",
-    "HDIM256",
-    "SM80",
-    "HDIMDIFF64",
-    "HDIMDIFF192",
-];
+/// The switches that only shrink each unit (fewer kernels in a file, see
+/// [`Switches::fwd_kernels`]); every other one of [`SWITCHES`] changes which
+/// files are compiled ([`unit_switches`]).
+pub const KERNEL_SWITCHES: &[&str] = &["APPENDKV", "LOCAL", "VARLEN", "CLUSTER"];
+
+/// The switches that change which files are compiled, in [`SWITCHES`]' order.
+pub fn unit_switches() -> impl Iterator<Item = &'static str> {
+    SWITCHES
+        .iter()
+        .copied()
+        .filter(|s| !KERNEL_SWITCHES.contains(s))
+}
 
 /// `FLASH_ATTENTION_DISABLE_` + `name`.
 pub fn disable_var(name: &str) -> String {
@@ -409,6 +404,26 @@ mod tests {
         let no_sm80 = Switches::from_env(&env(&[("FLASH_ATTENTION_DISABLE_SM80", "TRUE")]));
         assert_eq!(source_paths(&no_sm80, false).len(), 233);
         assert_eq!(source_paths(&no_sm80, false)[0], "flash_api.cpp");
+    }
+
+    /// Each unit switch takes files out of the default list; the kernel
+    /// switches leave it as it is.
+    #[test]
+    fn only_the_unit_switches_change_the_list() {
+        let all = source_paths(&Switches::default(), true);
+        let units: Vec<&str> = unit_switches().collect();
+        assert_eq!(units.len() + KERNEL_SWITCHES.len(), SWITCHES.len());
+        for name in SWITCHES {
+            let mut s = Switches::default();
+            s.disable(name);
+            let paths = source_paths(&s, true);
+            if units.contains(name) {
+                assert!(paths.len() < all.len(), "{name}");
+            } else {
+                assert!(KERNEL_SWITCHES.contains(name), "{name}");
+                assert_eq!(paths, all, "{name}");
+            }
+        }
     }
 
     #[test]

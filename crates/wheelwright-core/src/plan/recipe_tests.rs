@@ -15,20 +15,17 @@ const FA3_FILES: &str = include_str!("fixtures/flash-attn-3/files.txt");
 const FA3_SETUP: &str = include_str!("fixtures/flash-attn-3/setup.py");
 const FA3_INIT: &str = include_str!("fixtures/flash-attn-3/__init__.py");
 
-/// The switches of `bench/device/fa3-reduced.sh`.
-pub(crate) const REDUCED: &[&str] = &[
-    "BACKWARD",
-    "SPLIT",
-    "PAGEDKV",
-    "APPENDKV",
-    "LOCAL",
-    "SOFTCAP",
-    "PACKGQA",
-    "FP8",
-    "SM80",
-    "HDIMDIFF64",
-    "HDIMDIFF192",
-];
+/// The switches `bench/device/fa3-reduced.sh` turns off (its `SWITCHES=`
+/// line): the reduced build that ran on the H200.
+fn reduced() -> Vec<&'static str> {
+    include_str!("../../../../bench/device/fa3-reduced.sh")
+        .lines()
+        .find_map(|l| l.strip_prefix("SWITCHES=\""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("bench/device/fa3-reduced.sh sets SWITCHES=\"...\"")
+        .split_whitespace()
+        .collect()
+}
 
 fn write(root: &Path, rel: &str, text: &str) {
     let p = root.join(rel);
@@ -186,7 +183,9 @@ fn flash_attn_3_default_tree_is_293_units_of_which_12_measured() {
 fn flash_attn_3_reduced_switches_and_toolchain_findings() {
     let dir = tempfile::tempdir().unwrap();
     flash_attention_tree(dir.path());
-    let env: Vec<(String, &str)> = REDUCED
+    let reduced = reduced();
+    assert_eq!(reduced.len(), 11, "{reduced:?}");
+    let env: Vec<(String, &str)> = reduced
         .iter()
         .map(|s| (fa3::disable_var(s), "TRUE"))
         .collect();
@@ -196,7 +195,7 @@ fn flash_attn_3_reduced_switches_and_toolchain_findings() {
     // 5 head dims x {bf16, fp16} forward sm90 + flash_api_stable.cpp +
     // flash_prepare_scheduler.cu.
     assert_eq!(p.units, 12);
-    for s in REDUCED {
+    for s in &reduced {
         assert_eq!(p.env[&fa3::disable_var(s)], "TRUE", "{s}");
     }
     assert!(p.predicted.wall_seconds > 60.0);

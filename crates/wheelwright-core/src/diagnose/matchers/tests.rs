@@ -265,11 +265,7 @@ mod byte_helpers {
     }
 
     proptest! {
-        #![proptest_config(proptest::test_runner::Config {
-            cases: 256,
-            failure_persistence: None,
-            ..Default::default()
-        })]
+        #![proptest_config(crate::test_support::proptest_config(256))]
 
         /// The byte-wise helpers say what the `str` methods they replace say.
         #[test]

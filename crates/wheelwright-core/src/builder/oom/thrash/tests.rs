@@ -10,7 +10,7 @@ use super::psi::parse_pressure;
 use super::*;
 use crate::builder::memory::{Reading, SamplerConfig};
 use crate::builder::report::Outcome;
-use crate::builder::runner::{run_attempts, BuildEvent, LineWatcher, RunnerConfig};
+use crate::builder::runner::{run_attempts, BuildEvent, LineWatcher, RunResult, RunnerConfig};
 use crate::finding::Finding;
 use crate::plan::recipe::{resolve_units, Recipe};
 use crate::plan::{Order, ScheduleBasis};
@@ -446,6 +446,19 @@ impl LineWatcher for NoFindings {
     }
 }
 
+/// `run_attempts` with no diagnoser, log or event handler: for the tests
+/// that read only the result.
+fn run_quietly(cfg: &RunnerConfig) -> RunResult {
+    run_attempts(
+        cfg,
+        &mut |_| Box::new(NoFindings),
+        &AtomicBool::new(false),
+        &mut std::io::sink(),
+        &mut |_| {},
+    )
+    .unwrap()
+}
+
 /// Attempt 2's own stall share in today's H200 run, at most (see
 /// `an_attempt_right_after_a_thrash_reports_its_own_pressure_and_is_not_stopped`),
 /// in hundredths of a percent as `stall.sh` takes it.
@@ -637,14 +650,7 @@ fn a_pressure_spike_shorter_than_the_watchdogs_time_is_not_stopped() {
     let root = cgroup_root(0, Some(&psi("shared-2core-box.proc-pressure-memory")));
     let python = thrash_python(dir.path(), root.path(), true);
     let cfg = runner_config(dir.path(), root.path(), python, Duration::from_millis(1500));
-    let result = run_attempts(
-        &cfg,
-        &mut |_| Box::new(NoFindings),
-        &AtomicBool::new(false),
-        &mut std::io::sink(),
-        &mut |_| {},
-    )
-    .unwrap();
+    let result = run_quietly(&cfg);
     assert_eq!(result.outcome, Outcome::Ok);
     assert_eq!(result.attempts.len(), 1);
     // It did see the spike, at a thrashing level (the first windows of the
@@ -666,14 +672,7 @@ fn without_psi_the_attempt_notes_say_there_is_no_watchdog() {
     );
     let mut cfg = runner_config(dir.path(), root.path(), python, Duration::from_secs(30));
     cfg.attempts.schedule = None;
-    let result = run_attempts(
-        &cfg,
-        &mut |_| Box::new(NoFindings),
-        &AtomicBool::new(false),
-        &mut std::io::sink(),
-        &mut |_| {},
-    )
-    .unwrap();
+    let result = run_quietly(&cfg);
     assert_eq!(result.outcome, Outcome::Ok);
     let a = &result.attempts[0];
     assert_eq!(a.memory_pressure_peak, None);
