@@ -29,6 +29,11 @@ pub(super) fn fa3_archs() -> Vec<Arch> {
 }
 
 /// The archs to build, sorted; findings for every arch dropped or mapped.
+///
+/// The archs asked for ([`requested_archs`]), each fitted to what
+/// flash-attn's `setup.py` builds ([`FlashAttnArchs::fit`], flash-attn only)
+/// and kept only when the toolkit builds it ([`toolkit_builds`]); an error
+/// finding when none is left.
 pub(crate) fn resolve_archs(
     recipe: &Recipe,
     su: &SourceUnits,
@@ -37,94 +42,142 @@ pub(crate) fn resolve_archs(
     cuda: Option<CudaVersion>,
     findings: &mut Vec<Finding>,
 ) -> Result<Vec<Arch>, PlanError> {
-    let fa = recipe.is_flash_attn();
-    let known: Vec<Arch> = su
-        .gencode_rules()
-        .map(|r| r.known_archs())
-        .filter(|k| !k.is_empty())
-        .and_then(|k| parse_arch_list(&k.join(",")).ok())
-        .unwrap_or_else(|| FLASH_ATTN_KNOWN.to_vec());
-    let known_list = known
-        .iter()
-        .map(Arch::compact)
-        .collect::<Vec<_>>()
-        .join(", ");
-    let (requested, from) = match wanted_archs(facts, req)? {
-        Some(wanted) => wanted,
-        None => {
-            let default = if fa {
-                su.flash_attn_default_archs()
-                    .unwrap_or_else(|| FLASH_ATTN_DEFAULT_ARCHS.into())
-            } else {
-                TORCH_EXT_DEFAULT_ARCHS.into()
-            };
-            (parse_arch_list(&default)?, "the recipe's default")
-        }
-    };
+    let known = recipe.is_flash_attn().then(|| FlashAttnArchs::read(su));
+    let (requested, from) = requested_archs(recipe, su, facts, req)?;
     let mut out = Vec::new();
     for arch in requested {
-        let arch = if fa && !known.contains(&arch) {
-            let plain = Arch {
-                suffix: None,
-                ..arch
-            };
-            // A cubin runs on GPUs of the same major with an equal or higher
-            // minor: 8.6 and 8.9 run sm_80 code.
-            let mapped = known
-                .iter()
-                .copied()
-                .find(|k| k.major == plain.major && k.minor <= plain.minor);
-            match mapped {
-                Some(m) => {
-                    findings.push(Finding::new(
-                        "arch-mapped",
-                        Severity::Notice,
-                        format!("{arch} built as {m}"),
-                        format!("flash-attn's setup.py builds only {known_list} (it ignores others); {m} code runs on {arch} GPUs (same major, newer minor)."),
-                        format!("Nothing to do; FLASH_ATTN_CUDA_ARCHS gets {}.", m.compact()),
-                    ));
-                    m
-                }
-                None => {
-                    findings.push(Finding::new(
-                        "arch-unsupported",
-                        Severity::Warning,
-                        format!("flash-attn 2 does not build {arch}"),
-                        format!("{arch} (from {from}) is not an architecture flash-attn 2 supports: it needs Ampere (sm_80) or newer and its setup.py knows only {known_list}."),
-                        "Leave it out of --archs; for pre-Ampere GPUs use flash-attn 1.x or PyTorch's built-in scaled_dot_product_attention.",
-                    ));
-                    continue;
-                }
-            }
-        } else {
-            arch
+        let arch = match &known {
+            Some(known) => match known.fit(arch, from, findings) {
+                Some(fitted) => fitted,
+                None => continue,
+            },
+            None => arch,
         };
-        if let Some(v) = cuda {
-            if let Some(why) = arch.unsupported_by(v) {
-                findings.push(Finding::new(
-                    "arch-unsupported",
-                    Severity::Warning,
-                    format!("{arch} dropped: CUDA {v} cannot build it"),
-                    format!("{why} (nvcc here is CUDA {v}); it was left out of the build."),
-                    format!("Install a CUDA that builds {arch} and plan again, or leave it out of --archs."),
-                ));
-                continue;
-            }
+        if cuda.is_some_and(|v| !toolkit_builds(arch, v, findings)) {
+            continue;
         }
         out.push(arch);
     }
     out.sort();
     out.dedup();
     if out.is_empty() {
-        findings.push(Finding::new(
-            "arch-unsupported",
-            Severity::Error,
-            "No architecture left to build",
-            format!("None of the archs from {from} can be built here."),
-            "Pass --archs with architectures this CUDA and recipe support (flash-attn: 80, 90, and with CUDA ≥ 12.8 also 100, 120).",
-        ));
+        findings.push(nothing_left_to_build(from));
     }
     Ok(out)
+}
+
+/// The archs asked for and where they came from ([`wanted_archs`]: `--archs`,
+/// else the GPUs present), else the recipe's default: for flash-attn the one
+/// its `setup.py` names when read, else 2.8.3's; torch's for other extensions.
+fn requested_archs(
+    recipe: &Recipe,
+    su: &SourceUnits,
+    facts: &Facts,
+    req: &PlanRequest,
+) -> Result<(Vec<Arch>, &'static str), PlanError> {
+    if let Some(wanted) = wanted_archs(facts, req)? {
+        return Ok(wanted);
+    }
+    let default = if recipe.is_flash_attn() {
+        su.flash_attn_default_archs()
+            .unwrap_or_else(|| FLASH_ATTN_DEFAULT_ARCHS.into())
+    } else {
+        TORCH_EXT_DEFAULT_ARCHS.into()
+    };
+    Ok((parse_arch_list(&default)?, "the recipe's default"))
+}
+
+/// The archs flash-attn 2's `setup.py` builds (it ignores any other in
+/// `FLASH_ATTN_CUDA_ARCHS`), and how findings list them (`80, 90, 100, 120`).
+struct FlashAttnArchs {
+    /// The known archs, sorted.
+    known: Vec<Arch>,
+    /// `known` for messages, comma-separated.
+    list: String,
+}
+
+impl FlashAttnArchs {
+    /// The archs of the tree's `setup.py` when it was read and names any,
+    /// else 2.8.3's four ([`FLASH_ATTN_KNOWN`]).
+    fn read(su: &SourceUnits) -> FlashAttnArchs {
+        let known: Vec<Arch> = su
+            .gencode_rules()
+            .map(|r| r.known_archs())
+            .filter(|k| !k.is_empty())
+            .and_then(|k| parse_arch_list(&k.join(",")).ok())
+            .unwrap_or_else(|| FLASH_ATTN_KNOWN.to_vec());
+        let list = known
+            .iter()
+            .map(Arch::compact)
+            .collect::<Vec<_>>()
+            .join(", ");
+        FlashAttnArchs { known, list }
+    }
+
+    /// `arch` as flash-attn builds it: itself when known; else the first
+    /// known arch of its major with a minor not above its own, whose code runs
+    /// on it (a notice: 8.6 built as sm_80); else `None` with a warning (from
+    /// `from`: where the arch came from).
+    fn fit(&self, arch: Arch, from: &str, findings: &mut Vec<Finding>) -> Option<Arch> {
+        if self.known.contains(&arch) {
+            return Some(arch);
+        }
+        let known_list = &self.list;
+        let plain = Arch {
+            suffix: None,
+            ..arch
+        };
+        // A cubin runs on GPUs of the same major with an equal or higher
+        // minor: 8.6 and 8.9 run sm_80 code.
+        let mapped = self
+            .known
+            .iter()
+            .copied()
+            .find(|k| k.major == plain.major && k.minor <= plain.minor);
+        match mapped {
+            Some(m) => findings.push(Finding::new(
+                "arch-mapped",
+                Severity::Notice,
+                format!("{arch} built as {m}"),
+                format!("flash-attn's setup.py builds only {known_list} (it ignores others); {m} code runs on {arch} GPUs (same major, newer minor)."),
+                format!("Nothing to do; FLASH_ATTN_CUDA_ARCHS gets {}.", m.compact()),
+            )),
+            None => findings.push(Finding::new(
+                "arch-unsupported",
+                Severity::Warning,
+                format!("flash-attn 2 does not build {arch}"),
+                format!("{arch} (from {from}) is not an architecture flash-attn 2 supports: it needs Ampere (sm_80) or newer and its setup.py knows only {known_list}."),
+                "Leave it out of --archs; for pre-Ampere GPUs use flash-attn 1.x or PyTorch's built-in scaled_dot_product_attention.",
+            )),
+        }
+        mapped
+    }
+}
+
+/// Whether CUDA `cuda` builds `arch`; when not, a warning that it was dropped.
+fn toolkit_builds(arch: Arch, cuda: CudaVersion, findings: &mut Vec<Finding>) -> bool {
+    let Some(why) = arch.unsupported_by(cuda) else {
+        return true;
+    };
+    findings.push(Finding::new(
+        "arch-unsupported",
+        Severity::Warning,
+        format!("{arch} dropped: CUDA {cuda} cannot build it"),
+        format!("{why} (nvcc here is CUDA {cuda}); it was left out of the build."),
+        format!("Install a CUDA that builds {arch} and plan again, or leave it out of --archs."),
+    ));
+    false
+}
+
+/// The error finding when no arch asked for (from `from`) can be built.
+fn nothing_left_to_build(from: &str) -> Finding {
+    Finding::new(
+        "arch-unsupported",
+        Severity::Error,
+        "No architecture left to build",
+        format!("None of the archs from {from} can be built here."),
+        "Pass --archs with architectures this CUDA and recipe support (flash-attn: 80, 90, and with CUDA ≥ 12.8 also 100, 120).",
+    )
 }
 
 /// The `-gencode` flags nvcc gets for `archs`: flash-attn 3's fixed two,
