@@ -13,23 +13,14 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::h100_host::{build_args, fakepkg, fakepkg_build, h100, on_h100, FakepkgBuild};
-use common::{expect_code, fixture, successful_build_log, write_executable, TestContext};
+use common::{
+    expect_code, fixture, python_with_pip, successful_build_log, write_executable, TestContext,
+};
 use serde_json::Value;
-
-/// The real interpreter behind `python3` (not a shim), if it has pip.
-fn real_python() -> Option<PathBuf> {
-    let out = Command::new("python3")
-        .args(["-c", "import sys, zipfile, pip; print(sys.executable)"])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-}
 
 macro_rules! require_python {
     () => {
-        match real_python() {
+        match python_with_pip() {
             Some(p) => p,
             None => {
                 common::prerequisite_missing("python3 with pip");

@@ -37,21 +37,10 @@ fn workflows() -> Vec<PathBuf> {
 /// tool fails the test.
 fn tool(name: &str, env: Option<&str>, install: &str) -> Option<PathBuf> {
     let from_env = env.and_then(std::env::var_os).map(PathBuf::from);
-    let found = from_env.or_else(|| {
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join(name))
-                .find(|p| p.is_file())
-        })
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{name} is missing in CI: .ci/run installs it ({install})"
-        );
-        eprintln!("skipped: {name} is not installed ({install})");
-    }
-    found
+    common::required(
+        from_env.or_else(|| common::on_path(name)),
+        &format!("{name} ({install})"),
+    )
 }
 
 fn run(cmd: &mut Command) -> (bool, String) {

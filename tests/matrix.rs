@@ -226,15 +226,7 @@ fn skip_published_drops_cells_already_released() {
 /// is not there is a usage error with a hint, never a full matrix.
 #[test]
 fn skip_published_fetches_a_url() {
-    let Some(python) = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .map(|d| d.join("python3"))
-        .find(|p| p.is_file())
-    else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI: python3 must be on PATH"
-        );
-        eprintln!("skipped: no python3");
+    let Some(python) = common::required(common::on_path("python3"), "python3 on PATH") else {
         return;
     };
     let ctx = TestContext::new();

@@ -8,11 +8,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::index_servers::{
-    installed_variant, make_wheel, on_path, pip_install, python_with_pip, required, uv_install,
-    Server,
-};
-use common::{both, expect_code, TestContext};
+use common::index_servers::{installed_variant, make_wheel, pip_install, uv_install, Server};
+use common::{both, expect_code, on_path, python_with_pip, required, TestContext};
 use serde_json::Value;
 use wheelwright_core::builder::{BuildReport, Outcome, WheelInfo};
 

@@ -12,10 +12,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::index_servers::{
-    free_port, installed_variant, make_wheel, on_path, pip_install, python_with_pip, required,
-    uv_install, Server,
+    free_port, installed_variant, make_wheel, pip_install, uv_install, Server,
 };
-use common::{both, expect_code, TestContext};
+use common::{both, expect_code, on_path, python_with_pip, required, TestContext};
 use serde_json::Value;
 
 const CU12: &str = "1.0+cu12torch2.4";

@@ -15,19 +15,7 @@ use serde_json::Value;
 /// The real interpreter behind `python3` (the fake interpreter hands `-m venv`
 /// and the verify script to it). In CI its absence is a failure, not a skip.
 fn real_python() -> Option<PathBuf> {
-    let out = Command::new("python3")
-        .args(["-c", "import sys, pip; print(sys.executable)"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success());
-    if out.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but python3 with pip is missing"
-        );
-        eprintln!("skipped: needs python3 with pip");
-    }
-    out.map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+    common::required(common::python_with_pip(), "python3 with pip")
 }
 
 /// The H100 host of the detect fixtures with the fake package's tree and interpreter.

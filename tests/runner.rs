@@ -223,17 +223,10 @@ fn a_too_new_gcc_is_replaced_by_an_installed_one() {
 
 /// A real tool on the test's PATH, or a skip (a failure under CI).
 fn real(name: &str) -> Option<PathBuf> {
-    let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .map(|d| d.join(name))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI: `{name}` must be on PATH for the runner-check fixing test (.ci/run installs it)"
-        );
-        eprintln!("skipped: no {name} on PATH");
-    }
-    found
+    common::required(
+        common::on_path(name),
+        &format!("`{name}` on PATH (for the runner-check fixing test)"),
+    )
 }
 
 fn make_wheel(python: &Path, out: &Path, name: &str, version: &str, files: &[&str]) -> String {

@@ -16,8 +16,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::common::index_servers::Server;
-use super::common::{both, expect_code, prerequisite_missing};
-use super::{real_python, FakeBuild};
+use super::common::{both, expect_code, prerequisite_missing, python_with_pip};
+use super::FakeBuild;
 use serde_json::Value;
 use wheelwright_core::env_vars;
 
@@ -99,7 +99,7 @@ fn device_code() -> Option<&'static DeviceCode> {
 /// The fake build, real Python and nvcc, or `None` after saying what is
 /// missing (a failure under CI).
 fn setup() -> Option<(FakeBuild, &'static DeviceCode)> {
-    let Some(python) = real_python() else {
+    let Some(python) = python_with_pip() else {
         prerequisite_missing("python3 with pip");
         return None;
     };
@@ -456,7 +456,7 @@ fn a_wheelhouse_copy_is_used_without_the_network() {
 
 #[test]
 fn a_source_tree_is_compiled_without_a_lookup() {
-    let Some(python) = real_python() else {
+    let Some(python) = python_with_pip() else {
         prerequisite_missing("python3 with pip");
         return;
     };

@@ -1,47 +1,15 @@
-//! Real Python tools for the publish tests: the interpreter with pip, `uv`,
-//! `pypi-server`, tiny wheels written by `tests/fixtures/publish/make_wheel.py`,
-//! and local index servers (`python -m http.server`, pypiserver) on
-//! 127.0.0.1 that are stopped when dropped.
-//!
-//! A missing tool skips a test off CI and fails it when `CI` is set (`.ci/run`
-//! installs them all into its venv).
+//! Real Python tools for the publish tests: tiny wheels written by
+//! `tests/fixtures/publish/make_wheel.py`, and local index servers
+//! (`python -m http.server`, pypiserver) on 127.0.0.1 that are stopped when
+//! dropped. The tools themselves (the interpreter with pip, `uv`,
+//! `pypi-server`) are found by `common::{python_with_pip, on_path,
+//! required}`: a missing one skips a test off CI and fails it when `CI` is
+//! set (`.ci/run` installs them all into its venv).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// `Some(tool)`, or `None` after saying why the test is skipped; panics when
-/// `CI` is set, where every tool must be there.
-pub fn required<T>(tool: Option<T>, what: &str) -> Option<T> {
-    if tool.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but {what} is missing (.ci/run installs it)"
-        );
-        eprintln!("skipped: needs {what}");
-    }
-    tool
-}
-
-/// The real interpreter behind `python3` if it has pip.
-pub fn python_with_pip() -> Option<PathBuf> {
-    let out = Command::new("python3")
-        .args(["-c", "import sys, pip; print(sys.executable)"])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-}
-
-/// An executable `name` on PATH.
-pub fn on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
 
 /// Write `OUT/NAME-VERSION-py3-none-any.whl` whose module says `VARIANT = VERSION`.
 pub fn make_wheel(python: &Path, out: &Path, name: &str, version: &str, requires: &str) -> PathBuf {

@@ -6,6 +6,12 @@ pub mod h100_host;
 pub mod index_servers;
 pub mod schemas;
 
+/// The rule for a missing prerequisite, shared with the library's tests.
+#[path = "../../crates/wheelwright-core/tests/support/prerequisite.rs"]
+mod prerequisite;
+#[allow(unused_imports)] // each test binary uses some of them
+pub use prerequisite::{on_path, prerequisite_missing, python_with_pip, required};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -274,18 +280,6 @@ pub fn h200_build(dir: &Path) -> PathBuf {
     let path = dir.join("report.json");
     std::fs::write(&path, report.to_string()).unwrap();
     path
-}
-
-/// A prerequisite of a test is missing: in CI (`CI` set, as `.ci/run` runs,
-/// which installs every prerequisite) that fails the test; elsewhere the
-/// test says it skipped and returns.
-pub fn prerequisite_missing(what: &str) {
-    let in_ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-    assert!(
-        !in_ci,
-        "CI is set but a prerequisite of this test is missing: {what} (.ci/run installs it)"
-    );
-    eprintln!("skipped: {what}");
 }
 
 /// The binary of the root package's example `name` (`examples/NAME.rs`),

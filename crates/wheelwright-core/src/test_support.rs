@@ -1,5 +1,6 @@
 //! What the unit tests of several modules share: the captured fixtures under
-//! `tests/fixtures/`, fake executables, and detection options for a fake root.
+//! `tests/fixtures/`, fake executables, detection options for a fake root, and
+//! the rule for a missing prerequisite (`tests/support/prerequisite.rs`).
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -7,6 +8,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::detect::DetectOptions;
+
+#[path = "../tests/support/prerequisite.rs"]
+mod prerequisite;
+pub use prerequisite::prerequisite_missing;
 
 /// The text of `tests/fixtures/<rel>`.
 pub fn fixture(rel: &str) -> String {
@@ -81,18 +86,6 @@ pub fn empty_facts() -> crate::facts::Facts {
         ninja: None,
         problems: Vec::new(),
     }
-}
-
-/// A prerequisite of a test is missing: in CI (`CI` set, as `.ci/run` runs,
-/// which installs every prerequisite) that fails the test; elsewhere the
-/// test says it skipped and returns.
-pub fn prerequisite_missing(what: &str) {
-    let in_ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-    assert!(
-        !in_ci,
-        "CI is set but a prerequisite of this test is missing: {what} (.ci/run installs it)"
-    );
-    eprintln!("skipped: {what}");
 }
 
 /// proptest's settings for the unit tests: `cases` runs each, and no
