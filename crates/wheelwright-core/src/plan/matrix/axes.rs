@@ -49,8 +49,8 @@ impl Axes {
         })
     }
 
-    /// Every combination: torch outermost, then CUDA, then Python, each axis
-    /// in the order given.
+    /// Every combination, each once (the axes hold no repeats): torch
+    /// outermost, then CUDA, then Python, each axis in the order given.
     pub(super) fn combinations(&self) -> impl Iterator<Item = Combination<'_>> + '_ {
         self.releases.iter().flat_map(move |&release| {
             self.cudas.iter().flat_map(move |&cuda| {
@@ -65,16 +65,29 @@ impl Axes {
 }
 
 /// `parse` applied to each of the request's values of an axis, or of
-/// `default` when the request gives none; the first error stops it.
-fn each<T>(
+/// `default` when the request gives none; the first error stops it. Each
+/// value once ([`first_of_each`]): `2.8` and `2.8.0` are one torch.
+fn each<T: PartialEq>(
     values: &Option<Vec<String>>,
     default: &[&str],
     parse: fn(&str) -> Result<T, MatrixError>,
 ) -> Result<Vec<T>, MatrixError> {
-    match values {
+    let parsed = match values {
         Some(values) => values.iter().map(|v| parse(v)).collect(),
-        None => default.iter().map(|v| parse(v)).collect(),
+        None => default.iter().map(|v| parse(v)).collect::<Result<_, _>>(),
+    };
+    Ok(first_of_each(parsed?))
+}
+
+/// `values` without repeats, each where it first appears.
+pub(super) fn first_of_each<T: PartialEq>(values: Vec<T>) -> Vec<T> {
+    let mut out = Vec::with_capacity(values.len());
+    for v in values {
+        if !out.contains(&v) {
+            out.push(v);
+        }
     }
+    out
 }
 
 /// A CPython version `3.X` (surrounding blanks ignored).

@@ -4,7 +4,7 @@
 //! name) and the runner labels the job asks for.
 
 use super::super::archs::{Arch, CudaVersion};
-use super::axes::Combination;
+use super::axes::{first_of_each, Combination};
 use super::{Excluded, MatrixCell, MatrixRequest};
 use crate::support::{abis_to_build, pytorch_index_url};
 
@@ -98,12 +98,13 @@ impl Combination<'_> {
         }
     }
 
-    /// The C++ ABIs to build: the request's, else those flash-attn builds for
-    /// the release ([`abis_to_build`]).
+    /// The C++ ABIs to build, each once: the request's, else those
+    /// flash-attn builds for the release ([`abis_to_build`]).
     pub(super) fn abis(&self, req: &MatrixRequest) -> Vec<bool> {
-        req.cxx11_abi
-            .clone()
-            .unwrap_or_else(|| abis_to_build(self.release).to_vec())
+        match &req.cxx11_abi {
+            Some(abis) => first_of_each(abis.clone()),
+            None => abis_to_build(self.release).to_vec(),
+        }
     }
 
     /// The job that builds the combination's wheel for C++ ABI `abi`.

@@ -141,13 +141,13 @@ pub enum MatrixError {
 
 /// Build the matrix; see the module docs. Every combination of the axes
 /// PyTorch publishes and whose toolkit builds some of the archs gives a cell
-/// per C++ ABI (each python × torch × CUDA × ABI once); the others are
-/// [`Matrix::excluded`]. None left is [`MatrixError::Empty`].
+/// per C++ ABI; the others are [`Matrix::excluded`]. A value repeated on an
+/// axis counts once, so each cell and each exclusion appears once. None left
+/// is [`MatrixError::Empty`].
 pub fn build_matrix(req: &MatrixRequest) -> Result<Matrix, MatrixError> {
     let axes = Axes::read(req)?;
     let mut include = Vec::new();
     let mut excluded = Vec::new();
-    let mut seen = BTreeSet::new();
     for combination in axes.combinations() {
         let build = match combination.buildable(&axes.archs, &req.archs) {
             Ok(build) => build,
@@ -157,15 +157,7 @@ pub fn build_matrix(req: &MatrixRequest) -> Result<Matrix, MatrixError> {
             }
         };
         for abi in combination.abis(req) {
-            let key = (
-                combination.python,
-                combination.release.minor,
-                combination.cuda,
-                abi,
-            );
-            if seen.insert(key) {
-                include.push(combination.cell(req, &build, abi));
-            }
+            include.push(combination.cell(req, &build, abi));
         }
     }
     if include.is_empty() {

@@ -142,3 +142,52 @@ fn a_wheelhouse_of_published_wheels_is_skipped_with_a_note() {
     let note = m.excluded_note();
     assert_eq!(note.lines().count(), m.excluded.len() + 1, "{note}");
 }
+
+/// A value given twice on an axis, or spelled twice (`2.8` and `2.8.0`, `13`
+/// and `13.0`), counts once: each combination left out is listed once, and
+/// [`MatrixError::Empty`] counts distinct combinations.
+#[test]
+fn repeated_axis_values_count_once() {
+    let m = build_matrix(&MatrixRequest {
+        python: Some(vec!["3.12".into(), " 3.12".into(), "3.14".into()]),
+        torch: Some(vec!["2.8".into(), "2.8.0".into()]),
+        cuda: Some(vec!["13.0".into(), "12.9".into(), "13".into()]),
+        ..MatrixRequest::default()
+    })
+    .unwrap();
+    assert_eq!(m.include.len(), 1);
+    let left_out: Vec<(&str, &str, &str)> = m
+        .excluded
+        .iter()
+        .map(|e| (e.python.as_str(), e.torch.as_str(), e.cuda.as_str()))
+        .collect();
+    assert_eq!(
+        left_out,
+        [
+            ("3.12", "2.8", "13.0"),
+            ("3.14", "2.8", "13.0"),
+            ("3.14", "2.8", "12.9")
+        ]
+    );
+    assert!(m
+        .excluded_note()
+        .starts_with("wheelwright: 3 combinations left out"));
+    let none = build_matrix(&MatrixRequest {
+        python: Some(vec!["3.12".into(), "3.12".into()]),
+        torch: Some(vec!["2.8".into()]),
+        cuda: Some(vec!["13.0".into(), "13.0".into()]),
+        cxx11_abi: Some(vec![true, true]),
+        ..MatrixRequest::default()
+    });
+    assert_eq!(none, Err(MatrixError::Empty(1)));
+    let abis = build_matrix(&MatrixRequest {
+        python: Some(vec!["3.12".into()]),
+        torch: Some(vec!["2.8".into()]),
+        cuda: Some(vec!["12.9".into()]),
+        cxx11_abi: Some(vec![true, false, true]),
+        ..MatrixRequest::default()
+    })
+    .unwrap();
+    let abis: Vec<&str> = abis.include.iter().map(|c| c.cxx11_abi.as_str()).collect();
+    assert_eq!(abis, ["TRUE", "FALSE"]);
+}
