@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::h100_host::{build_args, fakepkg, fakepkg_build, h100, on_h100, FakepkgBuild};
+use common::h100_host::{build_args, fakepkg, fakepkg_build, fakepkg_on_h100, FakepkgBuild};
 use common::{
     expect_code, fixture, python_with_pip, successful_build_log, write_executable, TestContext,
 };
@@ -74,12 +74,13 @@ impl FakeBuild {
     /// The build command for another spec (an sdist of the tree).
     fn command_for(&self, spec: &Path) -> Command {
         let mut cmd = self.ctx.wheelwright();
-        on_h100(&mut cmd, &self.ctx)
-            .env("FAKEPKG_DIR", fakepkg())
-            .env("FAKEPKG_STATE", &self.state)
-            .env("FAKEPKG_MODE", &self.mode)
-            .env("FAKEPKG_REAL_PYTHON", &self.real_python)
-            .env("FAKEPKG_PROBE_JSON", h100().file("probe.json"));
+        fakepkg_on_h100(
+            &mut cmd,
+            &self.ctx,
+            &self.state,
+            &self.mode,
+            &self.real_python,
+        );
         build_args(&mut cmd, &self.ctx, spec, &self.python, self.max_jobs);
         cmd
     }

@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::h100_host::{build_args, fakepkg, fakepkg_build, h100, on_h100, FakepkgBuild};
+use common::h100_host::{build_args, fakepkg_build, fakepkg_on_h100, FakepkgBuild};
 use common::{expect_code, write_executable, TestContext};
 use serde_json::Value;
 
@@ -21,25 +21,17 @@ fn real_python() -> Option<PathBuf> {
 /// The H100 host of the detect fixtures with the fake package's tree and interpreter.
 struct Host {
     ctx: TestContext,
-    python: PathBuf,
-    state: PathBuf,
-    tree: PathBuf,
+    pkg: FakepkgBuild,
     real_python: PathBuf,
 }
 
 impl Host {
     fn new(real_python: PathBuf) -> Host {
         let ctx = TestContext::new();
-        let FakepkgBuild {
-            tree,
-            python,
-            state,
-        } = fakepkg_build(&ctx);
+        let pkg = fakepkg_build(&ctx);
         Host {
             ctx,
-            python,
-            state,
-            tree,
+            pkg,
             real_python,
         }
     }
@@ -48,12 +40,13 @@ impl Host {
     /// variables, the fixture root, CUDA_HOME), on top of the clean test env.
     fn env(&self, mut cmd: Command) -> Command {
         self.ctx.clean_env(&mut cmd);
-        on_h100(&mut cmd, &self.ctx)
-            .env("FAKEPKG_DIR", fakepkg())
-            .env("FAKEPKG_STATE", &self.state)
-            .env("FAKEPKG_MODE", "ok")
-            .env("FAKEPKG_REAL_PYTHON", &self.real_python)
-            .env("FAKEPKG_PROBE_JSON", h100().file("probe.json"));
+        fakepkg_on_h100(
+            &mut cmd,
+            &self.ctx,
+            &self.pkg.state,
+            "ok",
+            &self.real_python,
+        );
         cmd
     }
 
@@ -64,7 +57,7 @@ impl Host {
     /// A real build of the fake package; its report's path.
     fn build(&self) -> PathBuf {
         let mut cmd = self.wheelwright();
-        build_args(&mut cmd, &self.ctx, &self.tree, &self.python, "3");
+        build_args(&mut cmd, &self.ctx, &self.pkg.tree, &self.pkg.python, "3");
         expect_code(&cmd.output().unwrap(), 0);
         self.ctx.path().join("out/report.json")
     }
@@ -75,7 +68,7 @@ impl Host {
     /// bookkeeping (OLDPWD, SHLVL, `_`), which no replay can or should repeat.
     fn take_pip_record(&self) -> (String, String) {
         let take = |name: &str| {
-            let path = self.state.join(name);
+            let path = self.pkg.state.join(name);
             let text = std::fs::read_to_string(&path)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             std::fs::remove_file(&path).unwrap();
@@ -346,9 +339,9 @@ fn the_ci_job_example_runs_a_job_through_the_library_alone() {
     host.build();
     host.take_pip_record();
     let spec = serde_json::json!({
-        "source": host.tree,
+        "source": host.pkg.tree,
         "recipe": "flash-attn",
-        "python": host.python,
+        "python": host.pkg.python,
         "max_jobs": 3,
         "nvcc_threads": 2,
         "work_dir": host.ctx.path().join("work"),

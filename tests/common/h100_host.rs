@@ -85,6 +85,25 @@ pub fn on_h100<'a>(cmd: &'a mut Command, ctx: &TestContext) -> &'a mut Command {
         .env("CUDA_HOME", ctx.path().join("cuda-13.0"))
 }
 
+/// [`on_h100`] with the variables the fake package's interpreter reads: its
+/// fixture dir, the `state` dir it records into, its `mode` (`ok`, `oom`,
+/// ...), the real Python it hands `-m venv` and the verify script to, and
+/// the H100's torch probe.
+pub fn fakepkg_on_h100<'a>(
+    cmd: &'a mut Command,
+    ctx: &TestContext,
+    state: &Path,
+    mode: &str,
+    real_python: &Path,
+) -> &'a mut Command {
+    on_h100(cmd, ctx)
+        .env("FAKEPKG_DIR", fakepkg())
+        .env("FAKEPKG_STATE", state)
+        .env("FAKEPKG_MODE", mode)
+        .env("FAKEPKG_REAL_PYTHON", real_python)
+        .env("FAKEPKG_PROBE_JSON", h100().file("probe.json"))
+}
+
 /// `build SPEC --python PYTHON --recipe flash-attn --max-jobs JOBS
 /// --nvcc-threads 2`, its work dir `work/` and out dir `out/` in `ctx`: the
 /// build of the tests' fake package, added to `cmd`.

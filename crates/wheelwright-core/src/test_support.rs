@@ -34,6 +34,14 @@ pub fn real_tool(name: &str) -> Option<PathBuf> {
     )
 }
 
+/// Write `text` to `root/rel`, creating its directories.
+pub fn write_file(root: &Path, rel: &str, text: &str) -> PathBuf {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 /// Write `script` to `path` (creating its directory) and make it executable.
 pub fn write_executable(path: &Path, script: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;

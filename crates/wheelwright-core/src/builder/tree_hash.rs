@@ -128,18 +128,13 @@ fn collect(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::write_file;
     use std::os::unix::fs::PermissionsExt;
 
-    fn write(root: &Path, rel: &str, text: &str) {
-        let p = root.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
-
     fn tree(root: &Path) {
-        write(root, "setup.py", "from setuptools import setup\nsetup()\n");
-        write(root, "csrc/a.cu", "__global__ void a() {}\n");
-        write(root, "csrc/b/b.cpp", "int b;\n");
+        write_file(root, "setup.py", "from setuptools import setup\nsetup()\n");
+        write_file(root, "csrc/a.cu", "__global__ void a() {}\n");
+        write_file(root, "csrc/b/b.cpp", "int b;\n");
     }
 
     #[test]
@@ -147,9 +142,9 @@ mod tests {
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         tree(a.path());
         // Written in another order, in another place.
-        write(b.path(), "csrc/b/b.cpp", "int b;\n");
-        write(b.path(), "csrc/a.cu", "__global__ void a() {}\n");
-        write(
+        write_file(b.path(), "csrc/b/b.cpp", "int b;\n");
+        write_file(b.path(), "csrc/a.cu", "__global__ void a() {}\n");
+        write_file(
             b.path(),
             "setup.py",
             "from setuptools import setup\nsetup()\n",
@@ -159,15 +154,15 @@ mod tests {
         assert_eq!(h, tree_sha256(b.path(), &[]).unwrap());
 
         // A changed byte, a renamed file, an added file, an executable bit.
-        write(b.path(), "csrc/a.cu", "__global__ void a() { }\n");
+        write_file(b.path(), "csrc/a.cu", "__global__ void a() { }\n");
         let changed = tree_sha256(b.path(), &[]).unwrap();
         assert_ne!(changed, h);
-        write(b.path(), "csrc/a.cu", "__global__ void a() {}\n");
+        write_file(b.path(), "csrc/a.cu", "__global__ void a() {}\n");
         assert_eq!(tree_sha256(b.path(), &[]).unwrap(), h);
         std::fs::rename(b.path().join("csrc/b/b.cpp"), b.path().join("csrc/b/c.cpp")).unwrap();
         assert_ne!(tree_sha256(b.path(), &[]).unwrap(), h);
         std::fs::rename(b.path().join("csrc/b/c.cpp"), b.path().join("csrc/b/b.cpp")).unwrap();
-        write(b.path(), "csrc/new.h", "");
+        write_file(b.path(), "csrc/new.h", "");
         assert_ne!(tree_sha256(b.path(), &[]).unwrap(), h);
         std::fs::remove_file(b.path().join("csrc/new.h")).unwrap();
         let setup = b.path().join("setup.py");
@@ -176,8 +171,8 @@ mod tests {
         std::fs::set_permissions(&setup, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert_eq!(tree_sha256(b.path(), &[]).unwrap(), h);
         // Content moving across a file boundary changes it too.
-        write(b.path(), "csrc/b/b.cpp", "int b;\n__global__");
-        write(b.path(), "csrc/a.cu", " void a() {}\n");
+        write_file(b.path(), "csrc/b/b.cpp", "int b;\n__global__");
+        write_file(b.path(), "csrc/a.cu", " void a() {}\n");
         assert_ne!(tree_sha256(b.path(), &[]).unwrap(), h);
     }
 
@@ -187,21 +182,21 @@ mod tests {
         let root = dir.path();
         tree(root);
         let h = tree_sha256(root, &[]).unwrap();
-        write(root, ".git/HEAD", "ref: refs/heads/main\n");
-        write(
+        write_file(root, ".git/HEAD", "ref: refs/heads/main\n");
+        write_file(
             root,
             "csrc/cutlass/.git",
             "gitdir: ../../.git/modules/cutlass\n",
         );
-        write(root, "build/temp.linux-x86_64-cpython-312/csrc/a.o", "obj");
-        write(root, "dist/x-1.0.tar.gz", "sdist");
-        write(root, "x.egg-info/PKG-INFO", "Name: x\n");
-        write(root, "csrc/__pycache__/m.pyc", "pyc");
-        write(root, "wheelhouse/report.json", "{}");
+        write_file(root, "build/temp.linux-x86_64-cpython-312/csrc/a.o", "obj");
+        write_file(root, "dist/x-1.0.tar.gz", "sdist");
+        write_file(root, "x.egg-info/PKG-INFO", "Name: x\n");
+        write_file(root, "csrc/__pycache__/m.pyc", "pyc");
+        write_file(root, "wheelhouse/report.json", "{}");
         let out = root.join("wheelhouse");
         assert_eq!(tree_sha256(root, &[out]).unwrap(), h);
         // `build` below the top is source (csrc/build/ is a real name).
-        write(root, "csrc/build/k.cu", "");
+        write_file(root, "csrc/build/k.cu", "");
         assert_ne!(tree_sha256(root, &[root.join("wheelhouse")]).unwrap(), h);
     }
 

@@ -248,6 +248,7 @@ pub(crate) fn probe(opts: &DetectOptions) -> (CgroupLimits, Vec<Problem>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::write_file;
 
     /// Captured on the machine these tests were written on (a cgroup v1 /
     /// hybrid host: v1 controllers plus an empty `unified` v2 mount).
@@ -265,12 +266,6 @@ mod tests {
 
     fn opts(root: &Path) -> DetectOptions {
         crate::test_support::detect_options(root, std::ffi::OsStr::new(""))
-    }
-
-    fn write(root: &Path, rel: &str, text: &str) {
-        let p = root.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
     }
 
     #[test]
@@ -334,16 +329,16 @@ mod tests {
     fn v2_takes_the_smallest_limit_of_the_cgroup_and_its_parents() {
         let dir = tempfile::tempdir().unwrap();
         let r = dir.path();
-        write(r, "proc/self/cgroup", "0::/user.slice/x.scope\n");
-        write(
+        write_file(r, "proc/self/cgroup", "0::/user.slice/x.scope\n");
+        write_file(
             r,
             "sys/fs/cgroup/cgroup.controllers",
             "cpuset cpu io memory pids\n",
         );
-        write(r, "sys/fs/cgroup/user.slice/memory.max", "17179869184\n");
-        write(r, "sys/fs/cgroup/user.slice/cpu.max", "max 100000\n");
-        write(r, "sys/fs/cgroup/user.slice/x.scope/memory.max", "max\n");
-        write(
+        write_file(r, "sys/fs/cgroup/user.slice/memory.max", "17179869184\n");
+        write_file(r, "sys/fs/cgroup/user.slice/cpu.max", "max 100000\n");
+        write_file(r, "sys/fs/cgroup/user.slice/x.scope/memory.max", "max\n");
+        write_file(
             r,
             "sys/fs/cgroup/user.slice/x.scope/cpu.max",
             "300000 100000\n",
@@ -358,29 +353,29 @@ mod tests {
     fn v1_reads_memory_and_cfs_quota() {
         let dir = tempfile::tempdir().unwrap();
         let r = dir.path();
-        write(
+        write_file(
             r,
             "proc/self/cgroup",
             "4:memory:/docker/abc\n3:cpu,cpuacct:/docker/abc\n",
         );
-        write(
+        write_file(
             r,
             "sys/fs/cgroup/memory/memory.limit_in_bytes",
             "9223372036854771712\n",
         );
-        write(
+        write_file(
             r,
             "sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes",
             "8589934592\n",
         );
-        write(r, "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us", "-1\n");
-        write(r, "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us", "100000\n");
-        write(
+        write_file(r, "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us", "-1\n");
+        write_file(r, "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us", "100000\n");
+        write_file(
             r,
             "sys/fs/cgroup/cpu,cpuacct/docker/abc/cpu.cfs_quota_us",
             "250000\n",
         );
-        write(
+        write_file(
             r,
             "sys/fs/cgroup/cpu,cpuacct/docker/abc/cpu.cfs_period_us",
             "100000\n",
@@ -397,10 +392,10 @@ mod tests {
         // cgroup mount does not have: the limit at the mount root applies.
         let dir = tempfile::tempdir().unwrap();
         let r = dir.path();
-        write(r, "proc/self/cgroup", "0::/system.slice/docker-abc.scope\n");
-        write(r, "sys/fs/cgroup/cgroup.controllers", "cpu memory\n");
-        write(r, "sys/fs/cgroup/memory.max", "4294967296\n");
-        write(r, "sys/fs/cgroup/cpu.max", "100000 100000\n");
+        write_file(r, "proc/self/cgroup", "0::/system.slice/docker-abc.scope\n");
+        write_file(r, "sys/fs/cgroup/cgroup.controllers", "cpu memory\n");
+        write_file(r, "sys/fs/cgroup/memory.max", "4294967296\n");
+        write_file(r, "sys/fs/cgroup/cpu.max", "100000 100000\n");
         let (limits, _) = probe(&opts(r));
         assert_eq!(limits.memory_limit_bytes, Some(4 << 30));
         assert_eq!(limits.cpu_quota, Some(1.0));
@@ -413,8 +408,8 @@ mod tests {
         assert_eq!(limits, CgroupLimits::default());
         assert!(problems.is_empty());
 
-        write(dir.path(), "sys/fs/cgroup/cgroup.controllers", "memory\n");
-        write(dir.path(), "sys/fs/cgroup/memory.max", "garbage\n");
+        write_file(dir.path(), "sys/fs/cgroup/cgroup.controllers", "memory\n");
+        write_file(dir.path(), "sys/fs/cgroup/memory.max", "garbage\n");
         let (limits, problems) = probe(&opts(dir.path()));
         assert_eq!(limits.memory_limit_bytes, None);
         assert_eq!(problems.len(), 1);

@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use super::*;
+use crate::test_support::write_file;
 use crate::units::GIB;
 
 const MAIN_FILES: &str = include_str!("fixtures/flash-attn-main/files.txt");
@@ -27,22 +28,16 @@ fn reduced() -> Vec<&'static str> {
         .collect()
 }
 
-fn write(root: &Path, rel: &str, text: &str) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
-}
-
 /// flash-attention's tree as far as the recipes read it: every listed file
 /// (empty), the real `setup.py` files and `__init__.py`s.
 pub(crate) fn flash_attention_tree(root: &Path) {
     for f in MAIN_FILES.lines().chain(FA3_FILES.lines()) {
-        write(root, f, "");
+        write_file(root, f, "");
     }
-    write(root, "setup.py", MAIN_SETUP);
-    write(root, "flash_attn/__init__.py", MAIN_INIT);
-    write(root, "hopper/setup.py", FA3_SETUP);
-    write(root, "hopper/__init__.py", FA3_INIT);
+    write_file(root, "setup.py", MAIN_SETUP);
+    write_file(root, "flash_attn/__init__.py", MAIN_INIT);
+    write_file(root, "hopper/setup.py", FA3_SETUP);
+    write_file(root, "hopper/__init__.py", FA3_INIT);
 }
 
 fn h100(cuda: &str) -> Facts {

@@ -2,6 +2,7 @@
 //! hosts, archs, ceilings, overrides and the environment.
 
 use super::*;
+use crate::test_support::write_file;
 use crate::units::{format_duration, GIB};
 
 fn host(cpus: u32, memory_gib: u64) -> HostSpec {
@@ -277,9 +278,7 @@ fn torch_ext_counts_a_ptx_gencode_and_knows_flash_attn_files() {
         "csrc/binding.cpp",
         "third_party/cutlass/examples/x.cu",
     ] {
-        let p = dir.path().join(f);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, "").unwrap();
+        write_file(dir.path(), f, "");
     }
     let recipe = Recipe::torch_ext(dir.path());
     let req = PlanRequest {
@@ -307,21 +306,14 @@ fn source_tree_and_sdist_give_the_same_units() {
     let root = dir.path().join("flash_attn-9.9.9");
     let units = recipe::flash_attn_2_8_3_units();
     for u in units.iter().take(10) {
-        let p = root.join(&u.path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, "").unwrap();
+        write_file(&root, &u.path, "");
     }
-    std::fs::create_dir_all(root.join("flash_attn")).unwrap();
-    std::fs::write(
-        root.join("flash_attn/__init__.py"),
-        "__version__ = \"9.9.9\"\n",
-    )
-    .unwrap();
-    std::fs::write(
-        root.join("setup.py"),
+    write_file(&root, "flash_attn/__init__.py", "__version__ = \"9.9.9\"\n");
+    write_file(
+        &root,
+        "setup.py",
         "os.getenv(\"FLASH_ATTN_CUDA_ARCHS\", \"80;90\")\n",
-    )
-    .unwrap();
+    );
     let out = tempfile::tempdir().unwrap();
     let tarball = out.path().join("flash_attn-9.9.9.tar.gz");
     {
