@@ -7,6 +7,17 @@ use crate::plan::Order;
 use crate::units::GIB;
 
 fn fake_root(memory_max: Option<&str>, available_gib: u64) -> tempfile::TempDir {
+    build_slice_root(memory_max, 128, available_gib)
+}
+
+/// A fake root: this process in `build.slice` (cgroup v2) with `memory_max`
+/// (none: no limit file), on a host of `total_gib` with `available_gib`
+/// available. The thrash watchdog's tests add their files to it.
+pub(super) fn build_slice_root(
+    memory_max: Option<&str>,
+    total_gib: u64,
+    available_gib: u64,
+) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     std::fs::create_dir_all(root.join("proc/self")).unwrap();
@@ -24,7 +35,7 @@ fn fake_root(memory_max: Option<&str>, available_gib: u64) -> tempfile::TempDir 
         root.join("proc/meminfo"),
         format!(
             "MemTotal:       {} kB\nMemAvailable:   {} kB\n",
-            128 * 1024 * 1024,
+            total_gib * 1024 * 1024,
             available_gib * 1024 * 1024
         ),
     )

@@ -58,31 +58,13 @@ fn parses_real_psi_captures() {
 /// `memory.max`, memory use `current`, a `memory.pressure` text, and a host
 /// with plenty of memory.
 fn cgroup_root(current: u64, pressure: Option<&str>) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    let cg = root.join("sys/fs/cgroup/build.slice");
-    std::fs::create_dir_all(root.join("proc/self")).unwrap();
-    std::fs::create_dir_all(&cg).unwrap();
-    std::fs::write(root.join("proc/self/cgroup"), "0::/build.slice\n").unwrap();
-    std::fs::write(
-        root.join("sys/fs/cgroup/cgroup.controllers"),
-        "cpu memory\n",
-    )
-    .unwrap();
-    std::fs::write(cg.join("memory.max"), format!("{LIMIT_48G}\n")).unwrap();
+    let dir =
+        crate::builder::oom::tests::build_slice_root(Some(&format!("{LIMIT_48G}\n")), 125, 100);
+    let cg = dir.path().join("sys/fs/cgroup/build.slice");
     std::fs::write(cg.join("memory.current"), format!("{current}\n")).unwrap();
     if let Some(p) = pressure {
         std::fs::write(cg.join("memory.pressure"), p).unwrap();
     }
-    std::fs::write(
-        root.join("proc/meminfo"),
-        format!(
-            "MemTotal:       {} kB\nMemAvailable:   {} kB\n",
-            125 * 1024 * 1024,
-            100 * 1024 * 1024
-        ),
-    )
-    .unwrap();
     dir
 }
 
