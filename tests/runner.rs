@@ -230,14 +230,13 @@ fn real(name: &str) -> Option<PathBuf> {
 }
 
 fn make_wheel(python: &Path, out: &Path, name: &str, version: &str, files: &[&str]) -> String {
-    let o = Command::new(python)
-        .arg(fixture("fleet/make_wheel.py"))
-        .arg(out)
-        .args([name, version])
-        .args(files)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = common::run_ok(
+        Command::new(python)
+            .arg(fixture("fleet/make_wheel.py"))
+            .arg(out)
+            .args([name, version])
+            .args(files),
+    );
     String::from_utf8(o.stdout).unwrap().trim().to_string()
 }
 

@@ -11,23 +11,13 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{expect_code, on_path, TestContext};
+use common::device_code::{nvcc_so, test_nvcc};
+use common::{expect_code, on_path, run_ok, TestContext};
 use serde_json::Value;
 use wheelwright_core::env_vars;
-
-const KERNEL: &str = r#"
-__global__ void add(float* a, const float* b, int n) {
-  int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) a[i] += b[i];
-}
-extern "C" int launch(float* a, const float* b, int n) {
-  add<<<(n + 255) / 256, 256>>>(a, b, n);
-  return 0;
-}
-"#;
 
 /// The real tools, found once.
 struct Tools {
@@ -40,10 +30,7 @@ struct Tools {
 }
 
 fn find_tools() -> Result<Tools, String> {
-    let nvcc = std::env::var_os(env_vars::WHEELWRIGHT_TEST_NVCC)
-        .map(PathBuf::from)
-        .or_else(|| on_path("nvcc"))
-        .ok_or("no nvcc (set WHEELWRIGHT_TEST_NVCC or put nvcc on PATH)")?;
+    let nvcc = test_nvcc().ok_or("no nvcc (set WHEELWRIGHT_TEST_NVCC or put nvcc on PATH)")?;
     let cuobjdump = nvcc.with_file_name("cuobjdump");
     if !cuobjdump.is_file() {
         return Err(format!("no cuobjdump beside {}", nvcc.display()));
@@ -82,35 +69,6 @@ fn tools() -> Option<&'static Tools> {
             None
         }
     }
-}
-
-fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("tool starts");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// Compile the test kernel into a shared object with these `-gencode`s.
-fn nvcc_so(t: &Tools, dir: &Path, name: &str, gencodes: &[&str], extra: &[&str]) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    let src = dir.join("kernel.cu");
-    std::fs::write(&src, KERNEL).unwrap();
-    let out = dir.join(name);
-    let mut cmd = Command::new(&t.nvcc);
-    cmd.args(["-shared", "-Xcompiler", "-fPIC", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .args(extra);
-    for g in gencodes {
-        cmd.args(["-gencode", g]);
-    }
-    run_ok(&mut cmd);
-    out
 }
 
 /// Compile C++ `source` into a shared object, with extra link arguments.
@@ -252,7 +210,7 @@ fn device_code_matches_cuobjdump() {
     let Some(t) = tools() else { return };
     let ctx = TestContext::new();
     let so = nvcc_so(
-        t,
+        &t.nvcc,
         &ctx.path().join("multi"),
         "k.so",
         &[
@@ -308,7 +266,13 @@ fn sm90_so(t: &Tools) -> &'static Path {
     static SO: OnceLock<PathBuf> = OnceLock::new();
     SO.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap().keep();
-        nvcc_so(t, &dir, "k90.so", &["arch=compute_90,code=sm_90"], &[])
+        nvcc_so(
+            &t.nvcc,
+            &dir,
+            "k90.so",
+            &["arch=compute_90,code=sm_90"],
+            &[],
+        )
     })
 }
 
@@ -454,7 +418,7 @@ fn glibc_policy_agrees_with_auditwheel() {
     std::os::unix::fs::symlink(&cudart, lnk.join("libcudart.so")).unwrap();
     let lnk_arg = format!("-L{}", lnk.display());
     let shared = nvcc_so(
-        t,
+        &t.nvcc,
         &dir.join("shared"),
         "kd.so",
         &["arch=compute_90,code=sm_90"],

@@ -15,26 +15,15 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use super::common::device_code::{nvcc_so, test_nvcc};
 use super::common::index_servers::Server;
-use super::common::{both, expect_code, prerequisite_missing, python_with_pip};
+use super::common::{both, expect_code, prerequisite_missing, python_with_pip, run_ok};
 use super::FakeBuild;
 use serde_json::Value;
-use wheelwright_core::env_vars;
 
 const VERSION: &str = "2.8.3";
 /// flash-attn's label for the H100 fixture host's torch.
 const LABEL: &str = "cu13torch2.11cxx11abiTRUE";
-
-const KERNEL: &str = r#"
-__global__ void scale(float* a, float s, int n) {
-  int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) a[i] *= s;
-}
-extern "C" int launch(float* a, float s, int n) {
-  scale<<<(n + 255) / 256, 256>>>(a, s, n);
-  return 0;
-}
-"#;
 
 /// The release asset's name for this host (its machine, as detect reports it).
 fn asset_name() -> String {
@@ -50,41 +39,12 @@ struct DeviceCode {
     sm80_only: PathBuf,
 }
 
-fn nvcc() -> Option<PathBuf> {
-    std::env::var_os(env_vars::WHEELWRIGHT_TEST_NVCC)
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::split_paths(&std::env::var_os(env_vars::PATH)?)
-                .map(|d| d.join("nvcc"))
-                .find(|p| p.is_file())
-        })
-}
-
 fn device_code() -> Option<&'static DeviceCode> {
     static CODE: OnceLock<Option<DeviceCode>> = OnceLock::new();
     CODE.get_or_init(|| {
-        let nvcc = nvcc()?;
+        let nvcc = test_nvcc()?;
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("prebuilt-device-code");
-        std::fs::create_dir_all(&dir).unwrap();
-        let src = dir.join("kernel.cu");
-        std::fs::write(&src, KERNEL).unwrap();
-        let compile = |name: &str, gencodes: &[&str]| {
-            let out = dir.join(name);
-            let mut cmd = Command::new(&nvcc);
-            cmd.args(["-shared", "-Xcompiler", "-fPIC", "-o"])
-                .arg(&out)
-                .arg(&src);
-            for g in gencodes {
-                cmd.args(["-gencode", g]);
-            }
-            let o = cmd.output().expect("nvcc runs");
-            assert!(
-                o.status.success(),
-                "{cmd:?}: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-            out
-        };
+        let compile = |name: &str, gencodes: &[&str]| nvcc_so(&nvcc, &dir, name, gencodes, &[]);
         Some(DeviceCode {
             both: compile(
                 "both.so",
@@ -126,8 +86,7 @@ fn release_asset(fb: &FakeBuild, dir: &Path, so: &Path, init: Option<&str>) -> P
         ])
         .arg(so)
         .args(init);
-    let o = cmd.output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    run_ok(&mut cmd);
     out
 }
 

@@ -2,6 +2,7 @@
 //! a temp dir, a fake HOME, and a `bin/` first on PATH for fake toolchains.
 #![allow(dead_code)]
 
+pub mod device_code;
 pub mod h100_host;
 pub mod index_servers;
 pub mod schemas;
@@ -280,6 +281,19 @@ pub fn h200_build(dir: &Path) -> PathBuf {
     let path = dir.join("report.json");
     std::fs::write(&path, report.to_string()).unwrap();
     path
+}
+
+/// Run `cmd` and insist that it succeeds (the message holds the command
+/// line and what it printed); its output.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("tool starts");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 /// The binary of the root package's example `name` (`examples/NAME.rs`),
