@@ -98,7 +98,7 @@ pub mod prebuilt;
 pub(crate) mod process;
 pub mod publish;
 pub mod runner_setup;
-pub(crate) mod safe_write;
+pub mod safe_write;
 #[cfg(feature = "schema")]
 pub mod schema;
 pub mod setup;

@@ -12,6 +12,7 @@
 //!   temp file with a unique name, created exclusively in the same directory,
 //!   is synced to disk, and is renamed over the path; a rename replaces a
 //!   symlink itself, not its target, and a reader never sees half a file.
+//!   `wheelwright-publish` writes its wheelhouse and index files with them.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -43,12 +44,12 @@ pub(crate) fn create_fresh(path: &Path) -> io::Result<File> {
 
 /// Write `bytes` to `path` atomically: a uniquely named temp file in the
 /// same directory, created exclusively, synced, then renamed over `path`.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     replace_with(path, |file| file.write_all(bytes))
 }
 
 /// Copy the file `from` to `path` atomically, as [`write_atomically`].
-pub(crate) fn copy_atomically(from: &Path, path: &Path) -> io::Result<()> {
+pub fn copy_atomically(from: &Path, path: &Path) -> io::Result<()> {
     let mut source = File::open(from)?;
     replace_with(path, |file| io::copy(&mut source, file).map(|_| ()))
 }

@@ -1,17 +1,13 @@
 //! Writing into a published folder without ever leaving a half-written file
-//! or writing through a symlink: each file goes to a temp file created
-//! exclusively (`O_CREAT | O_EXCL`, which never follows a link) beside its
-//! destination, then is renamed over it (a rename replaces a link itself, not
-//! its target). Folders below the published root are created one component at
-//! a time and refused when one is a symlink or not a folder.
+//! or writing through a symlink: each file is written by
+//! [`wheelwright_core::safe_write`] (a temp file created exclusively,
+//! which never follows a link, beside its destination, then renamed over it:
+//! a rename replaces a link itself, not its target). Folders below the
+//! published root are created one component at a time and refused when one
+//! is a symlink or not a folder.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-
-/// Tells temp files of one process apart.
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// `root/rel` as a real folder: every component below `root` is created when
 /// missing and must not be a symlink (the caller's `root` itself is trusted).
@@ -51,50 +47,10 @@ pub fn ensure_dir(root: &Path, rel: &Path) -> io::Result<PathBuf> {
     Ok(dir)
 }
 
-/// Replace `dest` with `bytes` atomically.
-pub fn write_atomic(dest: &Path, bytes: &[u8]) -> io::Result<()> {
-    replace_with(dest, |file| file.write_all(bytes))
-}
-
-/// Replace `dest` with a copy of `src` atomically (`src` is only read).
-pub fn copy_atomic(src: &Path, dest: &Path) -> io::Result<()> {
-    let mut from = File::open(src)?;
-    replace_with(dest, |file| io::copy(&mut from, file).map(|_| ()))
-}
-
-/// Write a new temp file beside `dest` with `fill`, flush it to disk, rename
-/// it over `dest`; the temp file is removed when anything fails.
-fn replace_with(dest: &Path, fill: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
-    let parent = dest.parent().unwrap_or(Path::new("."));
-    let name = dest
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?
-        .to_string_lossy();
-    let (tmp, mut file) = create_temp(parent, &name)?;
-    let result = fill(&mut file)
-        .and_then(|()| file.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, dest));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// A new, exclusively created `.NAME.PID.N.tmp` in `dir`.
-fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
-    loop {
-        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
-        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
-            Ok(f) => return Ok((tmp, f)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use wheelwright_core::safe_write::{copy_atomically, write_atomically};
+
     use super::*;
 
     #[test]
@@ -104,7 +60,7 @@ mod tests {
         std::fs::write(&victim, "keep").unwrap();
         let dest = dir.path().join("index.html");
         std::os::unix::fs::symlink(&victim, &dest).unwrap();
-        write_atomic(&dest, b"page").unwrap();
+        write_atomically(&dest, b"page").unwrap();
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
         assert_eq!(std::fs::read_to_string(&dest).unwrap(), "page");
         assert!(!std::fs::symlink_metadata(&dest)
@@ -142,10 +98,10 @@ mod tests {
         std::fs::write(&src, "wheel bytes").unwrap();
         let dest = dir.path().join("house/a.whl");
         std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-        copy_atomic(&src, &dest).unwrap();
+        copy_atomically(&src, &dest).unwrap();
         assert_eq!(std::fs::read_to_string(&dest).unwrap(), "wheel bytes");
         assert_eq!(std::fs::read_to_string(&src).unwrap(), "wheel bytes");
-        assert!(copy_atomic(&dir.path().join("missing"), &dest).is_err());
+        assert!(copy_atomically(&dir.path().join("missing"), &dest).is_err());
         assert_eq!(std::fs::read_to_string(&dest).unwrap(), "wheel bytes");
     }
 }

@@ -6,8 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use wheelwright_core::publish::PublishStatus;
+use wheelwright_core::safe_write::{copy_atomically, write_atomically};
 
-use crate::atomic::{copy_atomic, ensure_dir, write_atomic};
+use crate::atomic::ensure_dir;
 use crate::wheel_file::WheelFile;
 use crate::PublishError;
 
@@ -54,7 +55,7 @@ pub fn add_wheel(dir: &Path, wheel: &WheelFile, clobber: bool) -> Result<Added, 
                     Some("already in the wheelhouse with the same sha256".to_string()),
                 )
             } else if clobber {
-                copy_atomic(&wheel.path, &dest).map_err(io(&dest))?;
+                copy_atomically(&wheel.path, &dest).map_err(io(&dest))?;
                 (
                     PublishStatus::Uploaded,
                     Some(format!("replaced a file with sha256 {there}")),
@@ -71,12 +72,12 @@ pub fn add_wheel(dir: &Path, wheel: &WheelFile, clobber: bool) -> Result<Added, 
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            copy_atomic(&wheel.path, &dest).map_err(io(&dest))?;
+            copy_atomically(&wheel.path, &dest).map_err(io(&dest))?;
             (PublishStatus::Uploaded, None)
         }
         Err(e) => return Err(io(&dest)(e)),
     };
-    write_atomic(&metadata_dest, &wheel.metadata_bytes).map_err(io(&metadata_dest))?;
+    write_atomically(&metadata_dest, &wheel.metadata_bytes).map_err(io(&metadata_dest))?;
     Ok(Added {
         status,
         dest,

@@ -26,8 +26,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use wheelwright_core::publish::PublishStatus;
+use wheelwright_core::safe_write::write_atomically;
 
-use crate::atomic::{ensure_dir, write_atomic};
+use crate::atomic::ensure_dir;
 use crate::wheel_file::{project_name, WheelFile};
 use crate::PublishError;
 
@@ -246,7 +247,7 @@ pub fn update_index(
         message: e.to_string(),
     })?;
     json.push(b'\n');
-    write_atomic(&manifest_path, &json).map_err(io(&manifest_path))?;
+    write_atomically(&manifest_path, &json).map_err(io(&manifest_path))?;
     Ok(outcomes)
 }
 
@@ -317,7 +318,7 @@ fn write_page(dir: &Path, rel: &Path, html: &str) -> Result<(), PublishError> {
         source,
     })?;
     let path = folder.join("index.html");
-    write_atomic(&path, html.as_bytes()).map_err(|source| PublishError::Io { path, source })
+    write_atomically(&path, html.as_bytes()).map_err(|source| PublishError::Io { path, source })
 }
 
 #[cfg(test)]
