@@ -88,6 +88,7 @@
 pub mod builder;
 pub mod detect;
 pub mod diagnose;
+pub mod digest;
 pub mod env_vars;
 pub mod facts;
 pub mod finding;

@@ -171,11 +171,7 @@ impl Variant {
         }
         // Field order is the struct's: serde_json keeps it.
         let json = serde_json::to_vec(self).expect("a Variant serializes");
-        let hex: String = Sha256::digest(&json)
-            .iter()
-            .take(12)
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hex = crate::digest::hex(&Sha256::digest(&json)[..12]);
         Ok(format!("{}-{hex}", self.scope))
     }
 }
@@ -198,18 +194,12 @@ fn nvcc_host_compiler(facts: &Facts) -> Option<&Compiler> {
 
 /// The sha256 (hex) of a string: a source tree's path, a requirement.
 pub fn text_sha256(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::digest::sha256_bytes(text.as_bytes())
 }
 
 /// The sha256 (hex) of a file, read in chunks.
 pub fn file_sha256(path: &Path) -> Result<String, WorkDirError> {
-    let mut f = File::open(path).map_err(io_err(path))?;
-    let mut h = Sha256::new();
-    io::copy(&mut f, &mut h).map_err(io_err(path))?;
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    crate::digest::sha256_file(path).map_err(io_err(path))
 }
 
 /// An exclusive lock on a work dir, held until dropped.

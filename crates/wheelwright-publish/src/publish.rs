@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 
 use std::time::Duration;
-use wheelwright_core::builder::wheel::sha256_file;
 use wheelwright_core::builder::{BuildReport, Outcome};
+use wheelwright_core::digest::sha256_file;
 
 use wheelwright_core::builder::wheel::WheelName;
 use wheelwright_core::net::{FetchOptions, Network};
@@ -288,7 +288,7 @@ fn release_metadata(
 ) -> (Option<String>, Option<String>) {
     let dest = scratch.join(format!(
         "{}.metadata",
-        crate::wheel_file::sha256_bytes(url.as_bytes())
+        wheelwright_core::digest::sha256_bytes(url.as_bytes())
     ));
     let Ok(fetched) = net.fetch(url, &dest, &FetchOptions::default()) else {
         return (None, None);

@@ -6,7 +6,8 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use wheelwright_core::builder::wheel::{normalize_name, sha256_file, WheelName};
+use wheelwright_core::builder::wheel::{normalize_name, WheelName};
+use wheelwright_core::digest::{sha256_bytes, sha256_file};
 
 use crate::PublishError;
 
@@ -162,18 +163,6 @@ impl WheelFile {
 /// PEP 503 normalization: `Flash_Attn` → `flash-attn`.
 pub fn project_name(name: &str) -> String {
     normalize_name(name).replace('_', "-")
-}
-
-/// Lower-case hex sha256 of `bytes`.
-pub fn sha256_bytes(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    use std::fmt::Write;
-    let digest = Sha256::digest(bytes);
-    let mut s = String::with_capacity(64);
-    for b in digest {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ pub fn add_wheel(dir: &Path, wheel: &WheelFile, clobber: bool) -> Result<Added, 
             })
         }
         Ok(_) => {
-            let there = wheelwright_core::builder::wheel::sha256_file(&dest).map_err(io(&dest))?;
+            let there = wheelwright_core::digest::sha256_file(&dest).map_err(io(&dest))?;
             if there == wheel.sha256 {
                 (
                     PublishStatus::Skipped,

@@ -478,7 +478,7 @@ fn open_records(
         report.prebuilt = Some(p.clone());
     }
     report.source_sha256 = match &req.source {
-        SourceSpec::Sdist(p) => wheel::sha256_file(p).ok(),
+        SourceSpec::Sdist(p) => crate::digest::sha256_file(p).ok(),
         SourceSpec::Tree(t) => {
             tree_hash::tree_sha256(t, &[req.work_dir.clone(), req.out_dir.clone()]).ok()
         }

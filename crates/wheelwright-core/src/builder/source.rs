@@ -16,7 +16,7 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use super::wheel::sha256_file;
+use crate::digest::sha256_file;
 use crate::process::{self, tail_lines};
 
 /// File in an extracted tree that records which sdist (sha256) it came from.

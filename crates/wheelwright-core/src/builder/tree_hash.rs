@@ -74,11 +74,7 @@ pub fn tree_sha256(root: &Path, exclude: &[PathBuf]) -> io::Result<String> {
             hasher.update(&buf[..n]);
         }
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(crate::digest::hex(&hasher.finalize()))
 }
 
 fn is_executable(meta: &std::fs::Metadata) -> bool {

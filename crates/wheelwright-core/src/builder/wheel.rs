@@ -5,11 +5,10 @@
 //! e.g. `flash_attn-2.8.3+cu12torch2.4cxx11abiTRUE-cp312-cp312-linux_x86_64.whl`.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// Why a file name is not a wheel name.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -128,7 +127,7 @@ impl WheelInfo {
     pub fn from_file(path: &Path) -> io::Result<WheelInfo> {
         let mut file = File::open(path)?;
         let size = file.metadata()?.len();
-        let sha256 = sha256_reader(&mut file)?;
+        let sha256 = crate::digest::sha256_reader(&mut file)?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -145,34 +144,6 @@ impl WheelInfo {
     pub fn parsed_name(&self) -> Result<WheelName, WheelNameError> {
         WheelName::parse(&self.name)
     }
-}
-
-/// Lowercase hex sha256 of everything `reader` yields.
-pub fn sha256_reader(reader: &mut impl Read) -> io::Result<String> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex(&hasher.finalize()))
-}
-
-/// Lowercase hex sha256 of a file.
-pub fn sha256_file(path: &Path) -> io::Result<String> {
-    sha256_reader(&mut File::open(path)?)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 #[cfg(test)]

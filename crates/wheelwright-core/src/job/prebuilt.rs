@@ -142,7 +142,7 @@ pub(super) fn look(
             return compile(record, on_event);
         }
         Lookup::Local { path } => {
-            record.sha256 = builder::wheel::sha256_file(&path).ok();
+            record.sha256 = crate::digest::sha256_file(&path).ok();
             record.path = Some(path.clone());
             (path, None)
         }

@@ -402,7 +402,7 @@ pub fn random_token() -> String {
     if from_os.is_err() {
         bytes = keyed_random_bytes();
     }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::digest::hex(&bytes)
 }
 
 /// The fallback of [`random_token`]: a counter hashed under std's secret,

@@ -51,7 +51,7 @@ pub fn fingerprint(f: &Finding, path: &str) -> String {
         h.update(part.as_bytes());
         h.update([0]);
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::digest::hex(&h.finalize())
 }
 
 /// The Code Quality report. Findings without a source file are reported

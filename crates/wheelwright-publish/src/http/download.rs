@@ -175,18 +175,7 @@ impl HttpClient {
         Ok(Attempt::Done(Fetched {
             path: dest.to_path_buf(),
             size,
-            sha256: hex(&hasher.finalize()),
+            sha256: wheelwright_core::digest::hex(&hasher.finalize()),
         }))
     }
-}
-
-/// Lower-case hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
