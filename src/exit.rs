@@ -15,6 +15,11 @@ pub const JOB_FAILED: u8 = 1;
 pub const USAGE: u8 = 2;
 pub const INTERNAL: u8 = 3;
 
+/// The exit status of a job that ran: [`JOB_FAILED`] when it `failed`, else [`OK`].
+pub fn job(failed: bool) -> ExitCode {
+    ExitCode::from(if failed { JOB_FAILED } else { OK })
+}
+
 /// An error that carries what the user should do and which exit code it means.
 #[derive(Debug)]
 pub struct Hinted {

@@ -159,12 +159,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     let env = ActionsEnv::from_process_env();
     github::write_findings_files(&findings, omitted, args.summary_file.as_deref(), &env)?;
 
-    let code = if findings.iter().any(Finding::is_error) {
-        exit::JOB_FAILED
-    } else {
-        exit::OK
-    };
-    Ok(ExitCode::from(code))
+    Ok(exit::job(findings.iter().any(Finding::is_error)))
 }
 
 /// Run the diagnoser over the log; unreadable input is a usage error (exit 2).

@@ -100,11 +100,7 @@ pub fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
             )?;
         }
     }
-    Ok(ExitCode::from(if report.any_failed() {
-        exit::JOB_FAILED
-    } else {
-        exit::OK
-    }))
+    Ok(exit::job(report.any_failed()))
 }
 
 fn targets(args: &PublishArgs) -> PublishTargets {

@@ -70,11 +70,7 @@ pub fn run(args: ReproArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot read {}", log.display()))?;
         super::print_text(&text::render(&findings, false))?;
         let failed = findings.iter().any(|f| f.is_error());
-        return Ok(ExitCode::from(if failed {
-            exit::JOB_FAILED
-        } else {
-            exit::OK
-        }));
+        return Ok(exit::job(failed));
     }
 
     let rebuild = repro::Rebuild {

@@ -138,11 +138,7 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
             eprintln!("hint: fix the FAILED checks above (the commands under each say how; `sudo` ones need an administrator), then run `wheelwright runner check` again");
         }
     }
-    Ok(ExitCode::from(if report.ok {
-        exit::OK
-    } else {
-        exit::JOB_FAILED
-    }))
+    Ok(exit::job(!report.ok))
 }
 
 fn labels(args: LabelsArgs) -> anyhow::Result<ExitCode> {

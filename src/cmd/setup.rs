@@ -59,9 +59,5 @@ pub fn run(args: SetupArgs) -> anyhow::Result<ExitCode> {
             eprintln!("hint: fix the failed step above (its command is shown), then run `wheelwright setup` again");
         }
     }
-    Ok(ExitCode::from(if report.ok {
-        exit::OK
-    } else {
-        exit::JOB_FAILED
-    }))
+    Ok(exit::job(!report.ok))
 }
