@@ -102,10 +102,8 @@ fn torch_tree(root: &Path) -> PathBuf {
     units.sort_by(|a, b| a.path.cmp(&b.path));
     std::fs::write(build.join("build.ninja"), manifest(&src, &build, &units)).unwrap();
     for u in &units {
-        let path = src.join(&u.path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         let secs = times.get(u.stem()).copied().unwrap_or(100.0) / scale();
-        std::fs::write(path, format!("{secs:.3}\n")).unwrap();
+        common::write_file(&src, &u.path, &format!("{secs:.3}\n"));
     }
     build
 }

@@ -44,9 +44,7 @@ fn tree(root: &Path) {
     for list in ["flash-attn-main/files.txt", "flash-attn-3/files.txt"] {
         let text = std::fs::read_to_string(Path::new(FIXTURES).join(list)).unwrap();
         for f in text.lines() {
-            let p = root.join(f);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, "").unwrap();
+            common::write_file(root, f, "");
         }
     }
     copy("flash-attn-main/setup.py", root, "setup.py");

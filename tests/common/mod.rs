@@ -7,6 +7,12 @@ pub mod h100_host;
 pub mod index_servers;
 pub mod schemas;
 
+/// Files and fake tools, shared with the library's tests.
+#[path = "../../crates/wheelwright-core/tests/support/files.rs"]
+mod files;
+#[allow(unused_imports)] // each test binary uses some of them
+pub use files::{write_executable, write_file};
+
 /// The rule for a missing prerequisite, shared with the library's tests.
 #[path = "../../crates/wheelwright-core/tests/support/prerequisite.rs"]
 mod prerequisite;
@@ -77,17 +83,6 @@ impl TestContext {
             .env("LANG", "C.UTF-8")
             .current_dir(self.path())
     }
-}
-
-/// Write `script` to `path` and make it executable.
-pub fn write_executable(path: &Path, script: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).unwrap();
-    }
-    std::fs::write(path, script).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path.to_path_buf()
 }
 
 /// Stdout as a string, panicking with both streams if the exit code differs.

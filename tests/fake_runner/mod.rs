@@ -388,14 +388,9 @@ exit 0
     }
 }
 
-/// Write `script` to `path` and make it executable.
-pub fn write_executable(path: &Path, script: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, script).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path.to_path_buf()
-}
+#[path = "../../crates/wheelwright-core/tests/support/files.rs"]
+mod files;
+pub use files::write_executable;
 
 #[allow(dead_code)]
 #[path = "../common/index_servers.rs"]

@@ -9,6 +9,10 @@ use std::time::Duration;
 
 use crate::detect::DetectOptions;
 
+#[path = "../tests/support/files.rs"]
+mod files;
+pub use files::{write_executable, write_file};
+
 #[path = "../tests/support/prerequisite.rs"]
 mod prerequisite;
 pub use prerequisite::prerequisite_missing;
@@ -32,23 +36,6 @@ pub fn real_tool(name: &str) -> Option<PathBuf> {
         name,
         &std::env::var_os(crate::env_vars::PATH).unwrap_or_default(),
     )
-}
-
-/// Write `text` to `root/rel`, creating its directories.
-pub fn write_file(root: &Path, rel: &str, text: &str) -> PathBuf {
-    let path = root.join(rel);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-/// Write `script` to `path` (creating its directory) and make it executable.
-pub fn write_executable(path: &Path, script: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, script).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path.to_path_buf()
 }
 
 /// Options that read `root` and run tools from `path` only, with no followed
