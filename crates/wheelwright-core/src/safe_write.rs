@@ -4,7 +4,7 @@
 //! another step wrote): a `build.log` or `report.json.tmp` there that is a
 //! symlink to another file must not make a build overwrite that file.
 //!
-//! - [`create_fresh`]: the entry at the path (a symlink, a hard link, an
+//! - `create_fresh` (crate-internal): the entry at the path (a symlink, a hard link, an
 //!   earlier file) is unlinked, never followed, and a new file is created
 //!   exclusively (`O_CREAT|O_EXCL|O_NOFOLLOW`): if something is planted again
 //!   in between, creation fails instead of following it.
