@@ -15,6 +15,9 @@
 #   flash-attn:  `pip wheel --no-build-isolation TREE` with MAX_JOBS and
 #                NVCC_THREADS unset (setup.py: MAX_JOBS = min(cpus/2, free GB/9),
 #                NVCC_THREADS 4)
+# REUSE_WW=1 (defaults only): when wheelwright's archs for the GPUs present are
+# 90, its defaults command line is the same-archs one, so that run is recorded
+# (marked same_run_as) instead of compiled again: saves ~5 device minutes.
 # Results: bench/results/NAME/compare.json (runs appended, one per config and
 # workload) and each run's ninja log beside it, in $OUT/compare.tgz.
 # About 2 x 6 minutes for same-archs; defaults' flash-attn side compiles 4
@@ -33,7 +36,7 @@ start)
   name=${2:?NAME}; shift 2
   [ $# -gt 0 ] || { echo "start NAME WORKLOAD..." >&2; exit 2; }
   rm -f /tmp/compare.pid /tmp/compare.log
-  OUT=/tmp/compare-out setsid nohup bash "$0" sequence "$name" "$@" </dev/null >/tmp/compare.log 2>&1 &
+  OUT=/tmp/compare-out REUSE_WW=${REUSE_WW:-0} setsid nohup bash "$0" sequence "$name" "$@" </dev/null >/tmp/compare.log 2>&1 &
   echo $! >/tmp/compare.pid
   echo "started pid $(cat /tmp/compare.pid) at $(date -u +%FT%TZ): $*"; exit 0 ;;
 sequence)
@@ -95,10 +98,35 @@ PY
   tar -C $W/results -czf "$OUT/compare.tgz" "$NAME"
 }
 
+reuse_same_archs() { # REUSE_WW=1: defaults' wheelwright run = same-archs' (same command)
+  python3 - "$R/compare.json" <<'PY'
+import json, sys
+path = sys.argv[1]
+try:
+    doc = json.load(open(path))
+except OSError:
+    sys.exit(1)
+src = [r for r in doc["runs"] if (r["workload"], r["config"]) == ("same-archs", "wheelwright")]
+if not src or src[0]["exit_code"] != 0:
+    sys.exit(1)
+run = dict(src[0], workload="defaults",
+           same_run_as="same-archs: wheelwright's archs for this host's GPUs are 90, so "
+                       "its defaults command line is the same-archs one; not run twice")
+doc["runs"] = [r for r in doc["runs"] if (r["workload"], r["config"]) != ("defaults", "wheelwright")]
+doc["runs"].append(run)
+json.dump(doc, open(path, "w"), indent=1)
+print(f"defaults wheelwright: {run['wall_seconds']} s (the same-archs run, same command line)")
+PY
+}
+
 # wheelwright: its own plan (archs for the GPUs present unless same-archs says 90).
 tree || exit 1
 ww_archs=$("$BIN" plan --source $W/tree --json 2>/dev/null | python3 -c "import json,sys;print(';'.join(json.load(sys.stdin)['archs']))")
 [ "$WORKLOAD" = same-archs ] && ww_archs=90
+if [ "$WORKLOAD" = defaults ] && [ "${REUSE_WW:-0}" = 1 ] && [ "$ww_archs" = 90 ] \
+  && reuse_same_archs; then
+  : # defaults' wheelwright command line is same-archs' one: recorded from it
+else
 con="$R/console.$WORKLOAD.wheelwright"
 (cd $W && python3 "$ROOT/bench/device/cgroup_run.py" compare-ww -- \
   "$BIN" build $W/tree --archs "$ww_archs" --python "$PY" --no-verify --force \
@@ -106,6 +134,7 @@ con="$R/console.$WORKLOAD.wheelwright"
 line=$(grep '^{"name": "compare-ww"' "$con" | tail -1)
 cp $W/ww-out/report.json "$R/report.$WORKLOAD.wheelwright.json" 2>/dev/null
 record wheelwright "$ww_archs" "$line"
+fi
 
 # flash-attn: its setup.py's own MAX_JOBS/NVCC_THREADS; archs 90 or its default.
 tree || exit 1
