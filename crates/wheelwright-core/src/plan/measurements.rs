@@ -14,6 +14,9 @@ use crate::units::MIB;
 
 /// `fa2_tu_h100.jsonl`: one compiled TU per line.
 pub const TU_JSONL: &str = include_str!("../../data/fa2_tu_h100.jsonl");
+/// `fa2_gencode_peaks_h200.jsonl`: the same units built with the same MAX_JOBS,
+/// all started together, at one gencode and at several with `--threads`.
+pub const GENCODE_PEAKS_JSONL: &str = include_str!("../../data/fa2_gencode_peaks_h200.jsonl");
 /// `.ninja_log` of flash-attn 2.8.3, sm_90, MAX_JOBS=16, NVCC_THREADS=1, 16 cores.
 pub const REAL_BUILD_NINJA_LOG: &str = include_str!("../../data/fa2_2.8.3_sm90_j16_t1.ninja_log");
 /// Used host memory of that build: `seconds MiB` every 2 s.
@@ -127,6 +130,29 @@ impl TuMeasurement {
 
 /// Parse the TU measurements; malformed lines are skipped.
 pub fn parse_tu_jsonl(text: &str) -> Vec<TuMeasurement> {
+    text.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// One build of a fixed unit set in `fa2_gencode_peaks_h200.jsonl`: its peak
+/// summed RSS at these gencodes and `--threads`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct BuildPeak {
+    /// How many units the build compiled.
+    pub units: u32,
+    /// MAX_JOBS of the build.
+    pub max_jobs: u32,
+    /// The gencodes of every compile.
+    pub gencodes: Vec<String>,
+    /// `nvcc --threads`.
+    pub nvcc_threads: u32,
+    /// Peak summed RSS of the build's processes.
+    pub peak_tree_rss_bytes: u64,
+}
+
+/// Parse `fa2_gencode_peaks_h200.jsonl`; malformed lines are skipped.
+pub fn parse_build_peaks(text: &str) -> Vec<BuildPeak> {
     text.lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
