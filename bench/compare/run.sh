@@ -128,7 +128,7 @@ if [ "$WORKLOAD" = defaults ] && [ "${REUSE_WW:-0}" = 1 ] && [ "$ww_archs" = 90 
   : # defaults' wheelwright command line is same-archs' one: recorded from it
 else
 con="$R/console.$WORKLOAD.wheelwright"
-(cd $W && python3 "$ROOT/bench/device/cgroup_run.py" compare-ww -- \
+(cd $W && CGROUP_RUN_TRACE="$R/mem.$WORKLOAD.wheelwright" python3 "$ROOT/bench/device/cgroup_run.py" compare-ww -- \
   "$BIN" build $W/tree --archs "$ww_archs" --python "$PY" --no-verify --force \
   --work-dir $W/ww-work --out $W/ww-out) >"$con" 2>&1
 line=$(grep '^{"name": "compare-ww"' "$con" | tail -1)
@@ -142,7 +142,7 @@ fa_archs="80;90;100;120"
 extra=()
 if [ "$WORKLOAD" = same-archs ]; then fa_archs=90; extra=(FLASH_ATTN_CUDA_ARCHS=90); fi
 con="$R/console.$WORKLOAD.flash-attn"
-(cd $W && python3 "$ROOT/bench/device/cgroup_run.py" compare-fa -- \
+(cd $W && CGROUP_RUN_TRACE="$R/mem.$WORKLOAD.flash-attn" python3 "$ROOT/bench/device/cgroup_run.py" compare-fa -- \
   env -u MAX_JOBS -u NVCC_THREADS FLASH_ATTENTION_FORCE_BUILD=TRUE ${extra[@]+"${extra[@]}"} \
   "$PY" -m pip wheel --no-build-isolation --no-deps -v $W/tree -w $W/fa-dist) >"$con" 2>&1
 line=$(grep '^{"name": "compare-fa"' "$con" | tail -1)

@@ -6,6 +6,9 @@ Prints one JSON line: wall seconds, exit code, the peak summed RSS of every
 process in the cgroup (sampled every 0.25 s: what a cost model of compiler
 memory predicts), the cgroup's own memory.peak (which also counts page cache),
 and how many processes the kernel killed for memory in it (memory.events oom_kill).
+With CGROUP_RUN_TRACE=FILE it also writes the summed RSS over time to FILE, one
+`seconds MiB` line per second (the format of data/*.mem.txt), for fitting the
+cost model's memory profile.
 """
 import json, os, subprocess, sys, threading, time
 
@@ -23,7 +26,10 @@ def main():
         open(cg + "/memory.swap.max", "w").write("0")
     peak = {"rss": 0}
     done = threading.Event()
+    trace_path = os.environ.get("CGROUP_RUN_TRACE")
+    trace = open(trace_path, "w") if trace_path else None
     def sample():
+        last = -1
         while not done.is_set():
             total = 0
             try:
@@ -38,6 +44,9 @@ def main():
                 except OSError:
                     pass
             peak["rss"] = max(peak["rss"], total)
+            if trace and "start" in peak and int(time.time() - peak["start"]) > last:
+                last = int(time.time() - peak["start"])
+                trace.write("%d %d\n" % (last, total // 2**20)); trace.flush()
             time.sleep(0.25)
     def oom_kills():
         try:
@@ -48,8 +57,8 @@ def main():
             pass
         return 0
     kills_before = oom_kills()
+    start = peak["start"] = time.time()
     t = threading.Thread(target=sample); t.start()
-    start = time.time()
     proc = subprocess.Popen(cmd, preexec_fn=lambda: open(cg + "/cgroup.procs", "w").write(str(os.getpid())))
     rc = proc.wait()
     wall = time.time() - start
