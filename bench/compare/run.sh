@@ -123,17 +123,16 @@ PY
 tree || exit 1
 ww_archs=$("$BIN" plan --source $W/tree --json 2>/dev/null | python3 -c "import json,sys;print(';'.join(json.load(sys.stdin)['archs']))")
 [ "$WORKLOAD" = same-archs ] && ww_archs=90
-if [ "$WORKLOAD" = defaults ] && [ "${REUSE_WW:-0}" = 1 ] && [ "$ww_archs" = 90 ] \
-  && reuse_same_archs; then
-  : # defaults' wheelwright command line is same-archs' one: recorded from it
-else
-con="$R/console.$WORKLOAD.wheelwright"
-(cd $W && CGROUP_RUN_TRACE="$R/mem.$WORKLOAD.wheelwright" python3 "$ROOT/bench/device/cgroup_run.py" compare-ww -- \
-  "$BIN" build $W/tree --archs "$ww_archs" --python "$PY" --no-verify --force \
-  --work-dir $W/ww-work --out $W/ww-out) >"$con" 2>&1
-line=$(grep '^{"name": "compare-ww"' "$con" | tail -1)
-cp $W/ww-out/report.json "$R/report.$WORKLOAD.wheelwright.json" 2>/dev/null
-record wheelwright "$ww_archs" "$line"
+# With REUSE_WW=1, defaults' wheelwright run is same-archs' when the command line is the same.
+if ! { [ "$WORKLOAD" = defaults ] && [ "${REUSE_WW:-0}" = 1 ] && [ "$ww_archs" = 90 ] \
+  && reuse_same_archs; }; then
+  con="$R/console.$WORKLOAD.wheelwright"
+  (cd $W && CGROUP_RUN_TRACE="$R/mem.$WORKLOAD.wheelwright" python3 "$ROOT/bench/device/cgroup_run.py" compare-ww -- \
+    "$BIN" build $W/tree --archs "$ww_archs" --python "$PY" --no-verify --force \
+    --work-dir $W/ww-work --out $W/ww-out) >"$con" 2>&1
+  line=$(grep '^{"name": "compare-ww"' "$con" | tail -1)
+  cp $W/ww-out/report.json "$R/report.$WORKLOAD.wheelwright.json" 2>/dev/null
+  record wheelwright "$ww_archs" "$line"
 fi
 
 # flash-attn: its setup.py's own MAX_JOBS/NVCC_THREADS; archs 90 or its default.

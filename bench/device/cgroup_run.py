@@ -44,8 +44,8 @@ def main():
                 except OSError:
                     pass
             peak["rss"] = max(peak["rss"], total)
-            if trace and "start" in peak and int(time.time() - peak["start"]) > last:
-                last = int(time.time() - peak["start"])
+            if trace and int(time.time() - start) > last:
+                last = int(time.time() - start)
                 trace.write("%d %d\n" % (last, total // 2**20)); trace.flush()
             time.sleep(0.25)
     def oom_kills():
@@ -57,12 +57,14 @@ def main():
             pass
         return 0
     kills_before = oom_kills()
-    start = peak["start"] = time.time()
+    start = time.time()
     t = threading.Thread(target=sample); t.start()
     proc = subprocess.Popen(cmd, preexec_fn=lambda: open(cg + "/cgroup.procs", "w").write(str(os.getpid())))
     rc = proc.wait()
     wall = time.time() - start
     done.set(); t.join()
+    if trace:
+        trace.close()
     try:
         cg_peak = int(open(cg + "/memory.peak").read())
     except OSError:

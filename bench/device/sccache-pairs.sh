@@ -76,8 +76,10 @@ timed() { # name, command...: wall seconds and exit code to $W/times/name
   echo "$t0 $t1 $rc" >$W/times/$name
 }
 export SCCACHE_DIR=$W/cache SCCACHE_IDLE_TIMEOUT=0 SCCACHE_CACHE_SIZE=20G
-"$SCCACHE" --stop-server >/dev/null 2>&1
-"$SCCACHE" --start-server >/dev/null 2>&1
+if [ "$PAIR" = sccache ]; then
+  "$SCCACHE" --stop-server >/dev/null 2>&1
+  "$SCCACHE" --start-server >/dev/null 2>&1
+fi
 # A call cut short still brings back the pairs that finished.
 ( while sleep 10; do tar -C $W -czf "$OUT/partial.tgz" host.txt times 2>/dev/null; done ) &
 packer=$!
@@ -97,8 +99,12 @@ for u in $UNITS; do
 done
 wait $(jobs -p | grep -vx "$packer")
 kill $packer 2>/dev/null; rm -f "$OUT/partial.tgz"
-"$SCCACHE" --show-stats >$W/sccache-stats.txt 2>&1
-"$SCCACHE" --stop-server >/dev/null 2>&1
+kept=(host.txt summary.txt times)
+if [ "$PAIR" = sccache ]; then
+  "$SCCACHE" --show-stats >$W/sccache-stats.txt 2>&1
+  "$SCCACHE" --stop-server >/dev/null 2>&1
+  kept+=(sccache-stats.txt)
+fi
 python3 - "$W" "$UNITS" "$A" "$B" <<'PY' | tee $W/summary.txt
 import os, statistics, sys
 w, units, a, b = sys.argv[1], sys.argv[2].split(), sys.argv[3], sys.argv[4]
@@ -118,5 +124,5 @@ if ratios:
 else:
     print("no pair succeeded")
 PY
-cat $W/sccache-stats.txt | head -30
-tar -C $W -czf "$OUT/$PAIR-pairs.tgz" host.txt summary.txt sccache-stats.txt times
+[ "$PAIR" = sccache ] && head -30 $W/sccache-stats.txt
+tar -C $W -czf "$OUT/$PAIR-pairs.tgz" "${kept[@]}"

@@ -36,7 +36,7 @@ use serde::Serialize;
 
 use super::fa3_cost::{self, Fa3Costs, Fa3Kind};
 use super::measurements::{
-    self, parse_ninja_log, parse_tu_jsonl, BuildPeak, NinjaLogEntry, TuMeasurement,
+    self, parse_jsonl, parse_ninja_log, BuildPeak, NinjaLogEntry, TuMeasurement,
     FLASH_API_ALONE_SECONDS, REAL_BUILD_CPUS, REAL_BUILD_JOBS, TU_DEV_TREE_CONCURRENCY,
     TU_HOST_CPUS,
 };
@@ -212,11 +212,9 @@ impl CostModel {
     /// The model calibrated on the embedded measurements.
     pub(crate) fn measured() -> Self {
         let log = parse_ninja_log(measurements::REAL_BUILD_NINJA_LOG);
-        let tus = parse_tu_jsonl(measurements::TU_JSONL);
-        let (serial_share, thread_memory_growth) = fit_gencode_scaling(
-            &tus,
-            &measurements::parse_build_peaks(measurements::GENCODE_PEAKS_JSONL),
-        );
+        let tus: Vec<TuMeasurement> = parse_jsonl(measurements::TU_JSONL);
+        let (serial_share, thread_memory_growth) =
+            fit_gencode_scaling(&tus, &parse_jsonl(measurements::GENCODE_PEAKS_JSONL));
         let contention = fit_contention(&log, &tus);
         let mut model = CostModel {
             contention,
@@ -570,9 +568,7 @@ fn fit_build_peak_growth(builds: &[BuildPeak]) -> Option<f64> {
         .filter(|b| parallel(b) > 1)
         .filter_map(|many| {
             let one = builds.iter().find(|b| {
-                parallel(b) == 1
-                    && b.gencodes.len() == 1
-                    && (b.units, b.max_jobs) == (many.units, many.max_jobs)
+                b.gencodes.len() == 1 && (b.units, b.max_jobs) == (many.units, many.max_jobs)
             })?;
             let ratio = many.peak_tree_rss_bytes as f64 / one.peak_tree_rss_bytes.max(1) as f64;
             Some(((ratio - 1.0) / (parallel(many) - 1) as f64).max(0.0))
@@ -657,12 +653,12 @@ mod tests {
         // README: 3 gencodes at T=1 take 548 s against 292 s at one; T=4 needs
         // 11.2 GiB against 5.8.
         assert!((0.5..0.62).contains(&m.serial_share), "{}", m.serial_share);
-        let tus = parse_tu_jsonl(measurements::TU_JSONL);
+        let tus: Vec<TuMeasurement> = parse_jsonl(measurements::TU_JSONL);
         let (_, single) = fit_single_tu_scaling(&tus);
         assert!((0.4..0.55).contains(&single), "{single}");
         // The H200 pair (bench/results/h200-compare): 9 units, 8 jobs, 4 SASS
         // gencodes at --threads 4 peaked at 3.24x the one-gencode build.
-        let builds = measurements::parse_build_peaks(measurements::GENCODE_PEAKS_JSONL);
+        let builds: Vec<BuildPeak> = parse_jsonl(measurements::GENCODE_PEAKS_JSONL);
         assert_eq!(builds.len(), 2);
         let pair = fit_build_peak_growth(&builds).unwrap();
         assert!((0.72..0.78).contains(&pair), "{pair}");

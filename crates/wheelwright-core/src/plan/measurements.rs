@@ -8,6 +8,7 @@
 //! that build. The parsers are public so the build runner and tests can read
 //! logs of other builds the same way.
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::units::MIB;
@@ -128,8 +129,9 @@ impl TuMeasurement {
     }
 }
 
-/// Parse the TU measurements; malformed lines are skipped.
-pub fn parse_tu_jsonl(text: &str) -> Vec<TuMeasurement> {
+/// Parse one JSON record per line ([`TuMeasurement`]s, [`BuildPeak`]s);
+/// malformed lines are skipped.
+pub fn parse_jsonl<T: DeserializeOwned>(text: &str) -> Vec<T> {
     text.lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
@@ -149,13 +151,6 @@ pub struct BuildPeak {
     pub nvcc_threads: u32,
     /// Peak summed RSS of the build's processes.
     pub peak_tree_rss_bytes: u64,
-}
-
-/// Parse `fa2_gencode_peaks_h200.jsonl`; malformed lines are skipped.
-pub fn parse_build_peaks(text: &str) -> Vec<BuildPeak> {
-    text.lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
 }
 
 /// A memory trace: `(seconds, used bytes)` from `seconds MiB` lines.
@@ -189,7 +184,7 @@ mod tests {
         assert_eq!(log.len(), 69);
         assert_eq!(log[0].stem(), "flash_api");
         assert!((log[0].seconds() - 50.857).abs() < 1e-9);
-        let tus = parse_tu_jsonl(TU_JSONL);
+        let tus: Vec<TuMeasurement> = parse_jsonl(TU_JSONL);
         assert_eq!(tus.len(), 44);
         assert_eq!(tus.iter().filter(|t| t.from_sdist()).count(), 34);
         let trace = parse_memory_trace(REAL_BUILD_MEMORY_TRACE);
@@ -200,7 +195,7 @@ mod tests {
     #[test]
     fn skips_junk() {
         assert!(parse_ninja_log("# ninja log v5\nnot\ta\tline\n1\t2\n").is_empty());
-        assert!(parse_tu_jsonl("{]\n").is_empty());
+        assert!(parse_jsonl::<TuMeasurement>("{]\n").is_empty());
         assert!(parse_memory_trace("x y\n").is_empty());
         assert_eq!(file_stem("a/b/c.tar.o"), "c.tar");
         assert_eq!(file_stem("flash_api.cpp"), "flash_api");
