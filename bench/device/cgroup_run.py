@@ -44,8 +44,9 @@ def main():
                 except OSError:
                     pass
             peak["rss"] = max(peak["rss"], total)
-            if trace and int(time.time() - start) > last:
-                last = int(time.time() - start)
+            second = int(time.time() - start)
+            if trace and second > last:
+                last = second
                 trace.write("%d %d\n" % (last, total // 2**20)); trace.flush()
             time.sleep(0.25)
     def oom_kills():
