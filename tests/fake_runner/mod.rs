@@ -28,6 +28,9 @@ pub struct FakeRunner {
     pub step_summary: PathBuf,
     /// Prepended to the steps' PATH (`/usr/bin:/bin`).
     pub extra_path: Vec<PathBuf>,
+    /// Variables of the runner's own environment, seen by every step (as a
+    /// self-hosted runner's `.env` file sets them).
+    pub runner_env: Vec<(String, String)>,
 }
 
 /// What one step did.
@@ -97,6 +100,7 @@ impl FakeRunner {
             github_path: p.join("github_path"),
             step_summary: p.join("step_summary"),
             extra_path: Vec::new(),
+            runner_env: Vec::new(),
             dir,
         };
         for f in [
@@ -182,6 +186,7 @@ impl FakeRunner {
                 .env("GITHUB_STEP_SUMMARY", &self.step_summary)
                 .env("RUNNER_TOOL_CACHE", &self.tool_cache)
                 .env("RUNNER_TEMP", &self.temp)
+                .envs(self.runner_env.iter().map(|(k, v)| (k, v)))
                 .envs(added_env.iter().map(|(k, v)| (k, v)));
             if let Some(env) = step["env"].as_hash() {
                 for (k, v) in env {
