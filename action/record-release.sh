@@ -25,12 +25,10 @@ version="$1" dist="$2" table="$3"
 [ -d "$dist" ] || die 2 "$dist is not a folder" "pass the folder holding the release's binaries and .sha256 files"
 [ -f "$table" ] || die 2 "$table does not exist" "pass action/binaries.txt"
 
-shopt -s nullglob
-sums=("$dist"/wheelwright-"$version"-*.sha256)
-[ "${#sums[@]}" -gt 0 ] || die 2 "no wheelwright-$version-*.sha256 in $dist" "build the release's binaries first (the release workflow's build job)"
-
-lines=()
-for f in "${sums[@]}"; do
+found=0 lines=""
+for f in "$dist"/wheelwright-"$version"-*.sha256; do
+  [ -e "$f" ] || continue
+  found=1
   name="$(basename "$f" .sha256)"
   target="${name#wheelwright-"$version"-}"
   case "$target" in
@@ -50,10 +48,12 @@ for f in "${sums[@]}"; do
     printf 'record-release: %s %s already recorded\n' "$version" "$target"
     continue
   fi
-  lines+=("$version $target $sha")
+  lines="$lines$version $target $sha"$'\n'
 done
+[ "$found" = 1 ] || die 2 "no wheelwright-$version-*.sha256 in $dist" "build the release's binaries first (the release workflow's build job)"
 
-if [ "${#lines[@]}" -gt 0 ]; then
-  printf '%s\n' "${lines[@]}" >>"$table" || die 3 "cannot append to $table" "make it writable"
-  printf 'record-release: recorded %s\n' "${lines[@]}"
+# Nothing is written before every binary is checked.
+if [ -n "$lines" ]; then
+  printf '%s' "$lines" >>"$table" || die 3 "cannot append to $table" "make it writable"
+  printf '%s' "$lines" | sed 's/^/record-release: recorded /'
 fi

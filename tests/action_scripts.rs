@@ -74,7 +74,17 @@ fn the_action_runs_doctor_setup_build_with_its_inputs_and_wires_the_outputs() {
                 "--",
                 spec,
             ]),
-            s(&["doctor", "--python", "/opt/venv/bin/python"]),
+            // The plan the build runs: the same archs and jobs (the spec is
+            // no path here, so no --source).
+            s(&[
+                "doctor",
+                "--archs",
+                "80;90",
+                "--max-jobs",
+                "8",
+                "--python",
+                "/opt/venv/bin/python"
+            ]),
             s(&[
                 "setup",
                 "--python",

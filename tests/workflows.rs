@@ -12,8 +12,22 @@ use yaml_rust2::{Yaml, YamlLoader};
 const REUSABLE: &str = ".github/workflows/build-wheels.yml";
 const TEMPLATE: &str = "workflows/build-wheels.yml";
 
-/// Inputs the caller computes itself rather than asks for.
-const COMPUTED: &[&str] = &["matrix", "wheelwright-ref"];
+/// The reusable workflow's inputs the caller asks for when run by hand
+/// (`workflow_dispatch` takes at most 10); the others keep their defaults.
+const DISPATCH: &[&str] = &[
+    "spec",
+    "python",
+    "torch",
+    "cuda",
+    "archs",
+    "release-tag",
+    "wheelhouse",
+    "wheelhouse-url",
+    "torch-index-url",
+];
+
+/// The one ref a user pins; the template names it once.
+const PIN: &str = "main";
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -26,17 +40,14 @@ fn quoted(s: &str) -> String {
 
 /// The caller workflow for the reusable one whose YAML is `reusable`.
 fn render_template(reusable: &Yaml) -> String {
-    let inputs = reusable["on"]["workflow_call"]["inputs"]
-        .as_hash()
-        .expect("on.workflow_call.inputs");
+    let inputs = &reusable["on"]["workflow_call"]["inputs"];
     let mut dispatch = String::new();
     let mut with = String::new();
-    for (name, decl) in inputs {
-        let name = name.as_str().unwrap();
-        if COMPUTED.contains(&name) {
-            continue;
-        }
-        let description = decl["description"].as_str().expect("description");
+    for name in DISPATCH {
+        let decl = &inputs[*name];
+        let description = decl["description"]
+            .as_str()
+            .unwrap_or_else(|| panic!("the reusable workflow has no input {name}"));
         let default = decl["default"].as_str().unwrap_or("");
         assert_eq!(
             decl["type"].as_str(),
@@ -49,73 +60,69 @@ fn render_template(reusable: &Yaml) -> String {
             quoted(description),
             quoted(default)
         );
-        // A pull request has no inputs: the default then.
-        let value = if default.is_empty() {
+        // A push or a pull request has no inputs: the default then; a tag
+        // publishes to the release of that tag.
+        let value = if *name == "release-tag" {
+            "${{ github.ref_type == 'tag' && github.ref_name || inputs.release-tag }}".to_string()
+        } else if default.is_empty() {
             format!("${{{{ inputs.{name} }}}}")
         } else {
             format!("${{{{ inputs.{name} || {} }}}}", quoted(default))
         };
         let _ = writeln!(with, "      {name}: {value}");
     }
-    let permissions = &reusable["jobs"]["build"]["permissions"];
     let mut perms = String::new();
-    for (k, v) in permissions.as_hash().expect("build permissions") {
-        let _ = writeln!(
-            perms,
-            "      {}: {}",
-            k.as_str().unwrap(),
-            v.as_str().unwrap()
-        );
+    let mut granted = std::collections::BTreeMap::new();
+    for job in reusable["jobs"].as_hash().expect("jobs").values() {
+        for (k, v) in job["permissions"].as_hash().into_iter().flatten() {
+            let (k, v) = (k.as_str().unwrap(), v.as_str().unwrap());
+            let e = granted.entry(k).or_insert(v);
+            if v == "write" {
+                *e = v;
+            }
+        }
+    }
+    for (k, v) in granted {
+        let _ = writeln!(perms, "      {k}: {v}");
     }
     format!(
         r#"# Build CUDA wheels on your self-hosted GPU runners with wheelwright: copy this file
-# into your repository's .github/workflows/. It plans the matrix on a GitHub-hosted
-# runner (`wheelwright plan --matrix`), then calls wheelwright's reusable workflow.
-# Pin both `@main` below and `wheelwright-ref` to the wheelwright commit you reviewed.
+# into your repository's .github/workflows/.
+#
+# Pin the one ref below (`@{PIN}`) to the wheelwright commit or release tag you
+# reviewed: the jobs check out wheelwright's action at that same commit. A commit
+# without a recorded release installs nothing by default: add `install: source`
+# under `with:` (cargo on the runners) or `wheelwright-path:`.
+#
+# What runs when:
+#   a tag (v*)          every cell of the matrix, published to the release of that
+#                       tag, its index deployed to GitHub Pages (index-url output);
+#   workflow_dispatch   every cell, with the inputs below (empty release-tag and
+#                       wheelhouse: nothing published);
+#   a pull request      one smoke cell, nothing published, never for forks
+#                       (`pull-request: none` or `all` under `with:` to change it).
+# Each cell runs on a self-hosted runner carrying every label in its runs-on:
+# self-hosted, linux, the machine (x64) and cuda-X.Y (`wheelwright runner labels`
+# on a runner prints its own; the README lists the ones to register).
 #
 # Generated from {REUSABLE} by tests/workflows.rs: do not edit by hand.
 name: wheels
 
 on:
+  push:
+    tags: ['v*']
+  pull_request:
   workflow_dispatch:
     inputs:
-{dispatch}  pull_request:
-
+{dispatch}
 permissions: {{}}
 
 jobs:
-  plan:
-    runs-on: ubuntu-24.04
-    permissions:
-      contents: read
-    outputs:
-      matrix: ${{{{ steps.plan.outputs.matrix }}}}
-    steps:
-      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2
-        with:
-          repository: wheelwright-rs/wheelwright
-          ref: main
-          path: .wheelwright-action
-          persist-credentials: false
-      - name: Install wheelwright
-        id: install
-        env:
-          ACTION_PATH: ${{{{ github.workspace }}}}/.wheelwright-action
-        run: bash "$ACTION_PATH/action/install.sh"
-      - name: Plan the matrix
-        id: plan
-        env:
-          WHEELWRIGHT: ${{{{ steps.install.outputs.wheelwright }}}}
-        run: '"$WHEELWRIGHT" plan --matrix --github-output'
-
   wheels:
-    needs: plan
-    # zizmor: ignore[unpinned-uses] a template cannot name its own commit: pin @main when you copy it
-    uses: wheelwright-rs/wheelwright/{REUSABLE}@main
+    # zizmor: ignore[unpinned-uses] a template cannot name its own commit: pin @{PIN} when you copy it
+    uses: wheelwright-rs/wheelwright/{REUSABLE}@{PIN}
     permissions:
 {perms}    with:
-      matrix: ${{{{ needs.plan.outputs.matrix }}}}
-      wheelwright-ref: main
 {with}"#
     )
 }
@@ -196,9 +203,15 @@ fn the_reusable_workflow_keeps_forks_off_the_runners_and_scopes_pr_caches() {
         attest["with"]["subject-path"].as_str(),
         Some("${{ steps.wheel.outputs.wheel-path }}")
     );
-    // One index rebuild after the whole matrix, from the release.
+    // One index build after the whole matrix, from the release.
     let index = &wf["jobs"]["index"];
-    assert_eq!(index["needs"].as_str(), Some("build"));
+    let needs: Vec<&str> = index["needs"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    assert_eq!(needs, ["plan", "build"]);
     let script: String = index["steps"]
         .as_vec()
         .unwrap()
@@ -208,5 +221,97 @@ fn the_reusable_workflow_keeps_forks_off_the_runners_and_scopes_pr_caches() {
     assert!(
         script.contains("publish --from-release \"$TAG\""),
         "{script}"
+    );
+}
+
+/// Item 8: one ref to pin. The template names wheelwright once (the reusable
+/// workflow's `@ref`); every job of the reusable workflow checks the action out
+/// at the commit the plan job located (the OIDC token's `job_workflow_sha`, or
+/// `wheelwright-ref`), never at a ref of its own.
+#[test]
+fn the_template_has_one_ref_to_pin_and_the_jobs_use_the_located_commit() {
+    let (text, template) = load(TEMPLATE);
+    let refs: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter(|l| l.contains("wheelwright-rs/wheelwright") || l.contains("wheelwright-ref"))
+        .collect();
+    assert_eq!(
+        refs,
+        [format!(
+            "    uses: wheelwright-rs/wheelwright/{REUSABLE}@{PIN}"
+        )],
+        "{text}"
+    );
+    assert!(template["jobs"]["wheels"]["with"]["wheelwright-ref"].is_badvalue());
+
+    let (text, wf) = load(REUSABLE);
+    assert!(
+        text.contains("job_workflow_sha"),
+        "the plan job reads its own commit"
+    );
+    for (name, job) in wf["jobs"].as_hash().unwrap() {
+        let name = name.as_str().unwrap();
+        for step in job["steps"].as_vec().unwrap() {
+            let Some(uses) = step["uses"].as_str() else {
+                continue;
+            };
+            if !uses.starts_with("actions/checkout@") {
+                continue;
+            }
+            let ref_ = step["with"]["ref"].as_str().unwrap();
+            let repository = step["with"]["repository"].as_str().unwrap();
+            if name == "plan" {
+                assert_eq!(ref_, "${{ steps.locate.outputs.ref }}");
+                assert_eq!(repository, "${{ steps.locate.outputs.repository }}");
+            } else {
+                assert_eq!(ref_, "${{ needs.plan.outputs.ref }}", "{name}");
+                assert_eq!(repository, "${{ needs.plan.outputs.repository }}", "{name}");
+            }
+        }
+    }
+}
+
+/// Item 1: every install mode is reachable from the reusable workflow (and so
+/// from the template, whose `with:` takes any of its inputs): each job that
+/// installs wheelwright passes every mode's input to `action/install.sh`, and
+/// the build job hands the same binary to the action.
+#[test]
+fn every_install_mode_reaches_every_job_that_installs_wheelwright() {
+    let (_, wf) = load(REUSABLE);
+    let inputs = &wf["on"]["workflow_call"]["inputs"];
+    let modes = [
+        ("WW_INSTALL", "install"),
+        ("WW_VERSION", "wheelwright-version"),
+        ("WW_BINARY_URL", "binary-url"),
+        ("WW_BINARY_SHA256", "binary-sha256"),
+        ("WW_WHEELWRIGHT_PATH", "wheelwright-path"),
+    ];
+    let mut installing = Vec::new();
+    for (name, job) in wf["jobs"].as_hash().unwrap() {
+        for step in job["steps"].as_vec().into_iter().flatten() {
+            if step["run"].as_str() != Some("bash \"$ACTION_PATH/action/install.sh\"") {
+                continue;
+            }
+            installing.push(name.as_str().unwrap());
+            for (var, input) in modes {
+                assert!(inputs[input]["description"].as_str().is_some(), "{input}");
+                assert_eq!(
+                    step["env"][var].as_str(),
+                    Some(format!("${{{{ inputs.{input} }}}}").as_str()),
+                    "{name:?} {var}"
+                );
+            }
+        }
+    }
+    assert_eq!(installing, ["plan", "build", "index"]);
+    let build = wf["jobs"]["build"]["steps"].as_vec().unwrap();
+    let action = build
+        .iter()
+        .find(|s| s["uses"].as_str() == Some("./.wheelwright-action"))
+        .unwrap();
+    assert_eq!(
+        action["with"]["wheelwright-path"].as_str(),
+        Some("${{ steps.install.outputs.wheelwright }}")
     );
 }
