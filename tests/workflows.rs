@@ -315,3 +315,28 @@ fn every_install_mode_reaches_every_job_that_installs_wheelwright() {
         Some("${{ steps.install.outputs.wheelwright }}")
     );
 }
+
+/// The caller the README shows is the template, byte for byte (what a user
+/// copies from the README is what tests/executor.rs runs under act).
+/// `WHEELWRIGHT_BLESS=1` writes it into the README.
+#[test]
+fn the_readme_shows_the_template_as_it_is() {
+    let path = repo().join("README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let (_, reusable) = load(REUSABLE);
+    let rendered = render_template(&reusable);
+    let anchor = readme
+        .find("### A fleet")
+        .expect("the README's fleet section");
+    let start = readme[anchor..].find("```yaml\n").expect("its yaml block") + anchor + 8;
+    let end = readme[start..].find("```\n").expect("the block's end") + start;
+    if std::env::var_os("WHEELWRIGHT_BLESS").is_some() {
+        let blessed = format!("{}{rendered}{}", &readme[..start], &readme[end..]);
+        std::fs::write(&path, blessed).unwrap();
+        return;
+    }
+    assert!(
+        readme[start..end] == rendered,
+        "README.md's caller differs from {TEMPLATE}: run `WHEELWRIGHT_BLESS=1 cargo test --test workflows`"
+    );
+}
