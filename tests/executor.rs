@@ -51,6 +51,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use common::fake_torch::fake_torch;
 use common::h100_host::h100_with_fakepkg;
 use common::{copy_tree, on_path, required, run_ok, TestContext};
 use fake_runner::HttpServer;
@@ -97,23 +98,6 @@ fn base64url(bytes: &[u8]) -> String {
         }
     }
     out
-}
-
-/// A fake torch wheel for `version` (`2.9.1+cu130`) with its CUDA and C++ ABI,
-/// into `dir`.
-fn fake_torch(dir: &Path, version: &str, cuda: &str, abi: bool) {
-    std::fs::create_dir_all(dir).unwrap();
-    let module = format!(
-        "__version__ = {version:?}\nclass version:\n    cuda = {cuda:?}\nclass _C:\n    _GLIBCXX_USE_CXX11_ABI = {}\nclass cuda:\n    @staticmethod\n    def is_available():\n        return False\n",
-        if abi { "True" } else { "False" }
-    );
-    run_ok(
-        Command::new("python3")
-            .arg(common::fixture("fleet/make_wheel.py"))
-            .arg(dir)
-            .args(["torch", version])
-            .arg(format!("torch/__init__.py={module}")),
-    );
 }
 
 /// Every `uses: OWNER/NAME@SHA` of GitHub's actions in the reusable workflow,

@@ -194,25 +194,6 @@ fn the_summary_says_why_cells_were_left_out() {
     assert_eq!(r.code(), 2, "{}", r.text());
 }
 
-/// A local PEP 503 index serving fake torch wheels (`<dir>/cu130/torch/`)
-/// whose module reports `version`, CUDA 13.0 and the C++ ABI `abi`.
-fn torch_index(dir: &Path, version: &str, abi: bool) -> PathBuf {
-    let torch = dir.join("cu130/torch");
-    std::fs::create_dir_all(&torch).unwrap();
-    let module = format!(
-        "__version__ = {version:?}\nclass _C:\n    _GLIBCXX_USE_CXX11_ABI = {}\n",
-        if abi { "True" } else { "False" }
-    );
-    common::run_ok(
-        Command::new("python3")
-            .arg(common::fixture("fleet/make_wheel.py"))
-            .arg(&torch)
-            .args(["torch", version])
-            .arg(format!("torch/__init__.py={module}")),
-    );
-    dir.to_path_buf()
-}
-
 /// `python3.X` for this host's python3 in `bin/`, and the step's variables.
 fn venv_env(
     dir: &Path,
@@ -258,6 +239,37 @@ fn venv_env(
     ]
 }
 
+/// One cell's venv step on a host of its own: a local index serving the
+/// fake torch 2.10.0+cu130 (C++11 ABI), a recording `wheelwright` for
+/// `setup`, and the step's variables for a cell of C++ ABI `abi`.
+struct VenvCell {
+    dir: tempfile::TempDir,
+    steps: PathBuf,
+    ww: RecordingWheelwright,
+    env: Vec<(&'static str, String)>,
+    _server: HttpServer,
+}
+
+impl VenvCell {
+    fn new(abi: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let steps = dir.path().join("steps");
+        std::fs::create_dir_all(&steps).unwrap();
+        let served = dir.path().join("served");
+        common::fake_torch::fake_torch(&served.join("cu130/torch"), "2.10.0+cu130", "13.0", true);
+        let server = HttpServer::serve(&served);
+        let ww = RecordingWheelwright::new(dir.path());
+        let env = venv_env(dir.path(), &server.url, abi, &ww);
+        VenvCell {
+            dir,
+            steps,
+            ww,
+            env,
+            _server: server,
+        }
+    }
+}
+
 /// Item 2: concurrent cells on one host make their venv once, under a lock,
 /// at its final path (the scripts' shebangs name it), keyed by the ABI.
 #[test]
@@ -265,13 +277,13 @@ fn two_cells_at_once_make_one_venv_at_its_final_path_under_a_lock() {
     let Some(_) = common::required(common::python_with_pip(), "python3 with pip") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let steps = dir.path().join("steps");
-    std::fs::create_dir_all(&steps).unwrap();
-    let served = torch_index(&dir.path().join("served"), "2.10.0+cu130", true);
-    let server = HttpServer::serve(&served);
-    let ww = RecordingWheelwright::new(dir.path());
-    let env = venv_env(dir.path(), &server.url, "TRUE", &ww);
+    let VenvCell {
+        dir,
+        steps,
+        ww,
+        env,
+        _server: _serving, // served until the test ends
+    } = VenvCell::new("TRUE");
 
     let first = step(&steps, "cell-venv.sh", &env);
     let second = step(&steps, "cell-venv.sh", &env);
@@ -324,17 +336,9 @@ fn a_cell_whose_torch_has_another_abi_is_refused() {
     let Some(_) = common::required(common::python_with_pip(), "python3 with pip") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let steps = dir.path().join("steps");
-    std::fs::create_dir_all(&steps).unwrap();
-    let served = torch_index(&dir.path().join("served"), "2.10.0+cu130", true);
-    let server = HttpServer::serve(&served);
-    let ww = RecordingWheelwright::new(dir.path());
-    let r = run(
-        &steps,
-        "cell-venv.sh",
-        &venv_env(dir.path(), &server.url, "FALSE", &ww),
-    );
+    let cell = VenvCell::new("FALSE");
+    let (steps, ww) = (&cell.steps, &cell.ww);
+    let r = run(steps, "cell-venv.sh", &cell.env);
     assert_eq!(r.code(), 2, "{}", r.text());
     let text = r.text();
     assert!(
@@ -352,9 +356,9 @@ fn a_cell_whose_torch_has_another_abi_is_refused() {
     assert!(ww.calls().is_empty(), "no setup for a refused cell");
 
     // Bad cells never reach pip.
-    let mut env = venv_env(dir.path(), &server.url, "TRUE", &ww);
+    let mut env = cell.env.clone();
     env.retain(|(k, _)| *k != "WW_TORCH_VERSION");
     env.push(("WW_TORCH_VERSION", "2.10; rm -rf /".into()));
-    let r = run(&steps, "cell-venv.sh", &env);
+    let r = run(steps, "cell-venv.sh", &env);
     assert_eq!(r.code(), 2, "{}", r.text());
 }

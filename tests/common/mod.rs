@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod device_code;
+pub mod fake_torch;
 pub mod h100_host;
 pub mod index_servers;
 pub mod schemas;
