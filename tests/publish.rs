@@ -2,7 +2,8 @@
 //! variants of one version, the generated wheelhouse and index served by
 //! `python -m http.server` on 127.0.0.1, real pip and real uv installing the
 //! right variant from its own root (and refusing a file whose hash is not the
-//! page's), and bad input.
+//! page's), both spellings of a label (`cxx11abitrue`, `cxx11abiTRUE`), and
+//! bad input.
 
 mod common;
 
@@ -383,4 +384,42 @@ fn a_report_names_the_one_wheel_to_publish() {
             "{stderr}"
         );
     }
+}
+
+/// Issue 27 item 6: a variant's index answers the spelling its wheel carries
+/// (pip's, lower case) and the one `local-version` prints (flash-attn's,
+/// `cxx11abiTRUE`): real pip and uv install from both.
+#[test]
+fn a_variant_index_answers_both_spellings_of_its_label() {
+    let Some((python, uv)) = tools() else { return };
+    let ctx = TestContext::new();
+    let wheel = make_wheel(
+        &python,
+        &ctx.path().join("dist"),
+        "tinyvar",
+        "1.0+cu12torch2.8cxx11abitrue",
+        ">=3.8",
+    );
+    let house = ctx.path().join("house");
+    publish_json(&ctx, &[s(&wheel), "--wheelhouse", s(&house)], 0);
+    let server = Server::http(&python, &house, ctx.path().join("http.log"));
+    for (n, label) in ["cu12torch2.8cxx11abitrue", "cu12torch2.8cxx11abiTRUE"]
+        .iter()
+        .enumerate()
+    {
+        let root = format!("{}/{label}/simple/", server.url);
+        let target = ctx.path().join(format!("pip-{n}"));
+        let out = pip_install(&python, &root, &target, "tinyvar");
+        assert!(out.status.success(), "{root}: {}", both(&out));
+        assert_eq!(
+            installed_variant(&python, &target, "tinyvar"),
+            "1.0+cu12torch2.8cxx11abitrue"
+        );
+        let target = ctx.path().join(format!("uv-{n}"));
+        let out = uv_install(&uv, &python, &root, &target, "tinyvar");
+        assert!(out.status.success(), "{root}: {}", both(&out));
+        assert!(target.join("tinyvar").exists(), "{root}");
+    }
+    // Any other case is not a folder (a static host serves paths as written).
+    assert!(!house.join("CU12torch2.8cxx11abiTRUE").exists());
 }

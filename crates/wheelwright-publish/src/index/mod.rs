@@ -9,6 +9,7 @@
 //! DIR/index.html                         the variants, and how to install from each
 //! DIR/simple/<project>/index.html        every wheel
 //! DIR/<label>/simple/<project>/index.html the wheels of one local label
+//! DIR/<spelling>/simple/...              the same, as users spell the label
 //! DIR/wheelwright-index.json             the manifest: every wheel ever listed
 //! ```
 //!
@@ -17,9 +18,11 @@
 //! name is refused unless clobbering). A wheel without a local label is listed
 //! in `DIR/simple/` only. Links carry `#sha256=`, `data-requires-python`, and
 //! `data-core-metadata`/`data-dist-info-metadata` when the PEP 658 `.metadata`
-//! file is known to be served beside the wheel.
+//! file is known to be served beside the wheel. A label's root is also written
+//! under the spellings users are shown (`cxx11abiTRUE`; see `spellings`).
 
 pub mod html;
+mod spellings;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -270,13 +273,24 @@ fn write_pages(dir: &Path, manifest: &Manifest) -> Result<(), PublishError> {
         }
     }
     for (label, entries) in &by_label {
-        let rel = Path::new(label).join("simple");
-        write_root(dir, &rel, &format!("Simple index: {label}"), entries, 3)?;
+        let written = entries.iter().filter_map(|e| written_label(&e.file));
+        for folder in
+            std::iter::once(label.to_string()).chain(spellings::other_spellings(label, written))
+        {
+            let rel = Path::new(&folder).join("simple");
+            write_root(dir, &rel, &format!("Simple index: {label}"), entries, 3)?;
+        }
     }
     let labels: Vec<&str> = by_label.keys().copied().collect();
     let projects: BTreeSet<&str> = manifest.files.iter().map(|e| e.project.as_str()).collect();
     let projects: Vec<&str> = projects.into_iter().collect();
     write_page(dir, Path::new(""), &html::variants_page(&labels, &projects))
+}
+
+/// The local label as a wheel's file name writes it (`name-1.0+LABEL-...`).
+fn written_label(file: &str) -> Option<&str> {
+    let version = file.split('-').nth(1)?;
+    version.split_once('+').map(|(_, local)| local)
 }
 
 /// One `simple/` root: its project list and a page per project.
