@@ -68,6 +68,14 @@ pub enum PublishError {
         /// Why.
         message: String,
     },
+    /// Another publish held the index folder's lock for too long.
+    #[error("{}: another publish into this folder held the lock for {waited_seconds} s", path.display())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// How long this one waited.
+        waited_seconds: u64,
+    },
     /// The network layer could not be set up (CA store, runtime).
     #[error("{message}")]
     Network {
@@ -88,7 +96,10 @@ pub enum PublishError {
 impl PublishError {
     /// Bad input or usage (exit 2), rather than an I/O failure (exit 3).
     pub fn is_usage(&self) -> bool {
-        !matches!(self, PublishError::Io { .. } | PublishError::Network { .. })
+        !matches!(
+            self,
+            PublishError::Io { .. } | PublishError::Network { .. } | PublishError::Locked { .. }
+        )
     }
 
     /// What to do about it.
@@ -98,7 +109,8 @@ impl PublishError {
             PublishError::Usage { .. } => "see `wheelwright publish --help`".to_string(),
             PublishError::BadWheel { .. } => "pass the .whl files a build wrote (its report.json names it)".to_string(),
             PublishError::BadReport { .. } => "publish after a successful `wheelwright build`, with the report.json it wrote beside the wheel".to_string(),
-            PublishError::BadManifest { path, .. } => format!("restore {} from its history, or publish into a new folder", path.display()),
+            PublishError::BadManifest { path, .. } => format!("nothing was written; {} is the only record of what the index lists: restore it from the folder's history or backup (in a git checkout: `git checkout -- {}`), or move it aside and publish every wheel again into a new folder", path.display(), path.display()),
+            PublishError::Locked { .. } => "wait for the other publish to finish, then run again (a lock is released when its holder exits)".to_string(),
             PublishError::Network { .. } => "check SSL_CERT_FILE/SSL_CERT_DIR and the proxy variables (HTTPS_PROXY, NO_PROXY)".to_string(),
             PublishError::Io { .. } => "check that the folder is writable and has space".to_string(),
         }

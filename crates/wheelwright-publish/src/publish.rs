@@ -23,7 +23,7 @@ use wheelwright_core::wheel_check::{check_wheel, CheckOptions, Purpose};
 use crate::http::{HttpClient, HttpConfig};
 use crate::upload;
 
-use crate::index::{self, html::encode_segment, IndexEntry};
+use crate::index::{self, html::encode_segment, IndexEntry, LockedIndex};
 use crate::wheel_file::{CoreMetadata, WheelFile};
 use crate::{wheelhouse, HttpNetwork, PublishError};
 
@@ -81,6 +81,9 @@ pub fn publish(
     }
 
     if let Some(dir) = &targets.wheelhouse {
+        // Locked before the first copy: two publishes of one name with other
+        // bytes must not both copy, and every row added stays in the manifest.
+        let mut index = LockedIndex::open(dir)?;
         let mut entries = Vec::new();
         for w in &ready {
             let added = wheelhouse::add_wheel(dir, w, targets.clobber)?;
@@ -97,7 +100,7 @@ pub fn publish(
                 message: added.message,
             });
         }
-        add_to_index(dir, entries, targets.clobber, &mut report)?;
+        add_to_index(&mut index, entries, targets.clobber, &mut report)?;
     }
 
     if let Some(target) = &targets.index {
@@ -110,7 +113,8 @@ pub fn publish(
                 // publish put them on the release.
                 entries.push((IndexEntry::for_wheel(w, Some(url), on_release), w));
             }
-            add_to_index(&target.dir, entries, targets.clobber, &mut report)?;
+            let mut index = LockedIndex::open(&target.dir)?;
+            add_to_index(&mut index, entries, targets.clobber, &mut report)?;
         }
         if let Some(tag) = &target.from_release {
             index_from_release(&net, targets, tag, &target.dir, &mut report)?;
@@ -123,10 +127,25 @@ pub fn publish(
     Ok(report)
 }
 
-/// The targets make sense together (before anything is written).
+/// The targets make sense together, and the manifests already in their
+/// folders are sound (before anything is written or sent).
 fn validate(targets: &PublishTargets) -> Result<(), PublishError> {
     if targets.is_empty() {
         return Err(PublishError::NoTarget);
+    }
+    for dir in [
+        targets.wheelhouse.as_deref(),
+        targets.index.as_ref().map(|i| i.dir.as_path()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        index::check_manifest(dir)?;
+    }
+    if let Some(base) = targets.index.as_ref().and_then(|i| i.base_url.as_deref()) {
+        index::check_url(base).map_err(|message| PublishError::Usage {
+            message: format!("--base-url: {message}"),
+        })?;
     }
     if let Some(upload) = &targets.upload {
         if !wheelwright_core::net::is_http_url(&upload.url) {
@@ -355,7 +374,7 @@ fn upload_all(
 /// Add the entries to the index in `dir` and record each outcome; an entry
 /// that could not be made (a bad local label) is a failure of its file.
 fn add_to_index(
-    dir: &Path,
+    index: &mut LockedIndex,
     entries: Vec<(Result<IndexEntry, PublishError>, &WheelFile)>,
     clobber: bool,
     report: &mut PublishReport,
@@ -379,7 +398,7 @@ fn add_to_index(
             }),
         }
     }
-    for outcome in index::update_index(dir, good, clobber)? {
+    for outcome in index.add(good, clobber)? {
         let w = wheels.iter().find(|w| w.file_name == outcome.file);
         report.files.push(PublishedFile {
             target: TargetKind::Index,

@@ -2,6 +2,11 @@
 //! project list per `simple/` root, and one page of file links per project
 //! (`#sha256=` fragment, `data-requires-python`, PEP 658/714
 //! `data-core-metadata` and the older `data-dist-info-metadata`).
+//!
+//! Every value comes from a manifest row, which is checked when read, and
+//! is escaped here all the same, in text and in every attribute: no value
+//! can open or close a tag or an attribute (`tests/index_pages.rs` tries
+//! arbitrary strings in every field).
 
 use std::fmt::Write;
 
@@ -74,6 +79,7 @@ pub fn project_page(project: &str, entries: &[&IndexEntry], depth: usize) -> Str
             let _ = write!(attrs, " data-requires-python=\"{}\"", escape(rp));
         }
         if let Some(m) = &e.metadata_sha256 {
+            let m = escape(m);
             let _ = write!(
                 attrs,
                 " data-core-metadata=\"sha256={m}\" data-dist-info-metadata=\"sha256={m}\""
@@ -83,7 +89,7 @@ pub fn project_page(project: &str, entries: &[&IndexEntry], depth: usize) -> Str
             body,
             "    <a href=\"{}#sha256={}\"{attrs}>{}</a><br>",
             escape(&href),
-            e.sha256,
+            escape(&e.sha256),
             escape(&e.file)
         );
     }

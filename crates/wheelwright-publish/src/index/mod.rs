@@ -22,6 +22,8 @@
 //! under the spellings users are shown (`cxx11abiTRUE`; see `spellings`).
 
 pub mod html;
+mod lock;
+mod manifest;
 mod spellings;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,14 +34,11 @@ use wheelwright_core::publish::PublishStatus;
 use wheelwright_core::safe_write::write_atomically;
 
 use crate::atomic::ensure_dir;
-use crate::wheel_file::{project_name, WheelFile};
+use crate::wheel_file::WheelFile;
 use crate::PublishError;
 
-/// The manifest's file name inside the index folder.
-pub const MANIFEST_NAME: &str = "wheelwright-index.json";
-
-/// The manifest's schema version.
-const MANIFEST_SCHEMA: u32 = 1;
+pub use lock::{IndexLock, LOCK_NAME, LOCK_WAIT};
+pub use manifest::{check_entry, check_manifest, check_url, Manifest, MANIFEST_NAME};
 
 /// One wheel as the index lists it (a manifest row).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,47 +127,6 @@ pub fn variant_label(local: &str) -> Result<String, String> {
     Ok(label)
 }
 
-/// The manifest file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
-    /// Schema version; [`Manifest::load`] refuses one it does not know.
-    pub schema: u32,
-    /// Every wheel listed, sorted by project and file name.
-    pub files: Vec<IndexEntry>,
-}
-
-impl Manifest {
-    /// Read `DIR/wheelwright-index.json`; an empty manifest when there is none.
-    /// One that cannot be read is an error (rewriting it would drop entries).
-    pub fn load(dir: &Path) -> Result<Manifest, PublishError> {
-        let path = dir.join(MANIFEST_NAME);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Manifest {
-                    schema: MANIFEST_SCHEMA,
-                    files: Vec::new(),
-                })
-            }
-            Err(source) => return Err(PublishError::Io { path, source }),
-        };
-        let m: Manifest = serde_json::from_str(&text).map_err(|e| PublishError::BadManifest {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        if m.schema != MANIFEST_SCHEMA {
-            return Err(PublishError::BadManifest {
-                path,
-                message: format!(
-                    "schema {} (this wheelwright reads {MANIFEST_SCHEMA})",
-                    m.schema
-                ),
-            });
-        }
-        Ok(m)
-    }
-}
-
 /// What adding one entry did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryOutcome {
@@ -183,83 +141,101 @@ pub struct EntryOutcome {
     pub message: Option<String>,
 }
 
+/// An index folder opened for changes: locked ([`IndexLock`]), then its
+/// manifest read and checked, so nothing is written when it is bad, and no
+/// other publish changes it until this one has written it back.
+#[derive(Debug)]
+pub struct LockedIndex {
+    lock: IndexLock,
+    manifest: Manifest,
+}
+
+impl LockedIndex {
+    /// Lock `dir` (created when missing) and read its manifest.
+    pub fn open(dir: &Path) -> Result<LockedIndex, PublishError> {
+        let lock = IndexLock::acquire(dir)?;
+        let manifest = Manifest::load(dir)?;
+        Ok(LockedIndex { lock, manifest })
+    }
+
+    /// The manifest as read (and as changed by [`Self::add`]).
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Add `entries` and rewrite every page and the manifest. A listed file
+    /// name with another sha256 is refused unless `clobber` (then the entry
+    /// is replaced); an entry that is not one wheelwright would write
+    /// ([`check_entry`]: it may come from a release's asset list) is
+    /// refused. Errors only when the folder cannot be written; per-entry
+    /// refusals are outcomes.
+    pub fn add(
+        &mut self,
+        entries: Vec<IndexEntry>,
+        clobber: bool,
+    ) -> Result<Vec<EntryOutcome>, PublishError> {
+        let dir = self.lock.dir().to_path_buf();
+        let manifest = &mut self.manifest;
+        let mut outcomes = Vec::new();
+        for entry in entries {
+            let page = manifest::page_dir(&dir, &entry);
+            let existing = manifest.files.iter_mut().find(|e| e.file == entry.file);
+            let (status, message) = match (check_entry(&entry), existing) {
+                (Err(why), _) => (PublishStatus::Failed, Some(format!("not listed: {why}"))),
+                (Ok(()), None) => {
+                    manifest.files.push(entry.clone());
+                    (PublishStatus::Uploaded, None)
+                }
+                (Ok(()), Some(old)) if old.sha256 == entry.sha256 => {
+                    // Same bytes: keep it, learning what the new listing knows.
+                    if old.metadata_sha256.is_none() {
+                        old.metadata_sha256 = entry.metadata_sha256.clone();
+                    }
+                    if entry.url.is_some() {
+                        old.url = entry.url.clone();
+                    }
+                    (
+                        PublishStatus::Skipped,
+                        Some("already listed with the same sha256".to_string()),
+                    )
+                }
+                (Ok(()), Some(old)) if clobber => {
+                    let message = format!("replaced a listing with sha256 {}", old.sha256);
+                    *old = entry.clone();
+                    (PublishStatus::Uploaded, Some(message))
+                }
+                (Ok(()), Some(old)) => (
+                    PublishStatus::Failed,
+                    Some(format!(
+                        "the index already lists {} with sha256 {}, this file has {}; publish it under another version or local label, or pass --clobber",
+                        entry.file, old.sha256, entry.sha256
+                    )),
+                ),
+            };
+            outcomes.push(EntryOutcome {
+                file: entry.file,
+                status,
+                page,
+                message,
+            });
+        }
+        manifest
+            .files
+            .sort_by(|a, b| (&a.project, &a.file).cmp(&(&b.project, &b.file)));
+        write_pages(&dir, manifest)?;
+        manifest.save(&dir)?;
+        Ok(outcomes)
+    }
+}
+
 /// Add `entries` to the index in `dir` and rewrite every page from the
-/// manifest. A listed file name with another sha256 is refused unless
-/// `clobber` (then the entry is replaced). Errors only when the folder or the
-/// manifest cannot be read or written; per-entry refusals are outcomes.
+/// manifest, under the folder's lock: [`LockedIndex::add`].
 pub fn update_index(
     dir: &Path,
     entries: Vec<IndexEntry>,
     clobber: bool,
 ) -> Result<Vec<EntryOutcome>, PublishError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| PublishError::Io { path, source }
-    };
-    ensure_dir(dir, Path::new("")).map_err(io(dir))?;
-    let mut manifest = Manifest::load(dir)?;
-    let mut outcomes = Vec::new();
-    for entry in entries {
-        let page = page_dir(dir, &entry);
-        let existing = manifest.files.iter_mut().find(|e| e.file == entry.file);
-        let (status, message) = match existing {
-            None => {
-                manifest.files.push(entry.clone());
-                (PublishStatus::Uploaded, None)
-            }
-            Some(old) if old.sha256 == entry.sha256 => {
-                // Same bytes: keep it, learning what the new listing knows.
-                if old.metadata_sha256.is_none() {
-                    old.metadata_sha256 = entry.metadata_sha256.clone();
-                }
-                if entry.url.is_some() {
-                    old.url = entry.url.clone();
-                }
-                (
-                    PublishStatus::Skipped,
-                    Some("already listed with the same sha256".to_string()),
-                )
-            }
-            Some(old) if clobber => {
-                let message = format!("replaced a listing with sha256 {}", old.sha256);
-                *old = entry.clone();
-                (PublishStatus::Uploaded, Some(message))
-            }
-            Some(old) => (
-                PublishStatus::Failed,
-                Some(format!(
-                    "the index already lists {} with sha256 {}, this file has {}; publish it under another version or local label, or pass --clobber",
-                    entry.file, old.sha256, entry.sha256
-                )),
-            ),
-        };
-        outcomes.push(EntryOutcome {
-            file: entry.file,
-            status,
-            page,
-            message,
-        });
-    }
-    manifest
-        .files
-        .sort_by(|a, b| (&a.project, &a.file).cmp(&(&b.project, &b.file)));
-    write_pages(dir, &manifest)?;
-    let manifest_path = dir.join(MANIFEST_NAME);
-    let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| PublishError::BadManifest {
-        path: manifest_path.clone(),
-        message: e.to_string(),
-    })?;
-    json.push(b'\n');
-    write_atomically(&manifest_path, &json).map_err(io(&manifest_path))?;
-    Ok(outcomes)
-}
-
-/// The folder of the variant page that lists `entry`.
-fn page_dir(dir: &Path, entry: &IndexEntry) -> PathBuf {
-    match &entry.label {
-        Some(label) => dir.join(label).join("simple").join(&entry.project),
-        None => dir.join("simple").join(&entry.project),
-    }
+    LockedIndex::open(dir)?.add(entries, clobber)
 }
 
 /// Write every page of the manifest: the top page, `simple/`, each label's.
@@ -305,16 +281,8 @@ fn write_root(
     for e in entries {
         by_project.entry(e.project.as_str()).or_default().push(e);
     }
+    // Every entry was checked: a project and a label are one safe path component.
     for (project, files) in &by_project {
-        // The manifest may come from elsewhere: a project name is re-normalized
-        // so that it is always one safe path component.
-        let safe = project_name(project);
-        if safe.is_empty() || safe != *project {
-            return Err(PublishError::BadManifest {
-                path: dir.join(MANIFEST_NAME),
-                message: format!("`{project}` is not a normalized project name"),
-            });
-        }
         write_page(
             dir,
             &rel.join(project),

@@ -120,5 +120,22 @@ fn a_wheel_without_a_label_is_listed_in_simple_only() {
         .collect();
     let mut dirs = dirs;
     dirs.sort();
-    assert_eq!(dirs, ["index.html", "simple", MANIFEST_NAME]);
+    assert_eq!(dirs, [LOCK_NAME, "index.html", "simple", MANIFEST_NAME]);
+}
+
+#[test]
+fn every_entry_wheelwright_writes_passes_the_manifest_check() {
+    let src = tempfile::tempdir().unwrap();
+    for version in ["1.0", "1.0+CU13torch2.11cxx11abiTRUE", "2!1.0+a_b.c"] {
+        let e = entry(src.path(), version);
+        check_entry(&e).unwrap_or_else(|why| panic!("{version}: {why}"));
+        let served = IndexEntry {
+            url: Some(format!(
+                "https://H.example/d/{}",
+                html::encode_segment(&e.file)
+            )),
+            ..e
+        };
+        check_entry(&served).unwrap();
+    }
 }
