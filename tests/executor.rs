@@ -303,6 +303,10 @@ fn the_copied_caller_builds_a_two_cell_matrix_under_act_and_pip_and_uv_install_e
     let act_seconds = started.elapsed().as_secs_f64();
     std::fs::write(dir.join("act.log"), &log).unwrap();
     assert!(out.status.success(), "act failed:\n{log}");
+    // Where the time went, for `cargo test --test executor -- --nocapture`.
+    for line in log.lines().filter(|l| l.contains("Success - Main")) {
+        eprintln!("{}", line.chars().take(160).collect::<String>());
+    }
 
     // The plan job located the commit and planned two cells.
     assert!(
@@ -362,10 +366,18 @@ fn the_copied_caller_builds_a_two_cell_matrix_under_act_and_pip_and_uv_install_e
         let command = &commands[&index];
         assert!(command.ends_with(" flash_attn"), "{command}");
         let venv = dir.join(format!("pip-{t}"));
-        run_ok(Command::new("python3").args(["-m", "venv"]).arg(&venv));
+        // A fresh venv without its own pip (faster to make); this host's pip
+        // installs into it (`pip --python`, pip >= 22.3).
         run_ok(
-            Command::new(venv.join("bin/python"))
-                .args(["-m", "pip", "install", "--quiet", "--index-url", &index])
+            Command::new("python3")
+                .args(["-m", "venv", "--without-pip"])
+                .arg(&venv),
+        );
+        run_ok(
+            Command::new("python3")
+                .args(["-m", "pip", "--python"])
+                .arg(venv.join("bin/python"))
+                .args(["install", "--quiet", "--index-url", &index])
                 .arg("flash_attn")
                 .env("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
         );
