@@ -6,9 +6,11 @@ mod support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use support::fake_github::{self, FakeGithub, UploadFault, GOOD_TOKEN};
+use support::fake_github::{self, ApiFault, FakeGithub, UploadFault, GOOD_TOKEN};
+use support::{answer, Handler};
 use wheelwright_core::publish::{GithubReleaseTarget, PublishStatus, PublishedFile};
 use wheelwright_publish::github::{GithubConfig, GithubError, GithubRelease};
 use wheelwright_publish::http::{HttpClient, HttpConfig, Request, RetryPolicy};
@@ -426,4 +428,130 @@ async fn an_api_that_never_answers_is_a_timeout_not_a_hang() {
     assert!(matches!(e, GithubError::Transport { .. }), "{e}");
     assert!(e.to_string().contains("no answer within"), "{e}");
     assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+/// How often the fake saw `line` ("METHOD path", query left out).
+fn requests(fake: &FakeGithub, line: &str) -> usize {
+    fake.state
+        .lock()
+        .unwrap()
+        .log
+        .iter()
+        .filter(|l| l.split('?').next() == Some(line))
+        .count()
+}
+
+/// The calls without a body (by tag, list releases, list assets, delete)
+/// are retried as the create POST is: after a 500, and after a 429 with
+/// `Retry-After`, whose seconds are waited.
+#[tokio::test]
+async fn api_calls_without_a_body_are_retried_after_a_500_and_a_429_with_retry_after() {
+    let fake = fake_github::start();
+    let (id, asset_id) = {
+        let mut s = fake.state.lock().unwrap();
+        let id = s.add_release("v1", false);
+        s.add_asset("v1", "a-1.0-py3-none-any.whl", "uploaded", b"A");
+        s.add_asset("v1", "b-1.0-py3-none-any.whl", "uploaded", b"B");
+        (id, s.assets("v1")[0].id)
+    };
+    let by_tag = "GET /api/v3/repos/o/r/releases/tags/v1".to_string();
+    let list = "GET /api/v3/repos/o/r/releases".to_string();
+    let assets = format!("GET /api/v3/repos/o/r/releases/{id}/assets");
+    let delete = format!("DELETE /api/v3/repos/o/r/releases/assets/{asset_id}");
+    let gh = release(&fake);
+
+    fake.state.lock().unwrap().api_faults = [&by_tag, &list, &assets, &delete]
+        .into_iter()
+        .map(|l| (l.clone(), ApiFault::ServerError))
+        .collect();
+    let found = gh.find_release("v1").await.unwrap().unwrap();
+    assert_eq!(found.id.into_inner(), id);
+    assert_eq!(gh.list_releases().await.unwrap().len(), 1);
+    assert_eq!(gh.list_assets(id).await.unwrap().len(), 2);
+    gh.delete_asset(asset_id).await.unwrap();
+    assert_eq!(fake.state.lock().unwrap().assets("v1").len(), 1);
+    for line in [&by_tag, &list, &assets, &delete] {
+        assert_eq!(requests(&fake, line), 2, "{line}: one 500, one retry");
+    }
+
+    fake.state.lock().unwrap().api_faults = [&by_tag, &assets]
+        .into_iter()
+        .map(|l| (l.clone(), ApiFault::TooManyRequests { retry_after: 1 }))
+        .collect();
+    let start = Instant::now();
+    assert!(gh.find_release("v1").await.unwrap().is_some());
+    assert_eq!(gh.list_assets(id).await.unwrap().len(), 1);
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_secs(2),
+        "Retry-After: 1 was not waited twice: {waited:?}"
+    );
+    assert_eq!(requests(&fake, &by_tag), 4);
+    assert_eq!(requests(&fake, &assets), 4);
+}
+
+/// A server on another host that records the `Authorization` header of
+/// every request and answers with bytes of its own.
+fn recording_host(ip: &str) -> (std::net::SocketAddr, Arc<Mutex<Vec<Option<String>>>>) {
+    let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let seen2 = seen.clone();
+    let handler: Handler = Arc::new(move |req| {
+        let seen = seen2.clone();
+        Box::pin(async move {
+            let auth = req
+                .headers()
+                .get("authorization")
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            seen.lock().unwrap().push(auth);
+            Ok(answer(200, "bytes of another host"))
+        })
+    });
+    (support::serve_on(ip, handler, None), seen)
+}
+
+/// The token goes only to the configured API and upload hosts: an asset
+/// whose API `url` names another host (127.0.0.2), and a download redirect
+/// to another host, are fetched without it.
+#[tokio::test]
+async fn the_token_goes_only_to_the_configured_api_and_upload_hosts() {
+    let (elsewhere, seen) = recording_host("127.0.0.2");
+    let fake = fake_github::start();
+    {
+        let mut s = fake.state.lock().unwrap();
+        s.digest_null = true;
+        s.asset_url_root = Some(format!("http://{elsewhere}"));
+        s.add_release("v1", false);
+        s.add_asset("v1", "a-1.0-py3-none-any.whl", "uploaded", b"A");
+    }
+    let gh = release(&fake);
+    let wheels = gh.release_wheels("v1").await.unwrap();
+    assert_eq!(wheels.len(), 1);
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1, "the asset was not fetched from its URL");
+        assert_eq!(seen[0], None, "the token went to {elsewhere}");
+    }
+
+    // The asset's URL on the API host, redirecting elsewhere.
+    let (redirected_to, seen) = recording_host("127.0.0.2");
+    {
+        let mut s = fake.state.lock().unwrap();
+        s.asset_url_root = None;
+        s.download_root = Some(format!("http://{redirected_to}"));
+    }
+    gh.release_wheels("v1").await.unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1, "the redirect was not followed");
+    assert_eq!(seen[0], None, "the token followed the redirect");
+    // The API host itself got the token for the asset (it is configured).
+    let s = fake.state.lock().unwrap();
+    let asset_get = s
+        .log
+        .iter()
+        .position(|l| l.starts_with("GET /api/v3/repos/o/r/releases/assets/"))
+        .unwrap();
+    assert_eq!(
+        s.auth_log[asset_get].as_deref(),
+        Some(format!("Bearer {GOOD_TOKEN}").as_str())
+    );
 }

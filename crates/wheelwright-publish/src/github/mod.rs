@@ -9,6 +9,8 @@
 //!   API base from `--api-url`/`GITHUB_API_URL`; the upload base is derived:
 //!   `https://api.github.com` → `https://uploads.github.com`,
 //!   `https://HOST/api/v3` → `https://HOST/api/uploads` (GitHub Enterprise).
+//!   The token goes only to those two hosts: URLs the API's answers name
+//!   elsewhere (an asset's `url`, a redirect) are fetched without it.
 //! - [`GithubRelease::ensure_release`] finds the release by tag, drafts
 //!   included (GitHub's by-tag lookup does not return drafts), or creates it;
 //!   a concurrent creator's `422 already_exists` is answered by reading again.
@@ -188,6 +190,21 @@ impl GithubConfig {
             token: token.trim().to_string(),
             token_env,
         })
+    }
+}
+
+impl GithubConfig {
+    /// Does `url` go to the configured API or upload host (same scheme,
+    /// host and port)? Only those get the token.
+    pub fn sends_token_to(&self, url: &str) -> bool {
+        let origin = |u: &str| url::Url::parse(u).ok().map(|u| u.origin());
+        let Some(target) = origin(url) else {
+            return false;
+        };
+        target.is_tuple()
+            && [&self.api_base, &self.upload_base]
+                .into_iter()
+                .any(|base| origin(base).as_ref() == Some(&target))
     }
 }
 
@@ -477,6 +494,17 @@ mod tests {
         assert_eq!((c.owner.as_str(), c.repo.as_str()), ("o", "r"));
         assert_eq!(c.upload_base, "https://ghe.example/api/uploads");
         assert!(!format!("{c:?}").contains("ghp_secret"));
+        assert!(c.sends_token_to("https://ghe.example/api/v3/repos/o/r/releases/assets/1"));
+        assert!(c.sends_token_to("https://ghe.example:443/api/uploads/x"));
+        for elsewhere in [
+            "https://127.0.0.2/api/v3/repos/o/r/releases/assets/1",
+            "http://ghe.example/api/v3/x",
+            "https://ghe.example:8443/api/v3/x",
+            "https://ghe.example.evil/api/v3/x",
+            "not a url",
+        ] {
+            assert!(!c.sends_token_to(elsewhere), "{elsewhere}");
+        }
         let t2 = GithubReleaseTarget {
             repo: Some("a/b".into()),
             token_env: Some("MY_TOKEN".into()),

@@ -2,7 +2,8 @@
 //! timeout) with our retry policy in front, for the API calls octocrab makes
 //! (octocrab's own retry is not compiled in: it re-sends at once, without
 //! backoff). A request is retried only when its body can be re-sent (octocrab
-//! keeps a copy of the JSON bodies it builds): 5xx answers, rate limits
+//! keeps a copy of the JSON bodies it builds; an empty body, as every `GET`
+//! and `DELETE` has, is made anew): 5xx answers, rate limits
 //! (`Retry-After`, `x-ratelimit-reset`) and dropped connections. Each
 //! attempt waits for the answer at most the client's total timeout, capped at
 //! two minutes: an API call never hangs.
@@ -39,6 +40,15 @@ fn copy_request(parts: &http::request::Parts, body: OctoBody) -> Request<OctoBod
     req
 }
 
+/// A copy of `body` to send again: octocrab keeps the bytes of the JSON
+/// bodies it builds (`try_clone`), but not of an empty body, whose copy is
+/// just another empty body.
+fn resendable(body: &OctoBody) -> Option<OctoBody> {
+    use http_body::Body as _;
+    body.try_clone()
+        .or_else(|| (body.size_hint().exact() == Some(0)).then(OctoBody::empty))
+}
+
 impl Service<Request<OctoBody>> for RetryingClient {
     type Response = Response<Incoming>;
     type Error = BoxError;
@@ -57,8 +67,9 @@ impl Service<Request<OctoBody>> for RetryingClient {
             let mut first = Some(body);
             let mut attempt = 0;
             loop {
-                // A body that cannot be copied is sent once, never retried.
-                let (body, can_retry) = match first.as_ref().and_then(|b| b.try_clone()) {
+                // A body that cannot be copied is sent once, never retried;
+                // an empty one (every GET and DELETE) is made anew.
+                let (body, can_retry) = match first.as_ref().and_then(resendable) {
                     Some(copy) => (copy, true),
                     None => match first.take() {
                         Some(b) => (b, false),

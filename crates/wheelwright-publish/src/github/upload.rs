@@ -63,9 +63,13 @@ impl GithubRelease {
             what: what.clone(),
             message: e.to_string(),
         })?;
-        let req = Request::get(asset.url.to_string())
-            .header(ACCEPT, "application/octet-stream")
-            .bearer(&self.config.token);
+        let url = asset.url.to_string();
+        let mut req = Request::get(url.as_str()).header(ACCEPT, "application/octet-stream");
+        // The URL comes from the API's answer: the token goes with it only
+        // to the configured hosts (a redirect elsewhere drops it too).
+        if self.config.sends_token_to(&url) {
+            req = req.bearer(&self.config.token);
+        }
         let fetched = self
             .http
             .download(&req, &dir.path().join("asset"))

@@ -33,6 +33,18 @@ pub enum UploadFault {
     RateLimit,
 }
 
+/// A fault played on the next API request (not an upload) that matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiFault {
+    /// 500 with GitHub's JSON error body.
+    ServerError,
+    /// 429 with `Retry-After: N` seconds.
+    TooManyRequests {
+        /// The `Retry-After` value in seconds.
+        retry_after: u64,
+    },
+}
+
 /// An asset as the fake keeps it.
 #[derive(Debug, Clone)]
 pub struct FakeAsset {
@@ -72,8 +84,19 @@ pub struct State {
     pub concurrent_creator: bool,
     /// Assets carry `digest: null` (older GitHub Enterprise).
     pub digest_null: bool,
+    /// Faults for API requests: the first whose "METHOD path" is a
+    /// request's is played on it (once) instead of the answer.
+    pub api_faults: Vec<(String, ApiFault)>,
+    /// The root (`http://HOST:PORT`) the assets' API `url` names instead of
+    /// the API's own (a hostile or misconfigured API).
+    pub asset_url_root: Option<String>,
     /// "METHOD path?query" of every request, in order.
     pub log: Vec<String>,
+    /// The `Authorization` header of every request, in order (`None`: absent).
+    pub auth_log: Vec<Option<String>>,
+    /// The root (`http://HOST:PORT`) the asset API's download redirect
+    /// points to instead of the API's own.
+    pub download_root: Option<String>,
 }
 
 impl State {
@@ -163,8 +186,27 @@ fn json_answer(status: u16, v: Value) -> Answer {
     Ok(a)
 }
 
-fn asset_json(root: &str, a: &FakeAsset, digest_null: bool) -> Value {
-    let digest = if digest_null {
+/// How the fake shows things: its root URL, GitHub's `digest` or null, and
+/// the root an asset's API `url` names.
+struct View {
+    root: String,
+    digest_null: bool,
+    asset_url_root: Option<String>,
+}
+
+impl View {
+    fn of(state: &State, root: &str) -> View {
+        View {
+            root: root.to_string(),
+            digest_null: state.digest_null,
+            asset_url_root: state.asset_url_root.clone(),
+        }
+    }
+}
+
+fn asset_json(view: &View, a: &FakeAsset) -> Value {
+    let root = &view.root;
+    let digest = if view.digest_null {
         Value::Null
     } else {
         let hex: String = Sha256::digest(&a.bytes)
@@ -174,7 +216,7 @@ fn asset_json(root: &str, a: &FakeAsset, digest_null: bool) -> Value {
         json!(format!("sha256:{hex}"))
     };
     json!({
-        "url": format!("{root}/api/v3/repos/o/r/releases/assets/{}", a.id),
+        "url": format!("{}/api/v3/repos/o/r/releases/assets/{}", view.asset_url_root.as_deref().unwrap_or(root), a.id),
         "browser_download_url": format!("{root}/download/{}", a.id),
         "id": a.id, "node_id": format!("RA_{}", a.id), "name": a.name, "label": null,
         "state": a.state, "content_type": "application/octet-stream",
@@ -184,7 +226,8 @@ fn asset_json(root: &str, a: &FakeAsset, digest_null: bool) -> Value {
     })
 }
 
-fn release_json(root: &str, r: &FakeRelease, digest_null: bool) -> Value {
+fn release_json(view: &View, r: &FakeRelease) -> Value {
+    let root = &view.root;
     json!({
         "url": format!("{root}/api/v3/repos/o/r/releases/{}", r.id),
         "html_url": format!("{root}/o/r/releases/tag/{}", r.tag),
@@ -195,7 +238,7 @@ fn release_json(root: &str, r: &FakeRelease, digest_null: bool) -> Value {
         "target_commitish": "main", "name": r.tag, "body": null, "draft": r.draft,
         "prerelease": false, "created_at": "2026-01-01T00:00:00Z", "published_at": null,
         "author": null,
-        "assets": r.assets.iter().map(|a| asset_json(root, a, digest_null)).collect::<Vec<_>>()
+        "assets": r.assets.iter().map(|a| asset_json(view, a)).collect::<Vec<_>>()
     })
 }
 
@@ -244,11 +287,34 @@ async fn handle(
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
-    state
-        .lock()
-        .unwrap()
-        .log
-        .push(format!("{method} {path}?{query}"));
+    let auth = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    let fault = {
+        let mut s = state.lock().unwrap();
+        s.log.push(format!("{method} {path}?{query}"));
+        s.auth_log.push(auth.clone());
+        let line = format!("{method} {path}");
+        let hit = s.api_faults.iter().position(|(l, _)| *l == line);
+        hit.map(|i| s.api_faults.remove(i).1)
+    };
+    match fault {
+        Some(ApiFault::ServerError) => {
+            return json_answer(500, json!({"message": "Server Error"}));
+        }
+        Some(ApiFault::TooManyRequests { retry_after }) => {
+            let mut a = json_answer(
+                429,
+                json!({"message": "You have exceeded a secondary rate limit."}),
+            )?;
+            a.headers_mut()
+                .insert("retry-after", retry_after.to_string().parse().unwrap());
+            return Ok(a);
+        }
+        None => {}
+    }
     if let Some(id) = path.strip_prefix("/download/") {
         let s = state.lock().unwrap();
         let asset = s
@@ -261,12 +327,7 @@ async fn handle(
             None => answer(404, "Not Found"),
         });
     }
-    let auth = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if auth != format!("Bearer {GOOD_TOKEN}") {
+    if auth.as_deref() != Some(format!("Bearer {GOOD_TOKEN}").as_str()) {
         return json_answer(
             401,
             json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}),
@@ -282,7 +343,7 @@ async fn handle(
     let Some(rest) = path.strip_prefix("/api/v3/repos/o/r/releases") else {
         return json_answer(404, json!({"message": "Not Found"}));
     };
-    let digest_null = state.lock().unwrap().digest_null;
+    let view = View::of(&state.lock().unwrap(), &root);
     let segs: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
     match (method.as_str(), segs.as_slice()) {
         ("GET", [""]) => {
@@ -291,14 +352,14 @@ async fn handle(
                 .releases
                 .iter()
                 .rev()
-                .map(|r| release_json(&root, r, digest_null))
+                .map(|r| release_json(&view, r))
                 .collect();
             json_answer(200, json!(all))
         }
         ("GET", ["tags", tag]) => {
             let s = state.lock().unwrap();
             match s.releases.iter().find(|r| r.tag == *tag && !r.draft) {
-                Some(r) => json_answer(200, release_json(&root, r, digest_null)),
+                Some(r) => json_answer(200, release_json(&view, r)),
                 None => json_answer(404, json!({"message": "Not Found"})),
             }
         }
@@ -317,7 +378,7 @@ async fn handle(
             let draft = v["draft"].as_bool().unwrap_or(false);
             s.add_release(&tag, draft);
             let r = s.releases.last().unwrap();
-            json_answer(201, release_json(&root, r, digest_null))
+            json_answer(201, release_json(&view, r))
         }
         ("GET", [id, "assets"]) => {
             let s = state.lock().unwrap();
@@ -332,7 +393,7 @@ async fn handle(
                     json!(r
                         .assets
                         .iter()
-                        .map(|a| asset_json(&root, a, digest_null))
+                        .map(|a| asset_json(&view, a))
                         .collect::<Vec<_>>()),
                 ),
                 Some(_) => json_answer(200, json!([])),
@@ -340,9 +401,11 @@ async fn handle(
             }
         }
         ("GET", ["assets", id]) => {
+            let to = state.lock().unwrap().download_root.clone();
+            let to = to.as_deref().unwrap_or(&root);
             let mut a = answer(302, "");
             a.headers_mut()
-                .insert("location", format!("{root}/download/{id}").parse().unwrap());
+                .insert("location", format!("{to}/download/{id}").parse().unwrap());
             Ok(a)
         }
         ("DELETE", ["assets", id]) => {
@@ -423,7 +486,7 @@ async fn upload(
                 Err(e) => return Err(std::io::Error::other(e)),
             };
             let mut s = state.lock().unwrap();
-            let digest_null = s.digest_null;
+            let view = View::of(&s, root);
             let id = s.id();
             let r = s.releases.iter_mut().find(|r| r.id == release_id).unwrap();
             let asset = FakeAsset {
@@ -433,7 +496,7 @@ async fn upload(
                 bytes: bytes.to_vec(),
             };
             r.assets.push(asset.clone());
-            json_answer(201, asset_json(root, &asset, digest_null))
+            json_answer(201, asset_json(&view, &asset))
         }
     }
 }

@@ -59,7 +59,11 @@ where
 }
 
 fn bind() -> (std::net::TcpListener, SocketAddr) {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    bind_on("127.0.0.1")
+}
+
+fn bind_on(ip: &str) -> (std::net::TcpListener, SocketAddr) {
+    let l = std::net::TcpListener::bind((ip, 0)).unwrap();
     l.set_nonblocking(true).unwrap();
     let addr = l.local_addr().unwrap();
     (l, addr)
@@ -67,7 +71,12 @@ fn bind() -> (std::net::TcpListener, SocketAddr) {
 
 /// Serve `handler` over HTTP/1 (TLS with `tls` when given) on a free port.
 pub fn serve(handler: Handler, tls: Option<tokio_rustls::TlsAcceptor>) -> SocketAddr {
-    let (std_listener, addr) = bind();
+    serve_on("127.0.0.1", handler, tls)
+}
+
+/// [`serve`] on another loopback address (`127.0.0.2`: another host).
+pub fn serve_on(ip: &str, handler: Handler, tls: Option<tokio_rustls::TlsAcceptor>) -> SocketAddr {
+    let (std_listener, addr) = bind_on(ip);
     background(move || async move {
         let listener = TcpListener::from_std(std_listener).unwrap();
         loop {
