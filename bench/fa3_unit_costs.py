@@ -2,6 +2,17 @@
 """flash-attn 3 unit times from a real build, as rows for data/fa3_costs.tsv.
 
     python3 bench/fa3_unit_costs.py NINJA_LOG PLAN_JSON [--speed S] [--kernels K]
+    python3 bench/fa3_unit_costs.py --sample SAMPLES_JSONL [--binary BIN] [--sdist SDIST]
+
+The second form reads `bench/device/fa3-units.sh`'s per-unit measurements
+(`unit_sample.py`: wall, peak of each compile's process tree, mean number of
+compiles beside it) and prints `unit STEM SECONDS PEAK_GIB [9]` rows: the
+wall divided by the model's slowdown at that load and by this machine's
+speed, which the same run measured on its flash-attn 2.8.3 reference units
+(their seconds alone there over the model's seconds alone for them, from
+`BIN plan` on a tree of just those units, one CPU, one job). An sm90 forward
+file at the default switches instantiates 9 forward kernels. Compiles cut at
+the deadline print as comments with their lower bound.
 
 For each object in ninja's log (v5+: start_ms, end_ms, mtime, output): its
 duration divided by the slowdown the cost model assigns to the load it ran
@@ -43,7 +54,68 @@ def stem(path):
     return name.rsplit(".", 1)[0] if "." in name else name
 
 
+def slowdown(c, load, n):
+    full = 1.0 + c * (n - 1.0) / n
+    return 1.0 + c * load * (n - 1.0) / n if load <= 1 else full * load
+
+
+def model_alone(binary, sdist, stems):
+    """{stem: seconds alone at one gencode on the reference host} and the
+    model's contention c, from `plan` on a flash-attn 2.8.3 tree pruned to
+    `stems` (one CPU, one job: the schedule is each unit alone)."""
+    import os
+    import subprocess
+    import tempfile
+    here = os.path.dirname(os.path.abspath(__file__))
+    with tempfile.TemporaryDirectory() as d:
+        subprocess.run(["tar", "-xzf", sdist, "-C", d], check=True)
+        tree = os.path.join(d, "flash_attn-2.8.3")
+        units = os.path.join(d, "units.txt")
+        open(units, "w").write("\n".join(stems) + "\n")
+        subprocess.run([sys.executable, os.path.join(here, "compare", "prune.py"), tree, units],
+                       check=True, stdout=subprocess.DEVNULL)
+        out = subprocess.run([binary, "plan", "--source", tree, "--archs", "90", "--cpus", "1",
+                              "--memory", "64GiB", "--max-jobs", "1", "--nvcc-threads", "1",
+                              "--json", "--schedule"], check=True, capture_output=True, text=True).stdout
+    plan = json.loads(out)
+    times = {stem(j["name"]): j["end_seconds"] - j["start_seconds"] for j in plan["schedule"]}
+    return times, float(plan["model"]["contention"])
+
+
+def from_sample(argv):
+    path = argv[argv.index("--sample") + 1]
+    binary = argv[argv.index("--binary") + 1] if "--binary" in argv else "target/release/wheelwright"
+    sdist = argv[argv.index("--sdist") + 1] if "--sdist" in argv else "../shared/upstream/flash_attn-2.8.3.tar.gz"
+    recs = [json.loads(l) for l in open(path) if l.strip()]
+    recs = [r for r in recs if "summary" not in r and not r.get("not_started")]
+    refs = [r for r in recs if r.get("family") == "fa2" and r.get("rc") == 0]
+    model, c = model_alone(binary, sdist, [r["name"] for r in refs])
+    def alone_here(r):
+        return r["wall_s"] / slowdown(c, r["mean_running"] / r["cpus"], float(r["cpus"]))
+    ratios = [alone_here(r) / model[r["name"]] for r in refs if r["name"] in model]
+    if not ratios:
+        print("no finished flash-attn 2 reference unit: the speed is unknown", file=sys.stderr)
+        return 1
+    speed = sum(ratios) / len(ratios)
+    print("# speed %.3f (this machine's compile time over the reference host's; %s), contention c %.3f"
+          % (speed, ", ".join("%s %.3f" % (r["name"], q) for r, q in zip(refs, ratios)), c))
+    for r in sorted(recs, key=lambda r: r["name"]):
+        if r.get("family") != "fa3":
+            continue
+        if r.get("cut"):
+            print("# %s cut at %.0f s: more than %.0f s alone" % (r["name"], r["wall_s"], alone_here(r) / speed))
+            continue
+        if r.get("rc") != 0:
+            print("# %s failed (rc %s)" % (r["name"], r.get("rc")))
+            continue
+        k = "  9" if r["kind"] == "fwd_sm90" else ""
+        print("unit  %s  %.1f  %.2f%s" % (r["name"], alone_here(r) / speed, r["peak_tree_rss_bytes"] / 2**30, k))
+    return 0
+
+
 def main(argv):
+    if "--sample" in argv:
+        return from_sample(argv)
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
         return 2
