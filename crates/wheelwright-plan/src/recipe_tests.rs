@@ -19,7 +19,7 @@ const FA3_INIT: &str = include_str!("fixtures/flash-attn-3/__init__.py");
 /// The switches `bench/device/fa3-reduced.sh` turns off (its `SWITCHES=`
 /// line): the reduced build that ran on the H200.
 fn reduced() -> Vec<&'static str> {
-    include_str!("../../../../bench/device/fa3-reduced.sh")
+    include_str!("../../../bench/device/fa3-reduced.sh")
         .lines()
         .find_map(|l| l.strip_prefix("SWITCHES=\""))
         .and_then(|l| l.strip_suffix('"'))

@@ -432,7 +432,7 @@ pub fn diagnose_saved_log(report: &BuildReport, log: &Path) -> std::io::Result<V
 mod tests {
     use super::*;
 
-    const H200: &str = include_str!("../../../../bench/results/h200-full-build/report.json");
+    const H200: &str = include_str!("../../../bench/results/h200-full-build/report.json");
 
     #[test]
     fn a_schema_1_report_is_read_and_its_environment_rebuilt() {
@@ -467,7 +467,7 @@ mod tests {
             "{e}"
         );
         assert!(e.to_string().contains("reads 1 and 2"), "{e}");
-        let plan = include_str!("../../../../bench/results/h200-full-build/plan.json");
+        let plan = include_str!("../../../bench/results/h200-full-build/plan.json");
         let e = parse_report(plan, "plan.json").unwrap_err();
         assert!(matches!(e, ReproError::NotAReport { .. }), "{e}");
         assert!(matches!(

@@ -14,14 +14,14 @@ use serde::Deserialize;
 use crate::units::MIB;
 
 /// `fa2_tu_h100.jsonl`: one compiled TU per line.
-pub const TU_JSONL: &str = include_str!("../../data/fa2_tu_h100.jsonl");
+pub const TU_JSONL: &str = include_str!("../data/fa2_tu_h100.jsonl");
 /// `fa2_gencode_peaks_h200.jsonl`: the same units built with the same MAX_JOBS,
 /// all started together, at one gencode and at several with `--threads`.
-pub const GENCODE_PEAKS_JSONL: &str = include_str!("../../data/fa2_gencode_peaks_h200.jsonl");
+pub const GENCODE_PEAKS_JSONL: &str = include_str!("../data/fa2_gencode_peaks_h200.jsonl");
 /// `.ninja_log` of flash-attn 2.8.3, sm_90, MAX_JOBS=16, NVCC_THREADS=1, 16 cores.
-pub const REAL_BUILD_NINJA_LOG: &str = include_str!("../../data/fa2_2.8.3_sm90_j16_t1.ninja_log");
+pub const REAL_BUILD_NINJA_LOG: &str = include_str!("../data/fa2_2.8.3_sm90_j16_t1.ninja_log");
 /// Used host memory of that build: `seconds MiB` every 2 s.
-pub const REAL_BUILD_MEMORY_TRACE: &str = include_str!("../../data/fa2_2.8.3_sm90_j16_t1.mem.txt");
+pub const REAL_BUILD_MEMORY_TRACE: &str = include_str!("../data/fa2_2.8.3_sm90_j16_t1.mem.txt");
 /// MAX_JOBS of the real build.
 pub const REAL_BUILD_JOBS: u32 = 16;
 /// Cores of the host it ran on (16 real cores, one thread each).

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use crate::detect::DetectOptions;
 
-#[path = "../tests/support/files.rs"]
+#[path = "../../wheelwright-core/tests/support/files.rs"]
 mod files;
 pub use files::{write_executable, write_file};
 
-#[path = "../tests/support/prerequisite.rs"]
+#[path = "../../wheelwright-core/tests/support/prerequisite.rs"]
 mod prerequisite;
 pub use prerequisite::prerequisite_missing;
 

@@ -459,7 +459,7 @@ mod tests {
         fs::create_dir_all(&hopper).unwrap();
         fs::write(
             hopper.join("setup.py"),
-            include_str!("../plan/fixtures/flash-attn-3/setup.py"),
+            include_str!("../../wheelwright-plan/src/fixtures/flash-attn-3/setup.py"),
         )
         .unwrap();
         assert_eq!(default_recipe(&SourceSpec::Tree(hopper)), "flash-attn-3");

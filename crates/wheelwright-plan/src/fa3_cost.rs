@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 /// `data/fa3_costs.tsv`.
-pub const FA3_COSTS_TSV: &str = include_str!("../../data/fa3_costs.tsv");
+pub const FA3_COSTS_TSV: &str = include_str!("../data/fa3_costs.tsv");
 
 /// How flash-attn 3 units are estimated, in one sentence for the plan.
 pub const FA3_ESTIMATE_METHOD: &str = "flash-attn 3 units without a measurement in data/fa3_costs.tsv (10 sm90 forward files, the scheduler and the stable API were measured once, on an H200 box) are estimated from flash-attn 2.8.3's measured class of the same kind and head dim (non-causal) times a factor per kind (sm90 forward 1.1x time, fitted to that measurement, and 1.5x peak; sm90 backward 1.5x; sm80 1.0x; combine/scheduler helpers 0.5x), sm90 forward files scaled by how many kernels they instantiate under the LOCAL/VARLEN/APPENDKV switches; all but the sm90 forward time factor are assumptions, kept with the measured units in data/fa3_costs.tsv";

@@ -4,7 +4,7 @@
 use super::*;
 use crate::finding::Severity;
 
-#[path = "../../../tests/support/actions_runner.rs"]
+#[path = "../../../wheelwright-core/tests/support/actions_runner.rs"]
 mod actions_runner;
 
 /// What the runner would act on (the model of
