@@ -3,7 +3,7 @@
 //! can set a variable or a path it was not meant to.
 //!
 //! `GITHUB_ENV` takes `NAME=value` lines (a multiline value needs a
-//! `NAME<<DELIM` block: see [`super::multiline_output`]); a value with a
+//! `NAME<<DELIM` block: see [`multiline_output`]); a value with a
 //! newline would start a second assignment, so single-line values with `\n`,
 //! `\r` or NUL are refused. Names are `[A-Za-z_][A-Za-z0-9_]*`, and the
 //! runner's own (`GITHUB_*`, `RUNNER_*`) and `NODE_OPTIONS` (which the runner
@@ -13,6 +13,8 @@
 
 use std::io::Write;
 use std::path::Path;
+
+use crate::text::random_token;
 
 /// A value that may not be written to a runner file.
 #[derive(Debug, thiserror::Error)]
@@ -99,11 +101,11 @@ pub fn path_line(dir: &Path) -> Result<String, EnvFileError> {
 }
 
 /// Append already validated lines to a runner file (created if missing),
-/// secrets masked ([`crate::sinks::redact_secrets`]): every write of ours to
+/// secrets masked ([`crate::redact::redact_secrets`]): every write of ours to
 /// `GITHUB_OUTPUT`, `GITHUB_ENV`, `GITHUB_PATH` and `GITHUB_STEP_SUMMARY`
 /// goes through here.
 pub fn append(file: &Path, lines: &str) -> Result<(), EnvFileError> {
-    let lines = crate::sinks::redact_secrets(lines);
+    let lines = crate::redact::redact_secrets(lines);
     let io = |source| EnvFileError::Io {
         path: file.display().to_string(),
         source,
@@ -115,6 +117,15 @@ pub fn append(file: &Path, lines: &str) -> Result<(), EnvFileError> {
         .map_err(io)?;
     f.write_all(lines.as_bytes()).map_err(io)?;
     f.flush().map_err(io)
+}
+
+/// `name<<DELIM\nvalue\nDELIM\n` with a random delimiter not found in `value`.
+pub fn multiline_output(name: &str, value: &str) -> String {
+    let mut delim = format!("ghadelimiter_{}", random_token());
+    while value.contains(&delim) {
+        delim = format!("ghadelimiter_{}", random_token());
+    }
+    format!("{name}<<{delim}\n{value}\n{delim}\n")
 }
 
 #[cfg(test)]

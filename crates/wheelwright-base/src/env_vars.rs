@@ -127,10 +127,10 @@ pub const GITHUB_API_URL: &str = "GITHUB_API_URL";
 
 /// Names of further variables whose values are masked in every output, a
 /// comma or space separated list (as `--mask-env NAME` adds one each); see
-/// [`crate::sinks::secrets`].
+/// [`crate::secrets`].
 pub const WHEELWRIGHT_MASK_ENV: &str = "WHEELWRIGHT_MASK_ENV";
 /// Secret-bearing variables whose whole value is masked wherever it appears
-/// ([`crate::sinks::secrets`]): GitHub's tokens (the CLI's `GH_TOKEN`, the
+/// ([`crate::secrets`]): GitHub's tokens (the CLI's `GH_TOKEN`, the
 /// runner's own two), PyPI and index upload tokens, and the credentials of a
 /// shared compiler cache. `TWINE_USERNAME` and `UV_PUBLISH_USERNAME` are not
 /// here: a user name is not a secret (for tokens it is `__token__`).

@@ -1,17 +1,17 @@
-//! The network, seen from the library: a small trait through which a Job
-//! fetches a URL (an sdist, a `report.json`, a prebuilt wheel) and publishes
-//! wheels, without `wheelwright-core` depending on any HTTP stack.
+//! The network, seen from the stages below the Job: [`Fetch`], a small trait
+//! through which a stage downloads a URL (a listing of published wheels, an
+//! sdist, a `report.json`, a prebuilt wheel), without any library crate
+//! depending on an HTTP stack.
 //!
-//! `wheelwright-publish` implements [`Network`] (tokio + octocrab + hyper,
-//! proxies and corporate CAs honoured); a library user who needs no network
-//! passes [`Offline`], which refuses every request with a clear error.
+//! The Job's `Network` (wheelwright-job) is a [`Fetch`] that also publishes;
+//! `wheelwright-publish` implements both (tokio + octocrab + hyper, proxies
+//! and corporate CAs honoured). A library user who needs no network passes
+//! [`Offline`], which refuses every request with a clear error.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-
-use crate::publish::{PublishReport, PublishTargets};
 
 /// How a fetch may behave.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,30 +112,13 @@ pub enum NetError {
     Other(String),
 }
 
-/// What the Job needs from the network. Implementations block the calling
-/// thread (the library is synchronous); `wheelwright-publish` runs its own
-/// runtime inside.
-pub trait Network {
+/// Downloading a URL into a file. Implementations block the calling thread
+/// (the library is synchronous); `wheelwright-publish` runs its own runtime
+/// inside.
+pub trait Fetch {
     /// Download `url` into the file `dest` (created, never followed through a
     /// symlink; left absent on failure).
     fn fetch(&self, url: &str, dest: &Path, opts: &FetchOptions) -> Result<Fetched, NetError>;
-
-    /// Publish `wheels` (local files, never modified) to every target of
-    /// `targets`; each file's fate is in the report (a failed upload is a
-    /// [`PublishStatus::Failed`](crate::publish::PublishStatus) entry, not an
-    /// error). An error means nothing could be attempted (no network layer, a
-    /// target that cannot be reached at all). The default refuses, as
-    /// [`Offline`] does.
-    fn publish(
-        &self,
-        wheels: &[PathBuf],
-        targets: &PublishTargets,
-    ) -> Result<PublishReport, NetError> {
-        let _ = (wheels, targets);
-        Err(NetError::Unavailable {
-            what: "publishing wheels".to_string(),
-        })
-    }
 }
 
 /// The network of a job that has none: every request fails with
@@ -143,7 +126,7 @@ pub trait Network {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Offline;
 
-impl Network for Offline {
+impl Fetch for Offline {
     fn fetch(&self, url: &str, _dest: &Path, _opts: &FetchOptions) -> Result<Fetched, NetError> {
         Err(NetError::Unavailable {
             what: format!("fetching {url}"),
@@ -172,13 +155,6 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, NetError::Unavailable { .. }));
         assert!(e.to_string().contains("https://example.invalid/r.json"));
-        let e = Offline
-            .publish(
-                &[PathBuf::from("a-1.0-py3-none-any.whl")],
-                &PublishTargets::default(),
-            )
-            .unwrap_err();
-        assert!(e.to_string().contains("publishing wheels"), "{e}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use aho_corasick::{AhoCorasick, MatchKind};
 pub const MASK: &str = "***";
 
 /// Token prefixes; the secret part is what follows.
-pub(crate) const PREFIXES: &[&str] = &[
+pub const PREFIXES: &[&str] = &[
     "ghp_",
     "gho_",
     "ghu_",
@@ -31,7 +31,7 @@ pub(crate) const PREFIXES: &[&str] = &[
 /// Characters of secret a match needs before it is taken for a token.
 const MIN_SECRET: usize = 20;
 /// What starts a URL's authority (`user:password@host`).
-pub(crate) const URL_SCHEME_END: &str = "://";
+pub const URL_SCHEME_END: &str = "://";
 
 /// One automaton for the token prefixes, then [`URL_SCHEME_END`].
 fn finder() -> &'static AhoCorasick {

@@ -4,7 +4,7 @@
 //! another step wrote): a `build.log` or `report.json.tmp` there that is a
 //! symlink to another file must not make a build overwrite that file.
 //!
-//! - `create_fresh` (crate-internal): the entry at the path (a symlink, a hard link, an
+//! - [`create_fresh`]: the entry at the path (a symlink, a hard link, an
 //!   earlier file) is unlinked, never followed, and a new file is created
 //!   exclusively (`O_CREAT|O_EXCL|O_NOFOLLOW`): if something is planted again
 //!   in between, creation fails instead of following it.
@@ -22,7 +22,7 @@ use std::path::Path;
 /// Create `path` as a new, empty file for writing (mode 0644 less the
 /// umask), replacing whatever entry was there without following it. A
 /// directory at `path` is an error.
-pub(crate) fn create_fresh(path: &Path) -> io::Result<File> {
+pub fn create_fresh(path: &Path) -> io::Result<File> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.is_dir() => {
             return Err(io::Error::new(

@@ -20,7 +20,7 @@
 //!   (Python 3.10–3.13, torch 2.6.0/2.7.1/2.8.0/2.9.1/2.10.0, CUDA 12.9.1 and
 //!   13.0.1, CUDA 13 only from torch 2.9, ABI FALSE only for torch 2.6).
 
-use crate::plan::archs::CudaVersion;
+use crate::archs::CudaVersion;
 
 /// PyTorch's own wheel index; a CUDA variant is a folder under it (`cu128`).
 pub const PYTORCH_INDEX: &str = "https://download.pytorch.org/whl";
@@ -102,7 +102,7 @@ pub const TORCH_RELEASES: &[TorchRelease] = &[
 ];
 
 /// A `major.minor` pair parsed from `2.8`, `2.8.0` or `2.8.0+cu128`.
-pub(crate) fn major_minor(text: &str) -> Option<(u32, u32)> {
+pub fn major_minor(text: &str) -> Option<(u32, u32)> {
     let mut it = text.trim().split(['.', '+']);
     Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
 }

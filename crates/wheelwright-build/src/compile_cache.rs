@@ -44,7 +44,7 @@ use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
-use crate::env_vars;
+use wheelwright_base::env_vars;
 
 /// Where the wrapper lives under the work dir.
 pub const WRAPPER_DIR_NAME: &str = ".wheelwright-sccache";
@@ -333,8 +333,8 @@ pub fn activate(
     let versions = (
         version_of(&cache.sccache, &server_env).and_then(|t| parse_sccache_version(&t)),
         version_of(nvcc, &server_env)
-            .and_then(|t| crate::detect::cuda::parse_nvcc_version(&t))
-            .and_then(|v| crate::support::major_minor(&v)),
+            .and_then(|t| wheelwright_detect::cuda::parse_nvcc_version(&t))
+            .and_then(|v| wheelwright_base::support::major_minor(&v)),
     );
     match versions {
         (Some(sc), Some(nv)) if !nvcc_cacheable(sc, nv) => notes.push(format!(
@@ -392,7 +392,7 @@ pub fn parse_sccache_version(text: &str) -> Option<(u32, u32)> {
     let v = text
         .split_whitespace()
         .find(|w| w.starts_with(|c: char| c.is_ascii_digit()))?;
-    crate::support::major_minor(v)
+    wheelwright_base::support::major_minor(v)
 }
 
 /// `PROGRAM --version`'s output, `None` when it does not run.

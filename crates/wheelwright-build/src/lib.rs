@@ -1,35 +1,46 @@
-//! The build runner: runs a package's own build with a Plan's environment,
-//! watches memory, retries after OOM kills, verifies the wheel, and writes a
-//! [`BuildReport`] whatever happens.
+//! wheelwright-build: runs a package's own build with a Plan's environment,
+//! watches memory, retries after OOM kills, verifies the wheel, and keeps a
+//! [`BuildRecord`] of it whatever happens; and the host setup around a build
+//! ([`setup`], [`runner_setup`], [`workdir`]).
 //!
-//! [`build`] is the whole job; its public parts are usable alone: [`source`]
+//! [`build`] is the whole build; its public parts are usable alone: [`source`]
 //! (what to build, where its tree lives), [`ninja_order`] (longest compiles
-//! first), [`tree_hash`] (a source tree's sha256), [`wheel`] (names, sha256),
-//! [`report`] (the JSON contract), [`records`] (`build.log` through a full
-//! disk or a removed out dir) and [`compile_cache`] (sccache in front of the
-//! compilers). The crate-private parts show through the types they export:
-//! `runner` (the attempts: [`AttemptSettings`], [`BuildEvent`]), `memory`
-//! (the sampler: [`SamplerConfig`], [`MemoryPeak`]), `oom` (telling OOM kills
-//! apart, the retry's setting: [`ThrashPolicy`]), `progress` (ninja `[n/m]`
-//! and ETA), `tree` (stopping a process tree), `verify` (install, import,
-//! forward pass: [`verify_for`], [`VerifyResult`]) and `out_dir` (wheels of
-//! earlier runs moved aside before a build starts). The library prints
-//! nothing: the caller gets [`BuildEvent`]s and decides how to show them.
+//! first), [`tree_hash`] (a source tree's sha256), [`record`] (what the build
+//! did: [`BuildRecord`], [`Attempt`], [`Outcome`]), [`records`] (`build.log`
+//! through a full disk or a removed out dir) and [`compile_cache`] (sccache in
+//! front of the compilers). The crate-private parts show through the types
+//! they export: `runner` (the attempts: [`AttemptSettings`], [`BuildEvent`]),
+//! `memory` (the sampler: [`SamplerConfig`], [`MemoryPeak`]), `oom` (telling
+//! OOM kills apart, the retry's setting: [`ThrashPolicy`]), `progress` (ninja
+//! `[n/m]` and ETA), `verify` (install, import, forward pass: [`verify_for`],
+//! [`VerifyResult`]) and `out_dir` (wheels of earlier runs moved aside before a
+//! build starts). The library prints nothing: the caller gets [`BuildEvent`]s
+//! and decides how to show them.
+//!
+//! The builder knows nothing of the Job, prebuilt wheels or publishing: it
+//! hands its record over through [`KeepRecord`], and the Job
+//! (wheelwright-job) puts it into the `BuildReport` and writes `report.json`.
+
+#![warn(missing_docs)]
+
+#[cfg(test)]
+use wheelwright_test_support as test_support;
 
 pub mod compile_cache;
 pub(crate) mod memory;
 pub mod ninja_order;
 pub(crate) mod oom;
 pub(crate) mod out_dir;
-pub(crate) mod progress;
+pub mod progress;
+pub mod record;
 pub mod records;
-pub mod report;
 pub(crate) mod runner;
+pub mod runner_setup;
+pub mod setup;
 pub mod source;
-pub(crate) mod tree;
 pub mod tree_hash;
 pub(crate) mod verify;
-pub mod wheel;
+pub mod workdir;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -39,14 +50,14 @@ use std::time::{Duration, Instant};
 
 pub use memory::{MemoryPeak, SamplerConfig};
 pub use oom::thrash::ThrashPolicy;
-pub use report::{Attempt, BuildEnvironment, BuildReport, FactsSummary, Outcome};
+pub use record::{Attempt, BuildEnvironment, BuildRecord, KeepRecord, Outcome};
 pub use runner::{AttemptSettings, BuildEvent, LineWatcher};
 pub use source::SourceSpec;
 pub use verify::VerifyResult;
-pub use wheel::{WheelInfo, WheelName};
+pub use wheelwright_wheel::file::{WheelInfo, WheelName};
 
-use crate::env_vars;
-use crate::finding::{Finding, Severity};
+use wheelwright_base::env_vars;
+use wheelwright_base::finding::{Finding, Severity};
 use records::LogFile;
 
 /// Default number of retries after an OOM kill.
@@ -57,9 +68,7 @@ pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(10);
 /// Everything [`build`] needs; the caller fills it from a Plan and the command line.
 #[derive(Debug, Clone)]
 pub struct BuildRequest {
-    /// The spec as the user wrote it, for the report.
-    pub spec: String,
-    /// What to build, parsed from [`BuildRequest::spec`].
+    /// What to build.
     pub source: SourceSpec,
     /// `flash-attn` or `torch-ext`.
     pub recipe: String,
@@ -79,11 +88,7 @@ pub struct BuildRequest {
     pub pip_args: Vec<String>,
     /// Install the built wheel into a fresh venv and import it.
     pub verify: bool,
-    /// The host, for the report.
-    pub facts: Option<FactsSummary>,
-    /// The plan the build runs with, for the report and the ETA.
-    pub plan: Option<crate::plan::Plan>,
-    /// The plan's preflight findings, kept in the report.
+    /// The plan's preflight findings, first in the record.
     pub preflight: Vec<Finding>,
     /// Compile through sccache ([`compile_cache`]); `None`: no cache.
     pub compile_cache: Option<compile_cache::CompileCache>,
@@ -91,22 +96,19 @@ pub struct BuildRequest {
     pub download_timeout: Duration,
     /// Timeout of the verification (venv, install, import).
     pub verify_timeout: Duration,
-    /// The job's spec, kept in the report.
-    pub job: Option<crate::job::JobSpec>,
     /// Run the download, the attempts and the verification under this
     /// supervisor, so their processes die with this one, even after
-    /// `kill -9` ([`crate::supervisor`]); `None`: run them directly.
-    pub supervisor: Option<crate::supervisor::Supervisor>,
-    /// What the prebuilt-wheel lookup found (`--prefer-prebuilt`), kept in
-    /// the report and said in `build.log`.
-    pub prebuilt: Option<crate::prebuilt::PrebuiltRecord>,
+    /// `kill -9` ([`wheelwright_process::supervisor`]); `None`: run them directly.
+    pub supervisor: Option<wheelwright_process::supervisor::Supervisor>,
+    /// Lines said in `build.log` before anything else (the Job's word on
+    /// the prebuilt-wheel lookup).
+    pub log_notes: Vec<String>,
 }
 
 impl BuildRequest {
     /// A request with the defaults: 2 retries, 10 s kill grace, verification on.
-    pub fn new(spec: &str, source: SourceSpec, recipe: &str, python: PathBuf) -> Self {
+    pub fn new(source: SourceSpec, recipe: &str, python: PathBuf) -> Self {
         BuildRequest {
-            spec: spec.to_string(),
             source,
             recipe: recipe.to_string(),
             python,
@@ -126,15 +128,12 @@ impl BuildRequest {
             },
             pip_args: Vec::new(),
             verify: true,
-            facts: None,
-            plan: None,
             preflight: Vec::new(),
             compile_cache: None,
             download_timeout: Duration::from_secs(1800),
             verify_timeout: Duration::from_secs(600),
-            job: None,
             supervisor: None,
-            prebuilt: None,
+            log_notes: Vec::new(),
         }
     }
 
@@ -182,22 +181,21 @@ pub enum BuildError {
 }
 
 /// Run the whole build: make the source ready, run the attempts, keep the
-/// wheel, verify it, and write `report.json` (after each attempt too). Returns
-/// the report; a failed build is a report with outcome `failed`, not an error.
+/// wheel, verify it, and hand the record to `keep` (at the start, after each
+/// attempt, at the end). Returns the record; a failed build is a record with
+/// outcome `failed`, not an error.
 pub fn build(
     req: &BuildRequest,
     new_watcher: &mut dyn FnMut(u32) -> Box<dyn LineWatcher>,
     cancel: &AtomicBool,
+    keep: &mut KeepRecord<'_>,
     on_event: &mut dyn FnMut(BuildEvent<'_>),
-) -> Result<BuildReport, BuildError> {
+) -> Result<BuildRecord, BuildError> {
     let started = Instant::now();
     // Absolute paths: the build runs in the work dir, and the report is read elsewhere.
     let req = &absolute_paths(req);
-    let (mut log, mut report) = open_records(req, on_event)?;
+    let (mut log, mut report) = open_records(req, keep, on_event)?;
     let report_path = req.report_path();
-    let finish = |report: BuildReport, outcome: Outcome, log: &mut LogFile| {
-        finish_report(report, outcome, started, &report_path, log)
-    };
 
     let (env, env_remove) = req.build_env();
     let tree = match prepare_source(req, &env, cancel, on_event) {
@@ -216,7 +214,7 @@ pub fn build(
             } else {
                 Outcome::Failed
             };
-            return finish(report, outcome, &mut log);
+            return finish_report(report, outcome, started, &report_path, &mut log, keep);
         }
     };
     report.source_dir = Some(tree.clone());
@@ -257,7 +255,7 @@ pub fn build(
     for f in req
         .preflight
         .iter()
-        .filter(|f| f.id == crate::plan::MEMORY_OVER_CEILING)
+        .filter(|f| f.id == wheelwright_plan::MEMORY_OVER_CEILING)
     {
         let note = format!("warning: {}: {} {}", f.title, f.message, f.fix);
         let _ = writeln!(log, "=== wheelwright: {note}");
@@ -270,7 +268,7 @@ pub fn build(
         let mut relay = |event: BuildEvent<'_>| {
             if let BuildEvent::AttemptFinished(a) = &event {
                 report.attempts.push((*a).clone());
-                let _ = report.write(report_path);
+                let _ = keep(report, report_path);
             }
             on_event(event);
         };
@@ -288,7 +286,7 @@ pub fn build(
                 "Check the Python interpreter (--python) and that the work dir is writable.",
             );
             record_failure(&mut log, &mut report, finding);
-            return finish(report, Outcome::Failed, &mut log);
+            return finish_report(report, Outcome::Failed, started, &report_path, &mut log, keep);
         }
     };
 
@@ -355,7 +353,7 @@ pub fn build(
         if cancel.load(Ordering::SeqCst) {
             // Cancelled while verifying: the wheel is kept, unchecked.
             let _ = log.flush();
-            return finish(report, Outcome::Cancelled, &mut log);
+            return finish_report(report, Outcome::Cancelled, started, &report_path, &mut log, keep);
         }
         if let Some(v) = report.verify.as_ref().filter(|v| !v.passed()) {
             report.findings.push(Finding::new(
@@ -369,7 +367,7 @@ pub fn build(
         }
     }
     let _ = log.flush();
-    finish(report, outcome, &mut log)
+    finish_report(report, outcome, started, &report_path, &mut log, keep)
 }
 
 /// Install `wheel` into a fresh venv of the request's interpreter (seeing
@@ -399,20 +397,23 @@ pub fn verify_for(req: &BuildRequest, wheel: &Path, cancel: &AtomicBool) -> Veri
     )
 }
 
-/// The records of a job that used a prebuilt wheel instead of compiling
-/// (`req.prebuilt` says which, `verify` what its check in a fresh venv
-/// found): the wheel copied into the out dir (wheels of earlier runs moved
-/// aside first), `build.log` with the lookup's note, and `report.json` with
-/// outcome `ok`, the wheel, and no attempts.
-pub fn record_prebuilt(
+/// The records of a build that takes a wheel made elsewhere instead of
+/// compiling (the Job's prebuilt wheel; `verify` says what its check in a
+/// fresh venv found, `findings` what the checks before found): the wheel
+/// copied into the out dir (wheels of earlier runs moved aside first),
+/// `build.log` with the request's notes, and a record with outcome `ok`, the
+/// wheel, and no attempts.
+pub fn record_existing_wheel(
     req: &BuildRequest,
     wheel: &Path,
     verify: VerifyResult,
+    findings: &[Finding],
+    keep: &mut KeepRecord<'_>,
     on_event: &mut dyn FnMut(BuildEvent<'_>),
-) -> Result<BuildReport, BuildError> {
+) -> Result<BuildRecord, BuildError> {
     let started = Instant::now();
     let req = &absolute_paths(req);
-    let (mut log, mut report) = open_records(req, on_event)?;
+    let (mut log, mut report) = open_records(req, keep, on_event)?;
     let outcome = match keep_wheel(wheel, &req.out_dir) {
         Ok(info) => {
             let _ = writeln!(
@@ -436,13 +437,11 @@ pub fn record_prebuilt(
             Outcome::Failed
         }
     };
-    if let Some(p) = &req.prebuilt {
-        // Its check's warnings (a release wheel's METADATA without the local label).
-        report.findings.extend(p.findings.iter().cloned());
-        sort_findings(&mut report.findings);
-    }
+    // Its check's warnings (a release wheel's METADATA without the local label).
+    report.findings.extend(findings.iter().cloned());
+    sort_findings(&mut report.findings);
     report.verify = Some(verify);
-    finish_report(report, outcome, started, &req.report_path(), &mut log)
+    finish_report(report, outcome, started, &req.report_path(), &mut log, keep)
 }
 
 fn record_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
@@ -452,57 +451,53 @@ fn record_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
 
 /// Create the out and work dirs, move wheels of earlier runs out of the out
 /// dir ([`out_dir::set_aside_stale_wheels`], said through `on_event`), create
-/// `build.log` and write a first `report.json`.
+/// `build.log` and hand over a first record.
 fn open_records(
     req: &BuildRequest,
+    keep: &mut KeepRecord<'_>,
     on_event: &mut dyn FnMut(BuildEvent<'_>),
-) -> Result<(LogFile, BuildReport), BuildError> {
+) -> Result<(LogFile, BuildRecord), BuildError> {
     std::fs::create_dir_all(&req.out_dir).map_err(record_error(&req.out_dir))?;
     let stale = out_dir::set_aside_stale_wheels(&req.out_dir, &out_dir::utc_stamp())
         .map_err(record_error(&req.out_dir))?;
     std::fs::create_dir_all(&req.work_dir).map_err(record_error(&req.work_dir))?;
     let log_path = req.log_path();
-    // Never through a symlink planted in the out dir (see crate::safe_write);
+    // Never through a symlink planted in the out dir (see wheelwright_base::safe_write);
     // every line written to it, the build's and our notes, is masked.
-    let mut log = LogFile::create(&log_path, crate::sinks::secrets::installed())
+    let mut log = LogFile::create(&log_path, wheelwright_base::secrets::installed())
         .map_err(record_error(&log_path))?;
-    let mut report = BuildReport::started(&req.spec, &req.recipe, &req.work_dir);
-    report.facts = req.facts.clone();
-    report.plan = req.plan.clone();
+    let mut report = BuildRecord::started(&req.work_dir);
     report.findings = req.preflight.clone();
     report.findings.extend(stale.iter().map(|s| s.finding()));
     report.log = Some(log_path);
-    report.job = req.job.clone();
-    if let Some(p) = &req.prebuilt {
-        let _ = writeln!(log, "=== wheelwright: {}", p.note);
-        report.prebuilt = Some(p.clone());
+    for note in &req.log_notes {
+        let _ = writeln!(log, "=== wheelwright: {note}");
     }
     report.source_sha256 = match &req.source {
-        SourceSpec::Sdist(p) => crate::digest::sha256_file(p).ok(),
+        SourceSpec::Sdist(p) => wheelwright_base::digest::sha256_file(p).ok(),
         SourceSpec::Tree(t) => {
             tree_hash::tree_sha256(t, &[req.work_dir.clone(), req.out_dir.clone()]).ok()
         }
         SourceSpec::Requirement(_) => None,
     };
     let report_path = req.report_path();
-    report
-        .write(&report_path)
-        .map_err(record_error(&report_path))?;
+    keep(&report, &report_path).map_err(record_error(&report_path))?;
     if let Some(stale) = &stale {
         on_event(BuildEvent::Note(&stale.note()));
     }
     Ok((log, report))
 }
 
-/// End the report with `outcome` and write it, with the log's problems
+/// End the record with `outcome` and hand it over, with the log's problems
 /// (incomplete, put back into an out dir made again) among its findings.
 fn finish_report(
-    mut report: BuildReport,
+    mut report: BuildRecord,
     outcome: Outcome,
     started: Instant,
     path: &Path,
     log: &mut LogFile,
-) -> Result<BuildReport, BuildError> {
+    keep: &mut KeepRecord<'_>,
+) -> Result<BuildRecord, BuildError> {
     keep_records_in_place(log, &mut report);
     let _ = log.flush();
     if let Some(f) = log.problem() {
@@ -512,9 +507,9 @@ fn finish_report(
     }
     report.outcome = Some(outcome);
     report.exit_code = Some(outcome.exit_code());
-    report.end = Some(report::now_rfc3339());
+    report.end = Some(record::now_rfc3339());
     report.duration_seconds = started.elapsed().as_secs_f64();
-    report.write(path).map_err(record_error(path))?;
+    keep(&report, path).map_err(record_error(path))?;
     Ok(report)
 }
 
@@ -526,17 +521,18 @@ pub fn record_early_end(
     req: &BuildRequest,
     finding: Finding,
     outcome: Outcome,
-) -> Result<BuildReport, BuildError> {
+    keep: &mut KeepRecord<'_>,
+) -> Result<BuildRecord, BuildError> {
     let started = Instant::now();
     let req = &absolute_paths(req);
-    let (mut log, mut report) = open_records(req, &mut |_| {})?;
+    let (mut log, mut report) = open_records(req, keep, &mut |_| {})?;
     record_failure(&mut log, &mut report, finding);
-    finish_report(report, outcome, started, &req.report_path(), &mut log)
+    finish_report(report, outcome, started, &req.report_path(), &mut log, keep)
 }
 
 /// Put `build.log` back if the out dir (or the log) was removed, and say so
 /// in the report once; a log that cannot be put back is said too.
-fn keep_records_in_place(log: &mut LogFile, report: &mut BuildReport) {
+fn keep_records_in_place(log: &mut LogFile, report: &mut BuildRecord) {
     let out_dir = log.path().parent().unwrap_or(Path::new(".")).to_path_buf();
     let finding = match log.restore() {
         Ok(false) => return,
@@ -559,7 +555,7 @@ fn keep_records_in_place(log: &mut LogFile, report: &mut BuildReport) {
 
 /// A failure that ends the build without (more) attempts: its message goes to
 /// the log, the finding to the report.
-fn record_failure(log: &mut impl Write, report: &mut BuildReport, finding: Finding) {
+fn record_failure(log: &mut impl Write, report: &mut BuildRecord, finding: Finding) {
     let _ = writeln!(log, "=== wheelwright: {}", finding.message);
     let _ = log.flush();
     report.findings.push(finding);
@@ -623,7 +619,7 @@ fn keep_wheel(built: &Path, out_dir: &Path) -> std::io::Result<WheelInfo> {
         .file_name()
         .ok_or_else(|| std::io::Error::other("the wheel path has no file name"))?;
     let dest = out_dir.join(name);
-    crate::safe_write::copy_atomically(built, &dest)?;
+    wheelwright_base::safe_write::copy_atomically(built, &dest)?;
     WheelInfo::from_file(&std::path::absolute(&dest)?)
 }
 

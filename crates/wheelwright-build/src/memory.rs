@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::tree;
-use crate::detect::cgroup::{cgroup_dir, parse_proc_self_cgroup};
-use crate::detect::host::proc_field_bytes;
+use wheelwright_process::tree;
+use wheelwright_detect::cgroup::{cgroup_dir, parse_proc_self_cgroup};
+use wheelwright_detect::host::proc_field_bytes;
 
 /// The peaks of one build (or attempt). Bytes; `None` where a view was unreadable.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -48,7 +48,7 @@ pub struct MemoryPeak {
 impl MemoryPeak {
     /// The best estimate of what the build itself used at its peak: the tree's
     /// RSS, else the host's rise over its baseline.
-    pub(crate) fn build_usage_bytes(&self) -> Option<u64> {
+    pub fn build_usage_bytes(&self) -> Option<u64> {
         self.build_tree_rss_bytes.filter(|b| *b > 0).or_else(|| {
             match (self.host_used_bytes, self.host_baseline_bytes) {
                 (Some(peak), Some(base)) if peak > base => Some(peak - base),

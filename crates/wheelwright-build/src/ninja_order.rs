@@ -26,7 +26,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::env_vars;
+use wheelwright_base::env_vars;
 
 /// The shim's source, run with the build's interpreter.
 pub const SHIM_PY: &str = include_str!("ninja_order.py");

@@ -32,10 +32,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::memory::MemoryPeak;
-use crate::detect::cgroup::own_v2_files;
-use crate::detect::host::proc_field_bytes;
-use crate::plan::ScheduleBasis;
-use crate::units::format_bytes;
+use wheelwright_detect::cgroup::own_v2_files;
+use wheelwright_detect::host::proc_field_bytes;
+use wheelwright_plan::ScheduleBasis;
+use wheelwright_base::units::format_bytes;
 
 /// Memory at or above this fraction of the ceiling counts as "at the ceiling".
 pub(crate) const AT_CEILING_FRACTION: f64 = 0.9;
@@ -261,7 +261,7 @@ pub(crate) fn judge(d: &AttemptDeath) -> Verdict {
 /// The cgroup memory limit that applies to this process under `root`, read
 /// the way `detect` reads it (the smallest up the hierarchy, v2 or v1).
 pub(crate) fn cgroup_limit(root: &Path) -> Option<u64> {
-    let opts = crate::detect::DetectOptions {
+    let opts = wheelwright_detect::DetectOptions {
         root: root.to_path_buf(),
         path: Default::default(),
         env: Default::default(),
@@ -271,7 +271,7 @@ pub(crate) fn cgroup_limit(root: &Path) -> Option<u64> {
         disk_path: root.to_path_buf(),
         timeout: std::time::Duration::from_secs(1),
     };
-    crate::detect::cgroup::probe(&opts).0.memory_limit_bytes
+    wheelwright_detect::cgroup::probe(&opts).0.memory_limit_bytes
 }
 
 /// The limit an attempt's memory runs into under `root`: the cgroup's
@@ -341,7 +341,7 @@ pub(crate) fn retry_jobs(
     }
     let planned = match (basis, ceiling) {
         (Some(b), Some(c)) => {
-            let margin = crate::plan::memory_margin(c.bytes);
+            let margin = wheelwright_plan::memory_margin(c.bytes);
             b.jobs_under(threads, built, c.bytes.saturating_sub(margin))
         }
         _ => None,

@@ -9,7 +9,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::finding::{Finding, Severity};
+use wheelwright_base::finding::{Finding, Severity};
 
 /// Wheels of earlier runs that were moved out of the way.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::simulate::SimulatedJob;
+use wheelwright_plan::simulate::SimulatedJob;
 
 /// The plan-based ETA's speed factor (this machine against the model) is
 /// kept within these bounds, so one odd early edge cannot throw it far off.
@@ -56,7 +56,9 @@ pub(crate) fn parse_ninja_status(line: &str) -> Option<NinjaStatus> {
 /// Where a build stands.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
+    /// Edges finished (ninja's `n` in `[n/m]`).
     pub done: u32,
+    /// Edges in all (ninja's `m`).
     pub total: u32,
     /// Seconds since this attempt started (since the first status line of
     /// this ninja run where the tracker was not told the attempt's start).
@@ -69,7 +71,7 @@ pub struct Progress {
 
 impl Progress {
     /// Done as a fraction in `0..=1`.
-    pub(crate) fn fraction(&self) -> f64 {
+    pub fn fraction(&self) -> f64 {
         if self.total == 0 {
             0.0
         } else {
@@ -81,7 +83,9 @@ impl Progress {
 /// Estimated time left and what the estimate rests on.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Eta {
+    /// Seconds left.
     pub seconds: f64,
+    /// What the estimate rests on.
     pub basis: EtaBasis,
 }
 
@@ -396,9 +400,9 @@ mod tests {
     /// The plan's curve for the real build's setting: flash-attn 2.8.3, one
     /// gencode (sm_90), MAX_JOBS=16, NVCC_THREADS=1, 16 cores.
     fn real_build_model() -> EtaModel {
-        use crate::plan::measurements::{REAL_BUILD_CPUS, REAL_BUILD_JOBS, REAL_BUILD_VERSION};
-        use crate::plan::recipe::{resolve_units, Recipe};
-        use crate::plan::ScheduleBasis;
+        use wheelwright_plan::measurements::{REAL_BUILD_CPUS, REAL_BUILD_JOBS, REAL_BUILD_VERSION};
+        use wheelwright_plan::recipe::{resolve_units, Recipe};
+        use wheelwright_plan::ScheduleBasis;
 
         let basis = ScheduleBasis {
             units: resolve_units(&Recipe::flash_attn(REAL_BUILD_VERSION), None)
@@ -409,7 +413,7 @@ mod tests {
             threads_honoured: true,
             speed: 1.0,
             // That build ran before ninja's order was changed.
-            order: crate::plan::Order::AsGiven,
+            order: wheelwright_plan::Order::AsGiven,
         };
         EtaModel::from_schedule(&basis.schedule(REAL_BUILD_JOBS, 1, &[])).unwrap()
     }
@@ -419,7 +423,7 @@ mod tests {
     /// each ETA of the time until its last logged (69th) object finished?
     #[test]
     fn plan_eta_follows_the_real_build_where_the_linear_one_does_not() {
-        use crate::plan::measurements::{parse_ninja_log, REAL_BUILD_NINJA_LOG};
+        use wheelwright_plan::measurements::{parse_ninja_log, REAL_BUILD_NINJA_LOG};
 
         let model = real_build_model();
         assert_eq!(model.edges(), 73);

@@ -15,9 +15,9 @@ use std::io::{self, BufWriter, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use crate::finding::{Finding, Severity};
-use crate::sinks::masking_writer::MaskingWriter;
-use crate::sinks::secrets::SecretSet;
+use wheelwright_base::finding::{Finding, Severity};
+use wheelwright_base::masking_writer::MaskingWriter;
+use wheelwright_base::secrets::SecretSet;
 
 type Masked = MaskingWriter<'static, BufWriter<File>>;
 
@@ -46,7 +46,7 @@ impl LogFile {
         Ok(LogFile {
             path: path.to_path_buf(),
             out: Some(Self::masked(
-                crate::safe_write::create_fresh(path)?,
+                wheelwright_base::safe_write::create_fresh(path)?,
                 secrets,
             )),
             secrets,
@@ -78,7 +78,7 @@ impl LogFile {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let mut new = crate::safe_write::create_fresh(&self.path)?;
+        let mut new = wheelwright_base::safe_write::create_fresh(&self.path)?;
         // The removed file lives on while it is open: read it through our
         // descriptor, after what is held back (an unfinished line) went in.
         let fd = self.out().get_ref().get_ref().as_raw_fd();
@@ -161,7 +161,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
         std::fs::create_dir(&out).unwrap();
-        let secrets = crate::sinks::secrets::installed();
+        let secrets = wheelwright_base::secrets::installed();
         let mut log = LogFile::create(&out.join("build.log"), secrets).unwrap();
         writeln!(log, "line 1").unwrap();
         assert!(!log.restore().unwrap());
@@ -181,7 +181,7 @@ mod tests {
     #[test]
     fn a_full_disk_is_remembered_not_lost() {
         let full = File::options().write(true).open("/dev/full").unwrap();
-        let secrets = crate::sinks::secrets::installed();
+        let secrets = wheelwright_base::secrets::installed();
         let mut log = LogFile {
             path: "/dev/full".into(),
             out: Some(MaskingWriter::new(

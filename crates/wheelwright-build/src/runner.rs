@@ -9,7 +9,7 @@
 //! flag (set by the caller's signal handler) stops the whole process tree:
 //! SIGTERM, a grace period, SIGKILL (see [`super::tree`]). With a
 //! [`Supervisor`] in the config each attempt runs under it
-//! ([`crate::supervisor`]), so the tree also dies when this process is killed.
+//! ([`wheelwright_process::supervisor`]), so the tree also dies when this process is killed.
 //!
 //! `--use-pep517` matters: for a `setup.py` project without `pyproject.toml`
 //! (flash-attn 2.8.3's sdist) pip otherwise takes its legacy path, and after a
@@ -45,15 +45,15 @@ use super::memory::{MemoryPeak, MemorySampler, SamplerConfig};
 use super::ninja_order::{self, NinjaOrder};
 use super::oom;
 use super::progress::{EtaModel, Progress, ProgressTracker};
-use super::report::{Attempt, Outcome};
-use super::tree::BuildTree;
-use crate::env_vars;
-use crate::finding::{Finding, Severity};
-use crate::plan::{Order, ScheduleBasis};
-use crate::process::display_command;
-use crate::sinks::redact::redact_secrets;
-use crate::supervisor::{console_stdio, Supervisor};
-use crate::units::format_bytes;
+use super::record::{Attempt, Outcome};
+use wheelwright_process::tree::BuildTree;
+use wheelwright_base::env_vars;
+use wheelwright_base::finding::{Finding, Severity};
+use wheelwright_plan::{Order, ScheduleBasis};
+use wheelwright_process::display_command;
+use wheelwright_base::redact::redact_secrets;
+use wheelwright_process::supervisor::{console_stdio, Supervisor};
+use wheelwright_base::units::format_bytes;
 
 /// The diagnoser's rule id for a compiler killed for memory.
 pub(crate) const OOM_FINDING_ID: &str = "oom-killed";
@@ -76,13 +76,13 @@ pub trait LineWatcher {
 }
 
 /// The diagnoser watches each attempt.
-impl LineWatcher for crate::diagnose::Diagnoser {
+impl LineWatcher for wheelwright_diagnose::Diagnoser {
     fn push_line(&mut self, line: &str) {
-        crate::diagnose::Diagnoser::push_line(self, line);
+        wheelwright_diagnose::Diagnoser::push_line(self, line);
     }
 
     fn findings(&self) -> Vec<Finding> {
-        crate::diagnose::Diagnoser::findings(self)
+        wheelwright_diagnose::Diagnoser::findings(self)
     }
 }
 

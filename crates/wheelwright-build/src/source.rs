@@ -16,8 +16,9 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use crate::digest::sha256_file;
-use crate::process::{self, tail_lines};
+use wheelwright_base::digest::sha256_file;
+use wheelwright_process as process;
+use wheelwright_process::tail_lines;
 
 /// File in an extracted tree that records which sdist (sha256) it came from.
 const EXTRACTED_MARKER: &str = ".wheelwright-sdist";
@@ -342,7 +343,7 @@ pub fn download_sdist(
     env: &BTreeMap<String, String>,
     timeout: Duration,
     cancel: &AtomicBool,
-    supervisor: Option<&crate::supervisor::Supervisor>,
+    supervisor: Option<&wheelwright_process::supervisor::Supervisor>,
 ) -> Result<PathBuf, SourceError> {
     let dest = work_dir.join("download");
     fs::create_dir_all(&dest).map_err(io_err(format!("cannot create {}", dest.display())))?;
@@ -361,7 +362,7 @@ pub fn download_sdist(
     .arg(&dest)
     .arg(requirement)
     .envs(env)
-    .env(crate::env_vars::PIP_NO_INPUT, "1");
+    .env(wheelwright_base::env_vars::PIP_NO_INPUT, "1");
     let fail = |message: String| SourceError::Download {
         spec: requirement.to_string(),
         message,

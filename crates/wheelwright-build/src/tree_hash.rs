@@ -74,7 +74,7 @@ pub fn tree_sha256(root: &Path, exclude: &[PathBuf]) -> io::Result<String> {
             hasher.update(&buf[..n]);
         }
     }
-    Ok(crate::digest::hex(&hasher.finalize()))
+    Ok(wheelwright_base::digest::hex(&hasher.finalize()))
 }
 
 fn is_executable(meta: &std::fs::Metadata) -> bool {

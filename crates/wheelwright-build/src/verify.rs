@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::process;
+use wheelwright_process as process;
 
 /// The check script, run by the build interpreter and by the fresh venv.
 pub const VERIFY_SCRIPT: &str = include_str!("verify.py");
@@ -79,7 +79,7 @@ pub struct VerifyRequest {
     /// For each step.
     pub timeout: Duration,
     /// Run each step under it, so nothing outlives this process.
-    pub supervisor: Option<crate::supervisor::Supervisor>,
+    pub supervisor: Option<wheelwright_process::supervisor::Supervisor>,
 }
 
 /// Install and check the wheel. Problems are reported in the result, not as an

@@ -28,8 +28,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::facts::{Compiler, Facts};
-use crate::plan::preflight::default_gcc;
+use wheelwright_base::facts::{Compiler, Facts};
+use wheelwright_plan::preflight::default_gcc;
 
 mod select;
 
@@ -171,7 +171,7 @@ impl Variant {
         }
         // Field order is the struct's: serde_json keeps it.
         let json = serde_json::to_vec(self).expect("a Variant serializes");
-        let hex = crate::digest::hex(&Sha256::digest(&json)[..12]);
+        let hex = wheelwright_base::digest::hex(&Sha256::digest(&json)[..12]);
         Ok(format!("{}-{hex}", self.scope))
     }
 }
@@ -194,12 +194,12 @@ fn nvcc_host_compiler(facts: &Facts) -> Option<&Compiler> {
 
 /// The sha256 (hex) of a string: a source tree's path, a requirement.
 pub fn text_sha256(text: &str) -> String {
-    crate::digest::sha256_bytes(text.as_bytes())
+    wheelwright_base::digest::sha256_bytes(text.as_bytes())
 }
 
 /// The sha256 (hex) of a file, read in chunks.
 pub fn file_sha256(path: &Path) -> Result<String, WorkDirError> {
-    crate::digest::sha256_file(path).map_err(io_err(path))
+    wheelwright_base::digest::sha256_file(path).map_err(io_err(path))
 }
 
 /// An exclusive lock on a work dir, held until dropped.

@@ -1,6 +1,13 @@
 //! wheelwright-core: detect a build host, plan a CUDA extension build from
 //! measured costs, run it while watching memory, and diagnose what went wrong.
 //!
+//! This crate is the facade: it re-exports the layered crates under the paths
+//! a CI integrator uses (`wheelwright_core::plan`, `::job`, `::sinks`, ...),
+//! and holds the JSON schemas of the contracts and the tests that cross
+//! stages. A program that needs one stage can depend on its crate alone:
+//! `wheelwright-diagnose` to diagnose a log, `wheelwright-wheel` to check a
+//! wheel, `wheelwright-plan` to plan; `docs/ARCHITECTURE.md` draws the graph.
+//!
 //! The stages exchange plain serde types ([`Facts`], [`plan::Plan`],
 //! [`Finding`], [`builder::BuildReport`]), so each can run on its own and any
 //! CI system can read them; with the `schema` feature, the `schema` module
@@ -85,32 +92,45 @@
 
 #![warn(missing_docs)]
 
-pub mod builder;
-pub mod detect;
-pub mod diagnose;
-pub mod digest;
-pub mod env_vars;
-pub mod facts;
-pub mod finding;
-pub mod job;
-pub mod net;
-pub mod plan;
-pub mod prebuilt;
-pub(crate) mod process;
-pub mod publish;
-pub mod runner_setup;
-pub mod safe_write;
+pub use wheelwright_base::{digest, env_vars, facts, finding, safe_write, support, units};
+pub use wheelwright_build::{runner_setup, setup, workdir};
+pub use wheelwright_detect as detect;
+pub use wheelwright_diagnose as diagnose;
+pub use wheelwright_job::{net, prebuilt, publish};
+pub use wheelwright_plan as plan;
+pub use wheelwright_process::supervisor;
+pub use wheelwright_sinks as sinks;
+
+/// The build runner ([`wheelwright_build`]), with the report contract the
+/// Job assembles from its record ([`report`], [`BuildReport`]) and wheel
+/// file names ([`wheel`]) where they were before the crates split.
+pub mod builder {
+    pub use wheelwright_build::*;
+    pub use wheelwright_job::report::{BuildReport, FactsSummary};
+    pub use wheelwright_wheel::file as wheel;
+
+    /// `BuildReport`: what one `wheelwright build` did, as one serializable
+    /// value ([`wheelwright_job::report`]).
+    pub mod report {
+        pub use wheelwright_job::report::*;
+    }
+}
+
+/// The Job ([`wheelwright_job`]): the whole build from a [`job::JobSpec`]
+/// in one call ([`job::run`]).
+pub mod job {
+    pub use wheelwright_job::*;
+}
+
+/// `wheel check` and `retag` ([`wheelwright_wheel`]), and the check of several
+/// wheels against a build's report ([`wheelwright_job::check`]).
+pub mod wheel_check {
+    pub use wheelwright_job::check::{run_checks, CheckRequest, CheckRequestError, CheckRun, WheelOutcome};
+    pub use wheelwright_wheel::*;
+}
+
 #[cfg(feature = "schema")]
 pub mod schema;
-pub mod setup;
-pub mod sinks;
-pub mod supervisor;
-pub mod support;
-#[cfg(test)]
-mod test_support;
-pub mod units;
-pub mod wheel_check;
-pub mod workdir;
 
 pub use facts::Facts;
 pub use finding::{Finding, Severity};

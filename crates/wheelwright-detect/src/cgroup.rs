@@ -20,7 +20,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::facts::Problem;
+use wheelwright_base::facts::Problem;
 
 use super::{problem, DetectOptions};
 
@@ -30,7 +30,8 @@ const V1_UNLIMITED_FROM: u64 = 1 << 62;
 
 /// The limits found; `None` = unlimited or not found.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct CgroupLimits {
+pub struct CgroupLimits {
+    /// Bytes, the smallest limit up the hierarchy.
     pub memory_limit_bytes: Option<u64>,
     /// Cores, e.g. `2.0` for `cpu.max` = `200000 100000`.
     pub cpu_quota: Option<f64>,
@@ -38,7 +39,7 @@ pub(crate) struct CgroupLimits {
 
 /// Where `/proc/self/cgroup` puts this process.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct ProcCgroup {
+pub struct ProcCgroup {
     /// The v2 (unified) path, from the `0::<path>` line.
     pub unified: Option<String>,
     /// The v1 memory controller's path.
@@ -48,7 +49,7 @@ pub(crate) struct ProcCgroup {
 }
 
 /// Parse `/proc/self/cgroup` (`hierarchy-id:controllers:path` per line).
-pub(crate) fn parse_proc_self_cgroup(text: &str) -> ProcCgroup {
+pub fn parse_proc_self_cgroup(text: &str) -> ProcCgroup {
     let mut out = ProcCgroup::default();
     for line in text.lines() {
         let mut parts = line.splitn(3, ':');
@@ -127,7 +128,7 @@ fn quota_over_period(quota: &str, period: &str) -> Result<Option<f64>, String> {
 /// Where the cgroup v2 file `name` of this process may be under `root`, in
 /// order: in its own cgroup (`/proc/self/cgroup`), then at the cgroup root
 /// (inside a container the root is its own cgroup).
-pub(crate) fn own_v2_files(root: &Path, name: &str) -> Vec<PathBuf> {
+pub fn own_v2_files(root: &Path, name: &str) -> Vec<PathBuf> {
     let sys = root.join("sys/fs/cgroup");
     let own = std::fs::read_to_string(root.join("proc/self/cgroup"))
         .map(|t| parse_proc_self_cgroup(&t))
@@ -143,7 +144,7 @@ pub(crate) fn own_v2_files(root: &Path, name: &str) -> Vec<PathBuf> {
 /// The directory of the cgroup at `cgroup_path` (from `/proc/self/cgroup`)
 /// under a controller's `mount`. `..` and `.` components (a cgroup outside
 /// our namespace) are dropped, so the result stays under `mount`.
-pub(crate) fn cgroup_dir(mount: &Path, cgroup_path: &str) -> PathBuf {
+pub fn cgroup_dir(mount: &Path, cgroup_path: &str) -> PathBuf {
     cgroup_path
         .split('/')
         .filter(|p| !p.is_empty() && *p != "." && *p != "..")
@@ -188,7 +189,7 @@ fn read_opt(path: &Path) -> Option<String> {
 }
 
 /// Read the limits that apply to this process; see the module docs for the chain.
-pub(crate) fn probe(opts: &DetectOptions) -> (CgroupLimits, Vec<Problem>) {
+pub fn probe(opts: &DetectOptions) -> (CgroupLimits, Vec<Problem>) {
     let mut problems = Vec::new();
     let own = read_opt(&opts.rooted("/proc/self/cgroup"))
         .map(|t| parse_proc_self_cgroup(&t))
@@ -265,7 +266,7 @@ mod tests {
 ";
 
     fn opts(root: &Path) -> DetectOptions {
-        crate::test_support::detect_options(root, std::ffi::OsStr::new(""))
+        crate::DetectOptions::isolated(root, std::ffi::OsStr::new(""))
     }
 
     #[test]

@@ -14,8 +14,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::env_vars;
-use crate::facts::{Compiler, Problem};
+use wheelwright_base::env_vars;
+use wheelwright_base::facts::{Compiler, Problem};
 
 use super::{is_executable, problem, which, DetectOptions};
 
@@ -165,7 +165,8 @@ fn version_of(opts: &DetectOptions, compiler: &Path) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{detect_options, host_fixture, write_executable};
+    use crate::test_support::{host_fixture, write_executable};
+    use crate::DetectOptions;
 
     #[test]
     fn names_scanned_on_path() {
@@ -233,7 +234,7 @@ mod tests {
         std::os::unix::fs::symlink("gcc-11", bin.join("gcc")).unwrap();
         let opts = DetectOptions {
             env: [("CC".to_string(), "ccache gcc-11".to_string())].into(),
-            ..detect_options(dir.path(), bin.as_os_str())
+            ..DetectOptions::isolated(dir.path(), bin.as_os_str())
         };
         let (compilers, problems) = probe(&opts);
         assert!(problems.is_empty(), "{problems:?}");

@@ -23,13 +23,13 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::env_vars;
-use crate::facts::{Cuda, Problem};
+use wheelwright_base::env_vars;
+use wheelwright_base::facts::{Cuda, Problem};
 
 use super::{is_executable, problem, which, DetectOptions};
 
 /// `"12.2"` from the `release 12.2,` of `nvcc --version`.
-pub(crate) fn parse_nvcc_version(text: &str) -> Option<String> {
+pub fn parse_nvcc_version(text: &str) -> Option<String> {
     text.lines().find_map(|l| {
         let rest = &l[l.find("release ")? + "release ".len()..];
         let v = rest.split([',', ' ']).next()?.trim();
@@ -38,13 +38,13 @@ pub(crate) fn parse_nvcc_version(text: &str) -> Option<String> {
 }
 
 /// `"12.2"` from `version.json`'s `cuda.version` (`"12.2.140"`).
-pub(crate) fn parse_version_json(text: &str) -> Option<String> {
+pub fn parse_version_json(text: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(text).ok()?;
     major_minor(v.get("cuda")?.get("version")?.as_str()?)
 }
 
 /// `"10.2"` from `version.txt` (`CUDA Version 10.2.89`).
-pub(crate) fn parse_version_txt(text: &str) -> Option<String> {
+pub fn parse_version_txt(text: &str) -> Option<String> {
     let rest = &text[text.find("CUDA Version")? + "CUDA Version".len()..];
     major_minor(rest.split_whitespace().next()?)
 }
@@ -64,7 +64,7 @@ fn major_minor(v: &str) -> Option<String> {
 /// 4 || (__GNUC__ == 4 && __GNUC_MINOR__ > 9)` → 4. Without a readable
 /// condition the message's `gcc versions later than 12` is used. The lowest of
 /// several upper bounds wins; checks for too-old compilers are ignored.
-pub(crate) fn parse_max_gcc_major(header: &str) -> Option<u32> {
+pub fn parse_max_gcc_major(header: &str) -> Option<u32> {
     let lines: Vec<&str> = header.lines().collect();
     let mut best: Option<u32> = None;
     for (i, line) in lines.iter().enumerate() {
@@ -224,7 +224,7 @@ fn toolkit_version(
 }
 
 /// `crt/host_config.h` of the toolkit, and where it was found.
-pub(crate) fn host_config(home: &Path) -> Option<(PathBuf, String)> {
+pub fn host_config(home: &Path) -> Option<(PathBuf, String)> {
     let mut candidates = vec![home.join("include/crt/host_config.h")];
     if let Ok(targets) = std::fs::read_dir(home.join("targets")) {
         let mut more: Vec<PathBuf> = targets

@@ -17,8 +17,8 @@
 
 use std::sync::mpsc;
 
-use crate::facts::{Driver, Gpu, Problem};
-use crate::process::Output;
+use wheelwright_base::facts::{Driver, Gpu, Problem};
+use wheelwright_process::Output;
 
 use super::{cuda_version_from_int, describe, failure, problem, which, DetectOptions};
 

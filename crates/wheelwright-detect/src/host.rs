@@ -17,7 +17,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::facts::{Host, Problem};
+use wheelwright_base::facts::{Host, Problem};
 
 use super::{cgroup, problem, DetectOptions};
 
@@ -29,7 +29,7 @@ pub(crate) struct MemInfo {
 }
 
 /// The `name: N kB` line of a `/proc` file (`meminfo`, `<pid>/status`), in bytes.
-pub(crate) fn proc_field_bytes(text: &str, name: &str) -> Option<u64> {
+pub fn proc_field_bytes(text: &str, name: &str) -> Option<u64> {
     text.lines().find_map(|line| {
         let rest = line.strip_prefix(name)?.strip_prefix(':')?;
         let mut it = rest.split_whitespace();

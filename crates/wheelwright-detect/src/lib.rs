@@ -1,4 +1,5 @@
-//! Host detection: the probes that fill [`Facts`] in one call.
+//! wheelwright-detect: host detection, the probes that fill [`Facts`] in one
+//! call.
 //!
 //! Each probe lives in its own crate-private module with its fallback chain in
 //! its doc comment and a pure parser tested on captured real output, and fills
@@ -15,14 +16,24 @@
 //! the environment variables that matter), so tests can point them at fake
 //! roots and fake tools. Every external command runs with a timeout, and a
 //! failed probe adds a [`Problem`] instead of aborting detection.
+//!
+//! The [`Facts`] type itself is wheelwright-base's, so that a stage that only
+//! reads facts (planning, diagnosis) needs no detection. Parsing stays by
+//! hand where it must differ from `sysinfo` (cgroup-aware limits, fake roots in
+//! tests); `sysinfo` gives the rest of the host.
 
-pub(crate) mod cgroup;
+#![warn(missing_docs)]
+
+#[cfg(test)]
+use wheelwright_test_support as test_support;
+
+pub mod cgroup;
 pub(crate) mod compilers;
-pub(crate) mod cuda;
+pub mod cuda;
 pub(crate) mod gpu;
-pub(crate) mod host;
-pub(crate) mod ninja;
-pub(crate) mod python;
+pub mod host;
+pub mod ninja;
+pub mod python;
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -30,9 +41,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::env_vars;
-use crate::facts::{Facts, Problem, FACTS_SCHEMA_VERSION};
-use crate::process::{self, Output, ProcessError};
+use wheelwright_base::env_vars;
+use wheelwright_base::facts::{Facts, Problem, FACTS_SCHEMA_VERSION};
+use wheelwright_process as process;
+use wheelwright_process::{Output, ProcessError};
 
 /// Timeout of each external probe unless `WHEELWRIGHT_PROBE_TIMEOUT` says otherwise.
 pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -105,6 +117,22 @@ impl DetectOptions {
             nvml,
             disk_path: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
             timeout,
+        }
+    }
+
+    /// Options that read `root` and run tools from `path` only, with no
+    /// followed variables, no Python probe, no NVML and a 5 s timeout: a
+    /// fake host (tests, a replayed capture).
+    pub fn isolated(root: &Path, path: &OsStr) -> Self {
+        DetectOptions {
+            root: root.to_path_buf(),
+            path: path.to_os_string(),
+            env: BTreeMap::new(),
+            python: None,
+            skip_python: true,
+            nvml: false,
+            disk_path: root.to_path_buf(),
+            timeout: Duration::from_secs(5),
         }
     }
 
@@ -311,7 +339,7 @@ pub fn which(name: impl AsRef<OsStr>, path: &OsStr) -> Option<PathBuf> {
 }
 
 /// A regular file (after following symlinks) with an execute bit.
-pub(crate) fn is_executable(path: &Path) -> bool {
+pub fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
@@ -351,7 +379,7 @@ pub(crate) fn cuda_version_from_int(v: i32) -> String {
 mod tests {
     use super::*;
 
-    use crate::test_support::{detect_options as opts, write_executable};
+    use crate::test_support::write_executable;
 
     fn exe(path: &Path) {
         write_executable(path, "#!/bin/sh\n");
@@ -386,7 +414,7 @@ mod tests {
         exe(&bin.join("python3.11"));
         let venv = dir.path().join("venv");
         exe(&venv.join("bin/python"));
-        let mut o = opts(dir.path(), bin.as_os_str());
+        let mut o = DetectOptions::isolated(dir.path(), bin.as_os_str());
 
         assert_eq!(resolve_python(&o), Some(bin.join("python3")));
         o.env
@@ -402,13 +430,13 @@ mod tests {
         );
 
         // A venv without an interpreter falls through to PATH.
-        let mut o = opts(dir.path(), bin.as_os_str());
+        let mut o = DetectOptions::isolated(dir.path(), bin.as_os_str());
         o.env.insert(
             "VIRTUAL_ENV".into(),
             dir.path().join("nope").display().to_string(),
         );
         assert_eq!(resolve_python(&o), Some(bin.join("python3")));
-        let o = opts(dir.path(), OsStr::new(""));
+        let o = DetectOptions::isolated(dir.path(), OsStr::new(""));
         assert_eq!(resolve_python(&o), None);
     }
 
@@ -425,7 +453,7 @@ mod tests {
     #[test]
     fn an_invalid_timeout_is_a_problem_not_a_failure() {
         let dir = tempfile::tempdir().unwrap();
-        let mut o = opts(dir.path(), OsStr::new(""));
+        let mut o = DetectOptions::isolated(dir.path(), OsStr::new(""));
         o.env
             .insert("WHEELWRIGHT_PROBE_TIMEOUT".into(), "soon".into());
         let facts = detect(&o);

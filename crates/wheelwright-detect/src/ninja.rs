@@ -11,12 +11,12 @@
 
 use std::path::PathBuf;
 
-use crate::facts::{Ninja, Problem};
+use wheelwright_base::facts::{Ninja, Problem};
 
 use super::{describe, failure, is_executable, problem, which, DetectOptions};
 
 /// The version `ninja --version` printed (`1.11.1.git.kitware.jobserver-1`).
-pub(crate) fn parse_ninja_version(stdout: &str) -> Option<String> {
+pub fn parse_ninja_version(stdout: &str) -> Option<String> {
     let line = stdout.lines().map(str::trim).find(|l| !l.is_empty())?;
     line.chars()
         .next()

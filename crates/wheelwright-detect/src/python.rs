@@ -16,9 +16,9 @@ use std::process::Command;
 
 use serde::Deserialize;
 
-use crate::env_vars;
-use crate::facts::{Problem, Python, Torch};
-use crate::process;
+use wheelwright_base::env_vars;
+use wheelwright_base::facts::{Problem, Python, Torch};
+use wheelwright_process as process;
 
 use super::{problem, DetectOptions};
 
@@ -93,11 +93,14 @@ pub(crate) fn parse_probe_output(stdout: &str) -> Result<ProbeOutput, String> {
 
 /// What the Python probe found.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct PythonReport {
+pub struct PythonReport {
+    /// The interpreter and its packaging tools.
     pub python: Option<Python>,
+    /// torch, when the interpreter has it.
     pub torch: Option<Torch>,
     /// The interpreter's scripts directory, where ninja is looked up first.
     pub scripts_dir: Option<PathBuf>,
+    /// What could not be probed.
     pub problems: Vec<Problem>,
 }
 
@@ -157,7 +160,7 @@ pub(crate) fn facts_from_probe(path: &Path, out: &ProbeOutput) -> PythonReport {
 
 /// Run the probe with `interpreter`; `None` means none was found (or
 /// `skip_python`), which is a problem unless skipping was asked for.
-pub(crate) fn probe(opts: &DetectOptions, interpreter: Option<&Path>) -> PythonReport {
+pub fn probe(opts: &DetectOptions, interpreter: Option<&Path>) -> PythonReport {
     if opts.skip_python {
         return PythonReport::default();
     }

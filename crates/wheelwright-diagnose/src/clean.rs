@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use crate::sinks::redact::{redact_patterns, redact_secrets};
+use wheelwright_base::redact::{redact_patterns, redact_secrets};
 
 /// `line` without ANSI escape sequences (CSI `ESC [ ... final`, OSC `ESC ]
 /// ... BEL|ESC \`, and two-byte `ESC x`).
@@ -100,7 +100,7 @@ fn is_printable_ascii(bytes: &[u8]) -> bool {
 /// prefix or `://` can have (`shapes`; the caller knows from its scan).
 /// Borrowed when there was nothing to mask, as on nearly every line.
 pub(crate) fn masked(printable: &str, shapes: bool) -> Cow<'_, str> {
-    let values = crate::sinks::secrets::installed().mask_values(printable);
+    let values = wheelwright_base::secrets::installed().mask_values(printable);
     if !shapes {
         return values;
     }

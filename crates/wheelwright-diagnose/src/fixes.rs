@@ -5,9 +5,9 @@
 //! planner chose, the installed gcc-N to switch to, the CUDA toolkit to point
 //! at. Where a fact is unknown, the fix says how to find it out.
 
-use crate::facts::{Compiler, Facts};
-use crate::finding::Finding;
-use crate::units::format_bytes;
+use wheelwright_base::facts::{Compiler, Facts};
+use wheelwright_base::finding::Finding;
+use wheelwright_base::units::format_bytes;
 
 use super::rules::RuleId;
 use super::tally::{Detail, Names, Tally};
@@ -222,14 +222,14 @@ fn gcc_too_new(
 }
 
 /// The `pip install` of a CUDA build of torch for nvcc's CUDA `nvcc`, from
-/// the support table ([`crate::support::torch_install_command`]): a real
+/// the support table ([`wheelwright_base::support::torch_install_command`]): a real
 /// PyTorch index, never one that does not exist such as `cu122`.
 fn torch_install_for(nvcc: &str, facts: Option<&Facts>) -> Option<String> {
-    let cuda = crate::plan::archs::CudaVersion::parse(nvcc)?;
+    let cuda = wheelwright_base::archs::CudaVersion::parse(nvcc)?;
     let installed = facts
         .and_then(|f| f.torch.as_ref())
         .map(|t| t.version.as_str());
-    crate::support::torch_install_command(cuda, installed).map(|c| format!("`{c}`"))
+    wheelwright_base::support::torch_install_command(cuda, installed).map(|c| format!("`{c}`"))
 }
 
 /// The versions come from the log; when it ended before torch's half of the

@@ -1,4 +1,6 @@
-//! Streaming log diagnosis: rules over build log lines that yield `Finding`s.
+//! wheelwright-diagnose: streaming log diagnosis, rules over build log lines
+//! that yield [`Finding`]s. It needs wheelwright-base alone: no planner, no
+//! builder, so a CI step that only reads a saved log depends on this crate.
 //!
 //! A [`Diagnoser`] is fed one line at a time, live while a build runs or from a
 //! saved log (plain or gzip, see [`open_log`]). Its memory is constant: each
@@ -13,7 +15,7 @@
 //! ordinary one (`cargo bench --bench diagnose`).
 //!
 //! ```
-//! use wheelwright_core::diagnose::{DiagnoseContext, Diagnoser};
+//! use wheelwright_diagnose::{DiagnoseContext, Diagnoser};
 //!
 //! let mut d = Diagnoser::new(DiagnoseContext { suggested_max_jobs: Some(6), ..Default::default() });
 //! d.push_line("g++: fatal error: Killed signal terminated program cc1plus");
@@ -21,6 +23,11 @@
 //! assert_eq!(findings[0].id, "oom-killed");
 //! assert!(findings[0].fix.contains("MAX_JOBS=6"));
 //! ```
+
+#![warn(missing_docs)]
+
+#[cfg(test)]
+use wheelwright_test_support as test_support;
 
 mod clean;
 mod fixes;
@@ -34,8 +41,8 @@ use std::borrow::Cow;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::path::Path;
 
-use crate::facts::Facts;
-use crate::finding::{Finding, Severity};
+use wheelwright_base::facts::Facts;
+use wheelwright_base::finding::{Finding, Severity};
 
 pub use clean::{clean_line, strip_ansi};
 pub use rules::{catalogue, RuleId, RuleInfo};
@@ -460,7 +467,7 @@ fn truncated_finding(lines: u64, bytes: u64, why: &str) -> Finding {
             "Reading stopped after line {lines} ({}): {why}. The log is cut short (a job \
              killed while writing it, a partial download) or has bytes that are not part \
              of it appended; the other findings cover only what was read.",
-            crate::units::format_bytes(bytes)
+            wheelwright_base::units::format_bytes(bytes)
         ),
         "Diagnose the complete log if one exists (`gzip -t LOG` checks a .gz); \
          otherwise the cause may be in the part that is missing.",

@@ -44,7 +44,7 @@ impl Lit {
 /// its searcher is built once for the whole process.
 macro_rules! lit {
     ($text:literal) => {{
-        static LIT: $crate::diagnose::lit::Lit = $crate::diagnose::lit::Lit::new($text);
+        static LIT: $crate::lit::Lit = $crate::lit::Lit::new($text);
         &LIT
     }};
 }

@@ -21,7 +21,7 @@ use aho_corasick::{AhoCorasick, Input, MatchKind};
 use memchr::memmem::Finder;
 
 #[cfg(test)]
-use crate::sinks::redact::{PREFIXES, URL_SCHEME_END};
+use wheelwright_base::redact::{PREFIXES, URL_SCHEME_END};
 
 /// One bit per matcher.
 pub(crate) type Mask = u32;
@@ -164,7 +164,7 @@ pub(crate) fn mask(line: impl AsRef<[u8]>) -> Mask {
     mask
 }
 
-/// Whether `line` may hold what [`crate::sinks::redact::redact_patterns`]
+/// Whether `line` may hold what [`wheelwright_base::redact::redact_patterns`]
 /// masks: a token prefix (`gh?_`, `github_pat_`, `pypi-Ag`) or a URL's `://`.
 /// Looked for apart from the needles: their short, common bytes would slow
 /// the scan of every line down.

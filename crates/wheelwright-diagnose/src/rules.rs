@@ -4,7 +4,7 @@
 //! Rule ids are a contract read by CI configurations and other tools: add
 //! rules freely, never rename one.
 
-use crate::finding::Severity;
+use wheelwright_base::finding::Severity;
 
 /// One diagnosis rule. The discriminant order is the priority: a lower value is
 /// shown first among findings of the same severity, so root causes (no torch,

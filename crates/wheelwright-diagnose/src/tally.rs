@@ -6,8 +6,8 @@
 
 use std::borrow::Cow;
 
-use crate::finding::Severity;
-use crate::sinks::truncate_chars;
+use wheelwright_base::finding::Severity;
+use wheelwright_base::text::truncate_chars;
 
 use super::matchers::{Hit, Location};
 use super::rules::RuleId;

@@ -1,16 +1,19 @@
 //! One `wheel check` run over several wheels: resolve the required archs
 //! (`--require-archs`, else the report's plan) and the torch to resolve
 //! symbols against (`--python`, else the interpreter the report's build
-//! ran), once, then check each wheel.
+//! ran), once, then check each wheel. Here, above wheelwright-wheel, because
+//! it reads a build's report; the check itself needs neither report nor plan.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::archs::{RequiredArchs, RequiredArchsError};
-use super::torch::{TorchEnv, TorchProbeError};
-use super::{check_wheel, CheckOptions, Purpose, WheelCheck, WheelCheckError};
-use crate::builder::report::BuildReport;
+use wheelwright_plan::Plan;
+use wheelwright_wheel::archs::{RequiredArchs, RequiredArchsError};
+use wheelwright_wheel::torch::{TorchEnv, TorchProbeError};
+use wheelwright_wheel::{check_wheel, CheckOptions, Purpose, WheelCheck};
+
+use crate::report::BuildReport;
 
 /// What to check, as a user or a CI step says it.
 #[derive(Debug, Clone, Default)]
@@ -117,7 +120,7 @@ pub fn run_checks(req: &CheckRequest) -> Result<CheckRun, CheckRequestError> {
         )?),
         (None, Some(r)) => {
             Some(
-                RequiredArchs::from_report(r).map_err(|source| CheckRequestError::Archs {
+                report_archs(r).map_err(|source| CheckRequestError::Archs {
                     origin: "--report".into(),
                     source,
                 })?,
@@ -178,7 +181,7 @@ pub fn run_checks(req: &CheckRequest) -> Result<CheckRun, CheckRequestError> {
             Ok(c) => WheelOutcome::Checked(Box::new(c)),
             Err(e) => WheelOutcome::BadInput {
                 path: w.clone(),
-                hint: hint_for(&e).to_string(),
+                hint: e.hint().to_string(),
                 error: e.to_string(),
             },
         })
@@ -191,6 +194,18 @@ pub fn run_checks(req: &CheckRequest) -> Result<CheckRun, CheckRequestError> {
     })
 }
 
+/// The archs the report's build planned ([`plan_archs`] of its plan).
+fn report_archs(report: &BuildReport) -> Result<RequiredArchs, RequiredArchsError> {
+    let plan = report.plan.as_ref().ok_or(RequiredArchsError::NoPlan)?;
+    plan_archs(plan, "report.json plan")
+}
+
+/// The archs `plan` compiles: its `-gencode` flags, else its arch list
+/// ([`RequiredArchs::from_gencodes`]); `source` says where the list came from.
+pub fn plan_archs(plan: &Plan, source: &str) -> Result<RequiredArchs, RequiredArchsError> {
+    RequiredArchs::from_gencodes(&plan.gencode_flags, &plan.archs, source)
+}
+
 fn read_report(path: &Path) -> Result<BuildReport, CheckRequestError> {
     let err = |why: String| CheckRequestError::Report {
         path: path.to_path_buf(),
@@ -200,17 +215,18 @@ fn read_report(path: &Path) -> Result<BuildReport, CheckRequestError> {
     serde_json::from_str(&text).map_err(|e| err(format!("not a wheelwright build report: {e}")))
 }
 
-/// What to do about a wheel that could not be checked.
-pub(crate) fn hint_for(e: &WheelCheckError) -> &'static str {
-    match e {
-        WheelCheckError::Unreadable { .. } => "check the path: give the .whl file itself",
-        WheelCheckError::Name(_) => {
-            "a wheel's file name is `name-version-pytag-abitag-platform.whl`; do not rename \
-             wheels by hand"
-        }
-        WheelCheckError::NotAZip { .. } | WheelCheckError::NotAWheel { .. } => {
-            "give a wheel built by pip/`wheelwright build` (a zip with a .dist-info directory)"
-        }
-        WheelCheckError::Extract { .. } => "free space in the temporary directory (TMPDIR)",
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_plan_of_a_real_report() {
+        let report: BuildReport = serde_json::from_str(include_str!(
+            "../../../bench/results/h200-full-build/report.json"
+        ))
+        .unwrap();
+        let r = report_archs(&report).unwrap();
+        assert_eq!(r.sass, ["sm_90"]);
+        assert!(r.ptx.is_empty());
     }
 }

@@ -1,4 +1,5 @@
-//! The Job: one call that runs a whole build the same way for every CI system.
+//! wheelwright-job: the Job, one call that runs a whole build the same way
+//! for every CI system.
 //!
 //! [`run`] takes a [`JobSpec`] (what to build and how) and a [`JobContext`]
 //! (how to detect, the network, the cancel flag), runs detect → plan →
@@ -11,12 +12,37 @@
 //! build (bad input, a refused plan, a source that cannot be had).
 //!
 //! The CLI's `wheelwright build`, the GitHub Action and any other CI call
-//! this one function; [`crate::sinks::build_report`] renders its report for them.
+//! this one function; wheelwright-sinks' `build_report` renders its report
+//! for them.
+//!
+//! The Job sits above the stages and holds what only it knows: the
+//! [`JobSpec`], the [`report::BuildReport`] it assembles from the stages'
+//! results (the builder's [`wheelwright_build::BuildRecord`] among them),
+//! the [`prebuilt`] lookup, [`repro`], `wheel check` against a report
+//! ([`check`]), and the contract of the network ([`net::Network`]) and of
+//! publishing ([`publish`]), which `wheelwright-publish` implements.
 
-mod prebuilt;
+#![warn(missing_docs)]
+
+#[cfg(test)]
+use wheelwright_test_support as test_support;
+
+pub mod check;
+pub mod net;
+pub mod prebuilt;
+mod prebuilt_stage;
+pub mod publish;
+pub mod report;
 pub mod repro;
 mod settings;
 mod spec;
+
+// Named as the documentation of the report contract names them (the
+// committed JSON schemas quote those docs): `crate::detect::resolve_python`,
+// `super::tree_hash::tree_sha256`; the second is used by those docs alone.
+#[allow(unused_imports)]
+use wheelwright_build::tree_hash;
+use wheelwright_detect as detect;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,16 +51,18 @@ use std::time::Duration;
 pub use settings::{detect_and_plan, fix_context, planned_threads, speed_from_report};
 pub use spec::{JobSpec, PrebuiltPolicy, RecipeKind};
 
-use crate::builder::source::{self, SourceError};
-use crate::builder::{
-    self, BuildError, BuildEvent, BuildReport, BuildRequest, Outcome, SourceSpec,
-};
-use crate::detect::DetectOptions;
-use crate::finding::{Finding, Severity};
-use crate::net::{self, FetchOptions, Network};
-use crate::plan::PlanError;
-use crate::publish::{self, PublishReport};
-use crate::workdir::{WorkDirError, WorkDirLock};
+use wheelwright_base::finding::{Finding, Severity};
+use wheelwright_build as builder;
+use wheelwright_build::source::{self, SourceError};
+use wheelwright_build::workdir::{WorkDirError, WorkDirLock};
+use wheelwright_build::{BuildError, BuildEvent, BuildRequest, Outcome, SourceSpec};
+use wheelwright_detect::DetectOptions;
+use wheelwright_plan::PlanError;
+
+use crate::net::{FetchOptions, Network};
+use crate::prebuilt::PrebuiltRecord;
+use crate::publish::PublishReport;
+use crate::report::{BuildReport, ReportHead};
 
 /// What a job needs from its caller besides the spec.
 pub struct JobContext<'a> {
@@ -48,9 +76,9 @@ pub struct JobContext<'a> {
     pub cancel: &'a AtomicBool,
     /// Run the build's commands under this supervisor (the `wheelwright`
     /// binary passes itself), so they die with this process even after
-    /// `kill -9`; `None` runs them directly ([`crate::supervisor`] says what
+    /// `kill -9`; `None` runs them directly ([`wheelwright_process::supervisor`] says what
     /// that misses).
-    pub supervisor: Option<crate::supervisor::Supervisor>,
+    pub supervisor: Option<wheelwright_process::supervisor::Supervisor>,
 }
 
 impl std::fmt::Debug for JobContext<'_> {
@@ -273,7 +301,7 @@ pub fn run(
     let mut dopts = ctx.detect.clone();
     dopts.python = spec.python.clone().or(dopts.python);
     dopts.disk_path = spec.work_dir.clone();
-    let python = crate::detect::resolve_python(&dopts).ok_or(JobError::NoPython)?;
+    let python = detect::resolve_python(&dopts).ok_or(JobError::NoPython)?;
     let python = builder::absolute_program(python);
     dopts.python = Some(python.clone());
 
@@ -281,7 +309,7 @@ pub fn run(
     // is used instead of fetching and compiling the source.
     let mut prebuilt = None;
     if spec.prebuilt == PrebuiltPolicy::Prefer {
-        match prebuilt::look(
+        match prebuilt_stage::look(
             spec,
             recipe,
             source.as_ref(),
@@ -290,14 +318,14 @@ pub fn run(
             ctx,
             on_event,
         ) {
-            prebuilt::Stage::Use(found) => {
-                let (mut report, req) =
-                    prebuilt::record(*found, spec, recipe, source, &python, on_event)
+            prebuilt_stage::Stage::Use(found) => {
+                let mut report =
+                    prebuilt_stage::record(*found, spec, recipe, source, &python, on_event)
                         .map_err(JobError::Records)?;
-                publish_if_asked(spec, &req, &mut report, ctx, on_event)?;
+                publish_if_asked(spec, &mut report, ctx, on_event)?;
                 return Ok(report);
             }
-            prebuilt::Stage::Compile(record) => prebuilt = Some(record),
+            prebuilt_stage::Stage::Compile(record) => prebuilt = Some(record),
         }
     }
 
@@ -385,7 +413,7 @@ pub fn run(
     }
 
     let mut new_watcher = settings::new_watcher(&settings);
-    let mut req = BuildRequest::new(&spec.source, source, recipe, python);
+    let mut req = BuildRequest::new(source, recipe, python);
     req.work_dir = spec.work_dir.clone();
     req.out_dir = spec.out_dir.clone();
     req.env = settings.env;
@@ -397,22 +425,27 @@ pub fn run(
     req.attempts.kill_grace = spec.kill_grace();
     req.attempts.schedule = settings.schedule;
     req.attempts.sampler.root = dopts.root.clone();
-    let (thrash, thrash_note) = crate::builder::ThrashPolicy::with_override(
-        dopts.var(crate::env_vars::WHEELWRIGHT_THRASH_SECONDS),
+    let (thrash, thrash_note) = wheelwright_build::ThrashPolicy::with_override(
+        dopts.var(wheelwright_base::env_vars::WHEELWRIGHT_THRASH_SECONDS),
     );
     req.attempts.thrash = thrash;
     if let Some(note) = &thrash_note {
         on_event(JobEvent::Build(BuildEvent::Note(note)));
     }
     req.verify = spec.verify;
-    req.facts = Some(settings.facts);
-    req.plan = Some(settings.plan);
     req.preflight = settings.preflight;
     req.pip_args = settings.pip_args;
     req.compile_cache = spec.compile_cache.clone();
-    req.job = Some(spec.clone());
     req.supervisor = ctx.supervisor.clone();
-    req.prebuilt = prebuilt;
+    req.log_notes = prebuilt.iter().map(|p| p.note.clone()).collect();
+    let head = ReportHead {
+        spec: spec.source.clone(),
+        recipe: recipe.to_string(),
+        facts: Some(settings.facts),
+        plan: Some(settings.plan),
+        job: Some(spec.clone()),
+        prebuilt,
+    };
 
     on_event(JobEvent::Building {
         source: &spec.source,
@@ -421,11 +454,16 @@ pub fn run(
         nvcc_threads: req.attempts.nvcc_threads,
         out_dir: &spec.out_dir,
     });
-    let mut report = builder::build(&req, &mut new_watcher, ctx.cancel, &mut |e| {
-        on_event(JobEvent::Build(e))
-    })
+    let record = builder::build(
+        &req,
+        &mut new_watcher,
+        ctx.cancel,
+        &mut |r, path| head.write(r, path),
+        &mut |e| on_event(JobEvent::Build(e)),
+    )
     .map_err(JobError::Records)?;
-    publish_if_asked(spec, &req, &mut report, ctx, on_event)?;
+    let mut report = BuildReport::assemble(&head, &record);
+    publish_if_asked(spec, &mut report, ctx, on_event)?;
     Ok(report)
 }
 
@@ -433,7 +471,6 @@ pub fn run(
 /// (built, or prebuilt) and has targets, and write the report again.
 fn publish_if_asked(
     spec: &JobSpec,
-    req: &BuildRequest,
     report: &mut BuildReport,
     ctx: &JobContext<'_>,
     on_event: &mut dyn FnMut(JobEvent<'_>),
@@ -449,7 +486,7 @@ fn publish_if_asked(
     if let Some(p) = &report.publish {
         on_event(JobEvent::Published(p));
     }
-    let path = req.report_path();
+    let path = spec.out_dir.join("report.json");
     report
         .write(&path)
         .map_err(|source| JobError::Records(builder::BuildError::Record { path, source }))
@@ -475,7 +512,7 @@ fn writable_dir(dir: &Path) -> std::io::Result<()> {
 struct EarlyEnd {
     python: PathBuf,
     /// Why no prebuilt wheel was used (`prebuilt: prefer`).
-    prebuilt: Option<crate::prebuilt::PrebuiltRecord>,
+    prebuilt: Option<PrebuiltRecord>,
 }
 
 fn download_failed(
@@ -493,14 +530,20 @@ fn download_failed(
     };
     let title = "The requirement's sdist could not be downloaded";
     let finding = Finding::new(id, severity, title, message.clone(), SOURCE_HINT);
-    let mut req = BuildRequest::new(&spec.source, source, recipe, records.python);
+    let mut req = BuildRequest::new(source, recipe, records.python);
     req.work_dir = spec.work_dir.clone();
     req.out_dir = spec.out_dir.clone();
-    req.job = Some(spec.clone());
-    req.prebuilt = records.prebuilt;
-    match builder::record_early_end(&req, finding, outcome) {
-        Ok(report) => JobError::SourceUnavailable {
-            report: Box::new(report),
+    req.log_notes = records.prebuilt.iter().map(|p| p.note.clone()).collect();
+    let head = ReportHead {
+        spec: spec.source.clone(),
+        recipe: recipe.to_string(),
+        job: Some(spec.clone()),
+        prebuilt: records.prebuilt,
+        ..ReportHead::default()
+    };
+    match builder::record_early_end(&req, finding, outcome, &mut |r, path| head.write(r, path)) {
+        Ok(record) => JobError::SourceUnavailable {
+            report: Box::new(BuildReport::assemble(&head, &record)),
             message,
             cancelled,
         },

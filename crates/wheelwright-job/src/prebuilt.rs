@@ -10,12 +10,12 @@
 //! URL can be replaced (`WHEELWRIGHT_PREBUILT_URL`: a mirror, or a test
 //! server), wheelhouse directories are looked in first (names compared
 //! case-insensitively: pip lower-cases local labels), and the download goes
-//! through the [`Network`] trait with a connect timeout of seconds
+//! through the [`Fetch`] trait with a connect timeout of seconds
 //! ([`CONNECT_TIMEOUT`]) and an answer timeout of seconds ([`ANSWER_TIMEOUT`]:
 //! a server that accepts and stays silent), so an offline runner gets a
 //! one-line note, never a hang.
 //!
-//! `build --prefer-prebuilt` (the Job's [`crate::job::PrebuiltPolicy::Prefer`])
+//! `build --prefer-prebuilt` (the Job's [`crate::PrebuiltPolicy::Prefer`])
 //! then checks the wheel (`wheel check` against the plan's archs) and uses it
 //! instead of compiling; [`PrebuiltRecord`] is what its `report.json` keeps.
 //!
@@ -28,9 +28,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::facts::Facts;
-use crate::net::{FetchOptions, NetError, Network};
-use crate::plan::matrix::flash_attn_wheel_name;
+use wheelwright_base::facts::Facts;
+use crate::net::{Fetch, FetchOptions, NetError};
+use wheelwright_plan::matrix::flash_attn_wheel_name;
 
 /// Where flash-attn's release assets are downloaded from (`/v{ver}/{name}` follows).
 pub const FLASH_ATTN_RELEASES: &str =
@@ -75,7 +75,7 @@ impl PrebuiltKey {
         if facts.torch.is_none() {
             return Err("torch is not installed".into());
         }
-        let variant = crate::plan::local_version(facts)
+        let variant = wheelwright_plan::local_version(facts)
             .ok_or("torch is a CPU-only build or its C++ ABI is unknown")?;
         Ok(PrebuiltKey {
             version: version.to_string(),
@@ -104,7 +104,7 @@ impl PrebuiltKey {
 /// The release download base this process uses: `WHEELWRIGHT_PREBUILT_URL`
 /// when set and not empty, else [`FLASH_ATTN_RELEASES`].
 pub fn release_base_from_env() -> String {
-    std::env::var(crate::env_vars::WHEELWRIGHT_PREBUILT_URL)
+    std::env::var(wheelwright_base::env_vars::WHEELWRIGHT_PREBUILT_URL)
         .ok()
         .filter(|b| !b.is_empty())
         .unwrap_or_else(|| FLASH_ATTN_RELEASES.to_string())
@@ -212,7 +212,7 @@ pub struct PrebuiltRecord {
     /// `wheel check`'s findings on it: the warnings of a wheel used, the
     /// errors that refused one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub findings: Vec<crate::finding::Finding>,
+    pub findings: Vec<wheelwright_base::finding::Finding>,
 }
 
 impl PrebuiltRecord {
@@ -246,7 +246,7 @@ pub fn in_wheelhouse(dir: &Path, name: &str) -> Option<PathBuf> {
 pub fn find_prebuilt(
     key: &PrebuiltKey,
     opts: &PrebuiltOptions,
-    net: &dyn Network,
+    net: &dyn Fetch,
     dest_dir: &Path,
 ) -> Lookup {
     let name = key.wheel_name();
@@ -291,7 +291,7 @@ pub fn find_prebuilt(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::{Python, Torch};
+    use wheelwright_base::facts::{Python, Torch};
     use crate::net::{Fetched, Offline};
 
     fn host() -> Facts {
@@ -338,7 +338,7 @@ mod tests {
 
     /// Serves a directory as the release download would; other failures as asked.
     struct Served(PathBuf);
-    impl Network for Served {
+    impl Fetch for Served {
         fn fetch(&self, url: &str, dest: &Path, _: &FetchOptions) -> Result<Fetched, NetError> {
             let name = url.rsplit('/').next().unwrap_or_default();
             let from = self.0.join(name);

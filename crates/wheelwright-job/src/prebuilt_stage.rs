@@ -12,15 +12,17 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::builder::{self, BuildEvent, BuildReport, BuildRequest, SourceSpec, VerifyResult};
-use crate::detect::DetectOptions;
-use crate::finding::Severity;
+use wheelwright_base::finding::Severity;
+use wheelwright_build as builder;
+use wheelwright_build::{BuildEvent, BuildRequest, SourceSpec, VerifyResult};
+use wheelwright_detect::DetectOptions;
+use wheelwright_wheel::torch::TorchEnv;
+use wheelwright_wheel::{check_wheel, CheckOptions, Purpose};
+
 use crate::prebuilt::{
     find_prebuilt, Lookup, PrebuiltKey, PrebuiltOptions, PrebuiltRecord, PREBUILT_METADATA_WARNING,
 };
-use crate::wheel_check::archs::RequiredArchs;
-use crate::wheel_check::torch::TorchEnv;
-use crate::wheel_check::{check_wheel, CheckOptions, Purpose};
+use crate::report::{BuildReport, ReportHead};
 
 use super::settings::{self, BuildSettings};
 use super::{JobContext, JobEvent, JobSpec};
@@ -142,7 +144,7 @@ pub(super) fn look(
             return compile(record, on_event);
         }
         Lookup::Local { path } => {
-            record.sha256 = crate::digest::sha256_file(&path).ok();
+            record.sha256 = wheelwright_base::digest::sha256_file(&path).ok();
             record.path = Some(path.clone());
             (path, None)
         }
@@ -157,7 +159,7 @@ pub(super) fn look(
         .clone()
         .unwrap_or_else(|| wheel.display().to_string());
 
-    let required = RequiredArchs::from_plan(&settings.plan, "the plan's archs").ok();
+    let required = crate::check::plan_archs(&settings.plan, "the plan's archs").ok();
     let opts = CheckOptions {
         purpose: Purpose::Local,
         required_archs: required,
@@ -242,14 +244,11 @@ fn request(
     python: &Path,
     settings: &BuildSettings,
 ) -> BuildRequest {
-    let mut req = BuildRequest::new(&spec.source, source, recipe, python.to_path_buf());
+    let mut req = BuildRequest::new(source, recipe, python.to_path_buf());
     req.work_dir = spec.work_dir.clone();
     req.out_dir = spec.out_dir.clone();
     req.env = settings.env.clone();
     req.verify = spec.verify;
-    req.facts = Some(settings.facts.clone());
-    req.plan = Some(settings.plan.clone());
-    req.job = Some(spec.clone());
     req
 }
 
@@ -262,14 +261,28 @@ pub(super) fn record(
     source: Option<SourceSpec>,
     python: &Path,
     on_event: &mut dyn FnMut(JobEvent<'_>),
-) -> Result<(BuildReport, BuildRequest), builder::BuildError> {
+) -> Result<BuildReport, builder::BuildError> {
     let source = source.unwrap_or_else(|| SourceSpec::Requirement(spec.source.clone()));
     let mut req = request(spec, recipe, source, python, &found.settings);
-    req.prebuilt = Some(found.record);
-    let report = builder::record_prebuilt(&req, &found.wheel, found.verify, &mut |e| {
-        on_event(JobEvent::Build(e))
-    })?;
-    Ok((report, req))
+    req.log_notes = vec![found.record.note.clone()];
+    let head = ReportHead {
+        spec: spec.source.clone(),
+        recipe: recipe.to_string(),
+        facts: Some(found.settings.facts),
+        plan: Some(found.settings.plan),
+        job: Some(spec.clone()),
+        prebuilt: Some(found.record),
+    };
+    let findings = head.prebuilt.as_ref().map_or(&[][..], |p| &p.findings);
+    let record = builder::record_existing_wheel(
+        &req,
+        &found.wheel,
+        found.verify,
+        findings,
+        &mut |r, path| head.write(r, path),
+        &mut |e| on_event(JobEvent::Build(e)),
+    )?;
+    Ok(BuildReport::assemble(&head, &record))
 }
 
 #[cfg(test)]

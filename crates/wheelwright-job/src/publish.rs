@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::builder::{BuildReport, Outcome};
-use crate::finding::{Finding, Severity};
+use crate::report::BuildReport;
+use wheelwright_build::Outcome;
+use wheelwright_base::finding::{Finding, Severity};
 use crate::net::Network;
 
 /// Every place a publish sends wheels to; empty means nowhere.

@@ -9,17 +9,21 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::memory::MemoryPeak;
-use super::verify::VerifyResult;
-use super::wheel::WheelInfo;
-use crate::env_vars;
-use crate::facts::Facts;
-use crate::finding::Finding;
-use crate::job::JobSpec;
-use crate::plan::calibrate::{calibrate, CalibrateError, PastBuild, SpeedCalibration};
-use crate::plan::measurements::parse_ninja_log;
-use crate::plan::recipe::{resolve_units, Recipe, DEFAULT_FLASH_ATTN_VERSION};
-use crate::plan::CostModel;
+use wheelwright_base::env_vars;
+use wheelwright_base::facts::Facts;
+use wheelwright_base::finding::Finding;
+use wheelwright_build::compile_cache::CacheUsage;
+use wheelwright_build::{BuildRecord, MemoryPeak, VerifyResult};
+use wheelwright_plan::calibrate::{calibrate, CalibrateError, PastBuild, SpeedCalibration};
+use wheelwright_plan::measurements::parse_ninja_log;
+use wheelwright_plan::recipe::{resolve_units, Recipe, DEFAULT_FLASH_ATTN_VERSION};
+use wheelwright_plan::CostModel;
+use wheelwright_wheel::file::WheelInfo;
+
+pub use wheelwright_build::record::{now_rfc3339, Attempt, BuildEnvironment, Outcome};
+
+use crate::prebuilt::PrebuiltRecord;
+use crate::JobSpec;
 
 /// Version of the `BuildReport` JSON contract.
 ///
@@ -29,91 +33,6 @@ pub const BUILD_REPORT_SCHEMA_VERSION: u32 = 2;
 
 /// The `schema_version`s [`BuildReport`] reads.
 pub const READABLE_SCHEMA_VERSIONS: [u32; 2] = [1, BUILD_REPORT_SCHEMA_VERSION];
-
-/// How an attempt, or the whole build, ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    /// The wheel was built (and verified, when asked).
-    Ok,
-    /// The compiler was killed for memory (the OOM killer or a cgroup limit).
-    OomKilled,
-    /// Stopped by wheelwright's thrash watchdog: the build's tasks stalled on
-    /// memory at the ceiling for too long (`builder::oom::thrash`); retried
-    /// like an OOM kill.
-    Thrashing,
-    /// The build failed for another reason.
-    Failed,
-    /// The job was cancelled (a signal, or the caller's flag).
-    Cancelled,
-}
-
-impl Outcome {
-    /// The outcome as reports spell it (`ok`, `oom-killed`, `thrashing`,
-    /// `failed`, `cancelled`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::OomKilled => "oom-killed",
-            Outcome::Thrashing => "thrashing",
-            Outcome::Failed => "failed",
-            Outcome::Cancelled => "cancelled",
-        }
-    }
-
-    /// The documented exit code for this outcome: 0, 1, or 130.
-    pub fn exit_code(self) -> i32 {
-        match self {
-            Outcome::Ok => 0,
-            Outcome::OomKilled | Outcome::Thrashing | Outcome::Failed => 1,
-            Outcome::Cancelled => 130,
-        }
-    }
-}
-
-/// One run of the package's build.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct Attempt {
-    /// MAX_JOBS of this attempt.
-    pub max_jobs: u32,
-    /// NVCC_THREADS of this attempt.
-    pub nvcc_threads: u32,
-    /// How long it ran.
-    pub seconds: f64,
-    /// How it ended.
-    pub outcome: Outcome,
-    /// Exit code of the build command; `None` when a signal ended it.
-    #[serde(default)]
-    pub exit_code: Option<i32>,
-    #[serde(default)]
-    /// The signal that ended the build command, if one did.
-    pub signal: Option<i32>,
-    #[serde(default)]
-    /// The highest memory use seen while it ran.
-    pub peak_memory: MemoryPeak,
-    /// Findings the diagnoser made on this attempt's output, most important first.
-    #[serde(default)]
-    pub findings: Vec<Finding>,
-    /// Why an attempt that died or was stopped was judged as it was, in
-    /// words: the out-of-memory evidence, why a kill was not one, or the
-    /// thrash watchdog's evidence.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verdict: Option<String>,
-    /// The highest memory pressure of this attempt: the largest share
-    /// (percent) of any 10 s of it in which all of the build's tasks stalled
-    /// on memory, from the PSI `full total=` stall counter read at its own
-    /// samples (so, unlike the kernel's `avg10`, nothing of an earlier
-    /// attempt's stall; 3-10 s windows in its first 10 s). Absent where PSI
-    /// is unreadable or the attempt ended within 3 s.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory_pressure_peak: Option<f64>,
-    /// What watched it and what could not, e.g. that no thrash watchdog ran
-    /// because memory pressure was unreadable.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
-}
 
 /// The host, in the few numbers a reader of a report wants first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -195,22 +114,6 @@ impl FactsSummary {
     }
 }
 
-/// The environment the build command ran in, as wheelwright set it: enough,
-/// with [`BuildReport::command`], to run the same command by hand.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct BuildEnvironment {
-    /// Variables set on top of the inherited environment for the first
-    /// attempt (the plan's, MAX_JOBS, NVCC_THREADS, ...), PATH aside.
-    pub set: std::collections::BTreeMap<String, String>,
-    /// Variables removed from the inherited environment.
-    pub removed: Vec<String>,
-    /// Directories put in front of the inherited PATH (the interpreter's).
-    pub path_prepend: Vec<PathBuf>,
-    /// The directory the command ran in.
-    pub cwd: PathBuf,
-}
-
 /// Everything one `wheelwright build` did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -230,7 +133,7 @@ pub struct BuildReport {
     /// The host, in brief.
     pub facts: Option<FactsSummary>,
     /// The plan the build ran with.
-    pub plan: Option<crate::plan::Plan>,
+    pub plan: Option<wheelwright_plan::Plan>,
     /// The build command of the first attempt, for reproducing it by hand.
     pub command: Vec<String>,
     /// RFC 3339, UTC.
@@ -262,7 +165,7 @@ pub struct BuildReport {
     pub publish: Option<crate::publish::PublishReport>,
     /// The compile cache's hits and the time they saved, when one was used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub compile_cache: Option<super::compile_cache::CacheUsage>,
+    pub compile_cache: Option<CacheUsage>,
     /// The job's spec, as it ran (schema 2; `wheelwright repro` replays it).
     #[serde(default)]
     pub job: Option<JobSpec>,
@@ -278,7 +181,33 @@ pub struct BuildReport {
     /// compiling (its URL and sha256; `wheel` is then that file, `attempts`
     /// empty), or why none was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prebuilt: Option<crate::prebuilt::PrebuiltRecord>,
+    pub prebuilt: Option<PrebuiltRecord>,
+}
+
+/// What the Job knows of a build besides the builder's record: the parts of
+/// the [`BuildReport`] it fills.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReportHead {
+    /// What the user asked to build.
+    pub spec: String,
+    /// `flash-attn` or `torch-ext`.
+    pub recipe: String,
+    /// The host, in brief.
+    pub facts: Option<FactsSummary>,
+    /// The plan the build runs with.
+    pub plan: Option<wheelwright_plan::Plan>,
+    /// The job's spec.
+    pub job: Option<JobSpec>,
+    /// The prebuilt-wheel lookup.
+    pub prebuilt: Option<PrebuiltRecord>,
+}
+
+impl ReportHead {
+    /// Write `record`'s report to `path` ([`BuildReport::write`]): what the
+    /// Job hands the builder as its [`wheelwright_build::KeepRecord`].
+    pub fn write(&self, record: &BuildRecord, path: &Path) -> std::io::Result<()> {
+        BuildReport::assemble(self, record).write(path)
+    }
 }
 
 impl BuildReport {
@@ -293,34 +222,65 @@ impl BuildReport {
 
     /// A report for a build that is about to start.
     pub fn started(spec: impl Into<String>, recipe: impl Into<String>, work_dir: &Path) -> Self {
+        let head = ReportHead {
+            spec: spec.into(),
+            recipe: recipe.into(),
+            ..ReportHead::default()
+        };
+        BuildReport::assemble(&head, &BuildRecord::started(work_dir))
+    }
+
+    /// The report of a build: the builder's `record` inside what the Job
+    /// knows around it (`head`); no publishing yet.
+    pub fn assemble(head: &ReportHead, record: &BuildRecord) -> Self {
+        let BuildRecord {
+            work_dir,
+            source_dir,
+            source_sha256,
+            command,
+            environment,
+            start,
+            end,
+            duration_seconds,
+            peak_memory,
+            attempts,
+            time_lost_seconds,
+            outcome,
+            exit_code,
+            findings,
+            wheel,
+            verify,
+            log,
+            compile_cache,
+        } = record.clone();
         BuildReport {
             schema_version: BUILD_REPORT_SCHEMA_VERSION,
             wheelwright_version: env!("CARGO_PKG_VERSION").to_string(),
-            spec: spec.into(),
-            recipe: recipe.into(),
-            source_dir: None,
-            work_dir: work_dir.to_path_buf(),
-            facts: None,
-            plan: None,
-            command: Vec::new(),
-            start: now_rfc3339(),
-            end: None,
-            duration_seconds: 0.0,
-            peak_memory: MemoryPeak::default(),
-            attempts: Vec::new(),
-            time_lost_seconds: 0.0,
-            outcome: None,
-            findings: Vec::new(),
-            wheel: None,
-            verify: None,
-            log: None,
-            exit_code: None,
+            spec: head.spec.clone(),
+            recipe: head.recipe.clone(),
+            source_dir,
+            work_dir,
+            facts: head.facts.clone(),
+            plan: head.plan.clone(),
+            command,
+            start,
+            end,
+            duration_seconds,
+            peak_memory,
+            attempts,
+            time_lost_seconds,
+            outcome,
+            findings,
+            wheel,
+            verify,
+            log,
+            exit_code,
             publish: None,
-            compile_cache: None,
-            job: None,
-            environment: None,
-            source_sha256: None,
-            prebuilt: None,
+            compile_cache,
+            job: head.job.clone(),
+            environment,
+            source_sha256,
+            prebuilt: head.prebuilt.clone(),
         }
     }
 
@@ -331,8 +291,8 @@ impl BuildReport {
         let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         // Every string in it (the spec, the command, the environment, the
         // findings) masked by the process's secrets.
-        let json = crate::sinks::secrets::installed().mask_json_text(&json);
-        crate::safe_write::write_atomically(path, (json + "\n").as_bytes())
+        let json = wheelwright_base::secrets::installed().mask_json_text(&json);
+        wheelwright_base::safe_write::write_atomically(path, (json + "\n").as_bytes())
     }
 
     /// Read a report written by [`BuildReport::write`].
@@ -381,10 +341,10 @@ impl BuildReport {
         };
         // The tree the build compiled; flash-attn's built-in file list where
         // the tree is gone but its log was kept.
-        let units = crate::plan::recipe::resolve_units_with(
+        let units = wheelwright_plan::recipe::resolve_units_with(
             &recipe,
             Some(source),
-            crate::plan::recipe::UnitContext {
+            wheelwright_plan::recipe::UnitContext {
                 env: Some(&plan.env),
                 torch_version: None,
             },
@@ -416,45 +376,9 @@ impl BuildReport {
     }
 }
 
-/// The current time as RFC 3339 in UTC, `2026-03-21T14:07:00.123Z`.
-pub fn now_rfc3339() -> String {
-    let ts = jiff::Timestamp::now();
-    // Millisecond precision is plenty for a build report.
-    ts.round(jiff::Unit::Millisecond).unwrap_or(ts).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn outcome_names_and_codes_are_the_contract() {
-        let names: Vec<String> = [
-            Outcome::Ok,
-            Outcome::OomKilled,
-            Outcome::Thrashing,
-            Outcome::Failed,
-            Outcome::Cancelled,
-        ]
-        .iter()
-        .map(|o| {
-            serde_json::to_value(o)
-                .unwrap()
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-        assert_eq!(
-            names,
-            ["ok", "oom-killed", "thrashing", "failed", "cancelled"]
-        );
-        assert_eq!(Outcome::Thrashing.as_str(), "thrashing");
-        assert_eq!(Outcome::Thrashing.exit_code(), 1);
-        assert_eq!(Outcome::OomKilled.as_str(), "oom-killed");
-        assert_eq!(Outcome::Cancelled.exit_code(), 130);
-        assert_eq!(Outcome::Failed.exit_code(), 1);
-    }
 
     #[test]
     fn round_trips_through_a_file() {

@@ -12,13 +12,15 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::spec::{JobSpec, RecipeKind};
-use crate::builder::report::READABLE_SCHEMA_VERSIONS;
-use crate::builder::{BuildEnvironment, BuildReport, FactsSummary};
-use crate::diagnose::{diagnose_reader, open_log, DiagnoseContext};
-use crate::env_vars;
-use crate::finding::Finding;
-use crate::net::{self, FetchOptions, Network};
-use crate::units::format_bytes;
+use crate::report::READABLE_SCHEMA_VERSIONS;
+use wheelwright_build::BuildEnvironment;
+use crate::report::{BuildReport, FactsSummary};
+use wheelwright_diagnose::{diagnose_reader, open_log, DiagnoseContext};
+use wheelwright_base::env_vars;
+use wheelwright_base::finding::Finding;
+use crate::net;
+use crate::net::{FetchOptions, Network};
+use wheelwright_base::units::format_bytes;
 
 mod rebuild;
 

@@ -4,14 +4,17 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::builder::{BuildReport, FactsSummary, LineWatcher, SourceSpec};
-use crate::detect::{self, DetectOptions};
-use crate::diagnose::{DiagnoseContext, Diagnoser};
-use crate::env_vars;
-use crate::facts::Facts;
-use crate::finding::Finding;
-use crate::plan::recipe::DEFAULT_FLASH_ATTN_VERSION;
-use crate::plan::{self, Plan, PlanError, PlanRequest, Recipe, ScheduleBasis, SpeedCalibration};
+use crate::report::{BuildReport, FactsSummary};
+use wheelwright_build::{LineWatcher, SourceSpec};
+use wheelwright_detect as detect;
+use wheelwright_detect::DetectOptions;
+use wheelwright_diagnose::{DiagnoseContext, Diagnoser};
+use wheelwright_base::env_vars;
+use wheelwright_base::facts::Facts;
+use wheelwright_base::finding::Finding;
+use wheelwright_plan::recipe::DEFAULT_FLASH_ATTN_VERSION;
+use wheelwright_plan as plan;
+use wheelwright_plan::{Plan, PlanError, PlanRequest, Recipe, ScheduleBasis, SpeedCalibration};
 
 use super::{JobError, JobSpec};
 
@@ -150,7 +153,7 @@ pub(crate) fn resolve(
                 memory_limit_override: None,
                 // The build inherits this process's environment: flash-attn
                 // 3's switches in it change what it compiles.
-                env: crate::plan::recipe_env(std::env::vars()),
+                env: wheelwright_plan::recipe_env(std::env::vars()),
                 speed: spec
                     .calibrate_report
                     .as_deref()

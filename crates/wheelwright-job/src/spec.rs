@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::builder::DEFAULT_MAX_RETRIES;
+use wheelwright_build::DEFAULT_MAX_RETRIES;
 use crate::publish::PublishTargets;
 
 /// The recipes the library knows: how a package is planned, built and verified.
@@ -46,8 +46,8 @@ impl RecipeKind {
         self,
         version: &str,
         source: Option<&std::path::Path>,
-    ) -> Option<crate::plan::Recipe> {
-        use crate::plan::Recipe;
+    ) -> Option<wheelwright_plan::Recipe> {
+        use wheelwright_plan::Recipe;
         match self {
             RecipeKind::FlashAttn => Some(Recipe::flash_attn(version)),
             RecipeKind::FlashAttn3 => Some(Recipe::flash_attn_3()),
@@ -113,7 +113,7 @@ pub struct JobSpec {
     #[serde(default)]
     pub recipe: Option<RecipeKind>,
     /// The interpreter that builds (it must have torch); default: the
-    /// detection fallback chain ([`crate::detect::resolve_python`]).
+    /// detection fallback chain ([`wheelwright_detect::resolve_python`]).
     #[serde(default)]
     pub python: Option<PathBuf>,
     /// CUDA architectures (`80;90`, `8.0,9.0`, `sm_90`); default: the GPUs present.
@@ -171,7 +171,7 @@ pub struct JobSpec {
     /// Compile through sccache (its cache dir or the user's sccache config);
     /// default: no compile cache.
     #[serde(default)]
-    pub compile_cache: Option<crate::builder::compile_cache::CompileCache>,
+    pub compile_cache: Option<wheelwright_build::compile_cache::CompileCache>,
 }
 
 fn default_work_dir() -> PathBuf {
@@ -191,7 +191,7 @@ fn default_max_retries() -> u32 {
 }
 
 fn default_kill_grace_seconds() -> u64 {
-    crate::builder::DEFAULT_KILL_GRACE.as_secs()
+    wheelwright_build::DEFAULT_KILL_GRACE.as_secs()
 }
 
 impl JobSpec {

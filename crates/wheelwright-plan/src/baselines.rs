@@ -5,8 +5,8 @@
 use super::cost::CostModel;
 use super::recipe::{Recipe, TranslationUnit};
 use super::{search, Baseline, Prediction};
-use crate::facts::Facts;
-use crate::units::GIB;
+use wheelwright_base::facts::Facts;
+use wheelwright_base::units::GIB;
 
 /// What the baselines are priced with.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -10,8 +10,8 @@ use super::archs::{torch_arch_list, Arch};
 use super::recipe::{Recipe, SourceUnits};
 use super::search::Candidate;
 use super::{baselines, fa3, PlanRequest, FLASH_ATTN_DEFAULT_NVCC_THREADS};
-use crate::env_vars;
-use crate::facts::Facts;
+use wheelwright_base::env_vars;
+use wheelwright_base::facts::Facts;
 
 /// How the recipe's build takes a plan's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

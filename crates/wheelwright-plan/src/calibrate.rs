@@ -85,7 +85,7 @@ pub enum CalibrateError {
 
 impl CalibrateError {
     /// What the user should do.
-    pub(crate) fn hint(&self) -> String {
+    pub fn hint(&self) -> String {
         match self {
             CalibrateError::TooFew { .. } => {
                 "calibrate from a build that compiled most of the package (its `report.json`), or plan without --calibrate".into()
@@ -107,7 +107,7 @@ struct Span {
 }
 
 /// This host's speed factor from `past`.
-pub(crate) fn calibrate(
+pub fn calibrate(
     model: &CostModel,
     past: &PastBuild,
 ) -> Result<SpeedCalibration, CalibrateError> {
@@ -212,9 +212,9 @@ fn compare(base: &CostModel, past: &PastBuild) -> (f64, f64, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::recipe::{resolve_units, Recipe};
-    use crate::plan::search::jobs_for;
-    use crate::plan::simulate::{simulate, Order};
+    use crate::recipe::{resolve_units, Recipe};
+    use crate::search::jobs_for;
+    use crate::simulate::{simulate, Order};
 
     fn units() -> Vec<TranslationUnit> {
         resolve_units(&Recipe::flash_attn("2.8.3"), None)

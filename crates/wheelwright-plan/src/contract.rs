@@ -11,7 +11,7 @@ use super::simulate::{self, Simulation};
 #[cfg(doc)]
 use super::{schedule, PLAN_SCHEMA_VERSION};
 use super::{CostSources, SpeedCalibration};
-use crate::finding::Finding;
+use wheelwright_base::finding::Finding;
 
 /// Predicted wall time and peak memory of one setting.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

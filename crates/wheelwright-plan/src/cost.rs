@@ -41,7 +41,7 @@ use super::measurements::{
     TU_HOST_CPUS,
 };
 use super::recipe::{flash_attn_2_8_3_units, TranslationUnit, UnitFamily};
-use crate::units::GIB;
+use wheelwright_base::units::GIB;
 
 /// What a flash-attn translation unit instantiates, from its file name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -210,7 +210,7 @@ pub struct CostModel {
 
 impl CostModel {
     /// The model calibrated on the embedded measurements.
-    pub(crate) fn measured() -> Self {
+    pub fn measured() -> Self {
         let log = parse_ninja_log(measurements::REAL_BUILD_NINJA_LOG);
         let tus: Vec<TuMeasurement> = parse_jsonl(measurements::TU_JSONL);
         let (serial_share, thread_memory_growth) =

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cost::{self, CostModel};
 use super::{fa3_cost, measurements, recipe};
-use crate::finding::{Finding, Severity};
+use wheelwright_base::finding::{Finding, Severity};
 
 /// Where the units' costs came from: the JSON says which units are not
 /// measured and how their cost was found.

@@ -40,7 +40,7 @@ use std::collections::BTreeMap;
 
 use super::archs::CudaVersion;
 use super::recipe::{TranslationUnit, UnitFamily};
-use crate::finding::{Finding, Severity};
+use wheelwright_base::finding::{Finding, Severity};
 
 /// hopper/setup.py's `NVCC_THREADS` when unset.
 pub const FA3_DEFAULT_NVCC_THREADS: u32 = 2;

@@ -13,9 +13,9 @@ use super::{
     PlanRequest, MEMORY_MARGIN_FRACTION, MEMORY_MARGIN_MIN_BYTES, MEMORY_OVER_CEILING, SMALL_HOST,
     SMALL_HOST_MARGIN_FRACTION, SMALL_HOST_MARGIN_MIN_BYTES,
 };
-use crate::facts::Facts;
-use crate::finding::{Finding, Severity};
-use crate::units::{format_bytes, format_duration, GIB};
+use wheelwright_base::facts::Facts;
+use wheelwright_base::finding::{Finding, Severity};
+use wheelwright_base::units::{format_bytes, format_duration, GIB};
 
 /// The memory a plan may use and what it was taken from.
 #[derive(Debug, Clone, PartialEq)]

@@ -12,8 +12,8 @@
 
 use super::archs::{parse_arch_list, CudaVersion};
 use super::PlanError;
-use crate::facts::{Compiler, Cuda, Facts, Gpu, Host, Ninja, Python, Torch, FACTS_SCHEMA_VERSION};
-use crate::units::GIB;
+use wheelwright_base::facts::{Compiler, Cuda, Facts, Gpu, Host, Ninja, Python, Torch, FACTS_SCHEMA_VERSION};
+use wheelwright_base::units::GIB;
 
 /// What is known about a host; every field optional.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -259,7 +259,7 @@ impl HostSpec {
                 cuda_available: false,
             });
             let version = self.torch.clone().unwrap_or(base.version);
-            let (major, minor) = crate::support::major_minor(&version)
+            let (major, minor) = wheelwright_base::support::major_minor(&version)
                 .ok_or_else(|| bad("--torch", &version, "a version like `2.7`"))?;
             let cuda = match &self.torch_cuda {
                 Some(c) => Some(cuda_version("--torch-cuda", c)?.to_string()),

@@ -1,4 +1,4 @@
-//! Build planning: from a [`Recipe`] and the host's [`Facts`] to a [`Plan`]:
+//! wheelwright-plan: build planning, from a [`Recipe`] and the host's [`Facts`] to a [`Plan`]:
 //! the CUDA archs, MAX_JOBS and NVCC_THREADS chosen by simulating the build
 //! with a measured cost model, the build's environment, predictions for the
 //! plan and for two baselines, and preflight findings with fixes.
@@ -23,11 +23,21 @@
 //! compile fits under the smaller one-job margin ([`small_host_margin`]):
 //! MAX_JOBS=1 with a warning that names the expected time; only a host where
 //! the largest unit cannot fit is refused.
+//!
+//! The planner reads [`Facts`] (wheelwright-base's type) and never detects,
+//! builds or publishes: the matrix's lookup of already published wheels
+//! fetches through wheelwright-base's [`Fetch`](wheelwright_base::net::Fetch)
+//! trait, and [`archs`] is wheelwright-base's, re-exported here.
 
-pub mod archs;
+#![warn(missing_docs)]
+
+#[cfg(test)]
+use wheelwright_test_support as test_support;
+
+pub use wheelwright_base::archs;
 pub(crate) mod baselines;
 mod build_env;
-pub(crate) mod calibrate;
+pub mod calibrate;
 mod contract;
 pub(crate) mod cost;
 pub mod cost_sources;
@@ -37,13 +47,13 @@ mod host_fit;
 pub mod hypothetical;
 pub mod matrix;
 pub mod measurements;
-pub(crate) mod preflight;
+pub mod preflight;
 pub mod published;
 pub mod recipe;
 mod schedule_basis;
 pub(crate) mod search;
 pub mod setup_py;
-pub(crate) mod simulate;
+pub mod simulate;
 pub(crate) mod targets;
 pub mod validation;
 
@@ -66,9 +76,9 @@ use build_env::{build_env, BuildKind};
 use host_fit::{choose_setting, memory_in_use_finding, MemoryBudget};
 use search::Space;
 
-use crate::facts::Facts;
-use crate::finding::{Finding, Severity};
-use crate::units::GIB;
+use wheelwright_base::facts::Facts;
+use wheelwright_base::finding::{Finding, Severity};
+use wheelwright_base::units::GIB;
 
 /// Version of the `Plan` JSON contract.
 pub const PLAN_SCHEMA_VERSION: u32 = 1;
@@ -104,7 +114,7 @@ pub struct PlanRequest {
     /// (the margin is still taken off).
     pub memory_limit_override: Option<u64>,
     /// This host's compile speed from an earlier build here
-    /// ([`crate::builder::BuildReport::speed_calibration`]); without it, times
+    /// (wheelwright-job's `BuildReport::speed_calibration`); without it, times
     /// are the measured machine's.
     pub speed: Option<SpeedCalibration>,
     /// The environment the build will see, as far as recipes read it

@@ -11,7 +11,7 @@
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::units::MIB;
+use wheelwright_base::units::MIB;
 
 /// `fa2_tu_h100.jsonl`: one compiled TU per line.
 pub const TU_JSONL: &str = include_str!("../data/fa2_tu_h100.jsonl");

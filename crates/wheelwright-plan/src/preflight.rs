@@ -19,21 +19,23 @@ use std::collections::BTreeMap;
 
 use super::archs::CudaVersion;
 use super::recipe::{Recipe, FLASH_ATTN_MIN_CUDA};
-use crate::env_vars;
-use crate::facts::{Compiler, Facts};
-use crate::finding::{Finding, Severity};
-use crate::units::{format_bytes, GIB, MIB};
+use wheelwright_base::env_vars;
+use wheelwright_base::facts::{Compiler, Facts};
+use wheelwright_base::finding::{Finding, Severity};
+use wheelwright_base::units::{format_bytes, GIB, MIB};
 
 /// The findings of the toolchain checks and the variables they add to the
 /// plan's environment.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Preflight {
+pub struct Preflight {
+    /// What the checks found, with fixes.
     pub findings: Vec<Finding>,
+    /// Variables the fixes set (CC/CXX/NVCC_CCBIN for an older gcc).
     pub env: BTreeMap<String, String>,
 }
 
 /// Run the toolchain checks for `recipe` on `facts`.
-pub(crate) fn check_toolchain(facts: &Facts, recipe: &Recipe) -> Preflight {
+pub fn check_toolchain(facts: &Facts, recipe: &Recipe) -> Preflight {
     let mut out = Preflight::default();
     check_cuda(facts, recipe, &mut out);
     check_torch(facts, &mut out);
@@ -101,7 +103,7 @@ fn check_cuda(facts: &Facts, recipe: &Recipe, out: &mut Preflight) {
 /// nvcc's major from an index PyTorch really publishes (the support table).
 fn torch_for_nvcc_fix(torch: CudaVersion, nvcc: CudaVersion, facts: &Facts) -> String {
     let installed = facts.torch.as_ref().map(|t| t.version.as_str());
-    let other = match crate::support::torch_install_command(nvcc, installed) {
+    let other = match wheelwright_base::support::torch_install_command(nvcc, installed) {
         Some(cmd) => format!("install torch built for CUDA {}.x (`{cmd}`)", nvcc.major),
         None => format!(
             "no torch release is built for CUDA {}.x at or below {nvcc}, so use the toolkit",
@@ -152,7 +154,7 @@ fn check_torch(facts: &Facts, out: &mut Preflight) {
 
 /// The compiler a build uses by default: the first gcc-family compiler
 /// detection lists (it lists `CC`/`CXX` first, then PATH in order).
-pub(crate) fn default_gcc(facts: &Facts) -> Option<&Compiler> {
+pub fn default_gcc(facts: &Facts) -> Option<&Compiler> {
     facts
         .compilers
         .iter()
@@ -274,7 +276,7 @@ pub(crate) fn check_disk(facts: &Facts, needed: u64) -> Option<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::hypothetical::HostSpec;
+    use crate::hypothetical::HostSpec;
 
     fn facts() -> Facts {
         HostSpec::default().hypothetical_facts().unwrap().0

@@ -1,7 +1,7 @@
 //! Which wheels are already published, for `plan --matrix --skip-published`:
 //! the wheel file names in a listing.
 //!
-//! The source is a URL (fetched through the [`Network`] trait with a short
+//! The source is a URL (fetched through the [`Fetch`] trait with a short
 //! connect timeout), a directory (a wheelhouse: its `*.whl` files) or a file
 //! (a saved listing). A listing can be GitHub's release JSON
 //! (`/repos/O/R/releases/tags/T`: `assets[].name`), a PEP 503 simple index page
@@ -13,8 +13,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::builder::wheel::WheelName;
-use crate::net::{is_http_url, FetchOptions, NetError, Network};
+use wheelwright_wheel::file::WheelName;
+use wheelwright_base::net::{is_http_url, Fetch, FetchOptions, NetError};
 
 /// Why the published wheels could not be listed.
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +77,7 @@ pub fn wheel_names_in(text: &str) -> BTreeSet<String> {
 /// dir, removed after), a directory or a listing file.
 pub fn published_wheels(
     source: &str,
-    net: &dyn Network,
+    net: &dyn Fetch,
 ) -> Result<BTreeSet<String>, PublishedError> {
     if is_http_url(source) {
         let scratch = tempfile::Builder::new()
@@ -121,7 +121,7 @@ pub fn published_wheels(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::{Fetched, Offline};
+    use wheelwright_base::net::{Fetched, Offline};
 
     const W: &str = "flash_attn-2.8.3+cu12torch2.8cxx11abiTRUE-cp312-cp312-linux_x86_64.whl";
 
@@ -145,7 +145,7 @@ mod tests {
 
     /// A network that serves files of a directory, as a release download would.
     struct Files(PathBuf);
-    impl Network for Files {
+    impl Fetch for Files {
         fn fetch(&self, url: &str, dest: &Path, _: &FetchOptions) -> Result<Fetched, NetError> {
             let name = url.rsplit('/').next().unwrap_or_default();
             let from = self.0.join(name);

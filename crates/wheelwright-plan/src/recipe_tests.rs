@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::*;
 use crate::test_support::write_file;
-use crate::units::GIB;
+use wheelwright_base::units::GIB;
 
 const MAIN_FILES: &str = include_str!("fixtures/flash-attn-main/files.txt");
 const MAIN_SETUP: &str = include_str!("fixtures/flash-attn-main/setup.py");

@@ -4,7 +4,7 @@
 
 use super::search::{self, Space};
 use super::{recipe, simulate, CostModel, Order, Plan, PlanError, PlanRequest, Recipe};
-use crate::env_vars;
+use wheelwright_base::env_vars;
 
 /// The simulated schedule of `plan` (its jobs, threads, gencodes and CPUs):
 /// every unit's start and end in ninja's order, to compare with a real
@@ -35,7 +35,7 @@ pub struct ScheduleBasis {
     /// The plan's host-speed factor (1.0 uncalibrated).
     pub speed: f64,
     /// The order the build starts the units in: [`Order::LongestFirst`] when
-    /// the runner reorders ninja's manifest ([`crate::builder::ninja_order`]).
+    /// the runner reorders ninja's manifest (wheelwright-build's `ninja_order`).
     pub order: Order,
 }
 
@@ -64,7 +64,7 @@ impl ScheduleBasis {
 
     /// The units' source paths, longest compile first by the cost model at
     /// `threads` (ties keep ninja's order): the ranking the runner hands to
-    /// ninja ([`crate::builder::ninja_order`]).
+    /// ninja (wheelwright-build's `ninja_order`).
     pub fn longest_first_sources(&self, threads: u32) -> Vec<String> {
         let model = CostModel::measured().with_speed(self.speed);
         let threads = if self.threads_honoured { threads } else { 1 };

@@ -33,6 +33,9 @@ pub enum Order {
 /// When one job ran in the simulation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+// Its fields say what they are (a unit's name, its start and end in
+// seconds); doc comments would also change the committed Plan schema.
+#[allow(missing_docs)]
 pub struct SimulatedJob {
     pub name: String,
     pub start_seconds: f64,
@@ -178,7 +181,7 @@ pub fn simulate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::units::GIB;
+    use wheelwright_base::units::GIB;
 
     fn job(name: &str, secs: f64, gib: u64) -> JobCost {
         JobCost {

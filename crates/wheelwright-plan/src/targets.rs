@@ -13,8 +13,8 @@ use super::archs::{
 use super::build_env::BuildKind;
 use super::recipe::{Recipe, SourceUnits, FLASH_ATTN_DEFAULT_ARCHS, TORCH_EXT_DEFAULT_ARCHS};
 use super::{fa3, PlanError, PlanRequest};
-use crate::facts::Facts;
-use crate::finding::{Finding, Severity};
+use wheelwright_base::facts::Facts;
+use wheelwright_base::finding::{Finding, Severity};
 
 /// flash-attn 3's archs, fixed by hopper/setup.py: sm_80 (its sm_80 kernels
 /// only when not disabled, its helpers always) and sm_90a.

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::test_support::write_file;
-use crate::units::{format_duration, GIB};
+use wheelwright_base::units::{format_duration, GIB};
 
 fn host(cpus: u32, memory_gib: u64) -> HostSpec {
     HostSpec {
@@ -217,7 +217,7 @@ fn too_new_gcc_puts_the_compiler_into_the_env() {
     };
     let mut f = facts(&spec);
     for (name, major) in [("gcc", 11), ("g++", 11)] {
-        f.compilers.push(crate::facts::Compiler {
+        f.compilers.push(wheelwright_base::facts::Compiler {
             path: format!("/usr/bin/{name}-{major}"),
             name: name.into(),
             version: format!("{major}.4.0"),

@@ -1,11 +1,24 @@
-//! The one wrapper every subprocess goes through.
+//! wheelwright-process: the one wrapper every subprocess of wheelwright goes
+//! through, and the supervision that stops a build's whole process tree.
 //!
-//! It keeps the command line, the exit status or signal and the tail of
+//! The wrapper (this crate's root: [`run`], [`run_cancellable`],
+//! [`run_supervised`], [`Output`], [`ProcessError`]) keeps the command line, the exit status or signal and the tail of
 //! stdout/stderr, so an error says exactly what ran and how it ended, and it
 //! enforces a timeout so a hung tool (a stuck `nvidia-smi`) never hangs us,
 //! nor does a tool that exits but leaves a child holding its output open.
 //! With a [`Supervisor`] ([`run_supervised`]) the command runs under
 //! wheelwright's supervisor, so its tree dies with us even after `kill -9`.
+//!
+//! - [`supervisor`]: the program between wheelwright and a build that kills
+//!   the build's tree when wheelwright dies;
+//! - [`tree`]: a process tree found from `/proc` and stopped as one.
+//!
+//! Linux only (`/proc`, process groups, `PR_SET_PDEATHSIG`); it prints nothing.
+
+#![warn(missing_docs)]
+
+pub mod supervisor;
+pub mod tree;
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -18,7 +31,7 @@ use std::os::unix::process::CommandExt;
 
 use wait_timeout::ChildExt;
 
-use crate::sinks::redact::redact_secrets;
+use wheelwright_base::redact::redact_secrets;
 use crate::supervisor::{console_stdio, Supervisor};
 
 /// Lines of output kept in an error message.
@@ -29,30 +42,50 @@ const KILL_GRACE: Duration = Duration::from_secs(1);
 /// How often a running command is checked for cancellation.
 const CANCEL_POLL: Duration = Duration::from_millis(100);
 /// The grace a supervised command's tree gets between SIGTERM and SIGKILL.
-pub(crate) const SUPERVISED_GRACE: Duration = Duration::from_secs(2);
+pub const SUPERVISED_GRACE: Duration = Duration::from_secs(2);
 
 /// Why a command could not give us its output.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
+    /// The program could not be started (not found, not executable).
     #[error("could not start `{command}`: {source}")]
     Spawn {
+        /// The command line.
         command: String,
+        /// Why it could not start.
         #[source]
         source: std::io::Error,
     },
+    /// It ran past its timeout and was killed.
     #[error("`{command}` did not finish within {timeout:?} and was killed")]
-    Timeout { command: String, timeout: Duration },
+    Timeout {
+        /// The command line.
+        command: String,
+        /// The time it was given.
+        timeout: Duration,
+    },
+    /// It ended with a failure status ([`Output::check`]).
     #[error("`{command}` failed ({status}){tail}")]
     Failed {
+        /// The command line.
         command: String,
+        /// `exit code 1`, `signal 9`.
         status: String,
+        /// The tail of its output, for the message (empty or starting with a newline).
         tail: String,
     },
+    /// The caller's cancel flag was set: it was stopped and reaped.
     #[error("`{command}` was cancelled and killed")]
-    Cancelled { command: String },
+    Cancelled {
+        /// The command line.
+        command: String,
+    },
+    /// Waiting for it failed.
     #[error("waiting for `{command}` failed: {source}")]
     Wait {
+        /// The command line.
         command: String,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
@@ -60,23 +93,27 @@ pub enum ProcessError {
 
 /// What a finished command printed and how it ended.
 #[derive(Debug, Clone)]
-pub(crate) struct Output {
+pub struct Output {
+    /// The command line, as shown in messages (secrets masked).
     pub command: String,
     /// Exit code; `None` when a signal ended it.
     pub code: Option<i32>,
     /// The signal that ended it, if any.
     pub signal: Option<i32>,
+    /// Everything the command wrote to stdout.
     pub stdout: String,
+    /// Everything the command wrote to stderr.
     pub stderr: String,
 }
 
 impl Output {
-    pub(crate) fn success(&self) -> bool {
+    /// It exited with status 0.
+    pub fn success(&self) -> bool {
         self.code == Some(0)
     }
 
     /// `exit status 1` or `killed by signal 9`.
-    pub(crate) fn status_text(&self) -> String {
+    pub fn status_text(&self) -> String {
         match (self.code, self.signal) {
             (Some(c), _) => format!("exit status {c}"),
             (None, Some(s)) => format!("killed by signal {s}"),
@@ -86,7 +123,7 @@ impl Output {
 
     /// The last `n` lines of stderr, or of stdout when stderr has nothing to
     /// show: where a failed command usually says why.
-    pub(crate) fn error_tail(&self, n: usize) -> String {
+    pub fn error_tail(&self, n: usize) -> String {
         let tail = tail_lines(&self.stderr, n);
         if tail.trim().is_empty() {
             tail_lines(&self.stdout, n)
@@ -96,12 +133,12 @@ impl Output {
     }
 
     /// The last `n` lines of stdout followed by stderr.
-    pub(crate) fn combined_tail(&self, n: usize) -> String {
+    pub fn combined_tail(&self, n: usize) -> String {
         tail_lines(&format!("{}{}", self.stdout, self.stderr), n)
     }
 
     /// Turn a non-zero exit into [`ProcessError::Failed`] with the output's tail.
-    pub(crate) fn check(self) -> Result<Output, ProcessError> {
+    pub fn check(self) -> Result<Output, ProcessError> {
         if self.success() {
             return Ok(self);
         }
@@ -121,14 +158,14 @@ impl Output {
 
 /// The last `n` lines of a tool's output, for a message: tokens and URL
 /// passwords in them are masked, since messages get printed and stored.
-pub(crate) fn tail_lines(text: &str, n: usize) -> String {
+pub fn tail_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     redact_secrets(&lines[lines.len().saturating_sub(n)..].join("\n")).into_owned()
 }
 
 /// The JSON on the last non-empty line of `stdout`: how the embedded Python
 /// scripts answer, after whatever the interpreter printed before.
-pub(crate) fn parse_last_line_json<T: serde::de::DeserializeOwned>(
+pub fn parse_last_line_json<T: serde::de::DeserializeOwned>(
     stdout: &str,
 ) -> serde_json::Result<T> {
     let last = stdout
@@ -141,7 +178,7 @@ pub(crate) fn parse_last_line_json<T: serde::de::DeserializeOwned>(
 
 /// A command line as a user would type it, for messages, with secrets in it
 /// (a `--find-links https://user:password@host/`) masked.
-pub(crate) fn display_command(cmd: &Command) -> String {
+pub fn display_command(cmd: &Command) -> String {
     let mut parts = vec![cmd.get_program().to_string_lossy().into_owned()];
     let args: Vec<_> = cmd.get_args().collect();
     parts.extend(args.iter().enumerate().map(|(i, a)| {
@@ -166,14 +203,14 @@ pub(crate) fn display_command(cmd: &Command) -> String {
 /// failing to start and running past `timeout` are. The timeout covers the
 /// output too: a command that exits but leaves a child holding its stdout or
 /// stderr open (`tool &`) gets its process group killed at the deadline.
-pub(crate) fn run(cmd: &mut Command, timeout: Duration) -> Result<Output, ProcessError> {
+pub fn run(cmd: &mut Command, timeout: Duration) -> Result<Output, ProcessError> {
     run_cancellable(cmd, timeout, &AtomicBool::new(false))
 }
 
 /// [`run`], and when `cancel` becomes true (SIGINT/SIGTERM seen by the
 /// caller) the command's process group is killed and the result is
 /// [`ProcessError::Cancelled`].
-pub(crate) fn run_cancellable(
+pub fn run_cancellable(
     cmd: &mut Command,
     timeout: Duration,
     cancel: &AtomicBool,
@@ -185,7 +222,7 @@ pub(crate) fn run_cancellable(
 /// whole tree (processes that left its group or session too) is stopped when
 /// it is cancelled, times out, or when this process dies. Messages show the
 /// command itself, not the supervisor.
-pub(crate) fn run_supervised(
+pub fn run_supervised(
     cmd: &mut Command,
     timeout: Duration,
     cancel: &AtomicBool,
@@ -269,7 +306,7 @@ fn stop(child: &mut std::process::Child, supervised: bool) {
 }
 
 /// SIGKILL the process group led by `pid`.
-pub(crate) fn kill_group(pid: u32) {
+pub fn kill_group(pid: u32) {
     use nix::sys::signal::{killpg, Signal};
     use nix::unistd::Pid;
     let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);

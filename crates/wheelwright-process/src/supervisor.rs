@@ -38,7 +38,7 @@
 //!
 //! Without a supervisor (a library user whose program does not answer
 //! [`SUBCOMMAND`]), a cancel still stops the tree by process group, parent
-//! pid and the build's marker variable ([`crate::env_vars::WHEELWRIGHT_BUILD_ID`]), but a
+//! pid and the build's marker variable ([`wheelwright_base::env_vars::WHEELWRIGHT_BUILD_ID`]), but a
 //! `setsid` daemon that cleared its environment is missed, and after
 //! `kill -9` of the caller nothing is stopped.
 
@@ -56,7 +56,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{getpid, getppid, Pid};
 
-use crate::builder::tree::{descendants, list_processes};
+pub use crate::tree::names;
+use crate::tree::{descendants, list_processes};
 
 /// The first argument that makes a program act as the supervisor.
 pub const SUBCOMMAND: &str = "__supervise";
@@ -324,17 +325,8 @@ fn orphan_message(opts: &SuperviseOptions, stopped: &Stopped) -> String {
     text
 }
 
-/// `nvcc (123), cc1plus (124)`.
-pub fn names(killed: &BTreeMap<u32, String>) -> String {
-    killed
-        .iter()
-        .map(|(pid, comm)| format!("{comm} ({pid})"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// The token in a fence file: exactly 32 lowercase hex digits (what
-/// [`crate::sinks::github::random_token`] makes), so a file the build
+/// [`wheelwright_base::text::random_token`] makes), so a file the build
 /// rewrote can never make the supervisor print a workflow command.
 pub fn read_fence_token(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;

@@ -17,22 +17,26 @@ use nix::errno::Errno;
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 
-use crate::env_vars;
+use wheelwright_base::env_vars;
 
 /// One line of `/proc/PID/stat`, the fields we need.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ProcStat {
+pub struct ProcStat {
+    /// The process id.
     pub pid: u32,
+    /// The command name (at most 15 bytes, as the kernel keeps it).
     pub comm: String,
     /// `R`, `S`, `Z` (zombie), ...
     pub state: char,
+    /// The parent's pid.
     pub ppid: u32,
+    /// The process group.
     pub pgrp: u32,
 }
 
 /// Parse `/proc/PID/stat`: `pid (comm) state ppid pgrp ...`; `comm` may hold
 /// spaces and parentheses, so split at the last `)`.
-pub(crate) fn parse_stat(text: &str) -> Option<ProcStat> {
+pub fn parse_stat(text: &str) -> Option<ProcStat> {
     let open = text.find('(')?;
     let close = text.rfind(')')?;
     let pid = text[..open].trim().parse().ok()?;
@@ -51,7 +55,7 @@ pub(crate) fn parse_stat(text: &str) -> Option<ProcStat> {
 }
 
 /// Every process visible in `/proc` (those that vanish while we read are skipped).
-pub(crate) fn list_processes() -> Vec<ProcStat> {
+pub fn list_processes() -> Vec<ProcStat> {
     let Ok(dir) = fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -68,7 +72,7 @@ pub(crate) fn list_processes() -> Vec<ProcStat> {
 }
 
 /// Pids of all descendants of `root` (not `root` itself) in a process list.
-pub(crate) fn descendants(root: u32, procs: &[ProcStat]) -> BTreeSet<u32> {
+pub fn descendants(root: u32, procs: &[ProcStat]) -> BTreeSet<u32> {
     let mut found = BTreeSet::new();
     let mut frontier = vec![root];
     while let Some(parent) = frontier.pop() {
@@ -92,8 +96,10 @@ fn has_marker(pid: u32, entry: &[u8]) -> bool {
 /// The processes of one build: its group leader (our direct child) and the
 /// marker value its environment carries.
 #[derive(Debug, Clone)]
-pub(crate) struct BuildTree {
+pub struct BuildTree {
+    /// The group leader's pid.
     pub leader: u32,
+    /// The value of [`env_vars::WHEELWRIGHT_BUILD_ID`] in the tree's environment.
     pub marker_value: String,
     /// The leader is wheelwright's supervisor ([`crate::supervisor`]): it is
     /// spared the SIGKILL, so that it reaps the tree and exits by itself.
@@ -101,7 +107,8 @@ pub(crate) struct BuildTree {
 }
 
 impl BuildTree {
-    pub(crate) fn new(leader: u32, marker_value: impl Into<String>) -> Self {
+    /// The tree led by `leader` whose processes carry `marker_value`.
+    pub fn new(leader: u32, marker_value: impl Into<String>) -> Self {
         BuildTree {
             leader,
             marker_value: marker_value.into(),
@@ -110,14 +117,14 @@ impl BuildTree {
     }
 
     /// A tree led by the supervisor.
-    pub(crate) fn supervised(mut self) -> Self {
+    pub fn supervised(mut self) -> Self {
         self.supervised = true;
         self
     }
 
     /// Live (non-zombie) members other than this process: the group, the
     /// descendants of the leader, and every process carrying the marker.
-    pub(crate) fn members(&self) -> BTreeSet<u32> {
+    pub fn members(&self) -> BTreeSet<u32> {
         let procs = list_processes();
         let me = std::process::id();
         let entry =
@@ -143,7 +150,7 @@ impl BuildTree {
     }
 
     /// Send `signal` to the group and to every member; returns how many were signalled.
-    pub(crate) fn signal(&self, signal: Signal) -> usize {
+    pub fn signal(&self, signal: Signal) -> usize {
         let members = self.members();
         let _ = killpg(Pid::from_raw(self.leader as i32), signal);
         for pid in &members {
@@ -155,7 +162,7 @@ impl BuildTree {
     /// SIGTERM the tree, wait up to `grace` for it to go, then SIGKILL whatever
     /// is left (looking again, for processes started during the grace period).
     /// Returns what was done, for the log.
-    pub(crate) fn terminate(&self, grace: Duration) -> TerminateSummary {
+    pub fn terminate(&self, grace: Duration) -> TerminateSummary {
         let termed = self.signal(Signal::SIGTERM);
         let deadline = Instant::now() + grace;
         let mut summary = TerminateSummary {
@@ -206,7 +213,7 @@ impl BuildTree {
 
 /// How a tree was stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TerminateSummary {
+pub struct TerminateSummary {
     /// Processes sent SIGTERM.
     pub terminated: usize,
     /// Processes still alive after the grace period, sent SIGKILL: pid and name.
@@ -216,7 +223,7 @@ pub(crate) struct TerminateSummary {
 impl TerminateSummary {
     /// What happened, for the log: `sent SIGTERM to 3 process(es)`, and the
     /// names of those that outlived the grace and were killed.
-    pub(crate) fn describe(&self, grace: Duration) -> String {
+    pub fn describe(&self, grace: Duration) -> String {
         let mut text = format!("sent SIGTERM to {} process(es)", self.terminated);
         if self.killed.is_empty() {
             text.push_str(&format!("; all ended within the grace of {grace:.0?}"));
@@ -224,7 +231,7 @@ impl TerminateSummary {
             text.push_str(&format!(
                 "; {} did not stop within {grace:.0?} of SIGTERM and were killed with SIGKILL: {}",
                 self.killed.len(),
-                crate::supervisor::names(&self.killed)
+                names(&self.killed)
             ));
         }
         text
@@ -232,7 +239,7 @@ impl TerminateSummary {
 }
 
 /// Whether a process exists (a zombie counts as gone).
-pub(crate) fn is_alive(pid: u32) -> bool {
+pub fn is_alive(pid: u32) -> bool {
     if kill(Pid::from_raw(pid as i32), None) == Err(Errno::ESRCH) {
         return false;
     }
@@ -240,6 +247,15 @@ pub(crate) fn is_alive(pid: u32) -> bool {
         Ok(text) => parse_stat(&text).is_some_and(|s| s.state != 'Z' && s.state != 'X'),
         Err(_) => false,
     }
+}
+
+/// `nvcc (123), cc1plus (124)`.
+pub fn names(killed: &BTreeMap<u32, String>) -> String {
+    killed
+        .iter()
+        .map(|(pid, comm)| format!("{comm} ({pid})"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Writing into a published folder without ever leaving a half-written file
 //! or writing through a symlink: each file is written by
-//! [`wheelwright_core::safe_write`] (a temp file created exclusively,
+//! [`wheelwright_base::safe_write`] (a temp file created exclusively,
 //! which never follows a link, beside its destination, then renamed over it:
 //! a rename replaces a link itself, not its target). Folders below the
 //! published root are created one component at a time and refused when one
@@ -49,7 +49,7 @@ pub fn ensure_dir(root: &Path, rel: &Path) -> io::Result<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use wheelwright_core::safe_write::{copy_atomically, write_atomically};
+    use wheelwright_base::safe_write::{copy_atomically, write_atomically};
 
     use super::*;
 

@@ -1,6 +1,6 @@
 //! wheelwright-publish: everything of wheelwright that needs the network.
 //!
-//! It implements [`wheelwright_core::net::Network`] ([`HttpNetwork`]: fetching
+//! It implements [`wheelwright_job::net::Network`] ([`HttpNetwork`]: fetching
 //! a URL with timeouts, proxies and the system's CA store) and publishes
 //! checked wheels: a GitHub release (octocrab for the API, our own upload
 //! POST), a static PEP 503 index with one root per variant, a wheelhouse, and

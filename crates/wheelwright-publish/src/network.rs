@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use wheelwright_core::net::{FetchOptions, Fetched, NetError, Network};
-use wheelwright_core::publish::{
+use wheelwright_job::net::{Fetch, FetchOptions, Fetched, NetError, Network};
+use wheelwright_job::publish::{
     GithubReleaseTarget, PublishReport, PublishTargets, PublishedFile,
 };
 
@@ -137,7 +137,7 @@ impl HttpNetwork {
     }
 }
 
-impl Network for HttpNetwork {
+impl Fetch for HttpNetwork {
     fn fetch(&self, url: &str, dest: &Path, opts: &FetchOptions) -> Result<Fetched, NetError> {
         let client = self.client()?.with_timeouts(
             opts.connect_timeout,
@@ -148,7 +148,9 @@ impl Network for HttpNetwork {
         self.block_on(async { client.download(&req, dest).await })?
             .map_err(net_error)
     }
+}
 
+impl Network for HttpNetwork {
     /// Publish through [`crate::publish()`] (wheelhouse, static index, and the
     /// other targets as that function serves them).
     fn publish(

@@ -8,17 +8,17 @@
 use std::path::{Path, PathBuf};
 
 use std::time::Duration;
-use wheelwright_core::builder::{BuildReport, Outcome};
-use wheelwright_core::digest::sha256_file;
+use wheelwright_job::report::{BuildReport, Outcome};
+use wheelwright_base::digest::sha256_file;
 
-use wheelwright_core::builder::wheel::WheelName;
-use wheelwright_core::net::{FetchOptions, Network};
-use wheelwright_core::publish::{
+use wheelwright_wheel::file::WheelName;
+use wheelwright_job::net::{Fetch, FetchOptions};
+use wheelwright_job::publish::{
     GithubReleaseTarget, PublishReport, PublishStatus, PublishTargets, PublishedFile, TargetKind,
     UploadTarget,
 };
-use wheelwright_core::wheel_check::retag::retag_wheel;
-use wheelwright_core::wheel_check::{check_wheel, CheckOptions, Purpose};
+use wheelwright_wheel::retag::retag_wheel;
+use wheelwright_wheel::{check_wheel, CheckOptions, Purpose};
 
 use crate::http::{HttpClient, HttpConfig};
 use crate::upload;
@@ -148,7 +148,7 @@ fn validate(targets: &PublishTargets) -> Result<(), PublishError> {
         })?;
     }
     if let Some(upload) = &targets.upload {
-        if !wheelwright_core::net::is_http_url(&upload.url) {
+        if !wheelwright_job::net::is_http_url(&upload.url) {
             return Err(PublishError::Usage {
                 message: format!("--index-url {}: not an http:// or https:// URL", upload.url),
             });
@@ -307,7 +307,7 @@ fn release_metadata(
 ) -> (Option<String>, Option<String>) {
     let dest = scratch.join(format!(
         "{}.metadata",
-        wheelwright_core::digest::sha256_bytes(url.as_bytes())
+        wheelwright_base::digest::sha256_bytes(url.as_bytes())
     ));
     let Ok(fetched) = net.fetch(url, &dest, &FetchOptions::default()) else {
         return (None, None);

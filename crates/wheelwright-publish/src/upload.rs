@@ -12,8 +12,8 @@
 
 use std::time::Duration;
 
-use wheelwright_core::env_vars;
-use wheelwright_core::publish::{PublishStatus, UploadTarget};
+use wheelwright_base::env_vars;
+use wheelwright_job::publish::{PublishStatus, UploadTarget};
 
 use crate::http::{display_url, HttpClient, Multipart, Request};
 use crate::index::html::encode_segment;

@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use wheelwright_core::publish::PublishStatus;
-use wheelwright_core::safe_write::{copy_atomically, write_atomically};
+use wheelwright_job::publish::PublishStatus;
+use wheelwright_base::safe_write::{copy_atomically, write_atomically};
 
 use crate::atomic::ensure_dir;
 use crate::wheel_file::WheelFile;
@@ -48,7 +48,7 @@ pub fn add_wheel(dir: &Path, wheel: &WheelFile, clobber: bool) -> Result<Added, 
             })
         }
         Ok(_) => {
-            let there = wheelwright_core::digest::sha256_file(&dest).map_err(io(&dest))?;
+            let there = wheelwright_base::digest::sha256_file(&dest).map_err(io(&dest))?;
             if there == wheel.sha256 {
                 (
                     PublishStatus::Skipped,

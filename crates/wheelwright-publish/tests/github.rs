@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use support::fake_github::{self, ApiFault, FakeGithub, UploadFault, GOOD_TOKEN};
 use support::{answer, Handler};
-use wheelwright_core::publish::{GithubReleaseTarget, PublishStatus, PublishedFile};
+use wheelwright_job::publish::{GithubReleaseTarget, PublishStatus, PublishedFile};
 use wheelwright_publish::github::{GithubConfig, GithubError, GithubRelease};
 use wheelwright_publish::http::{HttpClient, HttpConfig, Request, RetryPolicy};
 use wheelwright_publish::wheel_file::WheelFile;

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use support::{answer, Answer, Handler};
-use wheelwright_core::net::{FetchOptions, NetError, Network};
+use wheelwright_job::net::{Fetch, FetchOptions, NetError};
 use wheelwright_publish::http::{
     HttpClient, HttpConfig, HttpError, Multipart, Request, RetryPolicy,
 };

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use support::fake_github::{self, GOOD_TOKEN};
-use wheelwright_core::publish::{
+use wheelwright_job::publish::{
     GithubReleaseTarget, PublishStatus, PublishTargets, StaticIndexTarget, TargetKind,
 };
 use wheelwright_publish::wheel_file::WheelFile;

@@ -8,9 +8,9 @@ use std::fmt::Write as _;
 
 use super::github::{self, ActionsEnv, RunnerFileError};
 use super::redact_secrets;
-use crate::builder::BuildReport;
-use crate::finding::Finding;
-use crate::units::{format_bytes, format_duration};
+use wheelwright_job::report::BuildReport;
+use wheelwright_base::finding::Finding;
+use wheelwright_base::units::{format_bytes, format_duration};
 
 /// One finding as plain text: `error[id]: title`, then its message, place and fix.
 pub fn finding_text(out: &mut String, f: &Finding) {
@@ -212,11 +212,11 @@ pub fn show_on_github(
 /// `asset-urls` for `GITHUB_OUTPUT`: the http(s) URLs of the files a publish
 /// uploaded or found already there, one per line (none for failed files or
 /// local copies).
-pub fn publish_outputs(r: &crate::publish::PublishReport) -> String {
+pub fn publish_outputs(r: &wheelwright_job::publish::PublishReport) -> String {
     let urls: Vec<&str> = r
         .files
         .iter()
-        .filter(|f| f.status != crate::publish::PublishStatus::Failed)
+        .filter(|f| f.status != wheelwright_job::publish::PublishStatus::Failed)
         .filter_map(|f| f.url.as_deref())
         .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
         .collect();
@@ -226,7 +226,7 @@ pub fn publish_outputs(r: &crate::publish::PublishReport) -> String {
 /// On a runner, the publish's `asset-urls` ([`publish_outputs`]) appended to
 /// the file `GITHUB_OUTPUT` names (the Action's output); nothing elsewhere.
 pub fn publish_on_github(
-    r: &crate::publish::PublishReport,
+    r: &wheelwright_job::publish::PublishReport,
     env: &ActionsEnv,
 ) -> Result<(), github::env_files::EnvFileError> {
     match (&env.output, env.active) {
@@ -238,8 +238,9 @@ pub fn publish_on_github(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::builder::{Outcome, WheelInfo};
-    use crate::finding::Severity;
+    use wheelwright_build::Outcome;
+    use wheelwright_wheel::file::WheelInfo;
+    use wheelwright_base::finding::Severity;
 
     fn ninja_missing() -> Finding {
         Finding::new("ninja-missing", Severity::Warning, "t", "m", "f")

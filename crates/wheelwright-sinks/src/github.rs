@@ -18,22 +18,20 @@
 //!   masked ([`redact_secrets`]). The runner ends the stop at `TOKEN` in any
 //!   letter case, in either command form.
 
-use std::collections::hash_map::RandomState;
 use std::fmt::Write as _;
-use std::fs::File;
-use std::hash::{BuildHasher, Hasher};
-use std::io::Read;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::finding::Finding;
+use wheelwright_base::finding::Finding;
 
-use super::{truncate_chars, Summary};
+use wheelwright_base::text::truncate_chars;
 
-pub use super::redact::redact_secrets;
+use super::Summary;
+
+pub use wheelwright_base::env_files::{self, multiline_output};
+pub use wheelwright_base::redact::redact_secrets;
+pub use wheelwright_base::text::random_token;
 
 mod actions_env;
 mod echo;
-pub mod env_files;
 
 pub use actions_env::{write_findings_files, ActionsEnv, FindingsFileError, RunnerFileError};
 pub use echo::{write_untrusted, SafeEcho};
@@ -381,42 +379,6 @@ pub fn render_outputs(findings: &[Finding]) -> String {
     let json = serde_json::to_string_pretty(findings).unwrap_or_else(|_| "[]".to_string());
     out.push_str(&multiline_output("findings-json", &json));
     out
-}
-
-/// `name<<DELIM\nvalue\nDELIM\n` with a random delimiter not found in `value`.
-pub fn multiline_output(name: &str, value: &str) -> String {
-    let mut delim = format!("ghadelimiter_{}", random_token());
-    while value.contains(&delim) {
-        delim = format!("ghadelimiter_{}", random_token());
-    }
-    format!("{name}<<{delim}\n{value}\n{delim}\n")
-}
-
-/// 32 random hex characters from the OS (`/dev/urandom`). Where that cannot be
-/// read (a sandbox without `/dev`), std's hash keys, which the OS seeds from
-/// its own random source, key two SipHashes of a counter instead: never the
-/// time or the process id, which a build could guess.
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 16];
-    let from_os = File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
-    if from_os.is_err() {
-        bytes = keyed_random_bytes();
-    }
-    crate::digest::hex(&bytes)
-}
-
-/// The fallback of [`random_token`]: a counter hashed under std's secret,
-/// OS-seeded SipHash keys, a fresh pair of keys per half.
-fn keyed_random_bytes() -> [u8; 16] {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut bytes = [0u8; 16];
-    for half in bytes.chunks_mut(8) {
-        let mut h = RandomState::new().build_hasher();
-        h.write_u64(n);
-        half.copy_from_slice(&h.finish().to_le_bytes());
-    }
-    bytes
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::finding::{Finding, Severity};
+use wheelwright_base::finding::{Finding, Severity};
 
 #[derive(Debug, Serialize)]
 struct Issue<'a> {
@@ -51,7 +51,7 @@ pub fn fingerprint(f: &Finding, path: &str) -> String {
         h.update(part.as_bytes());
         h.update([0]);
     }
-    crate::digest::hex(&h.finalize())
+    wheelwright_base::digest::hex(&h.finalize())
 }
 
 /// The Code Quality report. Findings without a source file are reported

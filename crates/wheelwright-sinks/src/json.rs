@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::finding::Finding;
+use wheelwright_base::finding::Finding;
 
 use super::github::LEGACY_COMMAND_PREFIX;
 use super::Summary;
@@ -75,7 +75,7 @@ pub fn printable(json: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finding::Severity;
+    use wheelwright_base::finding::Severity;
 
     #[test]
     fn round_trips() {
@@ -106,7 +106,7 @@ mod tests {
         let text = render(std::slice::from_ref(&f));
         assert!(!text.contains("##["), "{text}");
         assert!(
-            crate::sinks::github::tests::runner_commands(&text).is_empty(),
+            crate::github::tests::runner_commands(&text).is_empty(),
             "{text}"
         );
         let back: Report = serde_json::from_str(&text).unwrap();

@@ -10,7 +10,7 @@
 
 use std::fmt::Write as _;
 
-use crate::finding::{Finding, Severity};
+use wheelwright_base::finding::{Finding, Severity};
 
 use super::Summary;
 
@@ -171,7 +171,7 @@ mod tests {
         let xml = render(&[f], "build.log");
         assert!(!xml.contains("##["), "{xml}");
         assert!(
-            crate::sinks::github::tests::runner_commands(&xml).is_empty(),
+            crate::github::tests::runner_commands(&xml).is_empty(),
             "{xml}"
         );
         assert!(

@@ -1,4 +1,4 @@
-//! Sinks: render findings for GitHub Actions, JSON, JUnit, GitLab Code Quality
+//! wheelwright-sinks: render findings for GitHub Actions, JSON, JUnit, GitLab Code Quality
 //! and plain text, a build's report for people and for the Action
 //! ([`build_report`]), a running job's console text ([`console`]), the
 //! host's and a plan's tables ([`tables`]), the other commands' reports
@@ -11,24 +11,29 @@
 //! by the values of the process's secret variables ([`redact::redact_secrets`],
 //! [`secrets`]).
 
+#![warn(missing_docs)]
+
+#[cfg(test)]
+use wheelwright_test_support as test_support;
+
 pub mod build_report;
 pub mod console;
 pub mod github;
 pub mod gitlab;
 pub mod json;
 pub mod junit;
-pub mod masking_writer;
-pub mod redact;
 pub mod reports;
-pub mod secrets;
 pub mod tables;
 pub mod text;
 
 use serde::{Deserialize, Serialize};
 
-use crate::finding::{Finding, Severity};
+use wheelwright_base::finding::{Finding, Severity};
 
-pub use redact::redact_secrets;
+// Masking is the library's, below every stage; the sinks show it where the
+// renderers are.
+pub use wheelwright_base::redact::redact_secrets;
+pub use wheelwright_base::{masking_writer, redact, secrets};
 
 /// The output formats a user can choose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,19 +175,6 @@ impl Summary {
     }
 }
 
-/// `s` cut to its first `max` characters (on a character boundary), with `…`
-/// added when cut.
-pub(crate) fn truncate_chars(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        None => s.to_string(),
-        Some((i, _)) => {
-            let mut t = s[..i].to_string();
-            t.push('…');
-            t
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,12 +205,6 @@ mod tests {
             let omitted = if f == Format::Github { 2 } else { 0 };
             assert_eq!(r.omitted, omitted, "{f:?}: ten errors per step");
         }
-    }
-
-    #[test]
-    fn truncate_respects_char_boundaries() {
-        assert_eq!(truncate_chars("héllo", 2), "hé…");
-        assert_eq!(truncate_chars("abc", 3), "abc");
     }
 
     #[test]

@@ -5,10 +5,12 @@
 
 use std::fmt::Write as _;
 
-use crate::publish::{PublishReport, PublishStatus};
-use crate::runner_setup::{CheckStatus, RunnerReport};
-use crate::setup::{SetupReport, StepStatus};
-use crate::wheel_check::{archs::OfficialArchVerdict, CheckRun, WheelCheck, WheelOutcome};
+use wheelwright_job::publish::{PublishReport, PublishStatus};
+use wheelwright_build::runner_setup::{CheckStatus, RunnerReport};
+use wheelwright_build::setup::{SetupReport, StepStatus};
+use wheelwright_wheel::archs::OfficialArchVerdict;
+use wheelwright_job::check::{CheckRun, WheelOutcome};
+use wheelwright_wheel::WheelCheck;
 
 /// The report for people: one line per check, then its fix and root commands.
 pub fn runner_check_text(r: &RunnerReport) -> String {

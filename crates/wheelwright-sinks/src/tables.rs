@@ -5,11 +5,11 @@
 
 use std::fmt::Write as _;
 
-use crate::facts::Facts;
-use crate::finding::Severity;
-use crate::plan::Plan;
-use crate::prebuilt;
-use crate::units::{format_bytes, format_duration};
+use wheelwright_base::facts::Facts;
+use wheelwright_base::finding::Severity;
+use wheelwright_plan::Plan;
+use wheelwright_job::prebuilt;
+use wheelwright_base::units::{format_bytes, format_duration};
 
 /// One line per section, for people.
 pub fn facts_table(f: &Facts) -> String {
@@ -269,7 +269,7 @@ fn prebuilt_line(facts: &Facts, plan: &Plan, base: &str) -> Option<String> {
     let version = plan
         .recipe_version
         .as_deref()
-        .unwrap_or(crate::plan::recipe::DEFAULT_FLASH_ATTN_VERSION);
+        .unwrap_or(wheelwright_plan::recipe::DEFAULT_FLASH_ATTN_VERSION);
     Some(match prebuilt::PrebuiltKey::for_host(facts, version) {
         Ok(key) => format!(
             "prebuilt   {} would match this host: {}",
@@ -327,8 +327,9 @@ fn row(out: &mut String, label: &str, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::Problem;
-    use crate::plan::{self, PlanRequest, Recipe};
+    use wheelwright_base::facts::Problem;
+    use wheelwright_plan as plan;
+    use wheelwright_plan::{PlanRequest, Recipe};
 
     /// Each problem of the probes is listed once, in the host's table.
     #[test]

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::finding::{Finding, Severity};
+use wheelwright_base::finding::{Finding, Severity};
 
 use super::Summary;
 

@@ -1,13 +1,10 @@
-//! What the unit tests of several modules share: the captured fixtures under
-//! `tests/fixtures/`, fake executables, detection options for a fake root, and
-//! the rule for a missing prerequisite (`tests/support/prerequisite.rs`).
+//! What the unit tests of wheelwright's crates share: the captured fixtures
+//! under `tests/fixtures/`, fake executables, the facts of an empty host, and
+//! the rule for a missing prerequisite (`tests/support/prerequisite.rs`). A
+//! dev-dependency only; detection options for a fake root are
+//! `wheelwright_detect::DetectOptions::isolated`.
 
-use std::collections::BTreeMap;
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-use crate::detect::DetectOptions;
 
 #[path = "../../wheelwright-core/tests/support/files.rs"]
 mod files;
@@ -15,7 +12,7 @@ pub use files::{write_executable, write_file};
 
 #[path = "../../wheelwright-core/tests/support/prerequisite.rs"]
 mod prerequisite;
-pub use prerequisite::prerequisite_missing;
+pub use prerequisite::{on_path, prerequisite_missing};
 
 /// The text of `tests/fixtures/<rel>`.
 pub fn fixture(rel: &str) -> String {
@@ -32,31 +29,13 @@ pub fn host_fixture(rel: &str) -> String {
 
 /// `name` on this machine's PATH, for the tests that run a real tool.
 pub fn real_tool(name: &str) -> Option<PathBuf> {
-    crate::detect::which(
-        name,
-        &std::env::var_os(crate::env_vars::PATH).unwrap_or_default(),
-    )
-}
-
-/// Options that read `root` and run tools from `path` only, with no followed
-/// variables, no Python probe, no NVML and a 5 s timeout.
-pub fn detect_options(root: &Path, path: &OsStr) -> DetectOptions {
-    DetectOptions {
-        root: root.to_path_buf(),
-        path: path.to_os_string(),
-        env: BTreeMap::new(),
-        python: None,
-        skip_python: true,
-        nvml: false,
-        disk_path: root.to_path_buf(),
-        timeout: Duration::from_secs(5),
-    }
+    on_path(name)
 }
 
 /// Facts of a host with nothing found: 8 CPUs, 32 GiB, no GPU, no CUDA, no
 /// compilers, no Python.
-pub fn empty_facts() -> crate::facts::Facts {
-    use crate::facts::{Facts, Host, FACTS_SCHEMA_VERSION};
+pub fn empty_facts() -> wheelwright_base::Facts {
+    use wheelwright_base::facts::{Facts, Host, FACTS_SCHEMA_VERSION};
     Facts {
         schema_version: FACTS_SCHEMA_VERSION,
         host: Host {

@@ -19,9 +19,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::fatbin::{CodeKind, DeviceCode};
-use crate::builder::report::BuildReport;
-use crate::plan::archs::{Arch, ArchError};
-use crate::plan::Plan;
+use wheelwright_base::archs::{Arch, ArchError};
 
 /// The device code a wheel must carry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,7 +49,7 @@ pub enum RequiredArchsError {
 impl RequiredArchs {
     /// Parse `80;90`, `8.0,9.0a`, `sm_80 sm_90`, `9.0+PTX` (SASS and PTX),
     /// `compute_90` (PTX only).
-    pub(crate) fn parse(list: &str, source: &str) -> Result<RequiredArchs, RequiredArchsError> {
+    pub fn parse(list: &str, source: &str) -> Result<RequiredArchs, RequiredArchsError> {
         let mut sass = Vec::new();
         let mut ptx = Vec::new();
         for item in list.split([',', ';', ' ']).map(str::trim) {
@@ -90,20 +88,18 @@ impl RequiredArchs {
         }
     }
 
-    /// The archs the build planned: each `-gencode arch=compute_X,code=Y` of
-    /// the plan (`code=sm_X` is SASS, `code=compute_X` PTX, `code=[a,b]`
-    /// both), else the plan's arch list as SASS.
-    pub(crate) fn from_report(report: &BuildReport) -> Result<RequiredArchs, RequiredArchsError> {
-        let plan = report.plan.as_ref().ok_or(RequiredArchsError::NoPlan)?;
-        Self::from_plan(plan, "report.json plan")
-    }
-
-    /// The archs `plan` compiles, as [`RequiredArchs::from_report`] reads
-    /// them; `source` says where the list came from.
-    pub fn from_plan(plan: &Plan, source: &str) -> Result<RequiredArchs, RequiredArchsError> {
+    /// The archs a build compiles: each `-gencode arch=compute_X,code=Y` of
+    /// `gencode_flags` (`code=sm_X` is SASS, `code=compute_X` PTX, `code=[a,b]`
+    /// both), else `archs` as SASS; `source` says where the list came from
+    /// (a plan's `gencode_flags` and `archs`).
+    pub fn from_gencodes(
+        gencode_flags: &[String],
+        archs: &[String],
+        source: &str,
+    ) -> Result<RequiredArchs, RequiredArchsError> {
         let mut sass = Vec::new();
         let mut ptx = Vec::new();
-        for flag in &plan.gencode_flags {
+        for flag in gencode_flags {
             let Some((_, codes)) = flag.split_once("code=") else {
                 continue;
             };
@@ -118,7 +114,7 @@ impl RequiredArchs {
             }
         }
         if sass.is_empty() && ptx.is_empty() {
-            for a in &plan.archs {
+            for a in archs {
                 sass.push(Arch::parse(a)?);
             }
         }
@@ -339,17 +335,6 @@ mod tests {
             compare_archs(&plain, &RequiredArchs::parse("90a", "t").unwrap()).missing,
             ["sm_90a"]
         );
-    }
-
-    #[test]
-    fn reads_the_plan_of_a_real_report() {
-        let report: BuildReport = serde_json::from_str(include_str!(
-            "../../../../bench/results/h200-full-build/report.json"
-        ))
-        .unwrap();
-        let r = RequiredArchs::from_report(&report).unwrap();
-        assert_eq!(r.sass, ["sm_90"]);
-        assert!(r.ptx.is_empty());
     }
 
     #[test]

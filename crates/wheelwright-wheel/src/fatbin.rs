@@ -19,7 +19,7 @@
 use object::ReadRef;
 use serde::{Deserialize, Serialize};
 
-use crate::plan::archs::Arch;
+use wheelwright_base::archs::Arch;
 
 /// The magic number of a fatbin container.
 pub(crate) const FATBIN_MAGIC: u32 = 0xBA55_ED50;

@@ -127,7 +127,7 @@ impl WheelInfo {
     pub fn from_file(path: &Path) -> io::Result<WheelInfo> {
         let mut file = File::open(path)?;
         let size = file.metadata()?.len();
-        let sha256 = crate::digest::sha256_reader(&mut file)?;
+        let sha256 = wheelwright_base::digest::sha256_reader(&mut file)?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

@@ -1,5 +1,6 @@
-//! `wheel check`: everything that can be verified about a wheel before it
-//! leaves the build machine, offline.
+//! wheelwright-wheel: `wheel check`, everything that can be verified about a
+//! wheel before it leaves the build machine, offline; [`retag`]; and wheel
+//! [`file`] names.
 //!
 //! - identity (`metadata`): PEP 427 file name, `WHEEL` tags and `METADATA`
 //!   name/version agree (PEP 440, local labels case-insensitive);
@@ -18,19 +19,25 @@
 //! [`check_wheel`], read [`WheelCheck::passed`] and its findings; before
 //! using flash-attn's own asset name, read [`WheelCheck::official_archs`].
 //!
-//! The modules named in parentheses are crate-private: what they find
-//! reaches callers through [`WheelCheck`].
+//! The modules named in parentheses are crate-private (but [`archs`], whose
+//! required list a caller builds, and [`torch`], whose probe it runs): what
+//! they find reaches callers through [`WheelCheck`]. The required archs come
+//! as data ([`RequiredArchs::parse`], [`RequiredArchs::from_gencodes`]); a
+//! build report's or a plan's are read above this crate (wheelwright-job's
+//! `check`), so checking a wheel needs no planner and no builder.
 
-pub(crate) mod archs;
+#![warn(missing_docs)]
+
+pub mod archs;
 pub(crate) mod elf;
 pub(crate) mod fatbin;
+pub mod file;
 pub(crate) mod metadata;
 pub(crate) mod policy;
 pub(crate) mod record;
-pub(crate) mod request;
 pub mod retag;
 pub(crate) mod symbols;
-pub(crate) mod torch;
+pub mod torch;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -39,15 +46,15 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::builder::wheel::{WheelName, WheelNameError};
-use crate::finding::{Finding, Severity};
-use archs::{compare_archs, official_arch_gap, ArchComparison, OfficialArchVerdict, RequiredArchs};
+use wheelwright_base::finding::{Finding, Severity};
+use archs::{compare_archs, official_arch_gap};
+pub use archs::{ArchComparison, OfficialArchVerdict, RequiredArchs, RequiredArchsError};
+pub use file::{normalize_name, WheelInfo, WheelName, WheelNameError};
 use elf::{is_elf, read_elf, Detail};
 use fatbin::{CodeKind, DeviceCode};
 pub use metadata::Purpose;
 use policy::{wheel_policy, PolicyReport};
 use record::{compare_record, parse_record, FileHasher};
-pub use request::{run_checks, CheckRequest, CheckRun, WheelOutcome};
 use symbols::{interpreter_symbols, resolve_symbols, LibrarySearch, SymbolResolution};
 use torch::TorchEnv;
 
@@ -106,6 +113,23 @@ pub enum WheelCheckError {
         #[source]
         source: io::Error,
     },
+}
+
+impl WheelCheckError {
+    /// What to do about a wheel that could not be checked.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            WheelCheckError::Unreadable { .. } => "check the path: give the .whl file itself",
+            WheelCheckError::Name(_) => {
+                "a wheel's file name is `name-version-pytag-abitag-platform.whl`; do not rename \
+                 wheels by hand"
+            }
+            WheelCheckError::NotAZip { .. } | WheelCheckError::NotAWheel { .. } => {
+                "give a wheel built by pip/`wheelwright build` (a zip with a .dist-info directory)"
+            }
+            WheelCheckError::Extract { .. } => "free space in the temporary directory (TMPDIR)",
+        }
+    }
 }
 
 /// One ELF binary of the wheel.

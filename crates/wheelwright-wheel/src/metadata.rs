@@ -14,8 +14,8 @@ use std::str::FromStr;
 
 use pep440_rs::Version;
 
-use crate::builder::wheel::WheelName;
-use crate::finding::{Finding, Severity};
+use crate::file::WheelName;
+use wheelwright_base::finding::{Finding, Severity};
 
 /// Where the checked wheel is going.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

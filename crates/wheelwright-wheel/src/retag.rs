@@ -19,7 +19,7 @@ use zip::{CompressionMethod, DateTime};
 
 use super::metadata::valid_tag_component;
 use super::record::{compare_record, parse_record, record_hash, render_record, FileHasher};
-use crate::builder::wheel::{WheelName, WheelNameError};
+use crate::file::{WheelName, WheelNameError};
 
 /// Why a wheel could not be retagged.
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::process::{self, ProcessError};
+use wheelwright_process as process;
+use wheelwright_process::ProcessError;
 
 /// How long the probe may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -81,7 +82,7 @@ pub enum TorchProbeError {
 
 impl TorchEnv {
     /// Ask `python` where its torch and libpython are.
-    pub(crate) fn probe(python: &Path) -> Result<TorchEnv, TorchProbeError> {
+    pub fn probe(python: &Path) -> Result<TorchEnv, TorchProbeError> {
         let shown = python.display().to_string();
         let out = process::run(
             Command::new(python).arg("-I").arg("-c").arg(PROBE),

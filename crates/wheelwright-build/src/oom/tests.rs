@@ -2,9 +2,9 @@
 //! `/proc/meminfo`, a `/dev/kmsg` text) and the real 2.8.3 unit list.
 
 use super::*;
-use crate::plan::recipe::{resolve_units, Recipe};
-use crate::plan::Order;
-use crate::units::GIB;
+use wheelwright_plan::recipe::{resolve_units, Recipe};
+use wheelwright_plan::Order;
+use wheelwright_base::units::GIB;
 
 fn fake_root(memory_max: Option<&str>, available_gib: u64) -> tempfile::TempDir {
     build_slice_root(memory_max, 128, available_gib)
@@ -205,7 +205,7 @@ fn the_retry_is_planned_for_the_revealed_ceiling_and_fits_it() {
     let built: Vec<String> = Vec::new();
     let jobs = retry_jobs(16, 1, Some(&basis), &built, Some(&ceiling)).unwrap();
     assert!((4..=10).contains(&jobs), "{jobs}");
-    let room = ceiling.bytes - crate::plan::memory_margin(ceiling.bytes);
+    let room = ceiling.bytes - wheelwright_plan::memory_margin(ceiling.bytes);
     let peak = basis.peak_of(jobs, 1, &built);
     assert!(peak <= room, "{peak} > {room}");
     // One more job would not fit (the planner packs to the ceiling), or it

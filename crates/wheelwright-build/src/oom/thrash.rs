@@ -63,7 +63,7 @@
 //!
 //! When the watchdog fires, the runner stops the attempt as a cancel does
 //! (the whole process tree, with the kill grace), records it as
-//! [`crate::builder::Outcome::Thrashing`] with the evidence, and retries like
+//! [`crate::Outcome::Thrashing`] with the evidence, and retries like
 //! after an OOM kill: [`super::retry_jobs`] re-plans the units still to build
 //! against the cgroup's limit. Where no PSI file is readable (a kernel
 //! without `CONFIG_PSI`, booted with `psi=0`, cgroup v1 without it) there is
@@ -74,8 +74,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::builder::memory::{cgroup_memory_file, Reading};
-use crate::units::format_bytes;
+use crate::memory::{cgroup_memory_file, Reading};
+use wheelwright_base::units::format_bytes;
 
 use super::AT_CEILING_FRACTION;
 
@@ -155,7 +155,7 @@ impl ThrashPolicy {
                 policy,
                 Some(format!(
                     "{}={v:?} is not a number of seconds or `off`; the thrash watchdog waits the default {} s",
-                    crate::env_vars::WHEELWRIGHT_THRASH_SECONDS,
+                    wheelwright_base::env_vars::WHEELWRIGHT_THRASH_SECONDS,
                     SUSTAINED.as_secs()
                 )),
             ),
@@ -213,7 +213,7 @@ impl ThrashWatch {
         if !policy.enabled {
             return Err(format!(
                 "no thrash watchdog: turned off ({}=off)",
-                crate::env_vars::WHEELWRIGHT_THRASH_SECONDS
+                wheelwright_base::env_vars::WHEELWRIGHT_THRASH_SECONDS
             ));
         }
         let candidates = pressure_candidates(root);
@@ -236,7 +236,7 @@ impl ThrashWatch {
         let meminfo = root.join("proc/meminfo");
         let total = std::fs::read_to_string(&meminfo)
             .ok()
-            .and_then(|t| crate::detect::host::proc_field_bytes(&t, "MemTotal"))
+            .and_then(|t| wheelwright_detect::host::proc_field_bytes(&t, "MemTotal"))
             .filter(|b| *b > 0);
         let (usage, ceiling, ceiling_what) = match (
             super::cgroup_limit(root),
@@ -284,7 +284,7 @@ impl ThrashWatch {
 
     /// Take a sample when one is due: read the PSI file, and take memory in
     /// use from `memory`, the memory sampler's latest reading
-    /// ([`crate::builder::memory::MemorySampler::latest`], read under the
+    /// ([`crate::memory::MemorySampler::latest`], read under the
     /// same root), so memory is read once a tick. `Some` when the attempt has
     /// thrashed for the policy's time.
     pub(crate) fn poll(&mut self, now: Instant, memory: Option<Reading>) -> Option<ThrashStop> {

@@ -2,7 +2,7 @@
 //! stops printing, a retry's schedule, PATH.
 
 use super::*;
-use crate::units::GIB;
+use wheelwright_base::units::GIB;
 
 #[test]
 fn cleans_lines() {
@@ -123,7 +123,7 @@ while :; do echo '  spam spam spam spam spam spam spam spam'; done
         });
         run_attempts(
             &cfg,
-            &mut |_| Box::new(crate::diagnose::Diagnoser::new(Default::default())),
+            &mut |_| Box::new(wheelwright_diagnose::Diagnoser::new(Default::default())),
             &cancel,
             &mut std::io::sink(),
             &mut |e| {
@@ -146,8 +146,8 @@ while :; do echo '  spam spam spam spam spam spam spam spam'; done
 /// `[n/2]` over `b` and `c`, which only a schedule without `a` describes.
 #[test]
 fn a_retry_gets_the_schedule_of_what_is_left() {
-    use crate::builder::progress::EtaBasis;
-    use crate::plan::recipe::TranslationUnit;
+    use crate::progress::EtaBasis;
+    use wheelwright_plan::recipe::TranslationUnit;
 
     let dir = tempfile::tempdir().unwrap();
     // Three units of different cost, so that no two finish together in

@@ -15,10 +15,10 @@
 //!
 //! GitHub adds `self-hosted`, `linux` and `x64`/`arm64` itself.
 
-use crate::facts::Facts;
-use crate::plan::archs::Arch;
-use crate::plan::effective_cpus;
-use crate::units::GIB;
+use wheelwright_base::facts::Facts;
+use wheelwright_base::archs::Arch;
+use wheelwright_plan::effective_cpus;
+use wheelwright_base::units::GIB;
 
 use super::toolkits::Toolkit;
 
@@ -51,7 +51,7 @@ pub fn runner_labels(facts: &Facts, toolkits: &[Toolkit]) -> Vec<String> {
     if let Some(c) = facts
         .cuda
         .as_ref()
-        .and_then(|c| crate::plan::archs::CudaVersion::parse(&c.version))
+        .and_then(|c| wheelwright_base::archs::CudaVersion::parse(&c.version))
     {
         versions.push(c);
     }
@@ -68,10 +68,7 @@ pub fn runner_labels(facts: &Facts, toolkits: &[Toolkit]) -> Vec<String> {
     labels
 }
 
-/// `cuda-12.8`: the label a runner with that toolkit carries.
-pub fn cuda_label(version: &str) -> String {
-    format!("cuda-{version}")
-}
+pub use wheelwright_plan::matrix::cuda_label;
 
 /// The short model of an NVIDIA GPU name: `NVIDIA A800-SXM4-80GB` → `a800`,
 /// `NVIDIA H100 80GB HBM3` → `h100`, `NVIDIA GeForce RTX 4090` → `rtx-4090`,
@@ -114,7 +111,7 @@ pub fn memory_label_gib(bytes: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::Gpu;
+    use wheelwright_base::facts::Gpu;
     use std::path::PathBuf;
 
     #[test]

@@ -10,12 +10,12 @@
 //! 3. `cuda-toolkit`: the installed toolkit (among `/usr/local/cuda-*`) that
 //!    matches torch's CUDA ([`toolkits`]);
 //! 4. `driver`: the NVIDIA driver (NVML, else `nvidia-smi`) against that
-//!    toolkit's minimum ([`crate::support::driver_support`]);
+//!    toolkit's minimum ([`wheelwright_base::support::driver_support`]);
 //! 5. `host-gcc`: a host GCC within nvcc's maximum, an installed `gcc-N`
 //!    picked through CC/CXX/NVCC_CCBIN otherwise (the plan's own preflight);
 //! 6. `exports`: CUDA_HOME, PATH, CC/CXX/NVCC_CCBIN and WHEELWRIGHT_PYTHON for
 //!    later steps, written to `GITHUB_ENV`/`GITHUB_PATH` through the validating
-//!    sink ([`crate::sinks::github::env_files`]); already in the environment →
+//!    sink ([`wheelwright_base::env_files`]); already in the environment →
 //!    nothing written;
 //! 7. `disk`: free space where the work dir lives;
 //! 8. `swap`: a warning when swap is on (it hides OOM kills and slows builds);
@@ -35,14 +35,15 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::detect::{detect, DetectOptions};
-use crate::env_vars;
-use crate::facts::{Cuda, Facts};
-use crate::plan::archs::CudaVersion;
-use crate::plan::{preflight, Recipe};
-use crate::sinks::github::env_files::{self, EnvFileError};
-use crate::support::{driver_support, min_driver, DriverSupport};
-use crate::units::{format_bytes, GIB};
+use wheelwright_detect::{detect, DetectOptions};
+use wheelwright_base::env_vars;
+use wheelwright_base::facts::{Cuda, Facts};
+use wheelwright_base::archs::CudaVersion;
+use wheelwright_plan::{preflight, Recipe};
+use wheelwright_base::env_files;
+use wheelwright_base::env_files::EnvFileError;
+use wheelwright_base::support::{driver_support, min_driver, DriverSupport};
+use wheelwright_base::units::{format_bytes, GIB};
 
 pub use toolkits::Toolkit;
 pub use venv::{TorchRequest, TorchRequestError};
@@ -535,7 +536,7 @@ fn driver_check(facts: &Facts, toolkit: Option<&Toolkit>) -> Check {
 fn gcc_check(facts: &Facts) -> (Check, BTreeMap<String, String>) {
     let pre = preflight::check_toolchain(
         facts,
-        &Recipe::flash_attn(crate::plan::recipe::DEFAULT_FLASH_ATTN_VERSION),
+        &Recipe::flash_attn(wheelwright_plan::recipe::DEFAULT_FLASH_ATTN_VERSION),
     );
     let env: BTreeMap<String, String> = pre
         .env
@@ -694,7 +695,7 @@ fn disk_check(facts: &Facts, work_dir: &Path, min: u64) -> Check {
 
 fn swap_check(dopts: &DetectOptions) -> Check {
     let meminfo = std::fs::read_to_string(dopts.rooted("/proc/meminfo")).unwrap_or_default();
-    match crate::detect::host::proc_field_bytes(&meminfo, "SwapTotal") {
+    match wheelwright_detect::host::proc_field_bytes(&meminfo, "SwapTotal") {
         Some(0) => Check::new("swap", CheckStatus::Ok, "no swap: an out-of-memory compile is killed at once and retried with fewer jobs"),
         Some(bytes) => Check::new(
             "swap",

@@ -1,7 +1,8 @@
 //! Unit tests of the runner checks on fake roots.
 
 use super::*;
-use crate::test_support::{detect_options, write_executable};
+use crate::test_support::write_executable;
+use wheelwright_detect::DetectOptions;
 use std::ffi::OsStr;
 
 /// `/proc/self/limits` as Linux 6.x prints it (captured on this machine's kernel).
@@ -41,7 +42,7 @@ fn root_with(meminfo_swap_kb: u64, limits: &str) -> tempfile::TempDir {
 #[test]
 fn swap_and_open_files_warn_with_root_commands() {
     let root = root_with(8388604, LIMITS);
-    let o = detect_options(root.path(), OsStr::new(""));
+    let o = DetectOptions::isolated(root.path(), OsStr::new(""));
     let swap = swap_check(&o);
     assert_eq!(swap.status, CheckStatus::Warning, "{swap:?}");
     assert!(swap
@@ -53,7 +54,7 @@ fn swap_and_open_files_warn_with_root_commands() {
     assert!(nofile.detail.contains("soft limit 1024"), "{nofile:?}");
 
     let root = root_with(0, &LIMITS.replace("1024  ", "65536 "));
-    let o = detect_options(root.path(), OsStr::new(""));
+    let o = DetectOptions::isolated(root.path(), OsStr::new(""));
     assert_eq!(swap_check(&o).status, CheckStatus::Ok);
     assert_eq!(
         open_files_check(&o, DEFAULT_MIN_OPEN_FILES).status,
@@ -65,7 +66,7 @@ fn swap_and_open_files_warn_with_root_commands() {
 #[test]
 fn a_bare_machine_reports_what_is_missing() {
     let root = root_with(0, LIMITS);
-    let mut o = detect_options(root.path(), OsStr::new(""));
+    let mut o = DetectOptions::isolated(root.path(), OsStr::new(""));
     o.skip_python = true;
     let mut r = RunnerOptions::new(o);
     r.min_disk_bytes = 1;
@@ -95,7 +96,7 @@ fn exports_are_written_once() {
     let dir = tempfile::tempdir().unwrap();
     let genv = dir.path().join("env");
     let gpath = dir.path().join("path");
-    let mut r = RunnerOptions::new(detect_options(root.path(), OsStr::new("/usr/bin")));
+    let mut r = RunnerOptions::new(DetectOptions::isolated(root.path(), OsStr::new("/usr/bin")));
     r.fix = true;
     r.github_env = Some(genv.clone());
     r.github_path = Some(gpath.clone());
@@ -142,7 +143,7 @@ fn picks_the_toolkit_of_torchs_cuda_and_checks_the_driver() {
             "#!/bin/sh\n",
         );
     }
-    let o = detect_options(root.path(), OsStr::new(""));
+    let o = DetectOptions::isolated(root.path(), OsStr::new(""));
     let facts = crate::test_support::empty_facts();
     let tks = toolkits::installed_toolkits(&o, &facts);
     let (c, t) = toolkit_check(&tks, CudaVersion::parse("12.8"));
@@ -159,7 +160,7 @@ fn picks_the_toolkit_of_torchs_cuda_and_checks_the_driver() {
     );
 
     let mut f = crate::test_support::empty_facts();
-    f.driver = Some(crate::facts::Driver {
+    f.driver = Some(wheelwright_base::facts::Driver {
         version: "575.57.08".into(),
         cuda_driver_version: Some("12.9".into()),
     });

@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::detect::cuda::{parse_max_gcc_major, parse_version_json, parse_version_txt};
-use crate::detect::{is_executable, DetectOptions};
-use crate::facts::Facts;
-use crate::plan::archs::CudaVersion;
+use wheelwright_detect::cuda::{parse_max_gcc_major, parse_version_json, parse_version_txt};
+use wheelwright_detect::{is_executable, DetectOptions};
+use wheelwright_base::facts::Facts;
+use wheelwright_base::archs::CudaVersion;
 
 /// One installed CUDA toolkit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,7 +51,7 @@ pub fn toolkit_at(home: &Path) -> Option<Toolkit> {
             Some(v.to_string())
         })?;
     let max_gcc_major =
-        crate::detect::cuda::host_config(home).and_then(|(_, t)| parse_max_gcc_major(&t));
+        wheelwright_detect::cuda::host_config(home).and_then(|(_, t)| parse_max_gcc_major(&t));
     Some(Toolkit {
         home: home.to_path_buf(),
         version,
@@ -142,7 +142,7 @@ mod tests {
             root.join("usr/local/cuda"),
         )
         .unwrap();
-        let opts = crate::test_support::detect_options(root, std::ffi::OsStr::new(""));
+        let opts = wheelwright_detect::DetectOptions::isolated(root, std::ffi::OsStr::new(""));
         let facts = crate::test_support::empty_facts();
         let found = installed_toolkits(&opts, &facts);
         let versions: Vec<&str> = found.iter().map(|t| t.version.as_str()).collect();

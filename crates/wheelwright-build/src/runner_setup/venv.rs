@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::detect::{detect, DetectOptions};
-use crate::facts::Torch;
-use crate::plan::archs::CudaVersion;
-use crate::process;
-use crate::support::{cu_tag, pytorch_index_url, TorchRelease};
+use wheelwright_detect::{detect, DetectOptions};
+use wheelwright_base::facts::Torch;
+use wheelwright_base::archs::CudaVersion;
+use wheelwright_process as process;
+use wheelwright_base::support::{cu_tag, pytorch_index_url, TorchRelease};
 
 use super::{Check, CheckStatus};
 
@@ -64,7 +64,7 @@ impl TorchRequest {
         let release = TorchRelease::find(torch).ok_or_else(|| {
             TorchRequestError::UnknownRelease(
                 torch.to_string(),
-                crate::support::TORCH_RELEASES
+                wheelwright_base::support::TORCH_RELEASES
                     .iter()
                     .map(|r| r.minor)
                     .collect::<Vec<_>>()
@@ -131,7 +131,7 @@ pub fn probe_torch(python: &Path, detect_opts: &DetectOptions) -> (Option<Torch>
     let mut o = detect_opts.clone();
     o.python = Some(python.to_path_buf());
     o.skip_python = false;
-    let report = crate::detect::python::probe(&o, Some(python));
+    let report = wheelwright_detect::python::probe(&o, Some(python));
     let problem = report.problems.first().map(|p| p.message.clone());
     (report.torch, problem)
 }
@@ -140,7 +140,7 @@ pub fn probe_torch(python: &Path, detect_opts: &DetectOptions) -> (Option<Torch>
 pub fn check_venv(opts: &VenvOptions, detect_opts: &DetectOptions) -> Vec<Check> {
     let python = venv_python(&opts.dir);
     let mut checks = Vec::new();
-    let exists = crate::detect::is_executable(&python);
+    let exists = wheelwright_detect::is_executable(&python);
     let create = format!(
         "{} -m venv {}",
         opts.base_python
@@ -181,7 +181,7 @@ pub fn check_venv(opts: &VenvOptions, detect_opts: &DetectOptions) -> Vec<Check>
         let base = opts
             .base_python
             .clone()
-            .or_else(|| crate::detect::which("python3", &opts.path));
+            .or_else(|| wheelwright_detect::which("python3", &opts.path));
         let result = match base {
             None => Err("no python3 on PATH to create it with; pass --python".to_string()),
             Some(base) => {
@@ -189,7 +189,7 @@ pub fn check_venv(opts: &VenvOptions, detect_opts: &DetectOptions) -> Vec<Check>
                 cmd.arg("-m")
                     .arg("venv")
                     .arg(&opts.dir)
-                    .env(crate::env_vars::PATH, &opts.path);
+                    .env(wheelwright_base::env_vars::PATH, &opts.path);
                 process::run(&mut cmd, opts.timeout)
                     .and_then(process::Output::check)
                     .map(drop)
@@ -273,8 +273,8 @@ pub fn check_venv(opts: &VenvOptions, detect_opts: &DetectOptions) -> Vec<Check>
     }
     let mut run = Command::new(&python);
     run.args(&cmd[1..])
-        .env(crate::env_vars::PATH, &opts.path)
-        .env(crate::env_vars::PIP_NO_INPUT, "1");
+        .env(wheelwright_base::env_vars::PATH, &opts.path)
+        .env(wheelwright_base::env_vars::PIP_NO_INPUT, "1");
     let result = process::run(&mut run, opts.timeout).and_then(process::Output::check);
     let (after, _) = probe_torch(&python, detect_opts);
     let check = match (result, after.as_ref().is_some_and(|t| want.satisfied_by(t))) {
@@ -309,12 +309,12 @@ pub fn pip_command(python: &Path, want: &TorchRequest) -> Vec<String> {
         "--disable-pip-version-check".into(),
         want.requirement(),
         "--index-url".into(),
-        crate::sinks::redact_secrets(&want.index_url).into_owned(),
+        wheelwright_base::redact::redact_secrets(&want.index_url).into_owned(),
     ]
 }
 
 /// Detect again with the venv's interpreter, after the venv step.
-pub fn detect_with(python: &Path, detect_opts: &DetectOptions) -> crate::facts::Facts {
+pub fn detect_with(python: &Path, detect_opts: &DetectOptions) -> wheelwright_base::facts::Facts {
     let mut o = detect_opts.clone();
     o.python = Some(python.to_path_buf());
     o.skip_python = false;

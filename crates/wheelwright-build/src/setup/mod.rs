@@ -25,9 +25,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::builder::runner::path_with_python_dir;
-use crate::process::{self, tail_lines};
-use crate::sinks::redact_secrets;
+use crate::runner::path_with_python_dir;
+use wheelwright_process as process;
+use wheelwright_process::tail_lines;
+use wheelwright_base::redact::redact_secrets;
 
 pub use ninja::NinjaHealth;
 
@@ -322,7 +323,7 @@ pub fn setup(opts: &SetupOptions) -> Result<SetupReport, SetupError> {
     }
 
     // 2. packaging, psutil, ninja: install the missing ones.
-    let ninja_on_path = crate::detect::which("ninja", &path).is_some();
+    let ninja_on_path = wheelwright_detect::which("ninja", &path).is_some();
     let missing: Vec<&str> = REQUIRED
         .iter()
         .copied()
@@ -462,8 +463,8 @@ fn run_pip(
 ) -> Result<process::Output, String> {
     let mut cmd = Command::new(&opts.python);
     cmd.args(args)
-        .env(crate::env_vars::PATH, path)
-        .env(crate::env_vars::PIP_NO_INPUT, "1");
+        .env(wheelwright_base::env_vars::PATH, path)
+        .env(wheelwright_base::env_vars::PIP_NO_INPUT, "1");
     let out = process::run(&mut cmd, opts.pip_timeout).map_err(|e| e.to_string())?;
     out.check().map_err(|e| e.to_string())
 }

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::detect::ninja::parse_ninja_version;
-use crate::detect::which;
-use crate::process;
+use wheelwright_detect::ninja::parse_ninja_version;
+use wheelwright_detect::which;
+use wheelwright_process as process;
 
 /// A two-target build file; each target is written by its own edge, so `-j 2`
 /// runs two jobs.
@@ -72,7 +72,7 @@ pub(crate) fn check_at(ninja: &Path, path: &OsString, timeout: Duration) -> Ninj
         problem: None,
     };
     let mut cmd = std::process::Command::new(ninja);
-    cmd.arg("--version").env(crate::env_vars::PATH, path);
+    cmd.arg("--version").env(wheelwright_base::env_vars::PATH, path);
     match process::run(&mut cmd, timeout) {
         Ok(out) if out.success() => {
             health.version_ok = true;
@@ -111,7 +111,7 @@ pub(crate) fn prove(ninja: &Path, path: &OsString, timeout: Duration) -> Result<
     cmd.arg("-C")
         .arg(dir.path())
         .args(["-j", "2"])
-        .env(crate::env_vars::PATH, path);
+        .env(wheelwright_base::env_vars::PATH, path);
     let out = process::run(&mut cmd, timeout).map_err(|e| e.to_string())?;
     if !out.success() {
         return Err(format!(

@@ -14,12 +14,14 @@ use super::{
     file_sha256, text_sha256, EvictionPolicy, EvictionReason, Variant, WorkDirError, WorkDirLock,
     WorkDirs,
 };
-use crate::builder::source::{self, SourceError, SourceSpec};
-use crate::detect::{self, DetectOptions};
-use crate::facts::Facts;
-use crate::plan::archs::{parse_arch_list, Arch, ArchError};
-use crate::sinks::github::multiline_output;
-use crate::units::format_bytes;
+use crate::source;
+use crate::source::{SourceError, SourceSpec};
+use wheelwright_detect as detect;
+use wheelwright_detect::DetectOptions;
+use wheelwright_base::facts::Facts;
+use wheelwright_base::archs::{parse_arch_list, Arch, ArchError};
+use wheelwright_base::env_files::multiline_output;
+use wheelwright_base::units::format_bytes;
 
 /// How long a download (and the wait for another one's lock) may take.
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(1800);
@@ -137,7 +139,7 @@ pub fn select(
     // The interpreter is needed to detect its torch and to download an sdist.
     if req.facts.is_none() || matches!(spec, SourceSpec::Requirement(_)) {
         let python = detect::resolve_python(&detect).ok_or(SelectError::NoPython)?;
-        detect.python = Some(crate::builder::absolute_program(python));
+        detect.python = Some(crate::absolute_program(python));
     }
     let (source, source_sha256) = match spec {
         SourceSpec::Requirement(r) => {

@@ -5,9 +5,10 @@
 use std::path::PathBuf;
 
 use super::{compare_hosts, rebuild_spec, render_comparison};
-use crate::builder::{BuildReport, FactsSummary};
-use crate::detect::{self, DetectOptions};
-use crate::job::JobSpec;
+use crate::report::{BuildReport, FactsSummary};
+use wheelwright_detect as detect;
+use wheelwright_detect::DetectOptions;
+use crate::JobSpec;
 
 /// The user's changes to a rebuild.
 #[derive(Debug, Clone, Default)]

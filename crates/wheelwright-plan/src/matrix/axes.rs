@@ -6,7 +6,7 @@
 
 use super::super::archs::{parse_arch_list, Arch, CudaVersion};
 use super::{MatrixError, MatrixRequest};
-use crate::support::{TorchRelease, FLASH_ATTN_PUBLISH_MATRIX, TORCH_RELEASES};
+use wheelwright_base::support::{TorchRelease, FLASH_ATTN_PUBLISH_MATRIX, TORCH_RELEASES};
 
 /// The checked axes of a request.
 #[derive(Debug)]

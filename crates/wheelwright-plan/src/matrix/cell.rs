@@ -6,7 +6,7 @@
 use super::super::archs::{Arch, CudaVersion};
 use super::axes::{first_of_each, Combination};
 use super::{Excluded, MatrixCell, MatrixRequest};
-use crate::support::{abis_to_build, pytorch_index_url};
+use wheelwright_base::support::{abis_to_build, pytorch_index_url};
 
 /// GitHub's label of a machine: `x64`, `arm64`.
 pub fn runner_machine_label(machine: &str) -> &str {
@@ -145,7 +145,7 @@ fn runs_on(req: &MatrixRequest, cuda: CudaVersion) -> Vec<String> {
         "self-hosted".into(),
         "linux".into(),
         runner_machine_label(&req.machine).into(),
-        crate::runner_setup::labels::cuda_label(&cuda.to_string()),
+        cuda_label(&cuda.to_string()),
     ];
     for l in &req.extra_labels {
         if !labels.contains(l) {
@@ -153,4 +153,10 @@ fn runs_on(req: &MatrixRequest, cuda: CudaVersion) -> Vec<String> {
         }
     }
     labels
+}
+
+/// `cuda-12.8`: the label a runner with that toolkit carries, and a cell
+/// asks for (`runs-on`).
+pub fn cuda_label(version: &str) -> String {
+    format!("cuda-{version}")
 }

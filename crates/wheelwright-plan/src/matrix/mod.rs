@@ -1,5 +1,5 @@
 //! `plan --matrix`: the GitHub Actions build matrix of a fleet, python × torch
-//! × CUDA × C++ ABI, from the committed support table ([`crate::support`]).
+//! × CUDA × C++ ABI, from the committed support table ([`wheelwright_base::support`]).
 //!
 //! The default is flash-attn's own publish matrix; `--python`, `--torch` and
 //! `--cuda` replace an axis. A combination PyTorch does not publish (torch 2.8
@@ -27,7 +27,7 @@ mod cell;
 mod tests;
 
 use axes::Axes;
-pub use cell::{flash_attn_variant, flash_attn_wheel_name, runner_machine_label};
+pub use cell::{cuda_label, flash_attn_variant, flash_attn_wheel_name, runner_machine_label};
 
 /// What matrix to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +39,7 @@ pub struct MatrixRequest {
     /// CUDA toolkits (`12.8`); `None` = the default matrix's.
     pub cuda: Option<Vec<String>>,
     /// C++ ABIs; `None` = per torch release
-    /// ([`abis_to_build`](crate::support::abis_to_build)).
+    /// ([`abis_to_build`](wheelwright_base::support::abis_to_build)).
     pub cxx11_abi: Option<Vec<bool>>,
     /// The archs every wheel must carry (flash-attn's list by default).
     pub archs: String,
@@ -189,7 +189,7 @@ impl Matrix {
     pub fn skip_published_at(
         &mut self,
         source: &str,
-        net: &dyn crate::net::Network,
+        net: &dyn wheelwright_base::net::Fetch,
     ) -> Result<String, super::published::PublishedError> {
         let names = super::published::published_wheels(source, net)?;
         let dropped = self.skip_published(&names).len();

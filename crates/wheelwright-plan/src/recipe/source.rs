@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::units::TranslationUnit;
-use crate::plan::PlanError;
+use crate::PlanError;
 
 /// flash-attn 2's units: `flash_api.cpp` and the `.cu` files directly under
 /// `csrc/flash_attn/src/` (the `sources` of its `setup.py`).

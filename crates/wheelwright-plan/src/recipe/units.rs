@@ -6,8 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::plan::fa3;
-use crate::plan::setup_py::{self, GencodeRules};
+use crate::fa3;
+use crate::setup_py;
+use crate::setup_py::GencodeRules;
 
 /// Which compiler builds a unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -25,7 +26,7 @@ pub enum UnitFamily {
     /// By its file name: flash-attn 2's measured classes, else generic.
     #[default]
     ByName,
-    /// A flash-attn 3 unit: its estimate from `data/fa3_costs.tsv` ([`crate::plan::CostSources`]).
+    /// A flash-attn 3 unit: its estimate from `data/fa3_costs.tsv` ([`crate::CostSources`]).
     FlashAttn3 {
         /// Kernels an sm90 forward file instantiates under the switches,
         /// and the default count (see [`fa3::Switches::fwd_kernels`]).
@@ -66,7 +67,7 @@ impl TranslationUnit {
 
     /// `flash_bwd_hdim128_bf16_sm80`.
     pub fn stem(&self) -> &str {
-        crate::plan::measurements::file_stem(&self.path)
+        crate::measurements::file_stem(&self.path)
     }
 
     /// Compiled by nvcc.

@@ -27,8 +27,8 @@ use octocrab::service::middleware::auth_header::AuthHeaderLayer;
 use octocrab::service::middleware::base_uri::BaseUriLayer;
 use octocrab::service::middleware::extra_headers::ExtraHeadersLayer;
 use octocrab::{AuthState, Octocrab, OctocrabBuilder};
-use wheelwright_core::env_vars;
-use wheelwright_core::publish::GithubReleaseTarget;
+use wheelwright_base::env_vars;
+use wheelwright_job::publish::GithubReleaseTarget;
 
 use crate::http::{display_url, HttpClient};
 

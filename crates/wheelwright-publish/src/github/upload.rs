@@ -13,7 +13,7 @@
 use http::header::{ACCEPT, CONTENT_TYPE};
 use octocrab::models::repos::{Asset, Release};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use wheelwright_core::publish::{PublishStatus, PublishedFile, TargetKind};
+use wheelwright_job::publish::{PublishStatus, PublishedFile, TargetKind};
 
 use super::{github_asset_name, GithubError, GithubRelease};
 use crate::http::{classify, wait_before_retry, HttpError, Payload, Request};

@@ -12,7 +12,7 @@ use http::header::AUTHORIZATION;
 use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
-use wheelwright_core::net::Fetched;
+use wheelwright_job::net::Fetched;
 
 use super::request::{classify_client_error, display_url, host_of, redirect_target};
 use super::retry::{classify, wait_before_retry};
@@ -175,7 +175,7 @@ impl HttpClient {
         Ok(Attempt::Done(Fetched {
             path: dest.to_path_buf(),
             size,
-            sha256: wheelwright_core::digest::hex(&hasher.finalize()),
+            sha256: wheelwright_base::digest::hex(&hasher.finalize()),
         }))
     }
 }

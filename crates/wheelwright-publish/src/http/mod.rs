@@ -31,7 +31,7 @@ use std::time::Duration;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::TokioExecutor;
-use wheelwright_core::env_vars;
+use wheelwright_base::env_vars;
 
 pub use body::{Multipart, Part, Payload};
 pub use connect::CaSources;

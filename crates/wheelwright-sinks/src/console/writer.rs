@@ -8,8 +8,8 @@ use std::io::Write;
 use std::path::Path;
 
 use super::{ConsoleLine, ConsoleText};
-use crate::job::JobEvent;
-use crate::sinks::github::{write_untrusted, SafeEcho};
+use wheelwright_job::JobEvent;
+use crate::github::{write_untrusted, SafeEcho};
 
 /// The build's log stream: plain, or fenced on a runner.
 enum LogStream {
@@ -111,7 +111,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::builder::BuildEvent;
+    use wheelwright_build::BuildEvent;
 
     /// A stream the test reads afterwards.
     #[derive(Clone, Default)]

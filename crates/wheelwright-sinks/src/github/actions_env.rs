@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use super::env_files::{self, EnvFileError};
 use super::{render_outputs, render_step_summary};
-use crate::env_vars;
-use crate::finding::Finding;
-use crate::sinks::redact_secrets;
+use wheelwright_base::env_vars;
+use wheelwright_base::finding::Finding;
+use wheelwright_base::redact::redact_secrets;
 
 /// The runner's environment for a step (empty off a runner).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -171,7 +171,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let findings = [Finding::new(
             "oom-killed",
-            crate::finding::Severity::Error,
+            wheelwright_base::finding::Severity::Error,
             "t",
             "m",
             "f",

@@ -2,7 +2,7 @@
 //! `::stop-commands::TOKEN` and `::TOKEN::`, and can keep the open fence's
 //! token in a private file ([`SafeEcho::recorded`]) for the supervisor to end
 //! the fence when this process is killed before it can
-//! ([`crate::supervisor`]); [`write_untrusted`] writes a block of text for
+//! ([`wheelwright_process::supervisor`]); [`write_untrusted`] writes a block of text for
 //! people, fenced on a runner.
 
 use std::io::{self, Write};
@@ -160,7 +160,7 @@ mod tests {
     fn the_record_follows_the_token_and_goes_with_the_fence() {
         let mut echo = SafeEcho::new(Vec::new()).unwrap().recorded();
         let file = echo.fence_file().expect("a temp dir").to_path_buf();
-        let read = || crate::supervisor::read_fence_token(&file);
+        let read = || wheelwright_process::supervisor::read_fence_token(&file);
         assert_eq!(read().as_deref(), Some(echo.token()));
         let first = echo.token().to_string();
         echo.echo(&format!("a line that holds {first}")).unwrap();

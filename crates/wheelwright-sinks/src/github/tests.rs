@@ -2,7 +2,7 @@
 //! workflow command, and no value may break out of its escaping.
 
 use super::*;
-use crate::finding::Severity;
+use wheelwright_base::finding::Severity;
 
 #[path = "../../../wheelwright-core/tests/support/actions_runner.rs"]
 mod actions_runner;
@@ -107,19 +107,6 @@ fn safe_echo_masks_tokens_and_resumes_on_drop() {
     assert!(out.contains("ghp_***"), "{out}");
     assert!(!out.contains("aB3dE5fG7hJ9"), "{out}");
     assert_eq!(runner_commands(&out), vec!["stop", "resume"]);
-}
-
-#[test]
-fn tokens_are_random() {
-    let a = random_token();
-    let b = random_token();
-    assert_ne!(a, b);
-    assert!(a.len() == 32 && a.bytes().all(|c| c.is_ascii_hexdigit()));
-    // The fallback where /dev/urandom cannot be read: fresh every time, and
-    // its two halves are not one value twice.
-    let (x, y) = (keyed_random_bytes(), keyed_random_bytes());
-    assert_ne!(x, y);
-    assert_ne!(x[..8], x[8..]);
 }
 
 fn finding(id: &str, severity: Severity) -> Finding {

@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::detect::cgroup::own_v2_files;
+use wheelwright_detect::cgroup::own_v2_files;
 
 /// One line of a PSI file: the share of time stalled over 10 s, 60 s and
 /// 300 s (percent) and the total stall time (microseconds).

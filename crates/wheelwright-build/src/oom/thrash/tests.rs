@@ -8,14 +8,14 @@ use std::sync::atomic::AtomicBool;
 
 use super::psi::parse_pressure;
 use super::*;
-use crate::builder::memory::{Reading, SamplerConfig};
-use crate::builder::report::Outcome;
-use crate::builder::runner::{run_attempts, BuildEvent, LineWatcher, RunResult, RunnerConfig};
-use crate::finding::Finding;
-use crate::plan::recipe::{resolve_units, Recipe};
-use crate::plan::{Order, ScheduleBasis};
+use crate::memory::{Reading, SamplerConfig};
+use crate::record::Outcome;
+use crate::runner::{run_attempts, BuildEvent, LineWatcher, RunResult, RunnerConfig};
+use wheelwright_base::finding::Finding;
+use wheelwright_plan::recipe::{resolve_units, Recipe};
+use wheelwright_plan::{Order, ScheduleBasis};
 use crate::test_support::{fixture, write_executable};
-use crate::units::GIB;
+use wheelwright_base::units::GIB;
 
 const LIMIT_48G: u64 = 48 * GIB;
 
@@ -59,7 +59,7 @@ fn parses_real_psi_captures() {
 /// with plenty of memory.
 fn cgroup_root(current: u64, pressure: Option<&str>) -> tempfile::TempDir {
     let dir =
-        crate::builder::oom::tests::build_slice_root(Some(&format!("{LIMIT_48G}\n")), 125, 100);
+        crate::oom::tests::build_slice_root(Some(&format!("{LIMIT_48G}\n")), 125, 100);
     let cg = dir.path().join("sys/fs/cgroup/build.slice");
     std::fs::write(cg.join("memory.current"), format!("{current}\n")).unwrap();
     if let Some(p) = pressure {
@@ -496,7 +496,7 @@ fn thrash_python(dir: &Path, root: &Path, spike: bool) -> PathBuf {
 }
 
 fn runner_config(dir: &Path, root: &Path, python: PathBuf, sustained: Duration) -> RunnerConfig {
-    let mut cfg = crate::builder::runner::tests::test_config(dir, python, 16, 1);
+    let mut cfg = crate::runner::tests::test_config(dir, python, 16, 1);
     cfg.attempts.max_retries = 2;
     cfg.attempts.sampler = SamplerConfig {
         root: root.to_path_buf(),
@@ -600,7 +600,7 @@ fn a_thrashing_attempt_is_stopped_and_retried_with_the_planned_jobs() {
     assert_eq!(env2.trim(), "MAX_JOBS=9");
     // ... whose simulated peak fits the limit less the margin: below the
     // watchdog's "at the ceiling", so it does not thrash again.
-    let room = LIMIT_48G - crate::plan::memory_margin(LIMIT_48G);
+    let room = LIMIT_48G - wheelwright_plan::memory_margin(LIMIT_48G);
     assert!(basis.peak_of(planned, 1, &[]) <= room);
     assert_eq!(second.outcome, Outcome::Ok);
     assert!(second.verdict.is_none());
