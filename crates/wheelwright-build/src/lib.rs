@@ -56,9 +56,9 @@ pub use source::SourceSpec;
 pub use verify::VerifyResult;
 pub use wheelwright_wheel::file::{WheelInfo, WheelName};
 
+use records::LogFile;
 use wheelwright_base::env_vars;
 use wheelwright_base::finding::{Finding, Severity};
-use records::LogFile;
 
 /// Default number of retries after an OOM kill.
 pub const DEFAULT_MAX_RETRIES: u32 = 2;
@@ -286,7 +286,14 @@ pub fn build(
                 "Check the Python interpreter (--python) and that the work dir is writable.",
             );
             record_failure(&mut log, &mut report, finding);
-            return finish_report(report, Outcome::Failed, started, &report_path, &mut log, keep);
+            return finish_report(
+                report,
+                Outcome::Failed,
+                started,
+                &report_path,
+                &mut log,
+                keep,
+            );
         }
     };
 
@@ -353,7 +360,14 @@ pub fn build(
         if cancel.load(Ordering::SeqCst) {
             // Cancelled while verifying: the wheel is kept, unchecked.
             let _ = log.flush();
-            return finish_report(report, Outcome::Cancelled, started, &report_path, &mut log, keep);
+            return finish_report(
+                report,
+                Outcome::Cancelled,
+                started,
+                &report_path,
+                &mut log,
+                keep,
+            );
         }
         if let Some(v) = report.verify.as_ref().filter(|v| !v.passed()) {
             report.findings.push(Finding::new(

@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use wheelwright_process::tree;
 use wheelwright_detect::cgroup::{cgroup_dir, parse_proc_self_cgroup};
 use wheelwright_detect::host::proc_field_bytes;
+use wheelwright_process::tree;
 
 /// The peaks of one build (or attempt). Bytes; `None` where a view was unreadable.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -32,10 +32,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::memory::MemoryPeak;
+use wheelwright_base::units::format_bytes;
 use wheelwright_detect::cgroup::own_v2_files;
 use wheelwright_detect::host::proc_field_bytes;
 use wheelwright_plan::ScheduleBasis;
-use wheelwright_base::units::format_bytes;
 
 /// Memory at or above this fraction of the ceiling counts as "at the ceiling".
 pub(crate) const AT_CEILING_FRACTION: f64 = 0.9;
@@ -271,7 +271,9 @@ pub(crate) fn cgroup_limit(root: &Path) -> Option<u64> {
         disk_path: root.to_path_buf(),
         timeout: std::time::Duration::from_secs(1),
     };
-    wheelwright_detect::cgroup::probe(&opts).0.memory_limit_bytes
+    wheelwright_detect::cgroup::probe(&opts)
+        .0
+        .memory_limit_bytes
 }
 
 /// The limit an attempt's memory runs into under `root`: the cgroup's

@@ -400,7 +400,9 @@ mod tests {
     /// The plan's curve for the real build's setting: flash-attn 2.8.3, one
     /// gencode (sm_90), MAX_JOBS=16, NVCC_THREADS=1, 16 cores.
     fn real_build_model() -> EtaModel {
-        use wheelwright_plan::measurements::{REAL_BUILD_CPUS, REAL_BUILD_JOBS, REAL_BUILD_VERSION};
+        use wheelwright_plan::measurements::{
+            REAL_BUILD_CPUS, REAL_BUILD_JOBS, REAL_BUILD_VERSION,
+        };
         use wheelwright_plan::recipe::{resolve_units, Recipe};
         use wheelwright_plan::ScheduleBasis;
 

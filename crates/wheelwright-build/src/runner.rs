@@ -46,14 +46,14 @@ use super::ninja_order::{self, NinjaOrder};
 use super::oom;
 use super::progress::{EtaModel, Progress, ProgressTracker};
 use super::record::{Attempt, Outcome};
-use wheelwright_process::tree::BuildTree;
 use wheelwright_base::env_vars;
 use wheelwright_base::finding::{Finding, Severity};
+use wheelwright_base::redact::redact_secrets;
+use wheelwright_base::units::format_bytes;
 use wheelwright_plan::{Order, ScheduleBasis};
 use wheelwright_process::display_command;
-use wheelwright_base::redact::redact_secrets;
 use wheelwright_process::supervisor::{console_stdio, Supervisor};
-use wheelwright_base::units::format_bytes;
+use wheelwright_process::tree::BuildTree;
 
 /// The diagnoser's rule id for a compiler killed for memory.
 pub(crate) const OOM_FINDING_ID: &str = "oom-killed";

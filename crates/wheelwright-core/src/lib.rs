@@ -125,7 +125,9 @@ pub mod job {
 /// `wheel check` and `retag` ([`wheelwright_wheel`]), and the check of several
 /// wheels against a build's report ([`wheelwright_job::check`]).
 pub mod wheel_check {
-    pub use wheelwright_job::check::{run_checks, CheckRequest, CheckRequestError, CheckRun, WheelOutcome};
+    pub use wheelwright_job::check::{
+        run_checks, CheckRequest, CheckRequestError, CheckRun, WheelOutcome,
+    };
     pub use wheelwright_wheel::*;
 }
 

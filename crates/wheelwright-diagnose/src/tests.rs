@@ -693,9 +693,7 @@ fn gzipped_oom_log() -> (Vec<u8>, Vec<u8>) {
 
 fn diagnose_saved(bytes: Vec<u8>) -> std::io::Result<Vec<Finding>> {
     let mut d = Diagnoser::new(DiagnoseContext::default());
-    d.feed_saved_log(crate::decompress_if_gzip(std::io::Cursor::new(
-        bytes,
-    ))?)?;
+    d.feed_saved_log(crate::decompress_if_gzip(std::io::Cursor::new(bytes))?)?;
     Ok(d.findings())
 }
 

@@ -118,14 +118,10 @@ pub fn run_checks(req: &CheckRequest) -> Result<CheckRun, CheckRequestError> {
                 source,
             },
         )?),
-        (None, Some(r)) => {
-            Some(
-                report_archs(r).map_err(|source| CheckRequestError::Archs {
-                    origin: "--report".into(),
-                    source,
-                })?,
-            )
-        }
+        (None, Some(r)) => Some(report_archs(r).map_err(|source| CheckRequestError::Archs {
+            origin: "--report".into(),
+            source,
+        })?),
         (None, None) => None,
     };
     let report_python = report

@@ -28,8 +28,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use wheelwright_base::facts::Facts;
 use crate::net::{Fetch, FetchOptions, NetError};
+use wheelwright_base::facts::Facts;
 use wheelwright_plan::matrix::flash_attn_wheel_name;
 
 /// Where flash-attn's release assets are downloaded from (`/v{ver}/{name}` follows).
@@ -291,8 +291,8 @@ pub fn find_prebuilt(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wheelwright_base::facts::{Python, Torch};
     use crate::net::{Fetched, Offline};
+    use wheelwright_base::facts::{Python, Torch};
 
     fn host() -> Facts {
         let mut f = crate::test_support::empty_facts();

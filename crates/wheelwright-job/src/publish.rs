@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::report::BuildReport;
-use wheelwright_build::Outcome;
-use wheelwright_base::finding::{Finding, Severity};
 use crate::net::Network;
+use crate::report::BuildReport;
+use wheelwright_base::finding::{Finding, Severity};
+use wheelwright_build::Outcome;
 
 /// Every place a publish sends wheels to; empty means nowhere.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

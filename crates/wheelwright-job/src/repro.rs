@@ -12,15 +12,15 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::spec::{JobSpec, RecipeKind};
-use crate::report::READABLE_SCHEMA_VERSIONS;
-use wheelwright_build::BuildEnvironment;
-use crate::report::{BuildReport, FactsSummary};
-use wheelwright_diagnose::{diagnose_reader, open_log, DiagnoseContext};
-use wheelwright_base::env_vars;
-use wheelwright_base::finding::Finding;
 use crate::net;
 use crate::net::{FetchOptions, Network};
+use crate::report::READABLE_SCHEMA_VERSIONS;
+use crate::report::{BuildReport, FactsSummary};
+use wheelwright_base::env_vars;
+use wheelwright_base::finding::Finding;
 use wheelwright_base::units::format_bytes;
+use wheelwright_build::BuildEnvironment;
+use wheelwright_diagnose::{diagnose_reader, open_log, DiagnoseContext};
 
 mod rebuild;
 

@@ -5,15 +5,15 @@
 use std::path::{Path, PathBuf};
 
 use crate::report::{BuildReport, FactsSummary};
+use wheelwright_base::env_vars;
+use wheelwright_base::facts::Facts;
+use wheelwright_base::finding::Finding;
 use wheelwright_build::{LineWatcher, SourceSpec};
 use wheelwright_detect as detect;
 use wheelwright_detect::DetectOptions;
 use wheelwright_diagnose::{DiagnoseContext, Diagnoser};
-use wheelwright_base::env_vars;
-use wheelwright_base::facts::Facts;
-use wheelwright_base::finding::Finding;
-use wheelwright_plan::recipe::DEFAULT_FLASH_ATTN_VERSION;
 use wheelwright_plan as plan;
+use wheelwright_plan::recipe::DEFAULT_FLASH_ATTN_VERSION;
 use wheelwright_plan::{Plan, PlanError, PlanRequest, Recipe, ScheduleBasis, SpeedCalibration};
 
 use super::{JobError, JobSpec};

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use wheelwright_build::DEFAULT_MAX_RETRIES;
 use crate::publish::PublishTargets;
+use wheelwright_build::DEFAULT_MAX_RETRIES;
 
 /// The recipes the library knows: how a package is planned, built and verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

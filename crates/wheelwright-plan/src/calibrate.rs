@@ -107,10 +107,7 @@ struct Span {
 }
 
 /// This host's speed factor from `past`.
-pub fn calibrate(
-    model: &CostModel,
-    past: &PastBuild,
-) -> Result<SpeedCalibration, CalibrateError> {
+pub fn calibrate(model: &CostModel, past: &PastBuild) -> Result<SpeedCalibration, CalibrateError> {
     let base = model.clone().with_speed(1.0);
     let (observed, predicted, units) = compare(&base, past);
     if units < MIN_UNITS || predicted <= 0.0 {

@@ -12,7 +12,9 @@
 
 use super::archs::{parse_arch_list, CudaVersion};
 use super::PlanError;
-use wheelwright_base::facts::{Compiler, Cuda, Facts, Gpu, Host, Ninja, Python, Torch, FACTS_SCHEMA_VERSION};
+use wheelwright_base::facts::{
+    Compiler, Cuda, Facts, Gpu, Host, Ninja, Python, Torch, FACTS_SCHEMA_VERSION,
+};
 use wheelwright_base::units::GIB;
 
 /// What is known about a host; every field optional.

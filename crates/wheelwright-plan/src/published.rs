@@ -13,8 +13,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use wheelwright_wheel::file::WheelName;
 use wheelwright_base::net::{is_http_url, Fetch, FetchOptions, NetError};
+use wheelwright_wheel::file::WheelName;
 
 /// Why the published wheels could not be listed.
 #[derive(Debug, thiserror::Error)]
@@ -75,10 +75,7 @@ pub fn wheel_names_in(text: &str) -> BTreeSet<String> {
 
 /// The wheels published at `source`: a URL (fetched with `net` into a temp
 /// dir, removed after), a directory or a listing file.
-pub fn published_wheels(
-    source: &str,
-    net: &dyn Fetch,
-) -> Result<BTreeSet<String>, PublishedError> {
+pub fn published_wheels(source: &str, net: &dyn Fetch) -> Result<BTreeSet<String>, PublishedError> {
     if is_http_url(source) {
         let scratch = tempfile::Builder::new()
             .prefix("wheelwright-published-")

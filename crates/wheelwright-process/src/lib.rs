@@ -31,8 +31,8 @@ use std::os::unix::process::CommandExt;
 
 use wait_timeout::ChildExt;
 
-use wheelwright_base::redact::redact_secrets;
 use crate::supervisor::{console_stdio, Supervisor};
+use wheelwright_base::redact::redact_secrets;
 
 /// Lines of output kept in an error message.
 const TAIL_LINES: usize = 20;
@@ -165,9 +165,7 @@ pub fn tail_lines(text: &str, n: usize) -> String {
 
 /// The JSON on the last non-empty line of `stdout`: how the embedded Python
 /// scripts answer, after whatever the interpreter printed before.
-pub fn parse_last_line_json<T: serde::de::DeserializeOwned>(
-    stdout: &str,
-) -> serde_json::Result<T> {
+pub fn parse_last_line_json<T: serde::de::DeserializeOwned>(stdout: &str) -> serde_json::Result<T> {
     let last = stdout
         .lines()
         .rev()

@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use wheelwright_job::net::{Fetch, FetchOptions, Fetched, NetError, Network};
-use wheelwright_job::publish::{
-    GithubReleaseTarget, PublishReport, PublishTargets, PublishedFile,
-};
+use wheelwright_job::publish::{GithubReleaseTarget, PublishReport, PublishTargets, PublishedFile};
 
 use crate::github::{GithubConfig, GithubError, GithubRelease, ReleaseWheel};
 use crate::wheel_file::WheelFile;

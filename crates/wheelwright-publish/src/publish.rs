@@ -8,15 +8,15 @@
 use std::path::{Path, PathBuf};
 
 use std::time::Duration;
-use wheelwright_job::report::{BuildReport, Outcome};
 use wheelwright_base::digest::sha256_file;
+use wheelwright_job::report::{BuildReport, Outcome};
 
-use wheelwright_wheel::file::WheelName;
 use wheelwright_job::net::{Fetch, FetchOptions};
 use wheelwright_job::publish::{
     GithubReleaseTarget, PublishReport, PublishStatus, PublishTargets, PublishedFile, TargetKind,
     UploadTarget,
 };
+use wheelwright_wheel::file::WheelName;
 use wheelwright_wheel::retag::retag_wheel;
 use wheelwright_wheel::{check_wheel, CheckOptions, Purpose};
 

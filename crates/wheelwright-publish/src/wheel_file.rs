@@ -6,8 +6,8 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use wheelwright_wheel::file::{normalize_name, WheelName};
 use wheelwright_base::digest::{sha256_bytes, sha256_file};
+use wheelwright_wheel::file::{normalize_name, WheelName};
 
 use crate::PublishError;
 

@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use wheelwright_job::publish::PublishStatus;
 use wheelwright_base::safe_write::{copy_atomically, write_atomically};
+use wheelwright_job::publish::PublishStatus;
 
 use crate::atomic::ensure_dir;
 use crate::wheel_file::WheelFile;

@@ -8,9 +8,9 @@ use std::fmt::Write as _;
 
 use super::github::{self, ActionsEnv, RunnerFileError};
 use super::redact_secrets;
-use wheelwright_job::report::BuildReport;
 use wheelwright_base::finding::Finding;
 use wheelwright_base::units::{format_bytes, format_duration};
+use wheelwright_job::report::BuildReport;
 
 /// One finding as plain text: `error[id]: title`, then its message, place and fix.
 pub fn finding_text(out: &mut String, f: &Finding) {
@@ -238,9 +238,9 @@ pub fn publish_on_github(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wheelwright_base::finding::Severity;
     use wheelwright_build::Outcome;
     use wheelwright_wheel::file::WheelInfo;
-    use wheelwright_base::finding::Severity;
 
     fn ninja_missing() -> Finding {
         Finding::new("ninja-missing", Severity::Warning, "t", "m", "f")

@@ -11,10 +11,10 @@
 
 use std::time::{Duration, Instant};
 
+use wheelwright_base::units::format_duration;
 use wheelwright_build::progress::{EtaBasis, Progress};
 use wheelwright_build::BuildEvent;
 use wheelwright_job::JobEvent;
-use wheelwright_base::units::format_duration;
 
 use super::build_report::findings_text;
 use super::redact::redact_secrets;
@@ -195,8 +195,8 @@ fn eta_text(p: &Progress) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wheelwright_build::progress::Eta;
     use wheelwright_base::finding::{Finding, Severity};
+    use wheelwright_build::progress::Eta;
 
     fn progress(done: u32, total: u32) -> Progress {
         Progress {

@@ -5,11 +5,11 @@
 
 use std::fmt::Write as _;
 
-use wheelwright_job::publish::{PublishReport, PublishStatus};
 use wheelwright_build::runner_setup::{CheckStatus, RunnerReport};
 use wheelwright_build::setup::{SetupReport, StepStatus};
-use wheelwright_wheel::archs::OfficialArchVerdict;
 use wheelwright_job::check::{CheckRun, WheelOutcome};
+use wheelwright_job::publish::{PublishReport, PublishStatus};
+use wheelwright_wheel::archs::OfficialArchVerdict;
 use wheelwright_wheel::WheelCheck;
 
 /// The report for people: one line per check, then its fix and root commands.

@@ -7,9 +7,9 @@ use std::fmt::Write as _;
 
 use wheelwright_base::facts::Facts;
 use wheelwright_base::finding::Severity;
-use wheelwright_plan::Plan;
-use wheelwright_job::prebuilt;
 use wheelwright_base::units::{format_bytes, format_duration};
+use wheelwright_job::prebuilt;
+use wheelwright_plan::Plan;
 
 /// One line per section, for people.
 pub fn facts_table(f: &Facts) -> String {

@@ -46,17 +46,17 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use wheelwright_base::finding::{Finding, Severity};
 use archs::{compare_archs, official_arch_gap};
 pub use archs::{ArchComparison, OfficialArchVerdict, RequiredArchs, RequiredArchsError};
-pub use file::{normalize_name, WheelInfo, WheelName, WheelNameError};
 use elf::{is_elf, read_elf, Detail};
 use fatbin::{CodeKind, DeviceCode};
+pub use file::{normalize_name, WheelInfo, WheelName, WheelNameError};
 pub use metadata::Purpose;
 use policy::{wheel_policy, PolicyReport};
 use record::{compare_record, parse_record, FileHasher};
 use symbols::{interpreter_symbols, resolve_symbols, LibrarySearch, SymbolResolution};
 use torch::TorchEnv;
+use wheelwright_base::finding::{Finding, Severity};
 
 /// What to check a wheel against.
 #[derive(Debug, Clone, Default)]

@@ -2,9 +2,9 @@
 //! `/proc/meminfo`, a `/dev/kmsg` text) and the real 2.8.3 unit list.
 
 use super::*;
+use wheelwright_base::units::GIB;
 use wheelwright_plan::recipe::{resolve_units, Recipe};
 use wheelwright_plan::Order;
-use wheelwright_base::units::GIB;
 
 fn fake_root(memory_max: Option<&str>, available_gib: u64) -> tempfile::TempDir {
     build_slice_root(memory_max, 128, available_gib)

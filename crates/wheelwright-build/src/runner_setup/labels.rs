@@ -15,10 +15,10 @@
 //!
 //! GitHub adds `self-hosted`, `linux` and `x64`/`arm64` itself.
 
-use wheelwright_base::facts::Facts;
 use wheelwright_base::archs::Arch;
-use wheelwright_plan::effective_cpus;
+use wheelwright_base::facts::Facts;
 use wheelwright_base::units::GIB;
+use wheelwright_plan::effective_cpus;
 
 use super::toolkits::Toolkit;
 
@@ -111,8 +111,8 @@ pub fn memory_label_gib(bytes: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wheelwright_base::facts::Gpu;
     use std::path::PathBuf;
+    use wheelwright_base::facts::Gpu;
 
     #[test]
     fn gpu_models_from_real_names() {

@@ -35,15 +35,15 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use wheelwright_detect::{detect, DetectOptions};
-use wheelwright_base::env_vars;
-use wheelwright_base::facts::{Cuda, Facts};
 use wheelwright_base::archs::CudaVersion;
-use wheelwright_plan::{preflight, Recipe};
 use wheelwright_base::env_files;
 use wheelwright_base::env_files::EnvFileError;
+use wheelwright_base::env_vars;
+use wheelwright_base::facts::{Cuda, Facts};
 use wheelwright_base::support::{driver_support, min_driver, DriverSupport};
 use wheelwright_base::units::{format_bytes, GIB};
+use wheelwright_detect::{detect, DetectOptions};
+use wheelwright_plan::{preflight, Recipe};
 
 pub use toolkits::Toolkit;
 pub use venv::{TorchRequest, TorchRequestError};

@@ -2,8 +2,8 @@
 
 use super::*;
 use crate::test_support::write_executable;
-use wheelwright_detect::DetectOptions;
 use std::ffi::OsStr;
+use wheelwright_detect::DetectOptions;
 
 /// `/proc/self/limits` as Linux 6.x prints it (captured on this machine's kernel).
 const LIMITS: &str =

@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use wheelwright_base::archs::CudaVersion;
+use wheelwright_base::facts::Facts;
 use wheelwright_detect::cuda::{parse_max_gcc_major, parse_version_json, parse_version_txt};
 use wheelwright_detect::{is_executable, DetectOptions};
-use wheelwright_base::facts::Facts;
-use wheelwright_base::archs::CudaVersion;
 
 /// One installed CUDA toolkit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use wheelwright_detect::{detect, DetectOptions};
-use wheelwright_base::facts::Torch;
 use wheelwright_base::archs::CudaVersion;
-use wheelwright_process as process;
+use wheelwright_base::facts::Torch;
 use wheelwright_base::support::{cu_tag, pytorch_index_url, TorchRelease};
+use wheelwright_detect::{detect, DetectOptions};
+use wheelwright_process as process;
 
 use super::{Check, CheckStatus};
 

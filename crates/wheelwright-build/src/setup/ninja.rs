@@ -72,7 +72,8 @@ pub(crate) fn check_at(ninja: &Path, path: &OsString, timeout: Duration) -> Ninj
         problem: None,
     };
     let mut cmd = std::process::Command::new(ninja);
-    cmd.arg("--version").env(wheelwright_base::env_vars::PATH, path);
+    cmd.arg("--version")
+        .env(wheelwright_base::env_vars::PATH, path);
     match process::run(&mut cmd, timeout) {
         Ok(out) if out.success() => {
             health.version_ok = true;

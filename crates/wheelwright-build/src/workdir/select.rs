@@ -16,12 +16,12 @@ use super::{
 };
 use crate::source;
 use crate::source::{SourceError, SourceSpec};
-use wheelwright_detect as detect;
-use wheelwright_detect::DetectOptions;
-use wheelwright_base::facts::Facts;
 use wheelwright_base::archs::{parse_arch_list, Arch, ArchError};
 use wheelwright_base::env_files::multiline_output;
+use wheelwright_base::facts::Facts;
 use wheelwright_base::units::format_bytes;
+use wheelwright_detect as detect;
+use wheelwright_detect::DetectOptions;
 
 /// How long a download (and the wait for another one's lock) may take.
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(1800);

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use super::{compare_hosts, rebuild_spec, render_comparison};
 use crate::report::{BuildReport, FactsSummary};
+use crate::JobSpec;
 use wheelwright_detect as detect;
 use wheelwright_detect::DetectOptions;
-use crate::JobSpec;
 
 /// The user's changes to a rebuild.
 #[derive(Debug, Clone, Default)]

@@ -131,7 +131,9 @@ fn a_wheelhouse_of_published_wheels_is_skipped_with_a_note() {
     let house = tempfile::tempdir().unwrap();
     std::fs::write(house.path().join(&m.include[0].wheel), b"").unwrap();
     let source = house.path().display().to_string();
-    let note = m.skip_published_at(&source, &wheelwright_base::net::Offline).unwrap();
+    let note = m
+        .skip_published_at(&source, &wheelwright_base::net::Offline)
+        .unwrap();
     assert_eq!(
         note,
         format!(

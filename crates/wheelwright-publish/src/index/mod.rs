@@ -30,8 +30,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use wheelwright_job::publish::PublishStatus;
 use wheelwright_base::safe_write::write_atomically;
+use wheelwright_job::publish::PublishStatus;
 
 use crate::atomic::ensure_dir;
 use crate::wheel_file::WheelFile;

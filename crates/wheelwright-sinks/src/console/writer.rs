@@ -8,8 +8,8 @@ use std::io::Write;
 use std::path::Path;
 
 use super::{ConsoleLine, ConsoleText};
-use wheelwright_job::JobEvent;
 use crate::github::{write_untrusted, SafeEcho};
+use wheelwright_job::JobEvent;
 
 /// The build's log stream: plain, or fenced on a runner.
 enum LogStream {

@@ -11,11 +11,11 @@ use super::*;
 use crate::memory::{Reading, SamplerConfig};
 use crate::record::Outcome;
 use crate::runner::{run_attempts, BuildEvent, LineWatcher, RunResult, RunnerConfig};
+use crate::test_support::{fixture, write_executable};
 use wheelwright_base::finding::Finding;
+use wheelwright_base::units::GIB;
 use wheelwright_plan::recipe::{resolve_units, Recipe};
 use wheelwright_plan::{Order, ScheduleBasis};
-use crate::test_support::{fixture, write_executable};
-use wheelwright_base::units::GIB;
 
 const LIMIT_48G: u64 = 48 * GIB;
 
@@ -58,8 +58,7 @@ fn parses_real_psi_captures() {
 /// `memory.max`, memory use `current`, a `memory.pressure` text, and a host
 /// with plenty of memory.
 fn cgroup_root(current: u64, pressure: Option<&str>) -> tempfile::TempDir {
-    let dir =
-        crate::oom::tests::build_slice_root(Some(&format!("{LIMIT_48G}\n")), 125, 100);
+    let dir = crate::oom::tests::build_slice_root(Some(&format!("{LIMIT_48G}\n")), 125, 100);
     let cg = dir.path().join("sys/fs/cgroup/build.slice");
     std::fs::write(cg.join("memory.current"), format!("{current}\n")).unwrap();
     if let Some(p) = pressure {
