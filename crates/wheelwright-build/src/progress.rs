@@ -11,7 +11,7 @@
 //! left to run.
 //!
 //! The ETA comes from the plan's simulated schedule when the caller has one
-//! for this ninja run ([`EtaModel`]): the simulated "edges finished against
+//! for this ninja run (`EtaModel`): the simulated "edges finished against
 //! time" curve, scaled by how fast this machine has been against it so far.
 //! flash-attn's files are far from uniform, so the count alone misleads.
 //! Without a schedule, or when `m` is not the number of edges the schedule

@@ -108,6 +108,9 @@ pub struct Attempt {
 /// with [`BuildReport::command`], to run the same command by hand.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+// The link names the Job's report (wheelwright-job, above this crate); the
+// committed report schema quotes this doc, so it stays as written.
+#[allow(rustdoc::broken_intra_doc_links)]
 pub struct BuildEnvironment {
     /// Variables set on top of the inherited environment for the first
     /// attempt (the plan's, MAX_JOBS, NVCC_THREADS, ...), PATH aside.

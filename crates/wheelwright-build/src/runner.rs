@@ -7,7 +7,7 @@
 //! `build.log` (tokens masked), to the [`LineWatcher`] (the diagnoser), to the
 //! progress tracker and to the caller's event callback, as it comes. A cancel
 //! flag (set by the caller's signal handler) stops the whole process tree:
-//! SIGTERM, a grace period, SIGKILL (see [`super::tree`]). With a
+//! SIGTERM, a grace period, SIGKILL (see [`wheelwright_process::tree`]). With a
 //! [`Supervisor`] in the config each attempt runs under it
 //! ([`wheelwright_process::supervisor`]), so the tree also dies when this process is killed.
 //!

@@ -102,8 +102,9 @@ pub use wheelwright_process::supervisor;
 pub use wheelwright_sinks as sinks;
 
 /// The build runner ([`wheelwright_build`]), with the report contract the
-/// Job assembles from its record ([`report`], [`BuildReport`]) and wheel
-/// file names ([`wheel`]) where they were before the crates split.
+/// Job assembles from its record ([`builder::report`],
+/// [`builder::BuildReport`]) and wheel file names ([`builder::wheel`]) where
+/// they were before the crates split.
 pub mod builder {
     pub use wheelwright_build::*;
     pub use wheelwright_job::report::{BuildReport, FactsSummary};

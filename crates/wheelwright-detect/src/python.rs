@@ -2,13 +2,13 @@
 //!
 //! Fallback chain for the interpreter: see [`super::resolve_python`]
 //! (`--python` → `WHEELWRIGHT_PYTHON` → `$VIRTUAL_ENV/bin/python` → `python3`
-//! on PATH). The embedded [`PROBE_SCRIPT`] (`probe.py`, standard library only,
+//! on PATH). The embedded `PROBE_SCRIPT` (`probe.py`, standard library only,
 //! Python 3.8+) runs as `python -c`; it reads package versions through
 //! `importlib.metadata` without importing them, imports torch only when it is
 //! installed, and reports every exception inside its JSON, which is the last
 //! line of its stdout.
 //!
-//! The probe gets [`PYTHON_TIMEOUT_FACTOR`] times the probe timeout: importing
+//! The probe gets `PYTHON_TIMEOUT_FACTOR` times the probe timeout: importing
 //! torch (and its CUDA libraries) from a cold disk takes tens of seconds.
 
 use std::path::{Path, PathBuf};

@@ -9,11 +9,9 @@
 //! (`builder::ninja_order`).
 //!
 //! Running compiles share the cores: each progresses at `1 / s(load)` of its
-//! speed alone ([`CostModel::slowdown`]). Memory follows each compile's
-//! [`MemoryProfile`]; the sum is piecewise linear between events, so its
+//! speed alone (`CostModel::slowdown`). Memory follows each compile's
+//! `MemoryProfile`; the sum is piecewise linear between events, so its
 //! maximum is found exactly at the events (starts, peaks, finishes).
-//!
-//! [`MemoryProfile`]: super::cost::MemoryProfile
 
 use serde::{Deserialize, Serialize};
 

@@ -13,8 +13,8 @@
 //! flash-attn's own release wheels carry a fixed arch set per version (its
 //! `setup.py` default `FLASH_ATTN_CUDA_ARCHS=80;90;100;120`, gated by the
 //! CUDA of its release workflow, `.github/workflows/publish.yml` at the
-//! tag): [`FLASH_ATTN_OFFICIAL`]. A wheel published under flash-attn's asset
-//! name must carry at least that set ([`official_arch_gap`]).
+//! tag): `FLASH_ATTN_OFFICIAL`. A wheel published under flash-attn's asset
+//! name must carry at least that set (`official_arch_gap`).
 
 use serde::{Deserialize, Serialize};
 

@@ -1,6 +1,6 @@
 //! wheelwright-wheel: `wheel check`, everything that can be verified about a
 //! wheel before it leaves the build machine, offline; [`retag`]; and wheel
-//! [`file`] names.
+//! [`file`](mod@file) names.
 //!
 //! - identity (`metadata`): PEP 427 file name, `WHEEL` tags and `METADATA`
 //!   name/version agree (PEP 440, local labels case-insensitive);
