@@ -74,5 +74,5 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
     z.writestr("flash_attn-2.8.3.dist-info/RECORD", "")
 PY
 python3 -m pip install --no-deps --no-index --target $W/v/site $W/v/flash_attn-2.8.3-py3-none-any.whl >/dev/null 2>&1
-(cd $W/v && python3 $OLDPWD/crates/wheelwright-core/src/builder/verify.py $W/v/site flash-attn) 2>&1 | tail -1 | tee $OUT/verify.json | tee -a "$summary"
+(cd $W/v && python3 $OLDPWD/crates/wheelwright-build/src/verify.py $W/v/site flash-attn) 2>&1 | tail -1 | tee $OUT/verify.json | tee -a "$summary"
 cp $W/c3.txt $OUT/oom-console.txt

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fit the planner's per-compile memory profile to the real build's memory trace.
 
-The cost model (crates/wheelwright-core/src/plan/cost.rs, MEMORY_PROFILE) says a
+The cost model (crates/wheelwright-plan/src/cost.rs, MEMORY_PROFILE) says a
 compile's memory starts at `start * peak`, climbs linearly to its peak at
 `ramp_end` of its progress, then stays at `tail * peak`. This script replays the
 real flash-attn 2.8.3 build (ninja's start/end of every object; the 4 objects it
@@ -21,7 +21,7 @@ import os
 import re
 import statistics
 
-DATA = os.path.join(os.path.dirname(__file__), "..", "crates", "wheelwright-core", "data")
+DATA = os.path.join(os.path.dirname(__file__), "..", "crates", "wheelwright-plan", "data")
 JOBS = 16
 OVERHEAD_GIB = 0.5  # cost.rs BUILD_OVERHEAD_BYTES
 # ninja started about 16 s into the trace (memory jumps from 0.8 to 1.9 GiB).

@@ -1,6 +1,6 @@
 //! `wheelwright plan` on the recipes beyond flash-attn 2.8.3, through the real
 //! binary, on trees rebuilt from the committed extracts of the flash-attention
-//! repository at commit 0251105a (`crates/wheelwright-core/src/plan/fixtures/`:
+//! repository at commit 0251105a (`crates/wheelwright-plan/src/fixtures/`:
 //! its real file names, `setup.py` files and `__init__.py`s): flash-attn main
 //! (2.8.4) and flash-attn 3 with its switches read from the environment.
 
@@ -13,7 +13,7 @@ use serde_json::Value;
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/crates/wheelwright-core/src/plan/fixtures"
+    "/crates/wheelwright-plan/src/fixtures"
 );
 
 const H200: &[&str] = common::SM90_HOST;

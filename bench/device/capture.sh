@@ -26,7 +26,7 @@ for c in gcc g++ gcc-12 g++-12 gcc-13 g++-13 cc c++; do
 done
 cap ninja_version.txt ninja --version
 cap python_version.txt python3 -VV
-P=crates/wheelwright-core/src/detect/probe.py
+P=crates/wheelwright-detect/src/probe.py
 [ -f $P ] && { cap probe_stdout.json python3 $P; python3 $P > "$S/probe_clean.json" 2>/dev/null; }
 cap pip_list.txt python3 -m pip list
 cap torch_info.txt python3 -c 'import torch,sys;print(torch.__version__, torch.version.cuda, torch._C._GLIBCXX_USE_CXX11_ABI, torch.cuda.is_available(), torch.cuda.get_device_capability(), torch.cuda.get_device_name());import torch.utils.cpp_extension as c; print(c.CUDA_HOME)'

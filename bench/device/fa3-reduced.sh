@@ -11,7 +11,7 @@
 # flash_api_stable.cpp (torch >= 2.9) + flash_prepare_scheduler.cu. The plan
 # here (16 CPUs, 125 GiB, CUDA 13.0, torch 2.11) predicts about 4 minutes and a
 # 44-49 GiB peak, from a STATED estimate (no flash-attn 3 unit was measured
-# before this run; see crates/wheelwright-core/data/fa3_costs.tsv).
+# before this run; see crates/wheelwright-plan/data/fa3_costs.tsv).
 #
 # CUDA 13.0 uses the system nvcc: hopper/setup.py downloads nothing (it would
 # on CUDA 12.3-12.9 except 12.8). It still runs `git submodule update` (a shim

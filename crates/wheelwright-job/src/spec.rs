@@ -113,7 +113,7 @@ pub struct JobSpec {
     #[serde(default)]
     pub recipe: Option<RecipeKind>,
     /// The interpreter that builds (it must have torch); default: the
-    /// detection fallback chain ([`wheelwright_detect::resolve_python`]).
+    /// detection fallback chain ([`crate::detect::resolve_python`]).
     #[serde(default)]
     pub python: Option<PathBuf>,
     /// CUDA architectures (`80;90`, `8.0,9.0`, `sm_90`); default: the GPUs present.

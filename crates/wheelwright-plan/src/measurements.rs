@@ -1,7 +1,7 @@
 //! The measured compile costs the planner is calibrated on, embedded at build
 //! time, and the parsers that read them.
 //!
-//! The files in `crates/wheelwright-core/data/` are copies of
+//! The files in `crates/wheelwright-plan/data/` are copies of
 //! `measurements/` (see the README there): per-TU peaks and times of
 //! flash-attn 2 on a 16-core H100 host, ninja's own log of a real 16-job
 //! flash-attn 2.8.3 build (sm_90, `--threads 1`) and the host memory trace of
