@@ -12,7 +12,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use wheelwright_core::builder::wheel::WheelName;
+use wheelwright_wheel::file::WheelName;
 
 use super::{variant_label, IndexEntry};
 use crate::wheel_file::project_name;
@@ -102,7 +102,7 @@ impl Manifest {
             message: e.to_string(),
         })?;
         json.push(b'\n');
-        wheelwright_core::safe_write::write_atomically(&path, &json)
+        wheelwright_base::safe_write::write_atomically(&path, &json)
             .map_err(|source| PublishError::Io { path, source })
     }
 }
