@@ -272,3 +272,41 @@ fn skip_published_fetches_a_url() {
     expect_code(&out, 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("hint:"));
 }
+
+/// Issue 27 items 3 and 5 through the CLI: two toolkits of one major give one
+/// cell and a note naming the merge; a request nothing is left of says why.
+#[test]
+fn one_cell_per_wheel_file_and_every_refusal_says_why() {
+    let ctx = TestContext::new();
+    let (m, stderr) = matrix(
+        &ctx,
+        &["--python", "3.12", "--torch", "2.8", "--cuda", "12.8,12.9"],
+    );
+    let got: Vec<&str> = cells(&m)
+        .iter()
+        .map(|c| c["cuda"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, ["12.9"]);
+    assert!(
+        stderr.contains(
+            "python 3.12 torch 2.8 cuda 12.8: makes the same wheel file as the CUDA 12.9 cell"
+        ),
+        "{stderr}"
+    );
+
+    let out = ctx
+        .wheelwright()
+        .args([
+            "plan", "--matrix", "--python", "3.12", "--torch", "2.7", "--cuda", "12.2",
+        ])
+        .output()
+        .unwrap();
+    expect_code(&out, 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("(1 left out):"), "{stderr}");
+    assert!(
+        stderr.contains("  python 3.12 torch 2.7 cuda 12.2: "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint:"), "{stderr}");
+}

@@ -14,12 +14,20 @@
 //! - `variant` (`cu12torch2.8cxx11abiTRUE`) and `wheel`, flash-attn's release
 //!   asset name.
 //!
+//! Cells that would make the same wheel file are merged: flash-attn names only
+//! the CUDA major (`cu12`), so `--cuda 12.8,12.9` asks twice for each wheel.
+//! As flash-attn's own publish builds one toolkit per major, the newest
+//! toolkit's cell is kept and the others are left out, saying so; the cell's
+//! identity is its wheel file name, compared case-insensitively, which is also
+//! what [`Matrix::skip_published`] compares.
+//!
 //! [`build_matrix`] reads the axes (`axes`) and turns each combination into
 //! cells or an exclusion (`cell`).
 
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
+use wheelwright_base::archs::CudaVersion;
 
 mod axes;
 mod cell;
@@ -134,16 +142,34 @@ pub enum MatrixError {
         /// What was expected.
         expected: String,
     },
-    /// Every combination was left out.
-    #[error("no combination of the requested python, torch and CUDA is published by PyTorch ({0} left out)")]
-    Empty(usize),
+    /// Every combination was left out; each with why.
+    #[error(
+        "no combination of the requested python, torch and CUDA can be built ({} left out):\n{}",
+        .0.len(),
+        excluded_lines(.0).trim_end()
+    )]
+    Empty(Vec<Excluded>),
+}
+
+/// `  python P torch T cuda C: why`, one line each.
+fn excluded_lines(excluded: &[Excluded]) -> String {
+    excluded
+        .iter()
+        .map(|e| {
+            format!(
+                "  python {} torch {} cuda {}: {}\n",
+                e.python, e.torch, e.cuda, e.reason
+            )
+        })
+        .collect()
 }
 
 /// Build the matrix; see the module docs. Every combination of the axes
 /// PyTorch publishes and whose toolkit builds some of the archs gives a cell
 /// per C++ ABI; the others are [`Matrix::excluded`]. A value repeated on an
-/// axis counts once, so each cell and each exclusion appears once. None left
-/// is [`MatrixError::Empty`].
+/// axis counts once, so each cell and each exclusion appears once. Cells of
+/// one wheel file are merged (the module docs). None left is
+/// [`MatrixError::Empty`], with every reason.
 pub fn build_matrix(req: &MatrixRequest) -> Result<Matrix, MatrixError> {
     let axes = Axes::read(req)?;
     let mut include = Vec::new();
@@ -160,10 +186,45 @@ pub fn build_matrix(req: &MatrixRequest) -> Result<Matrix, MatrixError> {
             include.push(combination.cell(req, &build, abi));
         }
     }
+    let include = merge_same_wheel(include, &mut excluded);
     if include.is_empty() {
-        return Err(MatrixError::Empty(excluded.len()));
+        return Err(MatrixError::Empty(excluded));
     }
     Ok(Matrix { include, excluded })
+}
+
+/// One cell per wheel file name (case-insensitive): the newest toolkit's; the
+/// others go to `excluded` naming the cell that builds their wheel.
+fn merge_same_wheel(cells: Vec<MatrixCell>, excluded: &mut Vec<Excluded>) -> Vec<MatrixCell> {
+    let toolkit = |c: &MatrixCell| CudaVersion::parse(&c.cuda);
+    let mut kept: Vec<MatrixCell> = Vec::new();
+    let mut merged = Vec::new();
+    for cell in cells {
+        match kept
+            .iter_mut()
+            .find(|k| k.wheel.eq_ignore_ascii_case(&cell.wheel))
+        {
+            None => kept.push(cell),
+            Some(k) if toolkit(&cell) > toolkit(k) => merged.push(std::mem::replace(k, cell)),
+            Some(_) => merged.push(cell),
+        }
+    }
+    for m in merged {
+        let keeper = kept
+            .iter()
+            .find(|k| k.wheel.eq_ignore_ascii_case(&m.wheel))
+            .expect("a merged cell's wheel is kept");
+        excluded.push(Excluded {
+            python: m.python,
+            torch: m.torch,
+            cuda: m.cuda,
+            reason: format!(
+                "makes the same wheel file as the CUDA {} cell ({}): the file name carries only the CUDA major, so one toolkit per major builds it, the newest",
+                keeper.cuda, keeper.wheel
+            ),
+        });
+    }
+    kept
 }
 
 impl Matrix {
@@ -206,17 +267,11 @@ impl Matrix {
         if self.excluded.is_empty() {
             return String::new();
         }
-        let mut note = format!(
-            "wheelwright: {} combinations left out (PyTorch publishes no such torch):\n",
-            self.excluded.len()
-        );
-        for e in &self.excluded {
-            note.push_str(&format!(
-                "  python {} torch {} cuda {}: {}\n",
-                e.python, e.torch, e.cuda, e.reason
-            ));
-        }
-        note
+        format!(
+            "wheelwright: {} combinations left out:\n{}",
+            self.excluded.len(),
+            excluded_lines(&self.excluded)
+        )
     }
 
     /// `{"include": [...]}`, the JSON GitHub's `fromJSON` reads.

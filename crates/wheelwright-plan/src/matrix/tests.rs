@@ -101,7 +101,7 @@ fn bad_values_and_empty_matrices_are_errors() {
             cuda: Some(vec!["13.0".into()]),
             ..Default::default()
         }),
-        MatrixError::Empty(4)
+        MatrixError::Empty(ref left) if left.len() == 4
     ));
 }
 
@@ -181,7 +181,10 @@ fn repeated_axis_values_count_once() {
         cxx11_abi: Some(vec![true, true]),
         ..MatrixRequest::default()
     });
-    assert_eq!(none, Err(MatrixError::Empty(1)));
+    let Err(MatrixError::Empty(left)) = none else {
+        panic!("{none:?}")
+    };
+    assert_eq!(left.len(), 1);
     let abis = build_matrix(&MatrixRequest {
         python: Some(vec!["3.12".into()]),
         torch: Some(vec!["2.8".into()]),
@@ -192,4 +195,66 @@ fn repeated_axis_values_count_once() {
     .unwrap();
     let abis: Vec<&str> = abis.include.iter().map(|c| c.cxx11_abi.as_str()).collect();
     assert_eq!(abis, ["TRUE", "FALSE"]);
+}
+
+/// Issue 27 item 3: two toolkits of one CUDA major make the same wheel file
+/// (flash-attn names only `cu12`): one cell is kept, the newest toolkit's, and
+/// the other is left out naming it; published-wheel skipping keys on the
+/// same file name.
+#[test]
+fn cells_of_the_same_wheel_file_are_merged_with_the_reason() {
+    let m = build_matrix(&MatrixRequest {
+        python: Some(vec!["3.12".into()]),
+        torch: Some(vec!["2.8".into()]),
+        cuda: Some(vec!["12.9".into(), "12.8".into()]),
+        ..MatrixRequest::default()
+    })
+    .unwrap();
+    let cells: Vec<(&str, &str)> = m
+        .include
+        .iter()
+        .map(|c| (c.cuda.as_str(), c.wheel.as_str()))
+        .collect();
+    assert_eq!(
+        cells,
+        [(
+            "12.9",
+            "flash_attn-2.8.3+cu12torch2.8cxx11abiTRUE-cp312-cp312-linux_x86_64.whl"
+        )]
+    );
+    assert_eq!(m.excluded.len(), 1);
+    assert_eq!(m.excluded[0].cuda, "12.8");
+    assert!(
+        m.excluded[0].reason.starts_with(
+            "makes the same wheel file as the CUDA 12.9 cell (flash_attn-2.8.3+cu12torch2.8cxx11abiTRUE-"
+        ),
+        "{}",
+        m.excluded[0].reason
+    );
+    // Every wheel file of the default matrix is made by one cell.
+    let m = build_matrix(&MatrixRequest::default()).unwrap();
+    let wheels: BTreeSet<String> = m
+        .include
+        .iter()
+        .map(|c| c.wheel.to_ascii_lowercase())
+        .collect();
+    assert_eq!(wheels.len(), m.include.len());
+}
+
+/// Issue 27 item 5: nothing left to build still says why each was left out.
+#[test]
+fn an_empty_matrix_says_why_each_combination_was_left_out() {
+    let err = build_matrix(&MatrixRequest {
+        python: Some(vec!["3.12".into()]),
+        torch: Some(vec!["2.7".into()]),
+        cuda: Some(vec!["12.2".into()]),
+        ..MatrixRequest::default()
+    })
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("no combination of the requested python, torch and CUDA can be built (1 left out):\n  python 3.12 torch 2.7 cuda 12.2: "),
+        "{text}"
+    );
+    assert!(text.len() > 120, "the reason is there: {text}");
 }
