@@ -157,6 +157,20 @@ impl TorchRelease {
             .max()
     }
 
+    /// The variant of the toolkit's major to install: [`Self::variant_for_toolkit`]
+    /// when there is one, else the oldest of that major above the toolkit
+    /// (torch's extension build refuses only another major; another minor
+    /// warns, and `plan` accepts it with a notice). `None` when the release
+    /// has no variant of that major.
+    pub fn variant_for_major(&self, toolkit: CudaVersion) -> Option<CudaVersion> {
+        self.variant_for_toolkit(toolkit).or_else(|| {
+            self.cuda_variants()
+                .into_iter()
+                .filter(|v| v.major == toolkit.major)
+                .min()
+        })
+    }
+
     /// Whether `cuda` is one of the variants PyTorch publishes.
     pub fn publishes(&self, cuda: CudaVersion) -> bool {
         self.cuda_variants().contains(&cuda)
@@ -166,6 +180,42 @@ impl TorchRelease {
 /// `cu128` for CUDA 12.8.
 pub fn cu_tag(cuda: CudaVersion) -> String {
     format!("cu{}{}", cuda.major, cuda.minor)
+}
+
+/// What torch's own version string says it was built for: the local label of
+/// `2.7.1+cu118` (as `torch.__version__` and PyTorch's wheels write it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TorchBuild {
+    /// `+cuXYZ`: built for CUDA X.Y (`cu118` 11.8, `cu128` 12.8, `cu130` 13.0).
+    Cuda(CudaVersion),
+    /// `+cpu`: no CUDA.
+    Cpu,
+    /// No local label (PyPI's own wheels), or one that names no CUDA
+    /// (`+rocm6.2`, `+git1234`).
+    Unlabelled,
+}
+
+/// Read the CUDA build from a torch version's local label: the inverse of
+/// [`cu_tag`] (the last digit is the minor: `cu118` is 11.8, `cu121` 12.1).
+pub fn torch_build(version: &str) -> TorchBuild {
+    let Some((_, local)) = version.trim().split_once('+') else {
+        return TorchBuild::Unlabelled;
+    };
+    let local = local.to_ascii_lowercase();
+    if local == "cpu" {
+        return TorchBuild::Cpu;
+    }
+    let Some(digits) = local.strip_prefix("cu") else {
+        return TorchBuild::Unlabelled;
+    };
+    if digits.len() < 2 || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return TorchBuild::Unlabelled;
+    }
+    let (major, minor) = digits.split_at(digits.len() - 1);
+    match (major.parse(), minor.parse()) {
+        (Ok(major), Ok(minor)) => TorchBuild::Cuda(CudaVersion::new(major, minor)),
+        _ => TorchBuild::Unlabelled,
+    }
 }
 
 /// PyTorch's index for a CUDA variant: `https://download.pytorch.org/whl/cu128`.
@@ -189,20 +239,22 @@ pub fn index_for(cuda: CudaVersion, torch: Option<&str>) -> Option<(CudaVersion,
 
 /// The `pip install` of a CUDA build of torch for nvcc's CUDA `cuda`: the
 /// installed release `installed` (`2.8.0+cu128`) when PyTorch builds it for
-/// that CUDA's major at or below it, else the newest release that PyTorch
-/// does build so; pinned to the release, from its real index (never one that
-/// does not exist, such as `cu122`). `None` when no release fits.
+/// that CUDA's major, else the newest release that PyTorch does build so;
+/// its variant nearest the toolkit ([`TorchRelease::variant_for_major`]), so
+/// the fix keeps the user's torch where it can rather than downgrading it;
+/// pinned to the release, from its real index (never one that does not exist,
+/// such as `cu122`). `None` when no release fits.
 pub fn torch_install_command(cuda: CudaVersion, installed: Option<&str>) -> Option<String> {
     let release = installed
         .and_then(TorchRelease::find)
-        .filter(|r| r.variant_for_toolkit(cuda).is_some())
+        .filter(|r| r.variant_for_major(cuda).is_some())
         .or_else(|| {
             TORCH_RELEASES
                 .iter()
                 .rev()
-                .find(|r| r.variant_for_toolkit(cuda).is_some())
+                .find(|r| r.variant_for_major(cuda).is_some())
         })?;
-    let variant = release.variant_for_toolkit(cuda)?;
+    let variant = release.variant_for_major(cuda)?;
     Some(format!(
         "pip install 'torch=={}.*' --index-url {}",
         release.minor,
@@ -404,11 +456,27 @@ mod tests {
             torch_install_command(v("12.8"), Some("2.8.0+cu128")).unwrap(),
             "pip install 'torch==2.8.*' --index-url https://download.pytorch.org/whl/cu128"
         );
-        // torch 2.9 has no CUDA 12 build at or below 12.2: the newest that does is 2.5.
+        // Issue 27 item 5: torch 2.9 has no CUDA 12 build at or below 12.2,
+        // but its 12.6 build works with nvcc 12.2 (only the major must agree):
+        // keep the user's torch, never downgrade it to 2.5.
         assert_eq!(
             torch_install_command(v("12.2"), Some("2.9.1")).unwrap(),
-            "pip install 'torch==2.5.*' --index-url https://download.pytorch.org/whl/cu121"
+            "pip install 'torch==2.9.*' --index-url https://download.pytorch.org/whl/cu126"
         );
+        // Torch built for CUDA 11.8 on a 12.2 toolkit: the same release for CUDA 12.
+        assert_eq!(
+            torch_install_command(v("12.2"), Some("2.7.1+cu118")).unwrap(),
+            "pip install 'torch==2.7.*' --index-url https://download.pytorch.org/whl/cu126"
+        );
+        // A release without that major: the newest that has it.
+        let newest = TORCH_RELEASES
+            .iter()
+            .rev()
+            .find(|r| r.cuda_variants().iter().any(|c| c.major == 11))
+            .unwrap();
+        assert!(torch_install_command(v("11.8"), Some("2.11.0"))
+            .unwrap()
+            .starts_with(&format!("pip install 'torch=={}.*'", newest.minor)));
         assert_eq!(torch_install_command(v("10.2"), None), None);
     }
 
@@ -431,5 +499,32 @@ mod tests {
         assert_eq!(driver_support(v("13.0"), "580.95.05"), DriverSupport::Full);
         assert_eq!(driver_support(v("14.0"), "999.1"), DriverSupport::Unknown);
         assert!(compare_driver("570.124.06", "570.26").is_gt());
+    }
+
+    #[test]
+    fn torchs_own_version_string_names_its_cuda() {
+        let cuda = |v: &str| match torch_build(v) {
+            TorchBuild::Cuda(c) => Some(c.to_string()),
+            _ => None,
+        };
+        assert_eq!(cuda("2.7.1+cu118").as_deref(), Some("11.8"));
+        assert_eq!(cuda("2.11.0+cu130").as_deref(), Some("13.0"));
+        assert_eq!(cuda("2.8.0+cu128").as_deref(), Some("12.8"));
+        assert_eq!(cuda("1.13.1+cu92").as_deref(), Some("9.2"));
+        assert_eq!(torch_build("2.8.0+cpu"), TorchBuild::Cpu);
+        for v in [
+            "2.8.0",
+            "2.8",
+            "2.6.0+rocm6.2",
+            "2.8.0+cu",
+            "2.8.0+cu1x8",
+            "2.8.0+git1",
+        ] {
+            assert_eq!(torch_build(v), TorchBuild::Unlabelled, "{v}");
+        }
+        assert_eq!(
+            torch_build(&format!("2.8.0+{}", cu_tag(CudaVersion::new(12, 6)))),
+            TorchBuild::Cuda(CudaVersion::new(12, 6))
+        );
     }
 }

@@ -589,10 +589,11 @@ mod tests {
         assert!(torch_install_for("12.8", None)
             .unwrap()
             .contains("--index-url https://download.pytorch.org/whl/cu128"));
-        // PyTorch has no cu122: the newest index at or below 12.2 is cu121.
-        assert!(torch_install_for("12.2", None)
-            .unwrap()
-            .contains("/whl/cu121`"));
+        // PyTorch has no cu122: the newest torch's CUDA 12 variant nearest
+        // 12.2 (only the major must agree with nvcc), never an older torch.
+        let fix = torch_install_for("12.2", None).unwrap();
+        assert!(fix.contains("/whl/cu126`"), "{fix}");
+        assert!(!fix.contains("cu122"), "{fix}");
         assert_eq!(torch_install_for("10.2", None), None);
         assert_eq!(
             wheel_tags(

@@ -414,7 +414,7 @@ fn cuda_mismatch_cut_before_the_torch_version() {
         f.message
     );
     assert!(f.fix.contains("torch.version.cuda"), "{}", f.fix);
-    assert!(f.fix.contains("whl/cu121`"), "{}", f.fix);
+    assert!(f.fix.contains("whl/cu126`"), "{}", f.fix);
     assert!(
         !f.fix.contains("cu122"),
         "PyTorch has no cu122 index: {}",

@@ -15,6 +15,7 @@ use super::PlanError;
 use wheelwright_base::facts::{
     Compiler, Cuda, Facts, Gpu, Host, Ninja, Python, Torch, FACTS_SCHEMA_VERSION,
 };
+use wheelwright_base::support::{torch_build, TorchBuild};
 use wheelwright_base::units::GIB;
 
 /// What is known about a host; every field optional.
@@ -78,6 +79,13 @@ fn cuda_version(what: &str, text: &str) -> Result<CudaVersion, PlanError> {
 }
 
 impl HostSpec {
+    /// What `--torch`'s own local label says it was built for (`2.7.1+cu118`).
+    fn torch_build(&self) -> TorchBuild {
+        self.torch
+            .as_deref()
+            .map_or(TorchBuild::Unlabelled, torch_build)
+    }
+
     /// Whether this describes another machine rather than tweaking this one.
     pub fn is_hypothetical(&self) -> bool {
         self.cpus.is_some() || self.memory_bytes.is_some()
@@ -110,7 +118,7 @@ impl HostSpec {
         if self.torch.is_none() {
             note(format!("torch {DEFAULT_TORCH} (give --torch)"));
         }
-        if self.torch_cuda.is_none() {
+        if self.torch_cuda.is_none() && self.torch_build() == TorchBuild::Unlabelled {
             note("torch built for the toolkit's CUDA (give --torch-cuda)".into());
         }
         if self.disk_free_bytes.is_none() {
@@ -159,7 +167,12 @@ impl HostSpec {
         let spec = HostSpec {
             cuda: Some(cuda.clone()),
             torch: Some(torch),
-            torch_cuda: Some(self.torch_cuda.clone().unwrap_or(cuda)),
+            torch_cuda: match (&self.torch_cuda, self.torch_build()) {
+                (Some(given), _) => Some(given.clone()),
+                (None, TorchBuild::Cuda(c)) => Some(c.to_string()),
+                (None, TorchBuild::Cpu) => None,
+                (None, TorchBuild::Unlabelled) => Some(cuda),
+            },
             ..self.clone()
         };
         spec.apply_to(&mut facts)?;
@@ -263,9 +276,27 @@ impl HostSpec {
             let version = self.torch.clone().unwrap_or(base.version);
             let (major, minor) = wheelwright_base::support::major_minor(&version)
                 .ok_or_else(|| bad("--torch", &version, "a version like `2.7`"))?;
-            let cuda = match &self.torch_cuda {
-                Some(c) => Some(cuda_version("--torch-cuda", c)?.to_string()),
-                None => base.cuda,
+            // torch's own version string (`2.7.1+cu118`) names its CUDA; a
+            // --torch-cuda that says otherwise is refused, not overridden.
+            let labelled = self.torch_build();
+            let cuda = match (&self.torch_cuda, labelled) {
+                (Some(c), TorchBuild::Cuda(l)) => {
+                    let given = cuda_version("--torch-cuda", c)?;
+                    if given != l {
+                        return Err(bad(
+                            "--torch-cuda",
+                            c,
+                            &format!(
+                                "the CUDA of --torch {version} ({l}), or leave --torch-cuda out"
+                            ),
+                        ));
+                    }
+                    Some(given.to_string())
+                }
+                (Some(c), _) => Some(cuda_version("--torch-cuda", c)?.to_string()),
+                (None, TorchBuild::Cuda(l)) => Some(l.to_string()),
+                (None, TorchBuild::Cpu) => None,
+                (None, TorchBuild::Unlabelled) => base.cuda,
             };
             let abi = self
                 .cxx11_abi
@@ -331,6 +362,45 @@ mod tests {
         assert_eq!(f.compilers[0].major, 11);
         assert!(assumed.iter().any(|a| a.contains("disk")));
         assert!(!assumed.iter().any(|a| a.contains("--cuda")));
+    }
+
+    /// Issue 27 item 5: `--torch 2.7.1+cu118` is torch built for CUDA 11.8,
+    /// not "assumed built for the toolkit's CUDA"; a --torch-cuda that
+    /// contradicts it is refused.
+    #[test]
+    fn torchs_own_version_string_gives_its_cuda() {
+        let spec = HostSpec {
+            cuda: Some("12.2".into()),
+            torch: Some("2.7.1+cu118".into()),
+            ..HostSpec::default()
+        };
+        let (f, assumed) = spec.hypothetical_facts().unwrap();
+        assert_eq!(f.torch.as_ref().unwrap().cuda.as_deref(), Some("11.8"));
+        assert_eq!(f.torch.as_ref().unwrap().version, "2.7.1+cu118");
+        assert!(
+            !assumed.iter().any(|a| a.contains("toolkit's CUDA")),
+            "{assumed:?}"
+        );
+        let agrees = HostSpec {
+            torch_cuda: Some("11.8".into()),
+            ..spec.clone()
+        };
+        assert!(agrees.hypothetical_facts().is_ok());
+        let contradicts = HostSpec {
+            torch_cuda: Some("12.6".into()),
+            ..spec.clone()
+        };
+        let err = contradicts.hypothetical_facts().unwrap_err().to_string();
+        assert!(
+            err.contains("--torch-cuda") && err.contains("(11.8)"),
+            "{err}"
+        );
+        let cpu = HostSpec {
+            torch: Some("2.8.0+cpu".into()),
+            ..HostSpec::default()
+        };
+        let (f, _) = cpu.hypothetical_facts().unwrap();
+        assert_eq!(f.torch.unwrap().cuda, None);
     }
 
     #[test]
