@@ -1400,3 +1400,51 @@ fn secret_values_the_build_echoes_are_masked_in_every_output() {
 
 #[path = "build/prebuilt.rs"]
 mod prebuilt;
+
+/// Issue 27 item 7: a failure no rule recognises still gets an error
+/// annotation naming the failing command with the log's last lines, and a step
+/// summary that shows them fenced.
+#[test]
+fn an_unrecognised_failure_gets_an_error_annotation_and_the_log_tail() {
+    let fb = FakeBuild::new("unknown", require_python!());
+    let summary = fb.ctx.path().join("step_summary");
+    let out = fb
+        .command()
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", fb.ctx.path().join("github_output"))
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .arg("--no-verify")
+        .output()
+        .unwrap();
+    let stdout = expect_code(&out, 1);
+    let errors: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("::error "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stdout}");
+    let python = fb.python.display().to_string();
+    assert!(
+        errors[0].starts_with(&format!(
+            "::error title=wheelwright%3A the build failed::{python} -m pip wheel"
+        )),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[0].contains("exited with 1 (failed).%0A%0ALast lines of build.log:%0A```%0A"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[0].contains("ERROR: Failed to build one or more wheels%0A")
+            && errors[0].ends_with("%0A```"),
+        "{}",
+        errors[0]
+    );
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.starts_with("### wheelwright build failed\n\n`"), "{md}");
+    assert!(
+        md.contains("ERROR: Failed to build one or more wheels\n"),
+        "{md}"
+    );
+}

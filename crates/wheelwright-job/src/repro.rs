@@ -287,7 +287,7 @@ pub fn reproduction(report: &BuildReport) -> Result<(Vec<String>, BuildEnvironme
 }
 
 /// `s` quoted for a POSIX shell.
-fn sh_quote(s: &str) -> String {
+pub fn sh_quote(s: &str) -> String {
     if !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./=:+,@%".contains(c))

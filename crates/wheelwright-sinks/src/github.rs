@@ -237,7 +237,7 @@ fn would_autolink(word: &str) -> bool {
 /// `word` as a code span (rendered as text, never a link or markup) in a
 /// table cell: the backtick fence is longer than any run inside, and `|`
 /// is escaped as GitHub's tables require even in code.
-fn code_span(word: &str) -> String {
+pub(crate) fn code_span(word: &str) -> String {
     let word: String = word.chars().filter(|c| !c.is_control()).collect();
     let longest = word.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest + 1);
@@ -270,7 +270,7 @@ fn escape_cell_text(line: &str, out: &mut String) {
 
 /// A fenced code block holding `lines` verbatim: the fence is longer than any
 /// run of backticks inside, so the content cannot end the block.
-fn code_block(lines: &[String]) -> String {
+pub(crate) fn code_block(lines: &[String]) -> String {
     let longest = lines
         .iter()
         .flat_map(|l| l.split(|c| c != '`'))
