@@ -91,6 +91,10 @@ fn real_logs() {
         "public/oom_ninja_job_failed_cc1plus.log",
         "public/wheel_unsupported_flash_attn.log",
         "synthetic/healthy_warnings.log",
+        "offline/prebuilt_dns_eai_again_causal_conv1d.log",
+        "offline/prebuilt_dns_noname_causal_conv1d.log",
+        "offline/prebuilt_proxy_403_causal_conv1d.log",
+        "offline/prebuilt_fallback_flash_attn.log",
     ];
     for rel in logs {
         let (code, report) = json_of(&ctx, rel);

@@ -1,14 +1,18 @@
 //! `--calibrate REPORT` for `plan` and `doctor`: the library's reading of an
-//! earlier build's speed, as a usage error with its hint.
+//! earlier build (this host's speed, each unit's measured cost), as a usage
+//! error with its hint.
 
 use std::path::Path;
 
-use wheelwright_core::plan::SpeedCalibration;
+use wheelwright_core::plan::{HostCosts, SpeedCalibration};
 
-/// This host's compile speed from an earlier build's report (and the
-/// .ninja_log its work dir kept).
-pub fn speed_from(report: &Path) -> anyhow::Result<SpeedCalibration> {
-    wheelwright_core::job::speed_from_report(report).map_err(|e| {
+/// `--calibrate` for a plan of `source`: the speed factor and, when the
+/// report built the same source, each unit's measured cost.
+pub fn calibration_from(
+    report: &Path,
+    source: Option<&Path>,
+) -> anyhow::Result<(Option<SpeedCalibration>, Option<HostCosts>)> {
+    wheelwright_core::job::calibration_from_report(report, source).map_err(|e| {
         let hint = e.hint();
         crate::exit::usage(e.to_string(), hint)
     })

@@ -21,7 +21,7 @@ use wheelwright_core::plan::{self, HostSpec, Plan, PlanRequest, Recipe};
 use wheelwright_core::sinks::tables::plan_table;
 use wheelwright_core::units::parse_size;
 
-use crate::cmd::host::speed_from;
+use crate::cmd::host::calibration_from;
 use crate::exit;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -111,11 +111,16 @@ impl RecipeArgs {
     }
 
     pub fn request(&self) -> anyhow::Result<PlanRequest> {
+        let (speed, host_costs) = match self.calibrate.as_deref() {
+            Some(report) => calibration_from(report, self.choice.source.as_deref())?,
+            None => (None, None),
+        };
         Ok(PlanRequest {
             archs: self.archs.clone().map(|a| vec![a]),
             max_jobs: self.max_jobs,
             nvcc_threads: self.nvcc_threads,
-            speed: self.calibrate.as_deref().map(speed_from).transpose()?,
+            speed,
+            host_costs,
             ..self.choice.request()
         })
     }
@@ -257,7 +262,12 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let spec = args.host_spec()?;
     let recipe = args.recipe.recipe()?;
     let (facts, assumptions) = facts_for(&args, &spec)?;
-    let request = args.recipe.request()?;
+    let mut request = args.recipe.request()?;
+    // The package's setup.py runs only on the host that builds: detected,
+    // not described by flags or a facts file.
+    if args.facts.is_none() && assumptions.is_empty() {
+        request.setup_probe = wheelwright_core::job::probe_setup_py(&recipe, &facts, &request);
+    }
     let mut plan = plan::plan(&recipe, &facts, &request).map_err(plan_error)?;
     plan.assumptions = assumptions;
     if args.schedule {

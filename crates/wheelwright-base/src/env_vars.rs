@@ -11,6 +11,9 @@ pub const WHEELWRIGHT_PYTHON: &str = "WHEELWRIGHT_PYTHON";
 pub const WHEELWRIGHT_NVML: &str = "WHEELWRIGHT_NVML";
 /// Timeout of each external probe, in seconds.
 pub const WHEELWRIGHT_PROBE_TIMEOUT: &str = "WHEELWRIGHT_PROBE_TIMEOUT";
+/// Seconds a torch extension's setup.py probe may take (default 180: one
+/// torch import per run of setup.py, up to seven runs).
+pub const WHEELWRIGHT_SETUP_PROBE_TIMEOUT: &str = "WHEELWRIGHT_SETUP_PROBE_TIMEOUT";
 /// Base URL of prebuilt flash-attn wheels (`/v{ver}/{name}` follows); default
 /// flash-attn's GitHub release downloads. A mirror, or a test server.
 pub const WHEELWRIGHT_PREBUILT_URL: &str = "WHEELWRIGHT_PREBUILT_URL";
@@ -59,6 +62,10 @@ pub const TORCH_EXTENSION_SKIP_NVCC_GEN_DEPENDENCIES: &str =
 pub const MAX_JOBS: &str = "MAX_JOBS";
 /// `nvcc --threads` in flash-attn's build.
 pub const NVCC_THREADS: &str = "NVCC_THREADS";
+/// Flags nvcc itself appends to every command line (after the command's
+/// own, so its `--threads` wins): how a plan's threads reach the nvcc of a
+/// package whose setup.py does not read NVCC_THREADS.
+pub const NVCC_APPEND_FLAGS: &str = "NVCC_APPEND_FLAGS";
 /// flash-attn's target architectures, `80;90`.
 pub const FLASH_ATTN_CUDA_ARCHS: &str = "FLASH_ATTN_CUDA_ARCHS";
 /// torch's target architectures for any `CUDAExtension`, `8.0;9.0+PTX`.

@@ -62,6 +62,14 @@ pub(crate) fn render(t: &Tally, seen: Seen, ctx: &DiagnoseContext) -> Finding {
         (RuleId::WheelUnsupported, Detail::Names(wheels)) => wheel_unsupported(wheels, facts),
         (RuleId::Timeout, Detail::Timeout { hard }) => timeout(*hard),
         (RuleId::NinjaMissing, Detail::Ninja { reason }) => ninja_missing(reason.as_deref(), facts),
+        (
+            RuleId::PrebuiltDownloadFailed,
+            Detail::Download {
+                url,
+                error,
+                fell_back,
+            },
+        ) => prebuilt_download(url.as_deref(), error.as_deref(), *fell_back, ctx),
         (rule, _) => (rule.info().title.to_string(), String::new()),
     };
     let mut f = Finding::new(
@@ -531,6 +539,44 @@ fn timeout(hard: bool) -> (String, String) {
             "Set FLASH_ATTENTION_FORCE_BUILD=TRUE so flash-attn builds without trying the download, and check the runner's access (proxy) to the package index.".to_string(),
         )
     }
+}
+
+fn prebuilt_download(
+    url: Option<&str>,
+    error: Option<&str>,
+    fell_back: bool,
+    ctx: &DiagnoseContext,
+) -> (String, String) {
+    let what = url.map_or("a prebuilt wheel".to_string(), |u| {
+        format!("the prebuilt wheel `{u}`")
+    });
+    let got = error.map_or(String::new(), |e| format!(" and got `{e}`"));
+    let error = error.unwrap_or_default();
+    let reason = if error.contains("name resolution") || error.contains("Name or service not known")
+    {
+        "this host cannot resolve the download's host name (offline, or DNS only for an internal mirror)"
+    } else if error.contains("Tunnel connection failed") || error.contains("roxy") {
+        "the proxy refused the connection to the download's host"
+    } else if error.is_empty() {
+        "it did not say why"
+    } else {
+        "the download's host cannot be reached from here"
+    };
+    let then = if fell_back {
+        "It then built from source: the attempt cost time (a download that hangs can cost much more), not the build."
+    } else {
+        "It builds from source only when the download fails with an HTTP error, so the build ended here."
+    };
+    let message = format!(
+        "The package's setup.py tried to download {what} instead of compiling{got}: {reason}. {then}"
+    );
+    let fix = match &ctx.force_build_switch {
+        Some((name, value)) => format!(
+            "Set {name}={value}: with it this package's setup.py compiles without trying the download (found by wheelwright's setup.py probe; `wheelwright build` sets it unless told `--allow-prebuilt`)."
+        ),
+        None => "Set the package's force-build switch, the variable its setup.py checks before downloading (flash-attn's is FLASH_ATTENTION_FORCE_BUILD=TRUE): `wheelwright plan --recipe torch-ext --source SDIST` runs the setup.py offline and names it, and `wheelwright build` sets it. Or let the runner reach the URL (proxy).".to_string(),
+    };
+    (message, fix)
 }
 
 fn ninja_missing(reason: Option<&str>, facts: Option<&Facts>) -> (String, String) {

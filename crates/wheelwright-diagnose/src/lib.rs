@@ -65,6 +65,11 @@ pub struct DiagnoseContext {
     /// The host's facts (installed compilers, CUDA, GPUs, torch), for fixes
     /// such as which installed gcc-N to switch to.
     pub facts: Option<Facts>,
+    /// The package's force-build switch (`CAUSAL_CONV1D_FORCE_BUILD`,
+    /// `TRUE`), as the plan's setup.py probe found it: a
+    /// `prebuilt-download-failed` fix names it. `None`: the fix says how to
+    /// find it.
+    pub force_build_switch: Option<(String, String)>,
 }
 
 /// Bytes of one line kept; the rest of a longer line is ignored.
@@ -99,6 +104,8 @@ pub struct Diagnoser {
     failed_command_next: bool,
     /// Why the saved log could not be read to its end, and at which line.
     cut_short: Option<(u64, u64, String)>,
+    /// The prebuilt wheel URL a setup.py said it guessed, last seen.
+    wheel_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +132,7 @@ impl Diagnoser {
             pending_mismatch: None,
             failed_command_next: false,
             cut_short: None,
+            wheel_url: None,
         }
     }
 
@@ -384,7 +392,36 @@ impl Diagnoser {
                 self.seen.nvcc_threads = Some(n);
             }
         }
+        if mask & needles::PREBUILT != 0 {
+            if let Some(url) = matchers::wheel_url(&text) {
+                self.wheel_url = Some(url);
+            } else if self.wheel_url.is_some() && matchers::builds_from_source(&text) {
+                // The download failed (quietly, for flash-attn) and the
+                // setup.py compiles after all: a notice.
+                let slot = RuleId::PrebuiltDownloadFailed.priority();
+                if self.tallies[slot].is_none() {
+                    let url = self.wheel_url.clone();
+                    self.record(Hit::DownloadFailed { error: None, url }, &text, self.lines);
+                }
+                if let Some(t) = self.tallies[slot].as_mut() {
+                    t.fell_back_to_source();
+                }
+            }
+        }
         match matchers::classify_masked(&text, mask) {
+            Some(Hit::DownloadFailed { error, .. }) => {
+                // A prebuilt wheel when the setup.py named one before (or the
+                // error names a wheel); another download timing out is the
+                // `timeout` rule's, anything else unknown.
+                let error = error.unwrap_or_default();
+                if self.wheel_url.is_some() || error.contains(".whl") {
+                    let url = self.wheel_url.clone();
+                    let error = Some(error);
+                    self.record(Hit::DownloadFailed { error, url }, &text, self.lines);
+                } else if error.contains("timed out") {
+                    self.record(Hit::Timeout { hard: false }, &text, self.lines);
+                }
+            }
             Some(Hit::CudaMismatchStart { nvcc }) => {
                 self.pending_mismatch = Some(PendingMismatch {
                     nvcc,

@@ -84,6 +84,13 @@ pub(crate) enum Hit {
     NinjaMissing {
         reason: Option<String>,
     },
+    /// urllib could not reach a URL (`<urlopen error [Errno -3] Temporary
+    /// failure in name resolution>`): with `url`, the prebuilt wheel the
+    /// package's setup.py guessed before.
+    DownloadFailed {
+        error: Option<String>,
+        url: Option<String>,
+    },
 }
 
 /// Context lines: not findings themselves, but read by the rules.
@@ -185,7 +192,7 @@ pub(crate) fn classify(line: &str) -> Option<Hit> {
 /// ([`needles::mask`] of the line; all bits: every matcher).
 pub(crate) fn classify_masked(line: &str, mask: Mask) -> Option<Hit> {
     type Matcher = fn(&str, Mask) -> Option<Hit>;
-    const MATCHERS: [(Mask, Matcher); 15] = [
+    const MATCHERS: [(Mask, Matcher); 16] = [
         (needles::GCC_TOO_NEW, |t, _| gcc_too_new(t)),
         (needles::CUDA_MISMATCH, |t, _| cuda_mismatch(t)),
         (needles::CUDA_HOME_MISSING, |t, _| cuda_home_missing(t)),
@@ -198,6 +205,7 @@ pub(crate) fn classify_masked(line: &str, mask: Mask) -> Option<Hit> {
         (needles::ABI_MISMATCH, |t, _| abi_mismatch(t)),
         (needles::NO_KERNEL_IMAGE, |t, _| no_kernel_image(t)),
         (needles::WHEEL_UNSUPPORTED, |t, _| wheel_unsupported(t)),
+        (needles::PREBUILT, |t, _| download_failed(t)),
         (needles::TIMEOUT, |t, _| timeout(t)),
         (needles::NINJA_MISSING, |t, _| ninja_missing(t)),
         (needles::COMPILE_ERROR, |t, _| compile_error(t)),
@@ -643,6 +651,50 @@ fn timeout(t: &str) -> Option<Hit> {
         return Some(Hit::Timeout { hard: false });
     }
     None
+}
+
+/// urllib failing to reach a host, as a setup.py that downloads prints it:
+/// `error: <urlopen error [Errno -3] Temporary failure in name resolution>`
+/// (setuptools' one-line form), `urllib.error.URLError: <urlopen error
+/// Tunnel connection failed: 403 Forbidden>` (a traceback's last line), and
+/// a bare `socket.gaierror: [Errno -2] Name or service not known`. The
+/// error is the text inside `<urlopen error ...>`, else from `[Errno`.
+/// Whether it was a prebuilt wheel is the diagnoser's to say
+/// ([`wheel_url`] seen before).
+pub(crate) fn download_failed(t: &str) -> Option<Hit> {
+    let error = if let Some(rest) = after(t, lit!("<urlopen error ")) {
+        rest.rsplit_once('>').map_or(rest, |(inner, _)| inner)
+    } else if has(t, lit!("Temporary failure in name resolution"))
+        || has(t, lit!("Name or service not known"))
+        || has(t, lit!("Tunnel connection failed"))
+    {
+        t.find("[Errno").map_or(t, |at| &t[at..])
+    } else {
+        return None;
+    };
+    let error = error.trim();
+    (!error.is_empty()).then(|| Hit::DownloadFailed {
+        error: Some(error.chars().take(300).collect()),
+        url: None,
+    })
+}
+
+/// A setup.py going on to compile after its download failed: flash-attn's
+/// `Precompiled wheel not found. Building from source...`.
+pub(crate) fn builds_from_source(t: &str) -> bool {
+    has(t, lit!("Building from source"))
+}
+
+/// The prebuilt wheel a Dao-AILab style setup.py (flash-attn, causal-conv1d,
+/// mamba-ssm) tries first: `Guessing wheel URL:  https://.../x.whl`.
+pub(crate) fn wheel_url(t: &str) -> Option<String> {
+    let rest = after(t, lit!("wheel URL"))?;
+    let url = rest
+        .trim_start_matches([':', ' '])
+        .split_whitespace()
+        .next()?;
+    (url.starts_with("http://") || url.starts_with("https://"))
+        .then(|| url.chars().take(500).collect())
 }
 
 /// torch's `BuildExtension`: `UserWarning: Attempted to use ninja as the

@@ -64,6 +64,10 @@ pub(crate) const TOKEN_SHAPE: Mask = 1 << 17;
 /// anyway (the failed command after ninja's `FAILED:`), never a reason to
 /// read one: every compile command of a flash-attn build has it.
 pub(crate) const THREADS_FLAG: Mask = 1 << 23;
+/// [`super::matchers::download_failed`] and [`super::matchers::wheel_url`]:
+/// a package's setup.py guessing a prebuilt wheel's URL, and urllib failing
+/// to reach it.
+pub(crate) const PREBUILT: Mask = 1 << 24;
 /// The bits that make a line worth reading: a line with none is not read
 /// further.
 pub(crate) const READ: Mask = !(TOKEN_SHAPE | THREADS_FLAG);
@@ -109,6 +113,12 @@ const NEEDLES: &[(&str, Mask)] = &[
     ("TimeoutExpired", TIMEOUT),
     ("timed out", TIMEOUT),
     ("Attempted to use ninja", NINJA_MISSING),
+    ("wheel URL", PREBUILT),
+    ("urlopen error", PREBUILT),
+    ("name resolution", PREBUILT),
+    ("Name or service not known", PREBUILT),
+    ("Tunnel connection failed", PREBUILT),
+    ("Building from source", PREBUILT),
     // `find_error_marker`: `error` then `:` or ` #N-D:`.
     ("error:", COMPILE_ERROR),
     ("error #", COMPILE_ERROR),

@@ -13,6 +13,9 @@ use wheelwright_base::finding::Severity;
 pub enum RuleId {
     /// torch is not importable by the build (build isolation, wrong venv).
     TorchMissing,
+    /// setup.py tried to download a prebuilt wheel instead of building, and
+    /// the download failed (offline, DNS, a proxy that refuses the host).
+    PrebuiltDownloadFailed,
     /// No CUDA toolkit found (CUDA_HOME unset, no nvcc).
     CudaHomeMissing,
     /// The CUDA toolkit is older than the package needs.
@@ -60,8 +63,9 @@ pub struct RuleInfo {
 
 impl RuleId {
     /// Every rule, in priority order.
-    pub const ALL: [RuleId; 16] = [
+    pub const ALL: [RuleId; 17] = [
         RuleId::TorchMissing,
+        RuleId::PrebuiltDownloadFailed,
         RuleId::CudaHomeMissing,
         RuleId::CudaTooOld,
         RuleId::CudaMismatch,
@@ -85,6 +89,11 @@ impl RuleId {
             RuleId::TorchMissing => (
                 "torch-missing",
                 "torch is not importable by the build",
+                Severity::Error,
+            ),
+            RuleId::PrebuiltDownloadFailed => (
+                "prebuilt-download-failed",
+                "setup.py tried to download a prebuilt wheel and could not",
                 Severity::Error,
             ),
             RuleId::CudaHomeMissing => (

@@ -100,6 +100,14 @@ pub(crate) enum Detail {
     Ninja {
         reason: Option<String>,
     },
+    Download {
+        /// The wheel the package's setup.py guessed.
+        url: Option<String>,
+        /// urllib's error (`[Errno -3] Temporary failure in name resolution`).
+        error: Option<String>,
+        /// The setup.py then went on to build from source.
+        fell_back: bool,
+    },
     None,
 }
 
@@ -148,6 +156,11 @@ impl Tally {
             },
             RuleId::Timeout => Detail::Timeout { hard: false },
             RuleId::NinjaMissing => Detail::Ninja { reason: None },
+            RuleId::PrebuiltDownloadFailed => Detail::Download {
+                url: None,
+                error: None,
+                fell_back: false,
+            },
             RuleId::TorchMissing | RuleId::NoKernelImage | RuleId::LogTruncated => Detail::None,
         };
         Tally {
@@ -158,6 +171,15 @@ impl Tally {
             evidence: Vec::new(),
             loc: None,
             detail,
+        }
+    }
+
+    /// A failed prebuilt download was followed by the setup.py building from
+    /// source: the download cost time, not the build (a notice).
+    pub fn fell_back_to_source(&mut self) {
+        if let Detail::Download { fell_back, .. } = &mut self.detail {
+            *fell_back = true;
+            self.severity = Severity::Notice;
         }
     }
 
@@ -290,6 +312,15 @@ impl Tally {
             (Hit::NinjaMissing { reason }, Detail::Ninja { reason: r }) => {
                 keep_first(r, reason.map(|s| truncate_chars(&s, MAX_TEXT_CHARS)));
             }
+            (
+                Hit::DownloadFailed { error, url },
+                Detail::Download {
+                    url: u, error: e, ..
+                },
+            ) => {
+                keep_first(u, url.map(|s| truncate_chars(&s, MAX_TEXT_CHARS)));
+                keep_first(e, error.map(|s| truncate_chars(&s, MAX_TEXT_CHARS)));
+            }
             _ => {}
         }
         if counts {
@@ -341,6 +372,7 @@ pub(crate) fn rule_of(hit: &Hit) -> RuleId {
         Hit::WheelUnsupported { .. } => RuleId::WheelUnsupported,
         Hit::Timeout { .. } => RuleId::Timeout,
         Hit::NinjaMissing { .. } => RuleId::NinjaMissing,
+        Hit::DownloadFailed { .. } => RuleId::PrebuiltDownloadFailed,
     }
 }
 

@@ -136,6 +136,22 @@ fn every_real_log_gives_its_finding() {
             &[("compile-error", Error)],
         ),
         ("synthetic/healthy_warnings.log", &[]),
+        (
+            "offline/prebuilt_dns_eai_again_causal_conv1d.log",
+            &[("prebuilt-download-failed", Error)],
+        ),
+        (
+            "offline/prebuilt_dns_noname_causal_conv1d.log",
+            &[("prebuilt-download-failed", Error)],
+        ),
+        (
+            "offline/prebuilt_proxy_403_causal_conv1d.log",
+            &[("prebuilt-download-failed", Error)],
+        ),
+        (
+            "offline/prebuilt_fallback_flash_attn.log",
+            &[("prebuilt-download-failed", Notice)],
+        ),
     ];
     for (log, expected) in cases {
         let findings = diagnose(log);
@@ -647,9 +663,10 @@ fn live_use_reports_between_lines() {
 
 #[test]
 fn catalogue_and_keywords_cover_every_rule() {
-    assert_eq!(catalogue().len(), 16);
+    assert_eq!(catalogue().len(), 17);
     let rule_ids: Vec<&str> = catalogue().iter().map(|r| r.id).collect();
     for id in [
+        "prebuilt-download-failed",
         "oom-killed",
         "gcc-too-new",
         "ninja-missing",
@@ -732,4 +749,61 @@ fn gzip_with_trailing_garbage_is_diagnosed_with_a_warning() {
     assert_eq!(&findings[..whole.len()], &whole[..]);
     assert_eq!(findings.len(), whole.len() + 1);
     assert_eq!(findings.last().unwrap().id, "log-truncated");
+}
+
+/// causal-conv1d's setup.py offline (real `wheelwright build` logs): the
+/// guessed URL, urllib's error and why, and the switch as the fix, named
+/// when the plan's probe found it.
+#[test]
+fn prebuilt_download_names_the_url_the_error_and_the_switch() {
+    let cases = [
+        (
+            "offline/prebuilt_dns_eai_again_causal_conv1d.log",
+            "[Errno -3] Temporary failure in name resolution",
+            "cannot resolve",
+        ),
+        (
+            "offline/prebuilt_dns_noname_causal_conv1d.log",
+            "[Errno -2] Name or service not known",
+            "cannot resolve",
+        ),
+        (
+            "offline/prebuilt_proxy_403_causal_conv1d.log",
+            "Tunnel connection failed: 403 Forbidden",
+            "proxy refused",
+        ),
+    ];
+    for (log, error, why) in cases {
+        let f = &diagnose(log)[0];
+        assert!(
+            f.message.contains("https://github.com/Dao-AILab/causal-conv1d/releases/download/v1.7.0/causal_conv1d-1.7.0+cu13torch2.11cxx11abiTRUE-cp311-cp311-linux_x86_64.whl"),
+            "{log}: {}",
+            f.message
+        );
+        assert!(f.message.contains(error), "{log}: {}", f.message);
+        assert!(f.message.contains(why), "{log}: {}", f.message);
+        assert!(f.message.contains("the build ended here"), "{log}");
+        assert!(f.fix.contains("force-build switch"), "{log}: {}", f.fix);
+        let ctx = DiagnoseContext {
+            force_build_switch: Some(("CAUSAL_CONV1D_FORCE_BUILD".into(), "TRUE".into())),
+            ..Default::default()
+        };
+        let f = &diagnose_with(log, ctx)[0];
+        assert!(
+            f.fix.starts_with("Set CAUSAL_CONV1D_FORCE_BUILD=TRUE"),
+            "{log}: {}",
+            f.fix
+        );
+    }
+}
+
+/// Without a guessed wheel before it, urllib failing is not this rule's: a
+/// timed-out read stays the `timeout` warning it was, other errors no finding.
+#[test]
+fn a_download_without_a_wheel_url_is_not_a_prebuilt_one() {
+    let ids = |text: &str| -> Vec<String> { lines(text).into_iter().map(|f| f.id).collect() };
+    assert_eq!(ids("error: <urlopen error timed out>"), ["timeout"]);
+    assert!(
+        ids("error: <urlopen error [Errno -3] Temporary failure in name resolution>").is_empty()
+    );
 }

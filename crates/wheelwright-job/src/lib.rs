@@ -48,7 +48,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-pub use settings::{detect_and_plan, fix_context, planned_threads, speed_from_report};
+pub use settings::{
+    calibration_from_report, detect_and_plan, fix_context, planned_threads, probe_setup_py,
+    speed_from_report,
+};
 pub use spec::{JobSpec, PrebuiltPolicy, RecipeKind};
 
 use wheelwright_base::finding::{Finding, Severity};

@@ -16,7 +16,9 @@ use wheelwright_build::compile_cache::CacheUsage;
 use wheelwright_build::{BuildRecord, MemoryPeak, VerifyResult};
 use wheelwright_plan::calibrate::{calibrate, CalibrateError, PastBuild, SpeedCalibration};
 use wheelwright_plan::measurements::parse_ninja_log;
-use wheelwright_plan::recipe::{resolve_units, Recipe, DEFAULT_FLASH_ATTN_VERSION};
+use wheelwright_plan::recipe::{
+    resolve_units, Recipe, TranslationUnit, DEFAULT_FLASH_ATTN_VERSION,
+};
 use wheelwright_plan::CostModel;
 use wheelwright_wheel::file::WheelInfo;
 
@@ -305,6 +307,33 @@ impl BuildReport {
     /// plan's gencodes, threads and CPUs, and the `.ninja_log` its source tree
     /// kept in the work dir (`build/*/.ninja_log`). See [`SpeedCalibration`].
     pub fn speed_calibration(&self) -> Result<SpeedCalibration, CalibrateError> {
+        let past = self.past_build()?;
+        calibrate(&CostModel::measured(), &past.as_past())
+    }
+
+    /// The compile costs this build measured for each of its units, for the
+    /// next plan of the same source on this host (see
+    /// [`wheelwright_plan::HostCosts`]); an error when the report names no source
+    /// sha256 or its log is gone.
+    pub fn host_costs(&self) -> Result<wheelwright_plan::HostCosts, CalibrateError> {
+        let sha = self
+            .source_sha256
+            .clone()
+            .ok_or_else(|| CalibrateError::Input {
+                path: self.work_dir.display().to_string(),
+                message: "the report names no source sha256".into(),
+            })?;
+        let past = self.past_build()?;
+        Ok(wheelwright_plan::calibrate::host_costs(
+            &CostModel::measured(),
+            &past.as_past(),
+            &sha,
+        ))
+    }
+
+    /// The units, log and settings of this build, as the calibrations read
+    /// them.
+    fn past_build(&self) -> Result<LoggedBuild, CalibrateError> {
         let input = |message: String| CalibrateError::Input {
             path: self.work_dir.display().to_string(),
             message,
@@ -330,6 +359,37 @@ impl BuildReport {
         let text = std::fs::read_to_string(&log_path)
             .map_err(|e| input(format!("cannot read {}: {e}", log_path.display())))?;
         let log = parse_ninja_log(&text);
+        let units = if plan.unit_plan.is_empty() {
+            self.recipe_units(plan, source).map_err(input)?
+        } else {
+            // A torch extension whose setup.py was run: its units as planned.
+            plan.unit_plan.iter().filter_map(planned_unit).collect()
+        };
+        let set = |k: &str| plan.env.contains_key(k);
+        let threads = if set(env_vars::NVCC_THREADS) || set(env_vars::NVCC_APPEND_FLAGS) {
+            self.attempts
+                .last()
+                .map_or(plan.nvcc_threads, |a| a.nvcc_threads)
+        } else {
+            1
+        };
+        Ok(LoggedBuild {
+            units,
+            log,
+            gencodes: plan.gencodes.max(1),
+            threads,
+            cpus: plan.cpus,
+            basis: log_path.display().to_string(),
+        })
+    }
+
+    /// The recipe's units of the tree the build compiled; flash-attn's
+    /// built-in file list where the tree is gone but its log was kept.
+    fn recipe_units(
+        &self,
+        plan: &wheelwright_plan::Plan,
+        source: &Path,
+    ) -> Result<Vec<TranslationUnit>, String> {
         let recipe = match self.recipe.as_str() {
             "flash-attn" => Recipe::flash_attn(
                 plan.recipe_version
@@ -337,43 +397,68 @@ impl BuildReport {
                     .unwrap_or(DEFAULT_FLASH_ATTN_VERSION),
             ),
             "flash-attn-3" => Recipe::flash_attn_3(),
-            _ => Recipe::torch_ext(source.clone()),
+            _ => Recipe::torch_ext(source),
         };
-        // The tree the build compiled; flash-attn's built-in file list where
-        // the tree is gone but its log was kept.
-        let units = wheelwright_plan::recipe::resolve_units_with(
+        wheelwright_plan::recipe::resolve_units_with(
             &recipe,
             Some(source),
             wheelwright_plan::recipe::UnitContext {
                 env: Some(&plan.env),
                 torch_version: None,
+                probe: None,
             },
         )
         .or_else(|e| match recipe {
             Recipe::FlashAttn { .. } => resolve_units(&recipe, None),
             Recipe::FlashAttn3 { .. } | Recipe::TorchExt { .. } => Err(e),
         })
-        .map_err(|e| input(e.to_string()))?
-        .units;
-        let threads = if plan.env.contains_key(env_vars::NVCC_THREADS) {
-            self.attempts
-                .last()
-                .map_or(plan.nvcc_threads, |a| a.nvcc_threads)
-        } else {
-            1
-        };
-        calibrate(
-            &CostModel::measured(),
-            &PastBuild {
-                units: &units,
-                log: &log,
-                gencodes: plan.gencodes.max(1),
-                threads,
-                cpus: plan.cpus,
-                basis: log_path.display().to_string(),
-            },
-        )
+        .map(|su| su.units)
+        .map_err(|e| e.to_string())
     }
+}
+
+/// A finished build as the calibrations read it.
+struct LoggedBuild {
+    units: Vec<TranslationUnit>,
+    log: Vec<wheelwright_plan::measurements::NinjaLogEntry>,
+    gencodes: u32,
+    threads: u32,
+    cpus: u32,
+    basis: String,
+}
+
+impl LoggedBuild {
+    fn as_past(&self) -> PastBuild<'_> {
+        PastBuild {
+            units: &self.units,
+            log: &self.log,
+            gencodes: self.gencodes,
+            threads: self.threads,
+            cpus: self.cpus,
+            basis: self.basis.clone(),
+        }
+    }
+}
+
+/// A unit of a plan's unit table, as the cost model takes it.
+fn planned_unit(u: &wheelwright_plan::torch_ext::PlannedUnit) -> Option<TranslationUnit> {
+    let mut t = TranslationUnit::from_path(&u.path)?;
+    t.extension = u.extension.clone();
+    if u.compiler == "nvcc" {
+        t.compiler = wheelwright_plan::recipe::UnitCompiler::Nvcc;
+        t.gencodes = Some(u.gencodes.max(1));
+        t.gencode_flags = u
+            .targets
+            .iter()
+            .map(|c| {
+                let number = c.split_once('_').map_or(c.as_str(), |(_, n)| n);
+                format!("arch=compute_{number},code={c}")
+            })
+            .collect();
+    } else {
+        t.compiler = wheelwright_plan::recipe::UnitCompiler::Cxx;
+    }
+    Some(t)
 }
 
 #[cfg(test)]

@@ -426,6 +426,10 @@ pub fn diagnose_saved_log(report: &BuildReport, log: &Path) -> std::io::Result<V
         suggested_max_jobs,
         suggested_nvcc_threads: None,
         facts: None,
+        force_build_switch: report
+            .plan
+            .as_ref()
+            .and_then(super::settings::force_build_switch),
     };
     diagnose_reader(open_log(log)?, ctx)
 }

@@ -45,8 +45,54 @@ pub fn detect_and_plan(
     dopts: &DetectOptions,
 ) -> (Facts, Result<Plan, PlanError>) {
     let facts = detect::detect(dopts);
-    let plan = plan::plan(recipe, &facts, request);
+    let mut request = request.clone();
+    if request.setup_probe.is_none() {
+        request.setup_probe = probe_setup_py(recipe, &facts, &request);
+    }
+    let plan = plan::plan(recipe, &facts, &request);
     (facts, plan)
+}
+
+/// A torch extension's `setup.py` run by the setup.py probe under the
+/// detected interpreter and its torch, with the environment the build will
+/// set ([`plan::probe_env`]); `None` for other recipes (and when the plan
+/// will refuse the request anyway). Its timeout is
+/// [`env_vars::WHEELWRIGHT_SETUP_PROBE_TIMEOUT`] seconds when set.
+pub fn probe_setup_py(
+    recipe: &Recipe,
+    facts: &Facts,
+    req: &PlanRequest,
+) -> Option<Result<plan::recipe::setup_probe::SetupProbe, plan::recipe::setup_probe::ProbeGap>> {
+    use plan::recipe::setup_probe::{self, ProbeGap};
+    let Recipe::TorchExt { source } = recipe else {
+        return None;
+    };
+    let source = req.source.as_deref().unwrap_or(source);
+    let Some(python) = facts.python.as_ref() else {
+        return Some(Err(ProbeGap::NotRun(
+            "no Python interpreter was found to run it with".into(),
+        )));
+    };
+    if facts.torch.is_none() {
+        return Some(Err(ProbeGap::NoTorch(format!(
+            "{} has no importable torch",
+            python.path
+        ))));
+    }
+    let env = plan::probe_env(recipe, facts, req).ok()?;
+    let timeout = std::env::var(env_vars::WHEELWRIGHT_SETUP_PROBE_TIMEOUT)
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map_or(
+            setup_probe::SETUP_PROBE_TIMEOUT,
+            std::time::Duration::from_secs,
+        );
+    Some(setup_probe::run(
+        Path::new(&python.path),
+        source,
+        &env,
+        timeout,
+    ))
 }
 
 /// What makes a saved log's fixes concrete: the host's facts (`saved`, else
@@ -84,8 +130,24 @@ pub fn fix_context(
         suggested_max_jobs: max_jobs_hint.or(plan.as_ref().map(|p| p.max_jobs)),
         suggested_nvcc_threads: plan.as_ref().and_then(planned_threads),
         facts,
+        force_build_switch: plan.as_ref().and_then(force_build_switch),
     };
     (context, error)
+}
+
+/// The package's switch against a prebuilt download, as the plan knows it:
+/// the one its setup.py probe found, else flash-attn's own.
+pub fn force_build_switch(plan: &Plan) -> Option<(String, String)> {
+    let probed = plan
+        .setup_py
+        .as_ref()
+        .and_then(|s| s.switches.iter().find(|w| w.purpose == "build-offline"))
+        .map(|w| (w.name.clone(), w.value.clone()));
+    probed.or_else(|| {
+        plan.env
+            .get_key_value(env_vars::FLASH_ATTENTION_FORCE_BUILD)
+            .map(|(k, v)| (k.clone(), v.clone()))
+    })
 }
 
 /// The plan's NVCC_THREADS where the build reads it (flash-attn, and
@@ -108,6 +170,46 @@ pub fn speed_from_report(report: &Path) -> Result<SpeedCalibration, JobError> {
         hint: e.hint(),
         message: e.to_string(),
     })
+}
+
+/// What `--calibrate REPORT` gives a plan of `source` on this host: the
+/// host's speed factor (when the report's log has enough of the recipe's
+/// compiles) and, when the report built the same source (same sha256), each
+/// unit's measured cost. An error only when neither can be had.
+pub fn calibration_from_report(
+    report: &Path,
+    source: Option<&Path>,
+) -> Result<(Option<SpeedCalibration>, Option<plan::HostCosts>), JobError> {
+    let r = BuildReport::read(report).map_err(|e| JobError::Calibrate {
+        message: format!("cannot read the build report {}: {e}", report.display()),
+        hint: "give the report.json that `wheelwright build` wrote on this host".into(),
+    })?;
+    let same_source = match (source, r.source_sha256.as_deref()) {
+        (Some(src), Some(sha)) => source_sha256(src).is_some_and(|s| s == sha),
+        _ => false,
+    };
+    let host = if same_source {
+        r.host_costs().ok()
+    } else {
+        None
+    };
+    match r.speed_calibration() {
+        Ok(speed) => Ok((Some(speed), host)),
+        Err(_) if host.as_ref().is_some_and(|h| !h.units.is_empty()) => Ok((None, host)),
+        Err(e) => Err(JobError::Calibrate {
+            hint: e.hint(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// The sha256 a build records for `source`: the sdist's, or the tree's files'.
+fn source_sha256(source: &Path) -> Option<String> {
+    if source.is_dir() {
+        wheelwright_build::tree_hash::tree_sha256(source, &[]).ok()
+    } else {
+        wheelwright_base::digest::sha256_file(source).ok()
+    }
 }
 
 /// Detect the host and plan the build (or read the plan file); the spec's
@@ -145,6 +247,10 @@ pub(crate) fn resolve(
                     spec: spec.source.clone(),
                 });
             };
+            let calibration = match spec.calibrate_report.as_deref() {
+                Some(r) => calibration_from_report(r, source_path.as_deref())?,
+                None => (None, None),
+            };
             let req = PlanRequest {
                 archs: spec.archs.clone().map(|a| vec![a]),
                 max_jobs: spec.max_jobs,
@@ -154,11 +260,9 @@ pub(crate) fn resolve(
                 // The build inherits this process's environment: flash-attn
                 // 3's switches in it change what it compiles.
                 env: wheelwright_plan::recipe_env(std::env::vars()),
-                speed: spec
-                    .calibrate_report
-                    .as_deref()
-                    .map(speed_from_report)
-                    .transpose()?,
+                speed: calibration.0,
+                host_costs: calibration.1,
+                setup_probe: None,
             };
             let (facts, plan) = detect_and_plan(&recipe, &req, dopts);
             let plan = plan.map_err(|e| {
@@ -231,6 +335,7 @@ pub(super) fn version_in(spec: &str) -> Option<&str> {
 pub(crate) fn new_watcher(settings: &BuildSettings) -> impl FnMut(u32) -> Box<dyn LineWatcher> {
     let planned = settings.plan.max_jobs;
     let threads = planned_threads(&settings.plan);
+    let switch = force_build_switch(&settings.plan);
     let facts = settings.host.clone();
     move |attempt_jobs| {
         let suggested_max_jobs = Some(planned).filter(|p| *p < attempt_jobs);
@@ -238,6 +343,7 @@ pub(crate) fn new_watcher(settings: &BuildSettings) -> impl FnMut(u32) -> Box<dy
             suggested_max_jobs,
             suggested_nvcc_threads: threads.filter(|_| suggested_max_jobs.is_some()),
             facts: Some(facts.clone()),
+            force_build_switch: switch.clone(),
         };
         Box::new(Diagnoser::new(ctx)) as Box<dyn LineWatcher>
     }

@@ -19,6 +19,8 @@ pub(crate) struct Setting {
     /// flash-attn's own MAX_JOBS is main's `available GB / (5 × NVCC_THREADS)`
     /// rather than 2.8.3's `available GB / 9`.
     pub fa_auto_per_thread: bool,
+    /// The build compiles one file at a time whatever MAX_JOBS says.
+    pub serial: bool,
 }
 
 /// Price the baselines of `recipe` on this host.
@@ -32,7 +34,7 @@ pub(crate) fn baselines(
     let logical = facts.host.logical_cpus.max(1);
     let mut out = Vec::new();
     let mut price = |name: &str, description: String, jobs: u32, threads: u32| {
-        let c = search::evaluate(model, units, s.gencodes, jobs, threads, s.cpus);
+        let c = search::evaluate_shaped(model, units, s.gencodes, jobs, threads, s.cpus, s.serial);
         out.push(Baseline {
             name: name.into(),
             description,

@@ -27,6 +27,11 @@ pub(super) struct BuildKind {
     pub threads_honoured: bool,
     /// flash-attn main's own MAX_JOBS counts 5 GB per nvcc thread.
     pub auto_jobs_per_thread: bool,
+    /// A torch extension whose `setup.py` was run: its units carry their own
+    /// gencodes, and its switches go into the environment.
+    pub probed: bool,
+    /// torch compiles one file at a time (the package turned ninja off).
+    pub serial: bool,
 }
 
 impl BuildKind {
@@ -38,14 +43,30 @@ impl BuildKind {
         // flash-attn passes NVCC_THREADS to nvcc as --threads; so do extensions
         // whose setup.py reads it (flash-attn's convention, default 4).
         let setup_py = su.setup_py.as_deref();
-        let reads_threads = setup_py.is_some_and(|s| s.contains(env_vars::NVCC_THREADS));
+        let probed = su
+            .setup_py_facts
+            .as_ref()
+            .filter(|f| f.method == "setup.py");
+        // What the package's code reads, when it was run; else its text.
+        let reads_threads = match probed {
+            Some(f) => f.reads_env.iter().any(|n| n == env_vars::NVCC_THREADS),
+            None => setup_py.is_some_and(|s| s.contains(env_vars::NVCC_THREADS)),
+        };
         BuildKind {
             fa,
             fa3,
             reads_threads,
-            threads_honoured: fa || fa3 || reads_threads || req.nvcc_threads.is_some(),
+            // A probed extension gets its threads through NVCC_APPEND_FLAGS
+            // when it does not read NVCC_THREADS.
+            threads_honoured: fa
+                || fa3
+                || reads_threads
+                || probed.is_some()
+                || req.nvcc_threads.is_some(),
             // flash-attn main: MAX_JOBS from 5 GB per nvcc thread.
             auto_jobs_per_thread: setup_py.is_some_and(|s| s.contains("5 * nvcc_threads")),
+            probed: probed.is_some(),
+            serial: probed.is_some_and(|f| f.backend != "ninja"),
         }
     }
 
@@ -78,6 +99,7 @@ impl BuildKind {
             ceiling,
             default_threads: self.default_threads(),
             fa_auto_per_thread: self.auto_jobs_per_thread,
+            serial: self.serial,
         }
     }
 }
@@ -102,8 +124,30 @@ pub(super) fn build_env(
             torch_arch_list(archs),
         );
     }
-    if kind.threads_honoured {
+    if kind.threads_honoured && (kind.fa || kind.fa3 || kind.reads_threads || !kind.probed) {
         env.insert(env_vars::NVCC_THREADS.into(), best.threads.to_string());
+    } else if kind.probed {
+        // NVCC_THREADS reaches no nvcc here: nvcc reads NVCC_APPEND_FLAGS
+        // itself, after the command's own flags, and the last --threads wins
+        // (over a `--threads 4` of the package's own).
+        let own_differs = su
+            .units
+            .iter()
+            .any(|u| u.is_cuda() && u.own_threads.unwrap_or(1) != best.threads);
+        if own_differs {
+            let flag = format!("--threads {}", best.threads);
+            let value = match env.get(env_vars::NVCC_APPEND_FLAGS) {
+                Some(user) if !user.trim().is_empty() => format!("{} {flag}", user.trim()),
+                _ => flag,
+            };
+            env.insert(env_vars::NVCC_APPEND_FLAGS.into(), value);
+        }
+    }
+    if let Some(facts) = su.setup_py_facts.as_ref() {
+        for sw in &facts.switches {
+            env.entry(sw.name.clone())
+                .or_insert_with(|| sw.value.clone());
+        }
     }
     if kind.fa3 {
         if let Some(sw) = &su.switches {

@@ -16,6 +16,8 @@
 //! clock by the output mtimes ninja records. The factor scales times only:
 //! a compile's memory does not depend on the CPU's speed.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::cost::CostModel;
@@ -104,6 +106,58 @@ struct Span {
     demand: f64,
     /// The model's seconds alone, for the recipe's units.
     alone: Option<f64>,
+    /// Which of the recipe's units it compiled.
+    unit: Option<usize>,
+}
+
+/// Compile costs measured on this host: a finished build's time for each of
+/// its units, for the next plan of the same source here (`--calibrate`).
+///
+/// Each unit's time in the build's `.ninja_log` has the contention of what
+/// ran beside it divided out (the model's slowdown at the CPU demand that
+/// overlapped it, as [`calibrate`] weighs it) and its gencodes and threads
+/// (the model's time factor), leaving its seconds alone at one gencode and
+/// `--threads 1` on this host. Units are keyed by extension, path and device
+/// targets ([`super::recipe::TranslationUnit::cost_key`]); the costs apply
+/// only to a plan of the source with this sha256. Peaks stay the model's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct HostCosts {
+    /// sha256 of the sdist (or source tree) that was built.
+    pub source_sha256: String,
+    /// The log they come from.
+    pub basis: String,
+    /// Seconds alone at one gencode and `--threads 1`, by unit key.
+    pub units: BTreeMap<String, f64>,
+}
+
+/// The per-unit costs of `past` on its host (see [`HostCosts`]).
+pub fn host_costs(model: &CostModel, past: &PastBuild, source_sha256: &str) -> HostCosts {
+    let base = model.clone().with_speed(1.0);
+    let spans = spans(&base, past);
+    let mut units = BTreeMap::new();
+    for s in &spans {
+        let Some(i) = s.unit else { continue };
+        let seconds = s.end - s.start;
+        if seconds <= 0.0 {
+            continue;
+        }
+        let u = &past.units[i];
+        let alone = seconds / base.slowdown(busy_over(&spans, s) / seconds, past.cpus);
+        let factor = if u.is_cuda() {
+            base.gencode_factors(u.gencodes.unwrap_or(past.gencodes), past.threads)
+                .0
+        } else {
+            1.0
+        };
+        let r = (alone / factor * 10.0).round() / 10.0;
+        units.insert(u.cost_key(), r);
+    }
+    HostCosts {
+        source_sha256: source_sha256.to_string(),
+        basis: past.basis.clone(),
+        units,
+    }
 }
 
 /// This host's speed factor from `past`.
@@ -153,11 +207,36 @@ fn reference_ratio(base: &CostModel) -> f64 {
 /// (Σ observed seconds, Σ predicted seconds, compiles) over the recipe's
 /// compiles in the log, each predicted at the load it ran at.
 fn compare(base: &CostModel, past: &PastBuild) -> (f64, f64, usize) {
+    let spans = spans(base, past);
+    let (mut observed, mut predicted, mut units) = (0.0, 0.0, 0usize);
+    for s in &spans {
+        let Some(alone) = s.alone else { continue };
+        let seconds = s.end - s.start;
+        if seconds <= 0.0 {
+            continue;
+        }
+        predicted += alone * base.slowdown(busy_over(&spans, s) / seconds, past.cpus);
+        observed += seconds;
+        units += 1;
+    }
+    (observed, predicted, units)
+}
+
+/// The CPU demand that overlapped `s` (its own included), summed over its life.
+fn busy_over(spans: &[Span], s: &Span) -> f64 {
+    spans
+        .iter()
+        .map(|o| o.demand * (s.end.min(o.end) - s.start.max(o.start)).max(0.0))
+        .sum()
+}
+
+/// The log's compiles on one clock, with the model's time and demand for
+/// the recipe's units.
+fn spans(base: &CostModel, past: &PastBuild) -> Vec<Span> {
     // One clock for all entries when ninja recorded every mtime, else each
     // run's own (right for a build of one ninja run).
     let absolute = past.log.iter().all(|e| e.mtime_ns > 0);
-    let spans: Vec<Span> = past
-        .log
+    past.log
         .iter()
         .map(|e| {
             let seconds = e.seconds();
@@ -170,10 +249,10 @@ fn compare(base: &CostModel, past: &PastBuild) -> (f64, f64, usize) {
             let unit = past
                 .units
                 .iter()
-                .find(|u| super::is_object_of(&e.output, u));
+                .position(|u| super::is_object_of(&e.output, u));
             let (alone, demand) = match unit {
-                Some(u) => {
-                    let job = base.job(u, past.gencodes, past.threads);
+                Some(i) => {
+                    let job = base.job(&past.units[i], past.gencodes, past.threads);
                     (Some(job.alone_seconds), job.cpu_demand)
                 }
                 None => (None, 1.0),
@@ -183,27 +262,10 @@ fn compare(base: &CostModel, past: &PastBuild) -> (f64, f64, usize) {
                 end,
                 demand,
                 alone,
+                unit,
             }
         })
-        .collect();
-
-    let (mut observed, mut predicted, mut units) = (0.0, 0.0, 0usize);
-    for s in &spans {
-        let Some(alone) = s.alone else { continue };
-        let seconds = s.end - s.start;
-        if seconds <= 0.0 {
-            continue;
-        }
-        // The mean CPU demand over this compile's life, its own included.
-        let busy: f64 = spans
-            .iter()
-            .map(|o| o.demand * (s.end.min(o.end) - s.start.max(o.start)).max(0.0))
-            .sum();
-        predicted += alone * base.slowdown(busy / seconds, past.cpus);
-        observed += seconds;
-        units += 1;
-    }
-    (observed, predicted, units)
+        .collect()
 }
 
 #[cfg(test)]
@@ -320,5 +382,74 @@ mod tests {
             "{err}"
         );
         assert!(err.hint().contains("report.json"));
+    }
+
+    /// Each unit's measured time, with its contention and its gencodes and
+    /// threads divided out, is the time the model would give it on a host
+    /// `speed` times as slow: causal-conv1d's four real units (nine
+    /// gencodes per .cu, from its probe) on 16 CPUs, four jobs, 3 threads.
+    #[test]
+    fn host_costs_recover_each_units_own_time() {
+        use crate::recipe::{resolve_units_with, UnitContext};
+        let probe = crate::recipe::setup_probe::SetupProbe::parse(include_str!(
+            "fixtures/torch-ext/causal_conv1d-1.7.0.json"
+        ))
+        .unwrap();
+        let probe = Ok(probe);
+        let su = resolve_units_with(
+            &crate::Recipe::torch_ext("x.tar.gz"),
+            None,
+            UnitContext {
+                probe: Some(&probe),
+                ..UnitContext::default()
+            },
+        )
+        .unwrap();
+        let speed = 1.3;
+        let model = CostModel::measured().with_speed(speed);
+        let costs = jobs_for(&model, &su.units, 1, 3);
+        let sim = simulate(&model, &costs, 4, 16, Order::AsGiven);
+        let log: Vec<NinjaLogEntry> = sim
+            .jobs
+            .iter()
+            .map(|j| NinjaLogEntry {
+                start_ms: (j.start_seconds * 1000.0) as u64,
+                end_ms: (j.end_seconds * 1000.0) as u64,
+                output: format!(
+                    "/w/build/temp/{}",
+                    j.name.replace(".cu", ".o").replace(".cpp", ".o")
+                ),
+                mtime_ns: 0,
+            })
+            .collect();
+        let past = PastBuild {
+            units: &su.units,
+            log: &log,
+            gencodes: 1,
+            threads: 3,
+            cpus: 16,
+            basis: "simulated".into(),
+        };
+        let host = host_costs(&CostModel::measured(), &past, "abc");
+        assert_eq!(host.units.len(), 4);
+        assert_eq!(host.source_sha256, "abc");
+        let base = CostModel::measured();
+        for u in &su.units {
+            let want = base.unit_cost(u).seconds * speed;
+            let got = host.units[&u.cost_key()];
+            assert!(
+                (got - want).abs() / want < 0.02,
+                "{}: {got} vs {want}",
+                u.path
+            );
+        }
+        // A plan with them prices those units as measured here.
+        let planned = CostModel::measured().with_host_costs(&host);
+        for u in &su.units {
+            assert_eq!(
+                planned.unit_cost(u).time_basis,
+                super::super::cost::CostBasis::Host
+            );
+        }
     }
 }

@@ -143,6 +143,14 @@ pub struct Plan {
     /// The simulated schedule in ninja's order, when asked for ([`schedule`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<Vec<simulate::SimulatedJob>>,
+    /// A torch extension whose `setup.py` was run: each unit as the build
+    /// compiles it (extension, gencodes, targets, threads, cost basis).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unit_plan: Vec<super::torch_ext::PlannedUnit>,
+    /// A torch extension: how its units were learned and what its setup.py
+    /// does (switches set, backend, a prebuilt download it tries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup_py: Option<super::recipe::setup_probe::SetupPyFacts>,
 }
 
 impl Plan {

@@ -114,6 +114,9 @@ pub(crate) enum CostBasis {
     /// Estimated from other measurements by a stated rule (flash-attn 3:
     /// [`super::fa3_cost`]).
     Estimate,
+    /// Measured on this host in an earlier build of the same source with
+    /// the same targets ([`super::HostCosts`], `--calibrate`).
+    Host,
 }
 
 /// One unit at one gencode and `--threads 1`, alone on the host.
@@ -206,6 +209,11 @@ pub struct CostModel {
     /// flash-attn 3's factors and measured units (`data/fa3_costs.tsv`).
     #[serde(skip)]
     fa3: Fa3Costs,
+    /// Seconds alone at one gencode and `--threads 1` of units measured on
+    /// this host ([`super::HostCosts`]), by [`TranslationUnit::cost_key`], in
+    /// the measured machine's time (divided by `speed`).
+    #[serde(skip)]
+    host: BTreeMap<String, f64>,
 }
 
 impl CostModel {
@@ -228,6 +236,7 @@ impl CostModel {
             unit_peaks: BTreeMap::new(),
             unit_times: BTreeMap::new(),
             fa3: Fa3Costs::embedded(),
+            host: BTreeMap::new(),
         };
         model.fit_units(&log, &tus);
         model
@@ -237,6 +246,18 @@ impl CostModel {
     /// machine's time (a calibration's factor).
     pub(crate) fn with_speed(mut self, speed: f64) -> Self {
         self.speed = speed;
+        self
+    }
+
+    /// The same model with the units `costs` measured on this host taking
+    /// their measured times (call after [`CostModel::with_speed`]).
+    pub(crate) fn with_host_costs(mut self, costs: &super::HostCosts) -> Self {
+        let speed = if self.speed > 0.0 { self.speed } else { 1.0 };
+        self.host = costs
+            .units
+            .iter()
+            .map(|(k, secs)| (k.clone(), secs / speed))
+            .collect();
         self
     }
 
@@ -262,6 +283,19 @@ impl CostModel {
 
     /// The cost of `unit` at one gencode and `--threads 1`.
     pub(crate) fn unit_cost(&self, unit: &TranslationUnit) -> UnitCost {
+        if !self.host.is_empty() {
+            if let Some(secs) = self.host.get(&unit.cost_key()) {
+                let mut cost = self.model_unit_cost(unit);
+                cost.seconds = *secs;
+                cost.time_basis = CostBasis::Host;
+                return cost;
+            }
+        }
+        self.model_unit_cost(unit)
+    }
+
+    /// [`CostModel::unit_cost`] from the embedded measurements alone.
+    fn model_unit_cost(&self, unit: &TranslationUnit) -> UnitCost {
         if let UnitFamily::FlashAttn3 { fwd_kernels } = unit.family {
             return self.fa3_unit_cost(unit, fwd_kernels);
         }

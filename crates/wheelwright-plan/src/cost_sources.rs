@@ -17,6 +17,10 @@ use wheelwright_base::finding::{Finding, Severity};
 pub struct CostSources {
     /// Units whose own compile was measured.
     pub measured: u32,
+    /// Units measured on this host, in an earlier build of the same source
+    /// with the same targets (`--calibrate`): their paths.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measured_here: Vec<String>,
     /// Units priced at the mean of their measured class (same kind, head dim
     /// and causal mask; e.g. flash-attn main's `split_align` files).
     pub class_mean: u32,
@@ -45,6 +49,11 @@ impl CostSources {
                     out.measured += 1;
                     continue;
                 }
+                CostBasis::Host => {
+                    out.measured += 1;
+                    out.measured_here.push(u.path.clone());
+                    continue;
+                }
                 CostBasis::Class => (&mut out.class_mean, "class_mean"),
                 CostBasis::Kind => (&mut out.kind_mean, "kind_mean"),
                 CostBasis::Estimate => (&mut out.estimated, "estimate"),
@@ -58,6 +67,9 @@ impl CostSources {
         }
         if out.estimated > 0 {
             out.methods.push(fa3_cost::FA3_ESTIMATE_METHOD.to_string());
+        }
+        if !out.measured_here.is_empty() {
+            out.methods.push(format!("measured_here: {} of the units were measured on this host in an earlier build of the same source with the same targets (`--calibrate`): their times, not the model's", out.measured_here.len()));
         }
         if out.generic > 0 {
             out.methods.push("generic: a file the model does not know costs like an average flash-attn 2 forward file (.cu) or flash_api.cpp (.cpp)".to_string());

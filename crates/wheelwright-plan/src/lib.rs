@@ -55,12 +55,13 @@ pub(crate) mod search;
 pub mod setup_py;
 pub mod simulate;
 pub(crate) mod targets;
+pub mod torch_ext;
 pub mod validation;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-pub use calibrate::{CalibrateError, PastBuild, SpeedCalibration};
+pub use calibrate::{CalibrateError, HostCosts, PastBuild, SpeedCalibration};
 pub use contract::{Baseline, ModelSummary, Plan, Prediction};
 pub use cost::CostModel;
 pub use cost_sources::CostSources;
@@ -121,6 +122,15 @@ pub struct PlanRequest {
     /// (flash-attn 3's `FLASH_ATTENTION_DISABLE_*` switches; see
     /// [`recipe_env`]). Empty: none set.
     pub env: BTreeMap<String, String>,
+    /// Compile costs measured on this host in an earlier build of the same
+    /// source ([`HostCosts`], from `--calibrate`): the units they cover take
+    /// them.
+    pub host_costs: Option<HostCosts>,
+    /// A torch extension's `setup.py` as [`recipe::setup_probe::run`] ran it
+    /// under the build's torch and [`probe_env`] (or why it could not): the
+    /// units, their gencodes and threads, and the package's switches.
+    /// `None`: not run (the units come from a file scan).
+    pub setup_probe: Option<Result<recipe::setup_probe::SetupProbe, recipe::setup_probe::ProbeGap>>,
 }
 
 /// The variables of `vars` (e.g. `std::env::vars()`) that recipes read from
@@ -133,6 +143,7 @@ pub fn recipe_env(vars: impl IntoIterator<Item = (String, String)>) -> BTreeMap<
             k.starts_with("FLASH_ATTENTION_DISABLE_")
                 || k.starts_with("FLASH_ATTENTION_ENABLE_")
                 || k == fa3::FA3_OFFLINE_VAR
+                || k == wheelwright_base::env_vars::NVCC_APPEND_FLAGS
         })
         .collect()
 }
@@ -214,10 +225,14 @@ pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, P
     };
     let gencode_flags = targets::gencode_flags(kind, &su, &archs, cuda);
     let gencodes = targets::gencodes_per_compile(kind, &su, &gencode_flags);
+    findings.extend(torch_ext::setup_py_findings(&su));
 
     let cpus = effective_cpus(facts);
     let mut memory = MemoryBudget::of(facts, req);
-    let model = CostModel::measured().with_speed(req.speed.as_ref().map_or(1.0, |c| c.factor));
+    let mut model = CostModel::measured().with_speed(req.speed.as_ref().map_or(1.0, |c| c.factor));
+    if let Some(host) = &req.host_costs {
+        model = model.with_host_costs(host);
+    }
     let units = &su.units;
     let space = Space {
         gencodes,
@@ -226,10 +241,26 @@ pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, P
         fixed_jobs: req.max_jobs,
         fixed_threads: req.nvcc_threads,
         max_threads: kind.max_threads(gencodes),
+        serial: kind.serial,
     };
     let choice = choose_setting(&model, units, space, req, &mut memory, &mut findings);
     let best = &choice.best;
     findings.extend(memory_in_use_finding(&memory, facts, best.jobs));
+    if kind.probed {
+        // Would more memory have bought a faster setting? (a reason for idle cores)
+        let free = search::choose(
+            &model,
+            units,
+            Space {
+                ceiling: u64::MAX,
+                ..space
+            },
+        );
+        let limited = free.best.ninja.wall_seconds < best.ninja.wall_seconds * 0.99;
+        findings.extend(torch_ext::cores_idle_finding(
+            &model, units, gencodes, best, kind, cpus, limited,
+        ));
+    }
 
     let pre = preflight::check_toolchain(facts, recipe);
     findings.extend(pre.findings);
@@ -254,12 +285,18 @@ pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, P
     let costs = CostSources::of(&model, units);
     findings.extend(costs.finding(units.len()));
     findings.sort_by_key(|f| f.severity);
+    let unit_plan = torch_ext::planned_units(&model, &su, kind, best);
+    let plan_archs = if kind.probed {
+        archs_of(&gencode_flags)
+    } else {
+        archs.iter().map(Arch::compact).collect()
+    };
     Ok(Plan {
         schema_version: PLAN_SCHEMA_VERSION,
         recipe: recipe.name().into(),
         recipe_version: recipe_version(recipe, &su),
         source: su.origin.clone(),
-        archs: archs.iter().map(Arch::compact).collect(),
+        archs: plan_archs,
         gencodes: gencode_flags.len() as u32,
         gencode_flags,
         max_jobs: best.jobs,
@@ -282,7 +319,54 @@ pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, P
         assumptions: Vec::new(),
         speed: req.speed.clone(),
         schedule: None,
+        unit_plan,
+        setup_py: su.setup_py_facts.clone(),
     })
+}
+
+/// The archs `-gencode` flags put into the wheel, SASS first, in flash-attn's
+/// spelling (`90`, `90a`), each once.
+fn archs_of(flags: &[String]) -> Vec<String> {
+    let args: Vec<&str> = flags
+        .iter()
+        .flat_map(|g| ["-gencode", g.as_str()])
+        .collect();
+    let (sass, ptx) = recipe::nvcc_flags::NvccTargets::parse(&args).codes();
+    let mut out: Vec<Arch> = sass
+        .iter()
+        .chain(&ptx)
+        .filter_map(|c| Arch::parse(c).ok())
+        .collect();
+    out.sort();
+    out.dedup();
+    out.iter().map(Arch::compact).collect()
+}
+
+/// The environment a torch extension's `setup.py` sees in the build, as far
+/// as it is known before its units are: the toolchain's (CUDA_HOME, a host
+/// compiler nvcc accepts), `TORCH_CUDA_ARCH_LIST` for the archs the plan
+/// builds, and the request's. The setup.py probe runs under it
+/// ([`recipe::setup_probe::run`]).
+pub fn probe_env(
+    recipe: &Recipe,
+    facts: &Facts,
+    req: &PlanRequest,
+) -> Result<BTreeMap<String, String>, PlanError> {
+    let cuda = facts
+        .cuda
+        .as_ref()
+        .and_then(|c| CudaVersion::parse(&c.version));
+    let empty = recipe::SourceUnits::default_for(recipe);
+    let archs = targets::resolve_archs(recipe, &empty, facts, req, cuda, &mut Vec::new())?;
+    let mut env = preflight::check_toolchain(facts, recipe).env;
+    if !archs.is_empty() {
+        env.insert(
+            wheelwright_base::env_vars::TORCH_CUDA_ARCH_LIST.into(),
+            archs::torch_arch_list(&archs),
+        );
+    }
+    env.extend(req.env.clone());
+    Ok(env)
 }
 
 /// Refuse a MAX_JOBS or NVCC_THREADS of 0.
@@ -316,6 +400,7 @@ fn units_for_build(
         recipe::UnitContext {
             env: Some(&build_env),
             torch_version: facts.torch.as_ref().map(|t| t.version.as_str()),
+            probe: req.setup_probe.as_ref(),
         },
     )?;
     for note in &su.notes {
@@ -345,3 +430,5 @@ fn recipe_version(recipe: &Recipe, su: &recipe::SourceUnits) -> Option<String> {
 mod recipe_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod torch_ext_tests;

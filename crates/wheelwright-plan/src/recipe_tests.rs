@@ -205,6 +205,7 @@ fn flash_attn_3_reduced_switches_and_toolchain_findings() {
             recipe::UnitContext {
                 env: Some(&p.env),
                 torch_version: Some("2.11.0"),
+                probe: None,
             },
         )
         .unwrap();

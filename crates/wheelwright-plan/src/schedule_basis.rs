@@ -50,6 +50,7 @@ impl ScheduleBasis {
             recipe::UnitContext {
                 env: Some(&plan.env),
                 torch_version: None,
+                probe: None,
             },
         )?;
         Ok(ScheduleBasis {
@@ -107,6 +108,7 @@ impl ScheduleBasis {
                 fixed_jobs: None,
                 fixed_threads: Some(threads),
                 max_threads: threads,
+                serial: false,
             },
         );
         Some(if choice.fits { choice.best.jobs } else { 1 })

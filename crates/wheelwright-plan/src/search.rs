@@ -9,6 +9,12 @@
 //! either way of running it is safe. Among
 //! those that fit, the fastest in ninja's order wins; candidates within 1 %
 //! of it count as ties, broken toward less memory, then fewer jobs and threads.
+//!
+//! The build's shape comes from the units: torch builds a package's
+//! extensions one after another, a ninja run each (units of consecutive
+//! extensions are simulated group after group), and a package that turns
+//! ninja off (`use_ninja=False`) compiles one file at a time whatever MAX_JOBS
+//! says ([`Space::serial`]): then only nvcc's threads are searched.
 
 use super::cost::{CostModel, JobCost};
 use super::recipe::TranslationUnit;
@@ -59,13 +65,79 @@ pub(crate) fn evaluate(
     threads: u32,
     cpus: u32,
 ) -> Candidate {
+    evaluate_shaped(model, units, gencodes, jobs, threads, cpus, false)
+}
+
+/// [`evaluate`] for a build that compiles one file at a time when `serial`.
+pub(crate) fn evaluate_shaped(
+    model: &CostModel,
+    units: &[TranslationUnit],
+    gencodes: u32,
+    jobs: u32,
+    threads: u32,
+    cpus: u32,
+    serial: bool,
+) -> Candidate {
     let costs = jobs_for(model, units, gencodes, threads);
+    let slots = if serial { 1 } else { jobs };
+    // Without ninja nothing reorders the compiles.
+    let longest = if serial {
+        Order::AsGiven
+    } else {
+        Order::LongestFirst
+    };
     Candidate {
         jobs,
         threads,
-        ninja: simulate(model, &costs, jobs, cpus, Order::AsGiven),
-        longest_first: simulate(model, &costs, jobs, cpus, Order::LongestFirst),
+        ninja: simulate_groups(model, units, &costs, slots, cpus, Order::AsGiven),
+        longest_first: simulate_groups(model, units, &costs, slots, cpus, longest),
     }
+}
+
+/// The units' extensions in build order: index ranges of consecutive units
+/// of one extension (one range for a recipe that does not name them).
+pub(crate) fn extension_groups(units: &[TranslationUnit]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..=units.len() {
+        if i == units.len() || units[i].extension != units[start].extension {
+            out.push(start..i);
+            start = i;
+        }
+    }
+    out
+}
+
+/// Each extension's compiles after the previous one's, as torch runs them.
+fn simulate_groups(
+    model: &CostModel,
+    units: &[TranslationUnit],
+    costs: &[JobCost],
+    slots: u32,
+    cpus: u32,
+    order: Order,
+) -> Simulation {
+    let groups = extension_groups(units);
+    if groups.len() <= 1 {
+        return simulate(model, costs, slots, cpus, order);
+    }
+    let mut out = Simulation {
+        wall_seconds: 0.0,
+        peak_memory_bytes: 0,
+        jobs: Vec::with_capacity(costs.len()),
+    };
+    for g in groups {
+        let sim = simulate(model, &costs[g], slots, cpus, order);
+        let offset = out.wall_seconds;
+        out.jobs.extend(sim.jobs.into_iter().map(|mut j| {
+            j.start_seconds += offset;
+            j.end_seconds += offset;
+            j
+        }));
+        out.wall_seconds += sim.wall_seconds;
+        out.peak_memory_bytes = out.peak_memory_bytes.max(sim.peak_memory_bytes);
+    }
+    out
 }
 
 /// The search space and its limits.
@@ -80,6 +152,9 @@ pub(crate) struct Space {
     pub fixed_threads: Option<u32>,
     /// Highest threads to try (G for flash-attn, 1 for a plain torch extension).
     pub max_threads: u32,
+    /// The build compiles one file at a time (torch's distutils backend):
+    /// MAX_JOBS is not searched.
+    pub serial: bool,
 }
 
 /// The chosen setting, and whether it fits under the ceiling (`false` only
@@ -95,6 +170,7 @@ pub(crate) struct Choice {
 pub(crate) fn choose(model: &CostModel, units: &[TranslationUnit], space: Space) -> Choice {
     let job_range: Vec<u32> = match space.fixed_jobs {
         Some(j) => vec![j.max(1)],
+        None if space.serial => vec![1],
         None => (1..=(units.len() as u32).min(space.cpus).max(1)).collect(),
     };
     let thread_range: Vec<u32> = match space.fixed_threads {
@@ -107,7 +183,15 @@ pub(crate) fn choose(model: &CostModel, units: &[TranslationUnit], space: Space)
     for &threads in &thread_range {
         let mut misses = 0;
         for &jobs in &job_range {
-            let c = evaluate(model, units, space.gencodes, jobs, threads, space.cpus);
+            let c = evaluate_shaped(
+                model,
+                units,
+                space.gencodes,
+                jobs,
+                threads,
+                space.cpus,
+                space.serial,
+            );
             evaluated += 1;
             let fits = c.peak() <= space.ceiling;
             if smallest.as_ref().is_none_or(|s| c.peak() < s.peak()) {
@@ -141,13 +225,14 @@ pub(crate) fn choose(model: &CostModel, units: &[TranslationUnit], space: Space)
         None => {
             // Nothing fits: report the least memory-hungry setting tried.
             let best = smallest.unwrap_or_else(|| {
-                evaluate(
+                evaluate_shaped(
                     model,
                     units,
                     space.gencodes,
                     job_range[0],
                     thread_range[0],
                     space.cpus,
+                    space.serial,
                 )
             });
             Choice {

@@ -194,6 +194,22 @@ pub(super) fn gencode_flags(
             fa3::GENCODE_SM90A.to_string(),
             fa3::GENCODE_SM80.to_string(),
         ]
+    } else if kind.probed {
+        // Each unit's own, as torch computes them under the build's
+        // TORCH_CUDA_ARCH_LIST (or as the package wrote them): the wheel's.
+        let mut flags: Vec<String> = Vec::new();
+        for u in &su.units {
+            for g in &u.gencode_flags {
+                if !flags.contains(g) {
+                    flags.push(g.clone());
+                }
+            }
+        }
+        if flags.is_empty() {
+            torch_gencodes(archs)
+        } else {
+            flags
+        }
     } else if kind.fa {
         match su.gencode_rules() {
             Some(rules) => {
@@ -211,7 +227,7 @@ pub(super) fn gencode_flags(
 /// flash-attn 3, whose units each build for their own archs, the most any
 /// unit has.
 pub(super) fn gencodes_per_compile(kind: BuildKind, su: &SourceUnits, flags: &[String]) -> u32 {
-    if kind.fa3 {
+    if kind.fa3 || kind.probed {
         su.units
             .iter()
             .filter_map(|u| u.gencodes)

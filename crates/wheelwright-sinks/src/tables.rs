@@ -186,17 +186,60 @@ pub fn plan_table(p: &Plan) -> String {
             format_bytes(p.memory_margin_bytes)
         ),
     );
+    // A package that does not read NVCC_THREADS gets nvcc's threads through
+    // NVCC_APPEND_FLAGS.
+    let threads = if p.env.contains_key("NVCC_APPEND_FLAGS") && !p.env.contains_key("NVCC_THREADS")
+    {
+        format!("nvcc --threads {} (NVCC_APPEND_FLAGS)", p.nvcc_threads)
+    } else {
+        format!("NVCC_THREADS={}", p.nvcc_threads)
+    };
     row(
         &mut out,
         "plan",
         &format!(
-            "MAX_JOBS={} NVCC_THREADS={}: {}, peak {}",
+            "MAX_JOBS={} {threads}: {}, peak {}",
             p.max_jobs,
-            p.nvcc_threads,
             format_duration(p.predicted.wall_seconds),
             format_bytes(p.predicted.peak_memory_bytes)
         ),
     );
+    if let Some(setup) = &p.setup_py {
+        let how = match &setup.unknown {
+            Some(_) => "a file scan (setup.py not run)".to_string(),
+            None => format!(
+                "its setup.py under torch {}: {} extension{}, {}",
+                setup.torch.as_deref().unwrap_or("?"),
+                setup.extensions.len(),
+                if setup.extensions.len() == 1 { "" } else { "s" },
+                setup.backend
+            ),
+        };
+        row(&mut out, "units from", &how);
+    }
+    for (i, u) in p.unit_plan.iter().enumerate() {
+        let what = if u.compiler == "nvcc" {
+            format!(
+                "nvcc, {} gencode{} ({}), --threads {}",
+                u.gencodes,
+                if u.gencodes == 1 { "" } else { "s" },
+                u.targets.join(" "),
+                u.threads
+            )
+        } else {
+            "c++".to_string()
+        };
+        let ext = u
+            .extension
+            .as_deref()
+            .map(|e| format!(" [{e}]"))
+            .unwrap_or_default();
+        row(
+            &mut out,
+            if i == 0 { "units" } else { "" },
+            &format!("{}{ext}: {what}; cost {}", u.path, u.cost),
+        );
+    }
     if let Some(c) = &p.speed {
         row(
             &mut out,

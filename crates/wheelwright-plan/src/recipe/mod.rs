@@ -24,6 +24,8 @@
 //! Here: each recipe's way to its units. `units`: the unit types and
 //! flash-attn 2.8.3's built-in list; `source`: reading a tree or an sdist.
 
+pub mod nvcc_flags;
+pub mod setup_probe;
 mod source;
 mod units;
 
@@ -34,7 +36,8 @@ use super::fa3;
 use super::PlanError;
 use source::{in_skipped_dir, is_flash_attn_unit, parse_version_assignment, read_source};
 pub use units::{
-    flash_attn_2_8_3_units, SourceUnits, TranslationUnit, UnitCompiler, UnitContext, UnitFamily,
+    flash_attn_2_8_3_units, unit_cost_key, SourceUnits, TranslationUnit, UnitCompiler, UnitContext,
+    UnitFamily,
 };
 
 /// flash-attn versions whose unit list is built in.
@@ -126,7 +129,9 @@ pub fn resolve_units_with(
     match recipe {
         Recipe::FlashAttn3 { version } => resolve_fa3(version, source, ctx),
         Recipe::FlashAttn { version } => resolve_fa2(version, source),
-        Recipe::TorchExt { source: default } => resolve_torch_ext(source.unwrap_or(default)),
+        Recipe::TorchExt { source: default } => {
+            resolve_torch_ext(source.unwrap_or(default), ctx.probe)
+        }
     }
 }
 
@@ -158,9 +163,95 @@ fn resolve_fa2(version: &str, source: Option<&Path>) -> Result<SourceUnits, Plan
     }
 }
 
-/// A torch extension's units: the C++/CUDA files of `src` outside vendored,
-/// test and build folders.
-fn resolve_torch_ext(src: &Path) -> Result<SourceUnits, PlanError> {
+/// A torch extension's units: what its `setup.py` compiles when the probe
+/// ran it, else the C++/CUDA files of `src` outside vendored, test and build
+/// folders, with the reason the setup.py is unknown.
+fn resolve_torch_ext(
+    src: &Path,
+    probe: Option<&Result<setup_probe::SetupProbe, setup_probe::ProbeGap>>,
+) -> Result<SourceUnits, PlanError> {
+    let gap = match probe {
+        Some(Ok(p)) => match from_probe(p, src) {
+            Ok(su) => return Ok(su),
+            Err(gap) => gap.to_string(),
+        },
+        Some(Err(gap)) => gap.to_string(),
+        None => "the setup.py probe was not run (planning for another host, or no build interpreter was named)".to_string(),
+    };
+    let mut su = scan_torch_ext(src)?;
+    su.setup_py_facts = Some(setup_probe::SetupPyFacts {
+        method: "file scan".into(),
+        unknown: Some(gap),
+        backend: "ninja".into(),
+        ..Default::default()
+    });
+    Ok(su)
+}
+
+/// The units the probe saw, in the order torch builds them: extension after
+/// extension (each its own ninja run); within one, ninja's order (sorted
+/// object paths), or setuptools' order when it compiles one file at a time.
+fn from_probe(
+    p: &setup_probe::SetupProbe,
+    src: &Path,
+) -> Result<SourceUnits, setup_probe::ProbeGap> {
+    let probed = p.units()?;
+    let serial = p.one_file_at_a_time();
+    let mut units: Vec<TranslationUnit> = Vec::with_capacity(probed.len());
+    let mut group_start = 0;
+    for (i, pu) in probed.iter().enumerate() {
+        let Some(mut u) = TranslationUnit::from_path(&pu.path)
+            .or_else(|| TranslationUnit::from_path(&format!("{}.cpp", pu.path)))
+        else {
+            continue;
+        };
+        u.path = pu.path.clone();
+        u.compiler = if pu.cuda {
+            UnitCompiler::Nvcc
+        } else {
+            UnitCompiler::Cxx
+        };
+        u.extension = pu.extension.clone();
+        if pu.cuda {
+            u.gencodes = Some(pu.targets.count().max(1));
+            u.gencode_flags = pu.targets.gencodes.clone();
+            u.own_threads = pu.targets.threads;
+        }
+        let new_group = i > 0 && probed[i - 1].extension != pu.extension;
+        if new_group {
+            if !serial {
+                units[group_start..].sort_by_key(TranslationUnit::object_path);
+            }
+            group_start = units.len();
+        }
+        units.push(u);
+    }
+    if !serial {
+        units[group_start..].sort_by_key(TranslationUnit::object_path);
+    }
+    if units.is_empty() {
+        return Err(setup_probe::ProbeGap::NoExtensions);
+    }
+    let mut su = SourceUnits::new(Vec::new(), src.display().to_string());
+    su.units = units;
+    su.version = p.version.clone();
+    su.setup_py_facts = Some(p.facts());
+    for t in p
+        .units()?
+        .iter()
+        .filter(|u| u.cuda && !u.targets.unknown.is_empty())
+    {
+        su.notes.push(format!(
+            "{} asks nvcc for targets the plan cannot read ({}): its gencodes are counted from the rest",
+            t.path,
+            t.targets.unknown.join(" ")
+        ));
+    }
+    Ok(su)
+}
+
+/// The C++/CUDA files of `src` outside vendored, test and build folders.
+fn scan_torch_ext(src: &Path) -> Result<SourceUnits, PlanError> {
     let files = read_source(src)?;
     let units = files.units(|p| !in_skipped_dir(p));
     if units.is_empty() {
@@ -313,6 +404,7 @@ mod tests {
             version: None,
             notes: vec![],
             switches: None,
+            setup_py_facts: None,
             setup_py: Some(
                 "return os.getenv(\"FLASH_ATTN_CUDA_ARCHS\", \"80;90;100;120\").split(\";\")"
                     .into(),

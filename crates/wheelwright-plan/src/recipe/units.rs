@@ -46,6 +46,15 @@ pub struct TranslationUnit {
     pub gencodes: Option<u32>,
     /// Which measurements price it.
     pub family: UnitFamily,
+    /// The extension it belongs to, where the package's `setup.py` was run
+    /// (`torch_scatter._scatter_cuda`): torch builds each extension on its
+    /// own, one after another.
+    pub extension: Option<String>,
+    /// Its own `-gencode` targets (`arch=compute_90,code=sm_90`), where the
+    /// package's `setup.py` was run; empty: the plan's.
+    pub gencode_flags: Vec<String>,
+    /// The `--threads` its own flags give nvcc, if any.
+    pub own_threads: Option<u32>,
 }
 
 impl TranslationUnit {
@@ -62,6 +71,9 @@ impl TranslationUnit {
             compiler,
             gencodes: None,
             family: UnitFamily::ByName,
+            extension: None,
+            gencode_flags: Vec::new(),
+            own_threads: None,
         })
     }
 
@@ -75,6 +87,20 @@ impl TranslationUnit {
         self.compiler == UnitCompiler::Nvcc
     }
 
+    /// What a cost measured on this host is kept under: the extension, the
+    /// path and the device targets (`ext|csrc/a.cu|sm_90,compute_90`), so a
+    /// unit built with other targets is not taken for it.
+    pub fn cost_key(&self) -> String {
+        let args: Vec<&str> = self
+            .gencode_flags
+            .iter()
+            .flat_map(|g| ["-gencode", g.as_str()])
+            .collect();
+        let (sass, ptx) = super::nvcc_flags::NvccTargets::parse(&args).codes();
+        let targets: Vec<String> = sass.into_iter().chain(ptx).collect();
+        unit_cost_key(self.extension.as_deref(), &self.path, &targets)
+    }
+
     /// The object ninja builds, whose path sets ninja's start order.
     pub fn object_path(&self) -> String {
         match self.path.rsplit_once('.') {
@@ -82,6 +108,11 @@ impl TranslationUnit {
             None => format!("{}.o", self.path),
         }
     }
+}
+
+/// [`TranslationUnit::cost_key`] from its parts (a plan's unit table has them).
+pub fn unit_cost_key(extension: Option<&str>, path: &str, targets: &[String]) -> String {
+    format!("{}|{path}|{}", extension.unwrap_or(""), targets.join(","))
 }
 
 /// The units of a package and what its `setup.py` says about them.
@@ -102,6 +133,9 @@ pub struct SourceUnits {
     pub notes: Vec<String>,
     /// flash-attn 3: the `FLASH_ATTENTION_DISABLE_*` switches on.
     pub switches: Option<fa3::Switches>,
+    /// A torch extension: what its `setup.py` said when run, or why it could
+    /// not be.
+    pub setup_py_facts: Option<super::setup_probe::SetupPyFacts>,
 }
 
 impl SourceUnits {
@@ -116,7 +150,13 @@ impl SourceUnits {
             setup_py: None,
             notes: Vec::new(),
             switches: None,
+            setup_py_facts: None,
         }
+    }
+
+    /// No units yet, for what comes before them (the archs a probe runs for).
+    pub fn default_for(recipe: &super::Recipe) -> Self {
+        Self::new(Vec::new(), recipe.name().to_string())
     }
 
     /// `FLASH_ATTN_CUDA_ARCHS`'s default as `setup.py` writes it, if it does.
@@ -138,30 +178,26 @@ pub struct UnitContext<'a> {
     pub env: Option<&'a BTreeMap<String, String>>,
     /// torch's version (flash-attn 3 picks its host file by it).
     pub torch_version: Option<&'a str>,
+    /// A torch extension: its `setup.py` as the probe ran it, or why the
+    /// probe could not (the units then come from a file scan).
+    pub probe: Option<&'a Result<super::setup_probe::SetupProbe, super::setup_probe::ProbeGap>>,
 }
 
 /// flash-attn 2.8.3's 72 `.cu` files and `flash_api.cpp`, as its `setup.py`
 /// lists them: {fwd, bwd, fwd_split} × hdim {32, 64, 96, 128, 192, 256} ×
 /// {fp16, bf16} × {non-causal, causal}.
 pub fn flash_attn_2_8_3_units() -> Vec<TranslationUnit> {
-    let mut units = vec![TranslationUnit {
-        path: "csrc/flash_attn/flash_api.cpp".into(),
-        compiler: UnitCompiler::Cxx,
-        gencodes: None,
-        family: UnitFamily::ByName,
-    }];
+    let mut units =
+        vec![TranslationUnit::from_path("csrc/flash_attn/flash_api.cpp")
+            .expect("a .cpp file is a unit")];
     for kind in ["fwd", "bwd", "fwd_split"] {
         for hdim in [32, 64, 96, 128, 192, 256] {
             for dtype in ["fp16", "bf16"] {
                 for causal in ["", "_causal"] {
-                    units.push(TranslationUnit {
-                        path: format!(
-                            "csrc/flash_attn/src/flash_{kind}_hdim{hdim}_{dtype}{causal}_sm80.cu"
-                        ),
-                        compiler: UnitCompiler::Nvcc,
-                        gencodes: None,
-                        family: UnitFamily::ByName,
-                    });
+                    let path = format!(
+                        "csrc/flash_attn/src/flash_{kind}_hdim{hdim}_{dtype}{causal}_sm80.cu"
+                    );
+                    units.extend(TranslationUnit::from_path(&path));
                 }
             }
         }
