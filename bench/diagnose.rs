@@ -131,7 +131,7 @@ fn generate(path: &Path, target: u64) -> (u64, u64, u64) {
             }
         }
         // Every 64th block, one real failure log.
-        if block % 64 == 0 && !failures.is_empty() {
+        if block.is_multiple_of(64) && !failures.is_empty() {
             let f = &failures[(inserted as usize) % failures.len()];
             w.write_all(f.as_bytes()).unwrap();
             bytes += f.len() as u64;

@@ -101,11 +101,11 @@ pub fn path_line(dir: &Path) -> Result<String, EnvFileError> {
 }
 
 /// Append already validated lines to a runner file (created if missing),
-/// secrets masked ([`crate::redact::redact_secrets`]): every write of ours to
+/// secrets masked ([`crate::secrets::redact_secrets`]): every write of ours to
 /// `GITHUB_OUTPUT`, `GITHUB_ENV`, `GITHUB_PATH` and `GITHUB_STEP_SUMMARY`
 /// goes through here.
 pub fn append(file: &Path, lines: &str) -> Result<(), EnvFileError> {
-    let lines = crate::redact::redact_secrets(lines);
+    let lines = crate::secrets::redact_secrets(lines);
     let io = |source| EnvFileError::Io {
         path: file.display().to_string(),
         source,

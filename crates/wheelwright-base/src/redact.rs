@@ -7,8 +7,9 @@
 //! not: GitHub tokens (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`, `github_pat_`),
 //! PyPI API tokens (`pypi-Ag...`) and the password of a URL's
 //! `user:password@`. The prefix or user stays visible so a reader knows what
-//! was there. The values of the secrets this process knows are masked too,
-//! whatever their shape ([`super::secrets`]).
+//! was there. The values of the secrets this process knows are masked by
+//! [`crate::secrets`] (whose [`redact_secrets`](crate::secrets::redact_secrets)
+//! masks both), which builds on these patterns.
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -70,14 +71,6 @@ fn is_secret_char(prefix: &str, b: u8) -> bool {
         "pypi-Ag" => b.is_ascii_alphanumeric() || b == b'_' || b == b'-',
         _ => b.is_ascii_alphanumeric(),
     }
-}
-
-/// `line` with the values of the process's secrets masked (the installed
-/// [`super::secrets::SecretSet`]), then every token shape
-/// ([`redact_patterns`]). Borrowed (no allocation) when there is nothing to
-/// mask. Every sink masks through this or through the set itself.
-pub fn redact_secrets(line: &str) -> Cow<'_, str> {
-    super::secrets::installed().mask(line)
 }
 
 /// `line` with every GitHub or PyPI token replaced by its prefix and `***`,

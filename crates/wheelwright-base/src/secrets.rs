@@ -22,7 +22,7 @@
 //! One [`SecretSet`] per process. The environment is the process's, so the set
 //! is too: the binary builds it once from the environment and the user's
 //! names and [`install`]s it before anything prints; every sink then masks
-//! through it: [`super::redact::redact_secrets`] (the console, the fenced
+//! through it: [`redact_secrets`] (the console, the fenced
 //! echo, findings' evidence, error messages, command lines), the build log's
 //! [`super::masking_writer::MaskingWriter`], and `report.json` through
 //! [`SecretSet::mask_json_text`]. A library caller that installs none gets one
@@ -44,6 +44,14 @@ use aho_corasick::{AhoCorasick, MatchKind};
 
 use super::redact::{redact_patterns, MASK};
 use crate::env_vars;
+
+/// `line` with the values of the process's secrets masked (the installed
+/// [`SecretSet`]), then every token shape
+/// ([`redact_patterns`]). Borrowed (no allocation) when there is nothing to
+/// mask. Every sink masks through this or through the set itself.
+pub fn redact_secrets(line: &str) -> Cow<'_, str> {
+    installed().mask(line)
+}
 
 /// Characters a value needs to be masked.
 pub const MIN_SECRET_CHARS: usize = 6;

@@ -48,7 +48,7 @@ use super::progress::{EtaModel, Progress, ProgressTracker};
 use super::record::{Attempt, Outcome};
 use wheelwright_base::env_vars;
 use wheelwright_base::finding::{Finding, Severity};
-use wheelwright_base::redact::redact_secrets;
+use wheelwright_base::secrets::redact_secrets;
 use wheelwright_base::units::format_bytes;
 use wheelwright_plan::{Order, ScheduleBasis};
 use wheelwright_process::display_command;

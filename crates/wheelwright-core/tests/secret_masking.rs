@@ -30,7 +30,7 @@ static CASES_RUN: AtomicU64 = AtomicU64::new(0);
 fn count_case(bytes: usize) {
     HOSTILE_BYTES.fetch_add(bytes as u64, Ordering::Relaxed);
     let n = CASES_RUN.fetch_add(1, Ordering::Relaxed) + 1;
-    if n % u64::from(CASES) == 0 {
+    if n.is_multiple_of(u64::from(CASES)) {
         eprintln!(
             "secret masking: property cases run: {n}; hostile input bytes: {}",
             HOSTILE_BYTES.load(Ordering::Relaxed)

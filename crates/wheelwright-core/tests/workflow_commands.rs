@@ -44,7 +44,7 @@ static CASES_RUN: AtomicU64 = AtomicU64::new(0);
 
 fn count_case() {
     let n = CASES_RUN.fetch_add(1, Ordering::Relaxed) + 1;
-    if n % u64::from(CASES) == 0 {
+    if n.is_multiple_of(u64::from(CASES)) {
         eprintln!(
             "property cases run: {n}; hostile input bytes: {}",
             HOSTILE_BYTES.load(Ordering::Relaxed)

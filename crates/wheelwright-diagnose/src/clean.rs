@@ -7,7 +7,8 @@
 
 use std::borrow::Cow;
 
-use wheelwright_base::redact::{redact_patterns, redact_secrets};
+use wheelwright_base::redact::redact_patterns;
+use wheelwright_base::secrets::redact_secrets;
 
 /// `line` without ANSI escape sequences (CSI `ESC [ ... final`, OSC `ESC ]
 /// ... BEL|ESC \`, and two-byte `ESC x`).

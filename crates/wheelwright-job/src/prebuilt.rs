@@ -15,7 +15,7 @@
 //! a server that accepts and stays silent), so an offline runner gets a
 //! one-line note, never a hang.
 //!
-//! `build --prefer-prebuilt` (the Job's [`crate::PrebuiltPolicy::Prefer`])
+//! `build --prefer-prebuilt` (the Job's [`crate::spec::PrebuiltPolicy::Prefer`])
 //! then checks the wheel (`wheel check` against the plan's archs) and uses it
 //! instead of compiling; [`PrebuiltRecord`] is what its `report.json` keeps.
 //!

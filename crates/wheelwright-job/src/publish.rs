@@ -8,14 +8,9 @@
 //! [`PublishReport`]: one [`PublishedFile`] per file and target (uploaded,
 //! skipped because the same bytes are already there, or failed, with why).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-
-use crate::net::Network;
-use crate::report::BuildReport;
-use wheelwright_base::finding::{Finding, Severity};
-use wheelwright_build::Outcome;
 
 /// Every place a publish sends wheels to; empty means nowhere.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,49 +199,6 @@ impl PublishReport {
     }
 }
 
-/// Publish the wheel of a successful build and record it in its report:
-/// [`BuildReport::publish`], and when a file failed or nothing could be
-/// attempted, a `publish-failed` error finding and outcome `failed` (exit 1;
-/// the wheel stays in the out dir).
-pub fn publish_built_wheel(
-    report: &mut BuildReport,
-    wheel: &Path,
-    targets: &PublishTargets,
-    network: &dyn Network,
-) {
-    let failure = match network.publish(&[wheel.to_path_buf()], targets) {
-        Ok(published) => {
-            let failed: Vec<String> = published
-                .files
-                .iter()
-                .filter(|f| f.status == PublishStatus::Failed)
-                .map(|f| {
-                    format!(
-                        "{} ({}): {}",
-                        f.file,
-                        f.target.as_str(),
-                        f.message.as_deref().unwrap_or("failed")
-                    )
-                })
-                .collect();
-            report.publish = Some(published);
-            (!failed.is_empty()).then(|| failed.join("; "))
-        }
-        Err(e) => Some(e.to_string()),
-    };
-    if let Some(message) = failure {
-        report.findings.push(Finding::new(
-            "publish-failed",
-            Severity::Error,
-            "The wheel was built but not published everywhere",
-            message,
-            "Fix what the message says, then publish the wheel the report names with `wheelwright publish --report report.json` and the same targets (files already published are skipped).",
-        ));
-        report.outcome = Some(Outcome::Failed);
-        report.exit_code = Some(Outcome::Failed.exit_code());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,23 +243,5 @@ mod tests {
         assert_eq!(json["files"][2]["status"], "failed");
         assert_eq!(json["files"][0]["target"], "wheelhouse");
         assert!(json["files"][0].get("url").is_none());
-    }
-
-    #[test]
-    fn a_build_whose_wheel_cannot_be_published_fails_with_a_finding() {
-        let mut report = BuildReport::started("x", "torch-ext", Path::new("/w"));
-        report.outcome = Some(Outcome::Ok);
-        let targets = PublishTargets {
-            wheelhouse: Some(PathBuf::from("house")),
-            ..PublishTargets::default()
-        };
-        let wheel = Path::new("out/x-1.0-py3-none-any.whl");
-        publish_built_wheel(&mut report, wheel, &targets, &crate::net::Offline);
-        assert_eq!(report.outcome, Some(Outcome::Failed));
-        assert_eq!(report.exit_code, Some(1));
-        let f = report.findings.last().unwrap();
-        assert_eq!(f.id, "publish-failed");
-        assert!(f.message.contains("publishing wheels"), "{}", f.message);
-        assert!(report.publish.is_none());
     }
 }

@@ -25,7 +25,7 @@ use wheelwright_wheel::file::WheelInfo;
 pub use wheelwright_build::record::{now_rfc3339, Attempt, BuildEnvironment, Outcome};
 
 use crate::prebuilt::PrebuiltRecord;
-use crate::JobSpec;
+use crate::spec::JobSpec;
 
 /// Version of the `BuildReport` JSON contract.
 ///

@@ -380,8 +380,8 @@ pub fn rebuild_spec(report: &BuildReport, replan: bool, plan_file: &Path) -> Job
     spec.python = spec.python.filter(|p| p.exists());
     // A reproduction builds; it does not publish again, nor take a prebuilt wheel.
     spec.publish = Default::default();
-    if spec.prebuilt == super::PrebuiltPolicy::Prefer {
-        spec.prebuilt = super::PrebuiltPolicy::Build;
+    if spec.prebuilt == super::spec::PrebuiltPolicy::Prefer {
+        spec.prebuilt = super::spec::PrebuiltPolicy::Build;
     }
     // Planned anew below, or replaced by the report's plan.
     spec.calibrate_report = None;

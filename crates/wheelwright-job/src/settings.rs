@@ -16,7 +16,8 @@ use wheelwright_plan as plan;
 use wheelwright_plan::recipe::DEFAULT_FLASH_ATTN_VERSION;
 use wheelwright_plan::{Plan, PlanError, PlanRequest, Recipe, ScheduleBasis, SpeedCalibration};
 
-use super::{JobError, JobSpec};
+use crate::error::JobError;
+use crate::spec::JobSpec;
 
 /// What the plan (or the plan file) decided, in the form the build needs.
 #[derive(Debug)]

@@ -39,7 +39,6 @@
 use std::collections::BTreeMap;
 
 use super::archs::CudaVersion;
-use super::recipe::{TranslationUnit, UnitFamily};
 use wheelwright_base::finding::{Finding, Severity};
 
 /// hopper/setup.py's `NVCC_THREADS` when unset.
@@ -266,19 +265,6 @@ pub fn unit_gencodes(path: &str) -> Option<u32> {
         .iter()
         .any(|s| path.ends_with(s));
     Some(if one { 1 } else { 2 })
-}
-
-/// The units for `paths`; `fwd_kernels` from [`Switches::fwd_kernels`].
-pub fn units(paths: &[String], fwd_kernels: (u32, u32)) -> Vec<TranslationUnit> {
-    paths
-        .iter()
-        .filter_map(|p| {
-            let mut u = TranslationUnit::from_path(p)?;
-            u.gencodes = unit_gencodes(p);
-            u.family = UnitFamily::FlashAttn3 { fwd_kernels };
-            Some(u)
-        })
-        .collect()
 }
 
 /// torch ≥ 2.9 (`2.9.0.dev20250830` is the cut) selects `flash_api_stable.cpp`;

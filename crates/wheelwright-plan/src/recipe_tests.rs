@@ -272,7 +272,7 @@ fn flash_attn_3_tree_of_another_version_is_a_clear_error() {
 
 #[test]
 fn a_measured_flash_attn_3_unit_replaces_its_estimate() {
-    let u = fa3::units(
+    let u = recipe::fa3_units(
         &["instantiations/flash_fwd_hdim128_bf16_sm90.cu".into()],
         (9, 9),
     );
@@ -311,11 +311,11 @@ fn a_flash_attn_3_forward_file_measured_with_fewer_kernels_is_scaled_to_the_plan
     // LOCAL and APPENDKV off, 4 of the 9 default forward kernels.
     let path = "instantiations/flash_fwd_hdim128_bf16_sm90.cu".to_string();
     let reduced =
-        CostModel::measured().unit_cost(&fa3::units(std::slice::from_ref(&path), (4, 9))[0]);
+        CostModel::measured().unit_cost(&recipe::fa3_units(std::slice::from_ref(&path), (4, 9))[0]);
     assert_eq!(reduced.time_basis, cost::CostBasis::Unit);
     assert!((reduced.seconds - 83.8).abs() < 1e-9, "{}", reduced.seconds);
     // The default switches instantiate 9: 83.8 / (0.25 + 0.75 * 4 / 9) s.
-    let default = CostModel::measured().unit_cost(&fa3::units(&[path], (9, 9))[0]);
+    let default = CostModel::measured().unit_cost(&recipe::fa3_units(&[path], (9, 9))[0]);
     let want = 83.8 / fa3_cost::kernel_scale(4, 9);
     assert!(
         (default.seconds - want).abs() < 1e-9,
@@ -325,7 +325,7 @@ fn a_flash_attn_3_forward_file_measured_with_fewer_kernels_is_scaled_to_the_plan
     assert!((want - 143.66).abs() < 0.01, "{want}");
     // A file that was not measured keeps the estimate, at the fitted 1.1.
     let paged = CostModel::measured().unit_cost(
-        &fa3::units(
+        &recipe::fa3_units(
             &["instantiations/flash_fwd_hdim128_bf16_paged_sm90.cu".into()],
             (9, 9),
         )[0],

@@ -32,7 +32,7 @@ use std::os::unix::process::CommandExt;
 use wait_timeout::ChildExt;
 
 use crate::supervisor::{console_stdio, Supervisor};
-use wheelwright_base::redact::redact_secrets;
+use wheelwright_base::secrets::redact_secrets;
 
 /// Lines of output kept in an error message.
 const TAIL_LINES: usize = 20;

@@ -27,7 +27,7 @@ use wheelwright_base::text::truncate_chars;
 use super::Summary;
 
 pub use wheelwright_base::env_files::{self, multiline_output};
-pub use wheelwright_base::redact::redact_secrets;
+pub use wheelwright_base::secrets::redact_secrets;
 pub use wheelwright_base::text::random_token;
 
 mod actions_env;

@@ -32,8 +32,15 @@ use wheelwright_base::finding::{Finding, Severity};
 
 // Masking is the library's, below every stage; the sinks show it where the
 // renderers are.
-pub use wheelwright_base::redact::redact_secrets;
-pub use wheelwright_base::{masking_writer, redact, secrets};
+pub use wheelwright_base::secrets::redact_secrets;
+pub use wheelwright_base::{masking_writer, secrets};
+
+/// Masking tokens by their shape (wheelwright-base's `redact`), and by the
+/// values this process knows as well ([`redact_secrets`]).
+pub mod redact {
+    pub use wheelwright_base::redact::*;
+    pub use wheelwright_base::secrets::redact_secrets;
+}
 
 /// The output formats a user can choose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

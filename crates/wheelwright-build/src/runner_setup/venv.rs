@@ -309,7 +309,7 @@ pub fn pip_command(python: &Path, want: &TorchRequest) -> Vec<String> {
         "--disable-pip-version-check".into(),
         want.requirement(),
         "--index-url".into(),
-        wheelwright_base::redact::redact_secrets(&want.index_url).into_owned(),
+        wheelwright_base::secrets::redact_secrets(&want.index_url).into_owned(),
     ]
 }
 

@@ -26,7 +26,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::runner::path_with_python_dir;
-use wheelwright_base::redact::redact_secrets;
+use wheelwright_base::secrets::redact_secrets;
 use wheelwright_process as process;
 use wheelwright_process::tail_lines;
 

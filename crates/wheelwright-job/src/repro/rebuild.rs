@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::{compare_hosts, rebuild_spec, render_comparison};
 use crate::report::{BuildReport, FactsSummary};
-use crate::JobSpec;
+use crate::spec::JobSpec;
 use wheelwright_detect as detect;
 use wheelwright_detect::DetectOptions;
 

@@ -36,7 +36,8 @@ use super::fa3;
 use super::PlanError;
 use source::{in_skipped_dir, is_flash_attn_unit, parse_version_assignment, read_source};
 pub use units::{
-    flash_attn_2_8_3_units, unit_cost_key, SourceUnits, TranslationUnit, UnitCompiler, UnitContext,
+    fa3_units, flash_attn_2_8_3_units, unit_cost_key, SourceUnits, TranslationUnit, UnitCompiler,
+    UnitContext,
     UnitFamily,
 };
 
@@ -293,7 +294,7 @@ fn resolve_fa3(
         },
         Some(src) => read_fa3_tree(src, &paths, &mut notes)?,
     };
-    let mut su = SourceUnits::new(fa3::units(&paths, switches.fwd_kernels()), tree.origin);
+    let mut su = SourceUnits::new(fa3_units(&paths, switches.fwd_kernels()), tree.origin);
     su.version = tree.version.or(Some(version.to_string()));
     su.setup_py = tree.setup_py;
     su.notes = notes;

@@ -204,3 +204,17 @@ pub fn flash_attn_2_8_3_units() -> Vec<TranslationUnit> {
     }
     units
 }
+
+/// flash-attn 3's units for `paths` (the `.cu` files its `setup.py`
+/// generates, [`fa3`]); `fwd_kernels` from [`fa3::Switches::fwd_kernels`].
+pub fn fa3_units(paths: &[String], fwd_kernels: (u32, u32)) -> Vec<TranslationUnit> {
+    paths
+        .iter()
+        .filter_map(|p| {
+            let mut u = TranslationUnit::from_path(p)?;
+            u.gencodes = fa3::unit_gencodes(p);
+            u.family = UnitFamily::FlashAttn3 { fwd_kernels };
+            Some(u)
+        })
+        .collect()
+}

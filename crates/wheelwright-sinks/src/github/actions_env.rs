@@ -9,7 +9,7 @@ use super::env_files::{self, EnvFileError};
 use super::{render_outputs, render_step_summary};
 use wheelwright_base::env_vars;
 use wheelwright_base::finding::Finding;
-use wheelwright_base::redact::redact_secrets;
+use wheelwright_base::secrets::redact_secrets;
 
 /// The runner's environment for a step (empty off a runner).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

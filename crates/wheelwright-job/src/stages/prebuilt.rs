@@ -10,12 +10,11 @@
 //! version, no match, offline, a slow server, a failed check) is one line,
 //! kept in the report's `prebuilt`, and the build compiles as usual.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use wheelwright_base::finding::Severity;
 use wheelwright_build as builder;
-use wheelwright_build::{BuildEvent, BuildRequest, SourceSpec, VerifyResult};
-use wheelwright_detect::DetectOptions;
+use wheelwright_build::{BuildEvent, SourceSpec, VerifyResult};
 use wheelwright_wheel::torch::TorchEnv;
 use wheelwright_wheel::{check_wheel, CheckOptions, Purpose};
 
@@ -24,11 +23,15 @@ use crate::prebuilt::{
 };
 use crate::report::{BuildReport, ReportHead};
 
-use super::settings::{self, BuildSettings};
-use super::{JobContext, JobEvent, JobSpec};
+use crate::context::{JobContext, JobEvent};
+use crate::error::JobError;
+use crate::settings::{self, BuildSettings};
+use crate::spec::JobSpec;
+
+use super::{Interpreter, Source};
 
 /// A prebuilt wheel that passed its checks: use it.
-pub(super) struct Found {
+pub(crate) struct Found {
     wheel: PathBuf,
     record: PrebuiltRecord,
     settings: BuildSettings,
@@ -48,30 +51,33 @@ impl std::fmt::Debug for Found {
 
 /// What the stage decided.
 #[derive(Debug)]
-pub(super) enum Stage {
+pub(crate) enum Stage {
     /// Use this wheel instead of compiling.
     Use(Box<Found>),
-    /// Compile; the record says why no prebuilt wheel was used.
-    Compile(PrebuiltRecord),
+    /// Compile; the record says why no prebuilt wheel was used (`None`: none
+    /// was looked for, the spec does not prefer one).
+    Compile(Option<PrebuiltRecord>),
 }
 
 /// Say `note` and decide to compile.
 fn compile(record: PrebuiltRecord, on_event: &mut dyn FnMut(JobEvent<'_>)) -> Stage {
     on_event(JobEvent::Build(BuildEvent::Note(&record.note)));
-    Stage::Compile(record)
+    Stage::Compile(Some(record))
 }
 
 /// Look for, check and verify a prebuilt wheel for `spec` on this host.
 /// `source` is the parsed spec (`None` for a URL), `python` the build interpreter.
-pub(super) fn look(
+pub(crate) fn look(
     spec: &JobSpec,
-    recipe: &str,
-    source: Option<&SourceSpec>,
-    dopts: &DetectOptions,
-    python: &Path,
+    source: &Source,
+    python: &Interpreter,
     ctx: &JobContext<'_>,
     on_event: &mut dyn FnMut(JobEvent<'_>),
 ) -> Stage {
+    let recipe = source.recipe;
+    let dopts = &python.detect;
+    let python = python.python.as_path();
+    let source = source.parsed.as_ref();
     let skip = |why: String| {
         PrebuiltRecord::not_used(format!("prebuilt wheel not looked for: {why}; compiling"))
     };
@@ -193,7 +199,8 @@ pub(super) fn look(
         on_event(JobEvent::Build(BuildEvent::Note(
             "verifying the prebuilt wheel: install into a fresh venv that sees the build's torch, import",
         )));
-        let mut req = request(spec, recipe, plan_source, python, &settings);
+        let mut req = super::request(spec, recipe, plan_source, python);
+        req.env = settings.env.clone();
         req.supervisor = ctx.supervisor.clone();
         let v = builder::verify_for(&req, &wheel, ctx.cancel);
         if !v.passed() {
@@ -236,42 +243,25 @@ pub(super) fn look(
     }))
 }
 
-/// The build request of the job, as the compile path fills it from the plan.
-fn request(
-    spec: &JobSpec,
-    recipe: &str,
-    source: SourceSpec,
-    python: &Path,
-    settings: &BuildSettings,
-) -> BuildRequest {
-    let mut req = BuildRequest::new(source, recipe, python.to_path_buf());
-    req.work_dir = spec.work_dir.clone();
-    req.out_dir = spec.out_dir.clone();
-    req.env = settings.env.clone();
-    req.verify = spec.verify;
-    req
-}
-
 /// Write the records of a job that used `found`: the wheel in the out dir,
 /// `build.log`, `report.json` (outcome `ok`, no attempts, `prebuilt.used`).
-pub(super) fn record(
+pub(crate) fn record(
     found: Found,
     spec: &JobSpec,
-    recipe: &str,
-    source: Option<SourceSpec>,
-    python: &Path,
+    source: &Source,
+    python: &Interpreter,
     on_event: &mut dyn FnMut(JobEvent<'_>),
-) -> Result<BuildReport, builder::BuildError> {
-    let source = source.unwrap_or_else(|| SourceSpec::Requirement(spec.source.clone()));
-    let mut req = request(spec, recipe, source, python, &found.settings);
+) -> Result<BuildReport, JobError> {
+    let given =
+        (source.parsed.clone()).unwrap_or_else(|| SourceSpec::Requirement(spec.source.clone()));
+    let mut req = super::request(spec, source.recipe, given, &python.python);
+    req.env = found.settings.env;
     req.log_notes = vec![found.record.note.clone()];
     let head = ReportHead {
-        spec: spec.source.clone(),
-        recipe: recipe.to_string(),
         facts: Some(found.settings.facts),
         plan: Some(found.settings.plan),
-        job: Some(spec.clone()),
         prebuilt: Some(found.record),
+        ..super::head(spec, source.recipe)
     };
     let findings = head.prebuilt.as_ref().map_or(&[][..], |p| &p.findings);
     let record = builder::record_existing_wheel(
@@ -281,7 +271,8 @@ pub(super) fn record(
         findings,
         &mut |r, path| head.write(r, path),
         &mut |e| on_event(JobEvent::Build(e)),
-    )?;
+    )
+    .map_err(JobError::Records)?;
     Ok(BuildReport::assemble(&head, &record))
 }
 
@@ -291,9 +282,14 @@ mod tests {
 
     use super::*;
     use crate::net::Offline;
+    use wheelwright_detect::DetectOptions;
 
     /// The stage's decision and the notes it said, with no network.
-    fn decide(spec: &JobSpec, recipe: &str, source: Option<&SourceSpec>) -> (Stage, Vec<String>) {
+    fn decide(
+        spec: &JobSpec,
+        recipe: &'static str,
+        source: Option<&SourceSpec>,
+    ) -> (Stage, Vec<String>) {
         let cancel = AtomicBool::new(false);
         let ctx = JobContext {
             detect: DetectOptions::from_process_env(),
@@ -302,19 +298,20 @@ mod tests {
             supervisor: None,
         };
         let mut notes = Vec::new();
-        let stage = look(
-            spec,
+        let source = Source {
+            spec: spec.source.clone(),
+            parsed: source.cloned(),
             recipe,
-            source,
-            &ctx.detect,
-            Path::new("/nonexistent/python"),
-            &ctx,
-            &mut |e| {
-                if let JobEvent::Build(BuildEvent::Note(n)) = e {
-                    notes.push(n.to_string());
-                }
-            },
-        );
+        };
+        let python = Interpreter {
+            python: "/nonexistent/python".into(),
+            detect: ctx.detect.clone(),
+        };
+        let stage = look(spec, &source, &python, &ctx, &mut |e| {
+            if let JobEvent::Build(BuildEvent::Note(n)) = e {
+                notes.push(n.to_string());
+            }
+        });
         (stage, notes)
     }
 
@@ -342,7 +339,7 @@ mod tests {
         ];
         for (spec, recipe, source, want) in cases {
             let (stage, notes) = decide(&spec, recipe, source.as_ref());
-            let Stage::Compile(record) = stage else {
+            let Stage::Compile(Some(record)) = stage else {
                 panic!("{want}: a wheel was used");
             };
             assert_eq!(record, PrebuiltRecord::not_used(want));
