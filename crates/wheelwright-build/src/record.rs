@@ -127,43 +127,42 @@ pub struct BuildEnvironment {
 /// `BuildReport` the builder fills, under the same names.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BuildRecord {
-    /// The persistent work dir of the build.
+    /// Where the build keeps its tree, objects and `dist/` between runs.
     pub work_dir: PathBuf,
-    /// The tree that was built (the extracted sdist, or the user's tree).
+    /// The extracted sdist or the given tree, once the source is ready.
     pub source_dir: Option<PathBuf>,
-    /// sha256 of the sdist, or of the source tree's files
-    /// ([`crate::tree_hash::tree_sha256`]).
+    /// The sdist's sha256, or the tree's ([`crate::tree_hash::tree_sha256`]).
     pub source_sha256: Option<String>,
-    /// The build command of the first attempt.
+    /// `python -m pip wheel ...` as the first attempt ran it.
     pub command: Vec<String>,
-    /// The environment of the build command.
+    /// What that command's environment added, removed and ran in.
     pub environment: Option<BuildEnvironment>,
-    /// RFC 3339, UTC.
+    /// When the records opened (RFC 3339, UTC).
     pub start: String,
-    /// RFC 3339, UTC; `None` while the build runs.
+    /// When they closed; `None` until then.
     pub end: Option<String>,
-    /// Seconds from start to end.
+    /// From `start` to `end`.
     pub duration_seconds: f64,
-    /// The highest memory use over all attempts.
+    /// The most memory any attempt took.
     pub peak_memory: MemoryPeak,
-    /// Every attempt, in order.
+    /// The attempts so far, oldest first.
     pub attempts: Vec<Attempt>,
-    /// Seconds spent in attempts that did not produce the wheel.
+    /// The time of the attempts that made no wheel.
     pub time_lost_seconds: f64,
-    /// How the build ended; `None` while it runs.
+    /// Set when the build ends.
     pub outcome: Option<Outcome>,
-    /// The outcome's exit code ([`Outcome::exit_code`]).
+    /// [`Outcome::exit_code`] of `outcome`.
     pub exit_code: Option<i32>,
     /// The request's preflight findings, then the builder's; most important
     /// first once the attempts are done.
     pub findings: Vec<Finding>,
-    /// The wheel, when one was built (or taken: [`crate::record_existing_wheel`]).
+    /// The wheel in the out dir (built, or taken: [`crate::record_existing_wheel`]).
     pub wheel: Option<WheelInfo>,
-    /// What the verification found, when it ran.
+    /// The fresh-venv install and import, when it ran (or why not).
     pub verify: Option<VerifyResult>,
-    /// `build.log`.
+    /// The build's `build.log`.
     pub log: Option<PathBuf>,
-    /// The compile cache's hits and the time they saved, when one was used.
+    /// sccache's hits and the compile time they saved.
     pub compile_cache: Option<CacheUsage>,
 }
 
