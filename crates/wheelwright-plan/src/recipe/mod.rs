@@ -37,8 +37,7 @@ use super::PlanError;
 use source::{in_skipped_dir, is_flash_attn_unit, parse_version_assignment, read_source};
 pub use units::{
     fa3_units, flash_attn_2_8_3_units, unit_cost_key, SourceUnits, TranslationUnit, UnitCompiler,
-    UnitContext,
-    UnitFamily,
+    UnitContext, UnitFamily,
 };
 
 /// flash-attn versions whose unit list is built in.
