@@ -1,7 +1,7 @@
 """Compile one unit exactly as the setup.py probe says the build would, then
 read the object's SASS and PTX archs back with cuobjdump.
 
-    python compile_proof.py PROBE_JSON SOURCE OUT_DIR [--cuobjdump PATH]
+    python compile_proof.py PROBE_JSON SOURCE OUT_DIR [--cuobjdump PATH] [--only-gencode ARCH]
 
 PROBE_JSON is `setup_probe.py`'s output for the package (run on its extracted
 sdist, whose root the probe names as `source`); SOURCE is the unit's path
@@ -10,6 +10,12 @@ root with the probe's program and flags (`-o` into OUT_DIR), its process tree's
 RSS summed every 0.2 s (psutil). OUT_DIR gets `<stem>.json`: the command, wall
 seconds, peak tree RSS, the gencodes the flags ask for, and the archs cuobjdump
 finds (`--list-elf`, `--list-ptx`), with `match` true when they are the same.
+
+`--only-gencode 90` keeps one of the unit's own `-gencode` flags (the one
+whose `code=` is `sm_90` or `compute_90`) and drops the others, everything
+else as recorded: a package that hard-codes nine gencodes per unit is proven
+on one of them in minutes, not in nine times as long; the record keeps the
+unit's full list beside the one compiled.
 """
 
 import argparse
@@ -58,6 +64,33 @@ def wanted_archs(flags):
     return sorted(sass, key=_num), sorted(ptx, key=_num)
 
 
+def keep_one_gencode(flags, arch):
+    """`flags` with only the `-gencode` whose codes name `arch` (`90`):
+    (flags, the gencode values dropped, the one kept)."""
+    out, dropped, kept = [], [], []
+    i = 0
+    while i < len(flags):
+        f = flags[i]
+        value = None
+        if f in ("-gencode", "--generate-code") and i + 1 < len(flags):
+            value, step = flags[i + 1], 2
+        elif f.startswith("-gencode=") or f.startswith("--generate-code="):
+            value, step = f.split("=", 1)[1], 1
+        if value is None:
+            out.append(f)
+            i += 1
+            continue
+        m = re.search(r"code=\[?([^\]]+)\]?", value)
+        codes = [c.strip().strip('"') for c in m.group(1).split(",")] if m else []
+        if any(c in ("sm_" + arch, "compute_" + arch) for c in codes):
+            out.extend(flags[i : i + step])
+            kept.append(value)
+        else:
+            dropped.append(value)
+        i += step
+    return out, dropped, kept
+
+
 def _num(a):
     return int(re.match(r"\d+", a).group(0))
 
@@ -99,6 +132,7 @@ def main():
     ap.add_argument("source")
     ap.add_argument("out")
     ap.add_argument("--cuobjdump", default=shutil.which("cuobjdump"))
+    ap.add_argument("--only-gencode", metavar="ARCH")
     args = ap.parse_args()
     doc = json.load(open(args.probe))
     root = doc["source"]
@@ -109,10 +143,15 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.splitext(os.path.basename(args.source))[0]
     obj = os.path.abspath(os.path.join(args.out, stem + ".o"))
-    argv = [unit["program"]] + unit["flags"] + [os.path.join(root, args.source), "-o", obj]
+    flags, dropped, kept = unit["flags"], [], []
+    if args.only_gencode:
+        flags, dropped, kept = keep_one_gencode(flags, args.only_gencode)
+        if not kept:
+            sys.exit("%s has no -gencode for %s" % (args.source, args.only_gencode))
+    argv = [unit["program"]] + flags + [os.path.join(root, args.source), "-o", obj]
     env_append = os.environ.get("NVCC_APPEND_FLAGS")
     rc, wall, peak, output = run_sampled(argv, root)
-    sass_w, ptx_w = wanted_archs(unit["flags"] + (env_append.split() if env_append else []))
+    sass_w, ptx_w = wanted_archs(flags + (env_append.split() if env_append else []))
     record = {
         "package": doc.get("name"),
         "version": doc.get("version"),
@@ -121,6 +160,9 @@ def main():
         "compiler": unit["compiler"],
         "argv": argv,
         "nvcc_append_flags": env_append,
+        "unit_gencodes": wanted_archs(unit["flags"]),
+        "only_gencode": kept or None,
+        "gencodes_left_out": dropped,
         "rc": rc,
         "wall_seconds": round(wall, 1),
         "peak_rss_bytes": peak,
