@@ -83,7 +83,9 @@ fn tools(ctx: &common::TestContext) -> Option<Tools> {
             std::env::var_os("WHEELWRIGHT_REQUIRE_SCCACHE").is_none(),
             "WHEELWRIGHT_REQUIRE_SCCACHE is set but python3 (pip, setuptools, wheel), ninja, g++ or sccache is missing"
         );
-        eprintln!("skipped: needs python3 with pip/setuptools/wheel, ninja, g++ and sccache");
+        common::prerequisite_missing(
+            "needs python3 with pip/setuptools/wheel, ninja, g++ and sccache",
+        );
         return None;
     };
     std::os::unix::fs::symlink(&ninja, ctx.bin.join("ninja")).unwrap();
@@ -101,7 +103,7 @@ fn nvcc_from(var: &str) -> Option<PathBuf> {
                 std::env::var_os("WHEELWRIGHT_REQUIRE_SCCACHE").is_none(),
                 "WHEELWRIGHT_REQUIRE_SCCACHE is set but {var} does not name nvcc"
             );
-            eprintln!("skipped: set {var} to an nvcc");
+            common::prerequisite_missing(&format!("set {var} to an nvcc"));
             None
         }
     }

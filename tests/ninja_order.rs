@@ -50,7 +50,7 @@ fn have_tools() -> bool {
             std::env::var_os("WHEELWRIGHT_REQUIRE_REAL_NINJA").is_none(),
             "WHEELWRIGHT_REQUIRE_REAL_NINJA is set but ninja or python3 is missing"
         );
-        eprintln!("skipped: needs ninja and python3 on PATH");
+        common::prerequisite_missing("needs ninja and python3 on PATH");
     }
     ninja && python
 }
@@ -341,7 +341,7 @@ fn wheelwright_build_runs_a_torch_style_ninja_build_longest_first() {
             std::env::var_os("WHEELWRIGHT_REQUIRE_REAL_NINJA").is_none(),
             "WHEELWRIGHT_REQUIRE_REAL_NINJA is set but python3 with pip, setuptools and wheel, or ninja, is missing"
         );
-        eprintln!("skipped: needs python3 with pip, setuptools and wheel, and ninja");
+        common::prerequisite_missing("needs python3 with pip, setuptools and wheel, and ninja");
         return;
     };
     let ctx = common::TestContext::new();

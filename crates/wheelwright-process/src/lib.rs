@@ -11,7 +11,7 @@
 //!
 //! - [`supervisor`]: the program between wheelwright and a build that kills
 //!   the build's tree when wheelwright dies;
-//! - [`tree`]: a process tree found from `/proc` and stopped as one.
+//! - [`tree`]: a process tree found (through `sysinfo`) and stopped as one.
 //!
 //! Linux only (`/proc`, process groups, `PR_SET_PDEATHSIG`); it prints nothing.
 

@@ -4,10 +4,15 @@
 //! A build runs in its own process group, and its environment carries a marker
 //! variable ([`env_vars::WHEELWRIGHT_BUILD_ID`]) that every descendant inherits. A tree is found
 //! three ways, and the union is signalled: the process group, the descendants by
-//! parent pid (walking `/proc/*/stat`), and any process whose `/proc/PID/environ`
-//! carries the marker — which catches a process that left the group (`setsid`)
+//! parent pid, and any process whose environment carries the marker — which catches a process that left the group (`setsid`)
 //! and whose parent already died, so it was reparented to init. This is how
 //! Jenkins' ProcessTreeKiller finds strays (its `BUILD_ID`). Linux only.
+//!
+//! The host's processes (pid, parent, name, state, environment) come from
+//! `sysinfo`; the process group from `getpgid(2)`, which `sysinfo` does not
+//! report. `/proc/PID/stat` is still read by hand for one thing: whether a
+//! single process is alive or a zombie ([`is_alive`]), where a whole
+//! `sysinfo` refresh would be the slower way to one letter.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -15,27 +20,29 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::signal::{kill, killpg, Signal};
-use nix::unistd::Pid;
+use nix::unistd::{getpgid, Pid};
+use sysinfo::{ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System, UpdateKind};
 
 use wheelwright_base::env_vars;
 
-/// One line of `/proc/PID/stat`, the fields we need.
+/// One process of the host, the fields a tree needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcStat {
     /// The process id.
     pub pid: u32,
     /// The command name (at most 15 bytes, as the kernel keeps it).
     pub comm: String,
-    /// `R`, `S`, `Z` (zombie), ...
+    /// `R`, `S`, `Z` (zombie), `X` (dead), ...
     pub state: char,
-    /// The parent's pid.
+    /// The parent's pid (0 for none).
     pub ppid: u32,
-    /// The process group.
+    /// The process group (0 when it could not be read: the process is gone).
     pub pgrp: u32,
 }
 
 /// Parse `/proc/PID/stat`: `pid (comm) state ppid pgrp ...`; `comm` may hold
-/// spaces and parentheses, so split at the last `)`.
+/// spaces and parentheses, so split at the last `)`. Kept for the callers
+/// that read one process's line; listing goes through `sysinfo`.
 pub fn parse_stat(text: &str) -> Option<ProcStat> {
     let open = text.find('(')?;
     let close = text.rfind(')')?;
@@ -54,21 +61,64 @@ pub fn parse_stat(text: &str) -> Option<ProcStat> {
     })
 }
 
-/// Every process visible in `/proc` (those that vanish while we read are skipped).
-pub fn list_processes() -> Vec<ProcStat> {
-    let Ok(dir) = fs::read_dir("/proc") else {
+/// `sysinfo`'s status as `/proc/PID/stat`'s letter (what [`ProcStat::state`] holds).
+fn state_letter(status: ProcessStatus) -> char {
+    match status {
+        ProcessStatus::Run => 'R',
+        ProcessStatus::Sleep => 'S',
+        ProcessStatus::Idle => 'I',
+        ProcessStatus::Stop => 'T',
+        ProcessStatus::Tracing => 't',
+        ProcessStatus::Zombie => 'Z',
+        ProcessStatus::Dead => 'X',
+        ProcessStatus::UninterruptibleDiskSleep => 'D',
+        ProcessStatus::Wakekill => 'K',
+        ProcessStatus::Waking => 'W',
+        ProcessStatus::Parked => 'P',
+        _ => '?',
+    }
+}
+
+/// Every process of the host (threads left out), read by `sysinfo`; with
+/// `environ`, each one's environment too (for the marker). The process group
+/// is `getpgid(2)`'s: `sysinfo` has no field for it.
+fn scan(environ: bool) -> Vec<(ProcStat, Vec<std::ffi::OsString>)> {
+    let Ok(mut sys) = System::new() else {
         return Vec::new();
     };
-    dir.filter_map(|e| {
-        let e = e.ok()?;
-        let name = e.file_name();
-        let name = name.to_str()?;
-        if !name.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        parse_stat(&fs::read_to_string(e.path().join("stat")).ok()?)
-    })
-    .collect()
+    let mut kind = ProcessRefreshKind::nothing().without_tasks();
+    if environ {
+        kind = kind.with_environ(UpdateKind::Always);
+    }
+    sys.refresh_processes_specifics(ProcessesToUpdate::All, true, kind);
+    sys.processes()
+        .values()
+        .filter(|p| p.thread_kind().is_none())
+        .map(|p| {
+            let pid = p.pid().as_u32();
+            let pgrp = getpgid(Some(Pid::from_raw(pid as i32))).map_or(0, |g| g.as_raw() as u32);
+            let stat = ProcStat {
+                pid,
+                comm: p.name().to_string_lossy().into_owned(),
+                state: state_letter(p.status()),
+                ppid: p.parent().map_or(0, |pp| pp.as_u32()),
+                pgrp,
+            };
+            (
+                stat,
+                if environ {
+                    p.environ().to_vec()
+                } else {
+                    Vec::new()
+                },
+            )
+        })
+        .collect()
+}
+
+/// Every process of the host (those that vanish while we read are skipped).
+pub fn list_processes() -> Vec<ProcStat> {
+    scan(false).into_iter().map(|(p, _)| p).collect()
 }
 
 /// Pids of all descendants of `root` (not `root` itself) in a process list.
@@ -85,12 +135,9 @@ pub fn descendants(root: u32, procs: &[ProcStat]) -> BTreeSet<u32> {
     found
 }
 
-/// Whether `/proc/PID/environ` holds `KEY=VALUE` exactly.
-fn has_marker(pid: u32, entry: &[u8]) -> bool {
-    match fs::read(format!("/proc/{pid}/environ")) {
-        Ok(env) => env.split(|b| *b == 0).any(|kv| kv == entry),
-        Err(_) => false,
-    }
+/// Whether an environment holds `KEY=VALUE` exactly.
+fn has_marker(environ: &[std::ffi::OsString], entry: &str) -> bool {
+    environ.iter().any(|kv| kv == entry)
 }
 
 /// The processes of one build: its group leader (our direct child) and the
@@ -125,18 +172,18 @@ impl BuildTree {
     /// Live (non-zombie) members other than this process: the group, the
     /// descendants of the leader, and every process carrying the marker.
     pub fn members(&self) -> BTreeSet<u32> {
-        let procs = list_processes();
+        let scanned = scan(true);
+        let procs: Vec<ProcStat> = scanned.iter().map(|(p, _)| p.clone()).collect();
         let me = std::process::id();
-        let entry =
-            format!("{}={}", env_vars::WHEELWRIGHT_BUILD_ID, self.marker_value).into_bytes();
+        let entry = format!("{}={}", env_vars::WHEELWRIGHT_BUILD_ID, self.marker_value);
         let mut set = descendants(self.leader, &procs);
         for p in &procs {
             if p.pgrp == self.leader || p.pid == self.leader {
                 set.insert(p.pid);
             }
         }
-        for p in &procs {
-            if !set.contains(&p.pid) && p.pid != me && has_marker(p.pid, &entry) {
+        for (p, environ) in &scanned {
+            if !set.contains(&p.pid) && p.pid != me && has_marker(environ, &entry) {
                 set.insert(p.pid);
             }
         }

