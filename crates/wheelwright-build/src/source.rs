@@ -143,11 +143,7 @@ fn url_package_name(url: &str) -> Option<String> {
         .iter()
         .any(|ext| file.ends_with(ext));
     let (name, _) = file.split_once('-').filter(|_| archive)?;
-    let ok = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
-    ok.then(|| name.replace('_', "-").to_ascii_lowercase())
+    wheelwright_wheel::file::project_name(name).map(|p| p.to_string())
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SourceError {

@@ -274,7 +274,7 @@ fn index_from_release(
         };
         entries.push(IndexEntry {
             file: rw.name.clone(),
-            project: crate::wheel_file::project_name(&name.distribution),
+            project: name.project().to_string(),
             version: name.version.clone(),
             label,
             sha256: rw.sha256.clone(),

@@ -7,53 +7,13 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use wheelwright_base::digest::{sha256_bytes, sha256_file};
-use wheelwright_wheel::file::{normalize_name, WheelName};
+use wheelwright_wheel::file::{dist_info_name, project_name, WheelName};
+pub use wheelwright_wheel::metadata::CoreMetadata;
 
 use crate::PublishError;
 
 /// METADATA larger than this is refused (a real one is a few KiB).
 const MAX_METADATA_BYTES: u64 = 16 * 1024 * 1024;
-
-/// The core metadata fields an index page and an upload need.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct CoreMetadata {
-    /// `Metadata-Version`, `2.1`.
-    pub metadata_version: String,
-    /// `Name` as written.
-    pub name: String,
-    /// `Version` as written.
-    pub version: String,
-    /// `Requires-Python`, `>=3.9`.
-    pub requires_python: Option<String>,
-}
-
-impl CoreMetadata {
-    /// Read the header fields of a METADATA file (RFC 822 style, up to the
-    /// first blank line; continuation lines belong to fields we do not read).
-    pub fn parse(text: &str) -> CoreMetadata {
-        let mut m = CoreMetadata::default();
-        for line in text.lines() {
-            if line.trim().is_empty() {
-                break;
-            }
-            let Some((key, value)) = line.split_once(':') else {
-                continue;
-            };
-            if key.starts_with([' ', '\t']) {
-                continue;
-            }
-            let value = value.trim().to_string();
-            match key.to_ascii_lowercase().as_str() {
-                "metadata-version" => m.metadata_version = value,
-                "name" => m.name = value,
-                "version" => m.version = value,
-                "requires-python" if !value.is_empty() => m.requires_python = Some(value),
-                _ => {}
-            }
-        }
-        m
-    }
-}
 
 /// A local wheel, read and hashed once.
 #[derive(Debug, Clone)]
@@ -105,8 +65,8 @@ impl WheelFile {
                 .filter(|n| {
                     n.matches('/').count() == 1
                         && n.ends_with(".dist-info/METADATA")
-                        && normalize_name(n.split('-').next().unwrap_or(""))
-                            == name.normalized_distribution()
+                        && dist_info_name(n.split('-').next().unwrap_or(""))
+                            == Some(name.normalized_distribution())
                 })
                 .map(String::from)
                 .collect();
@@ -131,7 +91,7 @@ impl WheelFile {
         if metadata.name.is_empty() || metadata.version.is_empty() {
             return Err(bad(format!("{entry} has no Name or no Version")));
         }
-        if normalize_name(&metadata.name) != name.normalized_distribution() {
+        if project_name(&metadata.name) != Some(name.project()) {
             return Err(bad(format!(
                 "METADATA names `{}`, the file name `{}`",
                 metadata.name, name.distribution
@@ -156,13 +116,8 @@ impl WheelFile {
 
     /// The PEP 503 project name: lower case, runs of `-_.` as one `-`.
     pub fn project(&self) -> String {
-        project_name(&self.name.distribution)
+        self.name.project().to_string()
     }
-}
-
-/// PEP 503 normalization: `Flash_Attn` → `flash-attn`.
-pub fn project_name(name: &str) -> String {
-    normalize_name(name).replace('_', "-")
 }
 
 #[cfg(test)]

@@ -32,9 +32,9 @@ pub mod archs;
 pub(crate) mod elf;
 pub(crate) mod fatbin;
 pub mod file;
-pub(crate) mod metadata;
+pub mod metadata;
 pub(crate) mod policy;
-pub(crate) mod record;
+pub mod record;
 pub mod retag;
 pub(crate) mod symbols;
 pub mod torch;
@@ -50,7 +50,7 @@ use archs::{compare_archs, official_arch_gap};
 pub use archs::{ArchComparison, OfficialArchVerdict, RequiredArchs, RequiredArchsError};
 use elf::{is_elf, read_elf, Detail};
 use fatbin::{CodeKind, DeviceCode};
-pub use file::{normalize_name, WheelInfo, WheelName, WheelNameError};
+pub use file::{dist_info_name, project_name, valid_tag, WheelInfo, WheelName, WheelNameError};
 pub use metadata::Purpose;
 use policy::{wheel_policy, PolicyReport};
 use record::{compare_record, parse_record, FileHasher};
@@ -474,11 +474,10 @@ pub fn check_wheel(path: &Path, opts: &CheckOptions) -> Result<WheelCheck, Wheel
             }
         }
     };
-    let official_archs =
-        (metadata::normalize_name(&name.distribution) == "flash-attn").then(|| {
-            let code: Vec<Vec<DeviceCode>> = infos.iter().map(|i| i.device_code.clone()).collect();
-            official_arch_gap(&code, &name.version)
-        });
+    let official_archs = (name.project().as_ref() == "flash-attn").then(|| {
+        let code: Vec<Vec<DeviceCode>> = infos.iter().map(|i| i.device_code.clone()).collect();
+        official_arch_gap(&code, &name.version)
+    });
     findings.sort_by_key(|f| f.severity);
     Ok(WheelCheck {
         path: path.to_path_buf(),

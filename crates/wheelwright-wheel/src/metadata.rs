@@ -1,6 +1,6 @@
 //! The wheel's identity, three times: the PEP 427 file name, the `WHEEL`
 //! file's `Tag:` lines and `METADATA`'s `Name:`/`Version:`. They must agree,
-//! names compared normalized (PEP 503) and versions as PEP 440 versions
+//! names compared normalized (PEP 503, [`pep508_rs::PackageName`]) and versions as PEP 440 versions
 //! (`pep440_rs`; local labels compare case-insensitively, so
 //! `+cu13torch2.11cxx11abiTRUE` equals `+cu13torch2.11cxx11abitrue`).
 //!
@@ -14,7 +14,7 @@ use std::str::FromStr;
 
 use pep440_rs::Version;
 
-use crate::file::WheelName;
+use crate::file::{project_name, WheelName};
 use wheelwright_base::finding::{Finding, Severity};
 
 /// Where the checked wheel is going.
@@ -29,9 +29,13 @@ pub enum Purpose {
     Index,
 }
 
-/// The header fields of an email-style file (`METADATA`, `WHEEL`): `(key, value)`
-/// in order, up to the first blank line; continuation lines joined.
-pub(crate) fn parse_headers(text: &str) -> Vec<(String, String)> {
+/// The header fields of an email-style file (`METADATA`, `WHEEL`,
+/// `PKG-INFO`): `(key, value)` in order, up to the first blank line. A line
+/// that starts with a space or a tab continues the value above it (RFC 822
+/// folding, as `Description:` and long `Classifier:` values use it): kept,
+/// joined with one space. The one header parser of the project (the
+/// publisher reads [`CoreMetadata`] through it).
+pub fn parse_headers(text: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     for line in text.lines() {
         if line.trim().is_empty() {
@@ -39,7 +43,9 @@ pub(crate) fn parse_headers(text: &str) -> Vec<(String, String)> {
         }
         if line.starts_with([' ', '\t']) {
             if let Some((_, v)) = out.last_mut() {
-                v.push(' ');
+                if !v.is_empty() {
+                    v.push(' ');
+                }
                 v.push_str(line.trim());
             }
             continue;
@@ -52,29 +58,41 @@ pub(crate) fn parse_headers(text: &str) -> Vec<(String, String)> {
 }
 
 /// The first value of `key` (case-insensitive) in parsed headers.
-pub(crate) fn header<'a>(headers: &'a [(String, String)], key: &str) -> Option<&'a str> {
+pub fn header<'a>(headers: &'a [(String, String)], key: &str) -> Option<&'a str> {
     headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(key))
         .map(|(_, v)| v.as_str())
 }
 
-/// A project name normalized as PEP 503 says: lower case, runs of `-_.` as `-`.
-pub(crate) fn normalize_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut sep = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            sep = true;
-            continue;
+/// The core metadata fields an index page and an upload need.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CoreMetadata {
+    /// `Metadata-Version`, `2.1`.
+    pub metadata_version: String,
+    /// `Name` as written.
+    pub name: String,
+    /// `Version` as written.
+    pub version: String,
+    /// `Requires-Python`, `>=3.9`.
+    pub requires_python: Option<String>,
+}
+
+impl CoreMetadata {
+    /// The fields of a `METADATA` file ([`parse_headers`]; the first of
+    /// each; empty when missing).
+    pub fn parse(text: &str) -> CoreMetadata {
+        let headers = parse_headers(text);
+        let get = |key| header(&headers, key).unwrap_or_default().to_string();
+        CoreMetadata {
+            metadata_version: get("Metadata-Version"),
+            name: get("Name"),
+            version: get("Version"),
+            requires_python: header(&headers, "Requires-Python")
+                .filter(|v| !v.is_empty())
+                .map(str::to_string),
         }
-        if sep && !out.is_empty() {
-            out.push('-');
-        }
-        sep = false;
-        out.push(c.to_ascii_lowercase());
     }
-    out
 }
 
 /// The tags a file name's compressed tag sets stand for: `py2.py3-none-any`
@@ -89,15 +107,6 @@ pub(crate) fn expand_tags(name: &WheelName) -> BTreeSet<String> {
         }
     }
     out
-}
-
-/// A tag component holds only `A-Z a-z 0-9 _` (and `.` between compressed
-/// tags): anything else (a space, `+`, `/`) cannot be a tag.
-pub(crate) fn valid_tag_component(tag: &str) -> bool {
-    !tag.is_empty()
-        && tag
-            .split('.')
-            .all(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
 }
 
 /// What the identity checks found and the facts behind them.
@@ -125,30 +134,8 @@ pub(crate) fn check_identity(
         findings.push(Finding::new(id, Severity::Error, title, message, fix));
     };
 
-    for (what, tag) in [
-        ("python", &name.python_tag),
-        ("abi", &name.abi_tag),
-        ("platform", &name.platform_tag),
-    ] {
-        if !valid_tag_component(tag) {
-            error(
-                "wheel-tag-invalid",
-                "Invalid tag in the file name",
-                format!("the {what} tag `{tag}` holds characters a tag cannot have"),
-                "tags hold only letters, digits and `_`; rebuild the wheel or fix its name",
-            );
-        }
-    }
+    // `WheelName::parse` checked the name's tags and version.
     let file_version = Version::from_str(&name.version);
-    if let Err(e) = &file_version {
-        error(
-            "wheel-version-invalid",
-            "The file name's version is not a PEP 440 version",
-            format!("`{}`: {e}", name.version),
-            "rename the wheel with a valid version",
-        );
-    }
-
     let wheel = parse_headers(wheel_text);
     let wheel_tags: BTreeSet<String> = wheel
         .iter()
@@ -179,7 +166,7 @@ pub(crate) fn check_identity(
             "METADATA has no `Name:` field".into(),
             "rebuild the wheel",
         ),
-        Some(n) if normalize_name(n) != normalize_name(&name.distribution) => error(
+        Some(n) if project_name(n) != Some(name.project()) => error(
             "metadata-name-mismatch",
             "METADATA's name differs from the file name",
             format!("file name `{}`, METADATA `{n}`", name.distribution),
@@ -257,6 +244,21 @@ fn join(tags: &BTreeSet<String>) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn headers_keep_continuation_lines_and_stop_at_the_body() {
+        let text = "Metadata-Version: 2.4\nName: flash_attn\nVersion: 2.8.3\nRequires-Python: >=3.9,\n  <3.14\nDescription: x\n  Version: 9\n\nVersion: 7\n";
+        let m = CoreMetadata::parse(text);
+        assert_eq!(
+            (m.name.as_str(), m.version.as_str()),
+            ("flash_attn", "2.8.3")
+        );
+        assert_eq!(m.requires_python.as_deref(), Some(">=3.9, <3.14"));
+        assert_eq!(m.metadata_version, "2.4");
+        let h = parse_headers(text);
+        assert_eq!(header(&h, "description"), Some("x Version: 9"));
+        assert_eq!(h.len(), 5);
+    }
+
     const WHEEL: &str = "Wheel-Version: 1.0\nGenerator: setuptools (80.9.0)\nRoot-Is-Purelib: false\nTag: cp312-cp312-linux_x86_64\n\n";
 
     fn ids(i: &Identity) -> Vec<(&str, Severity)> {
@@ -315,19 +317,12 @@ mod tests {
             Purpose::Local,
         );
         assert_eq!(ids(&i), [("wheel-tags-mismatch", Severity::Error)]);
-        let odd = name("flash_attn-2.8.3-cp312-cp312-linux x86+64.whl");
-        let i = check_identity(
-            &odd,
-            WHEEL,
-            "Name: flash_attn\nVersion: 2.8.3\n",
-            Purpose::Local,
-        );
-        assert!(ids(&i).contains(&("wheel-tag-invalid", Severity::Error)));
+        let i = check_identity(&n, WHEEL, "Name: _flash\nVersion: 2.8.3\n", Purpose::Local);
+        assert_eq!(ids(&i), [("metadata-name-mismatch", Severity::Error)]);
     }
 
     #[test]
-    fn names_normalize_and_tags_expand() {
-        assert_eq!(normalize_name("Flash__Attn.x"), "flash-attn-x");
+    fn tags_expand() {
         let n = name("six-1.0-py2.py3-none-any.whl");
         assert_eq!(
             expand_tags(&n).into_iter().collect::<Vec<_>>(),

@@ -2,15 +2,26 @@
 //! PEP 427). Every file in the archive must be listed with a hash that
 //! matches its bytes, and every listed file must exist: a corrupt or
 //! tampered wheel is never published.
+//!
+//! `RECORD` is CSV (the `csv` crate reads and writes it: a quoted field may
+//! hold commas, quotes and newlines) and its hashes URL-safe base64 without
+//! padding (the `base64` crate). [`parse_record`], [`render_record`] and
+//! [`record_hash`] are public: whatever rewrites a wheel (retagging, the
+//! fleet's variants) writes its `RECORD` with them.
 
 use std::collections::BTreeMap;
 
-use base64_urlsafe::encode_no_pad;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use sha2::{Digest, Sha256, Sha384, Sha512};
+
+fn encode_no_pad(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
 
 /// One row of `RECORD`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RecordRow {
+pub struct RecordRow {
     /// The file's path in the archive.
     pub path: String,
     /// `sha256=<urlsafe base64 without padding>`, empty for `RECORD` itself.
@@ -22,94 +33,87 @@ pub(crate) struct RecordRow {
 /// A `RECORD` that is not valid CSV of `path,hash,size` rows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("RECORD line {line}: {why}")]
-pub(crate) struct RecordParseError {
-    /// 1-based line number.
-    pub line: usize,
+pub struct RecordParseError {
+    /// 1-based line number where the row starts.
+    pub line: u64,
     /// What is wrong with it.
     pub why: String,
 }
 
-/// Parse `RECORD` (CSV: fields may be quoted, `""` is a quote inside quotes).
-pub(crate) fn parse_record(text: &str) -> Result<Vec<RecordRow>, RecordParseError> {
+/// Parse `RECORD`: CSV rows of `path,hash,size` (blank lines skipped).
+pub fn parse_record(text: &str) -> Result<Vec<RecordRow>, RecordParseError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
     let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line_no = i + 1;
-        if line.trim().is_empty() {
-            continue;
+    let mut record = csv::StringRecord::new();
+    // The line a row starts on, from its byte offset (csv's own line count
+    // leaves out the blank lines it skips).
+    let line_at = |byte: u64| {
+        let before = &text.as_bytes()[..(byte as usize).min(text.len())];
+        let blank = text.as_bytes()[before.len()..]
+            .iter()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .filter(|&&b| b == b'\n')
+            .count();
+        (before.iter().filter(|&&b| b == b'\n').count() + blank + 1) as u64
+    };
+    loop {
+        let start = reader.position().byte();
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                return Err(RecordParseError {
+                    line: line_at(start),
+                    why: e.to_string(),
+                })
+            }
         }
-        let err = |why: &str| RecordParseError {
-            line: line_no,
-            why: why.to_string(),
-        };
-        let fields = split_csv_line(line).ok_or_else(|| err("unbalanced quotes"))?;
-        let [path, hash, size] = fields.as_slice() else {
-            return Err(err(&format!(
+        let line = line_at(record.position().map_or(start, csv::Position::byte));
+        let err = |why: String| RecordParseError { line, why };
+        let [path, hash, size] = [0, 1, 2].map(|i| record.get(i));
+        let (Some(path), Some(hash), Some(size), 3) = (path, hash, size, record.len()) else {
+            return Err(err(format!(
                 "expected 3 fields (path,hash,size), found {}",
-                fields.len()
+                record.len()
             )));
         };
         if path.is_empty() {
-            return Err(err("empty path"));
+            return Err(err("empty path".into()));
         }
         let size = if size.is_empty() {
             None
         } else {
-            Some(size.parse().map_err(|_| err("the size is not a number"))?)
+            Some(
+                size.parse()
+                    .map_err(|_| err("the size is not a number".into()))?,
+            )
         };
         rows.push(RecordRow {
-            path: path.clone(),
-            hash: hash.clone(),
+            path: path.to_string(),
+            hash: hash.to_string(),
             size,
         });
     }
     Ok(rows)
 }
 
-fn split_csv_line(line: &str) -> Option<Vec<String>> {
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let mut chars = line.trim_end_matches('\r').chars().peekable();
-    let mut quoted = false;
-    let mut at_start = true;
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (false, '"') if at_start => quoted = true,
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            (true, '"') => quoted = false,
-            (false, ',') => {
-                fields.push(std::mem::take(&mut field));
-                at_start = true;
-                continue;
-            }
-            (_, c) => field.push(c),
-        }
-        at_start = false;
+/// Write rows as `RECORD` text (CSV, `\n` line ends, fields quoted where
+/// they need it), in the given order.
+pub fn render_record(rows: &[RecordRow]) -> String {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    for r in rows {
+        let size = r.size.map(|s| s.to_string()).unwrap_or_default();
+        writer
+            .write_record([r.path.as_str(), r.hash.as_str(), size.as_str()])
+            .expect("writing to memory cannot fail");
     }
-    if quoted {
-        return None;
-    }
-    fields.push(field);
-    Some(fields)
-}
-
-/// Write rows as `RECORD` text (quoting fields that need it), in the given order.
-pub(crate) fn render_record(rows: &[RecordRow]) -> String {
-    let quote = |f: &str| {
-        if f.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", f.replace('"', "\"\""))
-        } else {
-            f.to_string()
-        }
-    };
-    rows.iter()
-        .map(|r| {
-            let size = r.size.map(|s| s.to_string()).unwrap_or_default();
-            format!("{},{},{}\n", quote(&r.path), quote(&r.hash), size)
-        })
-        .collect()
+    let bytes = writer.into_inner().expect("writing to memory cannot fail");
+    String::from_utf8(bytes).expect("the fields are UTF-8")
 }
 
 /// A running hash of a file in the archive, for the algorithms wheels use.
@@ -155,7 +159,7 @@ impl FileHasher {
 }
 
 /// The `RECORD` hash of `bytes` with sha256.
-pub(crate) fn record_hash(bytes: &[u8]) -> String {
+pub fn record_hash(bytes: &[u8]) -> String {
     format!("sha256={}", encode_no_pad(&Sha256::digest(bytes)))
 }
 
@@ -231,29 +235,6 @@ pub(crate) fn compare_record(
     verdict
 }
 
-/// URL-safe base64 without padding (RFC 4648 §5), the encoding of `RECORD` hashes.
-mod base64_urlsafe {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-    /// Encode `bytes`.
-    pub(crate) fn encode_no_pad(bytes: &[u8]) -> String {
-        let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-        for chunk in bytes.chunks(3) {
-            let b = [
-                chunk[0],
-                *chunk.get(1).unwrap_or(&0),
-                *chunk.get(2).unwrap_or(&0),
-            ];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            let chars = chunk.len() + 1;
-            for i in 0..chars {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            }
-        }
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,8 +246,8 @@ mod tests {
             record_hash(b"hello\n"),
             "sha256=WJG1tSLV3whtD_CxEPvZ0hu0_HFjrzTQgoai6Eb2vgM"
         );
-        assert_eq!(base64_urlsafe::encode_no_pad(b"\xfb\xff"), "-_8");
-        assert_eq!(base64_urlsafe::encode_no_pad(b"a"), "YQ");
+        assert_eq!(encode_no_pad(b"\xfb\xff"), "-_8");
+        assert_eq!(encode_no_pad(b"a"), "YQ");
     }
 
     #[test]
@@ -279,6 +260,19 @@ mod tests {
         assert!(parse_record("a,b\n").is_err());
         assert!(parse_record("\"a,b,c\n").is_err());
         assert!(parse_record("a,sha256=x,big\n").is_err());
+        let e = parse_record("a,sha256=x,1\n\nb,c\n").unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+    }
+
+    #[test]
+    fn a_quoted_path_may_hold_a_newline() {
+        // The CSV RECORD format allows it; the old line parser refused it.
+        let text = "\"pkg/odd\nname.py\",sha256=x,3\r\npkg/b.py,sha256=y,4\n";
+        let rows = parse_record(text).unwrap();
+        assert_eq!(rows[0].path, "pkg/odd\nname.py");
+        assert_eq!(rows[1].path, "pkg/b.py");
+        let again = parse_record(&render_record(&rows)).unwrap();
+        assert_eq!(again, rows);
     }
 
     #[test]

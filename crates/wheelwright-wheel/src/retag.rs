@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime};
 
-use super::metadata::valid_tag_component;
 use super::record::{compare_record, parse_record, record_hash, render_record, FileHasher};
+use crate::file::valid_tag;
 use crate::file::{WheelName, WheelNameError};
 
 /// Why a wheel could not be retagged.
@@ -129,7 +129,7 @@ pub fn retag_wheel(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let name = WheelName::parse(&file_name)?;
-    if platforms.is_empty() || !platforms.iter().all(|p| valid_tag_component(p)) {
+    if platforms.is_empty() || !platforms.iter().all(|p| valid_tag(p)) {
         return Err(refused(format!(
             "`{}` is not a platform tag",
             platforms.join(".")

@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use wheelwright_wheel::file::WheelName;
 
 use super::{variant_label, IndexEntry};
-use crate::wheel_file::project_name;
 use crate::PublishError;
 
 /// The manifest's file name inside the index folder.
@@ -129,11 +128,11 @@ pub fn check_entry(e: &IndexEntry) -> Result<(), String> {
         return Err("the file name holds characters a wheel name has not".into());
     }
     let name = WheelName::parse(&e.file).map_err(|err| err.to_string())?;
-    if e.project != project_name(&name.distribution) {
+    let project = name.project().to_string();
+    if e.project != project {
         return Err(format!(
-            "project {:?} is not the file's ({:?})",
-            e.project,
-            project_name(&name.distribution)
+            "project {:?} is not the file's ({project:?})",
+            e.project
         ));
     }
     if e.version != name.version {
