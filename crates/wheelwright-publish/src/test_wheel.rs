@@ -1,10 +1,11 @@
 //! Tiny valid wheels for the tests: a module, METADATA, WHEEL and a RECORD
-//! with real hashes, written with the zip crate.
+//! with real hashes (the wheel crate's RECORD writer), written with the zip
+//! crate.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use wheelwright_wheel::record::{record_hash, render_record, RecordRow};
 
 /// Write `DIR/<name>-<version>-py3-none-any.whl` and return its path.
 pub fn write_wheel(dir: &Path, name: &str, version: &str, requires_python: &str) -> PathBuf {
@@ -28,15 +29,20 @@ pub fn write_wheel(dir: &Path, name: &str, version: &str, requires_python: &str)
                 .to_vec(),
         ),
     ];
-    let mut record = String::new();
-    for (path, bytes) in &files {
-        record.push_str(&format!(
-            "{path},sha256={},{}\n",
-            urlsafe_b64(&Sha256::digest(bytes)),
-            bytes.len()
-        ));
-    }
-    record.push_str(&format!("{dist_info}/RECORD,,\n"));
+    let mut rows: Vec<RecordRow> = files
+        .iter()
+        .map(|(path, bytes)| RecordRow {
+            path: path.clone(),
+            hash: record_hash(bytes),
+            size: Some(bytes.len() as u64),
+        })
+        .collect();
+    rows.push(RecordRow {
+        path: format!("{dist_info}/RECORD"),
+        hash: String::new(),
+        size: None,
+    });
+    let record = render_record(&rows);
     files.push((format!("{dist_info}/RECORD"), record.into_bytes()));
 
     let path = dir.join(format!("{name}-{version}-py3-none-any.whl"));
@@ -49,29 +55,4 @@ pub fn write_wheel(dir: &Path, name: &str, version: &str, requires_python: &str)
     }
     zip.finish().unwrap();
     path
-}
-
-/// base64url without padding, as RECORD writes hashes.
-fn urlsafe_b64(bytes: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..=chunk.len() {
-            out.push(ABC[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
-#[test]
-fn base64url_matches_known_values() {
-    assert_eq!(urlsafe_b64(b"abc"), "YWJj");
-    assert_eq!(urlsafe_b64(b"ab"), "YWI");
-    assert_eq!(urlsafe_b64(&[0xfb, 0xff]), "-_8");
 }
