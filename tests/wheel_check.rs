@@ -651,3 +651,233 @@ fn symbols_resolve_against_the_torch_of_python() {
     assert_eq!(strings(&sym["missing"]), ["c10_answer"]);
     assert_eq!(finding_ids(&run["wheels"][0]), ["symbols-undefined"]);
 }
+
+/// The `-gencode` values of one unit of a setup.py probe's output, as the
+/// package's setup.py passes them to nvcc.
+fn probe_gencodes(flags: &[Value]) -> Vec<String> {
+    let flags: Vec<&str> = flags.iter().map(|f| f.as_str().unwrap()).collect();
+    let mut out = Vec::new();
+    for (i, f) in flags.iter().enumerate() {
+        if *f == "-gencode" {
+            out.push(flags[i + 1].to_string());
+        } else if let Some(v) = f.strip_prefix("-gencode=") {
+            out.push(v.to_string());
+        }
+    }
+    out
+}
+
+/// Compile a kernel named after `stem` into an object with these
+/// `-gencode`s, as torch's build compiles a unit (`nvcc -c`).
+fn nvcc_object(t: &Tools, dir: &Path, stem: &str, gencodes: &[String]) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let src = dir.join(format!("{stem}.cu"));
+    std::fs::write(
+        &src,
+        format!(
+            "__global__ void k_{stem}(float* a, int n) {{\n  int i = blockIdx.x * blockDim.x + threadIdx.x;\n  if (i < n) a[i] += 1.0f;\n}}\nextern \"C\" int launch_{stem}(float* a, int n) {{\n  k_{stem}<<<(n + 255) / 256, 256>>>(a, n);\n  return 0;\n}}\n"
+        ),
+    )
+    .unwrap();
+    let obj = dir.join(format!("{stem}.o"));
+    let mut cmd = Command::new(&t.nvcc);
+    cmd.args(["-c", "-Xcompiler", "-fPIC", "-o"])
+        .arg(&obj)
+        .arg(&src);
+    for g in gencodes {
+        cmd.args(["-gencode", g]);
+    }
+    run_ok(&mut cmd);
+    obj
+}
+
+/// Issue 28's "done when" for a package that hard-codes its gencodes:
+/// causal-conv1d 1.7.0's plan, made from its setup.py as the probe saw it
+/// under the real torch (three nvcc units of nine `-gencode`s each, all into
+/// `causal_conv1d_cuda`; `crates/wheelwright-plan/src/fixtures/torch-ext`),
+/// against a real extension built here the way torch builds it: each unit
+/// compiled by real nvcc with that unit's own `-gencode` list, the objects
+/// linked by g++ into `causal_conv1d_cuda.cpython-311-x86_64-linux-gnu.so`.
+/// `wheel check --report` compares each planned unit with a fatbin
+/// container of that extension's binary: built as planned it passes; with
+/// one unit short of sm_121 (which the other two units still carry, so the
+/// binary's arch list alone agrees) and carrying an unplanned PTX, it fails
+/// naming that unit.
+#[test]
+fn each_extension_is_checked_against_its_planned_units() {
+    use wheelwright_core::builder::BuildReport;
+    use wheelwright_core::plan::recipe::setup_probe::SetupProbe;
+    use wheelwright_core::plan::{plan, HostSpec, PlanRequest, Recipe};
+
+    let Some(t) = tools() else { return };
+    let ctx = TestContext::new();
+    let probe_json = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("crates/wheelwright-plan/src/fixtures/torch-ext/causal_conv1d-1.7.0.json"),
+    )
+    .unwrap();
+    let facts = HostSpec {
+        cpus: Some(16),
+        memory_bytes: Some(125 << 30),
+        gpus: Some(vec!["9.0".into()]),
+        cuda: Some("13.0".into()),
+        torch: Some("2.11".into()),
+        ..HostSpec::default()
+    }
+    .hypothetical_facts()
+    .unwrap()
+    .0;
+    let req = PlanRequest {
+        setup_probe: Some(Ok(SetupProbe::parse(&probe_json).unwrap())),
+        ..PlanRequest::default()
+    };
+    let the_plan = plan(
+        &Recipe::torch_ext("causal_conv1d-1.7.0.tar.gz"),
+        &facts,
+        &req,
+    )
+    .unwrap();
+    let nvcc_units: Vec<_> = the_plan
+        .unit_plan
+        .iter()
+        .filter(|u| u.compiler == "nvcc")
+        .collect();
+    assert_eq!(nvcc_units.len(), 3);
+    let mut report = BuildReport::started("causal_conv1d-1.7.0.tar.gz", "torch-ext", ctx.path());
+    report.plan = Some(the_plan.clone());
+    let report_path = ctx.path().join("report.json");
+    report.write(&report_path).unwrap();
+
+    // Each nvcc unit's own -gencode list, as the package's setup.py passes it.
+    let probe: Value = serde_json::from_str(&probe_json).unwrap();
+    let units: Vec<(String, Vec<String>)> = probe["build_ext"]["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["compiler"] == "nvcc")
+        .map(|u| {
+            (
+                u["source"].as_str().unwrap().to_string(),
+                probe_gencodes(u["flags"].as_array().unwrap()),
+            )
+        })
+        .collect();
+    assert_eq!(units.len(), 3);
+    for (source, gencodes) in &units {
+        let planned = nvcc_units.iter().find(|u| &u.path == source).unwrap();
+        assert_eq!(gencodes.len(), 9, "{source}");
+        assert_eq!(planned.targets.len(), 9, "{source}");
+    }
+    let objects = ctx.path().join("objects");
+    let stem = |s: &str| {
+        Path::new(s)
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    let built: Vec<PathBuf> = units
+        .iter()
+        .map(|(s, g)| nvcc_object(t, &objects, &stem(s), g))
+        .collect();
+    let link = |dir: &str, objs: &[&Path]| -> PathBuf {
+        let out = ctx
+            .path()
+            .join(dir)
+            .join("causal_conv1d_cuda.cpython-311-x86_64-linux-gnu.so");
+        std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+        // The CUDA runtime linked in statically, as nvcc links it: beside
+        // nvcc in PyPI's layout (`lib/`), `lib64/` in a toolkit.
+        let cuda = t.nvcc.parent().unwrap().parent().unwrap();
+        let libs = ["lib", "lib64"].map(|d| cuda.join(d));
+        let lib = libs
+            .iter()
+            .find(|d| d.join("libcudart_static.a").is_file())
+            .unwrap_or_else(|| panic!("no libcudart_static.a in {libs:?}"));
+        run_ok(
+            Command::new("g++")
+                .args(["-shared", "-o"])
+                .arg(&out)
+                .args(objs)
+                .arg(format!("-L{}", lib.display()))
+                .args(["-lcudart_static", "-ldl", "-lpthread", "-lrt"]),
+        );
+        out
+    };
+    let wheel_of = |dir: &str, so: &Path| {
+        pack(
+            t,
+            &ctx.path().join(dir),
+            "causal_conv1d-1.7.0",
+            "Metadata-Version: 2.1\nName: causal_conv1d\nVersion: 1.7.0\n",
+            "cp311-cp311-linux_x86_64",
+            &[
+                ("causal_conv1d/__init__.py", Path::new("/dev/null")),
+                ("causal_conv1d_cuda.cpython-311-x86_64-linux-gnu.so", so),
+            ],
+        )
+    };
+    let report_arg = report_path.to_str().unwrap();
+
+    // As planned: every unit found with its nine targets.
+    let refs: Vec<&Path> = built.iter().map(PathBuf::as_path).collect();
+    let good = wheel_of("good", &link("good", &refs));
+    let run = check_json(&ctx, &[good.to_str().unwrap(), "--report", report_arg], 0);
+    assert_eq!(run["extensions"][0]["extension"], "causal_conv1d_cuda");
+    let bin = &run["wheels"][0]["binaries"][0];
+    let ext = &bin["extension"];
+    assert_eq!(ext["extension"], "causal_conv1d_cuda");
+    assert_eq!(strings(&ext["planned"]).len(), 9);
+    assert!(strings(&ext["missing"]).is_empty() && strings(&ext["extra"]).is_empty());
+    for u in ext["units"].as_array().unwrap() {
+        assert_eq!(u["found"], u["targets"], "{u}");
+    }
+    assert_eq!(bin["fatbin_entries"], 27);
+
+    // One unit short of sm_121, with an unplanned PTX instead.
+    let (short_source, short_gencodes) = &units[2];
+    let mut gencodes: Vec<String> = short_gencodes
+        .iter()
+        .filter(|g| !g.ends_with("code=sm_121"))
+        .cloned()
+        .collect();
+    assert_eq!(gencodes.len(), 8);
+    gencodes.push("arch=compute_90,code=compute_90".into());
+    let short = nvcc_object(t, &ctx.path().join("short"), &stem(short_source), &gencodes);
+    let bad = wheel_of("bad", &link("bad", &[refs[0], refs[1], short.as_path()]));
+    let b = bad.to_str().unwrap();
+    let run = check_json(&ctx, &[b, "--report", report_arg], 1);
+    let checked = &run["wheels"][0];
+    let ids = finding_ids(checked);
+    assert!(ids.contains(&"archs-missing".to_string()), "{ids:?}");
+    assert!(ids.contains(&"archs-unplanned".to_string()), "{ids:?}");
+    let ext = &checked["binaries"][0]["extension"];
+    // The binary as a whole still has all nine SASS archs.
+    assert!(strings(&ext["missing"]).is_empty(), "{ext}");
+    assert_eq!(strings(&ext["extra"]), ["compute_90"]);
+    let short_unit = ext["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["path"] == short_source.as_str())
+        .unwrap();
+    assert_eq!(strings(&short_unit["missing"]), ["sm_121"]);
+    assert_eq!(strings(&short_unit["extra"]), ["compute_90"]);
+    let text = ctx
+        .wheelwright()
+        .args(["wheel", "check", b, "--report", report_arg])
+        .output()
+        .unwrap();
+    let text = expect_code(&text, 1);
+    assert!(
+        text.contains(&format!("{short_source} lacks sm_121")),
+        "{text}"
+    );
+    assert!(
+        text.contains("2 of 3 planned nvcc units found as planned"),
+        "{text}"
+    );
+    // One arch list for the whole binary cannot see it: the plan's union passes.
+    let union = strings(&run["required_archs"]["sass"]).join(";");
+    check_json(&ctx, &[b, "--require-archs", &union], 0);
+}

@@ -1,5 +1,6 @@
 //! One `wheel check` run over several wheels: resolve the required archs
-//! (`--require-archs`, else the report's plan) and the torch to resolve
+//! (`--require-archs`, else the report's plan: per extension and unit where
+//! the plan ran the package's setup.py) and the torch to resolve
 //! symbols against (`--python`, else the interpreter the report's build
 //! ran), once, then check each wheel. Here, above wheelwright-wheel, because
 //! it reads a build's report; the check itself needs neither report nor plan.
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use wheelwright_plan::Plan;
 use wheelwright_wheel::archs::{RequiredArchs, RequiredArchsError};
+use wheelwright_wheel::extension_archs::{ExtensionArchs, UnitArchs};
 use wheelwright_wheel::torch::{TorchEnv, TorchProbeError};
 use wheelwright_wheel::{check_wheel, CheckOptions, Purpose, WheelCheck};
 
@@ -77,6 +79,11 @@ pub enum WheelOutcome {
 pub struct CheckRun {
     /// The required archs every wheel was compared with.
     pub required_archs: Option<RequiredArchs>,
+    /// Per extension, each nvcc unit's planned targets (the report's plan
+    /// of a package whose setup.py was run): binaries of these extensions
+    /// were compared with them instead of `required_archs`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<ExtensionArchs>,
     /// The torch symbols were resolved against.
     pub torch: Option<TorchEnv>,
     /// Things worth knowing about the run (torch version differs from the
@@ -124,6 +131,12 @@ pub fn run_checks(req: &CheckRequest) -> Result<CheckRun, CheckRequestError> {
         })?),
         (None, None) => None,
     };
+    // `--require-archs` is one list for every binary; a plan knows each
+    // extension's units.
+    let extensions = match (&req.require_archs, &report) {
+        (None, Some(r)) => r.plan.as_ref().map(plan_extensions).unwrap_or_default(),
+        _ => Vec::new(),
+    };
     let report_python = report
         .as_ref()
         .and_then(|r| r.command.first())
@@ -167,6 +180,7 @@ pub fn run_checks(req: &CheckRequest) -> Result<CheckRun, CheckRequestError> {
     let opts = CheckOptions {
         purpose: req.purpose,
         required_archs: required_archs.clone(),
+        extensions: extensions.clone(),
         torch: torch.clone(),
         exclude: Vec::new(),
     };
@@ -184,6 +198,7 @@ pub fn run_checks(req: &CheckRequest) -> Result<CheckRun, CheckRequestError> {
         .collect();
     Ok(CheckRun {
         required_archs,
+        extensions,
         torch,
         notes,
         wheels,
@@ -200,6 +215,28 @@ fn report_archs(report: &BuildReport) -> Result<RequiredArchs, RequiredArchsErro
 /// ([`RequiredArchs::from_gencodes`]); `source` says where the list came from.
 pub fn plan_archs(plan: &Plan, source: &str) -> Result<RequiredArchs, RequiredArchsError> {
     RequiredArchs::from_gencodes(&plan.gencode_flags, &plan.archs, source)
+}
+
+/// Each extension's nvcc units and their targets, from a plan that ran the
+/// package's setup.py (`unit_plan`); empty for other plans. Units whose
+/// extension is not named cannot be told apart and are left out.
+pub fn plan_extensions(plan: &Plan) -> Vec<ExtensionArchs> {
+    let mut out: Vec<ExtensionArchs> = Vec::new();
+    for u in plan.unit_plan.iter().filter(|u| u.compiler == "nvcc") {
+        let Some(name) = &u.extension else { continue };
+        let unit = UnitArchs {
+            path: u.path.clone(),
+            targets: u.targets.clone(),
+        };
+        match out.iter_mut().find(|e| &e.extension == name) {
+            Some(e) => e.units.push(unit),
+            None => out.push(ExtensionArchs {
+                extension: name.clone(),
+                units: vec![unit],
+            }),
+        }
+    }
+    out
 }
 
 fn read_report(path: &Path) -> Result<BuildReport, CheckRequestError> {

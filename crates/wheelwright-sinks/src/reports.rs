@@ -198,6 +198,34 @@ fn render_wheel(out: &mut String, c: &WheelCheck) {
                 list(&a.extra)
             );
         }
+        if let Some(e) = &b.extension {
+            let as_planned = e
+                .units
+                .iter()
+                .filter(|u| u.missing.is_empty() && u.extra.is_empty())
+                .count();
+            let _ = writeln!(
+                out,
+                "    extension {}: {} of {} planned nvcc units found as planned ({})",
+                e.extension,
+                as_planned,
+                e.units.len(),
+                list(&e.planned)
+            );
+            for u in e
+                .units
+                .iter()
+                .filter(|u| !u.missing.is_empty() || !u.extra.is_empty())
+            {
+                let _ = writeln!(
+                    out,
+                    "      {}: planned {}; found {}",
+                    u.path,
+                    list(&u.targets),
+                    u.found.as_deref().map_or("no container".to_string(), list)
+                );
+            }
+        }
         let s = &b.symbols;
         let _ = writeln!(
             out,

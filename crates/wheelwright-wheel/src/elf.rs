@@ -49,6 +49,8 @@ pub(crate) struct ElfInfo {
     pub version_needs: Vec<(String, String)>,
     /// The device code in its `.nv_fatbin`, in file order.
     pub device_code: Vec<DeviceCode>,
+    /// The same, container by container (one per nvcc translation unit).
+    pub fatbin_containers: Vec<Vec<DeviceCode>>,
 }
 
 /// Why a file could not be read as an ELF object.
@@ -210,7 +212,9 @@ fn read_any<'data, Elf: FileHeader<Endian = Endianness>, R: ReadRef<'data>>(
             if section.sh_type(endian) != elf::SHT_NOBITS {
                 let start: u64 = section.sh_offset(endian).into();
                 let size: u64 = section.sh_size(endian).into();
-                info.device_code = read_fatbin(data, start, size).map_err(ReadError::Fatbin)?;
+                info.fatbin_containers =
+                    read_fatbin(data, start, size).map_err(ReadError::Fatbin)?;
+                info.device_code = info.fatbin_containers.concat();
             }
         }
     }

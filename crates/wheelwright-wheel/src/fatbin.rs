@@ -81,8 +81,8 @@ pub(crate) enum FatbinError {
 }
 
 /// Every entry of the `.nv_fatbin` section that starts at `start` and is
-/// `size` bytes long in `data`, in file order (an arch may repeat: one
-/// container per translation unit or device-link step).
+/// `size` bytes long in `data`, container by container in file order (an
+/// arch may repeat: one container per translation unit or device-link step).
 ///
 /// Only the headers are read, so a 400 MB section costs a few reads.
 /// Entries of other kinds than PTX and SASS are skipped.
@@ -90,7 +90,7 @@ pub(crate) fn read_fatbin<'data, R: ReadRef<'data>>(
     data: R,
     start: u64,
     size: u64,
-) -> Result<Vec<DeviceCode>, FatbinError> {
+) -> Result<Vec<Vec<DeviceCode>>, FatbinError> {
     let mut out = Vec::new();
     let mut offset = 0u64;
     while offset + CONTAINER_HEADER <= size {
@@ -117,6 +117,7 @@ pub(crate) fn read_fatbin<'data, R: ReadRef<'data>>(
             .filter(|&e| e <= size)
             .ok_or(FatbinError::Truncated { offset })?;
         let mut entry = entries_start;
+        let mut codes = Vec::new();
         while entry < end {
             let h = data
                 .read_bytes_at(start + entry, ENTRY_HEADER_READ)
@@ -137,13 +138,14 @@ pub(crate) fn read_fatbin<'data, R: ReadRef<'data>>(
                 _ => None,
             };
             if let Some(kind) = kind {
-                out.push(DeviceCode {
+                codes.push(DeviceCode {
                     kind,
                     arch: arch_of(sm, flags).ok_or(FatbinError::Truncated { offset: entry })?,
                 });
             }
             entry = next;
         }
+        out.push(codes);
         offset = end.div_ceil(8) * 8;
     }
     Ok(out)
@@ -215,12 +217,15 @@ mod tests {
         let mut data = container(&[(2, 80, 0x11, 100), (2, 90, 0x10_0011, 8)]);
         data.extend([0u8; 4]); // padding to the next 8-byte boundary
         data.extend(container(&[(1, 90, 0x8011, 20), (2, 100, 0x0120_0011, 16)]));
-        let got: Vec<String> = read_fatbin(data.as_slice(), 0, data.len() as u64)
+        let got: Vec<Vec<String>> = read_fatbin(data.as_slice(), 0, data.len() as u64)
             .unwrap()
             .iter()
-            .map(DeviceCode::name)
+            .map(|c| c.iter().map(DeviceCode::name).collect())
             .collect();
-        assert_eq!(got, ["sm_80", "sm_90a", "compute_90", "sm_100f"]);
+        assert_eq!(
+            got,
+            [vec!["sm_80", "sm_90a"], vec!["compute_90", "sm_100f"]]
+        );
     }
 
     #[test]

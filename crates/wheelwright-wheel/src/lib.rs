@@ -5,8 +5,10 @@
 //! - identity (`metadata`): PEP 427 file name, `WHEEL` tags and `METADATA`
 //!   name/version agree (PEP 440, local labels case-insensitive);
 //! - integrity (`record`): every `RECORD` hash and size matches;
-//! - device code (`fatbin`, `archs`): the SASS and PTX archs of each
-//!   binary's `.nv_fatbin`, against the required list;
+//! - device code (`fatbin`, `archs`, [`extension_archs`]): the SASS and PTX
+//!   archs of each binary's `.nv_fatbin`, against the required list, or,
+//!   where a plan names each extension's units, each binary's fatbin
+//!   containers against its own extension's units;
 //! - symbols (`symbols`, `torch`): undefined symbols resolved against
 //!   the declared libraries, torch's where it is installed;
 //! - glibc and manylinux (`policy`): the highest `GLIBC_`/`GLIBCXX_`
@@ -30,6 +32,7 @@
 
 pub mod archs;
 pub(crate) mod elf;
+pub mod extension_archs;
 pub(crate) mod fatbin;
 pub mod file;
 pub mod metadata;
@@ -49,6 +52,8 @@ use serde::{Deserialize, Serialize};
 use archs::{compare_archs, official_arch_gap};
 pub use archs::{ArchComparison, OfficialArchVerdict, RequiredArchs, RequiredArchsError};
 use elf::{is_elf, read_elf, Detail};
+use extension_archs::compare_extension;
+pub use extension_archs::{ExtensionArchs, ExtensionComparison, UnitArchs, UnitMatch};
 use fatbin::{CodeKind, DeviceCode};
 pub use file::{dist_info_name, project_name, valid_tag, WheelInfo, WheelName, WheelNameError};
 pub use metadata::Purpose;
@@ -65,6 +70,11 @@ pub struct CheckOptions {
     pub purpose: Purpose,
     /// The device code every binary with device code must carry.
     pub required_archs: Option<RequiredArchs>,
+    /// Per extension, the targets of each nvcc unit (from a plan that ran
+    /// the package's setup.py): a binary that is one of these extensions is
+    /// compared with its own units instead of `required_archs`, and a
+    /// planned extension missing from the wheel is an error.
+    pub extensions: Vec<ExtensionArchs>,
     /// The torch the wheel was built for, where it is installed.
     pub torch: Option<TorchEnv>,
     /// Library patterns treated as external for the manylinux policy;
@@ -143,9 +153,13 @@ pub struct BinaryCheck {
     pub ptx: Vec<String>,
     /// Fatbin entries in all (an arch may repeat across containers).
     pub fatbin_entries: usize,
-    /// Against the required archs, when there are any and it has device code.
+    /// Against the required archs (its extension's planned ones where the
+    /// plan names them), when there are any and it has device code.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archs: Option<ArchComparison>,
+    /// Against its extension's planned units, when the plan names them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<ExtensionComparison>,
     /// `DT_NEEDED`.
     pub needed: Vec<String>,
     /// Its undefined symbols, resolved.
@@ -429,17 +443,30 @@ pub fn check_wheel(path: &Path, opts: &CheckOptions) -> Result<WheelCheck, Wheel
             v.dedup();
             v.iter().map(|c| c.name()).collect()
         };
-        let archs = opts
-            .required_archs
-            .as_ref()
-            .filter(|_| !info.device_code.is_empty())
-            .map(|r| compare_archs(&info.device_code, r));
+        let module = extension_archs::extension_of(entry);
+        let extension = opts
+            .extensions
+            .iter()
+            .find(|e| e.extension == module)
+            .map(|e| compare_extension(&info.fatbin_containers, e));
+        let archs = match &extension {
+            Some(e) => Some(ArchComparison {
+                missing: e.missing.clone(),
+                extra: e.extra.clone(),
+            }),
+            None => opts
+                .required_archs
+                .as_ref()
+                .filter(|_| !info.device_code.is_empty())
+                .map(|r| compare_archs(&info.device_code, r)),
+        };
         binaries.push(BinaryCheck {
             path: entry.clone(),
             sass: kinds(CodeKind::Sass),
             ptx: kinds(CodeKind::Ptx),
             fatbin_entries: info.device_code.len(),
             archs,
+            extension,
             needed: info.needed.clone(),
             symbols,
             versions: policy::highest_versions(&[&info]),
@@ -543,8 +570,13 @@ fn binary_findings(binaries: &[BinaryCheck], opts: &CheckOptions) -> Vec<Finding
             ));
         }
     }
+    out.extend(extension_findings(binaries, opts));
     for b in binaries {
-        if let Some(c) = b.archs.as_ref().filter(|c| !c.missing.is_empty()) {
+        if let Some(c) = b
+            .archs
+            .as_ref()
+            .filter(|c| !c.missing.is_empty() && b.extension.is_none())
+        {
             let source = opts
                 .required_archs
                 .as_ref()
@@ -615,6 +647,135 @@ fn binary_findings(binaries: &[BinaryCheck], opts: &CheckOptions) -> Vec<Finding
             );
             f.evidence = s.unresolved.clone();
             out.push(f);
+        }
+    }
+    out
+}
+
+/// Findings of the binaries compared with their extensions' planned units,
+/// and of planned extensions with device code that no binary is.
+fn extension_findings(binaries: &[BinaryCheck], opts: &CheckOptions) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    for planned in &opts.extensions {
+        if planned.units.is_empty()
+            || binaries
+                .iter()
+                .any(|b| extension_archs::extension_of(&b.path) == planned.extension)
+        {
+            continue;
+        }
+        out.push(Finding::new(
+            "extension-missing",
+            Severity::Error,
+            "A planned CUDA extension is not in the wheel",
+            format!(
+                "the plan compiles {} nvcc unit(s) into {} ({}), but no binary in the wheel is \
+                 that extension: importing it fails",
+                planned.units.len(),
+                planned.extension,
+                planned
+                    .units
+                    .iter()
+                    .map(|u| u.path.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "see why setup.py left it out (a switch such as FORCE_CUDA that the build did not \
+                 set, torch seeing no GPU); rebuild with the plan's environment",
+        ));
+    }
+    for b in binaries {
+        let Some(e) = &b.extension else { continue };
+        let short: Vec<&UnitMatch> = e.units.iter().filter(|u| !u.missing.is_empty()).collect();
+        if !e.missing.is_empty() || !short.is_empty() {
+            let mut f = Finding::new(
+                "archs-missing",
+                Severity::Error,
+                "Required GPU architectures are missing",
+                format!(
+                    "{} ({}) lacks {} of its planned {}{}: GPUs of the missing archs would fail \
+                 with `no kernel image is available`",
+                    b.path,
+                    e.extension,
+                    if e.missing.is_empty() {
+                        "none overall but some".to_string()
+                    } else {
+                        list(&e.missing)
+                    },
+                    list(&e.planned),
+                    if short.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; units compiled short of their targets: {}",
+                            short
+                                .iter()
+                                .map(|u| format!("{} lacks {}", u.path, list(&u.missing)))
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        )
+                    }
+                ),
+                "rebuild with the plan's environment: its per-unit -gencode lists are what \
+                 setup.py compiles under it; a different TORCH_CUDA_ARCH_LIST or arch switch \
+                 changes them",
+            );
+            f.evidence = short
+                .iter()
+                .map(|u| {
+                    format!(
+                        "{}: planned {}; found {}",
+                        u.path,
+                        list(&u.targets),
+                        u.found.as_deref().map_or("no container".to_string(), list)
+                    )
+                })
+                .collect();
+            out.push(f);
+        }
+        let over: Vec<&UnitMatch> = e.units.iter().filter(|u| !u.extra.is_empty()).collect();
+        if !e.extra.is_empty() || !over.is_empty() || !e.unplanned_containers.is_empty() {
+            out.push(Finding::new(
+                "archs-unplanned",
+                Severity::Warning,
+                "The wheel carries device code its plan did not plan",
+                format!(
+                    "{} ({}) has {} beyond its planned {}{}{}: the plan's per-unit gencodes do \
+                 not describe this build, so its times and peaks were priced for other work",
+                    b.path,
+                    e.extension,
+                    list(&e.extra),
+                    list(&e.planned),
+                    if over.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; units with more targets than planned: {}",
+                            over.iter()
+                                .map(|u| format!("{} has {}", u.path, list(&u.extra)))
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        )
+                    },
+                    if e.unplanned_containers.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; {} fatbin container(s) of no planned unit",
+                            e.unplanned_containers.len()
+                        )
+                    }
+                ),
+                "plan on the build host with the build's interpreter, so the plan reads the \
+                 package's setup.py under the build's environment",
+            ));
         }
     }
     out

@@ -169,6 +169,8 @@ pub(crate) fn look(
     let opts = CheckOptions {
         purpose: Purpose::Local,
         required_archs: required,
+        // A wheel built elsewhere: its archs, not the plan's per-unit lists.
+        extensions: Vec::new(),
         torch: TorchEnv::probe(python).ok(),
         exclude: Vec::new(),
     };
