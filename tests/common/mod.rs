@@ -2,10 +2,12 @@
 //! a temp dir, a fake HOME, and a `bin/` first on PATH for fake toolchains.
 #![allow(dead_code)]
 
+pub mod craft;
 pub mod device_code;
 pub mod fake_torch;
 pub mod h100_host;
 pub mod index_servers;
+pub mod measure;
 pub mod schemas;
 
 /// Files and fake tools, shared with the library's tests.

@@ -9,11 +9,9 @@ use std::path::{Path, PathBuf};
 use wheelwright_base::digest::{sha256_bytes, sha256_file};
 use wheelwright_wheel::file::{dist_info_name, project_name, WheelName};
 pub use wheelwright_wheel::metadata::CoreMetadata;
+use wheelwright_wheel::metadata::MAX_METADATA_BYTES;
 
 use crate::PublishError;
-
-/// METADATA larger than this is refused (a real one is a few KiB).
-const MAX_METADATA_BYTES: u64 = 16 * 1024 * 1024;
 
 /// A local wheel, read and hashed once.
 #[derive(Debug, Clone)]
@@ -83,7 +81,10 @@ impl WheelFile {
             .read_to_end(&mut metadata_bytes)
             .map_err(|e| bad(format!("cannot read {entry}: {e}")))?;
         if metadata_bytes.len() as u64 > MAX_METADATA_BYTES {
-            return Err(bad(format!("{entry} is larger than 16 MiB")));
+            return Err(bad(format!(
+                "{entry} is larger than {} MiB",
+                MAX_METADATA_BYTES >> 20
+            )));
         }
         let text = std::str::from_utf8(&metadata_bytes)
             .map_err(|_| bad(format!("{entry} is not UTF-8")))?;

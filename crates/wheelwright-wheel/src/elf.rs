@@ -4,6 +4,9 @@
 //!
 //! Files are read through [`object::ReadCache`], so a 1 GB `libtorch_cuda.so`
 //! costs the few pages its headers and dynamic tables fill, not its size.
+//! The cache keeps every read, so the `.nv_fatbin` section, whose walk reads
+//! as many headers as it holds entries, is read past it, through
+//! [`read_fatbin`]'s one window.
 
 use std::fs::File;
 use std::path::Path;
@@ -47,10 +50,13 @@ pub(crate) struct ElfInfo {
     /// `.gnu.version_r`: (library file, version name) pairs, e.g.
     /// (`libc.so.6`, `GLIBC_2.14`).
     pub version_needs: Vec<(String, String)>,
-    /// The device code in its `.nv_fatbin`, in file order.
+    /// The device code in its `.nv_fatbin`, each kind and arch once, in
+    /// file order.
     pub device_code: Vec<DeviceCode>,
     /// The same, container by container (one per nvcc translation unit).
     pub fatbin_containers: Vec<Vec<DeviceCode>>,
+    /// The `.nv_fatbin` entries of those kinds in all.
+    pub fatbin_entries: usize,
 }
 
 /// Why a file could not be read as an ELF object.
@@ -110,35 +116,31 @@ pub(crate) fn read_elf(path: &Path, detail: Detail) -> Result<ElfInfo, ElfError>
         path: shown.clone(),
         why,
     };
-    match FileKind::parse(&cache).map_err(|e| malformed(e.to_string()))? {
+    let (mut info, fatbin) = match FileKind::parse(&cache).map_err(|e| malformed(e.to_string()))? {
         FileKind::Elf64 => read_any::<elf::FileHeader64<Endianness>, _>(&cache, detail),
         FileKind::Elf32 => read_any::<elf::FileHeader32<Endianness>, _>(&cache, detail),
         other => return Err(malformed(format!("it is {other:?}, not ELF"))),
     }
-    .map_err(|e| match e {
-        ReadError::Object(e) => malformed(e.to_string()),
-        ReadError::Fatbin(source) => ElfError::Fatbin {
-            path: shown.clone(),
-            source,
-        },
-    })
-}
-
-enum ReadError {
-    Object(object::Error),
-    Fatbin(FatbinError),
-}
-
-impl From<object::Error> for ReadError {
-    fn from(e: object::Error) -> Self {
-        ReadError::Object(e)
+    .map_err(|e| malformed(e.to_string()))?;
+    if let Some((start, size)) = fatbin {
+        let fatbin =
+            read_fatbin(cache.into_inner(), start, size).map_err(|source| ElfError::Fatbin {
+                path: shown.clone(),
+                source,
+            })?;
+        info.device_code = fatbin.codes;
+        info.fatbin_entries = fatbin.entries;
+        info.fatbin_containers = fatbin.containers;
     }
+    Ok(info)
 }
 
+/// The object's facts, and where its `.nv_fatbin` lies (offset and size)
+/// when `detail` is [`Detail::Full`].
 fn read_any<'data, Elf: FileHeader<Endian = Endianness>, R: ReadRef<'data>>(
     data: R,
     detail: Detail,
-) -> Result<ElfInfo, ReadError> {
+) -> Result<(ElfInfo, Option<(u64, u64)>), object::Error> {
     let header = Elf::parse(data)?;
     let endian = header.endian()?;
     let sections = header.sections(endian, data)?;
@@ -152,7 +154,7 @@ fn read_any<'data, Elf: FileHeader<Endian = Endianness>, R: ReadRef<'data>>(
         let strings = sections.strings(endian, data, link)?;
         for d in dyns {
             let tag = d.tag(endian);
-            let text = || -> Result<String, ReadError> {
+            let text = || -> Result<String, object::Error> {
                 Ok(String::from_utf8_lossy(d.string(endian, strings)?).into_owned())
             };
             match tag {
@@ -208,17 +210,17 @@ fn read_any<'data, Elf: FileHeader<Endian = Endianness>, R: ReadRef<'data>>(
                 }
             }
         }
-        if let Some((_, section)) = sections.section_by_name(endian, b".nv_fatbin") {
-            if section.sh_type(endian) != elf::SHT_NOBITS {
-                let start: u64 = section.sh_offset(endian).into();
-                let size: u64 = section.sh_size(endian).into();
-                info.fatbin_containers =
-                    read_fatbin(data, start, size).map_err(ReadError::Fatbin)?;
-                info.device_code = info.fatbin_containers.concat();
-            }
-        }
     }
-    Ok(info)
+    let fatbin = sections
+        .section_by_name(endian, b".nv_fatbin")
+        .filter(|(_, section)| detail == Detail::Full && section.sh_type(endian) != elf::SHT_NOBITS)
+        .map(|(_, section)| {
+            (
+                section.sh_offset(endian).into(),
+                section.sh_size(endian).into(),
+            )
+        });
+    Ok((info, fatbin))
 }
 
 fn split_paths(text: &str) -> impl Iterator<Item = String> + '_ {

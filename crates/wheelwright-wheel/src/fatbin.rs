@@ -16,7 +16,8 @@
 //! (cuobjdump 13.x lists an `sm_100f` cubin as `sm_100`, an `sm_100a` one as
 //! `sm_100a`, and PTX with both suffixes.)
 
-use object::ReadRef;
+use std::io::{Read, Seek, SeekFrom};
+
 use serde::{Deserialize, Serialize};
 
 use wheelwright_base::archs::Arch;
@@ -31,6 +32,8 @@ const FLAG_FAMILY_SPECIFIC: u64 = 0x20_0000;
 const CONTAINER_HEADER: u64 = 16;
 /// The bytes of an entry header we read (kind … flags).
 const ENTRY_HEADER_READ: u64 = 48;
+/// The bytes of the section held at a time.
+pub(crate) const WINDOW: usize = 64 * 1024;
 
 /// What an entry of a fatbin holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -80,28 +83,44 @@ pub(crate) enum FatbinError {
     },
 }
 
+/// What a `.nv_fatbin` section holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Fatbin {
+    /// Each kind and arch once, in the order first found.
+    pub codes: Vec<DeviceCode>,
+    /// Entries of those kinds in all (an arch repeats: one container per
+    /// translation unit or device-link step).
+    pub entries: usize,
+    /// Each container's kinds and archs (once each), in file order: one
+    /// container per nvcc translation unit.
+    pub containers: Vec<Vec<DeviceCode>>,
+}
+
 /// Every entry of the `.nv_fatbin` section that starts at `start` and is
-/// `size` bytes long in `data`, container by container in file order (an
-/// arch may repeat: one container per translation unit or device-link step).
+/// `size` bytes long in `file`.
 ///
-/// Only the headers are read, so a 400 MB section costs a few reads.
-/// Entries of other kinds than PTX and SASS are skipped.
-pub(crate) fn read_fatbin<'data, R: ReadRef<'data>>(
-    data: R,
+/// Only the headers are read, so a 400 MB section costs a few reads; zero
+/// padding is skipped a window at a time. Entries of other kinds than PTX
+/// and SASS are skipped.
+pub(crate) fn read_fatbin<R: Read + Seek>(
+    file: R,
     start: u64,
     size: u64,
-) -> Result<Vec<Vec<DeviceCode>>, FatbinError> {
-    let mut out = Vec::new();
+) -> Result<Fatbin, FatbinError> {
+    let mut section = Window::new(file, start, size);
+    let mut out = Fatbin::default();
     let mut offset = 0u64;
     while offset + CONTAINER_HEADER <= size {
-        let header = data
-            .read_bytes_at(start + offset, CONTAINER_HEADER)
-            .map_err(|()| FatbinError::Truncated { offset })?;
+        let header = section
+            .bytes(offset, CONTAINER_HEADER)
+            .ok_or(FatbinError::Truncated { offset })?;
         let magic = u32_at(header, 0);
         if magic != FATBIN_MAGIC {
             // Containers are 8-byte aligned; zero padding may sit between them.
-            if header.iter().all(|&b| b == 0) {
-                offset += 8;
+            if header[..8].iter().all(|&b| b == 0) {
+                offset = section
+                    .next_nonzero_word(offset)
+                    .ok_or(FatbinError::Truncated { offset })?;
                 continue;
             }
             return Err(FatbinError::BadMagic { offset, magic });
@@ -119,9 +138,9 @@ pub(crate) fn read_fatbin<'data, R: ReadRef<'data>>(
         let mut entry = entries_start;
         let mut codes = Vec::new();
         while entry < end {
-            let h = data
-                .read_bytes_at(start + entry, ENTRY_HEADER_READ)
-                .map_err(|()| FatbinError::Truncated { offset: entry })?;
+            let h = section
+                .bytes(entry, ENTRY_HEADER_READ)
+                .ok_or(FatbinError::Truncated { offset: entry })?;
             let kind = u16_at(h, 0);
             let entry_header = u64::from(u32_at(h, 4));
             let payload = u64_at(h, 8);
@@ -138,17 +157,84 @@ pub(crate) fn read_fatbin<'data, R: ReadRef<'data>>(
                 _ => None,
             };
             if let Some(kind) = kind {
-                codes.push(DeviceCode {
+                let code = DeviceCode {
                     kind,
                     arch: arch_of(sm, flags).ok_or(FatbinError::Truncated { offset: entry })?,
-                });
+                };
+                out.entries += 1;
+                if !out.codes.contains(&code) {
+                    out.codes.push(code);
+                }
+                if !codes.contains(&code) {
+                    codes.push(code);
+                }
             }
             entry = next;
         }
-        out.push(codes);
+        out.containers.push(codes);
         offset = end.div_ceil(8) * 8;
     }
     Ok(out)
+}
+
+/// A section read through one buffer of [`WINDOW`] bytes.
+struct Window<R> {
+    file: R,
+    /// The section's offset in the file.
+    start: u64,
+    /// The section's size.
+    size: u64,
+    buf: Vec<u8>,
+    /// The section offset of `buf[0]`.
+    at: u64,
+}
+
+impl<R: Read + Seek> Window<R> {
+    fn new(file: R, start: u64, size: u64) -> Self {
+        Window {
+            file,
+            start,
+            size,
+            buf: Vec::with_capacity(WINDOW),
+            at: 0,
+        }
+    }
+
+    /// `n` (at most [`WINDOW`]) bytes at section offset `offset`; `None`
+    /// past the section's or the file's end.
+    fn bytes(&mut self, offset: u64, n: u64) -> Option<&[u8]> {
+        let end = offset.checked_add(n).filter(|&e| e <= self.size)?;
+        if offset < self.at || end > self.at + self.buf.len() as u64 {
+            let len = (self.size - offset).min(WINDOW as u64) as usize;
+            if (len as u64) < n {
+                return None;
+            }
+            self.buf.clear();
+            self.buf.resize(len, 0);
+            self.file
+                .seek(SeekFrom::Start(self.start.checked_add(offset)?))
+                .ok()?;
+            self.file.read_exact(&mut self.buf).ok()?;
+            self.at = offset;
+        }
+        let from = (offset - self.at) as usize;
+        Some(&self.buf[from..from + n as usize])
+    }
+
+    /// The first 8-byte word after `offset` (8-aligned, a zero word) that
+    /// is not zero, or the section's size: the end of a run of zero padding.
+    fn next_nonzero_word(&mut self, offset: u64) -> Option<u64> {
+        let mut at = offset;
+        while at < self.size {
+            let n = (self.size - at).min(WINDOW as u64);
+            let bytes = self.bytes(at, n)?;
+            match bytes.iter().position(|&b| b != 0) {
+                Some(i) => return Some(at + i as u64 / 8 * 8),
+                None => at += n,
+            }
+        }
+        Some(self.size)
+    }
 }
 
 /// The architecture of an entry: SM number `90` and its variant flags.
@@ -186,6 +272,8 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Cursor;
+
     use super::*;
 
     /// A container as nvcc writes one: header, then entries of `(kind, sm,
@@ -217,14 +305,24 @@ mod tests {
         let mut data = container(&[(2, 80, 0x11, 100), (2, 90, 0x10_0011, 8)]);
         data.extend([0u8; 4]); // padding to the next 8-byte boundary
         data.extend(container(&[(1, 90, 0x8011, 20), (2, 100, 0x0120_0011, 16)]));
-        let got: Vec<Vec<String>> = read_fatbin(data.as_slice(), 0, data.len() as u64)
-            .unwrap()
+        data.extend([0u8; 4]);
+        data.extend(container(&[(2, 80, 0x11, 4)]));
+        let fatbin = read_fatbin(Cursor::new(&data), 0, data.len() as u64).unwrap();
+        let got: Vec<String> = fatbin.codes.iter().map(DeviceCode::name).collect();
+        assert_eq!(got, ["sm_80", "sm_90a", "compute_90", "sm_100f"]);
+        assert_eq!(fatbin.entries, 5);
+        let containers: Vec<Vec<String>> = fatbin
+            .containers
             .iter()
             .map(|c| c.iter().map(DeviceCode::name).collect())
             .collect();
         assert_eq!(
-            got,
-            [vec!["sm_80", "sm_90a"], vec!["compute_90", "sm_100f"]]
+            containers,
+            [
+                vec!["sm_80", "sm_90a"],
+                vec!["compute_90", "sm_100f"],
+                vec!["sm_80"]
+            ]
         );
     }
 
@@ -233,18 +331,36 @@ mod tests {
         let data = container(&[(2, 80, 0x11, 100)]);
         let short = &data[..data.len() - 10];
         assert!(matches!(
-            read_fatbin(short, 0, short.len() as u64),
+            read_fatbin(Cursor::new(short), 0, short.len() as u64),
             Err(FatbinError::Truncated { .. })
         ));
         let mut bad = data.clone();
         bad[0] = 0x51;
         assert!(matches!(
-            read_fatbin(bad.as_slice(), 0, bad.len() as u64),
+            read_fatbin(Cursor::new(&bad), 0, bad.len() as u64),
             Err(FatbinError::BadMagic { .. })
         ));
         // An entry header size of 0 would loop forever if trusted.
         let mut zero = data.clone();
         zero[16 + 4..16 + 8].copy_from_slice(&0u32.to_le_bytes());
-        assert!(read_fatbin(zero.as_slice(), 0, zero.len() as u64).is_err());
+        assert!(read_fatbin(Cursor::new(&zero), 0, zero.len() as u64).is_err());
+    }
+
+    #[test]
+    fn zero_padding_is_skipped_a_window_at_a_time() {
+        // Padding of every alignment around the window's edges, and at the end.
+        for pad in [8, WINDOW - 8, WINDOW, WINDOW + 8, 3 * WINDOW + 16] {
+            let mut data = container(&[(2, 80, 0x11, 12)]);
+            data.resize(data.len().div_ceil(8) * 8 + pad, 0);
+            data.extend(container(&[(2, 90, 0x11, 8)]));
+            data.extend(vec![0u8; pad]);
+            let fatbin = read_fatbin(Cursor::new(&data), 0, data.len() as u64).unwrap();
+            let got: Vec<String> = fatbin.codes.iter().map(DeviceCode::name).collect();
+            assert_eq!(got, ["sm_80", "sm_90"], "padding {pad}");
+        }
+        // A section that says it is longer than the file is truncated.
+        let data = container(&[(2, 80, 0x11, 12)]);
+        let long = data.len() as u64 + 2 * WINDOW as u64;
+        assert!(read_fatbin(Cursor::new(&data), 0, long).is_err());
     }
 }

@@ -17,6 +17,29 @@
 //!
 //! [`retag`] writes a compliant wheel under a manylinux tag, for publishing.
 //!
+//! A wheel is untrusted input (it may come from a server through
+//! `--prefer-prebuilt`), so the check is bounded by what the wheel's headers
+//! say, not by what its entries inflate to (`archive`, `fatbin`):
+//! - only a regular file is opened (a FIFO named `x.whl` would wait for a
+//!   writer);
+//! - `WHEEL` is read up to 1 MiB, `METADATA` up to 16 MiB
+//!   ([`metadata::MAX_METADATA_BYTES`], publishing's cap too), `RECORD` up to
+//!   16 MiB; a larger one is a `wheel-file-too-large` error finding;
+//! - the ELF binaries are extracted to a temporary directory up to 64 MiB
+//!   plus 16 times the wheel's size in all; past that, a `binary-too-large`
+//!   error finding;
+//! - every other entry is streamed through its hash 64 KiB at a time;
+//! - a binary's `.nv_fatbin` is read through one 64 KiB window, its zero
+//!   padding skipped a window at a time; its headers and dynamic tables
+//!   through [`object::ReadCache`].
+//!
+//! So memory is a few MiB, plus the text files read (at most their caps)
+//! and the binaries' headers and dynamic symbol tables (those of a real
+//! extension fill a few MiB): a 68 KB wheel whose `.so` holds 64 MiB of
+//! zero-padded `.nv_fatbin` is checked in under 64 MiB of RSS
+//! (`tests/hostile_wheel.rs`). Time goes with the bytes the entries inflate
+//! to, which hashing must read.
+//!
 //! Library API for publishers: build a [`CheckOptions`], call
 //! [`check_wheel`], read [`WheelCheck::passed`] and its findings; before
 //! using flash-attn's own asset name, read [`WheelCheck::official_archs`].
@@ -30,6 +53,7 @@
 
 #![warn(missing_docs)]
 
+mod archive;
 pub mod archs;
 pub(crate) mod elf;
 pub mod extension_archs;
@@ -44,21 +68,23 @@ pub mod torch;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use archive::{Text, EXTRACT_BASE, EXTRACT_PER_WHEEL_BYTE, MAX_RECORD_BYTES, MAX_WHEEL_BYTES};
 use archs::{compare_archs, official_arch_gap};
 pub use archs::{ArchComparison, OfficialArchVerdict, RequiredArchs, RequiredArchsError};
-use elf::{is_elf, read_elf, Detail};
+use elf::{read_elf, Detail};
 use extension_archs::compare_extension;
 pub use extension_archs::{ExtensionArchs, ExtensionComparison, UnitArchs, UnitMatch};
 use fatbin::{CodeKind, DeviceCode};
 pub use file::{dist_info_name, project_name, valid_tag, WheelInfo, WheelName, WheelNameError};
 pub use metadata::Purpose;
+use metadata::MAX_METADATA_BYTES;
 use policy::{wheel_policy, PolicyReport};
-use record::{compare_record, parse_record, FileHasher};
+use record::{compare_record, parse_record};
 use symbols::{interpreter_symbols, resolve_symbols, LibrarySearch, SymbolResolution};
 use torch::TorchEnv;
 use wheelwright_base::finding::{Finding, Severity};
@@ -230,17 +256,26 @@ pub fn check_wheel(path: &Path, opts: &CheckOptions) -> Result<WheelCheck, Wheel
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let file = File::open(path).map_err(|source| WheelCheckError::Unreadable {
+    let unreadable = |source: io::Error| WheelCheckError::Unreadable {
         path: path.to_path_buf(),
         source,
-    })?;
-    if file.metadata().is_ok_and(|m| m.is_dir()) {
-        return Err(WheelCheckError::Unreadable {
-            path: path.to_path_buf(),
-            source: io::Error::other("it is a directory"),
-        });
+    };
+    // The type first: opening a FIFO waits for a writer.
+    let meta = std::fs::metadata(path).map_err(unreadable)?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "a directory"
+        } else {
+            "a pipe, socket or device"
+        };
+        return Err(unreadable(io::Error::other(format!(
+            "not a regular file ({what})"
+        ))));
     }
     let name = WheelName::parse(&file_name)?;
+    let file = File::open(path).map_err(unreadable)?;
+    let wheel_size = file.metadata().map_err(unreadable)?.len();
+    let names_file = file.try_clone().map_err(unreadable)?;
     let mut zip = zip::ZipArchive::new(file).map_err(|e| WheelCheckError::NotAZip {
         path: path.to_path_buf(),
         why: e.to_string(),
@@ -274,32 +309,54 @@ pub fn check_wheel(path: &Path, opts: &CheckOptions) -> Result<WheelCheck, Wheel
             )))
         }
     };
-    let read_text = |zip: &mut zip::ZipArchive<File>, entry: &str| -> Option<String> {
-        let mut f = zip.by_name(entry).ok()?;
-        let mut s = String::new();
-        f.read_to_string(&mut s).ok()?;
-        Some(s)
-    };
-    let wheel_text = read_text(&mut zip, &format!("{dist_info}/WHEEL"))
-        .ok_or_else(|| not_a_wheel(format!("{dist_info}/WHEEL is unreadable")))?;
-    let metadata_text = read_text(&mut zip, &format!("{dist_info}/METADATA"))
-        .ok_or_else(|| not_a_wheel(format!("no readable {dist_info}/METADATA")))?;
-    let record_text = read_text(&mut zip, &format!("{dist_info}/RECORD"));
+    let (mut findings, clashes) = archive::name_findings(&names_file, &zip).map_err(unreadable)?;
+    drop(names_file);
 
-    let mut findings = Vec::new();
-    let identity = metadata::check_identity(&name, &wheel_text, &metadata_text, opts.purpose);
+    // WHEEL and METADATA: a missing or unreadable one is not a wheel; one
+    // over its cap is a finding, and the identity checks are left out.
+    let mut read_capped = |file: &str, cap: u64| -> Result<Option<String>, WheelCheckError> {
+        let entry = format!("{dist_info}/{file}");
+        match archive::read_text(&mut zip, &entry, cap) {
+            Text::Read(text) => Ok(Some(text)),
+            Text::TooLarge => {
+                findings.push(archive::too_large(&entry, cap));
+                Ok(None)
+            }
+            Text::Missing => Err(not_a_wheel(format!("no {entry}"))),
+            Text::Unreadable(why) => Err(not_a_wheel(format!("{entry} is unreadable: {why}"))),
+        }
+    };
+    let wheel_text = read_capped("WHEEL", MAX_WHEEL_BYTES)?;
+    let metadata_text = read_capped("METADATA", MAX_METADATA_BYTES)?;
+    let identity = match (&wheel_text, &metadata_text) {
+        (Some(wheel), Some(metadata)) => {
+            metadata::check_identity(&name, wheel, metadata, opts.purpose)
+        }
+        _ => metadata::Identity::default(),
+    };
     findings.extend(identity.findings);
 
-    let rows = match record_text.as_deref().map(parse_record) {
-        None => {
-            findings.push(record_finding(format!("{dist_info}/RECORD is missing")));
+    let record = format!("{dist_info}/RECORD");
+    let rows = match archive::read_text(&mut zip, &record, MAX_RECORD_BYTES) {
+        Text::Missing => {
+            findings.push(record_finding(format!("{record} is missing")));
             None
         }
-        Some(Err(e)) => {
-            findings.push(record_finding(e.to_string()));
+        Text::TooLarge => {
+            findings.push(archive::too_large(&record, MAX_RECORD_BYTES));
             None
         }
-        Some(Ok(rows)) => Some(rows),
+        Text::Unreadable(why) => {
+            findings.push(record_finding(format!("{record} is unreadable: {why}")));
+            None
+        }
+        Text::Read(text) => match parse_record(&text) {
+            Ok(rows) => Some(rows),
+            Err(e) => {
+                findings.push(record_finding(e.to_string()));
+                None
+            }
+        },
     };
     let algo: BTreeMap<&str, &str> = rows
         .iter()
@@ -315,86 +372,17 @@ pub fn check_wheel(path: &Path, opts: &CheckOptions) -> Result<WheelCheck, Wheel
             entry: "(temporary directory)".into(),
             source,
         })?;
-    let mut actual: BTreeMap<String, (Option<String>, u64)> = BTreeMap::new();
-    let mut elf_files: Vec<(String, PathBuf)> = Vec::new();
-    let mut in_wheel = BTreeSet::new();
-    for i in 0..zip.len() {
-        let mut entry = match zip.by_index(i) {
-            Ok(e) => e,
-            Err(e) => {
-                findings.push(record_finding(format!("archive entry {i}: {e}")));
-                continue;
-            }
-        };
-        if entry.is_dir() {
-            continue;
-        }
-        let entry_name = entry.name().to_string();
-        let Some(relative) = entry.enclosed_name() else {
-            findings.push(Finding::new(
-                "wheel-unsafe-path",
-                Severity::Error,
-                "Unsafe path in the wheel",
-                format!("`{entry_name}` would be written outside the install directory"),
-                "rebuild the wheel; never install this one",
-            ));
-            continue;
-        };
-        if let Some(base) = relative.file_name() {
-            in_wheel.insert(base.to_string_lossy().into_owned());
-        }
-        let mut hasher = algo
-            .get(entry_name.as_str())
-            .map_or(Some(FileHasher::Sha256(Default::default())), |h| {
-                FileHasher::for_record_hash(h)
-            });
-        let mut out: Option<(File, PathBuf)> = None;
-        let mut size = 0u64;
-        let mut buf = vec![0u8; 1 << 16];
-        let mut first = true;
-        loop {
-            let n = match entry.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) => {
-                    findings.push(record_finding(format!("{entry_name}: {e}")));
-                    hasher = None;
-                    out = None;
-                    break;
-                }
-            };
-            if first {
-                first = false;
-                if is_elf(&buf[..n]) {
-                    let dest = scratch.path().join(&relative);
-                    let created = dest
-                        .parent()
-                        .map_or(Ok(()), std::fs::create_dir_all)
-                        .and_then(|()| File::create(&dest));
-                    let f = created.map_err(|source| WheelCheckError::Extract {
-                        entry: entry_name.clone(),
-                        source,
-                    })?;
-                    out = Some((f, dest));
-                }
-            }
-            size += n as u64;
-            if let Some(h) = hasher.as_mut() {
-                h.update(&buf[..n]);
-            }
-            if let Some((f, _)) = out.as_mut() {
-                f.write_all(&buf[..n])
-                    .map_err(|source| WheelCheckError::Extract {
-                        entry: entry_name.clone(),
-                        source,
-                    })?;
-            }
-        }
-        actual.insert(entry_name.clone(), (hasher.map(FileHasher::finish), size));
-        if let Some((_, dest)) = out {
-            elf_files.push((entry_name, dest));
-        }
-    }
+    let cap = EXTRACT_BASE.saturating_add(EXTRACT_PER_WHEEL_BYTE.saturating_mul(wheel_size));
+    let scan = archive::scan(
+        &mut zip,
+        &algo,
+        scratch.path(),
+        cap,
+        &clashes,
+        record_finding,
+    )?;
+    findings.extend(scan.findings);
+    let (actual, elf_files, in_wheel) = (scan.actual, scan.binaries, scan.base_names);
     let mut record_verified = 0;
     if let Some(rows) = &rows {
         let verdict = compare_record(rows, &actual);
@@ -464,7 +452,7 @@ pub fn check_wheel(path: &Path, opts: &CheckOptions) -> Result<WheelCheck, Wheel
             path: entry.clone(),
             sass: kinds(CodeKind::Sass),
             ptx: kinds(CodeKind::Ptx),
-            fatbin_entries: info.device_code.len(),
+            fatbin_entries: info.fatbin_entries,
             archs,
             extension,
             needed: info.needed.clone(),

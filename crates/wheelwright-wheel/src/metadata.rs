@@ -17,6 +17,11 @@ use pep440_rs::Version;
 use crate::file::{project_name, WheelName};
 use wheelwright_base::finding::{Finding, Severity};
 
+/// `METADATA` larger than this is refused, by `wheel check` and by the
+/// publisher (a real one is a few KiB; one that embeds a long README, a few
+/// hundred).
+pub const MAX_METADATA_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Where the checked wheel is going.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -110,7 +115,7 @@ pub(crate) fn expand_tags(name: &WheelName) -> BTreeSet<String> {
 }
 
 /// What the identity checks found and the facts behind them.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Identity {
     /// `METADATA`'s `Name:`.
     pub metadata_name: Option<String>,
