@@ -11,7 +11,10 @@
 //! (`WHEELWRIGHT_TEST_NVCC130`) another runner at the same work-dir path gets
 //! every step of it from the cache, `cicc` included; with nvcc 13.5
 //! (`WHEELWRIGHT_TEST_NVCC`), which sccache 0.16 cannot compile, nvcc is kept
-//! out of the cache with a note and the build still succeeds.
+//! out of the cache with a note and the build still succeeds. Two cells of a
+//! matrix with other venvs (torch-like headers in each venv's site-packages,
+//! written at other times as two pip installs write them) share the kernel
+//! at one work-dir path: every request and nvcc step of the second hits.
 //!
 //! Needs python3 with pip, setuptools and wheel, ninja, g++ and sccache on
 //! PATH, and the two nvcc; `.ci/run` installs them and sets
@@ -33,9 +36,12 @@ class TorchLikeBuild(build_ext):
         build = os.path.abspath(self.build_temp)
         os.makedirs(build, exist_ok=True)
         nvcc = os.environ.get("PYTORCH_NVCC") or os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "bin", "nvcc")
+        import sysconfig
+        inc = os.path.join(sysconfig.get_paths()["purelib"], "torch", "include")
+        inc = " -I" + inc if os.path.isdir(inc) else ""
         lines = ["ninja_required_version = 1.3", "cxx = " + os.environ.get("CXX", "c++"), "nvcc = " + nvcc, "",
                  "rule compile", "  command = $cxx -O1 -c $in -o $out", "",
-                 "rule cuda_compile", "  command = $nvcc -c $in -o $out -O3 -std=c++17 -gencode arch=compute_90,code=sm_90 --threads 1 -Xcompiler -fPIC", ""]
+                 "rule cuda_compile", "  command = $nvcc -c $in -o $out -O3 -std=c++17 -gencode arch=compute_90,code=sm_90 --threads 1 -Xcompiler -fPIC" + inc, ""]
         sources = list(ext.sources) + (["src/k.cu"] if os.path.exists("src/k.cu") else [])
         for src in sorted(sources):
             obj = os.path.join(build, os.path.splitext(src)[0] + ".o")
@@ -143,6 +149,19 @@ fn build(
     port: u32,
     cuda_home: Option<&std::path::Path>,
 ) -> (Value, String) {
+    build_with(ctx, t, &t.python, tree, runner, port, cuda_home)
+}
+
+/// [`build`] with another interpreter (another cell's venv).
+fn build_with(
+    ctx: &common::TestContext,
+    t: &Tools,
+    python: &std::path::Path,
+    tree: &std::path::Path,
+    runner: &str,
+    port: u32,
+    cuda_home: Option<&std::path::Path>,
+) -> (Value, String) {
     let mut cmd = ctx.wheelwright();
     if let Some(home) = cuda_home {
         cmd.env("CUDA_HOME", home);
@@ -153,7 +172,7 @@ fn build(
         .arg("build")
         .arg(tree)
         .arg("--python")
-        .arg(&t.python)
+        .arg(python)
         .args(["--recipe", "torch-ext", "--archs", "90", "--max-jobs", "2"])
         .args(["--nvcc-threads", "1", "--no-verify", "--force"])
         .arg("--sccache")
@@ -289,4 +308,84 @@ fn an_nvcc_that_sccache_cannot_compile_is_kept_out_of_the_cache() {
         "only the C++ units: {counts}"
     );
     assert_eq!(counts["step_misses"].as_u64(), Some(0), "{counts}");
+}
+
+/// `#pragma once` headers of identical content, as torch's `ATen/ops/*_native.h` are.
+const NATIVE_HEADER: &str = "#pragma once\nnamespace at { namespace native { } }\n";
+
+/// A venv of `t.python` (no pip of its own: its packages through a `.pth`)
+/// whose site-packages holds `torch/include/ATen/ops/{a,b}_native.h`, the
+/// same bytes, with the mtimes `at` (seconds): pip writes each file when it
+/// installs it, so two installs give two such headers the same second or not.
+fn venv_with_torch_headers(ctx: &common::TestContext, t: &Tools, name: &str, at: [u64; 2]) -> PathBuf {
+    let dir = ctx.path().join(name);
+    let made = Command::new(&t.python)
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let python = dir.join("bin/python");
+    let purelib = |py: &std::path::Path| {
+        let out = Command::new(py)
+            .args(["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
+            .output()
+            .unwrap();
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    };
+    let site = purelib(&python);
+    std::fs::write(site.join("zz-packages.pth"), format!("{}\n", purelib(&t.python).display())).unwrap();
+    let ops = site.join("torch/include/ATen/ops");
+    std::fs::create_dir_all(&ops).unwrap();
+    for (file, secs) in ["a_native.h", "b_native.h"].into_iter().zip(at) {
+        std::fs::write(ops.join(file), NATIVE_HEADER).unwrap();
+        std::fs::File::open(ops.join(file))
+            .unwrap()
+            .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+            .unwrap();
+    }
+    python
+}
+
+#[test]
+fn a_cell_with_another_venv_gets_the_kernel_from_the_cache() {
+    let ctx = common::TestContext::new();
+    let Some(t) = tools(&ctx) else { return };
+    let Some(nvcc) = nvcc_from("WHEELWRIGHT_TEST_NVCC130") else {
+        return;
+    };
+    let tree = package(&ctx, true);
+    std::fs::write(
+        tree.join("src/k.cu"),
+        format!("#include <ATen/ops/a_native.h>\n#include <ATen/ops/b_native.h>\n{KERNEL}"),
+    )
+    .unwrap();
+    // Cell A's install wrote both headers in one second (GCC takes them for
+    // one file), cell B's in two (it reads both): another preprocessed text.
+    let a = venv_with_torch_headers(&ctx, &t, "venv-a", [1_700_000_000, 1_700_000_000]);
+    let b = venv_with_torch_headers(&ctx, &t, "venv-b", [1_700_000_000, 1_700_000_001]);
+    let port = 20000 + (std::process::id() % 20000) + 4;
+    let home = cuda_home(&nvcc);
+    let (cold, log) = build_with(&ctx, &t, &a, &tree, "runner", port, Some(&home));
+    // Cell B runs on another runner: its own sccache server, the same work-dir
+    // path, the shared cache.
+    stop_server(&t, port);
+    std::fs::remove_dir_all(ctx.path().join("runner")).unwrap();
+    std::fs::remove_dir_all(tree.join("build")).unwrap();
+    let (warm, _) = build_with(&ctx, &t, &b, &tree, "runner", port, Some(&home));
+    stop_server(&t, port);
+    let cold = &cold["compile_cache"]["counts"];
+    let warm = &warm["compile_cache"]["counts"];
+    assert_eq!(
+        (cold["hits"].as_u64(), cold["misses"].as_u64()),
+        (Some(0), Some(3)),
+        "{cold}"
+    );
+    assert_eq!(
+        (warm["hits"].as_u64(), warm["misses"].as_u64()),
+        (Some(3), Some(0)),
+        "cell B compiles nothing: {warm}"
+    );
+    assert_eq!(warm["step_misses"].as_u64(), Some(0), "{warm}");
+    assert!(log.contains("torch's 2 headers under"), "{log}");
 }

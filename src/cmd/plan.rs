@@ -189,6 +189,15 @@ pub struct PlanArgs {
     /// With --matrix: another label every cell's runs-on needs (`gpu`); repeatable.
     #[arg(long, value_name = "LABEL", requires = "matrix")]
     pub runs_on: Vec<String>,
+    /// With --matrix: price the matrix on N runners of the kind --cpus and --memory describe
+    /// (each cell planned for it; --max-jobs/--nvcc-threads fix every cell's setting): each
+    /// cell's time, the order to start them and the matrix's makespan, cells that differ only
+    /// in Python sharing their kernels through the compile cache (`build --sccache`).
+    #[arg(long, value_name = "N", requires = "matrix", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub fleet: Option<u32>,
+    /// With --fleet: no compile cache between cells (every cell compiles every unit).
+    #[arg(long, requires = "fleet")]
+    pub no_shared_cache: bool,
 }
 
 /// A size flag: a valid size that is not zero (a host with no memory or no
@@ -210,7 +219,7 @@ fn size(flag: &str, text: &Option<String>) -> anyhow::Result<Option<u64>> {
 }
 
 impl PlanArgs {
-    fn host_spec(&self) -> anyhow::Result<HostSpec> {
+    pub(crate) fn host_spec(&self) -> anyhow::Result<HostSpec> {
         Ok(HostSpec {
             cpus: self.cpus,
             cpu_quota: self.cpu_quota,

@@ -51,6 +51,9 @@ pub const NVCC_CCBIN: &str = "NVCC_CCBIN";
 
 /// sccache's local cache directory (set from `--sccache-dir`).
 pub const SCCACHE_DIR: &str = "SCCACHE_DIR";
+/// Paths sccache strips from what it hashes (`:`-separated); set by
+/// `--sccache` to the work dir and the build Python's site dirs unless given.
+pub const SCCACHE_BASEDIRS: &str = "SCCACHE_BASEDIRS";
 /// The nvcc torch writes into `build.ninja` (`sccache /path/to/nvcc`).
 pub const PYTORCH_NVCC: &str = "PYTORCH_NVCC";
 /// `1`: torch leaves nvcc's `--generate-dependencies-with-compile` out,

@@ -34,6 +34,11 @@
 //!   dirs have the same path (the Action's default work dir does when the
 //!   runners' tool caches do).
 //!
+//! Cells of a matrix with another Python (another venv) share kernels too
+//! when the work-dir path is the same: `SCCACHE_BASEDIRS` gets the work dir
+//! and the build Python's site dirs, and torch's headers one mtime
+//! ([`keys`]; measured in `bench/fleet-cache/README.md`).
+//!
 //! sccache's distributed mode
 //! (`SCCACHE_DIST_*`, a scheduler and build servers) needs nothing more here:
 //! the client config decides where compiles run (`bench/sccache.md`).
@@ -45,6 +50,8 @@ use std::process::Command;
 use serde::{Deserialize, Serialize};
 
 use wheelwright_base::env_vars;
+
+pub mod keys;
 
 /// Where the wrapper lives under the work dir.
 pub const WRAPPER_DIR_NAME: &str = ".wheelwright-sccache";
@@ -296,21 +303,70 @@ fn read_stats(
 
 /// Start sccache's server with the build's environment, write the `g++`
 /// wrapper under `work_dir`, read the stats, and return the variables the
-/// build needs. `nvcc` and `cxx` are the real compilers.
+/// build needs. `nvcc` and `cxx` are the real compilers; `python` the
+/// build's interpreter, whose site dirs go into `SCCACHE_BASEDIRS` (unless
+/// the user set it) and whose torch headers get one mtime
+/// ([`keys`]: what lets cells of a matrix share kernels).
 pub fn activate(
     cache: &CompileCache,
     work_dir: &Path,
     build_env: &BTreeMap<String, String>,
     nvcc: &Path,
     cxx: &str,
+    python: Option<&Path>,
 ) -> Result<ActiveCache, CacheError> {
     let mut server_env = build_env.clone();
     if let Some(dir) = &cache.dir {
         server_env.insert(env_vars::SCCACHE_DIR.into(), dir.display().to_string());
     }
+    let mut notes = Vec::new();
+    let paths = python.and_then(keys::python_paths).unwrap_or_default();
+    let user_base_dirs = build_env
+        .get(env_vars::SCCACHE_BASEDIRS)
+        .cloned()
+        .or_else(|| std::env::var(env_vars::SCCACHE_BASEDIRS).ok())
+        .filter(|v| !v.is_empty());
+    let ours = match &user_base_dirs {
+        Some(_) => None,
+        None => {
+            let dirs = keys::base_dirs(work_dir, &paths);
+            server_env.insert(env_vars::SCCACHE_BASEDIRS.into(), dirs.clone());
+            Some(dirs)
+        }
+    };
     // An already running server keeps its own config; a new one gets ours.
     let _ = run(&cache.sccache, &["--start-server"], &server_env);
-    let (before, _) = read_stats(&cache.sccache, &server_env)?;
+    let stats = run(
+        &cache.sccache,
+        &["--show-stats", "--stats-format", "json"],
+        &server_env,
+    )?;
+    let (before, _) = parse_stats(&stats)?;
+    if let Some(ours) = &ours {
+        let running = keys::server_base_dirs(&stats);
+        if !ours.split(':').all(|d| running.iter().any(|r| r == d)) {
+            notes.push(format!(
+                "the sccache server was already running without SCCACHE_BASEDIRS={ours}: objects \
+                 are keyed by this venv's and work dir's paths, and cells with another venv \
+                 will not share them (hint: `sccache --stop-server` before the build)"
+            ));
+        }
+    }
+    if let Some(include) = &paths.torch_include {
+        match keys::normalize_header_mtimes(include) {
+            Ok((seen, changed)) => notes.push(format!(
+                "torch's {seen} headers under {} have one mtime (2000-01-01; {changed} set now), \
+                 so GCC's #pragma once picks the same headers in every venv and cells share \
+                 kernels",
+                include.display()
+            )),
+            Err(e) => notes.push(format!(
+                "could not set the mtimes of torch's headers under {} ({e}): cells with \
+                 another venv may not share kernels",
+                include.display()
+            )),
+        }
+    }
 
     let bin = work_dir.join(WRAPPER_DIR_NAME);
     std::fs::create_dir_all(&bin).map_err(|source| CacheError::Io {
@@ -329,7 +385,6 @@ pub fn activate(
     if let Some(dir) = &cache.dir {
         env.insert(env_vars::SCCACHE_DIR.to_string(), dir.display().to_string());
     }
-    let mut notes = Vec::new();
     let versions = (
         version_of(&cache.sccache, &server_env).and_then(|t| parse_sccache_version(&t)),
         version_of(nvcc, &server_env)

@@ -672,7 +672,14 @@ fn start_compile_cache(
             server_env.entry(k.to_string()).or_insert(v);
         }
     }
-    match compile_cache::activate(cache, &req.work_dir, &server_env, &nvcc, &cxx) {
+    match compile_cache::activate(
+        cache,
+        &req.work_dir,
+        &server_env,
+        &nvcc,
+        &cxx,
+        Some(&req.python),
+    ) {
         Ok(active) => {
             env.extend(active.env.clone());
             let nvcc = active.env.get(env_vars::PYTORCH_NVCC);

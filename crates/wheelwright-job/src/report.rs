@@ -308,7 +308,7 @@ impl BuildReport {
     /// kept in the work dir (`build/*/.ninja_log`). See [`SpeedCalibration`].
     pub fn speed_calibration(&self) -> Result<SpeedCalibration, CalibrateError> {
         let past = self.past_build()?;
-        calibrate(&CostModel::measured(), &past.as_past())
+        calibrate(&past.model(), &past.as_past())
     }
 
     /// The compile costs this build measured for each of its units, for the
@@ -325,7 +325,7 @@ impl BuildReport {
             })?;
         let past = self.past_build()?;
         Ok(wheelwright_plan::calibrate::host_costs(
-            &CostModel::measured(),
+            &past.model(),
             &past.as_past(),
             &sha,
         ))
@@ -376,6 +376,7 @@ impl BuildReport {
         Ok(LoggedBuild {
             units,
             log,
+            gencode_flags: plan.gencode_flags.clone(),
             gencodes: plan.gencodes.max(1),
             threads,
             cpus: plan.cpus,
@@ -421,6 +422,8 @@ impl BuildReport {
 struct LoggedBuild {
     units: Vec<TranslationUnit>,
     log: Vec<wheelwright_plan::measurements::NinjaLogEntry>,
+    /// The plan's `-gencode` values: each priced by its target's factor.
+    gencode_flags: Vec<String>,
     gencodes: u32,
     threads: u32,
     cpus: u32,
@@ -428,6 +431,11 @@ struct LoggedBuild {
 }
 
 impl LoggedBuild {
+    /// The cost model with this build's gencodes.
+    fn model(&self) -> CostModel {
+        CostModel::measured().with_gencodes(&self.gencode_flags)
+    }
+
     fn as_past(&self) -> PastBuild<'_> {
         PastBuild {
             units: &self.units,

@@ -145,7 +145,7 @@ pub fn host_costs(model: &CostModel, past: &PastBuild, source_sha256: &str) -> H
         let u = &past.units[i];
         let alone = seconds / base.slowdown(busy_over(&spans, s) / seconds, past.cpus);
         let factor = if u.is_cuda() {
-            base.gencode_factors(u.gencodes.unwrap_or(past.gencodes), past.threads)
+            base.gencode_factors(&base.unit_gencodes(u, past.gencodes), past.threads)
                 .0
         } else {
             1.0

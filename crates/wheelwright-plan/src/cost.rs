@@ -35,8 +35,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::fa3_cost::{self, Fa3Costs, Fa3Kind};
+use super::gencode_cost::{ArchFit, GencodeSet};
 use super::measurements::{
-    self, parse_jsonl, parse_ninja_log, BuildPeak, NinjaLogEntry, TuMeasurement,
+    self, parse_jsonl, parse_ninja_log, ArchCompile, BuildPeak, NinjaLogEntry, TuMeasurement,
     FLASH_API_ALONE_SECONDS, REAL_BUILD_CPUS, REAL_BUILD_JOBS, TU_DEV_TREE_CONCURRENCY,
     TU_HOST_CPUS,
 };
@@ -214,6 +215,13 @@ pub struct CostModel {
     /// the measured machine's time (divided by `speed`).
     #[serde(skip)]
     host: BTreeMap<String, f64>,
+    /// Per-target factors from the CPU box (`data/fa2_arch_costs_cpu.jsonl`).
+    #[serde(skip)]
+    arch: ArchFit,
+    /// The plan's gencodes ([`CostModel::with_gencodes`]); without, every
+    /// gencode costs like sm_90.
+    #[serde(skip)]
+    plan_gencodes: Option<GencodeSet>,
 }
 
 impl CostModel {
@@ -221,8 +229,9 @@ impl CostModel {
     pub fn measured() -> Self {
         let log = parse_ninja_log(measurements::REAL_BUILD_NINJA_LOG);
         let tus: Vec<TuMeasurement> = parse_jsonl(measurements::TU_JSONL);
+        let arch = ArchFit::fit(&parse_jsonl::<ArchCompile>(measurements::ARCH_COSTS_JSONL));
         let (serial_share, thread_memory_growth) =
-            fit_gencode_scaling(&tus, &parse_jsonl(measurements::GENCODE_PEAKS_JSONL));
+            fit_gencode_scaling(&tus, &parse_jsonl(measurements::GENCODE_PEAKS_JSONL), &arch);
         let contention = fit_contention(&log, &tus);
         let mut model = CostModel {
             contention,
@@ -237,6 +246,8 @@ impl CostModel {
             unit_times: BTreeMap::new(),
             fa3: Fa3Costs::embedded(),
             host: BTreeMap::new(),
+            arch,
+            plan_gencodes: None,
         };
         model.fit_units(&log, &tus);
         model
@@ -259,6 +270,39 @@ impl CostModel {
             .map(|(k, secs)| (k.clone(), secs / speed))
             .collect();
         self
+    }
+
+    /// The same model for a build whose compiles take these `-gencode`
+    /// values: each is costed by its target's factor ([`super::gencode_cost`]).
+    pub fn with_gencodes(mut self, flags: &[String]) -> Self {
+        self.plan_gencodes = (!flags.is_empty()).then(|| self.gencode_set(flags));
+        self
+    }
+
+    /// `flags` as the model costs them.
+    pub(crate) fn gencode_set(&self, flags: &[String]) -> GencodeSet {
+        let mut work = Vec::new();
+        let mut peak: f64 = 1.0;
+        for group in super::gencode_cost::compile_groups(flags) {
+            let factors: Vec<_> = group.iter().map(|f| self.arch.factor(f).0).collect();
+            work.push(factors.iter().map(|f| f.work).fold(0.0, f64::max));
+            peak = factors.iter().map(|f| f.peak).fold(peak, f64::max);
+        }
+        GencodeSet { work, peak }
+    }
+
+    /// Each of `flags` with its factor and what the factor rests on.
+    pub(crate) fn gencode_factors_of(
+        &self,
+        flags: &[String],
+    ) -> Vec<(String, super::gencode_cost::TargetFactor, super::gencode_cost::GencodeBasis, Option<String>)> {
+        flags
+            .iter()
+            .map(|f| {
+                let (factor, basis, from) = self.arch.factor(f);
+                (f.clone(), factor, basis, from)
+            })
+            .collect()
     }
 
     /// Slowdown against running alone at `load` (CPU demand / cores).
@@ -421,9 +465,10 @@ impl CostModel {
     /// (g++ units ignore both; a unit with its own gencode count uses that).
     pub(crate) fn job(&self, unit: &TranslationUnit, gencodes: u32, threads: u32) -> JobCost {
         let cost = self.unit_cost(unit);
-        let gencodes = unit.gencodes.unwrap_or(gencodes);
+        // The plan's gencodes when the unit compiles all of them; a unit
+        // with its own count (flash-attn 3) has costs of its own targets.
         let (time_factor, demand, memory_factor) = if unit.is_cuda() {
-            self.gencode_factors(gencodes, threads)
+            self.gencode_factors(&self.unit_gencodes(unit, gencodes), threads)
         } else {
             (1.0, 1.0, 1.0)
         };
@@ -435,15 +480,25 @@ impl CostModel {
         }
     }
 
-    /// (time factor, CPU demand, memory factor) for G gencodes at T threads.
-    pub(crate) fn gencode_factors(&self, gencodes: u32, threads: u32) -> (f64, f64, f64) {
-        let g = gencodes.max(1);
-        let k = threads.max(1).min(g);
-        let rounds = f64::from(g.div_ceil(k));
+    /// The gencodes `unit` compiles: the plan's ([`CostModel::with_gencodes`])
+    /// when the unit compiles all `gencodes` of them; a unit with its own
+    /// count (flash-attn 3) has costs of its own targets, like sm_90's.
+    pub(crate) fn unit_gencodes(&self, unit: &TranslationUnit, gencodes: u32) -> GencodeSet {
+        match (&self.plan_gencodes, unit.gencodes) {
+            (Some(set), None) if set.len() == gencodes.max(1) => set.clone(),
+            _ => GencodeSet::uniform(unit.gencodes.unwrap_or(gencodes)),
+        }
+    }
+
+    /// (time factor, CPU demand, memory factor) for a compile of `set` at
+    /// `threads` (see [`super::gencode_cost`]); every gencode costing like
+    /// sm_90 gives the old `σ + (1−σ)·⌈G/k⌉`.
+    pub(crate) fn gencode_factors(&self, set: &GencodeSet, threads: u32) -> (f64, f64, f64) {
+        let k = threads.max(1).min(set.len());
         let s = self.serial_share;
-        let time = s + (1.0 - s) * rounds;
-        let work = s + (1.0 - s) * f64::from(g);
-        let memory = 1.0 + self.thread_memory_growth * f64::from(k - 1);
+        let time = s + (1.0 - s) * set.makespan(k);
+        let work = s + (1.0 - s) * set.total();
+        let memory = set.peak * (1.0 + self.thread_memory_growth * f64::from(k - 1));
         (time, work / time, memory)
     }
 
@@ -581,13 +636,19 @@ pub(crate) fn reconstruct_runs(log: &[NinjaLogEntry]) -> Vec<(String, f64, Optio
         .collect()
 }
 
-/// σ and ρ from a backward TU measured at 1 and 3 gencodes, `--threads` 1 and 4,
-/// and ρ again from builds of the same units at one gencode and at several in
-/// parallel (`data/fa2_gencode_peaks_h200.jsonl`); ρ is the larger of the two,
-/// since under-predicting memory is what gets compilers killed.
-fn fit_gencode_scaling(tus: &[TuMeasurement], builds: &[BuildPeak]) -> (f64, f64) {
+/// σ: the CPU box's multi-gencode compiles (CPU seconds, every target's own
+/// cost known: [`ArchFit`]), else the backward TU measured on the H100 at 1
+/// and 3 gencodes (wall time, its targets assumed to cost alike). ρ: the
+/// largest of that TU at `--threads` 1 and 4, the builds of the same units at
+/// one gencode and at several in parallel (`data/fa2_gencode_peaks_h200.jsonl`)
+/// and the CPU box's compiles at `--threads` k, since under-predicting memory
+/// is what gets compilers killed.
+fn fit_gencode_scaling(tus: &[TuMeasurement], builds: &[BuildPeak], arch: &ArchFit) -> (f64, f64) {
     let (sigma, rho) = fit_single_tu_scaling(tus);
-    (sigma, rho.max(fit_build_peak_growth(builds).unwrap_or(0.0)))
+    let rho = rho
+        .max(fit_build_peak_growth(builds).unwrap_or(0.0))
+        .max(arch.rho.unwrap_or(0.0));
+    (arch.sigma.unwrap_or(sigma), rho)
 }
 
 /// ρ from pairs of builds of the same unit set with the same MAX_JOBS, all
@@ -610,7 +671,12 @@ fn fit_build_peak_growth(builds: &[BuildPeak]) -> Option<f64> {
         .reduce(f64::max)
 }
 
-/// σ and ρ from a backward TU measured at 1 and 3 gencodes, `--threads` 1 and 4.
+/// σ and ρ from a backward TU measured on the H100 at one gencode and at
+/// `sm_80`, `sm_90`, `compute_90` (wall time, `--threads` 1 and 4). Those
+/// three are two virtual archs (nvcc runs `cicc` once for `sm_90` and
+/// `compute_90`), so the compile is 2 of the model's gencodes: its time
+/// `σ + (1−σ)·2` and its threaded peak `1 + ρ`, each target assumed to cost
+/// like sm_90.
 fn fit_single_tu_scaling(tus: &[TuMeasurement]) -> (f64, f64) {
     let find = |g: usize, t: u32| {
         tus.iter().find(|m| {
@@ -621,14 +687,29 @@ fn fit_single_tu_scaling(tus: &[TuMeasurement]) -> (f64, f64) {
     };
     match (find(1, 1), find(3, 1), find(3, 4)) {
         (Some(one), Some(three), Some(threaded)) => {
+            let groups = virtual_archs(&three.gencodes).max(2) as f64;
             let r = three.wall_s / one.wall_s;
-            let sigma = ((3.0 - r) / 2.0).clamp(0.0, 1.0);
-            let rho = ((threaded.peak_tree_rss_gib / three.peak_tree_rss_gib - 1.0) / 2.0).max(0.0);
+            let sigma = ((groups - r) / (groups - 1.0)).clamp(0.0, 1.0);
+            let rho = ((threaded.peak_tree_rss_gib / three.peak_tree_rss_gib - 1.0)
+                / (groups - 1.0))
+                .max(0.0);
             (sigma, rho)
         }
-        // The README's numbers, should the data ever lack those lines.
-        _ => (0.56, 0.47),
+        // Those lines' numbers, should the data ever lack them.
+        _ => (0.12, 0.94),
     }
+}
+
+/// How many virtual archs (`cicc` runs) targets such as `sm_90` and
+/// `compute_90` make: one per arch number.
+fn virtual_archs(targets: &[String]) -> usize {
+    let mut numbers: Vec<String> = targets
+        .iter()
+        .map(|t| t.chars().filter(char::is_ascii_digit).collect())
+        .collect();
+    numbers.sort();
+    numbers.dedup();
+    numbers.len()
 }
 
 /// c from the two calibrations the data allow (see the module docs).
@@ -698,15 +779,15 @@ mod tests {
         assert!((0.72..0.78).contains(&pair), "{pair}");
         assert_eq!(m.thread_memory_growth, pair.max(single));
         assert!((0.7..1.4).contains(&m.contention), "{}", m.contention);
-        let (t, d, mem) = m.gencode_factors(3, 4);
+        let (t, d, mem) = m.gencode_factors(&GencodeSet::uniform(3), 4);
         assert!((t - 1.0).abs() < 1e-9);
         // Neither measurement is under-predicted: the single TU's 11.23 GiB at
         // 3 gencodes (from 5.8) and the build's 3.24x at 4.
         assert!(mem * 5.8 >= 11.23, "{mem}");
-        assert!(m.gencode_factors(4, 4).2 >= 101_944_631_296.0 / 31_447_748_608.0 - 1e-9);
+        assert!(m.gencode_factors(&GencodeSet::uniform(4), 4).2 >= 101_944_631_296.0 / 31_447_748_608.0 - 1e-9);
         assert!(d > 1.5 && d < 3.0);
         // One gencode: threads buy nothing and cost nothing.
-        assert_eq!(m.gencode_factors(1, 4), (1.0, 1.0, 1.0));
+        assert_eq!(m.gencode_factors(&GencodeSet::uniform(1), 4), (1.0, 1.0, 1.0));
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! Where a plan's unit costs came from: measured, a measured class's or
-//! kind's mean, a stated estimate (flash-attn 3) or the generic cost; the
-//! plan's `costs` and its `costs-estimated` notice.
+//! kind's mean, a stated estimate (flash-attn 3) or the generic cost; which
+//! of the plan's gencodes rest on a measurement on the GPU machine and which
+//! on the CPU box's per-gencode ratios; the plan's `costs` and its
+//! `costs-estimated` notice.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::cost::{self, CostModel};
+use super::gencode_cost::GencodeBasis;
 use super::{fa3_cost, measurements, recipe};
 use wheelwright_base::finding::{Finding, Severity};
 
@@ -36,12 +39,60 @@ pub struct CostSources {
     pub not_measured: BTreeMap<String, String>,
     /// How the estimates were made, one sentence per method used.
     pub methods: Vec<String>,
+    /// The plan's gencodes and what each one's cost rests on: sm_90 is
+    /// measured on the GPU machine (the per-unit times are sm_90 compiles),
+    /// the others are scaled from it by the CPU box's ratios
+    /// (`data/fa2_arch_costs_cpu.jsonl`). Absent in plans made before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gencodes: Vec<GencodeCost>,
 }
 
+/// One gencode of a plan and its cost against sm_90's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct GencodeCost {
+    /// The `-gencode` value, `arch=compute_100f,code=sm_100`.
+    pub gencode: String,
+    /// What the cost rests on.
+    pub basis: GencodeBasis,
+    /// The measured target it was priced as (`sm_100f`; `sm_100` for a
+    /// plain `compute_100` when only the family target was measured).
+    pub priced_as: Option<String>,
+    /// Its own work in a compile, relative to an sm_90 gencode's.
+    pub work: f64,
+    /// Its compile's peak memory, relative to an sm_90 compile's.
+    pub peak: f64,
+    /// Units the ratio was measured on (0 for measured or assumed).
+    pub units: u32,
+}
+
+/// How gencodes other than sm_90 are priced, for `costs.methods`.
+pub const GENCODE_METHOD: &str = "gencodes: the per-unit times are sm_90 compiles measured on the GPU machine (H100 build log, H200 builds); another target is priced by its compile's CPU time against sm_90's on a CPU box (PyPI's nvcc 13.0, flash-attn 2.8.3 units: data/fa2_arch_costs_cpu.jsonl, bench/arch_costs/fit.py), a target not measured there by the same arch in another spelling, else like sm_90";
+
 impl CostSources {
-    pub(crate) fn of(model: &CostModel, units: &[recipe::TranslationUnit]) -> Self {
+    pub(crate) fn of(
+        model: &CostModel,
+        units: &[recipe::TranslationUnit],
+        gencode_flags: &[String],
+    ) -> Self {
         use cost::CostBasis;
         let mut out = CostSources::default();
+        let r = |x: f64| (x * 1000.0).round() / 1000.0;
+        out.gencodes = model
+            .gencode_factors_of(gencode_flags)
+            .into_iter()
+            .map(|(gencode, f, basis, from)| GencodeCost {
+                gencode,
+                basis,
+                priced_as: from,
+                work: r(f.work),
+                peak: r(f.peak),
+                units: f.units,
+            })
+            .collect();
+        if out.gencodes.iter().any(|g| g.basis != GencodeBasis::Measured) {
+            out.methods.push(GENCODE_METHOD.to_string());
+        }
         for u in units {
             let c = model.unit_cost(u);
             let (count, name) = match c.time_basis {

@@ -14,6 +14,10 @@
 //!   `build_env`: how a recipe's build takes the settings, and its environment;
 //! - `targets`: which archs to build; `baselines`: the settings compared ([`Baseline`]);
 //! - `preflight`: toolchain and disk checks; [`hypothetical`]: hosts from flags;
+//! - [`matrix`]: the publish matrix; [`fleet`]: the matrix on N runners, with
+//!   kernels shared between cells through the compile cache;
+//! - [`gencode_cost`]: what each gencode costs against sm_90 (the CPU box's
+//!   per-gencode ratios);
 //! - [`validation`]: the simulator against the real build's log and memory trace.
 //!
 //! The memory ceiling is the cgroup limit when one is set (else total memory)
@@ -43,6 +47,8 @@ pub(crate) mod cost;
 pub mod cost_sources;
 pub mod fa3;
 pub(crate) mod fa3_cost;
+pub mod fleet;
+pub mod gencode_cost;
 mod host_fit;
 pub mod hypothetical;
 pub mod matrix;
@@ -229,7 +235,9 @@ pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, P
 
     let cpus = effective_cpus(facts);
     let mut memory = MemoryBudget::of(facts, req);
-    let mut model = CostModel::measured().with_speed(req.speed.as_ref().map_or(1.0, |c| c.factor));
+    let mut model = CostModel::measured()
+        .with_speed(req.speed.as_ref().map_or(1.0, |c| c.factor))
+        .with_gencodes(&gencode_flags);
     if let Some(host) = &req.host_costs {
         model = model.with_host_costs(host);
     }
@@ -282,7 +290,9 @@ pub fn plan(recipe: &Recipe, facts: &Facts, req: &PlanRequest) -> Result<Plan, P
     );
     let setting = kind.baseline_setting(gencodes, cpus, memory.ceiling);
     let baselines = baselines::baselines(&model, recipe, units, facts, setting);
-    let costs = CostSources::of(&model, units);
+    // flash-attn 3's units are costed per unit at their own targets.
+    let priced_flags: &[String] = if kind.fa3 { &[] } else { &gencode_flags };
+    let costs = CostSources::of(&model, units, priced_flags);
     findings.extend(costs.finding(units.len()));
     findings.sort_by_key(|f| f.severity);
     let unit_plan = torch_ext::planned_units(&model, &su, kind, best);

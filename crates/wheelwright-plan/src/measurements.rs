@@ -18,6 +18,9 @@ pub const TU_JSONL: &str = include_str!("../data/fa2_tu_h100.jsonl");
 /// `fa2_gencode_peaks_h200.jsonl`: the same units built with the same MAX_JOBS,
 /// all started together, at one gencode and at several with `--threads`.
 pub const GENCODE_PEAKS_JSONL: &str = include_str!("../data/fa2_gencode_peaks_h200.jsonl");
+/// `fa2_arch_costs_cpu.jsonl`: flash-attn 2.8.3 units compiled once per
+/// gencode and with several gencodes on a CPU box (`bench/arch_costs/`).
+pub const ARCH_COSTS_JSONL: &str = include_str!("../data/fa2_arch_costs_cpu.jsonl");
 /// `.ninja_log` of flash-attn 2.8.3, sm_90, MAX_JOBS=16, NVCC_THREADS=1, 16 cores.
 pub const REAL_BUILD_NINJA_LOG: &str = include_str!("../data/fa2_2.8.3_sm90_j16_t1.ninja_log");
 /// Used host memory of that build: `seconds MiB` every 2 s.
@@ -199,5 +202,35 @@ mod tests {
         assert!(parse_memory_trace("x y\n").is_empty());
         assert_eq!(file_stem("a/b/c.tar.o"), "c.tar");
         assert_eq!(file_stem("flash_api.cpp"), "flash_api");
+    }
+}
+
+/// One compile of `fa2_arch_costs_cpu.jsonl` (`bench/arch_costs/measure.py`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ArchCompile {
+    /// The unit's stem.
+    pub unit: String,
+    /// Its targets (`sm_90`, `sm_100f`, `compute_120`): one `-gencode` each.
+    pub targets: Vec<String>,
+    /// `nvcc --threads`.
+    pub nvcc_threads: u32,
+    /// 0, or the how-manieth repeat of the same compile.
+    #[serde(default)]
+    pub rep: u32,
+    /// nvcc's exit status.
+    pub rc: i32,
+    /// User + sys seconds of nvcc and its tools.
+    pub cpu_s: f64,
+    /// Peak summed RSS of the compile's process tree.
+    pub peak_tree_rss_bytes: u64,
+    /// Set when the measuring script stopped the compile (memory guard).
+    #[serde(default)]
+    pub guard: Option<String>,
+}
+
+impl ArchCompile {
+    /// It finished on its own.
+    pub fn usable(&self) -> bool {
+        self.rc == 0 && self.guard.is_none() && self.cpu_s > 0.0
     }
 }

@@ -223,9 +223,11 @@ pub(super) fn gencode_flags(
     }
 }
 
-/// Gencodes per nvcc compile (at least 1): the flags' count, or for
-/// flash-attn 3, whose units each build for their own archs, the most any
-/// unit has.
+/// Gencodes per nvcc compile as the model counts them (at least 1): the
+/// flags' virtual archs, one `cicc` run each (nvcc runs one for
+/// `arch=compute_90,code=sm_90` and `arch=compute_90,code=compute_90`
+/// together: `TORCH_CUDA_ARCH_LIST=9.0+PTX` is one), or for flash-attn 3,
+/// whose units each build for their own archs, the most any unit has.
 pub(super) fn gencodes_per_compile(kind: BuildKind, su: &SourceUnits, flags: &[String]) -> u32 {
     if kind.fa3 || kind.probed {
         su.units
@@ -234,7 +236,7 @@ pub(super) fn gencodes_per_compile(kind: BuildKind, su: &SourceUnits, flags: &[S
             .max()
             .unwrap_or(1)
     } else {
-        (flags.len() as u32).max(1)
+        (super::gencode_cost::compile_groups(flags).len() as u32).max(1)
     }
 }
 

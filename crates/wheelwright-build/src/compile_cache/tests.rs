@@ -78,6 +78,7 @@ fn a_fresh_work_dir_hits_the_cache_of_an_earlier_build() {
             &env,
             Path::new("/usr/local/cuda/bin/nvcc"),
             "g++",
+            None,
         )
         .unwrap();
         assert_eq!(
@@ -207,4 +208,71 @@ fn new_nvcc_is_kept_out_of_an_old_sccache() {
     assert!(!nvcc_cacheable((0, 17), (13, 5)));
     assert!(nvcc_cacheable((0, 18), (13, 5)));
     assert!(nvcc_cacheable((1, 0), (14, 0)));
+}
+
+/// The real stats of an sccache 0.16.0 server started with
+/// `SCCACHE_BASEDIRS=/tmp/perf/cells/B/venv/lib/python3.12/site-packages`
+/// (bench/fleet-cache, the CPU box): it lists them with a trailing slash.
+const STATS_WITH_BASEDIRS: &str = r#"{"stats":{"compile_requests":5,"requests_unsupported_compiler":0,"requests_not_compile":2,"requests_not_cacheable":0,"requests_executed":5,"cache_errors":{"counts":{},"adv_counts":{}},"cache_hits":{"counts":{"CUBIN":1},"adv_counts":{"cubin":1}},"cache_misses":{"counts":{"C/C++":1,"CUDA":1,"PTX":1,"CUDA (Device code)":1},"adv_counts":{}},"cache_timeouts":0,"cache_read_errors":0,"non_cacheable_compilations":0,"forced_recaches":0,"cache_write_errors":0,"cache_writes":4,"cache_write_duration":{"secs":0,"nanos":50000000},"cache_read_hit_duration":{"secs":0,"nanos":98696},"compilations":4,"compiler_write_duration":{"secs":620,"nanos":409550645},"compile_fails":0,"not_cached":{},"dist_compiles":{},"dist_errors":0,"multi_level":null},"cache_location":"Local disk: \"/tmp/perf/fleet-cache/same-path+basedirs.cache\"","cache_size":10926604,"max_cache_size":10737418240,"use_preprocessor_cache_mode":true,"version":"0.16.0","basedirs":["/tmp/perf/cells/B/venv/lib/python3.12/site-packages/"]}"#;
+
+#[test]
+fn reads_the_base_dirs_a_server_runs_with() {
+    assert_eq!(
+        keys::server_base_dirs(STATS_WITH_BASEDIRS),
+        ["/tmp/perf/cells/B/venv/lib/python3.12/site-packages"]
+    );
+    assert!(keys::server_base_dirs(STATS_0_16).is_empty());
+    assert!(keys::server_base_dirs("not json").is_empty());
+    let (counts, _) = parse_stats(STATS_WITH_BASEDIRS).unwrap();
+    assert_eq!((counts.step_hits, counts.step_misses), (1, 2));
+}
+
+#[test]
+fn base_dirs_are_the_work_dir_and_the_site_dirs() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("venv/lib/python3.12/site-packages");
+    std::fs::create_dir_all(site.join("torch/include/ATen")).unwrap();
+    let text = format!("{}\n{}\n", site.display(), site.display());
+    let paths = keys::parse_site_dirs(&text);
+    assert_eq!(paths.site_dirs, [site.clone()], "purelib = platlib: once");
+    assert_eq!(paths.torch_include, Some(site.join("torch/include")));
+    let work = dir.path().join("work");
+    assert_eq!(
+        keys::base_dirs(&work, &paths),
+        format!("{}:{}", work.display(), site.display())
+    );
+    // Relative lines are not site dirs; no torch, no include dir.
+    let none = keys::parse_site_dirs("relative/path\n");
+    assert!(none.site_dirs.is_empty() && none.torch_include.is_none());
+    // A real interpreter answers with absolute dirs.
+    if let Some(p) = keys::python_paths(Path::new("python3")) {
+        assert!(!p.site_dirs.is_empty() && p.site_dirs.iter().all(|d| d.is_absolute()));
+    }
+}
+
+#[test]
+fn every_header_gets_one_mtime() {
+    use std::time::{Duration, SystemTime};
+    let dir = tempfile::tempdir().unwrap();
+    let include = dir.path().join("include");
+    std::fs::create_dir_all(include.join("ATen/ops")).unwrap();
+    // Two identical headers written a second apart, as pip installs them.
+    for (name, at) in [("a_native.h", 1_700_000_000), ("b_native.h", 1_700_000_001)] {
+        let path = include.join("ATen/ops").join(name);
+        std::fs::write(&path, "#pragma once\nnamespace at { namespace native { } }\n").unwrap();
+        std::fs::File::open(&path)
+            .unwrap()
+            .set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(at))
+            .unwrap();
+    }
+    std::fs::write(include.join("top.h"), "#pragma once\n").unwrap();
+    assert_eq!(keys::normalize_header_mtimes(&include).unwrap(), (3, 3));
+    let want = SystemTime::UNIX_EPOCH + Duration::from_secs(keys::HEADER_MTIME_SECONDS);
+    for name in ["ATen/ops/a_native.h", "ATen/ops/b_native.h", "top.h"] {
+        let m = std::fs::metadata(include.join(name)).unwrap().modified().unwrap();
+        assert_eq!(m, want, "{name}");
+    }
+    // Again: nothing left to change.
+    assert_eq!(keys::normalize_header_mtimes(&include).unwrap(), (3, 0));
+    assert!(keys::normalize_header_mtimes(&dir.path().join("missing")).is_err());
 }
