@@ -317,24 +317,40 @@ const NATIVE_HEADER: &str = "#pragma once\nnamespace at { namespace native { } }
 /// whose site-packages holds `torch/include/ATen/ops/{a,b}_native.h`, the
 /// same bytes, with the mtimes `at` (seconds): pip writes each file when it
 /// installs it, so two installs give two such headers the same second or not.
-fn venv_with_torch_headers(ctx: &common::TestContext, t: &Tools, name: &str, at: [u64; 2]) -> PathBuf {
+fn venv_with_torch_headers(
+    ctx: &common::TestContext,
+    t: &Tools,
+    name: &str,
+    at: [u64; 2],
+) -> PathBuf {
     let dir = ctx.path().join(name);
     let made = Command::new(&t.python)
         .args(["-m", "venv", "--without-pip"])
         .arg(&dir)
         .output()
         .unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let python = dir.join("bin/python");
     let purelib = |py: &std::path::Path| {
         let out = Command::new(py)
-            .args(["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
+            .args([
+                "-c",
+                "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+            ])
             .output()
             .unwrap();
         PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
     };
     let site = purelib(&python);
-    std::fs::write(site.join("zz-packages.pth"), format!("{}\n", purelib(&t.python).display())).unwrap();
+    std::fs::write(
+        site.join("zz-packages.pth"),
+        format!("{}\n", purelib(&t.python).display()),
+    )
+    .unwrap();
     let ops = site.join("torch/include/ATen/ops");
     std::fs::create_dir_all(&ops).unwrap();
     for (file, secs) in ["a_native.h", "b_native.h"].into_iter().zip(at) {

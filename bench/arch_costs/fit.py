@@ -1,7 +1,13 @@
 #!/usr/bin/env python3
 """Fit per-gencode costs from `measure.py`'s compiles (issue 29 §2).
 
-    python3 bench/arch_costs/fit.py [JSONL] [--json]
+    python3 bench/arch_costs/fit.py [JSONL] [--json] [--sigma S]
+
+`--sigma S` computes the per-gencode work (3.) at the given sigma instead of
+this data's own: the planner uses the GPU machine's (0.123, the H100's
+backward unit at one and two virtual archs), see
+`crates/wheelwright-plan/src/gencode_cost.rs`, whose test checks it against
+`fit.py --sigma 0.123 --json`.
 
 JSONL defaults to the committed `data/fa2_arch_costs_cpu.jsonl`. Every
 number is CPU seconds (user + sys of nvcc and its tools) or the peak summed
@@ -39,6 +45,11 @@ def gmean(v):
 def main(argv):
     as_json = "--json" in argv
     args = [a for a in argv if a != "--json"]
+    given_sigma = None
+    if "--sigma" in args:
+        i = args.index("--sigma")
+        given_sigma = float(args[i + 1])
+        del args[i:i + 2]
     path = args[0] if args else DEFAULT
     recs = [json.loads(l) for l in open(path) if l.strip()]
     ok = [r for r in recs if r["rc"] == 0 and "guard" not in r]
@@ -81,7 +92,9 @@ def main(argv):
         out["sigma"]["%s %s" % (r["unit"], "+".join(s))] = round(sig, 3)
     if sigmas:
         out["sigma_mean"] = round(sum(sigmas) / len(sigmas), 3)
-        sigma = out["sigma_mean"]
+    if sigmas or given_sigma is not None:
+        sigma = given_sigma if given_sigma is not None else out["sigma_mean"]
+        out["sigma_used"] = sigma
         # 3. per-gencode work relative to sm_90's.
         for t, v in out["targets"].items():
             w = []
@@ -90,7 +103,7 @@ def main(argv):
                 if a and b:
                     f = sigma * b["cpu_s"]
                     w.append((a["cpu_s"] - f) / (b["cpu_s"] - f))
-            v["gencode_work"] = round(sum(w) / len(w), 3)
+            v["gencode_work"] = round(sum(w) / len(w), 4)
     # 4. rho from --threads k against --threads 1, same unit and set.
     rhos = []
     by = {(r["unit"], tuple(r["targets"]), r["nvcc_threads"]): r for r in ok}
@@ -130,6 +143,8 @@ def main(argv):
         print("   %.3f  %s" % (v, k))
     if sigmas:
         print("   mean %.3f" % out["sigma_mean"])
+    if "sigma_used" in out:
+        print("   gencode work (3.) at sigma %.3f" % out["sigma_used"])
     print("\n4. rho (peak growth per parallel gencode):")
     for k, v in out["rho"].items():
         print("   %.3f  %s (%.2f GiB; T=1 peak / sm_90 peak %s; CPU T=k / T=1 %.3f)" % (

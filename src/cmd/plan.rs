@@ -179,6 +179,15 @@ pub struct PlanArgs {
     /// With --matrix: the CPython versions (`3.11,3.12`) [default: flash-attn's publish matrix].
     #[arg(long, value_name = "LIST", requires = "matrix")]
     pub python: Option<String>,
+    /// With --matrix: price the matrix on N runners of the kind --cpus and --memory describe
+    /// (each cell planned for it; --max-jobs/--nvcc-threads fix every cell's setting): each
+    /// cell's time, the order to start them and the matrix's makespan, cells that differ only
+    /// in Python sharing their kernels through the compile cache (`build --sccache`).
+    #[arg(long, value_name = "N", requires = "matrix", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub fleet: Option<u32>,
+    /// With --fleet: no compile cache between cells (every cell compiles every unit).
+    #[arg(long, requires = "fleet")]
+    pub no_shared_cache: bool,
     /// With --matrix: leave out cells whose wheel is already published: a URL of a release's
     /// JSON or an index page, a saved listing file, or a wheelhouse directory.
     #[arg(long, value_name = "URL|PATH", requires = "matrix")]
@@ -189,15 +198,6 @@ pub struct PlanArgs {
     /// With --matrix: another label every cell's runs-on needs (`gpu`); repeatable.
     #[arg(long, value_name = "LABEL", requires = "matrix")]
     pub runs_on: Vec<String>,
-    /// With --matrix: price the matrix on N runners of the kind --cpus and --memory describe
-    /// (each cell planned for it; --max-jobs/--nvcc-threads fix every cell's setting): each
-    /// cell's time, the order to start them and the matrix's makespan, cells that differ only
-    /// in Python sharing their kernels through the compile cache (`build --sccache`).
-    #[arg(long, value_name = "N", requires = "matrix", value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub fleet: Option<u32>,
-    /// With --fleet: no compile cache between cells (every cell compiles every unit).
-    #[arg(long, requires = "fleet")]
-    pub no_shared_cache: bool,
 }
 
 /// A size flag: a valid size that is not zero (a host with no memory or no

@@ -90,7 +90,11 @@ impl CostSources {
                 units: f.units,
             })
             .collect();
-        if out.gencodes.iter().any(|g| g.basis != GencodeBasis::Measured) {
+        if out
+            .gencodes
+            .iter()
+            .any(|g| g.basis != GencodeBasis::Measured)
+        {
             out.methods.push(GENCODE_METHOD.to_string());
         }
         for u in units {

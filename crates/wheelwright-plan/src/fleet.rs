@@ -169,7 +169,10 @@ pub fn fleet(matrix: &Matrix, recipe: &Recipe, req: &FleetRequest) -> Result<Fle
         groups: groups.len() as u32,
         makespan_seconds: makespan(&cells),
         makespan_without_sharing_seconds: makespan(&without),
-        longest_cell_seconds: cells.iter().map(|c| c.compile_all_seconds).fold(0.0, f64::max),
+        longest_cell_seconds: cells
+            .iter()
+            .map(|c| c.compile_all_seconds)
+            .fold(0.0, f64::max),
         hit_seconds: HIT_SECONDS,
         cells,
     })
@@ -283,5 +286,168 @@ impl Fleet {
     /// The cell names in the order to start them.
     pub fn order(&self) -> Vec<String> {
         self.cells.iter().map(|c| c.name.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matrix::{build_matrix, MatrixRequest};
+    use wheelwright_base::units::GIB;
+
+    fn cell(name: &str, torch: &str) -> MatrixCell {
+        MatrixCell {
+            name: name.into(),
+            python: "3.12".into(),
+            torch: torch.into(),
+            torch_version: format!("{torch}.0"),
+            torch_cuda: "12.8".into(),
+            torch_index_url: String::new(),
+            cuda: "12.8".into(),
+            cxx11_abi: "TRUE".into(),
+            archs: "80;90".into(),
+            variant: String::new(),
+            wheel: format!("{name}.whl"),
+            runs_on: Vec::new(),
+        }
+    }
+
+    fn priced(all: f64, from_cache: f64) -> Priced {
+        Priced {
+            jobs: 4,
+            threads: 1,
+            all,
+            from_cache,
+            peak: GIB,
+        }
+    }
+
+    /// Group a (100 s, 10 s from the cache): a1, a2, a3; group b (50 s,
+    /// 5 s): b1, b2; in the order `fleet` starts them (leaders first, then
+    /// one follower of each group per round).
+    fn two_groups() -> (Vec<(MatrixCell, String, Priced)>, Vec<usize>, Vec<usize>) {
+        let p = vec![
+            (cell("a1", "2.8"), "a".to_string(), priced(100.0, 10.0)),
+            (cell("a2", "2.8"), "a".to_string(), priced(100.0, 10.0)),
+            (cell("a3", "2.8"), "a".to_string(), priced(100.0, 10.0)),
+            (cell("b1", "2.9"), "b".to_string(), priced(50.0, 5.0)),
+            (cell("b2", "2.9"), "b".to_string(), priced(50.0, 5.0)),
+        ];
+        (p, vec![0, 3, 1, 4, 2], vec![0, 1, 2, 0, 1])
+    }
+
+    fn spans(cells: &[FleetCell]) -> Vec<(&str, u32, f64, f64, bool)> {
+        cells
+            .iter()
+            .map(|c| {
+                (
+                    c.name.as_str(),
+                    c.runner,
+                    c.start_seconds,
+                    c.end_seconds,
+                    c.from_cache,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_follower_reads_the_cache_only_once_its_leader_has_ended() {
+        let (p, order, rank) = two_groups();
+        // Two runners: a2 starts at 50 s, when b1 frees runner 1, before a1
+        // ends (100 s): it compiles everything. b2 and a3 start after their
+        // leaders ended: from the cache.
+        let shared = schedule(&p, &order, &rank, 2, true);
+        assert_eq!(
+            spans(&shared),
+            [
+                ("a1", 0, 0.0, 100.0, false),
+                ("b1", 1, 0.0, 50.0, false),
+                ("a2", 1, 50.0, 150.0, false),
+                ("b2", 0, 100.0, 105.0, true),
+                ("a3", 0, 105.0, 115.0, true),
+            ]
+        );
+        // No sharing: every cell compiles everything; 350 s of work on two
+        // runners, a3 last on the runner that frees first (the lower on a tie).
+        let alone = schedule(&p, &order, &rank, 2, false);
+        assert_eq!(
+            spans(&alone),
+            [
+                ("a1", 0, 0.0, 100.0, false),
+                ("b1", 1, 0.0, 50.0, false),
+                ("a2", 1, 50.0, 150.0, false),
+                ("b2", 0, 100.0, 150.0, false),
+                ("a3", 0, 150.0, 250.0, false),
+            ]
+        );
+        // One runner: every follower starts after its leader.
+        let one = schedule(&p, &order, &rank, 1, true);
+        assert_eq!(
+            one.last().unwrap().end_seconds,
+            100.0 + 50.0 + 10.0 + 5.0 + 10.0
+        );
+        assert!(one
+            .iter()
+            .filter(|c| !c.first_of_group)
+            .all(|c| c.from_cache));
+    }
+
+    #[test]
+    fn flash_attns_matrix_on_eight_runners() {
+        let matrix = build_matrix(&MatrixRequest::default()).unwrap();
+        let req = FleetRequest {
+            runners: 8,
+            host: HostSpec {
+                cpus: Some(16),
+                memory_bytes: Some(125 * GIB),
+                ..HostSpec::default()
+            },
+            max_jobs: None,
+            nvcc_threads: None,
+            share: true,
+        };
+        let f = fleet(&matrix, &Recipe::flash_attn("2.8.3"), &req).unwrap();
+        assert_eq!(f.cells.len(), matrix.include.len());
+        // Every cell once; each group has one leader, and it starts before
+        // the group's followers.
+        let mut names = f.order();
+        names.sort();
+        let mut want: Vec<String> = matrix.include.iter().map(|c| c.name.clone()).collect();
+        want.sort();
+        assert_eq!(names, want);
+        let groups: std::collections::BTreeSet<&str> =
+            f.cells.iter().map(|c| c.group.as_str()).collect();
+        assert_eq!(f.groups as usize, groups.len());
+        for g in &groups {
+            let of: Vec<&FleetCell> = f.cells.iter().filter(|c| c.group == *g).collect();
+            assert_eq!(of.iter().filter(|c| c.first_of_group).count(), 1, "{g}");
+            let leader = of.iter().find(|c| c.first_of_group).unwrap();
+            assert!(of.iter().all(|c| c.start_seconds >= leader.start_seconds));
+            // A follower from the cache started after its leader ended and
+            // takes less than compiling everything.
+            for c in of.iter().filter(|c| c.from_cache) {
+                assert!(c.start_seconds >= leader.end_seconds, "{}", c.name);
+                assert!(c.seconds < c.compile_all_seconds, "{}", c.name);
+            }
+        }
+        // A runner runs one cell at a time; the makespan is the last end.
+        for r in 0..8 {
+            let mut on: Vec<&FleetCell> = f.cells.iter().filter(|c| c.runner == r).collect();
+            on.sort_by(|a, b| a.start_seconds.total_cmp(&b.start_seconds));
+            assert!(on
+                .windows(2)
+                .all(|w| w[0].end_seconds <= w[1].start_seconds + 1e-9));
+        }
+        let last = f.cells.iter().map(|c| c.end_seconds).fold(0.0, f64::max);
+        assert_eq!(f.makespan_seconds, last);
+        // Sharing never makes it later, and with more cells than groups some
+        // follower reads the cache.
+        assert!(f.makespan_seconds <= f.makespan_without_sharing_seconds);
+        if f.cells.len() > groups.len() {
+            assert!(f.cells.iter().any(|c| c.from_cache));
+        }
+        // Every cell fits the runner's memory.
+        assert!(f.cells.iter().all(|c| c.peak_memory_bytes <= 125 * GIB));
     }
 }

@@ -512,3 +512,63 @@ fn the_ceiling_is_what_is_free_not_what_is_installed() {
     assert_eq!(o.memory_basis, "override");
     assert!(o.memory_ceiling_bytes > 40 * GIB);
 }
+
+#[test]
+fn the_costs_say_which_gencodes_rest_on_a_measurement() {
+    use crate::cost_sources::GENCODE_METHOD;
+    use crate::gencode_cost::GencodeBasis;
+    let spec = HostSpec {
+        cuda: Some("12.9".into()),
+        ..host(16, 125)
+    };
+    let many = PlanRequest {
+        archs: Some(vec!["80;90;100;120".into()]),
+        ..PlanRequest::default()
+    };
+    let p = plan(&fa(), &facts(&spec), &many).unwrap();
+    assert_eq!(p.costs.gencodes.len(), p.gencode_flags.len());
+    for g in &p.costs.gencodes {
+        let sm90 = g.gencode.ends_with("code=sm_90");
+        assert_eq!(g.basis == GencodeBasis::Measured, sm90, "{g:?}");
+        if !sm90 {
+            // Every other target flash-attn builds was measured on the CPU
+            // box, itself or in another spelling.
+            assert!(
+                matches!(
+                    g.basis,
+                    GencodeBasis::CpuRatio | GencodeBasis::CpuRatioOfKin
+                ),
+                "{g:?}"
+            );
+            assert!(g.units > 0 && g.priced_as.is_some(), "{g:?}");
+        }
+    }
+    assert!(p.costs.methods.iter().any(|m| m == GENCODE_METHOD));
+    let json = serde_json::to_value(&p).unwrap();
+    assert_eq!(
+        json["costs"]["gencodes"].as_array().map(Vec::len),
+        Some(p.gencode_flags.len())
+    );
+    // The newer targets cost less than sm_90's per gencode on that box, so
+    // a compile takes less than as many sm_90 gencodes would.
+    let model = CostModel::measured().with_gencodes(&p.gencode_flags);
+    let set = model.gencode_set(&p.gencode_flags);
+    let uniform = model
+        .gencode_factors(&crate::gencode_cost::GencodeSet::uniform(set.len()), 1)
+        .0;
+    let priced = model.gencode_factors(&set, 1).0;
+    assert!(priced < uniform, "{priced} vs {uniform}");
+
+    // sm_90 alone: measured, and no method sentence for other targets.
+    let one = PlanRequest {
+        archs: Some(vec!["90".into()]),
+        ..PlanRequest::default()
+    };
+    let p = plan(&fa(), &facts(&spec), &one).unwrap();
+    assert!(p
+        .costs
+        .gencodes
+        .iter()
+        .all(|g| g.basis == GencodeBasis::Measured));
+    assert!(!p.costs.methods.iter().any(|m| m == GENCODE_METHOD));
+}

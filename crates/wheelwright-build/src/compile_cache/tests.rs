@@ -259,7 +259,11 @@ fn every_header_gets_one_mtime() {
     // Two identical headers written a second apart, as pip installs them.
     for (name, at) in [("a_native.h", 1_700_000_000), ("b_native.h", 1_700_000_001)] {
         let path = include.join("ATen/ops").join(name);
-        std::fs::write(&path, "#pragma once\nnamespace at { namespace native { } }\n").unwrap();
+        std::fs::write(
+            &path,
+            "#pragma once\nnamespace at { namespace native { } }\n",
+        )
+        .unwrap();
         std::fs::File::open(&path)
             .unwrap()
             .set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(at))
@@ -269,7 +273,10 @@ fn every_header_gets_one_mtime() {
     assert_eq!(keys::normalize_header_mtimes(&include).unwrap(), (3, 3));
     let want = SystemTime::UNIX_EPOCH + Duration::from_secs(keys::HEADER_MTIME_SECONDS);
     for name in ["ATen/ops/a_native.h", "ATen/ops/b_native.h", "top.h"] {
-        let m = std::fs::metadata(include.join(name)).unwrap().modified().unwrap();
+        let m = std::fs::metadata(include.join(name))
+            .unwrap()
+            .modified()
+            .unwrap();
         assert_eq!(m, want, "{name}");
     }
     // Again: nothing left to change.
