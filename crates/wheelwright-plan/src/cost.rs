@@ -297,12 +297,7 @@ impl CostModel {
     pub(crate) fn gencode_factors_of(
         &self,
         flags: &[String],
-    ) -> Vec<(
-        String,
-        super::gencode_cost::TargetFactor,
-        super::gencode_cost::GencodeBasis,
-        Option<String>,
-    )> {
+    ) -> Vec<super::gencode_cost::PricedGencode> {
         flags
             .iter()
             .map(|f| {

@@ -127,7 +127,7 @@ fn includes_python(unit: &TranslationUnit) -> bool {
 /// Price `matrix` on the fleet; see the module docs.
 pub fn fleet(matrix: &Matrix, recipe: &Recipe, req: &FleetRequest) -> Result<Fleet, PlanError> {
     let units = recipe::resolve_units(recipe, None)?.units;
-    let mut priced: Vec<(MatrixCell, String, Priced)> = Vec::new();
+    let mut priced: Vec<Row> = Vec::new();
     let mut cache: Vec<(String, Priced)> = Vec::new();
     for cell in &matrix.include {
         let group = group_of(cell);
@@ -177,6 +177,9 @@ pub fn fleet(matrix: &Matrix, recipe: &Recipe, req: &FleetRequest) -> Result<Fle
         cells,
     })
 }
+
+/// A cell, its group and its group's prices.
+type Row = (MatrixCell, String, Priced);
 
 /// One group's prices.
 #[derive(Debug, Clone)]
@@ -236,7 +239,7 @@ fn price(
 /// runner that frees first; a follower reads its group's kernels from the
 /// cache when `share` and its group's first cell has ended by its start.
 fn schedule(
-    priced: &[(MatrixCell, String, Priced)],
+    priced: &[Row],
     order: &[usize],
     rank: &[usize],
     runners: u32,
@@ -325,7 +328,7 @@ mod tests {
     /// Group a (100 s, 10 s from the cache): a1, a2, a3; group b (50 s,
     /// 5 s): b1, b2; in the order `fleet` starts them (leaders first, then
     /// one follower of each group per round).
-    fn two_groups() -> (Vec<(MatrixCell, String, Priced)>, Vec<usize>, Vec<usize>) {
+    fn two_groups() -> (Vec<Row>, Vec<usize>, Vec<usize>) {
         let p = vec![
             (cell("a1", "2.8"), "a".to_string(), priced(100.0, 10.0)),
             (cell("a2", "2.8"), "a".to_string(), priced(100.0, 10.0)),

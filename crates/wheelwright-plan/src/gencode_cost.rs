@@ -50,6 +50,10 @@ pub(crate) struct TargetFactor {
     pub units: u32,
 }
 
+/// A `-gencode` value, its factor, what the factor rests on and the
+/// measured target it was priced as.
+pub(crate) type PricedGencode = (String, TargetFactor, GencodeBasis, Option<String>);
+
 /// What the CPU box's compiles give.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct ArchFit {

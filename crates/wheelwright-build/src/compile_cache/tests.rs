@@ -234,7 +234,11 @@ fn base_dirs_are_the_work_dir_and_the_site_dirs() {
     std::fs::create_dir_all(site.join("torch/include/ATen")).unwrap();
     let text = format!("{}\n{}\n", site.display(), site.display());
     let paths = keys::parse_site_dirs(&text);
-    assert_eq!(paths.site_dirs, [site.clone()], "purelib = platlib: once");
+    assert_eq!(
+        paths.site_dirs,
+        std::slice::from_ref(&site),
+        "purelib = platlib: once"
+    );
     assert_eq!(paths.torch_include, Some(site.join("torch/include")));
     let work = dir.path().join("work");
     assert_eq!(
