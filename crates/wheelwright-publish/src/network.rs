@@ -11,7 +11,7 @@ use wheelwright_job::publish::{GithubReleaseTarget, PublishReport, PublishTarget
 use crate::github::{GithubConfig, GithubError, GithubRelease, ReleaseWheel};
 use crate::wheel_file::WheelFile;
 
-use crate::http::{HttpClient, HttpConfig, HttpError, Request};
+use crate::http::{DownloadLimits, HttpClient, HttpConfig, HttpError, Request};
 
 /// The network, through [`HttpClient`] (proxies, CAs and retries from the
 /// environment). The client and the runtime are made on first use, so a
@@ -137,13 +137,17 @@ impl HttpNetwork {
 
 impl Fetch for HttpNetwork {
     fn fetch(&self, url: &str, dest: &Path, opts: &FetchOptions) -> Result<Fetched, NetError> {
-        let client = self.client()?.with_timeouts(
-            opts.connect_timeout,
-            opts.total_timeout,
-            opts.answer_timeout,
-        );
+        let client = self
+            .client()?
+            .with_timeouts(
+                opts.connect_timeout,
+                opts.total_timeout,
+                opts.answer_timeout,
+            )
+            .map_err(net_error)?;
+        let limits = DownloadLimits::default();
         let req = Request::get(url);
-        self.block_on(async { client.download(&req, dest).await })?
+        self.block_on(async { client.download(&req, dest, limits).await })?
             .map_err(net_error)
     }
 }
@@ -186,6 +190,9 @@ pub fn net_error(e: HttpError) -> NetError {
         }
         HttpError::BadUrl { url, message } => NetError::BadUrl { url, message },
         HttpError::Io { path, source } => NetError::Io { path, source },
-        e @ (HttpError::RateLimited { .. } | HttpError::Setup(_)) => NetError::Other(e.to_string()),
+        e @ (HttpError::RateLimited { .. }
+        | HttpError::Setup(_)
+        | HttpError::Stalled { .. }
+        | HttpError::TooLarge { .. }) => NetError::Other(e.to_string()),
     }
 }

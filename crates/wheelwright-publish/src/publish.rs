@@ -342,13 +342,12 @@ fn upload_all(
         .timeout_seconds
         .map(Duration::from_secs)
         .unwrap_or(upload::DEFAULT_UPLOAD_TIMEOUT);
-    let config = HttpConfig::from_env();
-    let connect = config.connect_timeout.min(total);
-    let client = HttpClient::new(config)
-        .map_err(|e| PublishError::Network {
-            message: e.to_string(),
-        })?
-        .with_timeouts(connect, total, None);
+    let mut config = HttpConfig::from_env();
+    config.connect_timeout = config.connect_timeout.min(total);
+    config.total_timeout = total;
+    let client = HttpClient::new(config).map_err(|e| PublishError::Network {
+        message: e.to_string(),
+    })?;
     let creds = upload::Credentials::from_lookup(target, |name| std::env::var(name).ok());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

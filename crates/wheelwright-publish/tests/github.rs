@@ -521,7 +521,13 @@ async fn the_token_goes_only_to_the_configured_api_and_upload_hosts() {
         s.digest_null = true;
         s.asset_url_root = Some(format!("http://{elsewhere}"));
         s.add_release("v1", false);
-        s.add_asset("v1", "a-1.0-py3-none-any.whl", "uploaded", b"A");
+        // As large as what the other host serves (a download is held to the size).
+        s.add_asset(
+            "v1",
+            "a-1.0-py3-none-any.whl",
+            "uploaded",
+            b"bytes on the API host",
+        );
     }
     let gh = release(&fake);
     let wheels = gh.release_wheels("v1").await.unwrap();

@@ -26,6 +26,7 @@ use octocrab::models::repos::{Asset, Release};
 use octocrab::service::middleware::auth_header::AuthHeaderLayer;
 use octocrab::service::middleware::base_uri::BaseUriLayer;
 use octocrab::service::middleware::extra_headers::ExtraHeadersLayer;
+use octocrab::service::middleware::reqwest_connector::ReqwestConnector;
 use octocrab::{AuthState, Octocrab, OctocrabBuilder};
 use wheelwright_base::env_vars;
 use wheelwright_job::publish::GithubReleaseTarget;
@@ -260,7 +261,7 @@ impl GithubRelease {
             ),
         ];
         let service = service::RetryingClient {
-            client: http.client_for(),
+            connector: ReqwestConnector::new(http.direct.clone()),
             policy: http.config().retry.clone(),
             answer_timeout: http
                 .config()

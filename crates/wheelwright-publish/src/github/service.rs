@@ -1,31 +1,32 @@
-//! The service octocrab runs over: our hyper client (proxies, CAs, connect
-//! timeout) with our retry policy in front, for the API calls octocrab makes
-//! (octocrab's own retry is not compiled in: it re-sends at once, without
-//! backoff). A request is retried only when its body can be re-sent (octocrab
-//! keeps a copy of the JSON bodies it builds; an empty body, as every `GET`
-//! and `DELETE` has, is made anew): 5xx answers, rate limits
-//! (`Retry-After`, `x-ratelimit-reset`) and dropped connections. Each
-//! attempt waits for the answer at most the client's total timeout, capped at
-//! two minutes: an API call never hangs.
+//! The service octocrab runs over: octocrab's own reqwest connector on our
+//! client (proxies, CAs, connect timeout; no redirects) with our retry
+//! policy in front, for the API calls octocrab makes (octocrab's own retry
+//! is not compiled in: it re-sends at once, without backoff). A request is
+//! retried only when its body can be re-sent (octocrab keeps a copy of the
+//! JSON bodies it builds; an empty body, as every `GET` and `DELETE` has, is
+//! made anew): 5xx answers, rate limits (`Retry-After`,
+//! `x-ratelimit-reset`) and dropped connections. Each attempt waits for the
+//! answer at most the client's total timeout, capped at two minutes: an API
+//! call never hangs.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use http::{Request, Response};
-use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
+use http::Request;
+use octocrab::service::middleware::reqwest_connector::ReqwestConnector;
 use octocrab::OctoBody;
 use tower_service::Service;
 
-use crate::http::{classify, wait_before_retry, ProxyConnector, RetryPolicy};
+use crate::http::{classify, wait_before_retry, RetryPolicy};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Answer = <ReqwestConnector as Service<Request<OctoBody>>>::Response;
 
 /// Our client with retries, as a `tower` service of octocrab's requests.
 #[derive(Debug, Clone)]
 pub(crate) struct RetryingClient {
-    pub(crate) client: Client<ProxyConnector, OctoBody>,
+    pub(crate) connector: ReqwestConnector,
     pub(crate) policy: RetryPolicy,
     /// How long one attempt may wait for the answer's head.
     pub(crate) answer_timeout: std::time::Duration,
@@ -49,17 +50,29 @@ fn resendable(body: &OctoBody) -> Option<OctoBody> {
         .or_else(|| (body.size_hint().exact() == Some(0)).then(OctoBody::empty))
 }
 
+/// Did the request fail before a connection was made (nothing was sent)?
+fn not_connected(e: &octocrab::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(r) = err.downcast_ref::<reqwest::Error>() {
+            return r.is_connect();
+        }
+        cur = err.source();
+    }
+    false
+}
+
 impl Service<Request<OctoBody>> for RetryingClient {
-    type Response = Response<Incoming>;
+    type Response = Answer;
     type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<Incoming>, BoxError>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Answer, BoxError>> + Send>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: Request<OctoBody>) -> Self::Future {
-        let client = self.client.clone();
+        let mut connector = self.connector.clone();
         let policy = self.policy.clone();
         let limit = self.answer_timeout;
         Box::pin(async move {
@@ -67,8 +80,7 @@ impl Service<Request<OctoBody>> for RetryingClient {
             let mut first = Some(body);
             let mut attempt = 0;
             loop {
-                // A body that cannot be copied is sent once, never retried;
-                // an empty one (every GET and DELETE) is made anew.
+                // A body that cannot be copied is sent once, never retried.
                 let (body, can_retry) = match first.as_ref().and_then(resendable) {
                     Some(copy) => (copy, true),
                     None => match first.take() {
@@ -77,7 +89,7 @@ impl Service<Request<OctoBody>> for RetryingClient {
                     },
                 };
                 let last = !can_retry || attempt + 1 >= policy.attempts;
-                let sent = tokio::time::timeout(limit, client.request(copy_request(&parts, body)));
+                let sent = tokio::time::timeout(limit, connector.call(copy_request(&parts, body)));
                 let Ok(result) = sent.await else {
                     return Err(BoxError::from(format!(
                         "no answer within {:.0} s",
@@ -97,7 +109,7 @@ impl Service<Request<OctoBody>> for RetryingClient {
                             Err(_) => return Ok(resp),
                         }
                     }
-                    Err(e) if !e.is_connect() && !last => {
+                    Err(e) if !not_connected(&e) && !last => {
                         tokio::time::sleep(policy.backoff(attempt)).await;
                     }
                     Err(e) => return Err(Box::new(e) as BoxError),

@@ -16,7 +16,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use wheelwright_job::publish::{PublishStatus, PublishedFile, TargetKind};
 
 use super::{github_asset_name, GithubError, GithubRelease};
-use crate::http::{classify, wait_before_retry, HttpError, Payload, Request};
+use crate::http::{classify, wait_before_retry, DownloadLimits, HttpError, Payload, Request};
 use crate::wheel_file::WheelFile;
 
 /// Unreserved characters (RFC 3986) stay; everything else, `+` included, is encoded.
@@ -63,6 +63,11 @@ impl GithubRelease {
             what: what.clone(),
             message: e.to_string(),
         })?;
+        // No more than the size GitHub gives, and never a trickle.
+        let limits = DownloadLimits {
+            max_bytes: Some(u64::try_from(asset.size).unwrap_or(0)),
+            stall_timeout: Some(std::time::Duration::from_secs(30)),
+        };
         let url = asset.url.to_string();
         let mut req = Request::get(url.as_str()).header(ACCEPT, "application/octet-stream");
         // The URL comes from the API's answer: the token goes with it only
@@ -72,7 +77,7 @@ impl GithubRelease {
         }
         let fetched = self
             .http
-            .download(&req, &dir.path().join("asset"))
+            .download(&req, &dir.path().join("asset"), limits)
             .await
             .map_err(|e| self.http_error(&what, e))?;
         Ok(fetched.sha256)

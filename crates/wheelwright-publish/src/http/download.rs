@@ -3,20 +3,42 @@
 //! existing file or a symlink at the destination is refused, never followed
 //! or overwritten) and removed again when the download fails. Redirects are
 //! followed (release assets redirect to a storage host), and failed attempts
-//! are retried like [`HttpClient::send`] does, from the first byte.
+//! are retried like [`HttpClient::send`] does, from the first byte, all
+//! within the client's total timeout.
+//!
+//! What comes is data from elsewhere, so it is bounded ([`DownloadLimits`]):
+//! a body larger than the limit is refused from its `Content-Length` before
+//! a byte is written, or as soon as the count passes it; and a body that
+//! brings less than [`STALL_BYTES`] in any window of `stall_timeout` is
+//! given up (a server trickling a byte every few seconds never lets a
+//! per-read timeout fire, and would hold a build until the total timeout).
+//! Neither is retried: the same server would do it again.
 
 use std::io::SeekFrom;
 use std::path::Path;
+use std::time::Duration;
 
-use http::header::AUTHORIZATION;
-use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use tokio::time::Instant;
 use wheelwright_job::net::Fetched;
 
-use super::request::{classify_client_error, display_url, host_of, redirect_target};
+use super::request::display_url;
 use super::retry::{classify, wait_before_retry};
 use super::{HttpClient, HttpError, Request, Response};
+
+/// The least a download must bring in every stall window.
+pub const STALL_BYTES: u64 = 16 * 1024;
+
+/// How much a download may bring, and how slowly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DownloadLimits {
+    /// Refuse a body larger than this many bytes (`None`: no limit).
+    pub max_bytes: Option<u64>,
+    /// Give up when less than [`STALL_BYTES`] came in this long (`None`:
+    /// only the total timeout bounds a slow body).
+    pub stall_timeout: Option<Duration>,
+}
 
 /// How one attempt ended.
 enum Attempt {
@@ -29,10 +51,15 @@ enum Attempt {
 }
 
 impl HttpClient {
-    /// Download `req` (normally a `GET`) into the new file `dest`. On any
-    /// failure `dest` is removed. 404/410 and other error statuses come back
-    /// as [`HttpError::Status`].
-    pub async fn download(&self, req: &Request, dest: &Path) -> Result<Fetched, HttpError> {
+    /// Download `req` (normally a `GET`) into the new file `dest`, within
+    /// `limits`. On any failure `dest` is removed. 404/410 and other error
+    /// statuses come back as [`HttpError::Status`].
+    pub async fn download(
+        &self,
+        req: &Request,
+        dest: &Path,
+        limits: DownloadLimits,
+    ) -> Result<Fetched, HttpError> {
         let io = |source| HttpError::Io {
             path: dest.to_path_buf(),
             source,
@@ -43,7 +70,16 @@ impl HttpClient {
             .open(dest)
             .map_err(io)?;
         let mut file = tokio::fs::File::from_std(file);
-        let result = self.download_into(req, dest, &mut file).await;
+        // The total timeout bounds the download, retries included.
+        let total = self.config.total_timeout;
+        let result = tokio::time::timeout(total, self.download_into(req, dest, &mut file, limits))
+            .await
+            .unwrap_or_else(|_| {
+                Err(HttpError::Timeout {
+                    url: display_url(&req.url),
+                    seconds: total.as_secs_f64(),
+                })
+            });
         if result.is_err() {
             drop(file);
             let _ = std::fs::remove_file(dest);
@@ -56,26 +92,13 @@ impl HttpClient {
         req: &Request,
         dest: &Path,
         file: &mut tokio::fs::File,
+        limits: DownloadLimits,
     ) -> Result<Fetched, HttpError> {
         let policy = self.config.retry.clone();
         let mut attempt = 0;
         loop {
             let last = attempt + 1 >= policy.attempts;
-            let bounded = tokio::time::timeout(
-                self.config.total_timeout,
-                self.download_attempt(req, dest, file),
-            )
-            .await;
-            let outcome = match bounded {
-                Ok(r) => r?,
-                Err(_) => {
-                    return Err(HttpError::Timeout {
-                        url: display_url(&req.url),
-                        seconds: self.config.total_timeout.as_secs_f64(),
-                    })
-                }
-            };
-            match outcome {
+            match self.download_attempt(req, dest, file, limits).await? {
                 Attempt::Done(fetched) => return Ok(fetched),
                 Attempt::Refused(resp) => return Err(resp.to_error()),
                 Attempt::Again(result) => {
@@ -106,6 +129,7 @@ impl HttpClient {
         req: &Request,
         dest: &Path,
         file: &mut tokio::fs::File,
+        limits: DownloadLimits,
     ) -> Result<Attempt, HttpError> {
         let io = |source| HttpError::Io {
             path: dest.to_path_buf(),
@@ -113,62 +137,78 @@ impl HttpClient {
         };
         file.set_len(0).await.map_err(io)?;
         file.seek(SeekFrom::Start(0)).await.map_err(io)?;
-        let mut current = req.clone();
-        let mut redirects = 0;
-        let answer = loop {
-            let answer = match self.start(&current).await {
-                Ok(a) => a,
-                Err(e) if e.is_transient() => return Ok(Attempt::Again(Box::new(Err(e)))),
-                Err(e) => return Err(e),
-            };
-            if !answer.status().is_redirection() || redirects >= 10 {
-                break answer;
-            }
-            let Some(next) = redirect_target(&current.url, answer.headers()) else {
-                break answer;
-            };
-            if host_of(&next) != host_of(&current.url) {
-                current.headers.remove(AUTHORIZATION);
-            }
-            current.url = next;
-            redirects += 1;
+        let mut answer = match self.start(req).await {
+            Ok(a) => a,
+            Err(e) if e.is_transient() => return Ok(Attempt::Again(Box::new(Err(e)))),
+            Err(e) => return Err(e),
         };
-        let status = answer.status();
-        if !status.is_success() {
-            let (parts, body) = answer.into_parts();
-            let body = body
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
+        let url = answer.url().to_string();
+        if !answer.status().is_success() {
             let resp = Response {
-                status: parts.status,
-                headers: parts.headers,
-                body,
-                url: current.url.clone(),
+                status: answer.status(),
+                headers: answer.headers().clone(),
+                url,
+                body: answer.bytes().await.unwrap_or_default(),
             };
             if classify(resp.status, &resp.headers).is_some() {
                 return Ok(Attempt::Again(Box::new(Ok(resp))));
             }
             return Ok(Attempt::Refused(resp));
         }
-        let mut body = answer.into_body();
+        let too_large = |bytes, announced, limit| HttpError::TooLarge {
+            url: display_url(&url),
+            bytes,
+            announced,
+            limit,
+        };
+        if let (Some(limit), Some(len)) = (limits.max_bytes, answer.content_length()) {
+            if len > limit {
+                return Err(too_large(len, true, limit));
+            }
+        }
         let mut hasher = Sha256::new();
         let mut size = 0u64;
-        while let Some(frame) = body.frame().await {
-            let frame = match frame {
-                Ok(f) => f,
-                Err(e) => {
-                    let err =
-                        classify_client_error(&current.url, &e, self.config.connect_timeout, false);
-                    return Ok(Attempt::Again(Box::new(Err(err))));
+        let mut window = (Instant::now(), 0u64);
+        loop {
+            let chunk = match limits.stall_timeout {
+                Some(stall) => {
+                    match tokio::time::timeout_at(window.0 + stall, answer.chunk()).await {
+                        Ok(chunk) => chunk,
+                        Err(_) if window.1 < STALL_BYTES => {
+                            return Err(HttpError::Stalled {
+                                url: display_url(&url),
+                                bytes: window.1,
+                                seconds: stall.as_secs_f64(),
+                            })
+                        }
+                        Err(_) => {
+                            window = (Instant::now(), 0);
+                            continue;
+                        }
+                    }
                 }
+                None => answer.chunk().await,
             };
-            if let Ok(data) = frame.into_data() {
-                hasher.update(&data);
-                size += data.len() as u64;
-                file.write_all(&data).await.map_err(io)?;
+            let data = match chunk {
+                Ok(Some(data)) => data,
+                Ok(None) => break,
+                Err(e) => match self.error(&url, &e) {
+                    e if e.is_transient() => return Ok(Attempt::Again(Box::new(Err(e)))),
+                    e => return Err(e),
+                },
+            };
+            size += data.len() as u64;
+            window.1 += data.len() as u64;
+            if let Some(limit) = limits.max_bytes.filter(|limit| size > *limit) {
+                return Err(too_large(size, false, limit));
             }
+            if let Some(stall) = limits.stall_timeout {
+                if window.0.elapsed() >= stall && window.1 >= STALL_BYTES {
+                    window = (Instant::now(), 0);
+                }
+            }
+            hasher.update(&data);
+            file.write_all(&data).await.map_err(io)?;
         }
         file.flush().await.map_err(io)?;
         file.sync_all().await.map_err(io)?;

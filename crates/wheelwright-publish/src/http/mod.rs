@@ -1,8 +1,13 @@
-//! The one HTTP client of wheelwright (hyper + rustls, the stack octocrab
-//! brings): proxies from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY`,
-//! the system's CA store plus `SSL_CERT_FILE`/`SSL_CERT_DIR`, a connect timeout
-//! and a total timeout per attempt, redirects followed for `GET`, and retries
-//! with backoff and jitter on 5xx answers, dropped connections and rate limits.
+//! The one HTTP client of wheelwright: reqwest over rustls with the ring
+//! provider (no aws-lc: the release binary is built for glibc 2.17), with
+//! proxies from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY`, the system's
+//! CA store plus `SSL_CERT_FILE`/`SSL_CERT_DIR`, a connect timeout, an answer
+//! timeout and a total timeout per attempt, redirects followed for `GET` and
+//! `HEAD` only, and our own retries with backoff and jitter on 5xx answers,
+//! dropped connections and rate limits (reqwest does not retry; a streamed
+//! upload must be opened anew for each attempt, which [`Payload`] does).
+//! Downloads are streamed to a file, bounded in size and refused when they
+//! stall ([`DownloadLimits`]).
 //!
 //! ```no_run
 //! # async fn upload() -> Result<(), wheelwright_publish::http::HttpError> {
@@ -20,25 +25,22 @@
 //! ```
 
 mod body;
-mod connect;
 mod download;
 mod request;
 mod retry;
+mod tls;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::client::legacy::Client;
-use hyper_util::client::proxy::matcher::Matcher;
-use hyper_util::rt::TokioExecutor;
 use wheelwright_base::env_vars;
 
-pub use body::{Multipart, Part, Payload};
-pub use connect::CaSources;
+pub use body::{Multipart, Payload};
+pub use download::{DownloadLimits, STALL_BYTES};
 pub use request::{display_url, HttpError, Request, Response};
 pub use retry::{classify, wait_before_retry, RetryAnswer, RetryPolicy};
-
-pub(crate) use connect::ProxyConnector;
+pub use tls::CaSources;
 
 /// Proxy settings, as the conventional environment variables give them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -56,21 +58,27 @@ pub struct ProxySettings {
 }
 
 impl ProxySettings {
-    fn matcher(&self) -> Matcher {
-        let mut b = Matcher::builder();
-        if let Some(v) = &self.all {
-            b = b.all(v.clone());
-        }
-        if let Some(v) = &self.http {
-            b = b.http(v.clone());
-        }
-        if let Some(v) = &self.https {
-            b = b.https(v.clone());
-        }
-        if let Some(v) = &self.no_proxy {
-            b = b.no(v.clone());
-        }
-        b.build()
+    /// The proxies as reqwest takes them, in the order they are tried: the
+    /// scheme's own, then `ALL_PROXY`.
+    fn proxies(&self) -> Result<Vec<reqwest::Proxy>, HttpError> {
+        let no_proxy = self
+            .no_proxy
+            .as_deref()
+            .and_then(reqwest::NoProxy::from_string);
+        let mut out = Vec::new();
+        let mut add = |url: &Option<String>,
+                       made: fn(String) -> reqwest::Result<reqwest::Proxy>| {
+            if let Some(url) = url {
+                let proxy = made(url.clone())
+                    .map_err(|e| HttpError::Setup(format!("proxy {}: {e}", display_url(url))))?;
+                out.push(proxy.no_proxy(no_proxy.clone()));
+            }
+            Ok::<(), HttpError>(())
+        };
+        add(&self.http, reqwest::Proxy::http)?;
+        add(&self.https, reqwest::Proxy::https)?;
+        add(&self.all, reqwest::Proxy::all)?;
+        Ok(out)
     }
 }
 
@@ -153,8 +161,11 @@ impl HttpConfig {
 /// The HTTP client: cheap to clone (connections are pooled and shared).
 #[derive(Debug, Clone)]
 pub struct HttpClient {
-    pub(crate) client: Client<ProxyConnector, body::RequestBody>,
-    pub(crate) connector: ProxyConnector,
+    /// Follows redirects (for `GET` and `HEAD`).
+    pub(crate) follows: reqwest::Client,
+    /// Never follows one (a `POST` is answered, not re-sent elsewhere).
+    pub(crate) direct: reqwest::Client,
+    pub(crate) roots: Arc<Vec<reqwest::Certificate>>,
     pub(crate) config: HttpConfig,
 }
 
@@ -167,14 +178,35 @@ impl HttpClient {
     /// A client with this configuration. Fails when an extra CA source cannot
     /// be read or no CA certificate is found at all.
     pub fn new(config: HttpConfig) -> Result<Self, HttpError> {
-        let roots = connect::root_store(&config.ca).map_err(HttpError::Setup)?;
-        let connector =
-            ProxyConnector::new(config.proxies.matcher(), roots, config.connect_timeout)
-                .map_err(HttpError::Setup)?;
-        let client = Client::builder(TokioExecutor::new()).build(connector.clone());
+        let roots = Arc::new(tls::root_certificates(&config.ca).map_err(HttpError::Setup)?);
+        Self::with_roots(config, roots)
+    }
+
+    fn with_roots(
+        config: HttpConfig,
+        roots: Arc<Vec<reqwest::Certificate>>,
+    ) -> Result<Self, HttpError> {
+        tls::install_ring();
+        let build = |redirects: reqwest::redirect::Policy| {
+            let mut b = reqwest::Client::builder()
+                .no_proxy()
+                .connect_timeout(config.connect_timeout)
+                .tcp_nodelay(true)
+                .http1_only()
+                .redirect(redirects)
+                .tls_certs_only(roots.iter().cloned());
+            if let Ok(ua) = reqwest::header::HeaderValue::from_str(&config.user_agent) {
+                b = b.user_agent(ua);
+            }
+            for proxy in config.proxies.proxies()? {
+                b = b.proxy(proxy);
+            }
+            b.build().map_err(|e| HttpError::Setup(request::chain(&e)))
+        };
         Ok(HttpClient {
-            client,
-            connector,
+            follows: build(reqwest::redirect::Policy::limited(10))?,
+            direct: build(reqwest::redirect::Policy::none())?,
+            roots,
             config,
         })
     }
@@ -191,26 +223,26 @@ impl HttpClient {
         connect: Duration,
         total: Duration,
         answer: Option<Duration>,
-    ) -> HttpClient {
-        let mut connector = self.connector.clone();
-        connector.set_connect_timeout(connect);
+    ) -> Result<HttpClient, HttpError> {
         let mut config = self.config.clone();
         config.connect_timeout = connect;
         config.total_timeout = total;
         config.answer_timeout = answer;
-        HttpClient {
-            client: Client::builder(TokioExecutor::new()).build(connector.clone()),
-            connector,
-            config,
+        if connect == self.config.connect_timeout {
+            return Ok(HttpClient {
+                config,
+                ..self.clone()
+            });
         }
+        Self::with_roots(config, self.roots.clone())
     }
 
-    /// A hyper client over the same connector for another body type (octocrab's).
-    pub(crate) fn client_for<B>(&self) -> Client<ProxyConnector, B>
-    where
-        B: http_body::Body + Send + 'static,
-        B::Data: Send,
-    {
-        Client::builder(TokioExecutor::new()).build(self.connector.clone())
+    /// The client for `method`: redirects are followed for `GET` and `HEAD`.
+    pub(crate) fn for_method(&self, method: &http::Method) -> &reqwest::Client {
+        if method == http::Method::GET || method == http::Method::HEAD {
+            &self.follows
+        } else {
+            &self.direct
+        }
     }
 }

@@ -1,16 +1,13 @@
 //! A request, its answer, the errors, and [`HttpClient::send`]: one request
-//! with redirects (for `GET`/`HEAD`), a total timeout per attempt, and retries
-//! as [`super::RetryPolicy`] says.
-
-use std::time::Duration;
+//! (redirects followed for `GET`/`HEAD`, by reqwest, which drops the
+//! `Authorization` header when one leaves the host), an answer timeout and a
+//! total timeout per attempt, and retries as [`super::RetryPolicy`] says.
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, LOCATION, USER_AGENT};
-use http::{HeaderMap, Method, StatusCode, Uri};
-use http_body_util::BodyExt;
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
+use http::{HeaderMap, Method, StatusCode};
 
 use super::body::{Multipart, Payload};
-use super::connect::ConnectTimeout;
 use super::retry::{classify, wait_before_retry};
 use super::HttpClient;
 
@@ -67,6 +64,28 @@ pub enum HttpError {
         /// The start of the answer's body.
         message: String,
     },
+    /// A download brought less than [`super::STALL_BYTES`] in one stall window.
+    #[error("{url}: stalled: {bytes} bytes in {seconds:.0} s (a download must bring at least 16 KiB every {seconds:.0} s)")]
+    Stalled {
+        /// The URL, credentials removed.
+        url: String,
+        /// Bytes that came in the window.
+        bytes: u64,
+        /// The window.
+        seconds: f64,
+    },
+    /// An answer larger than allowed (announced, or counted while it came).
+    #[error("{url}: the answer is {} bytes, more than the {limit} allowed", size_text(*.bytes, *.announced))]
+    TooLarge {
+        /// The URL, credentials removed.
+        url: String,
+        /// The announced size, or what had come when the limit was passed.
+        bytes: u64,
+        /// Whether `bytes` is the announced `Content-Length`.
+        announced: bool,
+        /// The limit.
+        limit: u64,
+    },
     /// Rate limited for longer than the retry policy waits.
     #[error("{url}: rate limited; the limit resets in {wait_seconds} s")]
     RateLimited {
@@ -87,6 +106,14 @@ pub enum HttpError {
     /// The client could not be set up (CA files, TLS).
     #[error("HTTP client setup: {0}")]
     Setup(String),
+}
+
+fn size_text(bytes: u64, announced: bool) -> String {
+    if announced {
+        bytes.to_string()
+    } else {
+        format!("at least {bytes}")
+    }
 }
 
 impl HttpError {
@@ -179,10 +206,10 @@ impl Request {
         self
     }
 
-    /// A `multipart/form-data` body, with its `Content-Type`.
+    /// A `multipart/form-data` body (its `Content-Type`, with the boundary,
+    /// is set when it is sent).
     pub fn multipart(self, form: Multipart) -> Self {
-        let ct = form.content_type();
-        self.header(CONTENT_TYPE, &ct).body(form.into_payload())
+        self.body(Payload::Form(form))
     }
 }
 
@@ -225,112 +252,77 @@ impl Response {
     }
 }
 
-/// Turn a hyper client error into ours, by what its cause chain says.
-pub(crate) fn classify_client_error(
-    url: &str,
-    e: &(dyn std::error::Error + 'static),
-    connect_timeout: Duration,
-    is_connect: bool,
-) -> HttpError {
-    let url = display_url(url);
-    let mut chain = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+/// The cause chain of an error as one line, each cause once.
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = Some(e);
     while let Some(err) = cur {
-        if err.is::<ConnectTimeout>() {
-            return HttpError::ConnectTimeout {
-                url,
-                seconds: connect_timeout.as_secs_f64(),
-            };
-        }
         let text = err.to_string();
-        if !chain.iter().any(|c: &String| c.contains(&text)) {
-            chain.push(text);
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
         }
         cur = err.source();
     }
-    let message = chain.join(": ");
-    if is_connect {
-        HttpError::Connect { url, message }
-    } else {
-        HttpError::Dropped { url, message }
-    }
-}
-
-fn parse_uri(url: &str) -> Result<Uri, HttpError> {
-    let bad = |message: &str| HttpError::BadUrl {
-        url: display_url(url),
-        message: message.to_string(),
-    };
-    let uri: Uri = url.parse().map_err(|_| bad("not a valid URL"))?;
-    match uri.scheme_str() {
-        Some("http") | Some("https") => {}
-        _ => return Err(bad("only http:// and https:// URLs can be fetched")),
-    }
-    if uri.host().is_none() {
-        return Err(bad("no host in the URL"));
-    }
-    Ok(uri)
+    parts.join(": ")
 }
 
 impl HttpClient {
-    /// Send `req` once (no retry, no redirect), reading the whole answer,
-    /// within the total timeout.
-    pub async fn send_once(&self, req: &Request) -> Result<Response, HttpError> {
-        let seconds = self.config.total_timeout.as_secs_f64();
-        match tokio::time::timeout(self.config.total_timeout, self.send_once_unbounded(req)).await {
-            Ok(r) => r,
-            Err(_) => Err(HttpError::Timeout {
-                url: display_url(&req.url),
-                seconds,
-            }),
-        }
-    }
-
-    async fn send_once_unbounded(&self, req: &Request) -> Result<Response, HttpError> {
-        let answer = self.start(req).await?;
-        let (parts, body) = answer.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map_err(|e| classify_client_error(&req.url, &e, self.config.connect_timeout, false))?
-            .to_bytes();
-        Ok(Response {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-            url: req.url.clone(),
-        })
-    }
-
-    /// Send the request and give the answer with its body not yet read.
-    pub(crate) async fn start(
-        &self,
-        req: &Request,
-    ) -> Result<http::Response<hyper::body::Incoming>, HttpError> {
-        let uri = parse_uri(&req.url)?;
-        let body = req.body.open().map_err(|source| HttpError::Io {
-            path: std::path::PathBuf::from("<request body>"),
-            source,
-        })?;
-        let mut builder = http::Request::builder()
-            .method(req.method.clone())
-            .uri(uri.clone());
-        let headers = builder.headers_mut().expect("fresh builder");
-        headers.extend(req.headers.clone());
-        if !headers.contains_key(USER_AGENT) {
-            if let Ok(ua) = HeaderValue::from_str(&self.config.user_agent) {
-                headers.insert(USER_AGENT, ua);
+    /// Turn a reqwest error into ours. reqwest's own line names the URL
+    /// (possibly with credentials), so only its causes are kept.
+    pub(crate) fn error(&self, url: &str, e: &reqwest::Error) -> HttpError {
+        let url = display_url(url);
+        let message = match std::error::Error::source(e) {
+            Some(cause) => chain(cause),
+            None => e.to_string(),
+        };
+        if e.is_timeout() && e.is_connect() {
+            HttpError::ConnectTimeout {
+                url,
+                seconds: self.config.connect_timeout.as_secs_f64(),
             }
+        } else if e.is_timeout() {
+            HttpError::Timeout {
+                url,
+                seconds: self.config.total_timeout.as_secs_f64(),
+            }
+        } else if e.is_connect() {
+            HttpError::Connect { url, message }
+        } else if e.is_builder() || e.is_redirect() {
+            HttpError::BadUrl { url, message }
+        } else {
+            HttpError::Dropped { url, message }
         }
-        if let Some(mut auth) = self.connector.forward_auth(&uri) {
-            auth.set_sensitive(true);
-            headers.insert(http::header::PROXY_AUTHORIZATION, auth);
-        }
-        let request = builder.body(body).map_err(|e| HttpError::BadUrl {
+    }
+
+    /// Send the request and give the answer with its body not yet read: one
+    /// attempt, bounded by the total timeout (to the end of the body) and the
+    /// answer timeout (to the answer's head).
+    pub(crate) async fn start(&self, req: &Request) -> Result<reqwest::Response, HttpError> {
+        let bad = |message: &str| HttpError::BadUrl {
             url: display_url(&req.url),
-            message: e.to_string(),
-        })?;
-        let answer = self.client.request(request);
+            message: message.to_string(),
+        };
+        let url = url::Url::parse(&req.url).map_err(|_| bad("not a valid URL"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad("only http:// and https:// URLs can be fetched"));
+        }
+        if url.host_str().is_none() {
+            return Err(bad("no host in the URL"));
+        }
+        let builder = self
+            .for_method(&req.method)
+            .request(req.method.clone(), url)
+            .headers(req.headers.clone())
+            .timeout(self.config.total_timeout);
+        let builder = req
+            .body
+            .attach(builder)
+            .await
+            .map_err(|source| HttpError::Io {
+                path: std::path::PathBuf::from("<request body>"),
+                source,
+            })?;
+        let answer = builder.send();
         let answered = match self.config.answer_timeout {
             Some(limit) => {
                 tokio::time::timeout(limit, answer)
@@ -342,22 +334,34 @@ impl HttpClient {
             }
             None => answer.await,
         };
-        answered.map_err(|e| {
-            classify_client_error(&req.url, &e, self.config.connect_timeout, e.is_connect())
+        answered.map_err(|e| self.error(&req.url, &e))
+    }
+
+    /// Send `req` once (no retry; redirects followed for `GET`/`HEAD`),
+    /// reading the whole answer, within the total timeout.
+    pub async fn send_once(&self, req: &Request) -> Result<Response, HttpError> {
+        let answer = self.start(req).await?;
+        let status = answer.status();
+        let headers = answer.headers().clone();
+        let url = answer.url().to_string();
+        let body = answer.bytes().await.map_err(|e| self.error(&req.url, &e))?;
+        Ok(Response {
+            status,
+            headers,
+            body,
+            url,
         })
     }
 
-    /// Send `req`, following redirects for `GET`/`HEAD` (the `Authorization`
-    /// header is dropped when a redirect leaves the host), retrying 5xx
-    /// answers, rate limits and dropped connections as the policy says.
-    /// Any final answer is returned, error statuses included: see
-    /// [`Response::error_for_status`].
+    /// Send `req` (see [`Self::send_once`]), retrying 5xx answers, rate
+    /// limits and dropped connections as the policy says. Any final answer
+    /// is returned, error statuses included: see [`Response::error_for_status`].
     pub async fn send(&self, req: &Request) -> Result<Response, HttpError> {
         let policy = &self.config.retry;
         let mut attempt = 0;
         loop {
             let last = attempt + 1 >= policy.attempts;
-            match self.send_following(req).await {
+            match self.send_once(req).await {
                 Ok(resp) => {
                     let Some(why) = classify(resp.status, &resp.headers) else {
                         return Ok(resp);
@@ -383,40 +387,6 @@ impl HttpClient {
             attempt += 1;
         }
     }
-
-    async fn send_following(&self, req: &Request) -> Result<Response, HttpError> {
-        let follow = req.method == Method::GET || req.method == Method::HEAD;
-        let mut current = req.clone();
-        for _ in 0..10 {
-            let resp = self.send_once(&current).await?;
-            if !follow || !resp.status.is_redirection() {
-                return Ok(resp);
-            }
-            let Some(next) = redirect_target(&current.url, &resp.headers) else {
-                return Ok(resp);
-            };
-            if host_of(&next) != host_of(&current.url) {
-                current.headers.remove(AUTHORIZATION);
-            }
-            current.url = next;
-        }
-        Err(HttpError::BadUrl {
-            url: display_url(&req.url),
-            message: "more than 10 redirects".into(),
-        })
-    }
-}
-
-/// The absolute URL a redirect answer points to.
-pub(crate) fn redirect_target(from: &str, headers: &HeaderMap) -> Option<String> {
-    let location = headers.get(LOCATION)?.to_str().ok()?;
-    let base = url::Url::parse(from).ok()?;
-    base.join(location).ok().map(|u| u.to_string())
-}
-
-pub(crate) fn host_of(url: &str) -> Option<(String, Option<u16>)> {
-    let u = url::Url::parse(url).ok()?;
-    Some((u.host_str()?.to_string(), u.port_or_known_default()))
 }
 
 #[cfg(test)]
@@ -430,15 +400,5 @@ mod tests {
             "https://proxy.example:3128/x"
         );
         assert_eq!(display_url("https://h/x?y=1"), "https://h/x?y=1");
-    }
-
-    #[test]
-    fn redirects_resolve_relative_locations() {
-        let mut h = HeaderMap::new();
-        h.insert(LOCATION, HeaderValue::from_static("/b/c?d=1"));
-        assert_eq!(
-            redirect_target("https://h.example/a/x", &h).as_deref(),
-            Some("https://h.example/b/c?d=1")
-        );
     }
 }

@@ -432,6 +432,10 @@ async fn upload(
     let Some(name) = github_name(query) else {
         return json_answer(422, json!({"message": "name is required"}));
     };
+    // Uploads state their size (GitHub takes no chunked body).
+    if !req.headers().contains_key("content-length") {
+        return json_answer(411, json!({"message": "Length Required"}));
+    }
     let fault = {
         let mut s = state.lock().unwrap();
         if !s.releases.iter().any(|r| r.id == release_id) {
