@@ -49,7 +49,8 @@ pub struct BuildArgs {
     #[arg(long, conflicts_with = "prefer_prebuilt")]
     pub allow_prebuilt: bool,
     /// Look for flash-attn's prebuilt wheel for this host first (its release
-    /// download, 5 s to connect, 10 s to answer); use it when it passes
+    /// download: 5 s to connect, 10 s to the answer's headers, then 16 KiB
+    /// every 30 s, at most 2 GiB and 600 s); use it when it passes
     /// `wheel check` (and verify), else compile.
     #[arg(long)]
     pub prefer_prebuilt: bool,

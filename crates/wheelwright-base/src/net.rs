@@ -4,7 +4,7 @@
 //! depending on an HTTP stack.
 //!
 //! The Job's `Network` (wheelwright-job) is a [`Fetch`] that also publishes;
-//! `wheelwright-publish` implements both (tokio + octocrab + hyper, proxies
+//! `wheelwright-publish` implements both (tokio + octocrab + reqwest, proxies
 //! and corporate CAs honoured). A library user who needs no network passes
 //! [`Offline`], which refuses every request with a clear error.
 
@@ -26,7 +26,23 @@ pub struct FetchOptions {
     /// transfer itself may take up to `total_timeout`. `None`: only
     /// `total_timeout` bounds the wait.
     pub answer_timeout: Option<Duration>,
+    /// Refuse a body larger than this many bytes: from its announced
+    /// `Content-Length` before a byte is written, else as soon as the count
+    /// passes it. `None`: no cap.
+    pub max_bytes: Option<u64>,
+    /// Give up when fewer than [`STALL_BYTES`] arrive in any window this
+    /// long: a server that sends nothing, and one that trickles a byte every
+    /// few seconds (which no per-read timeout catches), ends here instead of
+    /// at `total_timeout`. `None`: only `total_timeout` bounds a slow body.
+    pub idle_timeout: Option<Duration>,
 }
+
+/// The least a body must bring in every [`FetchOptions::idle_timeout`]
+/// window (16 KiB: 0.5 KiB/s over the default 30 s, far below any real link).
+pub const STALL_BYTES: u64 = 16 * 1024;
+
+/// The default [`FetchOptions::idle_timeout`].
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for FetchOptions {
     fn default() -> Self {
@@ -34,6 +50,8 @@ impl Default for FetchOptions {
             connect_timeout: Duration::from_secs(5),
             total_timeout: Duration::from_secs(1800),
             answer_timeout: None,
+            max_bytes: None,
+            idle_timeout: Some(IDLE_TIMEOUT),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The network, seen from the Job: [`Network`], a [`Fetch`] that also
 //! publishes wheels, so that no library crate depends on an HTTP stack.
 //!
-//! `wheelwright-publish` implements [`Network`] (tokio + octocrab + hyper,
+//! `wheelwright-publish` implements [`Network`] (tokio + octocrab + reqwest,
 //! proxies and corporate CAs honoured); a library user who needs no network
 //! passes [`Offline`], which refuses every request with a clear error. The
 //! fetch half and its types are wheelwright-base's ([`wheelwright_base::net`]),
@@ -10,7 +10,9 @@
 
 use std::path::PathBuf;
 
-pub use wheelwright_base::net::{is_http_url, Fetch, FetchOptions, Fetched, NetError, Offline};
+pub use wheelwright_base::net::{
+    is_http_url, Fetch, FetchOptions, Fetched, NetError, Offline, IDLE_TIMEOUT, STALL_BYTES,
+};
 
 use crate::publish::{PublishReport, PublishTargets};
 

@@ -10,10 +10,21 @@
 //! URL can be replaced (`WHEELWRIGHT_PREBUILT_URL`: a mirror, or a test
 //! server), wheelhouse directories are looked in first (names compared
 //! case-insensitively: pip lower-cases local labels), and the download goes
-//! through the [`Fetch`] trait with a connect timeout of seconds
-//! ([`CONNECT_TIMEOUT`]) and an answer timeout of seconds ([`ANSWER_TIMEOUT`]:
-//! a server that accepts and stays silent), so an offline runner gets a
-//! one-line note, never a hang.
+//! through the [`Fetch`] trait, bounded so that an offline runner or a bad
+//! server gets a one-line note, never a hang or a full disk:
+//! - [`CONNECT_TIMEOUT`] (5 s) to connect to each host (TCP, proxy tunnel,
+//!   TLS handshake);
+//! - [`ANSWER_TIMEOUT`] (10 s) from sending the request to the answer's
+//!   status and headers, the connection and any redirects included (a server
+//!   that accepts and stays silent);
+//! - [`IDLE_TIMEOUT`] (30 s): the body must bring at least 16 KiB in every
+//!   such window ([`crate::net::STALL_BYTES`]), so a server that sends
+//!   nothing more, or trickles a byte every few seconds, is given up;
+//! - [`MAX_WHEEL_BYTES`] (2 GiB): a larger body is refused from its
+//!   `Content-Length`, or as soon as that many bytes have come;
+//! - [`DOWNLOAD_TIMEOUT`] (600 s) for all of it: a 5xx or rate-limit answer
+//!   or a dropped connection is tried again (5 attempts in all, with
+//!   backoff) within it. A 404 is "no match".
 //!
 //! `build --prefer-prebuilt` (the Job's [`crate::spec::PrebuiltPolicy::Prefer`])
 //! then checks the wheel (`wheel check` against the plan's archs) and uses it
@@ -45,6 +56,16 @@ pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The whole download of a prebuilt wheel (flash-attn's are ~250 MB).
 pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A download that brings less than 16 KiB in this long is given up.
+pub const IDLE_TIMEOUT: Duration = crate::net::IDLE_TIMEOUT;
+
+/// The largest prebuilt wheel downloaded: 2 GiB. The wheels come from
+/// flash-attn's GitHub releases (or a mirror of them), and GitHub holds no
+/// release asset of 2 GiB or more, so no release wheel can be larger; the
+/// largest today (every arch of one CUDA, torch and Python) are ~250 MB.
+/// The body is written to disk as it comes, never held in memory.
+pub const MAX_WHEEL_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
 /// Said whenever a release asset is used instead of a build.
 pub const PREBUILT_METADATA_WARNING: &str = "a flash-attn release wheel's METADATA has no local version label (its file name has one): pip installs it from the file, but an index would refuse it; publish wheels built here instead";
@@ -117,7 +138,7 @@ pub struct PrebuiltOptions {
     pub base_url: String,
     /// Directories of wheels to look in first.
     pub wheelhouses: Vec<PathBuf>,
-    /// Timeouts of the download.
+    /// Timeouts and size cap of the download.
     pub fetch: FetchOptions,
 }
 
@@ -130,6 +151,8 @@ impl Default for PrebuiltOptions {
                 connect_timeout: CONNECT_TIMEOUT,
                 total_timeout: DOWNLOAD_TIMEOUT,
                 answer_timeout: Some(ANSWER_TIMEOUT),
+                max_bytes: Some(MAX_WHEEL_BYTES),
+                idle_timeout: Some(IDLE_TIMEOUT),
             },
         }
     }

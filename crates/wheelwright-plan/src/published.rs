@@ -86,6 +86,7 @@ pub fn published_wheels(source: &str, net: &dyn Fetch) -> Result<BTreeSet<String
             connect_timeout: Duration::from_secs(5),
             total_timeout: Duration::from_secs(60),
             answer_timeout: None,
+            ..FetchOptions::default()
         };
         let fetched = net.fetch(source, &dest, &opts)?;
         let text = std::fs::read(&fetched.path).map_err(|source| PublishedError::Read {

@@ -145,7 +145,10 @@ impl Fetch for HttpNetwork {
                 opts.answer_timeout,
             )
             .map_err(net_error)?;
-        let limits = DownloadLimits::default();
+        let limits = DownloadLimits {
+            max_bytes: opts.max_bytes,
+            idle_timeout: opts.idle_timeout,
+        };
         let req = Request::get(url);
         self.block_on(async { client.download(&req, dest, limits).await })?
             .map_err(net_error)

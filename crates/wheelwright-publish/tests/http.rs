@@ -15,6 +15,7 @@ use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use support::{answer, Answer, Handler};
 use wheelwright_job::net::{Fetch, FetchOptions, NetError};
+use wheelwright_job::prebuilt::{PrebuiltOptions, MAX_WHEEL_BYTES};
 use wheelwright_publish::http::{
     HttpClient, HttpConfig, HttpError, Multipart, Request, RetryPolicy,
 };
@@ -202,6 +203,7 @@ fn a_silent_server_is_a_timeout_not_a_hang() {
         connect_timeout: Duration::from_millis(500),
         total_timeout: Duration::from_millis(800),
         answer_timeout: None,
+        ..FetchOptions::default()
     };
     let net = network(&[]);
     let start = Instant::now();
@@ -241,6 +243,7 @@ fn the_answer_timeout_ends_a_silent_lookup_long_before_the_total_timeout() {
         connect_timeout: Duration::from_secs(5),
         total_timeout: Duration::from_secs(600),
         answer_timeout: Some(Duration::from_millis(700)),
+        ..FetchOptions::default()
     };
     let start = Instant::now();
     let e = network(&[])
@@ -467,3 +470,226 @@ async fn rate_limit_reset_too_far_away_is_an_error_that_says_when() {
     );
 }
 
+/// Run `f` on a thread of its own and give its result, failing the test
+/// when it is still running after `limit` (the thread is left behind).
+fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("still running after {limit:?}"))
+}
+
+/// A body of `chunk` at once, then one every `every`, `left` times in all
+/// (`usize::MAX`: forever).
+struct Trickle {
+    every: Duration,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    chunk: Bytes,
+    left: usize,
+}
+
+impl Trickle {
+    fn new(every: Duration, chunk: impl Into<Bytes>, left: usize) -> Self {
+        Trickle {
+            every,
+            sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            chunk: chunk.into(),
+            left,
+        }
+    }
+}
+
+impl http_body::Body for Trickle {
+    type Data = Bytes;
+    type Error = std::io::Error;
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        let this = self.get_mut();
+        if this.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        std::task::ready!(std::future::Future::poll(this.sleep.as_mut(), cx));
+        let next = tokio::time::Instant::now() + this.every;
+        this.sleep.as_mut().reset(next);
+        this.left -= 1;
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(this.chunk.clone()))))
+    }
+}
+
+/// Serves a [`Trickle`] made by `body` at every path, announcing
+/// `content_length` when given (else the body is chunked), counting requests.
+fn trickle_server(
+    body: fn() -> Trickle,
+    content_length: Option<u64>,
+) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let handler: Handler = Arc::new(move |_req| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            let mut a = hyper::Response::new(body().boxed());
+            if let Some(len) = content_length {
+                a.headers_mut()
+                    .insert("content-length", len.to_string().parse().unwrap());
+            }
+            Ok(a)
+        })
+    });
+    (support::serve(handler, None), hits)
+}
+
+/// The prebuilt download's options with an idle window of `idle`.
+fn prebuilt_fetch(idle: Duration) -> FetchOptions {
+    let mut opts = PrebuiltOptions::default().fetch;
+    opts.idle_timeout = Some(idle);
+    opts
+}
+
+/// A prebuilt download whose server sends one byte every 2 s (so a read
+/// never waits long) is given up after one idle window (1 s here, 30 s in
+/// use), not at the 600 s total timeout, asked once and leaving no file.
+#[test]
+fn a_prebuilt_download_trickling_a_byte_every_2_s_is_given_up_after_the_idle_window() {
+    let (addr, hits) = trickle_server(
+        || Trickle::new(Duration::from_secs(2), &b"x"[..], usize::MAX),
+        Some(250_000_000),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("slow.whl");
+    let opts = prebuilt_fetch(Duration::from_secs(1));
+    assert_eq!(opts.total_timeout, Duration::from_secs(600));
+    let url = format!("http://{addr}/slow.whl");
+    let start = Instant::now();
+    let d = dest.clone();
+    let e = within(Duration::from_secs(20), move || {
+        network(&[]).fetch(&url, &d, &opts)
+    })
+    .unwrap_err();
+    let elapsed = start.elapsed();
+    let text = e.to_string();
+    assert!(
+        text.contains("stalled: 1 bytes in 1 s (a download must bring at least 16 KiB every 1 s)"),
+        "{text}"
+    );
+    assert!(
+        elapsed >= Duration::from_secs(1) && elapsed < Duration::from_secs(5),
+        "{elapsed:?}"
+    );
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "a stalled server is not asked again"
+    );
+    assert!(!dest.exists());
+}
+
+/// A trickle faster than any read timeout would notice (a byte every
+/// 100 ms) still brings less than 16 KiB in a window and is given up.
+#[test]
+fn a_trickle_of_a_byte_every_100_ms_is_given_up_too() {
+    let (addr, _) = trickle_server(
+        || Trickle::new(Duration::from_millis(100), &b"x"[..], usize::MAX),
+        None,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("slow.whl");
+    let opts = prebuilt_fetch(Duration::from_secs(1));
+    let url = format!("http://{addr}/slow.whl");
+    let d = dest.clone();
+    let e = within(Duration::from_secs(20), move || {
+        network(&[]).fetch(&url, &d, &opts)
+    })
+    .unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("stalled: "), "{text}");
+    assert!(!dest.exists());
+}
+
+/// A body that brings more than 16 KiB in every window is not stalled,
+/// however long it takes in all (here 3 s, three windows of 1 s).
+#[test]
+fn a_slow_but_steady_download_is_not_stalled() {
+    let (addr, _) = trickle_server(
+        || Trickle::new(Duration::from_millis(300), vec![7u8; 32 * 1024], 10),
+        Some(10 * 32 * 1024),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("steady.whl");
+    let opts = prebuilt_fetch(Duration::from_secs(1));
+    let url = format!("http://{addr}/steady.whl");
+    let d = dest.clone();
+    let got = within(Duration::from_secs(20), move || {
+        network(&[]).fetch(&url, &d, &opts)
+    })
+    .unwrap();
+    assert_eq!(got.size, 10 * 32 * 1024);
+    assert_eq!(got.sha256, hex_sha256(&vec![7u8; 10 * 32 * 1024]));
+    assert_eq!(std::fs::metadata(&dest).unwrap().len(), got.size);
+}
+
+/// A prebuilt download that announces more bytes than a wheel of the
+/// project can be (4 GiB, past the 2 GiB cap) is refused from its
+/// `Content-Length`: asked once, nothing kept, the cap named.
+#[test]
+fn a_prebuilt_download_announcing_more_than_a_wheel_can_be_is_refused() {
+    // 64 KiB sent, then nothing for an hour.
+    let (addr, hits) = trickle_server(
+        || Trickle::new(Duration::from_secs(3600), vec![0u8; 64 * 1024], usize::MAX),
+        Some(4 << 30),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("big.whl");
+    let opts = PrebuiltOptions::default().fetch;
+    let url = format!("http://{addr}/big.whl");
+    let d = dest.clone();
+    let e = within(Duration::from_secs(20), move || {
+        network(&[]).fetch(&url, &d, &opts)
+    })
+    .unwrap_err();
+    let text = e.to_string();
+    assert_eq!(MAX_WHEEL_BYTES, 2 << 30);
+    assert!(
+        text.contains(
+            "the answer is 4294967296 bytes, more than the 2147483648 bytes (2.0 GiB) allowed"
+        ),
+        "{text}"
+    );
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "a refused size is not asked again"
+    );
+    assert!(!dest.exists());
+}
+
+/// A body that announces no size is counted as it comes and refused as
+/// soon as it passes the cap (1 MiB here), nothing kept.
+#[test]
+fn a_chunked_body_past_the_cap_is_refused_as_it_comes() {
+    let (addr, hits) = trickle_server(
+        || Trickle::new(Duration::ZERO, vec![1u8; 64 * 1024], usize::MAX),
+        None,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("endless.whl");
+    let mut opts = PrebuiltOptions::default().fetch;
+    opts.max_bytes = Some(1 << 20);
+    let url = format!("http://{addr}/endless.whl");
+    let d = dest.clone();
+    let e = within(Duration::from_secs(20), move || {
+        network(&[]).fetch(&url, &d, &opts)
+    })
+    .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("the answer is at least ")
+            && text.contains("bytes, more than the 1048576 bytes (1 MiB) allowed"),
+        "{text}"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    assert!(!dest.exists());
+}

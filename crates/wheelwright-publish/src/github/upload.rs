@@ -66,7 +66,7 @@ impl GithubRelease {
         // No more than the size GitHub gives, and never a trickle.
         let limits = DownloadLimits {
             max_bytes: Some(u64::try_from(asset.size).unwrap_or(0)),
-            stall_timeout: Some(std::time::Duration::from_secs(30)),
+            idle_timeout: Some(wheelwright_base::net::IDLE_TIMEOUT),
         };
         let url = asset.url.to_string();
         let mut req = Request::get(url.as_str()).header(ACCEPT, "application/octet-stream");

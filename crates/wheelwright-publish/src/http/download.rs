@@ -9,7 +9,7 @@
 //! What comes is data from elsewhere, so it is bounded ([`DownloadLimits`]):
 //! a body larger than the limit is refused from its `Content-Length` before
 //! a byte is written, or as soon as the count passes it; and a body that
-//! brings less than [`STALL_BYTES`] in any window of `stall_timeout` is
+//! brings less than [`STALL_BYTES`] in any window of `idle_timeout` is
 //! given up (a server trickling a byte every few seconds never lets a
 //! per-read timeout fire, and would hold a build until the total timeout).
 //! Neither is retried: the same server would do it again.
@@ -27,17 +27,17 @@ use super::request::display_url;
 use super::retry::{classify, wait_before_retry};
 use super::{HttpClient, HttpError, Request, Response};
 
-/// The least a download must bring in every stall window.
-pub const STALL_BYTES: u64 = 16 * 1024;
+pub use wheelwright_base::net::STALL_BYTES;
 
 /// How much a download may bring, and how slowly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DownloadLimits {
     /// Refuse a body larger than this many bytes (`None`: no limit).
     pub max_bytes: Option<u64>,
-    /// Give up when less than [`STALL_BYTES`] came in this long (`None`:
-    /// only the total timeout bounds a slow body).
-    pub stall_timeout: Option<Duration>,
+    /// Give up when less than [`STALL_BYTES`] came in any window this long,
+    /// nothing at all included (`None`: only the total timeout bounds a slow
+    /// body).
+    pub idle_timeout: Option<Duration>,
 }
 
 /// How one attempt ended.
@@ -170,7 +170,7 @@ impl HttpClient {
         let mut size = 0u64;
         let mut window = (Instant::now(), 0u64);
         loop {
-            let chunk = match limits.stall_timeout {
+            let chunk = match limits.idle_timeout {
                 Some(stall) => {
                     match tokio::time::timeout_at(window.0 + stall, answer.chunk()).await {
                         Ok(chunk) => chunk,
@@ -202,7 +202,7 @@ impl HttpClient {
             if let Some(limit) = limits.max_bytes.filter(|limit| size > *limit) {
                 return Err(too_large(size, false, limit));
             }
-            if let Some(stall) = limits.stall_timeout {
+            if let Some(stall) = limits.idle_timeout {
                 if window.0.elapsed() >= stall && window.1 >= STALL_BYTES {
                     window = (Instant::now(), 0);
                 }

@@ -65,7 +65,7 @@ pub enum HttpError {
         message: String,
     },
     /// A download brought less than [`super::STALL_BYTES`] in one stall window.
-    #[error("{url}: stalled: {bytes} bytes in {seconds:.0} s (a download must bring at least 16 KiB every {seconds:.0} s)")]
+    #[error("{url}: stalled: {bytes} bytes in {seconds:.0} s (a download must bring at least {} every {seconds:.0} s)", wheelwright_base::units::format_bytes(super::STALL_BYTES))]
     Stalled {
         /// The URL, credentials removed.
         url: String,
@@ -75,7 +75,7 @@ pub enum HttpError {
         seconds: f64,
     },
     /// An answer larger than allowed (announced, or counted while it came).
-    #[error("{url}: the answer is {} bytes, more than the {limit} allowed", size_text(*.bytes, *.announced))]
+    #[error("{url}: the answer is {} bytes, more than the {limit} bytes ({}) allowed", size_text(*.bytes, *.announced), wheelwright_base::units::format_bytes(*.limit))]
     TooLarge {
         /// The URL, credentials removed.
         url: String,
