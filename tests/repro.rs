@@ -130,18 +130,32 @@ fn a_report_replays_with_the_same_command_and_environment() {
     assert_eq!(script_argv, argv);
     assert_eq!(script_env, env);
 
-    // The rebuild: same host, so every fact is the same; same argv and env again.
+    // The rebuild: same host, so every fact is the same; same argv and env
+    // again. The interpreter is this host's, named (a report's own is not
+    // run without --trust-report); everything else of the report is
+    // wheelwright's own, so nothing is left out.
     let out2 = host.ctx.path().join("out2");
     let out = host
         .wheelwright()
         .arg("repro")
         .arg(&report_path)
+        .arg("--python")
+        .arg(&host.pkg.python)
         .arg("--out")
         .arg(&out2)
         .output()
         .unwrap();
     expect_code(&out, 0);
     let stderr = String::from_utf8_lossy(&out.stderr);
+    let left_out: Vec<&str> = stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("== left out of the report"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .collect();
+    assert_eq!(left_out.len(), 1, "{stderr}");
+    assert!(left_out[0].starts_with("  interpreter "), "{stderr}");
+    assert!(stderr.contains("  MAX_JOBS=3\n"), "{stderr}");
     for fact in [
         "torch ",
         "CUDA (nvcc)",
@@ -182,6 +196,8 @@ fn a_changed_host_is_reported_as_different_and_replan_plans_anew() {
         .arg("repro")
         .arg(&edited)
         .arg("--replan")
+        .arg("--python")
+        .arg(&host.pkg.python)
         .arg("--out")
         .arg(host.ctx.path().join("out3"))
         .output()

@@ -4,13 +4,14 @@
 //! shell script that does it without wheelwright, or re-diagnose the saved log.
 //! The work is [`wheelwright_core::job::repro`]'s.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
 
 use wheelwright_core::detect::DetectOptions;
+use wheelwright_core::job::net;
 use wheelwright_core::job::repro::{self, ReproError};
 use wheelwright_core::sinks::text;
 
@@ -31,9 +32,16 @@ pub struct ReproArgs {
     /// reproduces the build without wheelwright.
     #[arg(long)]
     pub print_script: bool,
-    /// The interpreter that builds [default: the report's, if it exists here, else the active venv or python3].
+    /// The interpreter that builds [default: this host's: the active venv or
+    /// python3; with --trust-report the report's, if it exists here].
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,
+    /// Take everything the report asks for: every variable and pip argument
+    /// of its plan, its interpreter, its sccache and its `force`. Without it
+    /// only the variables wheelwright itself sets (with values it would
+    /// set) are taken, and the rest is shown as left out.
+    #[arg(long, conflicts_with_all = ["diagnose", "print_script"])]
+    pub trust_report: bool,
     /// Work dir of the rebuild [default: the report's].
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
@@ -60,12 +68,15 @@ pub fn run(args: ReproArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(exit::OK));
     }
     if args.diagnose {
-        let log = repro::saved_log(&report, Some(args.report.as_ref())).ok_or_else(|| {
+        // A URL has no file beside it.
+        let beside = (!net::is_http_url(&args.report)).then(|| Path::new(&args.report));
+        let log = repro::saved_log(&report, beside).ok_or_else(|| {
             exit::usage(
                 "the report's build.log is not here",
                 "copy build.log next to report.json",
             )
         })?;
+        eprintln!("wheelwright: diagnosing {}", log.display());
         let findings = repro::diagnose_saved_log(&report, &log)
             .with_context(|| format!("cannot read {}", log.display()))?;
         super::print_text(&text::render(&findings, false))?;
@@ -78,8 +89,16 @@ pub fn run(args: ReproArgs) -> anyhow::Result<ExitCode> {
         python: args.python,
         work_dir: args.work_dir,
         out_dir: args.out,
+        trust_report: args.trust_report,
+        host: repro::HostTools::from_process_env(),
     };
-    let spec = repro::prepare_rebuild(&report, &rebuild)?;
+    let prepared = repro::prepare_rebuild(&report, &rebuild)?;
+    // What comes from the report is said before anything runs.
+    super::eprint_text(&repro::render_from_report(
+        &prepared.from_report,
+        args.trust_report,
+    ))?;
+    let spec = prepared.spec;
     match repro::host_comparison(&report, &spec, DetectOptions::from_process_env()) {
         Some(text) => super::eprint_text(&text)?,
         None => eprintln!("wheelwright: the report has no host facts to compare"),

@@ -7,7 +7,8 @@
 //! checks, log diagnosis and wheel checks report), and the CUDA
 //! [`archs`] ([`archs::Arch`], [`archs::CudaVersion`]). Beside them the small
 //! things several layers need and none owns: byte [`units`], [`digest`]s,
-//! files written without following links ([`safe_write`]), every
+//! files written without following links ([`safe_write`]) and small
+//! files read within bounds ([`safe_read`]), every
 //! environment variable name ([`env_vars`]), the [`support`] table of torch,
 //! CUDA and driver releases, token masking ([`redact`], [`secrets`],
 //! [`masking_writer`]), the GitHub runner's file formats ([`env_files`]),
@@ -28,6 +29,7 @@ pub mod finding;
 pub mod masking_writer;
 pub mod net;
 pub mod redact;
+pub mod safe_read;
 pub mod safe_write;
 pub mod secrets;
 pub mod support;

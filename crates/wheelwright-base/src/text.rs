@@ -1,5 +1,5 @@
 //! Small text helpers several layers share: a string cut to a number of
-//! characters, and a random token (delimiters of runner files, fences around
+//! characters, a string kept on one line, and a random token (delimiters of runner files, fences around
 //! echoed logs, the supervisor's fence).
 
 use std::collections::hash_map::RandomState;
@@ -19,6 +19,23 @@ pub fn truncate_chars(s: &str, max: usize) -> String {
             t
         }
     }
+}
+
+/// `s` on one line, for a comment, a message or a name shown to a user:
+/// backslashes and control characters (line breaks, the terminal's escape)
+/// escaped as Rust writes them (`\\`, `\n`, `\u{1b}`), everything else as
+/// it is. Text from elsewhere (a report, a directory name) shown this way
+/// cannot start a line of its own nor drive the terminal.
+pub fn one_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str(r"\\"),
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// 32 random hex characters from the OS (`/dev/urandom`). Where that cannot be
@@ -51,6 +68,12 @@ fn keyed_random_bytes() -> [u8; 16] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_line_escapes_line_breaks_and_terminal_escapes() {
+        assert_eq!(one_line("a\nb\r\x1b[2K\\n"), r"a\nb\r\u{1b}[2K\\n");
+        assert_eq!(one_line("2.11.0+cu130 é"), "2.11.0+cu130 é");
+    }
 
     #[test]
     fn truncate_respects_char_boundaries() {

@@ -18,7 +18,7 @@
 
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -29,6 +29,8 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use wheelwright_base::facts::{Compiler, Facts};
+use wheelwright_base::safe_read::read_own_small_file;
+use wheelwright_base::safe_write::write_atomically;
 use wheelwright_plan::preflight::default_gcc;
 
 mod select;
@@ -266,12 +268,23 @@ impl WorkDirLock {
             std::fs::create_dir_all(parent).map_err(io_err(parent))?;
         }
         loop {
-            let file = File::options()
+            // Never through a link: one planted at `<dir>.lock` (the root is
+            // shared) would make us create or lock a file elsewhere. We
+            // never make links, so it is removed (the link, not its target).
+            let opened = File::options()
                 .create(true)
                 .truncate(false)
                 .write(true)
-                .open(&path)
-                .map_err(io_err(&path))?;
+                .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+                .open(&path);
+            let file = match opened {
+                Ok(file) => file,
+                Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
+                    std::fs::remove_file(&path).map_err(io_err(&path))?;
+                    continue;
+                }
+                Err(e) => return Err(io_err(&path)(e)),
+            };
             let lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
                 Ok(lock) => lock,
                 Err((_, nix::errno::Errno::EWOULDBLOCK)) => return Ok(None),
@@ -351,7 +364,9 @@ impl WorkDirs {
         let dir = self.path_for(variant)?;
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let record = dir.join(VARIANT_FILE);
-        if let Ok(text) = std::fs::read_to_string(&record) {
+        // Neither read nor written through a link planted in its place (a
+        // link is replaced by the write); a record is a few hundred bytes.
+        if let Ok(text) = read_own_small_file(&record, 64 * 1024) {
             match serde_json::from_str::<Variant>(&text) {
                 Ok(v) if v == *variant => {}
                 _ => return Err(WorkDirError::Mismatch { path: dir }),
@@ -359,7 +374,7 @@ impl WorkDirs {
         }
         let json = serde_json::to_string_pretty(variant).expect("a Variant serializes");
         // Rewriting it sets its mtime: the last use, which eviction reads.
-        std::fs::write(&record, json).map_err(io_err(&record))?;
+        write_atomically(&record, json.as_bytes()).map_err(io_err(&record))?;
         Ok(dir)
     }
 
@@ -373,10 +388,19 @@ impl WorkDirs {
         };
         let mut out = Vec::new();
         for entry in rd {
-            let path = entry.map_err(io_err(&self.root))?.path();
-            let Ok(meta) = std::fs::metadata(path.join(VARIANT_FILE)) else {
+            let entry = entry.map_err(io_err(&self.root))?;
+            // Work dirs are directories we made, holding a record we wrote:
+            // a link in their place is not followed.
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let path = entry.path();
+            let Ok(meta) = std::fs::symlink_metadata(path.join(VARIANT_FILE)) else {
                 continue;
             };
+            if !meta.is_file() {
+                continue;
+            }
             let last_used = meta.modified().map_err(io_err(&path))?;
             out.push(WorkDirEntry {
                 bytes: tree_bytes(&path),

@@ -18,13 +18,26 @@ use crate::report::READABLE_SCHEMA_VERSIONS;
 use crate::report::{BuildReport, FactsSummary};
 use wheelwright_base::env_vars;
 use wheelwright_base::finding::Finding;
+use wheelwright_base::safe_read::read_small_file;
 use wheelwright_base::units::format_bytes;
 use wheelwright_build::BuildEnvironment;
 use wheelwright_diagnose::{diagnose_reader, open_log, DiagnoseContext};
 
 mod rebuild;
+mod script;
+mod trust;
 
-pub use rebuild::{host_comparison, prepare_rebuild, PlanFileError, Rebuild};
+pub use rebuild::{host_comparison, prepare_rebuild, PlanFileError, PreparedRebuild, Rebuild};
+pub use script::{
+    check_script_values, is_shell_name, one_line, sh_quote, shell_script, UnsafeValue,
+};
+pub use trust::{from_report, render_from_report, Difference, FromReport, HostTools};
+
+/// The most a report may hold, read from a file or a URL: real reports are
+/// about 10 KB (the H200 box's whole flash-attn build: 4.8 KB), and one
+/// with a thousand findings stays under 1 MiB; anything near this cap is
+/// not a report (a log, a wheel, `/dev/zero`).
+pub const MAX_REPORT_BYTES: u64 = 16 << 20;
 
 /// Why a report cannot be replayed.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +66,10 @@ pub enum ReproError {
         /// The version the report declares.
         version: u64,
     },
+    /// A value of the report cannot be written into a shell script as it
+    /// is (a variable name that is not a shell identifier, a NUL byte).
+    #[error("the report cannot be turned into a script: {0}")]
+    Unsafe(#[source] UnsafeValue),
     /// The report holds too little to reproduce the build (it ended before
     /// the build command ran).
     #[error("the report has no build command to reproduce ({message})")]
@@ -66,7 +83,8 @@ impl ReproError {
     /// What the user should do about it.
     pub fn hint(&self) -> String {
         match self {
-            ReproError::Read { .. } => "give the path or http(s) URL of a report.json that `wheelwright build` wrote".into(),
+            ReproError::Read { .. } => "give the path or http(s) URL of a report.json that `wheelwright build` wrote (a regular file of at most 16 MiB)".into(),
+            ReproError::Unsafe(_) => "wheelwright never writes such a report: it was changed by hand or by a hostile build; use the report of the build itself".into(),
             ReproError::NotAReport { .. } => "give the report.json that `wheelwright build` writes next to build.log (not a plan or facts JSON)".into(),
             ReproError::UnknownSchema { .. } => "use the wheelwright version that wrote the report (its `wheelwright_version`), or a newer one".into(),
             ReproError::Incomplete { .. } => "rebuild without --print-script (`wheelwright repro REPORT`), or look at the report's findings for why the build never started".into(),
@@ -107,7 +125,9 @@ pub fn parse_report(text: &str, location: &str) -> Result<BuildReport, ReproErro
 }
 
 /// Read a report from a path, or from an `http(s)://` URL through `network`
-/// (downloaded into a temp dir, removed after).
+/// (downloaded into a temp dir, removed after); either way a regular file of
+/// at most [`MAX_REPORT_BYTES`], its type checked before a byte is read
+/// ([`read_small_file`]: `/dev/zero` or a FIFO are refused at once).
 pub fn load_report(location: &str, network: &dyn Network) -> Result<BuildReport, ReproError> {
     let read = |message: String| ReproError::Read {
         location: location.to_string(),
@@ -122,9 +142,9 @@ pub fn load_report(location: &str, network: &dyn Network) -> Result<BuildReport,
         let fetched = network
             .fetch(location, &dest, &FetchOptions::default())
             .map_err(|e| read(e.to_string()))?;
-        std::fs::read_to_string(&fetched.path)
+        read_small_file(&fetched.path, MAX_REPORT_BYTES)
     } else {
-        std::fs::read_to_string(location)
+        read_small_file(Path::new(location), MAX_REPORT_BYTES)
     };
     parse_report(&text.map_err(|e| read(e.to_string()))?, location)
 }
@@ -286,80 +306,6 @@ pub fn reproduction(report: &BuildReport) -> Result<(Vec<String>, BuildEnvironme
     Ok((report.command.clone(), env))
 }
 
-/// `s` quoted for a POSIX shell.
-pub fn sh_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:+,@%".contains(c))
-    {
-        return s.to_string();
-    }
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
-/// A POSIX shell script that runs the report's build command in its
-/// environment, without wheelwright.
-pub fn shell_script(report: &BuildReport) -> Result<String, ReproError> {
-    let (command, env) = reproduction(report)?;
-    let mut s = String::from("#!/bin/sh\n");
-    let _ = writeln!(
-        s,
-        "# Reproduces the build of {} (recipe {}) that wheelwright {} ran at {},\n# without wheelwright: the same environment, then the same pip command.",
-        report.spec.replace('\n', " "),
-        report.recipe,
-        report.wheelwright_version,
-        report.start
-    );
-    if report.environment.is_none() {
-        s.push_str(
-            "# (schema 1 report: the environment is rebuilt from its plan and first attempt)\n",
-        );
-    }
-    if let Some(f) = &report.facts {
-        let _ = writeln!(
-            s,
-            "# Built on: CUDA {}, torch {} (CUDA {}), python {}, {} CPUs.",
-            f.cuda.as_deref().unwrap_or("?"),
-            f.torch.as_deref().unwrap_or("?"),
-            f.torch_cuda.as_deref().unwrap_or("?"),
-            f.python.as_deref().unwrap_or("?"),
-            f.logical_cpus
-        );
-    }
-    if let Some(sha) = &report.source_sha256 {
-        let _ = writeln!(
-            s,
-            "# The source's sha256 (the sdist's, or the tree's files'): {sha}"
-        );
-    }
-    s.push_str("set -eu\n");
-    if let Some(src) = &report.source_dir {
-        let src = sh_quote(&src.to_string_lossy());
-        let _ = writeln!(
-            s,
-            "[ -d {src} ] || {{ echo \"the source tree {src} is missing: extract the sdist there (or rerun wheelwright repro)\" >&2; exit 2; }}"
-        );
-    }
-    let _ = writeln!(s, "cd {}", sh_quote(&env.cwd.to_string_lossy()));
-    for k in &env.removed {
-        let _ = writeln!(s, "unset {k}");
-    }
-    for (k, v) in &env.set {
-        let _ = writeln!(s, "export {k}={}", sh_quote(v));
-    }
-    if !env.path_prepend.is_empty() {
-        let dirs: Vec<String> = env
-            .path_prepend
-            .iter()
-            .map(|d| sh_quote(&d.to_string_lossy()))
-            .collect();
-        let _ = writeln!(s, "export PATH={}:\"$PATH\"", dirs.join(":"));
-    }
-    let argv: Vec<String> = command.iter().map(|a| sh_quote(a)).collect();
-    let _ = writeln!(s, "exec {}", argv.join(" "));
-    Ok(s)
-}
-
 /// The spec that rebuilds the report's build: its job spec (or, for schema
 /// 1, its spec and recipe) with the first attempt's jobs and threads and the
 /// plan's archs, and no publish targets; `replan` leaves jobs and threads to this host's planner.
@@ -406,14 +352,15 @@ pub fn rebuild_spec(report: &BuildReport, replan: bool, plan_file: &Path) -> Job
     spec
 }
 
-/// Where the report's log is: its `log` path, else `build.log` next to the report.
+/// Where the report's log is: `build.log` beside the report (the file that
+/// came with it), else the report's `log` path; `None` when neither is a
+/// file here. A URL's report has no file beside it.
 pub fn saved_log(report: &BuildReport, report_path: Option<&Path>) -> Option<PathBuf> {
-    report.log.clone().filter(|p| p.is_file()).or_else(|| {
-        report_path
-            .and_then(Path::parent)
-            .map(|d| d.join("build.log"))
-            .filter(|p| p.is_file())
-    })
+    report_path
+        .and_then(Path::parent)
+        .map(|d| d.join("build.log"))
+        .filter(|p| p.is_file())
+        .or_else(|| report.log.clone().filter(|p| p.is_file()))
 }
 
 /// Diagnose the saved log again (with today's rules), with the fixes naming
@@ -503,13 +450,5 @@ mod tests {
             table.contains("may not import with another torch"),
             "{table}"
         );
-    }
-
-    #[test]
-    fn quotes_for_the_shell() {
-        assert_eq!(sh_quote("a/b-1.0"), "a/b-1.0");
-        assert_eq!(sh_quote("9.0+PTX"), "9.0+PTX");
-        assert_eq!(sh_quote("it's $x"), r"'it'\''s $x'");
-        assert_eq!(sh_quote(""), "''");
     }
 }

@@ -19,6 +19,7 @@ use crate::source::{SourceError, SourceSpec};
 use wheelwright_base::archs::{parse_arch_list, Arch, ArchError};
 use wheelwright_base::env_files::multiline_output;
 use wheelwright_base::facts::Facts;
+use wheelwright_base::text::one_line;
 use wheelwright_base::units::format_bytes;
 use wheelwright_detect as detect;
 use wheelwright_detect::DetectOptions;
@@ -250,7 +251,7 @@ impl Selection {
             };
             text.push_str(&format!(
                 "wheelwright: removed {} ({}, {why})\n",
-                e.path.display(),
+                one_line(&e.path.to_string_lossy()),
                 format_bytes(e.bytes)
             ));
         }

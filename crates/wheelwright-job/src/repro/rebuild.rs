@@ -1,12 +1,16 @@
 //! The rebuild of `wheelwright repro`: the report's spec with the user's
-//! changes ([`prepare_rebuild`], which writes the report's plan where the
-//! spec reads it) and this host against the report's ([`host_comparison`]).
+//! changes, taking from the report only what [`super::trust`] allows unless
+//! told to trust it ([`prepare_rebuild`], which writes the report's plan
+//! where the spec reads it, never through a link) and this host against the
+//! report's ([`host_comparison`]).
 
 use std::path::PathBuf;
 
+use super::trust::{from_report, FromReport, HostTools};
 use super::{compare_hosts, rebuild_spec, render_comparison};
 use crate::report::{BuildReport, FactsSummary};
 use crate::spec::JobSpec;
+use wheelwright_base::safe_write::write_atomically;
 use wheelwright_detect as detect;
 use wheelwright_detect::DetectOptions;
 
@@ -21,6 +25,21 @@ pub struct Rebuild {
     pub work_dir: Option<PathBuf>,
     /// Where the wheel, build.log and report.json land [default: the report's].
     pub out_dir: Option<PathBuf>,
+    /// Take everything the report asks for: its whole plan (every variable,
+    /// every pip argument), its interpreter, its sccache, its `force`.
+    pub trust_report: bool,
+    /// This host's tools, where a compiler the report names must be.
+    pub host: HostTools,
+}
+
+/// A rebuild ready to run: its spec, and what it takes from the report
+/// (shown before it runs: [`super::render_from_report`]).
+#[derive(Debug, Clone)]
+pub struct PreparedRebuild {
+    /// The spec to run.
+    pub spec: JobSpec,
+    /// What comes from the report, and what is left out.
+    pub from_report: FromReport,
 }
 
 /// The report's plan could not be written for the rebuild.
@@ -35,26 +54,61 @@ pub struct PlanFileError {
 }
 
 /// The spec that rebuilds the report's build with `rebuild`'s changes
-/// ([`rebuild_spec`]); unless it re-plans, the report's plan is written to
-/// `repro-plan.json` in the work dir, where the spec reads it.
-pub fn prepare_rebuild(report: &BuildReport, rebuild: &Rebuild) -> Result<JobSpec, PlanFileError> {
+/// ([`rebuild_spec`]), taking from the report only what [`from_report`]
+/// allows unless `rebuild.trust_report`: this host's interpreter (or
+/// `--python`), no sccache and no `force` of the report's, and its plan with
+/// only the variables and pip arguments wheelwright would write. Unless it
+/// re-plans, that plan is written to `repro-plan.json` in the work dir
+/// (atomically: a link planted there is replaced, never followed), where
+/// the spec reads it.
+pub fn prepare_rebuild(
+    report: &BuildReport,
+    rebuild: &Rebuild,
+) -> Result<PreparedRebuild, PlanFileError> {
     let plan_dir = rebuild
         .work_dir
         .clone()
         .unwrap_or_else(|| report.work_dir.clone());
     let mut spec = rebuild_spec(report, rebuild.replan, &plan_dir.join("repro-plan.json"));
+    let mut from = from_report(report, &rebuild.host, &plan_dir);
+    if rebuild.work_dir.is_none() {
+        from.dirs
+            .push(("work dir (--work-dir to choose)", spec.work_dir.clone()));
+    }
+    if rebuild.out_dir.is_none() {
+        from.dirs
+            .push(("out dir (--out to choose)", spec.out_dir.clone()));
+    }
+    let mut plan = report.plan.clone();
+    if !rebuild.trust_report {
+        spec.python = None;
+        spec.compile_cache = None;
+        spec.force = false;
+        if let Some(plan) = plan.as_mut() {
+            plan.env = from
+                .variables
+                .iter()
+                .filter(|(k, _)| plan.env.contains_key(*k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            plan.pip_args = from.pip_args.clone();
+        }
+    }
     spec.python = rebuild.python.clone().or(spec.python);
     spec.work_dir = rebuild.work_dir.clone().unwrap_or(spec.work_dir);
     spec.out_dir = rebuild.out_dir.clone().unwrap_or(spec.out_dir);
-    if let (Some(path), Some(plan)) = (&spec.plan_file, &report.plan) {
+    if let (Some(path), Some(plan)) = (&spec.plan_file, &plan) {
         std::fs::create_dir_all(&plan_dir)
-            .and_then(|()| std::fs::write(path, serde_json::to_vec_pretty(plan)?))
+            .and_then(|()| write_atomically(path, &serde_json::to_vec_pretty(plan)?))
             .map_err(|source| PlanFileError {
                 path: path.clone(),
                 source,
             })?;
     }
-    Ok(spec)
+    Ok(PreparedRebuild {
+        spec,
+        from_report: from,
+    })
 }
 
 /// This host (detected with `detect`, probing the interpreter `spec` builds
@@ -86,7 +140,7 @@ mod tests {
             out_dir: Some(dir.path().join("out")),
             ..Rebuild::default()
         };
-        let spec = prepare_rebuild(&report, &rebuild).unwrap();
+        let spec = prepare_rebuild(&report, &rebuild).unwrap().spec;
         let plan_file = dir.path().join("work/repro-plan.json");
         assert_eq!(spec.plan_file.as_deref(), Some(plan_file.as_path()));
         assert_eq!(spec.out_dir, dir.path().join("out"));
@@ -99,7 +153,7 @@ mod tests {
             work_dir: Some(dir.path().join("other")),
             ..Rebuild::default()
         };
-        let spec = prepare_rebuild(&report, &replan).unwrap();
+        let spec = prepare_rebuild(&report, &replan).unwrap().spec;
         assert_eq!(spec.plan_file, None);
         assert!(!dir.path().join("other").exists(), "nothing to write");
     }
