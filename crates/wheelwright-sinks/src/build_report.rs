@@ -122,7 +122,7 @@ pub struct GithubBuildReport {
     pub step_summary: String,
     /// `name<<DELIM` blocks to append to the file `GITHUB_OUTPUT` names:
     /// `outcome`, `wheel-path`, `wheel-name`, `sha256`, `report-path`,
-    /// `archs`, `local-version`, `max-jobs`, `nvcc-threads`, `asset-urls`
+    /// `archs`, `local-version` (the label the wheel made carries), `max-jobs`, `nvcc-threads`, `asset-urls`
     /// (one per line, when the job published), `prebuilt-url` (where the
     /// prebuilt wheel used instead of compiling came from), the aliases `wheel`,
     /// `wheel-sha256`, `report`, and the findings'.
@@ -191,9 +191,9 @@ pub fn github_build_report(
     }
     if let Some(plan) = &r.plan {
         put("archs", &plan.archs.join(";"));
-        if let Some(label) = &plan.local_version {
-            put("local-version", label);
-        }
+    }
+    if let Some(label) = made_local_version(r) {
+        put("local-version", &label);
     }
     // What the last attempt ran with (after OOM retries, fewer jobs than planned).
     if let Some(a) = r.attempts.last() {
@@ -217,6 +217,23 @@ pub fn github_build_report(
         annotations: annotation_text,
         step_summary,
         outputs,
+    }
+}
+
+/// The local version label of the wheel the build made (issue 27 item 6):
+/// the plan's spelling when the wheel carries that label (pip lower-cases it:
+/// flash-attn's `cxx11abiTRUE` is the file's `cxx11abitrue`), else the
+/// wheel's own; none when the wheel has no label (a torch-ext recipe's
+/// `flash_attn-2.8.3-py3-none-any.whl`, whatever the plan named) or no wheel
+/// was made.
+fn made_local_version(r: &BuildReport) -> Option<String> {
+    let wheel = r.wheel.as_ref()?;
+    // `{name}-{version}(-{build})?-{python}-{abi}-{platform}.whl`: `-` in a
+    // name or version is escaped, so the version is the second field.
+    let made = wheel.name.split('-').nth(1)?.split_once('+')?.1;
+    match r.plan.as_ref().and_then(|p| p.local_version.as_deref()) {
+        Some(planned) if planned.eq_ignore_ascii_case(made) => Some(planned.to_string()),
+        _ => Some(made.to_string()),
     }
 }
 
@@ -510,6 +527,23 @@ mod tests {
         ] {
             assert_eq!(output(&g.outputs, name).as_deref(), Some(value), "{name}");
         }
+        // The label is the wheel's (issue 27 item 6): a wheel without one
+        // gets no local-version, whatever the plan named; another label is
+        // the wheel's own.
+        let mut other = r.clone();
+        other.wheel.as_mut().unwrap().name = "flash_attn-2.8.3-py3-none-any.whl".into();
+        let g = github_build_report(&other, None, &[]);
+        assert_eq!(output(&g.outputs, "local-version"), None, "{}", g.outputs);
+        other.wheel.as_mut().unwrap().name =
+            "spatial_correlation_sampler-0.5.0+cu130-cp312-cp312-linux_x86_64.whl".into();
+        let g = github_build_report(&other, None, &[]);
+        assert_eq!(
+            output(&g.outputs, "local-version").as_deref(),
+            Some("cu130")
+        );
+        other.wheel = None;
+        let g = github_build_report(&other, None, &[]);
+        assert_eq!(output(&g.outputs, "local-version"), None, "no wheel made");
         // After an OOM retry the outputs say what the wheel was built with.
         let mut retry = r.attempts[0].clone();
         retry.max_jobs = 8;
