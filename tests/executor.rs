@@ -26,11 +26,13 @@
 //! - both cells publishing into one local wheelhouse at once, with its
 //!   per-variant index; then each cell's install command (from its step
 //!   summary) run by the real pip and by uv into fresh venvs, and the wheel
-//!   imported there: the variant that cell built, against that cell's torch.
+//!   imported there: the variant that cell built, against that cell's torch;
+//! - the summary job joining the records the cells left (download-artifact)
+//!   into one summary across the cells (`wheelwright matrix-summary`).
 //!
 //! Limits (what act does not emulate, so this test cannot show):
-//! - checkout, upload-artifact, attest-build-provenance, upload-pages-artifact
-//!   and deploy-pages are local stand-ins (`tests/fixtures/act/stubs/`): no
+//! - checkout, upload-artifact, download-artifact, attest-build-provenance,
+//!   upload-pages-artifact and deploy-pages are local stand-ins (`tests/fixtures/act/stubs/`): no
 //!   signing, no Pages, no GitHub release (the release and Pages jobs are
 //!   skipped: release-tag is empty);
 //! - OIDC is a file the test writes, not GitHub's token service; `permissions:`
@@ -129,7 +131,8 @@ fn install_commands(log: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for line in log.lines() {
         if let Some(i) = line.find("pip install --index-url ") {
-            let command = line[i..].trim().to_string();
+            // The summary job's table names it too, as a cell of a row.
+            let command = line[i..].trim().trim_end_matches('|').trim().to_string();
             let url = command.split_whitespace().nth(3).unwrap().to_string();
             out.insert(url, command);
         }
@@ -336,6 +339,27 @@ fn the_copied_caller_builds_a_two_cell_matrix_under_act_and_pip_and_uv_install_e
         },
         "{log}"
     );
+    // The summary job: one summary across the cells (issue 27 item 9), from
+    // the records the cells left, uploaded for `plan --matrix --only-failed`.
+    assert!(
+        log.contains("wheelwright: 2 cells: 2 built, 0 reused, 0 failed; 2 published"),
+        "{log}"
+    );
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(artifacts.join("matrix-summary/wheelwright-summary.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["failed-matrix"]["include"], serde_json::json!([]));
+    for c in summary["cells"].as_array().unwrap() {
+        assert!(
+            c["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("pip install --index-url {url}/wheelhouse/")),
+            "{c}"
+        );
+    }
     // The cells' venvs were made once each, at their final paths.
     let venvs = dir.join("act-cache/tool_cache/wheelwright/venvs");
     for t in ["2.9.1", "2.10.0"] {

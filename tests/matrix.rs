@@ -310,3 +310,235 @@ fn one_cell_per_wheel_file_and_every_refusal_says_why() {
     );
     assert!(stderr.contains("hint:"), "{stderr}");
 }
+
+/// One cell's record, written by the reusable workflow's own script
+/// (`action/cell-record.sh`) from the environment its step gives it.
+fn record(ctx: &TestContext, dir: &std::path::Path, file: &str, env: &[(&str, &str)]) -> String {
+    let mut cmd = std::process::Command::new("bash");
+    ctx.clean_env(&mut cmd)
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("action/cell-record.sh"))
+        .arg(dir.join(file));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    expect_code(&out, 0)
+}
+
+/// Issue 27 item 9: a matrix run ends with one summary across its cells
+/// (built, reused, failed, published) in the step summary and the job's
+/// outputs, and the failed cells come back as a matrix that runs only them:
+/// `plan --matrix --only-failed` prints it, and the reusable workflow's plan
+/// script takes it as its `matrix` input.
+#[test]
+fn matrix_summary_counts_the_cells_and_reruns_only_the_failed_ones() {
+    let ctx = TestContext::new();
+    let (m, _) = matrix(
+        &ctx,
+        &[
+            "--torch",
+            "2.9,2.10",
+            "--cuda",
+            "13.0",
+            "--python",
+            "3.11,3.12",
+        ],
+    );
+    let names: Vec<String> = cells(&m)
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 4);
+    let dir = ctx.path();
+    std::fs::write(dir.join("matrix.json"), m.to_string()).unwrap();
+    let records = dir.join("records");
+    // One artifact folder per cell, as download-artifact lays them out.
+    let said = record(
+        &ctx,
+        &records.join("wheelwright-cell-0"),
+        "0.json",
+        &[
+            ("WW_CELL_NAME", &names[0]),
+            ("WW_JOB_STATUS", "success"),
+            ("WW_OUTCOME", "ok"),
+            (
+                "WW_WHEEL_NAME",
+                "flash_attn-2.8.3+a-cp311-cp311-linux_x86_64.whl",
+            ),
+            ("WW_PUBLISH", "/srv/wheelhouse"),
+            (
+                "WW_INSTALL_COMMAND",
+                "pip install --index-url https://w/a/simple/ flash_attn",
+            ),
+        ],
+    );
+    assert!(
+        said.contains(&format!("cell {}: built", names[0])),
+        "{said}"
+    );
+    record(
+        &ctx,
+        &records,
+        "1.json",
+        &[
+            ("WW_CELL_NAME", &names[1]),
+            ("WW_JOB_STATUS", "success"),
+            ("WW_OUTCOME", "ok"),
+            (
+                "WW_PREBUILT_URL",
+                "https://github.com/Dao-AILab/flash-attention/releases/x.whl",
+            ),
+            ("WW_PUBLISH", "v1"),
+        ],
+    );
+    let said = record(
+        &ctx,
+        &records,
+        "2.json",
+        &[
+            ("WW_CELL_NAME", &names[2]),
+            ("WW_JOB_STATUS", "failure"),
+            ("WW_OUTCOME", "oom-killed"),
+            ("WW_PUBLISH", "v1"),
+        ],
+    );
+    assert!(
+        said.contains("failed (the build ended oom-killed)"),
+        "{said}"
+    );
+    // names[3]: its job never wrote a record. A record of another run's cell
+    // is listed and ignored; a link is not read.
+    record(
+        &ctx,
+        &records,
+        "9.json",
+        &[
+            ("WW_CELL_NAME", "py3.9 torch2.4 old"),
+            ("WW_JOB_STATUS", "success"),
+            ("WW_OUTCOME", "ok"),
+        ],
+    );
+    std::os::unix::fs::symlink("/etc/passwd", records.join("link.json")).unwrap();
+
+    let output = dir.join("github_output");
+    let step_summary = dir.join("step_summary.md");
+    let out = ctx
+        .wheelwright()
+        .args([
+            "matrix-summary",
+            "--matrix",
+            "matrix.json",
+            "--records",
+            "records",
+            "--github-output",
+        ])
+        .env("GITHUB_OUTPUT", &output)
+        .env("GITHUB_STEP_SUMMARY", &step_summary)
+        .output()
+        .unwrap();
+    let stdout = expect_code(&out, 0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("4 cells: 1 built, 1 reused, 2 failed; 2 published"),
+        "{stderr}"
+    );
+    std::fs::write(dir.join("summary.json"), &stdout).unwrap();
+    let s: Value = serde_json::from_str(&stdout).unwrap();
+    let outcomes: Vec<&str> = s["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["built", "reused", "failed", "failed"]);
+    assert_eq!(
+        s["cells"][3]["detail"].as_str().unwrap(),
+        wheelwright_core::plan::matrix::NO_RECORD
+    );
+    assert_eq!(s["unplanned"], serde_json::json!(["py3.9 torch2.4 old"]));
+    let failed: Vec<&Value> = cells(&m).iter().skip(2).collect();
+    assert_eq!(
+        s["failed-matrix"]["include"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .collect::<Vec<_>>(),
+        failed
+    );
+    let gh = std::fs::read_to_string(&output).unwrap();
+    let counts: Value = gh
+        .lines()
+        .find_map(|l| l.strip_prefix("summary="))
+        .map(|j| serde_json::from_str(j).unwrap())
+        .unwrap_or_else(|| panic!("no summary output: {gh}"));
+    assert_eq!(
+        counts,
+        serde_json::json!({"cells": 4, "built": 1, "reused": 1, "failed": 2, "published": 2})
+    );
+    assert!(gh.contains("failed<<") || gh.contains("failed=2"), "{gh}");
+    let md = std::fs::read_to_string(&step_summary).unwrap();
+    assert!(
+        md.contains("### wheelwright matrix: 4 cells: 1 built, 1 reused, 2 failed; 2 published"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| oom") || md.contains("the build ended oom-killed"),
+        "{md}"
+    );
+    assert!(md.contains("Run the 2 failed cells again"), "{md}");
+
+    // The failed cells, as plan prints them for a new run...
+    let out = ctx
+        .wheelwright()
+        .args(["plan", "--matrix", "--only-failed", "summary.json"])
+        .output()
+        .unwrap();
+    let rerun: Value = serde_json::from_str(&expect_code(&out, 0)).unwrap();
+    assert_eq!(
+        rerun["include"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .collect::<Vec<_>>(),
+        failed
+    );
+    // ...and as the reusable workflow's plan job takes them (its matrix input).
+    let plan_output = dir.join("plan_output");
+    let mut cmd = std::process::Command::new("bash");
+    ctx.clean_env(&mut cmd)
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("action/plan-matrix.sh"))
+        .env("WW_MATRIX", rerun.to_string())
+        .env("WW_EVENT", "workflow_dispatch")
+        .env("GITHUB_OUTPUT", &plan_output)
+        .env("GITHUB_STEP_SUMMARY", dir.join("plan_summary.md"));
+    expect_code(&cmd.output().unwrap(), 0);
+    let planned = std::fs::read_to_string(&plan_output).unwrap();
+    assert!(planned.contains("cells=2\n"), "{planned}");
+
+    // A stray file among the records: refused with a hint, exit 2.
+    std::fs::write(records.join("junk.json"), "{\"name\": 3}").unwrap();
+    let out = ctx
+        .wheelwright()
+        .args([
+            "matrix-summary",
+            "--matrix",
+            "matrix.json",
+            "--records",
+            "records",
+        ])
+        .output()
+        .unwrap();
+    expect_code(&out, 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not a cell record") && err.contains("hint:"),
+        "{err}"
+    );
+    let out = ctx
+        .wheelwright()
+        .args(["plan", "--matrix", "--only-failed", "matrix.json"])
+        .output()
+        .unwrap();
+    expect_code(&out, 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a matrix summary"));
+}

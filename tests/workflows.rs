@@ -24,6 +24,7 @@ const DISPATCH: &[&str] = &[
     "wheelhouse",
     "wheelhouse-url",
     "torch-index-url",
+    "matrix",
 ];
 
 /// The one ref a user pins; the template names it once.
@@ -98,7 +99,9 @@ fn render_template(reusable: &Yaml) -> String {
 #   a tag (v*)          every cell of the matrix, published to the release of that
 #                       tag, its index deployed to GitHub Pages (index-url output);
 #   workflow_dispatch   every cell, with the inputs below (empty release-tag and
-#                       wheelhouse: nothing published);
+#                       wheelhouse: nothing published); `matrix` set to a run's
+#                       failed-matrix output (its summary job) builds only the
+#                       cells that failed there;
 #   a pull request      one smoke cell, nothing published, never for forks
 #                       (`pull-request: none` or `all` under `with:` to change it).
 # Each cell runs on a self-hosted runner carrying every label in its runs-on:
@@ -304,7 +307,7 @@ fn every_install_mode_reaches_every_job_that_installs_wheelwright() {
             }
         }
     }
-    assert_eq!(installing, ["plan", "build", "index"]);
+    assert_eq!(installing, ["plan", "build", "summary", "index"]);
     let build = wf["jobs"]["build"]["steps"].as_vec().unwrap();
     let action = build
         .iter()

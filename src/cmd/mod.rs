@@ -86,6 +86,9 @@ pub enum Command {
     Repro(repro::ReproArgs),
     /// The persistent work dir for a build on this host, keyed by source and variant; evicts old ones.
     Workdir(workdir::WorkdirArgs),
+    /// One summary across a matrix run's cells (built, reused, failed, published) and the
+    /// matrix of the failed cells, from what each cell's job recorded.
+    MatrixSummary(matrix::MatrixSummaryArgs),
     /// Work with built wheels: `wheel check` verifies one before it is published.
     #[command(subcommand)]
     Wheel(wheel::WheelCommand),
@@ -148,6 +151,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Repro(args) => repro::run(args),
         Command::Workdir(args) => workdir::run(args),
         Command::Wheel(cmd) => wheel::run(cmd),
+        Command::MatrixSummary(args) => matrix::summary(args),
     }
 }
 

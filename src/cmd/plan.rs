@@ -198,6 +198,10 @@ pub struct PlanArgs {
     /// With --matrix: another label every cell's runs-on needs (`gpu`); repeatable.
     #[arg(long, value_name = "LABEL", requires = "matrix")]
     pub runs_on: Vec<String>,
+    /// With --matrix: print the failed cells of an earlier run instead of planning: the
+    /// `failed_matrix` of a `wheelwright matrix-summary` JSON (its file).
+    #[arg(long, value_name = "SUMMARY_JSON", requires = "matrix")]
+    pub only_failed: Option<PathBuf>,
 }
 
 /// A size flag: a valid size that is not zero (a host with no memory or no

@@ -22,7 +22,9 @@
 //! what [`Matrix::skip_published`] compares.
 //!
 //! [`build_matrix`] reads the axes (`axes`) and turns each combination into
-//! cells or an exclusion (`cell`).
+//! cells or an exclusion (`cell`); after the cells ran, [`summarize`] joins
+//! what each cell's job recorded into one summary and the matrix of the
+//! failed cells (`summary`).
 
 use std::collections::BTreeSet;
 
@@ -31,11 +33,13 @@ use wheelwright_base::archs::CudaVersion;
 
 mod axes;
 mod cell;
+mod summary;
 #[cfg(test)]
 mod tests;
 
 use axes::Axes;
 pub use cell::{cuda_label, flash_attn_variant, flash_attn_wheel_name, runner_machine_label};
+pub use summary::{summarize, CellOutcome, CellRecord, CellSummary, MatrixSummary, NO_RECORD};
 
 /// What matrix to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
