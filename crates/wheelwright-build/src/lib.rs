@@ -10,7 +10,8 @@
 //! through a full disk or a removed out dir) and [`compile_cache`] (sccache in
 //! front of the compilers). The crate-private parts show through the types
 //! they export: `runner` (the attempts: [`AttemptSettings`], [`BuildEvent`]),
-//! `memory` (the sampler: [`SamplerConfig`], [`MemoryPeak`]), `oom` (telling
+//! `memory` (the sampler: [`SamplerConfig`], [`MemoryPeak`], each compile's
+//! own peak by `unit_memory`), `oom` (telling
 //! OOM kills apart, the retry's setting: [`ThrashPolicy`]), `progress` (ninja
 //! `[n/m]` and ETA), `verify` (install, import, forward pass: [`verify_for`],
 //! [`VerifyResult`]) and `out_dir` (wheels of earlier runs moved aside before a
@@ -39,6 +40,7 @@ pub mod runner_setup;
 pub mod setup;
 pub mod source;
 pub mod tree_hash;
+pub(crate) mod unit_memory;
 pub(crate) mod verify;
 pub mod workdir;
 

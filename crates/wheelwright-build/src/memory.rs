@@ -9,10 +9,15 @@
 //!   divides by the job count.
 //!
 //! Host and cgroup files are read under a root (`/` normally, a fake root in tests).
+//! At each sample the build tree's processes are also grouped by the compile
+//! they belong to, so each unit's peak is kept too ([`MemoryPeak::units`],
+//! `unit_memory`): what the next plan of the same source learns from.
+//!
 //! The latest host and cgroup figures ([`MemorySampler::latest`]) are also what
 //! the thrash watchdog (`oom::thrash`) compares with the ceiling, so memory is
 //! read once per tick, not twice.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +30,8 @@ use serde::{Deserialize, Serialize};
 use wheelwright_detect::cgroup::{cgroup_dir, parse_proc_self_cgroup};
 use wheelwright_detect::host::proc_field_bytes;
 use wheelwright_process::tree;
+
+use super::unit_memory;
 
 /// The peaks of one build (or attempt). Bytes; `None` where a view was unreadable.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -43,6 +50,10 @@ pub struct MemoryPeak {
     pub build_tree_rss_bytes: Option<u64>,
     /// How many samples were taken.
     pub samples: u64,
+    /// Each compile's highest summed RSS (nvcc or the host compiler and
+    /// every process under it), by the source path it was given.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub units: BTreeMap<String, u64>,
 }
 
 impl MemoryPeak {
@@ -71,6 +82,7 @@ impl MemoryPeak {
         self.cgroup_peak_bytes = max(self.cgroup_peak_bytes, other.cgroup_peak_bytes);
         self.build_tree_rss_bytes = max(self.build_tree_rss_bytes, other.build_tree_rss_bytes);
         self.samples += other.samples;
+        unit_memory::raise_peaks(&mut self.units, &other.units);
     }
 }
 
@@ -110,14 +122,6 @@ pub(crate) fn read_u64(path: &Path) -> Option<u64> {
 /// `memory.peak` beside a v2 `memory.current`.
 fn cgroup_peak_file(current: &Path) -> Option<PathBuf> {
     (current.file_name()? == "memory.current").then(|| current.with_file_name("memory.peak"))
-}
-
-/// `VmRSS` of one process in bytes (0 for kernel threads and vanished processes).
-fn rss_bytes(pid: u32) -> u64 {
-    fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| proc_field_bytes(&status, "VmRSS"))
-        .unwrap_or(0)
 }
 
 /// What to sample.
@@ -260,7 +264,11 @@ fn sample_once(meminfo: &Path, cgroup_file: Option<&Path>, state: &Mutex<Sampler
         .and_then(|t| parse_meminfo_used(&t));
     let cgroup = cgroup_file.and_then(read_u64);
     let tree = state.lock().ok().and_then(|s| s.tree.clone());
-    let rss = tree.map(|t| t.members().into_iter().map(rss_bytes).sum::<u64>());
+    let procs = tree.map(|t| unit_memory::read_tree(t.members()));
+    let rss = procs
+        .as_ref()
+        .map(|p| p.iter().map(|p| p.rss_bytes).sum::<u64>());
+    let units = procs.as_deref().map(unit_memory::unit_rss);
     if let Ok(mut s) = state.lock() {
         s.latest = Some(Reading {
             at,
@@ -277,6 +285,9 @@ fn sample_once(meminfo: &Path, cgroup_file: Option<&Path>, state: &Mutex<Sampler
         bump(&mut p.host_used_bytes, host);
         bump(&mut p.cgroup_bytes, cgroup);
         bump(&mut p.build_tree_rss_bytes, rss);
+        if let Some(units) = &units {
+            unit_memory::raise_peaks(&mut p.units, units);
+        }
     }
 }
 

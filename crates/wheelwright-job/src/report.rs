@@ -311,8 +311,9 @@ impl BuildReport {
         calibrate(&past.model(), &past.as_past())
     }
 
-    /// The compile costs this build measured for each of its units, for the
-    /// next plan of the same source on this host (see
+    /// The compile costs this build measured for each of its units (times
+    /// from its `.ninja_log`, peaks from its memory samples where it kept
+    /// them per unit), for the next plan of the same source on this host (see
     /// [`wheelwright_plan::HostCosts`]); an error when the report names no source
     /// sha256 or its log is gone.
     pub fn host_costs(&self) -> Result<wheelwright_plan::HostCosts, CalibrateError> {
@@ -324,11 +325,17 @@ impl BuildReport {
                 message: "the report names no source sha256".into(),
             })?;
         let past = self.past_build()?;
-        Ok(wheelwright_plan::calibrate::host_costs(
-            &past.model(),
-            &past.as_past(),
-            &sha,
-        ))
+        let model = past.model();
+        let mut costs = wheelwright_plan::calibrate::host_costs(&model, &past.as_past(), &sha);
+        // Each compile's peak as the memory samples saw its process tree.
+        costs.peaks = wheelwright_plan::calibrate::unit_peaks(
+            &model,
+            &past.units,
+            past.gencodes,
+            past.threads,
+            &self.peak_memory.units,
+        );
+        Ok(costs)
     }
 
     /// The units, log and settings of this build, as the calibrations read
@@ -501,6 +508,93 @@ mod tests {
             r.start.ends_with('Z') && r.start.contains('T'),
             "{}",
             r.start
+        );
+    }
+
+    /// Issue 28 item 4: a finished build's per-unit peaks feed the next plan of
+    /// the same source. The build recorded in
+    /// `bench/results/cpu-torch-ext-unit-peaks/` (spatial-correlation-sampler
+    /// 0.5.0 by `wheelwright build` on the 2-core CPU box under the real torch
+    /// 2.11.0+cu130 and nvcc 13.0: its `report.json`, with each compile's peak
+    /// from the memory samples of its process tree, and its `.ninja_log`) is
+    /// read as `--calibrate` reads it; its work dir is gone, so its log is laid
+    /// out where the calibration looks.
+    #[test]
+    fn a_recorded_builds_unit_peaks_price_the_next_plan() {
+        use wheelwright_plan::recipe::setup_probe::SetupProbe;
+        use wheelwright_plan::{plan, HostSpec, PlanRequest, Recipe};
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let recorded = root.join("bench/results/cpu-torch-ext-unit-peaks");
+        let mut report = BuildReport::read(&recorded.join("report.json")).unwrap();
+        let measured = report.peak_memory.units.clone();
+        assert_eq!(measured.len(), 3, "{measured:?}");
+        let scratch = tempfile::tempdir().unwrap();
+        let build = scratch
+            .path()
+            .join("src/build/temp.linux-x86_64-cpython-311");
+        std::fs::create_dir_all(&build).unwrap();
+        std::fs::copy(recorded.join("ninja_log"), build.join(".ninja_log")).unwrap();
+        report.source_dir = Some(scratch.path().join("src"));
+        let costs = report.host_costs().unwrap();
+        assert_eq!(costs.peaks.len(), 3, "{costs:?}");
+        assert_eq!(costs.units.len(), 3, "{costs:?}");
+
+        let probe = SetupProbe::parse(
+        &std::fs::read_to_string(root.join(
+            "crates/wheelwright-plan/src/fixtures/torch-ext/spatial_correlation_sampler-0.5.0.json",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+        let facts = HostSpec {
+            cpus: Some(2),
+            memory_bytes: Some(23 << 30),
+            cuda: Some("13.0".into()),
+            torch: Some("2.11".into()),
+            ..HostSpec::default()
+        }
+        .hypothetical_facts()
+        .unwrap()
+        .0;
+        let recipe = Recipe::torch_ext("spatial_correlation_sampler-0.5.0.tar.gz");
+        let req = |host_costs| PlanRequest {
+            archs: Some(vec!["90".into()]),
+            setup_probe: Some(Ok(probe.clone())),
+            host_costs,
+            ..PlanRequest::default()
+        };
+        let before = plan(&recipe, &facts, &req(None)).unwrap();
+        let after = plan(&recipe, &facts, &req(Some(costs.clone()))).unwrap();
+        // The plan says which units rest on this host's measurements.
+        let mut here = after.costs.memory_measured_here.clone();
+        here.sort();
+        let mut paths: Vec<String> = after.unit_plan.iter().map(|u| u.path.clone()).collect();
+        paths.sort();
+        assert_eq!(here, paths);
+        assert!(before.costs.memory_measured_here.is_empty());
+        for u in &after.unit_plan {
+            assert_eq!(u.memory, "measured_here", "{}", u.path);
+        }
+        assert!(after
+            .costs
+            .methods
+            .iter()
+            .any(|m| m.starts_with("memory measured_here: 3 of the units' peaks")));
+        // At the build's own setting the plan's peak is the measured compiles'
+        // (the largest one alone, or the two largest together at MAX_JOBS=2),
+        // plus the build's overhead: never below the largest measured unit.
+        let largest = measured.values().copied().max().unwrap();
+        eprintln!(
+        "measured per-unit peaks {measured:?}; plan peak before {} MiB, after {} MiB (MAX_JOBS={} threads={})",
+        before.predicted.peak_memory_bytes >> 20,
+        after.predicted.peak_memory_bytes >> 20,
+        after.max_jobs,
+        after.nvcc_threads
+    );
+        assert!(after.predicted.peak_memory_bytes >= largest);
+        assert_ne!(
+            before.predicted.peak_memory_bytes,
+            after.predicted.peak_memory_bytes
         );
     }
 }

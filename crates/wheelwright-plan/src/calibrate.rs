@@ -119,7 +119,9 @@ struct Span {
 /// (the model's time factor), leaving its seconds alone at one gencode and
 /// `--threads 1` on this host. Units are keyed by extension, path and device
 /// targets ([`super::recipe::TranslationUnit::cost_key`]); the costs apply
-/// only to a plan of the source with this sha256. Peaks stay the model's.
+/// only to a plan of the source with this sha256. Each unit's peak comes
+/// from the build's memory samples where the build recorded it per unit
+/// ([`unit_peaks`]); the others keep the model's.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HostCosts {
@@ -129,6 +131,47 @@ pub struct HostCosts {
     pub basis: String,
     /// Seconds alone at one gencode and `--threads 1`, by unit key.
     pub units: BTreeMap<String, f64>,
+    /// Peak bytes at one gencode and `--threads 1`, by unit key: the
+    /// build's per-unit peak (its compile's process tree at the memory
+    /// samples) over the model's memory factor for the gencodes and threads
+    /// it ran with.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub peaks: BTreeMap<String, u64>,
+}
+
+/// Each unit's peak at one gencode and `--threads 1` from a build's
+/// per-unit peaks (`measured`: by the source path the compile was given,
+/// usually absolute), by [`TranslationUnit::cost_key`]: a unit takes the
+/// peak of the one source that is its path or ends in `/` and its path.
+pub fn unit_peaks(
+    model: &CostModel,
+    units: &[TranslationUnit],
+    gencodes: u32,
+    threads: u32,
+    measured: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for u in units {
+        let suffix = format!("/{}", u.path);
+        let mut found = measured
+            .iter()
+            .filter(|(src, _)| **src == u.path || src.ends_with(&suffix));
+        let (Some((_, peak)), None) = (found.next(), found.next()) else {
+            continue;
+        };
+        if *peak == 0 {
+            continue;
+        }
+        let factor = if u.is_cuda() {
+            model
+                .gencode_factors(&model.unit_gencodes(u, gencodes), threads)
+                .2
+        } else {
+            1.0
+        };
+        out.insert(u.cost_key(), (*peak as f64 / factor) as u64);
+    }
+    out
 }
 
 /// The per-unit costs of `past` on its host (see [`HostCosts`]).
@@ -157,6 +200,7 @@ pub fn host_costs(model: &CostModel, past: &PastBuild, source_sha256: &str) -> H
         source_sha256: source_sha256.to_string(),
         basis: past.basis.clone(),
         units,
+        peaks: BTreeMap::new(),
     }
 }
 

@@ -222,6 +222,10 @@ pub struct CostModel {
     /// gencode costs like sm_90.
     #[serde(skip)]
     plan_gencodes: Option<GencodeSet>,
+    /// Peak bytes at one gencode and `--threads 1` of units measured on
+    /// this host ([`super::HostCosts::peaks`]), by [`TranslationUnit::cost_key`].
+    #[serde(skip)]
+    host_peaks: BTreeMap<String, u64>,
 }
 
 impl CostModel {
@@ -250,6 +254,7 @@ impl CostModel {
             host: BTreeMap::new(),
             arch,
             plan_gencodes: None,
+            host_peaks: BTreeMap::new(),
         };
         model.fit_units(&log, &tus);
         model
@@ -271,6 +276,8 @@ impl CostModel {
             .iter()
             .map(|(k, secs)| (k.clone(), secs / speed))
             .collect();
+        // Memory does not scale with the CPU's speed.
+        self.host_peaks = costs.peaks.clone();
         self
     }
 
@@ -329,15 +336,20 @@ impl CostModel {
 
     /// The cost of `unit` at one gencode and `--threads 1`.
     pub(crate) fn unit_cost(&self, unit: &TranslationUnit) -> UnitCost {
-        if !self.host.is_empty() {
-            if let Some(secs) = self.host.get(&unit.cost_key()) {
-                let mut cost = self.model_unit_cost(unit);
-                cost.seconds = *secs;
-                cost.time_basis = CostBasis::Host;
-                return cost;
-            }
+        let mut cost = self.model_unit_cost(unit);
+        if self.host.is_empty() && self.host_peaks.is_empty() {
+            return cost;
         }
-        self.model_unit_cost(unit)
+        let key = unit.cost_key();
+        if let Some(secs) = self.host.get(&key) {
+            cost.seconds = *secs;
+            cost.time_basis = CostBasis::Host;
+        }
+        if let Some(peak) = self.host_peaks.get(&key) {
+            cost.peak_bytes = *peak;
+            cost.memory_basis = CostBasis::Host;
+        }
+        cost
     }
 
     /// [`CostModel::unit_cost`] from the embedded measurements alone.

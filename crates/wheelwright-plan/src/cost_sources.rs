@@ -24,6 +24,11 @@ pub struct CostSources {
     /// with the same targets (`--calibrate`): their paths.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub measured_here: Vec<String>,
+    /// Units whose peak memory was measured on this host, in an earlier
+    /// build of the same source (`--calibrate`; the build's memory samples
+    /// of each compile's process tree): their paths.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub memory_measured_here: Vec<String>,
     /// Units priced at the mean of their measured class (same kind, head dim
     /// and causal mask; e.g. flash-attn main's `split_align` files).
     pub class_mean: u32,
@@ -99,6 +104,9 @@ impl CostSources {
         }
         for u in units {
             let c = model.unit_cost(u);
+            if c.memory_basis == CostBasis::Host {
+                out.memory_measured_here.push(u.path.clone());
+            }
             let (count, name) = match c.time_basis {
                 CostBasis::Unit => {
                     out.measured += 1;
@@ -125,6 +133,9 @@ impl CostSources {
         }
         if !out.measured_here.is_empty() {
             out.methods.push(format!("measured_here: {} of the units were measured on this host in an earlier build of the same source with the same targets (`--calibrate`): their times, not the model's", out.measured_here.len()));
+        }
+        if !out.memory_measured_here.is_empty() {
+            out.methods.push(format!("memory measured_here: {} of the units' peaks were measured on this host in an earlier build of the same source (`--calibrate`: its memory samples, each compile's process tree summed), not the model's", out.memory_measured_here.len()));
         }
         if out.generic > 0 {
             out.methods.push("generic: a file the model does not know costs like an average flash-attn 2 forward file (.cu) or flash_api.cpp (.cpp)".to_string());

@@ -40,8 +40,12 @@ pub struct PlannedUnit {
     pub targets: Vec<String>,
     /// nvcc's `--threads` in the build (the plan's, over the package's own).
     pub threads: u32,
-    /// How its cost was found (`measured`, `measured_here`, `generic`, ...).
+    /// How its time was found (`measured`, `measured_here`, `generic`, ...).
     pub cost: String,
+    /// How its peak memory was found (`measured_here`: this host's earlier
+    /// build of the same source; else the model's `class_mean`, `generic`, ...).
+    #[serde(default)]
+    pub memory: String,
 }
 
 /// The units as the plan compiles them, for a torch extension whose
@@ -77,6 +81,7 @@ pub(super) fn planned_units(
                 targets: sass.into_iter().chain(ptx).collect(),
                 threads: if u.is_cuda() { best.threads } else { 1 },
                 cost: basis_name(model.unit_cost(u).time_basis).into(),
+                memory: basis_name(model.unit_cost(u).memory_basis).into(),
             }
         })
         .collect()

@@ -237,7 +237,16 @@ pub fn plan_table(p: &Plan) -> String {
         row(
             &mut out,
             if i == 0 { "units" } else { "" },
-            &format!("{}{ext}: {what}; cost {}", u.path, u.cost),
+            &format!(
+                "{}{ext}: {what}; cost {}{}",
+                u.path,
+                u.cost,
+                if u.memory == "measured_here" {
+                    ", peak measured here"
+                } else {
+                    ""
+                }
+            ),
         );
     }
     if let Some(c) = &p.speed {
