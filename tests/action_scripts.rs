@@ -49,6 +49,9 @@ fn the_action_runs_doctor_setup_build_with_its_inputs_and_wires_the_outputs() {
         ("verify", "FALSE"),
         ("allow-system-python", "True"),
         ("prefer-prebuilt", "True"),
+        ("cxx11-abi", "TRUE"),
+        ("torch-pin", "False"),
+        ("manylinux", "true"),
     ]);
     assert!(result.succeeded(), "{}", result.log());
     let cache = runner.tool_cache.join("wheelwright/work");
@@ -105,6 +108,10 @@ fn the_action_runs_doctor_setup_build_with_its_inputs_and_wires_the_outputs() {
                 "/opt/venv/bin/python",
                 "--no-verify",
                 "--prefer-prebuilt",
+                "--cxx11-abi",
+                "TRUE",
+                "--no-torch-pin",
+                "--manylinux",
                 "--",
                 spec,
             ]),

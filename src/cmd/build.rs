@@ -70,6 +70,22 @@ pub struct BuildArgs {
     /// measured from an earlier build here: its `report.json`.
     #[arg(long, value_name = "REPORT", conflicts_with = "plan")]
     pub calibrate: Option<PathBuf>,
+    /// The C++ ABI the wheel must have (`true`/`false`, `TRUE`/`FALSE`: a
+    /// matrix cell's `cxx11-abi`): a torch of the other ABI is refused
+    /// (exit 2) [default: torch's, whatever it is].
+    #[arg(long, value_name = "BOOL", value_parser = super::cxx11_abi)]
+    pub cxx11_abi: Option<bool>,
+    /// Leave torch unpinned: without it the wheel's METADATA gets
+    /// `Requires-Dist: torch==X.Y.*` for the torch it was compiled against,
+    /// before it is verified and recorded (what the per-variant indexes need:
+    /// pip and uv then never pair it with another torch minor).
+    #[arg(long)]
+    pub no_torch_pin: bool,
+    /// Retag the wheel to the manylinux policy it meets before it is
+    /// verified and recorded (a wheel that meets none fails the build);
+    /// `publish` never changes a wheel.
+    #[arg(long)]
+    pub manylinux: bool,
     /// Run the build even when the plan's preflight checks refuse it (their findings stay in the report).
     #[arg(long)]
     pub force: bool,
@@ -109,6 +125,9 @@ impl BuildArgs {
             prebuilt_url: self.prebuilt_url.clone().filter(|u| !u.is_empty()),
             prebuilt_wheelhouses: self.prebuilt_wheelhouse.clone(),
             plan_file: self.plan.clone(),
+            cxx11_abi: self.cxx11_abi,
+            torch_pin: !self.no_torch_pin,
+            manylinux: self.manylinux,
             compile_cache: self.sccache.as_ref().map(|s| CompileCache {
                 sccache: s.clone(),
                 dir: self.sccache_dir.clone(),

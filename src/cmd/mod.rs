@@ -56,6 +56,18 @@ pub fn cpu_quota(text: &str) -> Result<f64, String> {
     Ok(cores)
 }
 
+/// `--cxx11-abi`: `true` or `false`, any case (flash-attn's labels say `TRUE`).
+pub fn cxx11_abi(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(format!(
+            "`{}` is not a C++ ABI: true (the new ABI, torch >= 2.7 on PyPI) or false",
+            text.escape_debug()
+        )),
+    }
+}
+
 /// Build CUDA wheels of PyTorch extensions (flash-attn first), boringly and fast.
 #[derive(Debug, Parser)]
 #[command(name = "wheelwright", version, about, long_about = None)]

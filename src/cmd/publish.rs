@@ -67,8 +67,9 @@ pub struct PublishArgs {
     /// Give up one upload to --index-url after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     pub timeout: u64,
-    /// Retag each wheel to the manylinux policy it meets (a new file) before it leaves.
-    #[arg(long)]
+    /// Refused: publish never changes a wheel; retag at build time with
+    /// `wheelwright build --manylinux` (before the wheel is recorded and attested).
+    #[arg(long, hide = true)]
     pub manylinux: bool,
     /// Print the result as JSON.
     #[arg(long)]

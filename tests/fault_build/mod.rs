@@ -111,6 +111,9 @@ impl FaultBuild {
             .env("FAULT_LOG", real_log())
             .env("FAULT_PROBE_JSON", h100().file("probe.json"));
         build_args(&mut cmd, &self.ctx, &self.tree, &self.python, "4");
+        // The fault builds' "wheels" are random bytes, not zips: nothing
+        // to pin, so the build copies them as they are.
+        cmd.arg("--no-torch-pin");
         cmd
     }
 

@@ -49,6 +49,12 @@ pub const CXX: &str = "CXX";
 /// confirmed here.)
 pub const NVCC_CCBIN: &str = "NVCC_CCBIN";
 
+/// Set on the build unless the caller set it (to 315532800, 1980-01-01, the
+/// zip format's first date): build backends (`wheel`/setuptools' bdist_wheel,
+/// hatchling, ...) stamp the wheel's entries with it, so the same sources give
+/// the same wheel bytes (reproducible-builds.org).
+pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+
 /// sccache's local cache directory (set from `--sccache-dir`).
 pub const SCCACHE_DIR: &str = "SCCACHE_DIR";
 /// Paths sccache strips from what it hashes (`:`-separated); set by

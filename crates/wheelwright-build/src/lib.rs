@@ -28,6 +28,7 @@
 use wheelwright_test_support as test_support;
 
 pub mod compile_cache;
+pub mod finish;
 pub(crate) mod memory;
 pub mod ninja_order;
 pub(crate) mod oom;
@@ -105,6 +106,9 @@ pub struct BuildRequest {
     /// Lines said in `build.log` before anything else (the Job's word on
     /// the prebuilt-wheel lookup).
     pub log_notes: Vec<String>,
+    /// What is done to the wheel pip made before it lands in the out dir
+    /// ([`finish`]: the deterministic rewrite, the torch pin, the manylinux tag).
+    pub finish: finish::WheelFinish,
 }
 
 impl BuildRequest {
@@ -136,6 +140,7 @@ impl BuildRequest {
             verify_timeout: Duration::from_secs(600),
             supervisor: None,
             log_notes: Vec::new(),
+            finish: finish::WheelFinish::default(),
         }
     }
 
@@ -153,6 +158,12 @@ impl BuildRequest {
     pub fn build_env(&self) -> (BTreeMap<String, String>, Vec<String>) {
         let mut env = self.env.clone();
         let mut remove = Vec::new();
+        // Reproducible wheel bytes from the backend too (it stamps entries
+        // with this date); a caller's own value wins.
+        if std::env::var_os(env_vars::SOURCE_DATE_EPOCH).is_none() {
+            env.entry(env_vars::SOURCE_DATE_EPOCH.to_string())
+                .or_insert_with(|| "315532800".to_string());
+        }
         if self.recipe == "flash-attn" || self.recipe == "flash-attn-3" {
             if self.allow_prebuilt {
                 env.remove(env_vars::FLASH_ATTENTION_FORCE_BUILD);
@@ -333,15 +344,29 @@ pub fn build(
     if let Some(built) = &run.wheel {
         // The out dir may have gone meanwhile: made again before the wheel goes in.
         keep_records_in_place(&mut log, &mut report);
-        match keep_wheel(built, &req.out_dir) {
-            Ok(info) => report.wheel = Some(info),
+        match finish::finish_wheel(built, &req.finish, &req.out_dir).and_then(|(path, notes)| {
+            let info = std::path::absolute(&path)
+                .and_then(|p| WheelInfo::from_file(&p))
+                .map_err(|e| finish::FinishError {
+                    message: format!("cannot read {}: {e}", path.display()),
+                    fix: "Check that the --out dir is writable and has space.".into(),
+                })?;
+            Ok((info, notes))
+        }) {
+            Ok((info, notes)) => {
+                for note in notes {
+                    let _ = writeln!(log, "=== wheelwright: {note}");
+                    on_event(BuildEvent::Note(&note));
+                }
+                report.wheel = Some(info);
+            }
             Err(e) => {
                 report.findings.push(Finding::new(
                     "wheel-not-copied",
                     Severity::Error,
-                    "The wheel could not be copied to the output dir",
-                    format!("{e}; it is still at {}", built.display()),
-                    "Check that the --out dir is writable and has space.",
+                    "The wheel could not be written into the output dir",
+                    format!("{}; it is still at {}", e.message, built.display()),
+                    e.fix,
                 ));
                 outcome = Outcome::Failed;
             }

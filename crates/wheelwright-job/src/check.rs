@@ -13,7 +13,7 @@ use wheelwright_plan::Plan;
 use wheelwright_wheel::archs::{RequiredArchs, RequiredArchsError};
 use wheelwright_wheel::extension_archs::{ExtensionArchs, UnitArchs};
 use wheelwright_wheel::torch::{TorchEnv, TorchProbeError};
-use wheelwright_wheel::{check_wheel, CheckOptions, Purpose, WheelCheck};
+use wheelwright_wheel::{check_wheel, CheckOptions, ExpectedAbi, Purpose, WheelCheck};
 
 use crate::report::BuildReport;
 
@@ -183,6 +183,14 @@ pub fn run_checks(req: &CheckRequest) -> Result<CheckRun, CheckRequestError> {
         extensions: extensions.clone(),
         torch: torch.clone(),
         exclude: Vec::new(),
+        cxx11_abi: report
+            .as_ref()
+            .and_then(|r| r.facts.as_ref())
+            .and_then(|f| f.cxx11_abi)
+            .map(|abi| ExpectedAbi {
+                cxx11_abi: abi,
+                source: "report.json (the build's torch)".into(),
+            }),
     };
     let wheels = req
         .wheels

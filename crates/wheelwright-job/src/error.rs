@@ -85,6 +85,31 @@ pub enum JobError {
     /// The work dir could not be locked (or the wait for it was cancelled).
     #[error(transparent)]
     WorkDir(WorkDirError),
+    /// The spec names a C++ ABI the build's torch does not have (or whose
+    /// ABI could not be read).
+    #[error("this build asks for cxx11abi{}, but {}", abi_word(*.wanted), torch_abi_text(torch, *found))]
+    AbiMismatch {
+        /// The ABI asked for.
+        wanted: bool,
+        /// torch's version, when detected.
+        torch: Option<String>,
+        /// torch's ABI, when it could be read.
+        found: Option<bool>,
+    },
+}
+
+fn abi_word(abi: bool) -> &'static str {
+    wheelwright_wheel::abi::abi_word(abi)
+}
+
+fn torch_abi_text(torch: &Option<String>, found: Option<bool>) -> String {
+    match (torch, found) {
+        (None, _) => "no torch was found for the build's interpreter".into(),
+        (Some(v), None) => {
+            format!("torch {v}'s C++ ABI (torch._C._GLIBCXX_USE_CXX11_ABI) could not be read")
+        }
+        (Some(v), Some(abi)) => format!("torch {v} was built with cxx11abi{}", abi_word(abi)),
+    }
 }
 
 impl JobError {
@@ -101,6 +126,10 @@ impl JobError {
             JobError::SourceUnavailable { .. } => SOURCE_HINT.into(),
             JobError::Records(_) => "check that the out and work dirs are writable and have space".into(),
             JobError::WorkDir(e) => e.hint(),
+            JobError::AbiMismatch { wanted, .. } => format!(
+                "PyPI's torch <= 2.6 ships only the old ABI (FALSE), >= 2.7 only the new one (TRUE): build with a torch of ABI {} (--python pointing at it, or the cell's torch-index-url), or leave this cell out of the matrix",
+                abi_word(*wanted)
+            ),
         }
     }
 

@@ -26,8 +26,10 @@ pub struct PublishTargets {
     pub index: Option<StaticIndexTarget>,
     /// Upload to a PyPI-compatible index (pypiserver, devpi, a company mirror).
     pub upload: Option<UploadTarget>,
-    /// Retag each wheel to the manylinux policy it meets before it leaves (a
-    /// new file; the input is never modified).
+    /// Refused (a usage error): publishing never changes a wheel's bytes;
+    /// the manylinux retag is the build's ([`crate::JobSpec::manylinux`]),
+    /// before the wheel is recorded and attested. Kept so that a spec or a
+    /// command line that still asks for it gets that answer.
     pub manylinux: bool,
     /// Replace a file of the same name but different bytes where the target
     /// allows it (GitHub asset, wheelhouse file, index entry) instead of failing.

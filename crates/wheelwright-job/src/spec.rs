@@ -164,6 +164,25 @@ pub struct JobSpec {
     /// Use this plan (`wheelwright plan --json`) instead of planning on this host.
     #[serde(default)]
     pub plan_file: Option<PathBuf>,
+    /// The C++ ABI the wheel must have (a matrix cell's `cxx11-abi`): the
+    /// job refuses a torch whose `torch._C._GLIBCXX_USE_CXX11_ABI` differs
+    /// (or cannot be read) before anything compiles; default: torch's,
+    /// whatever it is.
+    #[serde(default)]
+    pub cxx11_abi: Option<bool>,
+    /// Pin the torch the wheel is compiled against in its `METADATA`
+    /// (`Requires-Dist: torch==X.Y.*`, an unpinned `torch` requirement
+    /// replaced), before the wheel is verified, recorded and attested, so
+    /// pip and uv never pair it with another torch minor (its binaries would
+    /// fail with `undefined symbol`). Default on; off leaves the backend's
+    /// requirements as they are.
+    #[serde(default = "yes")]
+    pub torch_pin: bool,
+    /// Retag the wheel to the manylinux policy it meets (torch's and CUDA's
+    /// libraries external) before it is verified, recorded and attested;
+    /// a wheel that meets none fails the build.
+    #[serde(default)]
+    pub manylinux: bool,
     /// Where the wheel goes after a successful build (checked first, through
     /// the job's [`crate::net::Network`]); default: nowhere.
     #[serde(default)]
@@ -216,6 +235,9 @@ impl JobSpec {
             prebuilt_url: None,
             prebuilt_wheelhouses: Vec::new(),
             plan_file: None,
+            cxx11_abi: None,
+            torch_pin: true,
+            manylinux: false,
             publish: PublishTargets::default(),
             compile_cache: None,
         }

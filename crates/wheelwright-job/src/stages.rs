@@ -203,6 +203,7 @@ pub(crate) fn plan(
 ) -> Result<BuildSettings, JobError> {
     on_event(JobEvent::Planning);
     let settings = settings::resolve(spec, recipe, source, &python.detect)?;
+    check_cxx11_abi(spec.cxx11_abi, &settings.host)?;
     let refusals: Vec<Finding> = settings
         .preflight
         .iter()
@@ -219,6 +220,29 @@ pub(crate) fn plan(
         }
     }
     Ok(settings)
+}
+
+/// The spec's C++ ABI (a matrix cell's) against the build's torch: a torch
+/// of the other ABI, or one whose ABI cannot be read, is refused before
+/// anything compiles (objects of one ABI never link against the other's
+/// torch, and the wheel's label would lie).
+fn check_cxx11_abi(
+    wanted: Option<bool>,
+    host: &wheelwright_base::facts::Facts,
+) -> Result<(), JobError> {
+    let Some(wanted) = wanted else {
+        return Ok(());
+    };
+    let torch = host.torch.as_ref();
+    let found = torch.and_then(|t| t.cxx11_abi);
+    if found == Some(wanted) {
+        return Ok(());
+    }
+    Err(JobError::AbiMismatch {
+        wanted,
+        torch: torch.map(|t| t.version.clone()),
+        found,
+    })
 }
 
 /// Stage 7: run the build with the plan's settings; the report is the
@@ -260,6 +284,19 @@ pub(crate) fn build(
     req.compile_cache = spec.compile_cache.clone();
     req.supervisor = ctx.supervisor.clone();
     req.log_notes = prebuilt.iter().map(|p| p.note.clone()).collect();
+    let torch_minor = settings
+        .facts
+        .torch
+        .as_deref()
+        .and_then(builder::finish::torch_minor);
+    if spec.torch_pin && torch_minor.is_none() {
+        req.log_notes
+            .push("no torch version was detected: the wheel is not pinned to a torch".to_string());
+    }
+    req.finish = builder::finish::WheelFinish {
+        torch_pin: torch_minor.filter(|_| spec.torch_pin),
+        manylinux: spec.manylinux,
+    };
     let head = ReportHead {
         facts: Some(settings.facts),
         plan: Some(settings.plan),

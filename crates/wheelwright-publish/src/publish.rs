@@ -17,7 +17,6 @@ use wheelwright_job::publish::{
     UploadTarget,
 };
 use wheelwright_wheel::file::WheelName;
-use wheelwright_wheel::retag::retag_wheel;
 use wheelwright_wheel::{check_wheel, CheckOptions, Purpose};
 
 use crate::http::{HttpClient, HttpConfig};
@@ -32,8 +31,9 @@ use crate::{wheelhouse, HttpNetwork, PublishError};
 /// cannot be written); everything per file is in the report.
 ///
 /// Each wheel is read once and must pass `wheel check` with index strictness
-/// ([`check_before_leaving`]); with `manylinux` it is retagged into a new file
-/// beside it first. Then: the GitHub release, the wheelhouse, the static index
+/// ([`check_before_leaving`]); it is published as it is, byte for byte (the
+/// manylinux retag and the torch pin happen in `build`, before the wheel is
+/// recorded and attested; `targets.manylinux` is refused). Then: the GitHub release, the wheelhouse, the static index
 /// pages (linking to the release's assets or `base_url`), the upload index.
 pub fn publish(
     wheels: &[PathBuf],
@@ -44,7 +44,7 @@ pub fn publish(
     let mut report = PublishReport::default();
     let mut ready = Vec::new();
     for path in wheels {
-        match check_before_leaving(path, targets.manylinux) {
+        match check_before_leaving(path) {
             Ok(w) => ready.push(w),
             Err(message) => report.files.push(PublishedFile {
                 target: TargetKind::Check,
@@ -133,6 +133,14 @@ fn validate(targets: &PublishTargets) -> Result<(), PublishError> {
     if targets.is_empty() {
         return Err(PublishError::NoTarget);
     }
+    if targets.manylinux {
+        return Err(PublishError::Usage {
+            message: "publish never changes a wheel: --manylinux moved to `wheelwright build \
+                      --manylinux` (the retag then happens before the wheel is verified, \
+                      recorded and attested)"
+                .to_string(),
+        });
+    }
     for dir in [
         targets.wheelhouse.as_deref(),
         targets.index.as_ref().map(|i| i.dir.as_path()),
@@ -165,10 +173,9 @@ fn validate(targets: &PublishTargets) -> Result<(), PublishError> {
 }
 
 /// Read `path` and run `wheel check` on it with index strictness (name,
-/// tags and METADATA agree as pip requires on an index; every RECORD hash);
-/// with `manylinux`, retag it to the policy it meets, into a new file beside
-/// it. The wheel to publish, or why none.
-pub fn check_before_leaving(path: &Path, manylinux: bool) -> Result<WheelFile, String> {
+/// tags and METADATA agree as pip requires on an index; every RECORD hash).
+/// The wheel to publish, or why none.
+pub fn check_before_leaving(path: &Path) -> Result<WheelFile, String> {
     let opts = CheckOptions {
         purpose: Purpose::Index,
         ..CheckOptions::default()
@@ -181,24 +188,6 @@ pub fn check_before_leaving(path: &Path, manylinux: bool) -> Result<WheelFile, S
             .collect();
         return Err(format!("wheel check failed: {}", errors.join("; ")));
     }
-    let path = match (manylinux, &checked.policy) {
-        (false, _) => path.to_path_buf(),
-        (true, Some(policy)) if policy.platform_tag.starts_with("manylinux") => {
-            let mut tags = vec![policy.platform_tag.clone()];
-            tags.extend(policy.aliases.iter().cloned());
-            let dir = path.parent().unwrap_or(Path::new("."));
-            retag_wheel(path, &tags, dir).map_err(|e| format!("retagging: {e}"))?
-        }
-        (true, Some(policy)) => {
-            return Err(format!(
-                "--manylinux: it meets no manylinux policy ({})",
-                policy.reasons.join("; ")
-            ))
-        }
-        (true, None) => {
-            return Err("--manylinux: it has no binaries to tag for a platform".to_string())
-        }
-    };
     let w = WheelFile::read(&path).map_err(|e| e.to_string())?;
     // The variant folder is checked before anything is written.
     if let Some(Err(message)) = w.name.local_version().map(index::variant_label) {

@@ -11,6 +11,9 @@
 //!   containers against its own extension's units;
 //! - symbols (`symbols`, `torch`): undefined symbols resolved against
 //!   the declared libraries, torch's where it is installed;
+//! - C++ ABI ([`abi`]): `__cxx11` (new) or `Ss` (old) mangling in each
+//!   binary's dynamic symbols, against the ABI the wheel's label
+//!   (`cxx11abiTRUE`) or the caller ([`CheckOptions::cxx11_abi`]) names;
 //! - glibc and manylinux (`policy`): the highest `GLIBC_`/`GLIBCXX_`
 //!   versions needed and the policy met with torch's and CUDA's libraries
 //!   external (reported, not required).
@@ -53,6 +56,7 @@
 
 #![warn(missing_docs)]
 
+pub mod abi;
 mod archive;
 pub mod archs;
 pub(crate) mod elf;
@@ -73,6 +77,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use abi::{abi_word, label_cxx11_abi, CxxAbiEvidence};
 use archive::{Text, EXTRACT_BASE, EXTRACT_PER_WHEEL_BYTE, MAX_RECORD_BYTES, MAX_WHEEL_BYTES};
 use archs::{compare_archs, official_arch_gap};
 pub use archs::{ArchComparison, OfficialArchVerdict, RequiredArchs, RequiredArchsError};
@@ -107,6 +112,19 @@ pub struct CheckOptions {
     /// torch's and CUDA's (`libc10*`, `libtorch*`, `libcu*`, `libnv*`) when
     /// empty.
     pub exclude: Vec<String>,
+    /// The C++ ABI the binaries must have, and who says so (a build
+    /// report's torch); without it, the ABI the wheel's local label names
+    /// (`cxx11abiTRUE`), if any.
+    pub cxx11_abi: Option<ExpectedAbi>,
+}
+
+/// The C++ ABI a wheel's binaries must have, and who says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedAbi {
+    /// `_GLIBCXX_USE_CXX11_ABI`.
+    pub cxx11_abi: bool,
+    /// Who says so (`report.json: torch's ABI`).
+    pub source: String,
 }
 
 /// Why a file could not be checked at all (bad input: exit 2).
@@ -192,6 +210,9 @@ pub struct BinaryCheck {
     pub symbols: SymbolResolution,
     /// The highest `GLIBC`, `GLIBCXX`, `CXXABI`, `GCC` versions it needs.
     pub versions: BTreeMap<String, String>,
+    /// What its dynamic symbols say about its C++ ABI.
+    #[serde(default)]
+    pub cxx_abi: CxxAbiEvidence,
 }
 
 /// The torch symbols were resolved against.
@@ -232,6 +253,10 @@ pub struct WheelCheck {
     pub torch: Option<TorchUsed>,
     /// The highest versions over all binaries.
     pub versions: BTreeMap<String, String>,
+    /// The C++ ABI of its binaries (`_GLIBCXX_USE_CXX11_ABI`), where their
+    /// symbols tell it and agree; `None` when none tells or they disagree.
+    #[serde(default)]
+    pub cxx11_abi: Option<bool>,
     /// The manylinux policy met with torch/CUDA libraries external; `None`
     /// for a wheel without binaries.
     pub policy: Option<PolicyReport>,
@@ -458,10 +483,26 @@ pub fn check_wheel(path: &Path, opts: &CheckOptions) -> Result<WheelCheck, Wheel
             needed: info.needed.clone(),
             symbols,
             versions: policy::highest_versions(&[&info]),
+            cxx_abi: CxxAbiEvidence::from_symbols(
+                info.defined
+                    .iter()
+                    .map(String::as_str)
+                    .chain(info.undefined.iter().map(|u| u.name.as_str())),
+            ),
         });
         infos.push(info);
     }
     findings.extend(binary_findings(&binaries, opts));
+    let expected_abi = opts.cxx11_abi.clone().or_else(|| {
+        name.local_version()
+            .and_then(label_cxx11_abi)
+            .map(|abi| ExpectedAbi {
+                cxx11_abi: abi,
+                source: format!("the wheel's label `{}`", name.local_version().unwrap_or("")),
+            })
+    });
+    let (cxx11_abi, abi_findings) = abi_findings(&binaries, expected_abi.as_ref());
+    findings.extend(abi_findings);
 
     let info_refs: Vec<&elf::ElfInfo> = infos.iter().collect();
     let exclude: Vec<String> = if opts.exclude.is_empty() {
@@ -504,6 +545,7 @@ pub fn check_wheel(path: &Path, opts: &CheckOptions) -> Result<WheelCheck, Wheel
         record_verified,
         required_archs: opts.required_archs.clone(),
         versions: policy::highest_versions(&info_refs),
+        cxx11_abi,
         binaries,
         torch: opts.torch.as_ref().map(|t| TorchUsed {
             python: t.python.clone(),
@@ -533,6 +575,86 @@ fn library_search(torch: Option<&TorchEnv>) -> LibrarySearch {
         interpreter_symbols: torch
             .and_then(|t| interpreter_symbols(&t.executable, t.libdir.as_deref())),
     }
+}
+
+/// The binaries' C++ ABI (where they tell it and agree), and the findings:
+/// a binary of both ABIs, binaries of different ABIs, binaries of another
+/// ABI than `expected`.
+fn abi_findings(
+    binaries: &[BinaryCheck],
+    expected: Option<&ExpectedAbi>,
+) -> (Option<bool>, Vec<Finding>) {
+    let mut out = Vec::new();
+    for b in binaries.iter().filter(|b| b.cxx_abi.mixed()) {
+        let mut f = Finding::new(
+            "abi-mixed",
+            Severity::Warning,
+            "A binary mixes both C++ ABIs",
+            format!(
+                "{} has {} symbol(s) of the new C++ ABI (`__cxx11`) and {} of the old one \
+                 (`std::string` as `Ss`): objects compiled with different \
+                 _GLIBCXX_USE_CXX11_ABI settings were linked together",
+                b.path, b.cxx_abi.new_abi_symbols, b.cxx_abi.old_abi_symbols
+            ),
+            "rebuild from a clean work dir with one torch (its ABI decides the flag)",
+        );
+        f.evidence = b.cxx_abi.examples.clone();
+        out.push(f);
+    }
+    let told: Vec<(&BinaryCheck, bool)> = binaries
+        .iter()
+        .filter_map(|b| b.cxx_abi.cxx11_abi().map(|abi| (b, abi)))
+        .collect();
+    let abis: BTreeSet<bool> = told.iter().map(|(_, abi)| *abi).collect();
+    let verdict = match abis.len() {
+        1 => abis.into_iter().next(),
+        _ => None,
+    };
+    if let Some(want) = expected {
+        let wrong: Vec<&(&BinaryCheck, bool)> = told
+            .iter()
+            .filter(|(_, abi)| *abi != want.cxx11_abi)
+            .collect();
+        if !wrong.is_empty() {
+            let mut f = Finding::new(
+                "abi-mismatch",
+                Severity::Error,
+                "The binaries have another C++ ABI than the wheel says",
+                format!(
+                    "{} say(s) cxx11abi{} by their symbols, but {} says cxx11abi{}: \
+                     installed with that torch, importing it fails with `undefined symbol`",
+                    wrong
+                        .iter()
+                        .map(|(b, _)| b.path.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    abi_word(!want.cxx11_abi),
+                    want.source,
+                    abi_word(want.cxx11_abi)
+                ),
+                "build against a torch of the ABI the wheel names (`wheelwright build \
+                 --cxx11-abi`, which refuses a torch of the other one), or give the wheel the \
+                 label of the ABI it has",
+            );
+            f.evidence = wrong
+                .iter()
+                .flat_map(|(b, _)| b.cxx_abi.examples.iter().cloned())
+                .collect();
+            out.push(f);
+        }
+    } else if verdict.is_none() && told.len() > 1 {
+        out.push(Finding::new(
+            "abi-mixed",
+            Severity::Warning,
+            "The binaries disagree on the C++ ABI",
+            told.iter()
+                .map(|(b, abi)| format!("{}: cxx11abi{}", b.path, abi_word(*abi)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            "rebuild every extension against one torch",
+        ));
+    }
+    (verdict, out)
 }
 
 /// Findings about device code and symbols, per binary.

@@ -1,19 +1,25 @@
-//! Retag a wheel: write a NEW file whose platform tag says what the wheel
-//! really is (`manylinux_2_28_x86_64` after [`super::check_wheel`] found it
-//! compliant), with the file name, `WHEEL`'s `Tag:` lines and `RECORD`
-//! rewritten. The input is never modified.
+//! Rewrite a wheel into a NEW file: its platform tag (`manylinux_2_28_x86_64`
+//! after [`super::check_wheel`] found it compliant), a pin on the torch it
+//! was built against (`Requires-Dist: torch==2.8.*`), extra `.dist-info`
+//! files (`variant.json`), a variant label after the platform (PEP 825) and
+//! another version; the file name, `WHEEL`, `METADATA`, the `.dist-info`
+//! directory's name and `RECORD` follow. The input is never modified.
 //!
-//! Deterministic: the same input gives the same bytes. Entries keep the
-//! input's order (with `RECORD` last), every timestamp is 1980-01-01 00:00,
-//! permissions are the input's (`0644` when it has none), and every file is
-//! deflated at one fixed level. The input's `RECORD` is verified while the
-//! files are copied, so a corrupt wheel is never laundered into a valid one.
+//! Deterministic: the same input gives the same bytes, whatever order,
+//! timestamps or permissions the build backend wrote. Entries are sorted by
+//! name (the package's files, then `.dist-info`'s, `RECORD` last), every
+//! timestamp is 1980-01-01 00:00 (the zip format's first), every file is
+//! `0644` (`0755` where the input had an execute bit) and deflated at one
+//! fixed level, and `RECORD` lists every file with its sha256. The input's
+//! `RECORD` is verified while the files are copied, so a corrupt wheel is
+//! never laundered into a valid one.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime};
 
@@ -54,6 +60,37 @@ pub enum RetagError {
     },
 }
 
+impl RetagError {
+    /// What to do about it, for the `hint:` line.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            RetagError::Io { .. } => "check that the out dir is writable and has space",
+            RetagError::Name(_) | RetagError::Zip { .. } | RetagError::Refused { .. } => {
+                "rebuild the wheel: a wheel whose RECORD does not match its files is never rewritten"
+            }
+        }
+    }
+}
+
+/// What [`rewrite_wheel`] changes; the default changes nothing but the
+/// archive's order, timestamps and permissions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WheelEdits {
+    /// New platform tags (`manylinux_2_28_x86_64`, its aliases after it).
+    pub platforms: Option<Vec<String>>,
+    /// `Requires-Dist` lines to add (`torch==2.8.*`); an unconditional
+    /// requirement of the same project already there is replaced.
+    pub requires_dist: Vec<String>,
+    /// Files to add to (or replace in) the `.dist-info` directory, by name
+    /// (`variant.json`).
+    pub dist_info_files: Vec<(String, Vec<u8>)>,
+    /// A PEP 825 variant label to put after the platform tag.
+    pub variant: Option<String>,
+    /// Another version (the public one of a variant wheel): the file name,
+    /// `METADATA`'s `Version` and the `.dist-info` directory's name.
+    pub version: Option<String>,
+}
+
 /// The file name of `name` with its platform tag(s) replaced by `platforms`.
 pub fn retagged_name(name: &WheelName, platforms: &[String]) -> String {
     let build = name
@@ -69,6 +106,23 @@ pub fn retagged_name(name: &WheelName, platforms: &[String]) -> String {
         name.abi_tag,
         platforms.join(".")
     )
+}
+
+/// The file name [`rewrite_wheel`] gives `name` with `edits`.
+pub fn edited_name(name: &WheelName, edits: &WheelEdits) -> String {
+    let mut n = name.clone();
+    if let Some(v) = &edits.version {
+        n.version = v.clone();
+    }
+    let platforms = edits
+        .platforms
+        .clone()
+        .unwrap_or_else(|| vec![n.platform_tag.clone()]);
+    let base = retagged_name(&n, &platforms);
+    match &edits.variant {
+        Some(label) => format!("{}-{label}.whl", base.trim_end_matches(".whl")),
+        None => base,
+    }
 }
 
 /// `WHEEL` with its `Tag:` lines replaced by one per python × abi × platform.
@@ -106,11 +160,85 @@ pub fn retag_wheel_file(text: &str, name: &WheelName, platforms: &[String]) -> S
     out
 }
 
+/// The project a `Requires-Dist` value names (`torch` of `torch (>=2.0)`),
+/// normalized; with whether it applies only to an extra.
+fn required_project(value: &str) -> (String, bool) {
+    let name: String = value
+        .trim()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    let only_extra = value
+        .split_once(';')
+        .is_some_and(|(_, marker)| marker.contains("extra"));
+    let project = crate::file::project_name(&name)
+        .map(|p| p.to_string())
+        .unwrap_or(name);
+    (project, only_extra)
+}
+
+/// `METADATA` with `requires` added (an unconditional requirement of the same
+/// project replaced) and `Version` set to `version` when given. Headers end at
+/// the first empty line; the body is kept as it is.
+pub fn edit_metadata(text: &str, requires: &[String], version: Option<&str>) -> String {
+    let (head, body) = match text.find("\n\n") {
+        Some(at) => (&text[..at + 1], &text[at + 1..]),
+        None => (text, ""),
+    };
+    let replaced: Vec<String> = requires.iter().map(|r| required_project(r).0).collect();
+    let mut lines: Vec<String> = Vec::new();
+    let mut last_requires = None;
+    for line in head.lines() {
+        if let Some((key, value)) = line.split_once(':') {
+            let key = key.trim();
+            if key.eq_ignore_ascii_case("Requires-Dist") {
+                let (project, only_extra) = required_project(value);
+                if !only_extra && replaced.contains(&project) {
+                    continue;
+                }
+                lines.push(line.to_string());
+                last_requires = Some(lines.len());
+                continue;
+            }
+            if key.eq_ignore_ascii_case("Version") {
+                if let Some(v) = version {
+                    lines.push(format!("Version: {v}"));
+                    continue;
+                }
+            }
+        }
+        lines.push(line.to_string());
+    }
+    let at = last_requires.unwrap_or(lines.len());
+    for (i, r) in requires.iter().enumerate() {
+        lines.insert(at + i, format!("Requires-Dist: {r}"));
+    }
+    let mut out = lines.join("\n");
+    out.push('\n');
+    out.push_str(body);
+    out
+}
+
 /// Write `src` retagged with `platforms` (`["manylinux_2_28_x86_64"]`) into
 /// `out_dir`; returns the new file's path. Refuses to overwrite `src`.
 pub fn retag_wheel(
     src: &Path,
     platforms: &[String],
+    out_dir: &Path,
+) -> Result<PathBuf, RetagError> {
+    let edits = WheelEdits {
+        platforms: Some(platforms.to_vec()),
+        ..WheelEdits::default()
+    };
+    rewrite_wheel(src, &edits, out_dir)
+}
+
+/// Write `src` with `edits` into `out_dir` (see the module's doc); returns
+/// the new file's path. Refuses to overwrite `src`; a file of the new name
+/// in `out_dir` is replaced.
+pub fn rewrite_wheel(
+    src: &Path,
+    edits: &WheelEdits,
     out_dir: &Path,
 ) -> Result<PathBuf, RetagError> {
     let io_err = |what: String| move |source| RetagError::Io { what, source };
@@ -129,19 +257,22 @@ pub fn retag_wheel(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let name = WheelName::parse(&file_name)?;
-    if platforms.is_empty() || !platforms.iter().all(|p| valid_tag(p)) {
-        return Err(refused(format!(
-            "`{}` is not a platform tag",
-            platforms.join(".")
-        )));
+    if let Some(platforms) = &edits.platforms {
+        if platforms.is_empty() || !platforms.iter().all(|p| valid_tag(p)) {
+            return Err(refused(format!(
+                "`{}` is not a platform tag",
+                platforms.join(".")
+            )));
+        }
     }
-    let dest = out_dir.join(retagged_name(&name, platforms));
+    let new_file_name = edited_name(&name, edits);
+    let dest = out_dir.join(&new_file_name);
     if dest.file_name() == src.file_name()
         && dest.parent().map(Path::canonicalize).and_then(Result::ok)
             == src.parent().map(Path::canonicalize).and_then(Result::ok)
     {
         return Err(refused(
-            "the new name is the input's own; nothing to write".into(),
+            "the new file would replace the input; write it into another folder".into(),
         ));
     }
     let input = File::open(src).map_err(io_err(format!("cannot read {}", src.display())))?;
@@ -153,7 +284,12 @@ pub fn retag_wheel(
         .find(|d| d.ends_with(".dist-info") && !d.contains('/'))
         .map(str::to_string)
         .ok_or_else(|| refused("no .dist-info/WHEEL".into()))?;
+    let new_dist_info = match &edits.version {
+        Some(v) => format!("{}-{v}.dist-info", name.normalized_distribution()),
+        None => dist_info.clone(),
+    };
     let wheel_path = format!("{dist_info}/WHEEL");
+    let metadata_path = format!("{dist_info}/METADATA");
     let record_path = format!("{dist_info}/RECORD");
     let mut read_text = |entry: &str| -> Result<String, RetagError> {
         let mut s = String::new();
@@ -165,8 +301,67 @@ pub fn retag_wheel(
     };
     let record = read_text(&record_path)?;
     let wheel = read_text(&wheel_path)?;
-    let mut rows = parse_record(&record).map_err(|e| refused(e.to_string()))?;
-    let new_wheel = retag_wheel_file(&wheel, &name, platforms);
+    let metadata = read_text(&metadata_path)?;
+    let rows = parse_record(&record).map_err(|e| refused(e.to_string()))?;
+    let platforms = edits
+        .platforms
+        .clone()
+        .unwrap_or_else(|| vec![name.platform_tag.clone()]);
+    let new_wheel = if edits.platforms.is_some() {
+        retag_wheel_file(&wheel, &name, &platforms)
+    } else {
+        wheel.clone()
+    };
+    let new_metadata = if edits.requires_dist.is_empty() && edits.version.is_none() {
+        metadata.clone()
+    } else {
+        edit_metadata(&metadata, &edits.requires_dist, edits.version.as_deref())
+    };
+    // Replaced content, by the input's path.
+    let mut replaced: BTreeMap<String, &[u8]> = BTreeMap::new();
+    replaced.insert(wheel_path.clone(), new_wheel.as_bytes());
+    replaced.insert(metadata_path.clone(), new_metadata.as_bytes());
+    let added: BTreeMap<String, &[u8]> = edits
+        .dist_info_files
+        .iter()
+        .map(|(n, bytes)| (format!("{dist_info}/{n}"), bytes.as_slice()))
+        .collect();
+    if added
+        .keys()
+        .any(|k| k == &record_path || k.matches('/').count() != 1)
+    {
+        return Err(refused(
+            "an added file must be a plain name other than RECORD".into(),
+        ));
+    }
+
+    // Every entry, in the written order: the package's files sorted, then
+    // `.dist-info`'s sorted, `RECORD` last.
+    let mut entries: Vec<(String, Option<usize>)> = Vec::new();
+    for i in 0..zip.len() {
+        let entry = zip
+            .by_index(i)
+            .map_err(zip_err(format!("cannot read entry {i}")))?;
+        if entry.is_dir() {
+            continue;
+        }
+        if entry.enclosed_name().is_none() {
+            return Err(refused(format!("unsafe path `{}`", entry.name())));
+        }
+        let n = entry.name().to_string();
+        if n != record_path && !added.contains_key(&n) {
+            entries.push((n, Some(i)));
+        }
+    }
+    entries.extend(added.keys().map(|n| (n.clone(), None)));
+    let in_dist_info = |n: &str| n.starts_with(&format!("{dist_info}/"));
+    entries.sort_by(|a, b| {
+        (in_dist_info(&a.0), a.0.as_str()).cmp(&(in_dist_info(&b.0), b.0.as_str()))
+    });
+    let renamed = |n: &str| match n.strip_prefix(&format!("{dist_info}/")) {
+        Some(rest) => format!("{new_dist_info}/{rest}"),
+        None => n.to_string(),
+    };
 
     std::fs::create_dir_all(out_dir)
         .map_err(io_err(format!("cannot create {}", out_dir.display())))?;
@@ -174,11 +369,12 @@ pub fn retag_wheel(
         .map_err(io_err(format!("cannot write in {}", out_dir.display())))?;
     let mut writer = zip::ZipWriter::new(tmp);
     let options = |mode: Option<u32>, large: bool| {
+        let executable = mode.is_some_and(|m| m & 0o111 != 0);
         SimpleFileOptions::default()
             .compression_method(CompressionMethod::Deflated)
             .compression_level(Some(6))
             .last_modified_time(DateTime::default())
-            .unix_permissions(mode.map_or(0o644, |m| m & 0o7777))
+            .unix_permissions(if executable { 0o755 } else { 0o644 })
             .large_file(large)
     };
     let algo: BTreeMap<String, String> = rows
@@ -186,46 +382,36 @@ pub fn retag_wheel(
         .map(|r| (r.path.clone(), r.hash.clone()))
         .collect();
     let mut actual: BTreeMap<String, (Option<String>, u64)> = BTreeMap::new();
-    let mut record_mode = None;
+    let mut new_rows = Vec::new();
     let mut buf = vec![0u8; 1 << 16];
-    for i in 0..zip.len() {
+    for (entry_name, index) in &entries {
+        let out_name = renamed(entry_name);
+        let Some(index) = index else {
+            let bytes = added[entry_name.as_str()];
+            writer
+                .start_file(out_name.as_str(), options(None, false))
+                .map_err(zip_err(format!("cannot write {out_name}")))?;
+            writer
+                .write_all(bytes)
+                .map_err(io_err(format!("cannot write {out_name}")))?;
+            new_rows.push(row(&out_name, record_hash(bytes), bytes.len() as u64));
+            continue;
+        };
         let mut entry = zip
-            .by_index(i)
-            .map_err(zip_err(format!("cannot read entry {i}")))?;
-        if entry.is_dir() {
-            continue;
-        }
-        let entry_name = entry.name().to_string();
-        if entry.enclosed_name().is_none() {
-            return Err(refused(format!("unsafe path `{entry_name}`")));
-        }
-        let mode = entry.unix_mode();
-        if entry_name == record_path {
-            record_mode = mode;
-            continue;
-        }
-        let opts = options(mode, entry.size() >= u64::from(u32::MAX));
+            .by_index(*index)
+            .map_err(zip_err(format!("cannot read {entry_name}")))?;
+        let opts = options(entry.unix_mode(), entry.size() >= u64::from(u32::MAX));
         writer
-            .start_file(entry_name.as_str(), opts)
-            .map_err(zip_err(format!("cannot write {entry_name}")))?;
+            .start_file(out_name.as_str(), opts)
+            .map_err(zip_err(format!("cannot write {out_name}")))?;
         let mut hasher = algo
-            .get(&entry_name)
+            .get(entry_name)
             .map_or(Some(FileHasher::Sha256(Default::default())), |h| {
                 FileHasher::for_record_hash(h)
             });
         let mut size = 0u64;
-        if entry_name == wheel_path {
-            // Hash the input's WHEEL for the RECORD check, write the new one.
-            std::io::copy(&mut entry, &mut std::io::sink())
-                .map_err(io_err(format!("cannot read {entry_name}")))?;
-            if let Some(h) = hasher.as_mut() {
-                h.update(wheel.as_bytes());
-            }
-            size = wheel.len() as u64;
-            writer
-                .write_all(new_wheel.as_bytes())
-                .map_err(io_err(format!("cannot write {entry_name}")))?;
-        } else {
+        if let Some(new) = replaced.get(entry_name) {
+            // Hash the input's file for the RECORD check, write the new one.
             loop {
                 let n = entry
                     .read(&mut buf)
@@ -237,12 +423,33 @@ pub fn retag_wheel(
                 if let Some(h) = hasher.as_mut() {
                     h.update(&buf[..n]);
                 }
+            }
+            writer
+                .write_all(new)
+                .map_err(io_err(format!("cannot write {out_name}")))?;
+            new_rows.push(row(&out_name, record_hash(new), new.len() as u64));
+        } else {
+            let mut out_hash = Sha256::new();
+            loop {
+                let n = entry
+                    .read(&mut buf)
+                    .map_err(io_err(format!("cannot read {entry_name}")))?;
+                if n == 0 {
+                    break;
+                }
+                size += n as u64;
+                if let Some(h) = hasher.as_mut() {
+                    h.update(&buf[..n]);
+                }
+                out_hash.update(&buf[..n]);
                 writer
                     .write_all(&buf[..n])
-                    .map_err(io_err(format!("cannot write {entry_name}")))?;
+                    .map_err(io_err(format!("cannot write {out_name}")))?;
             }
+            let hash = FileHasher::Sha256(out_hash).finish();
+            new_rows.push(row(&out_name, hash, size));
         }
-        actual.insert(entry_name, (hasher.map(FileHasher::finish), size));
+        actual.insert(entry_name.clone(), (hasher.map(FileHasher::finish), size));
     }
     actual.insert(record_path.clone(), (None, record.len() as u64));
     let verdict = compare_record(&rows, &actual);
@@ -252,23 +459,19 @@ pub fn retag_wheel(
             verdict.problems.join("; ")
         )));
     }
-    for row in rows.iter_mut().filter(|r| r.path == wheel_path) {
-        row.hash = record_hash(new_wheel.as_bytes());
-        row.size = Some(new_wheel.len() as u64);
-    }
     // RECORD's own row last, as every build backend writes it.
-    rows.retain(|r| r.path != record_path);
-    rows.push(super::record::RecordRow {
-        path: record_path.clone(),
+    let new_record_path = renamed(&record_path);
+    new_rows.push(super::record::RecordRow {
+        path: new_record_path.clone(),
         hash: String::new(),
         size: None,
     });
     writer
-        .start_file(record_path.as_str(), options(record_mode, false))
-        .map_err(zip_err(format!("cannot write {record_path}")))?;
+        .start_file(new_record_path.as_str(), options(None, false))
+        .map_err(zip_err(format!("cannot write {new_record_path}")))?;
     writer
-        .write_all(render_record(&rows).as_bytes())
-        .map_err(io_err(format!("cannot write {record_path}")))?;
+        .write_all(render_record(&new_rows).as_bytes())
+        .map_err(io_err(format!("cannot write {new_record_path}")))?;
     let tmp = writer
         .finish()
         .map_err(zip_err(format!("cannot finish {}", dest.display())))?;
@@ -277,6 +480,14 @@ pub fn retag_wheel(
         source: e.error,
     })?;
     Ok(dest)
+}
+
+fn row(path: &str, hash: String, size: u64) -> super::record::RecordRow {
+    super::record::RecordRow {
+        path: path.to_string(),
+        hash,
+        size: Some(size),
+    }
 }
 
 #[cfg(test)]
@@ -299,6 +510,43 @@ mod tests {
         assert_eq!(
             retagged_name(&name, &plats),
             "x-1.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+        );
+    }
+
+    #[test]
+    fn pins_a_requirement_in_place_of_the_loose_one() {
+        let text = "Metadata-Version: 2.1\nName: flash_attn\nVersion: 2.8.3+cu12torch2.8\n\
+                    Requires-Dist: torch\nRequires-Dist: einops\n\
+                    Requires-Dist: torch>=1; extra == \"test\"\n\nA description.\nRequires-Dist: torch\n";
+        let pinned = edit_metadata(text, &["torch==2.8.*".to_string()], None);
+        assert_eq!(
+            pinned,
+            "Metadata-Version: 2.1\nName: flash_attn\nVersion: 2.8.3+cu12torch2.8\n\
+             Requires-Dist: einops\nRequires-Dist: torch>=1; extra == \"test\"\n\
+             Requires-Dist: torch==2.8.*\n\nA description.\nRequires-Dist: torch\n"
+        );
+        let plain = edit_metadata(
+            "Metadata-Version: 2.1\nName: x\nVersion: 1.0+a\n",
+            &["torch==2.8.*".to_string()],
+            Some("1.0"),
+        );
+        assert_eq!(
+            plain,
+            "Metadata-Version: 2.1\nName: x\nVersion: 1.0\nRequires-Dist: torch==2.8.*\n"
+        );
+    }
+
+    #[test]
+    fn names_a_variant_after_the_platform() {
+        let name = WheelName::parse("x-1.0+cu12-cp312-cp312-linux_x86_64.whl").unwrap();
+        let edits = WheelEdits {
+            variant: Some("cu12".into()),
+            version: Some("1.0".into()),
+            ..WheelEdits::default()
+        };
+        assert_eq!(
+            edited_name(&name, &edits),
+            "x-1.0-cp312-cp312-linux_x86_64-cu12.whl"
         );
     }
 }

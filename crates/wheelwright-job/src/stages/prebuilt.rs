@@ -16,7 +16,7 @@ use wheelwright_base::finding::Severity;
 use wheelwright_build as builder;
 use wheelwright_build::{BuildEvent, SourceSpec, VerifyResult};
 use wheelwright_wheel::torch::TorchEnv;
-use wheelwright_wheel::{check_wheel, CheckOptions, Purpose};
+use wheelwright_wheel::{check_wheel, CheckOptions, ExpectedAbi, Purpose};
 
 use crate::prebuilt::{
     find_prebuilt, Lookup, PrebuiltKey, PrebuiltOptions, PrebuiltRecord, PREBUILT_METADATA_WARNING,
@@ -173,6 +173,11 @@ pub(crate) fn look(
         extensions: Vec::new(),
         torch: TorchEnv::probe(python).ok(),
         exclude: Vec::new(),
+        // The wheel must have the ABI of the torch it is installed with.
+        cxx11_abi: settings.facts.cxx11_abi.map(|abi| ExpectedAbi {
+            cxx11_abi: abi,
+            source: "this host's torch".into(),
+        }),
     };
     let check = match check_wheel(&wheel, &opts) {
         Ok(c) => c,
