@@ -188,7 +188,7 @@ pub fn check_before_leaving(path: &Path) -> Result<WheelFile, String> {
             .collect();
         return Err(format!("wheel check failed: {}", errors.join("; ")));
     }
-    let w = WheelFile::read(&path).map_err(|e| e.to_string())?;
+    let w = WheelFile::read(path).map_err(|e| e.to_string())?;
     // The variant folder is checked before anything is written.
     if let Some(Err(message)) = w.name.local_version().map(index::variant_label) {
         return Err(message);
