@@ -632,9 +632,13 @@ mod tests {
 
     #[test]
     fn tags_and_versions() {
-        assert!(torch_install_for("12.8", None)
-            .unwrap()
-            .contains("--index-url https://download.pytorch.org/whl/cu128"));
+        // The newest torch with a CUDA 12 variant (2.14 in the table refreshed
+        // through 2.15) has cu126 only: nvcc 12.8 gets that, same major.
+        let fix = torch_install_for("12.8", None).unwrap();
+        assert!(
+            fix.contains("--index-url https://download.pytorch.org/whl/cu126"),
+            "{fix}"
+        );
         // PyTorch has no cu122: the newest torch's CUDA 12 variant nearest
         // 12.2 (only the major must agree with nvcc), never an older torch.
         let fix = torch_install_for("12.2", None).unwrap();
