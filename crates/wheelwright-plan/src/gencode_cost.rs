@@ -12,7 +12,7 @@
 //!   machine's (a backward unit at one and at two virtual archs, wall time:
 //!   0.12); the CPU box's estimate, F = (Σ c_a − c_S) / (|S| − 1) and
 //!   F / c_90 from a compile of a set S at `--threads 1`, is reported
-//!   ([`ArchFit::cpu_sigma`]) and not used ([`ArchFit::fit`] says why);
+//!   (`ArchFit::cpu_sigma`) and not used (`ArchFit::fit` says why);
 //! - a target's work w_a = (c_a − σ·c_90) / ((1 − σ)·c_90), its own work
 //!   relative to sm_90's (w_90 = 1), the mean over the units;
 //! - a target's peak factor: the geometric mean of peak_a / peak_90;
@@ -22,7 +22,7 @@
 //! nvcc runs `cicc` once per virtual arch (`arch=compute_90` with
 //! `code=sm_90` and `code=compute_90` is one run, one `ptxas`) and
 //! `--threads` parallelises over those: the model's gencodes of a compile
-//! are its virtual arch groups ([`compile_groups`]), each costed as its
+//! are its virtual arch groups (`compile_groups`), each costed as its
 //! dearest target (a PTX code beside a SASS code of its arch adds nothing).
 //!
 //! A compile of gencodes with works w at `--threads k` takes
