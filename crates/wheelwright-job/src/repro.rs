@@ -125,7 +125,8 @@ pub fn parse_report(text: &str, location: &str) -> Result<BuildReport, ReproErro
 }
 
 /// Read a report from a path, or from an `http(s)://` URL through `network`
-/// (downloaded into a temp dir, removed after); either way a regular file of
+/// (downloaded into a temp dir, removed after, the size capped in the
+/// request); either way a regular file of
 /// at most [`MAX_REPORT_BYTES`], its type checked before a byte is read
 /// ([`read_small_file`]: `/dev/zero` or a FIFO are refused at once).
 pub fn load_report(location: &str, network: &dyn Network) -> Result<BuildReport, ReproError> {
@@ -139,8 +140,15 @@ pub fn load_report(location: &str, network: &dyn Network) -> Result<BuildReport,
             .tempdir()
             .map_err(|e| read(e.to_string()))?;
         let dest = scratch.path().join("report.json");
+        // The cap goes with the request: a larger body is refused from its
+        // Content-Length, or as soon as the count passes it, never written
+        // out in full first.
+        let options = FetchOptions {
+            max_bytes: Some(MAX_REPORT_BYTES),
+            ..FetchOptions::default()
+        };
         let fetched = network
-            .fetch(location, &dest, &FetchOptions::default())
+            .fetch(location, &dest, &options)
             .map_err(|e| read(e.to_string()))?;
         read_small_file(&fetched.path, MAX_REPORT_BYTES)
     } else {

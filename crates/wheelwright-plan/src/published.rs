@@ -8,13 +8,22 @@
 //! (`<a href=".../name.whl#sha256=...">`) or plain text: every token that ends
 //! in `.whl` is read, its last path segment taken and `%2B` decoded to `+`,
 //! and only valid wheel names are kept.
+//!
+//! A listing comes from elsewhere: it is read up to [`MAX_LISTING_BYTES`]
+//! (a URL's body is refused from its Content-Length or as soon as it passes
+//! the cap; a file must be a regular one, its type checked before a byte is
+//! read). GitHub's release JSON for flash-attn's ~80 assets is ~300 KB.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use wheelwright_base::net::{is_http_url, Fetch, FetchOptions, NetError};
+use wheelwright_base::safe_read::{read_small_file, SmallFileError};
 use wheelwright_wheel::file::WheelName;
+
+/// The largest listing read (a release JSON, an index page, a saved list).
+pub const MAX_LISTING_BYTES: u64 = 32 << 20;
 
 /// Why the published wheels could not be listed.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +40,15 @@ pub enum PublishedError {
         #[source]
         source: std::io::Error,
     },
+    /// The listing file is not a regular file of at most [`MAX_LISTING_BYTES`] of text.
+    #[error("cannot read the listing {path}: {source}")]
+    Listing {
+        /// What was read.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: SmallFileError,
+    },
     /// No temp dir to fetch the listing into.
     #[error("cannot make a temp dir for the listing: {0}")]
     Scratch(#[source] std::io::Error),
@@ -42,6 +60,7 @@ impl PublishedError {
         match self {
             PublishedError::Fetch(_) => "check the URL (a release's JSON: https://api.github.com/repos/OWNER/REPO/releases/tags/TAG, or an index page) and the network (HTTPS_PROXY, SSL_CERT_FILE); or save the listing to a file and pass that",
             PublishedError::Read { .. } => "pass a release JSON or index page saved to a file, a wheelhouse directory, or a URL",
+            PublishedError::Listing { .. } => "pass a release JSON or index page (a regular text file of at most 32 MiB), a wheelhouse directory, or a URL",
             PublishedError::Scratch(_) => "set TMPDIR to a writable directory",
         }
     }
@@ -86,14 +105,11 @@ pub fn published_wheels(source: &str, net: &dyn Fetch) -> Result<BTreeSet<String
             connect_timeout: Duration::from_secs(5),
             total_timeout: Duration::from_secs(60),
             answer_timeout: None,
+            max_bytes: Some(MAX_LISTING_BYTES),
             ..FetchOptions::default()
         };
         let fetched = net.fetch(source, &dest, &opts)?;
-        let text = std::fs::read(&fetched.path).map_err(|source| PublishedError::Read {
-            path: fetched.path.clone(),
-            source,
-        })?;
-        return Ok(wheel_names_in(&String::from_utf8_lossy(&text)));
+        return read_listing(&fetched.path);
     }
     let path = Path::new(source);
     let read_err = |source| PublishedError::Read {
@@ -112,8 +128,17 @@ pub fn published_wheels(source: &str, net: &dyn Fetch) -> Result<BTreeSet<String
         }
         return Ok(names);
     }
-    let bytes = std::fs::read(path).map_err(read_err)?;
-    Ok(wheel_names_in(&String::from_utf8_lossy(&bytes)))
+    read_listing(path)
+}
+
+/// The wheel names in the listing file at `path`, read within bounds.
+fn read_listing(path: &Path) -> Result<BTreeSet<String>, PublishedError> {
+    let text =
+        read_small_file(path, MAX_LISTING_BYTES).map_err(|source| PublishedError::Listing {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(wheel_names_in(&text))
 }
 
 #[cfg(test)]
@@ -190,7 +215,64 @@ mod tests {
         );
         assert!(matches!(
             published_wheels("/nonexistent/listing", &Offline),
-            Err(PublishedError::Read { .. })
+            Err(PublishedError::Listing {
+                source: SmallFileError::Io(_),
+                ..
+            })
         ));
+    }
+
+    /// A network that records the options it was asked with and answers
+    /// as a server whose body passes the cap would.
+    struct Capped(std::sync::Mutex<Option<u64>>);
+    impl Fetch for Capped {
+        fn fetch(&self, url: &str, _: &Path, opts: &FetchOptions) -> Result<Fetched, NetError> {
+            *self.0.lock().unwrap() = opts.max_bytes;
+            Err(NetError::Other(format!(
+                "{url}: the answer is larger than allowed"
+            )))
+        }
+    }
+
+    /// A listing is read within bounds: a URL is fetched with the cap, a
+    /// FIFO is refused by its type (not waited on), a file larger than the
+    /// cap by its size (a sparse 64 MiB file: nothing is read).
+    #[test]
+    fn listings_are_read_within_bounds() {
+        let net = Capped(std::sync::Mutex::new(None));
+        assert!(published_wheels("https://h/big.json", &net).is_err());
+        assert_eq!(*net.0.lock().unwrap(), Some(MAX_LISTING_BYTES));
+
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("listing.fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let err = published_wheels(fifo.to_str().unwrap(), &Offline).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                PublishedError::Listing {
+                    source: SmallFileError::NotRegular { .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let big = dir.path().join("big.json");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(64 << 20)
+            .unwrap();
+        let err = published_wheels(big.to_str().unwrap(), &Offline).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                PublishedError::Listing {
+                    source: SmallFileError::TooLarge { .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("larger than 32"), "{err}");
     }
 }
