@@ -25,6 +25,19 @@ fn cells(m: &Value) -> &Vec<Value> {
     m["include"].as_array().unwrap()
 }
 
+/// Stderr of a `wheelwright` run that must be a usage error: exit 2 and a
+/// `hint:` line.
+fn usage_error(ctx: &TestContext, args: &[&str]) -> String {
+    let out = ctx.wheelwright().args(args).output().unwrap();
+    expect_code(&out, 2);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        stderr.contains("\nhint: ") || stderr.starts_with("hint: "),
+        "{stderr}"
+    );
+    stderr
+}
+
 #[test]
 fn default_matrix_is_flash_attns_publish_matrix() {
     let ctx = TestContext::new();
@@ -113,29 +126,13 @@ fn filters_pick_the_axes() {
 #[test]
 fn bad_filters_are_usage_errors() {
     let ctx = TestContext::new();
-    let out = ctx
-        .wheelwright()
-        .args(["plan", "--matrix", "--torch", "1.13"])
-        .output()
-        .unwrap();
-    expect_code(&out, 2);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("support table knows") && stderr.contains("hint:"),
-        "{stderr}"
+    let stderr = usage_error(&ctx, &["plan", "--matrix", "--torch", "1.13"]);
+    assert!(stderr.contains("support table knows"), "{stderr}");
+    usage_error(
+        &ctx,
+        &["plan", "--matrix", "--torch", "2.8", "--cuda", "13.0"],
     );
-    let out = ctx
-        .wheelwright()
-        .args(["plan", "--matrix", "--torch", "2.8", "--cuda", "13.0"])
-        .output()
-        .unwrap();
-    expect_code(&out, 2);
-    let out = ctx
-        .wheelwright()
-        .args(["plan", "--python", "3.12"])
-        .output()
-        .unwrap();
-    expect_code(&out, 2);
+    usage_error(&ctx, &["plan", "--python", "3.12"]);
 }
 
 #[test]
@@ -167,12 +164,7 @@ fn github_output_gets_the_matrix() {
     let m: Value = serde_json::from_str(written).unwrap();
     assert_eq!(cells(&m).len(), 2);
     // Without GITHUB_OUTPUT: a usage error, not a silent no-op.
-    let out = ctx
-        .wheelwright()
-        .args(["plan", "--matrix", "--github-output"])
-        .output()
-        .unwrap();
-    expect_code(&out, 2);
+    usage_error(&ctx, &["plan", "--matrix", "--github-output"]);
 }
 
 const PUBLISHED: &str = "flash_attn-2.8.3+cu12torch2.9cxx11abiTRUE-cp312-cp312-linux_x86_64.whl";
@@ -208,17 +200,15 @@ fn skip_published_drops_cells_already_released() {
     );
     assert_eq!(cells(&m).len(), 1);
     // A listing that cannot be read is an error, never a full matrix.
-    let out = ctx
-        .wheelwright()
-        .args([
+    usage_error(
+        &ctx,
+        &[
             "plan",
             "--matrix",
             "--skip-published",
             "/nonexistent/x.json",
-        ])
-        .output()
-        .unwrap();
-    expect_code(&out, 2);
+        ],
+    );
 }
 
 /// `--skip-published URL`: the release JSON fetched from a local server
@@ -252,25 +242,16 @@ fn skip_published_fetches_a_url() {
     assert_eq!(cells(&m).len(), 1);
     assert_eq!(cells(&m)[0]["python"], "3.11");
     let missing = format!("{}/nope.json", server.url);
-    let out = ctx
-        .wheelwright()
-        .args(["plan", "--matrix"])
-        .args(args)
-        .arg(&missing)
-        .output()
-        .unwrap();
-    expect_code(&out, 2);
+    usage_error(
+        &ctx,
+        &[&["plan", "--matrix"], &args[..], &[missing.as_str()]].concat(),
+    );
     drop(server);
     // Nothing listening: refused at once, not a hang.
-    let out = ctx
-        .wheelwright()
-        .args(["plan", "--matrix"])
-        .args(args)
-        .arg(&url)
-        .output()
-        .unwrap();
-    expect_code(&out, 2);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("hint:"));
+    usage_error(
+        &ctx,
+        &[&["plan", "--matrix"], &args[..], &[url.as_str()]].concat(),
+    );
 }
 
 /// Issue 27 items 3 and 5 through the CLI: two toolkits of one major give one
@@ -294,15 +275,12 @@ fn one_cell_per_wheel_file_and_every_refusal_says_why() {
         "{stderr}"
     );
 
-    let out = ctx
-        .wheelwright()
-        .args([
+    let stderr = usage_error(
+        &ctx,
+        &[
             "plan", "--matrix", "--python", "3.12", "--torch", "2.7", "--cuda", "12.2",
-        ])
-        .output()
-        .unwrap();
-    expect_code(&out, 2);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+        ],
+    );
     assert!(stderr.contains("(1 left out):"), "{stderr}");
     assert!(
         stderr.contains("  python 3.12 torch 2.7 cuda 12.2: "),
@@ -517,28 +495,17 @@ fn matrix_summary_counts_the_cells_and_reruns_only_the_failed_ones() {
 
     // A stray file among the records: refused with a hint, exit 2.
     std::fs::write(records.join("junk.json"), "{\"name\": 3}").unwrap();
-    let out = ctx
-        .wheelwright()
-        .args([
+    let stderr = usage_error(
+        &ctx,
+        &[
             "matrix-summary",
             "--matrix",
             "matrix.json",
             "--records",
             "records",
-        ])
-        .output()
-        .unwrap();
-    expect_code(&out, 2);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("not a cell record") && err.contains("hint:"),
-        "{err}"
+        ],
     );
-    let out = ctx
-        .wheelwright()
-        .args(["plan", "--matrix", "--only-failed", "matrix.json"])
-        .output()
-        .unwrap();
-    expect_code(&out, 2);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not a matrix summary"));
+    assert!(stderr.contains("not a cell record"), "{stderr}");
+    let stderr = usage_error(&ctx, &["plan", "--matrix", "--only-failed", "matrix.json"]);
+    assert!(stderr.contains("not a matrix summary"), "{stderr}");
 }
