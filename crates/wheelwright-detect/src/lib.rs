@@ -42,7 +42,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use wheelwright_base::env_vars;
-use wheelwright_base::facts::{Facts, Problem, FACTS_SCHEMA_VERSION};
+use wheelwright_base::facts::{Driver, Facts, Gpu, Problem, FACTS_SCHEMA_VERSION};
 use wheelwright_process as process;
 use wheelwright_process::{Output, ProcessError};
 
@@ -273,6 +273,30 @@ pub fn detect(opts: &DetectOptions) -> Facts {
         ninja,
         problems,
     }
+}
+
+/// The GPUs and the driver alone (the `gpu` probe's fallback chain:
+/// NVML, then `nvidia-smi`), for a step that needs nothing else of the host
+/// (`wheel verify` on a GPU runner). Never fails: what the probe could not
+/// tell is in the problems.
+pub fn detect_gpus(opts: &DetectOptions) -> GpuFacts {
+    let report = gpu::probe(opts);
+    GpuFacts {
+        gpus: report.gpus,
+        driver: report.driver,
+        problems: report.problems,
+    }
+}
+
+/// What [`detect_gpus`] found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GpuFacts {
+    /// The GPUs, as in [`Facts::gpus`].
+    pub gpus: Vec<Gpu>,
+    /// The driver, as in [`Facts::driver`].
+    pub driver: Option<Driver>,
+    /// What went wrong while probing.
+    pub problems: Vec<Problem>,
 }
 
 /// A probe thread's result; a panic (a bug, never bad input) leaves that part

@@ -247,12 +247,14 @@ pub fn plan_extensions(plan: &Plan) -> Vec<ExtensionArchs> {
     out
 }
 
-fn read_report(path: &Path) -> Result<BuildReport, CheckRequestError> {
+pub(crate) fn read_report(path: &Path) -> Result<BuildReport, CheckRequestError> {
     let err = |why: String| CheckRequestError::Report {
         path: path.to_path_buf(),
         why,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    // Data from elsewhere (a build on another runner): bounded, type checked first.
+    let text = wheelwright_base::safe_read::read_small_file(path, crate::repro::MAX_REPORT_BYTES)
+        .map_err(|e| err(e.to_string()))?;
     serde_json::from_str(&text).map_err(|e| err(format!("not a wheelwright build report: {e}")))
 }
 

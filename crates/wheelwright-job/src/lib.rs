@@ -40,6 +40,7 @@ pub mod repro;
 mod settings;
 mod spec;
 mod stages;
+pub mod wheel_verify;
 
 // Named as the documentation of the report contract names them (the
 // committed JSON schemas quote those docs): `crate::detect::resolve_python`,

@@ -9,6 +9,7 @@ use wheelwright_build::runner_setup::{CheckStatus, RunnerReport};
 use wheelwright_build::setup::{SetupReport, StepStatus};
 use wheelwright_job::check::{CheckRun, WheelOutcome};
 use wheelwright_job::publish::{PublishReport, PublishStatus};
+use wheelwright_job::wheel_verify::VerifyRun;
 use wheelwright_wheel::archs::OfficialArchVerdict;
 use wheelwright_wheel::WheelCheck;
 
@@ -151,6 +152,106 @@ pub fn wheel_check_text(run: &CheckRun) -> String {
             }
         }
     }
+    out
+}
+
+/// `wheel verify` for people: the GPUs, the wheel check, each binary's
+/// device code against the GPUs, the import, and what failed with its fix.
+pub fn wheel_verify_text(run: &VerifyRun) -> String {
+    let mut out = String::new();
+    for g in &run.gpus {
+        let _ = writeln!(
+            out,
+            "GPU {}: {} (compute capability {})",
+            g.index, g.name, g.compute_capability
+        );
+    }
+    if let Some(d) = &run.driver {
+        let _ = writeln!(
+            out,
+            "driver {}{}",
+            d.version,
+            d.cuda_driver_version
+                .as_deref()
+                .map(|c| format!(" (CUDA {c})"))
+                .unwrap_or_default()
+        );
+    }
+    out.push_str(&wheel_check_text(&run.check));
+    if !run.binaries.is_empty() {
+        let _ = writeln!(out, "\non the GPUs here:");
+    }
+    for b in &run.binaries {
+        for f in &b.gpus {
+            let runs: Vec<&str> = f
+                .sass
+                .iter()
+                .map(String::as_str)
+                .chain(f.ptx.iter().map(|p| p.as_str()))
+                .collect();
+            let verdict = if f.runs() {
+                format!("runs ({})", runs.join(", "))
+            } else {
+                "CANNOT RUN".to_string()
+            };
+            let _ = writeln!(out, "  {} on {}: {verdict}", b.path, f.gpu);
+        }
+    }
+    if let Some(i) = &run.import {
+        let _ = writeln!(
+            out,
+            "\nimport in {}: {} {}{}",
+            i.python.display(),
+            run.check
+                .wheels
+                .first()
+                .and_then(|w| match w {
+                    wheelwright_job::check::WheelOutcome::Checked(c) =>
+                        Some(c.name.distribution.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default(),
+            i.installed_version.as_deref().unwrap_or("not installed"),
+            i.torch
+                .as_ref()
+                .map(|t| format!(
+                    ", torch {} (CUDA available: {})",
+                    t.version,
+                    t.cuda_available
+                        .map(|b| b.to_string())
+                        .unwrap_or_else(|| "?".into())
+                ))
+                .unwrap_or_default()
+        );
+        for m in &i.modules {
+            if m.ok {
+                let _ = writeln!(
+                    out,
+                    "  import {}: ok ({})",
+                    m.name,
+                    m.file.as_deref().unwrap_or("built in")
+                );
+            } else {
+                let _ = writeln!(
+                    out,
+                    "  import {}: FAILED: {}",
+                    m.name,
+                    m.error.as_deref().unwrap_or("")
+                );
+            }
+        }
+    }
+    for f in &run.findings {
+        let _ = writeln!(out, "{}: [{}] {}", f.severity.as_str(), f.id, f.message);
+        if f.is_error() {
+            let _ = writeln!(out, "  fix: {}", f.fix);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nwheel verify: {}",
+        if run.passed { "passed" } else { "FAILED" }
+    );
     out
 }
 

@@ -64,9 +64,11 @@ pub mod extension_archs;
 pub(crate) mod fatbin;
 pub mod file;
 pub mod metadata;
+pub mod modules;
 pub(crate) mod policy;
 pub mod record;
 pub mod retag;
+pub mod runs_on;
 pub(crate) mod symbols;
 pub mod torch;
 
