@@ -86,6 +86,12 @@ pub struct BuildArgs {
     /// `publish` never changes a wheel.
     #[arg(long)]
     pub manylinux: bool,
+    /// Experimental (PEP 817/825 are Drafts): also write the PEP 825 variant
+    /// wheel beside the wheel (label: the local label lower-cased;
+    /// `variant.json`: its `nvidia :: sm_arch` device code and CUDA lower
+    /// bound); `publish` then writes `{name}-{version}-variants.json`.
+    #[arg(long)]
+    pub variants: bool,
     /// Run the build even when the plan's preflight checks refuse it (their findings stay in the report).
     #[arg(long)]
     pub force: bool,
@@ -128,6 +134,7 @@ impl BuildArgs {
             cxx11_abi: self.cxx11_abi,
             torch_pin: !self.no_torch_pin,
             manylinux: self.manylinux,
+            variants: self.variants,
             compile_cache: self.sccache.as_ref().map(|s| CompileCache {
                 sccache: s.clone(),
                 dir: self.sccache_dir.clone(),

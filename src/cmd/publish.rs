@@ -80,7 +80,7 @@ pub struct PublishArgs {
 
 pub fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
     let wheels = match &args.report {
-        Some(report) => vec![wheelwright_publish::report_wheel(report).map_err(to_cli)?],
+        Some(report) => wheelwright_publish::report_wheels(report).map_err(to_cli)?,
         None => args.wheels.clone(),
     };
     let targets = targets(&args);

@@ -32,9 +32,19 @@ pub fn validator() -> Option<PathBuf> {
 /// Validate `instances` against `schemas/NAME`: `Ok` or the validator's
 /// own words.
 pub fn validate(validator: &Path, schema: &str, instances: &[&Path]) -> Result<(), String> {
+    validate_against(validator, &schema_path(schema), instances)
+}
+
+/// Validate `instances` against the schema file at `schema` (one not
+/// generated here, such as a PEP's).
+pub fn validate_against(
+    validator: &Path,
+    schema: &Path,
+    instances: &[&Path],
+) -> Result<(), String> {
     let out = Command::new(validator)
         .arg("--schemafile")
-        .arg(schema_path(schema))
+        .arg(schema)
         .args(instances)
         .output()
         .expect("run check-jsonschema");

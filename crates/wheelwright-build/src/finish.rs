@@ -14,10 +14,15 @@
 //!   another: `undefined symbol`), so pip and uv refuse to pair them;
 //! - the manylinux tag the wheel meets ([`wheelwright_wheel::check_wheel`]'s
 //!   policy, torch's and CUDA's libraries external).
+//!
+//! With `--variants` (experimental), the finished wheel is checked and its
+//! PEP 825 variant wheel written beside it ([`variant_wheel`]): a second
+//! file, the first one untouched.
 
 use std::path::{Path, PathBuf};
 
 use wheelwright_wheel::retag::{rewrite_wheel, WheelEdits};
+use wheelwright_wheel::variant::{make_variant_wheel, VariantWheel};
 use wheelwright_wheel::{check_wheel, CheckOptions};
 
 /// What the build does to the wheel before it is verified and recorded.
@@ -28,6 +33,11 @@ pub struct WheelFinish {
     pub torch_pin: Option<String>,
     /// Retag the wheel to the manylinux policy it meets.
     pub manylinux: bool,
+    /// Also write the PEP 825 variant wheel (experimental).
+    pub variants: bool,
+    /// The CUDA toolkit's version (`13.0`), the variant's
+    /// `cuda_version_lower_bound`.
+    pub cuda: Option<String>,
 }
 
 /// Why the wheel could not be finished (the build fails with this finding).
@@ -118,6 +128,24 @@ pub(crate) fn finish_wheel(
         message: format!("the wheel could not be written into the out dir: {e}"),
     })?;
     Ok((path, notes))
+}
+
+/// The variant wheel of the finished `wheel`, written into `out_dir`: the
+/// device code `wheel check` reads in it and the toolkit's CUDA version
+/// make its properties ([`wheelwright_wheel::variant::make_variant_wheel`]).
+pub(crate) fn variant_wheel(
+    wheel: &Path,
+    finish: &WheelFinish,
+    out_dir: &Path,
+) -> Result<VariantWheel, FinishError> {
+    let checked = check_wheel(wheel, &CheckOptions::default()).map_err(|e| FinishError {
+        message: format!("the wheel could not be checked for --variants: {e}"),
+        fix: e.hint().to_string(),
+    })?;
+    make_variant_wheel(wheel, &checked, finish.cuda.as_deref(), out_dir).map_err(|e| FinishError {
+        message: format!("--variants: {e}"),
+        fix: e.hint().to_string(),
+    })
 }
 
 #[cfg(test)]

@@ -358,6 +358,33 @@ pub fn build(
                     let _ = writeln!(log, "=== wheelwright: {note}");
                     on_event(BuildEvent::Note(&note));
                 }
+                if req.finish.variants && outcome == Outcome::Ok {
+                    match finish::variant_wheel(&info.path, &req.finish, &req.out_dir) {
+                        Ok(v) => {
+                            let note = format!(
+                                "wrote the PEP 825 variant wheel {} (label {}; experimental)",
+                                v.wheel.name, v.label
+                            );
+                            let _ = writeln!(log, "=== wheelwright: {note}");
+                            on_event(BuildEvent::Note(&note));
+                            report.variant = Some(v);
+                        }
+                        Err(e) => {
+                            report.findings.push(Finding::new(
+                                "variant-not-written",
+                                Severity::Error,
+                                "The variant wheel could not be written (--variants)",
+                                format!(
+                                    "{}; the wheel itself is at {}",
+                                    e.message,
+                                    info.path.display()
+                                ),
+                                e.fix,
+                            ));
+                            outcome = Outcome::Failed;
+                        }
+                    }
+                }
                 report.wheel = Some(info);
             }
             Err(e) => {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use wheelwright_base::finding::Finding;
 use wheelwright_wheel::file::WheelInfo;
+use wheelwright_wheel::variant::VariantWheel;
 
 use crate::compile_cache::CacheUsage;
 use crate::memory::MemoryPeak;
@@ -158,6 +159,8 @@ pub struct BuildRecord {
     pub findings: Vec<Finding>,
     /// The wheel in the out dir (built, or taken: [`crate::record_existing_wheel`]).
     pub wheel: Option<WheelInfo>,
+    /// With `--variants`: the PEP 825 variant wheel written beside `wheel`.
+    pub variant: Option<VariantWheel>,
     /// The fresh-venv install and import, when it ran (or why not).
     pub verify: Option<VerifyResult>,
     /// The build's `build.log`.
@@ -185,6 +188,7 @@ impl BuildRecord {
             exit_code: None,
             findings: Vec::new(),
             wheel: None,
+            variant: None,
             verify: None,
             log: None,
             compile_cache: None,

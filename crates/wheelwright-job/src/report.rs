@@ -21,6 +21,7 @@ use wheelwright_plan::recipe::{
 };
 use wheelwright_plan::CostModel;
 use wheelwright_wheel::file::WheelInfo;
+use wheelwright_wheel::variant::VariantWheel;
 
 pub use wheelwright_build::record::{now_rfc3339, Attempt, BuildEnvironment, Outcome};
 
@@ -156,6 +157,10 @@ pub struct BuildReport {
     pub findings: Vec<Finding>,
     /// The wheel, when one was built.
     pub wheel: Option<WheelInfo>,
+    /// With `--variants` (experimental): the PEP 825 variant wheel written
+    /// beside `wheel` from it, its label and properties.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<VariantWheel>,
     /// What the verification found, when it ran.
     pub verify: Option<VerifyResult>,
     /// `build.log`.
@@ -251,6 +256,7 @@ impl BuildReport {
             exit_code,
             findings,
             wheel,
+            variant,
             verify,
             log,
             compile_cache,
@@ -274,6 +280,7 @@ impl BuildReport {
             outcome,
             findings,
             wheel,
+            variant,
             verify,
             log,
             exit_code,

@@ -183,6 +183,13 @@ pub struct JobSpec {
     /// a wheel that meets none fails the build.
     #[serde(default)]
     pub manylinux: bool,
+    /// Experimental: also write the PEP 825 variant wheel (PEP 817/825 are
+    /// Drafts) beside the wheel, after its check: label the local label
+    /// lower-cased, `*.dist-info/variant.json` with the `nvidia :: sm_arch`
+    /// of its device code and the CUDA lower bound; recorded as the
+    /// report's `variant` and published with the wheel.
+    #[serde(default)]
+    pub variants: bool,
     /// Where the wheel goes after a successful build (checked first, through
     /// the job's [`crate::net::Network`]); default: nowhere.
     #[serde(default)]
@@ -238,6 +245,7 @@ impl JobSpec {
             cxx11_abi: None,
             torch_pin: true,
             manylinux: false,
+            variants: false,
             publish: PublishTargets::default(),
             compile_cache: None,
         }

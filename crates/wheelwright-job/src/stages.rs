@@ -296,6 +296,8 @@ pub(crate) fn build(
     req.finish = builder::finish::WheelFinish {
         torch_pin: torch_minor.filter(|_| spec.torch_pin),
         manylinux: spec.manylinux,
+        variants: spec.variants,
+        cuda: settings.facts.cuda.clone(),
     };
     let head = ReportHead {
         facts: Some(settings.facts),
@@ -338,7 +340,9 @@ pub(crate) fn publish(
         return Ok(report);
     }
     on_event(JobEvent::Publishing { wheel: &wheel });
-    publish_built_wheel(&mut report, &wheel, targets, network);
+    let mut wheels = vec![wheel];
+    wheels.extend(report.variant.as_ref().map(|v| v.wheel.path.clone()));
+    publish_built_wheel(&mut report, &wheels, targets, network);
     if let Some(p) = &report.publish {
         on_event(JobEvent::Published(p));
     }
@@ -355,11 +359,11 @@ pub(crate) fn publish(
 /// the wheel stays in the out dir).
 fn publish_built_wheel(
     report: &mut BuildReport,
-    wheel: &Path,
+    wheels: &[PathBuf],
     targets: &PublishTargets,
     network: &dyn Network,
 ) {
-    let failure = match network.publish(&[wheel.to_path_buf()], targets) {
+    let failure = match network.publish(wheels, targets) {
         Ok(published) => {
             let failed: Vec<String> = published
                 .files
@@ -473,8 +477,8 @@ mod tests {
             wheelhouse: Some(PathBuf::from("house")),
             ..PublishTargets::default()
         };
-        let wheel = Path::new("out/x-1.0-py3-none-any.whl");
-        publish_built_wheel(&mut report, wheel, &targets, &Offline);
+        let wheel = PathBuf::from("out/x-1.0-py3-none-any.whl");
+        publish_built_wheel(&mut report, &[wheel], &targets, &Offline);
         assert_eq!(report.outcome, Some(Outcome::Failed));
         assert_eq!(report.exit_code, Some(1));
         let f = report.findings.last().unwrap();

@@ -30,7 +30,7 @@ pub mod wheelhouse;
 use std::path::PathBuf;
 
 pub use network::HttpNetwork;
-pub use publish::{publish, report_wheel};
+pub use publish::{publish, report_wheels};
 
 /// Why a publish could not run at all (per-file failures are in the report).
 #[derive(Debug, thiserror::Error)]

@@ -234,6 +234,22 @@ fn index_from_release(
         let Ok(name) = WheelName::parse(&rw.name) else {
             continue;
         };
+        if name.variant.is_some() {
+            // Its variant.json is inside the file: indexed from the local
+            // file (`--index-dir --base-url`), not from an asset list.
+            report.files.push(PublishedFile {
+                target: TargetKind::Index,
+                file: rw.name.clone(),
+                path: None,
+                status: PublishStatus::Skipped,
+                url: Some(rw.url.clone()),
+                sha256: rw.sha256.clone(),
+                message: Some(
+                    "a PEP 825 variant wheel: index it from the local file with --index-dir and --base-url".into(),
+                ),
+            });
+            continue;
+        }
         let label = match name.local_version().map(index::variant_label) {
             Some(Ok(l)) => Some(l),
             Some(Err(message)) => {
@@ -270,6 +286,7 @@ fn index_from_release(
             requires_python,
             url: Some(url),
             metadata_sha256,
+            variant: None,
         });
     }
     for outcome in index::update_index(dir, entries, targets.clobber)? {
@@ -407,10 +424,11 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_else(|| path.display().to_string())
 }
 
-/// The wheel a build report names, for publishing exactly that file: the
-/// build must have succeeded, and the file (at its recorded path, else beside
-/// the report) must still have the sha256 the report recorded.
-pub fn report_wheel(report_path: &Path) -> Result<PathBuf, PublishError> {
+/// The wheels a build report names, for publishing exactly those files: the
+/// wheel, and with `--variants` its PEP 825 variant wheel. The build must
+/// have succeeded, and each file (at its recorded path, else beside the
+/// report) must still have the sha256 the report recorded.
+pub fn report_wheels(report_path: &Path) -> Result<Vec<PathBuf>, PublishError> {
     let bad = |message: String| PublishError::BadReport {
         path: report_path.to_path_buf(),
         message,
@@ -425,31 +443,37 @@ pub fn report_wheel(report_path: &Path) -> Result<PathBuf, PublishError> {
     let wheel = report
         .wheel
         .ok_or_else(|| bad("it names no wheel".to_string()))?;
-    let beside = report_path
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(&wheel.name);
-    let path = if wheel.path.is_file() {
-        wheel.path.clone()
-    } else if beside.is_file() {
-        beside
-    } else {
-        return Err(bad(format!(
-            "its wheel is neither at {} nor at {}",
-            wheel.path.display(),
-            beside.display()
-        )));
-    };
-    let sha256 = sha256_file(&path).map_err(|source| PublishError::Io {
-        path: path.clone(),
-        source,
-    })?;
-    if sha256 != wheel.sha256 {
-        return Err(bad(format!(
-            "{} has sha256 {sha256}, the report recorded {}: it is not the file the build produced",
-            path.display(),
-            wheel.sha256
-        )));
+    let mut recorded = vec![wheel];
+    recorded.extend(report.variant.map(|v| v.wheel));
+    let mut paths = Vec::new();
+    for wheel in recorded {
+        let beside = report_path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(&wheel.name);
+        let path = if wheel.path.is_file() {
+            wheel.path.clone()
+        } else if beside.is_file() {
+            beside
+        } else {
+            return Err(bad(format!(
+                "its wheel is neither at {} nor at {}",
+                wheel.path.display(),
+                beside.display()
+            )));
+        };
+        let sha256 = sha256_file(&path).map_err(|source| PublishError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        if sha256 != wheel.sha256 {
+            return Err(bad(format!(
+                "{} has sha256 {sha256}, the report recorded {}: it is not the file the build produced",
+                path.display(),
+                wheel.sha256
+            )));
+        }
+        paths.push(path);
     }
-    Ok(path)
+    Ok(paths)
 }

@@ -1,6 +1,7 @@
 //! A local wheel as a publisher needs it: its parsed file name, sha256, size,
 //! and the core metadata (`*.dist-info/METADATA`) read from the archive,
-//! whose bytes become the PEP 658 `.metadata` file beside the wheel.
+//! whose bytes become the PEP 658 `.metadata` file beside the wheel, and a
+//! variant wheel's `variant.json` (PEP 825, experimental).
 
 use std::fs::File;
 use std::io::Read;
@@ -10,6 +11,7 @@ use wheelwright_base::digest::{sha256_bytes, sha256_file};
 use wheelwright_wheel::file::{dist_info_name, project_name, WheelName};
 pub use wheelwright_wheel::metadata::CoreMetadata;
 use wheelwright_wheel::metadata::MAX_METADATA_BYTES;
+use wheelwright_wheel::variant::{read_variant_json, VariantMetadata};
 
 use crate::PublishError;
 
@@ -30,6 +32,9 @@ pub struct WheelFile {
     pub metadata_bytes: Vec<u8>,
     /// The fields read from them.
     pub metadata: CoreMetadata,
+    /// A PEP 825 variant wheel's `*.dist-info/variant.json`, checked (one
+    /// variant, the file name's label); `None` for any other wheel.
+    pub variant: Option<VariantMetadata>,
 }
 
 impl WheelFile {
@@ -98,6 +103,7 @@ impl WheelFile {
                 metadata.name, name.distribution
             )));
         }
+        let variant = read_variant_json(path).map_err(|e| bad(e.to_string()))?;
         let sha256 = sha256_file(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
         Ok(WheelFile {
             path: path.to_path_buf(),
@@ -107,6 +113,7 @@ impl WheelFile {
             sha256,
             metadata_bytes,
             metadata,
+            variant,
         })
     }
 

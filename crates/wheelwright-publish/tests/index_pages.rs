@@ -40,6 +40,7 @@ fn entry(
         requires_python: some[1].then_some(requires_python),
         url: some[2].then_some(url),
         metadata_sha256: some[3].then_some(metadata_sha256),
+        variant: None,
     }
 }
 

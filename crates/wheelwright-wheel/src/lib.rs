@@ -18,7 +18,8 @@
 //!   versions needed and the policy met with torch's and CUDA's libraries
 //!   external (reported, not required).
 //!
-//! [`retag`] writes a compliant wheel under a manylinux tag, for publishing.
+//! [`retag`] writes a compliant wheel under a manylinux tag, for publishing;
+//! [`variant`] the PEP 825 variant wheel of a checked one (experimental).
 //!
 //! A wheel is untrusted input (it may come from a server through
 //! `--prefer-prebuilt`), so the check is bounded by what the wheel's headers
@@ -71,6 +72,7 @@ pub mod retag;
 pub mod runs_on;
 pub(crate) mod symbols;
 pub mod torch;
+pub mod variant;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;

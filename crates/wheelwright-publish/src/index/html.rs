@@ -93,6 +93,20 @@ pub fn project_page(project: &str, entries: &[&IndexEntry], depth: usize) -> Str
             escape(&e.file)
         );
     }
+    // PEP 825: the versions' `-variants.json`, written beside this page,
+    // linked where their variant wheels are.
+    let variants: std::collections::BTreeSet<String> = entries
+        .iter()
+        .filter_map(|e| super::variants::variants_file(e))
+        .collect();
+    for file in variants {
+        let _ = writeln!(
+            body,
+            "    <a href=\"{}\">{}</a><br>",
+            escape(&encode_segment(&file)),
+            escape(&file)
+        );
+    }
     page(&format!("Links for {project}"), &body)
 }
 
@@ -137,6 +151,7 @@ mod tests {
             requires_python: Some(">=3.9".into()),
             url: None,
             metadata_sha256: Some("cd".repeat(32)),
+            variant: None,
         };
         let html = project_page("flash-attn", &[&e], 3);
         assert!(html.contains(&format!(
@@ -147,6 +162,7 @@ mod tests {
         let remote = IndexEntry {
             url: Some("https://h/d/x%2By.whl?a=1&b=2".into()),
             metadata_sha256: None,
+            variant: None,
             requires_python: None,
             ..e
         };

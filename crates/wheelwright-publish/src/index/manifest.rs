@@ -121,7 +121,9 @@ pub fn check_manifest(dir: &Path) -> Result<(), PublishError> {
 /// - `sha256`, `metadata_sha256`: 64 lower-case hex digits;
 /// - `url`: an `http://` or `https://` URL with a host, without
 ///   whitespace, quotes, angle brackets or control characters;
-/// - `requires_python`: no control characters.
+/// - `requires_python`: no control characters;
+/// - `variant`: present exactly for a PEP 825 variant wheel, valid, and
+///   describing that file name's label alone.
 pub fn check_entry(e: &IndexEntry) -> Result<(), String> {
     let safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '!' | '-');
     if !e.file.chars().all(safe) || e.file.starts_with('.') {
@@ -149,6 +151,19 @@ pub fn check_entry(e: &IndexEntry) -> Result<(), String> {
             show(&e.label),
             show(&label)
         ));
+    }
+    match (&name.variant, &e.variant) {
+        (None, None) => {}
+        (Some(label), Some(doc)) => {
+            doc.validate().map_err(|err| err.to_string())?;
+            if doc.variants.len() != 1 || !doc.variants.contains_key(label) {
+                return Err(format!(
+                    "its variant.json must describe exactly the variant `{label}` of the file name"
+                ));
+            }
+        }
+        (Some(_), None) => return Err("a variant wheel without its variant.json".into()),
+        (None, Some(_)) => return Err("variant.json for a wheel without a variant label".into()),
     }
     let hex = |what: &str, v: &str| {
         if v.len() == 64 && v.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {

@@ -20,11 +20,17 @@
 //! `data-core-metadata`/`data-dist-info-metadata` when the PEP 658 `.metadata`
 //! file is known to be served beside the wheel. A label's root is also written
 //! under the spellings users are shown (`cxx11abiTRUE`; see `spellings`).
+//!
+//! PEP 825 variant wheels (experimental, `build --variants`) have no local
+//! label: they are listed in `DIR/simple/` only, with the version's
+//! `{name}-{version}-variants.json` linked from the same page and written
+//! beside it (and beside the wheels in a wheelhouse); see `variants`.
 
 pub mod html;
 mod lock;
 mod manifest;
 mod spellings;
+mod variants;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -32,6 +38,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use wheelwright_base::safe_write::write_atomically;
 use wheelwright_job::publish::PublishStatus;
+use wheelwright_wheel::variant::VariantMetadata;
 
 use crate::atomic::ensure_dir;
 use crate::wheel_file::WheelFile;
@@ -64,6 +71,10 @@ pub struct IndexEntry {
     /// when it is known to be there.
     #[serde(default)]
     pub metadata_sha256: Option<String>,
+    /// A PEP 825 variant wheel's `variant.json` (experimental): what the
+    /// version's `{name}-{version}-variants.json` is combined from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<VariantMetadata>,
 }
 
 impl IndexEntry {
@@ -94,6 +105,7 @@ impl IndexEntry {
             requires_python: wheel.metadata.requires_python.clone(),
             url,
             metadata_sha256: metadata_served.then(|| wheel.metadata_sha256()),
+            variant: wheel.variant.clone(),
         })
     }
 }
@@ -179,8 +191,9 @@ impl LockedIndex {
         let mut outcomes = Vec::new();
         for entry in entries {
             let page = manifest::page_dir(&dir, &entry);
+            let checked = check_entry(&entry).and_then(|()| variants::fits(manifest, &entry));
             let existing = manifest.files.iter_mut().find(|e| e.file == entry.file);
-            let (status, message) = match (check_entry(&entry), existing) {
+            let (status, message) = match (checked, existing) {
                 (Err(why), _) => (PublishStatus::Failed, Some(format!("not listed: {why}"))),
                 (Ok(()), None) => {
                     manifest.files.push(entry.clone());
@@ -242,6 +255,7 @@ pub fn update_index(
 fn write_pages(dir: &Path, manifest: &Manifest) -> Result<(), PublishError> {
     let all: Vec<&IndexEntry> = manifest.files.iter().collect();
     write_root(dir, Path::new("simple"), "Simple index", &all, 2)?;
+    variants::write_variants_files(dir, manifest)?;
     let mut by_label: BTreeMap<&str, Vec<&IndexEntry>> = BTreeMap::new();
     for e in &manifest.files {
         if let Some(label) = &e.label {
