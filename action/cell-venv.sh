@@ -15,7 +15,8 @@
 # killed job is made again. `wheelwright setup` runs under the same lock.
 # A cell whose torch has another C++ ABI than the cell names is refused (exit 2):
 # PyPI's torch <= 2.6 has only the old ABI, >= 2.7 only the new one.
-# Writes python=<venv>/bin/python to $GITHUB_OUTPUT. Exit codes: 0 ready,
+# Writes python=<venv>/bin/python and torch-index-url=<the index torch came
+# from> to $GITHUB_OUTPUT. Exit codes: 0 ready,
 # 2 bad input or a refused cell, 3 the venv could not be made.
 set -euo pipefail
 
@@ -70,4 +71,4 @@ fi
 
 "${WHEELWRIGHT:?}" setup --python "$venv/bin/python" || die 3 "wheelwright setup failed in $venv" "read its error above"
 touch "$venv/.wheelwright-ready"
-printf 'python=%s/bin/python\n' "$venv" >>"${GITHUB_OUTPUT:-/dev/null}"
+printf 'python=%s/bin/python\ntorch-index-url=%s\n' "$venv" "$index" >>"${GITHUB_OUTPUT:-/dev/null}"

@@ -389,6 +389,25 @@ fn the_copied_caller_builds_a_two_cell_matrix_under_act_and_pip_and_uv_install_e
         let index = format!("{url}/wheelhouse/cu13torch{t}cxx11abitrue/simple/");
         let command = &commands[&index];
         assert!(command.ends_with(" flash_attn"), "{command}");
+        // Run as written: `pip install --index-url I --extra-index-url T
+        // flash_attn` (T, the cell's torch index, serves the torch the wheel
+        // pins; a fresh venv has none).
+        let args: Vec<&str> = command
+            .strip_prefix("pip install ")
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "--index-url",
+                index.as_str(),
+                "--extra-index-url",
+                &format!("{url}/torch/cu130"),
+                "flash_attn"
+            ],
+            "{command}"
+        );
         let venv = dir.join(format!("pip-{t}"));
         // A fresh venv without its own pip (faster to make); this host's pip
         // installs into it (`pip --python`, pip >= 22.3).
@@ -401,8 +420,8 @@ fn the_copied_caller_builds_a_two_cell_matrix_under_act_and_pip_and_uv_install_e
             Command::new("python3")
                 .args(["-m", "pip", "--python"])
                 .arg(venv.join("bin/python"))
-                .args(["install", "--quiet", "--index-url", &index])
-                .arg("flash_attn")
+                .args(["install", "--quiet"])
+                .args(&args)
                 .env("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
         );
         let venv_uv = dir.join(format!("uv-{t}"));
@@ -411,7 +430,7 @@ fn the_copied_caller_builds_a_two_cell_matrix_under_act_and_pip_and_uv_install_e
             Command::new(&uv)
                 .args(["pip", "install", "--quiet", "--python"])
                 .arg(venv_uv.join("bin/python"))
-                .args(["--index-url", &index, "flash_attn"])
+                .args(&args)
                 .env("UV_CACHE_DIR", dir.join("uv-cache")),
         );
         for v in [&venv, &venv_uv] {
