@@ -52,6 +52,7 @@ fn the_action_runs_doctor_setup_build_with_its_inputs_and_wires_the_outputs() {
         ("cxx11-abi", "TRUE"),
         ("torch-pin", "False"),
         ("manylinux", "true"),
+        ("variants", "TRUE"),
     ]);
     assert!(result.succeeded(), "{}", result.log());
     let cache = runner.tool_cache.join("wheelwright/work");
@@ -112,6 +113,7 @@ fn the_action_runs_doctor_setup_build_with_its_inputs_and_wires_the_outputs() {
                 "TRUE",
                 "--no-torch-pin",
                 "--manylinux",
+                "--variants",
                 "--",
                 spec,
             ]),
