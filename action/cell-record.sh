@@ -5,8 +5,8 @@
 #
 # Reads: WW_CELL_NAME (the matrix cell's name), WW_JOB_STATUS (job.status:
 # success, failure, cancelled), WW_OUTCOME (the action's outcome output: ok,
-# oom-killed, thrashing, failed, cancelled; empty when the build step never
-# ran), WW_WHEEL_NAME (the wheel made), WW_PREBUILT_URL (set when a prebuilt
+# oom-killed, thrashing, failed, cancelled; the verify job's: ok, unverified;
+# empty when the build step never ran), WW_WHEEL_NAME (the wheel made), WW_PREBUILT_URL (set when a prebuilt
 # wheel was used instead of compiling), WW_PUBLISH (non-empty when the cell was
 # asked to publish), WW_INSTALL_COMMAND (the published wheel's install command).
 # Writes the record to $1 (a file; its folder is created).
@@ -27,6 +27,8 @@ wheel = env("WW_WHEEL_NAME", "")
 if status == "success" and outcome == "ok":
     kind = "reused" if env("WW_PREBUILT_URL") else "built"
     detail = ""
+elif outcome == "unverified":
+    kind, detail = "failed", "the wheel did not pass wheel verify on the GPU runner (not published)"
 elif outcome and outcome != "ok":
     kind, detail = "failed", f"the build ended {outcome}"
 elif outcome == "ok":

@@ -28,7 +28,12 @@
 //!   summary) run by the real pip and by uv into fresh venvs, and the wheel
 //!   imported there: the variant that cell built, against that cell's torch;
 //! - the summary job joining the records the cells left (download-artifact)
-//!   into one summary across the cells (`wheelwright matrix-summary`).
+//!   into one summary across the cells (`wheelwright matrix-summary`);
+//! - a second scenario, the split build (issue 27 item 9): the caller's
+//!   commented `verify-runs-on` uncommented, the build jobs on a runner whose
+//!   `nvidia-smi` finds no GPU, each wheel carrying a real sm_90 shared object
+//!   (the test's nvcc), verified by `wheel verify --import` in the verify jobs
+//!   (`gpu` label, the H100's `nvidia-smi`) before they publish.
 //!
 //! Limits (what act does not emulate, so this test cannot show):
 //! - checkout, upload-artifact, download-artifact, attest-build-provenance,
@@ -153,6 +158,23 @@ fn readme_caller() -> String {
 
 #[test]
 fn the_copied_caller_builds_a_two_cell_matrix_under_act_and_pip_and_uv_install_each_variant() {
+    scenario(false);
+}
+
+/// Issue 27 item 9: the same caller with its commented `verify-runs-on`
+/// uncommented (`["self-hosted", "linux", "x64", "gpu"]`). The build jobs run
+/// where `nvidia-smi` finds no GPU (it prints what the real one prints then,
+/// "No devices were found", exit 6, in any job named `build`), so each cell
+/// compiles with the given archs and no GPU; the verify jobs, on the `gpu`
+/// label, see the H100, install each wheel into a venv with the cell's torch,
+/// run `wheel verify --import`, and only then publish; pip and uv then
+/// install each variant as in the other scenario.
+#[test]
+fn the_split_caller_compiles_without_a_gpu_and_verifies_on_the_gpu_runner_before_publishing() {
+    scenario(true);
+}
+
+fn scenario(split: bool) {
     let act = required(
         std::env::var_os("WHEELWRIGHT_ACT")
             .map(PathBuf::from)
@@ -173,6 +195,31 @@ fn the_copied_caller_builds_a_two_cell_matrix_under_act_and_pip_and_uv_install_e
     let ctx = TestContext::new();
     let dir = ctx.path();
     h100_with_fakepkg(&ctx);
+    let kernels = if split {
+        let Some(nvcc) = required(
+            common::device_code::test_nvcc(),
+            "nvcc for the split scenario's kernels (WHEELWRIGHT_TEST_NVCC)",
+        ) else {
+            return;
+        };
+        Some(common::device_code::nvcc_so(
+            &nvcc,
+            &dir.join("kernels"),
+            "libflash_kernels.so",
+            &["arch=compute_90,code=sm_90"],
+            &[],
+        ))
+    } else {
+        None
+    };
+    if split {
+        // The build jobs' runners have no GPU; the others see the H100.
+        std::fs::rename(ctx.bin.join("nvidia-smi"), ctx.bin.join("nvidia-smi-h100")).unwrap();
+        ctx.fake_tool(
+            "nvidia-smi",
+            "#!/bin/sh\nif [ \"$GITHUB_JOB\" = build ]; then echo 'No devices were found'; exit 6; fi\nexec \"$(dirname \"$0\")/nvidia-smi-h100\" \"$@\"\n",
+        );
+    }
     let out = Command::new("python3")
         .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
         .output()
@@ -234,7 +281,14 @@ fn the_copied_caller_builds_a_two_cell_matrix_under_act_and_pip_and_uv_install_e
     // it equal to workflows/build-wheels.yml).
     let caller = dir.join("caller");
     std::fs::create_dir_all(caller.join(".github/workflows")).unwrap();
-    std::fs::write(caller.join(".github/workflows/wheels.yml"), readme_caller()).unwrap();
+    let mut text = readme_caller();
+    if split {
+        // What a user does to split: uncomment the line the caller offers.
+        let commented = "      # verify-runs-on: '";
+        assert!(text.contains(commented), "{text}");
+        text = text.replace(commented, "      verify-runs-on: '");
+    }
+    std::fs::write(caller.join(".github/workflows/wheels.yml"), text).unwrap();
     commit_all(&caller);
     let src = dir.join("src/flash-attn");
     copy_tree(&repo().join("tests/fixtures/act/flash-attn-src"), &src);
@@ -256,6 +310,7 @@ fn the_copied_caller_builds_a_two_cell_matrix_under_act_and_pip_and_uv_install_e
         .args(["-P", "linux=-self-hosted"])
         .args(["-P", "x64=-self-hosted"])
         .args(["-P", "cuda-13.0=-self-hosted"])
+        .args(["-P", "gpu=-self-hosted"])
         .arg("--local-repository")
         .arg(format!("wheelwright-rs/wheelwright@main={}", ww.display()));
     for s in stand_ins() {
@@ -301,6 +356,9 @@ fn the_copied_caller_builds_a_two_cell_matrix_under_act_and_pip_and_uv_install_e
         .env("WHEELWRIGHT_NVML", "off")
         .env("WHEELWRIGHT_ROOT", dir.join("root"))
         .env("CUDA_HOME", dir.join("cuda-13.0"));
+    if let Some(k) = &kernels {
+        cmd.env("WHEELWRIGHT_ACT_KERNELS", k);
+    }
     let out = cmd.output().unwrap();
     let log = common::both(&out);
     let act_seconds = started.elapsed().as_secs_f64();
@@ -320,6 +378,44 @@ fn the_copied_caller_builds_a_two_cell_matrix_under_act_and_pip_and_uv_install_e
     for torch in ["2.9", "2.10"] {
         assert!(
             log.contains(&format!("py{python} torch{torch} cu13.0 abiTRUE")),
+            "{log}"
+        );
+    }
+    if split {
+        for cell in std::fs::read_dir(&artifacts)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("wheelwright-build-")
+            })
+        {
+            // Compiled where no GPU was seen, for the archs given.
+            let report: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(cell.join("report.json")).unwrap())
+                    .unwrap();
+            assert_eq!(report["outcome"], "ok", "{report}");
+            assert_eq!(report["facts"]["gpus"], serde_json::json!([]), "{report}");
+            assert_eq!(report["plan"]["archs"], serde_json::json!(["90"]));
+        }
+        // Verified on the GPU runner: the H100, the wheel imported there.
+        assert_eq!(log.matches("wheel verify: passed").count(), 2, "{log}");
+        assert!(
+            log.contains("GPU 0: NVIDIA H100 80GB HBM3 (compute capability 9.0)"),
+            "{log}"
+        );
+        assert!(log.contains("import flash_attn: ok"), "{log}");
+        assert!(
+            log.contains("flash_attn/libflash_kernels.so on sm_90: runs (sm_90)"),
+            "{log}"
+        );
+        assert_eq!(
+            log.lines()
+                .filter(|l| l.contains("Success - Main Install the wheel and verify it on this GPU"))
+                .count(),
+            2,
             "{log}"
         );
     }
@@ -447,7 +543,7 @@ fn the_copied_caller_builds_a_two_cell_matrix_under_act_and_pip_and_uv_install_e
         }
     }
     eprintln!(
-        "act ran the two-cell matrix in {act_seconds:.1} s; the whole test took {:.1} s",
+        "act ran the two-cell matrix (split: {split}) in {act_seconds:.1} s; the whole test took {:.1} s",
         started.elapsed().as_secs_f64()
     );
 }

@@ -27,6 +27,15 @@ const DISPATCH: &[&str] = &[
     "matrix",
 ];
 
+/// The split build, offered commented: compile on GPU-less runners, verify
+/// on a GPU runner before publishing (tests/executor.rs uncomments it).
+const SPLIT: &str = "      # Compile on runners without a GPU and check each wheel on a GPU runner
+      # (`wheel verify --import`) before it is published: uncomment with your GPU
+      # runner's labels. The cells then need their archs: the archs input, or a
+      # default written into `archs:` above (e.g. ${{ inputs.archs || '80;90' }}).
+      # verify-runs-on: '[\"self-hosted\", \"linux\", \"x64\", \"gpu\"]'
+";
+
 /// The one ref a user pins; the template names it once.
 const PIN: &str = "main";
 
@@ -126,7 +135,7 @@ jobs:
     uses: wheelwright-rs/wheelwright/{REUSABLE}@{PIN}
     permissions:
 {perms}    with:
-{with}"#
+{with}{SPLIT}"#
     )
 }
 
@@ -214,7 +223,7 @@ fn the_reusable_workflow_keeps_forks_off_the_runners_and_scopes_pr_caches() {
         .iter()
         .filter_map(|n| n.as_str())
         .collect();
-    assert_eq!(needs, ["plan", "build"]);
+    assert_eq!(needs, ["plan", "build", "verify"]);
     let script: String = index["steps"]
         .as_vec()
         .unwrap()
@@ -307,7 +316,7 @@ fn every_install_mode_reaches_every_job_that_installs_wheelwright() {
             }
         }
     }
-    assert_eq!(installing, ["plan", "build", "summary", "index"]);
+    assert_eq!(installing, ["plan", "build", "verify", "summary", "index"]);
     let build = wf["jobs"]["build"]["steps"].as_vec().unwrap();
     let action = build
         .iter()
@@ -342,4 +351,82 @@ fn the_readme_shows_the_template_as_it_is() {
         readme[start..end] == rendered,
         "README.md's caller differs from {TEMPLATE}: run `WHEELWRIGHT_BLESS=1 cargo test --test workflows`"
     );
+}
+
+/// Issue 27 item 9: `verify-runs-on` splits each cell. The build job then
+/// publishes nothing and attests nothing, uploads the wheel with its report;
+/// the verify job, on those labels and guarded as the build job is, verifies
+/// that artifact before its Publish step and attests after it; the jobs that
+/// read what was published wait for verify. Without the input every split
+/// step is off (today's behaviour: tests/executor.rs runs both).
+#[test]
+fn verify_runs_on_splits_compile_and_verify_and_publishes_only_after_verify() {
+    let (_, wf) = load(REUSABLE);
+    let input = &wf["on"]["workflow_call"]["inputs"]["verify-runs-on"];
+    assert_eq!(input["default"].as_str(), Some(""));
+    let build = wf["jobs"]["build"]["steps"].as_vec().unwrap();
+    let action = build
+        .iter()
+        .find(|s| s["uses"].as_str() == Some("./.wheelwright-action"))
+        .unwrap();
+    for target in ["publish-github-release", "publish-wheelhouse"] {
+        let v = action["with"][target].as_str().unwrap();
+        assert!(v.contains("inputs.verify-runs-on == ''"), "{target}: {v}");
+    }
+    let guarded = |steps: &[Yaml], prefix: &str| -> Vec<String> {
+        steps
+            .iter()
+            .filter(|s| s["uses"].as_str().is_some_and(|u| u.starts_with(prefix)))
+            .map(|s| s["if"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    assert!(guarded(build, "actions/attest-build-provenance@")[0]
+        .contains("inputs.verify-runs-on == ''"));
+    assert!(guarded(build, "actions/upload-artifact@")
+        .iter()
+        .any(|g| g == "inputs.verify-runs-on != ''"));
+    let first = build[0]["if"].as_str().unwrap();
+    assert_eq!(first, "inputs.verify-runs-on != '' && matrix.archs == ''");
+
+    let verify = &wf["jobs"]["verify"];
+    assert_eq!(
+        verify["runs-on"].as_str(),
+        Some("${{ fromJSON(inputs.verify-runs-on) }}")
+    );
+    let guard = verify["if"].as_str().unwrap();
+    for part in [
+        "inputs.verify-runs-on != ''",
+        "github.event_name != 'pull_request_target'",
+        "github.event.pull_request.head.repo.full_name == github.repository",
+    ] {
+        assert!(guard.contains(part), "{guard}");
+    }
+    let steps = verify["steps"].as_vec().unwrap();
+    let position = |pred: &dyn Fn(&Yaml) -> bool| steps.iter().position(pred).unwrap();
+    let verified =
+        position(&|s| s["run"].as_str() == Some("bash \"$ACTION_PATH/action/verify-wheel.sh\""));
+    let published =
+        position(&|s| s["run"].as_str() == Some("bash \"$ACTION_PATH/action/publish.sh\""));
+    let attested = position(&|s| {
+        s["uses"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("actions/attest-build-provenance@"))
+    });
+    assert!(verified < published && published < attested);
+    assert_eq!(
+        steps[attested]["with"]["subject-path"].as_str(),
+        Some("${{ steps.verify.outputs.wheel-path }}")
+    );
+    for job in ["summary", "index"] {
+        let needs: Vec<&str> = wf["jobs"][job]["needs"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .filter_map(|n| n.as_str())
+            .collect();
+        assert!(needs.contains(&"verify"), "{job}");
+    }
+    // The template offers it, commented.
+    let (text, _) = load(TEMPLATE);
+    assert!(text.contains("      # verify-runs-on: '["), "{text}");
 }
