@@ -33,15 +33,8 @@ pub struct BuildArgs {
     /// Where the wheel, build.log and report.json land.
     #[arg(long, value_name = "DIR", default_value = "wheelhouse")]
     pub out: PathBuf,
-    /// CUDA architectures, e.g. `80;90` or `8.0,9.0` [default: the GPUs present].
-    #[arg(long, value_name = "LIST")]
-    pub archs: Option<String>,
-    /// Parallel compile jobs (MAX_JOBS) [default: from the plan's cost model].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=super::MAX_JOBS_LIMIT))]
-    pub max_jobs: Option<u32>,
-    /// nvcc --threads (NVCC_THREADS) [default: from the plan]; fixed across retries.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=super::NVCC_THREADS_LIMIT))]
-    pub nvcc_threads: Option<u32>,
+    #[command(flatten)]
+    pub schedule: super::ScheduleArgs,
     /// Retries with fewer jobs after an out-of-memory kill.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_RETRIES, value_parser = clap::value_parser!(u32).range(0..=super::MAX_RETRIES_LIMIT))]
     pub max_retries: u32,
@@ -117,9 +110,9 @@ impl BuildArgs {
         JobSpec {
             recipe: self.recipe.map(RecipeName::kind),
             python: self.python.clone(),
-            archs: self.archs.clone(),
-            max_jobs: self.max_jobs,
-            nvcc_threads: self.nvcc_threads,
+            archs: self.schedule.archs.clone(),
+            max_jobs: self.schedule.max_jobs,
+            nvcc_threads: self.schedule.nvcc_threads,
             work_dir: self.work_dir.clone(),
             out_dir: self.out.clone(),
             verify: !self.no_verify,

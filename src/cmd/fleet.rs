@@ -24,8 +24,8 @@ pub fn run(args: &PlanArgs, matrix: &Matrix, runners: u32) -> anyhow::Result<Exi
     let req = FleetRequest {
         runners,
         host,
-        max_jobs: args.recipe.max_jobs,
-        nvcc_threads: args.recipe.nvcc_threads,
+        max_jobs: args.recipe.schedule.max_jobs,
+        nvcc_threads: args.recipe.schedule.nvcc_threads,
         share: !args.no_shared_cache,
     };
     let fleet = wheelwright_core::plan::fleet::fleet(matrix, &recipe, &req).map_err(|e| {

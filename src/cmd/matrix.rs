@@ -56,7 +56,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<ExitCode> {
         extra_labels: args.runs_on.clone(),
         ..MatrixRequest::default()
     };
-    if let Some(a) = &args.recipe.archs {
+    if let Some(a) = &args.recipe.schedule.archs {
         req.archs = a.clone();
     }
     if let Some(abi) = args.cxx11_abi {

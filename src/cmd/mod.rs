@@ -106,6 +106,23 @@ pub enum Command {
     Wheel(wheel::WheelCommand),
 }
 
+/// What a user may fix of a build's schedule, on `build`, `plan` and `doctor`
+/// (whatever is left out comes from the plan).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ScheduleArgs {
+    /// CUDA archs to build: `80;90`, `8.0,9.0`, `sm_80` [default: the GPUs
+    /// present, else the recipe's default].
+    #[arg(long, value_name = "LIST")]
+    pub archs: Option<String>,
+    /// Parallel compile jobs (MAX_JOBS) [default: from the plan's cost model].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_JOBS_LIMIT))]
+    pub max_jobs: Option<u32>,
+    /// nvcc --threads (NVCC_THREADS) [default: from the plan]; a build keeps
+    /// it across retries.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=NVCC_THREADS_LIMIT))]
+    pub nvcc_threads: Option<u32>,
+}
+
 /// `--mask-env NAME`, on the commands that print or store a build's output.
 #[derive(Debug, Clone, Default, Args)]
 pub struct MaskArgs {

@@ -89,16 +89,8 @@ impl RecipeChoice {
 pub struct RecipeArgs {
     #[command(flatten)]
     pub choice: RecipeChoice,
-    /// CUDA archs to build: `80,90`, `8.0;9.0`, `sm_80` (default: the GPUs
-    /// present, else the recipe's default).
-    #[arg(long, value_name = "LIST")]
-    pub archs: Option<String>,
-    /// Fix MAX_JOBS and predict that ("what happens with 64 jobs?").
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=super::MAX_JOBS_LIMIT))]
-    pub max_jobs: Option<u32>,
-    /// Fix NVCC_THREADS and predict that.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=super::NVCC_THREADS_LIMIT))]
-    pub nvcc_threads: Option<u32>,
+    #[command(flatten)]
+    pub schedule: super::ScheduleArgs,
     /// Scale predicted times to this host's compile speed, measured from an
     /// earlier build here: its `report.json` (the work dir's .ninja_log is read).
     #[arg(long, value_name = "REPORT")]
@@ -116,9 +108,9 @@ impl RecipeArgs {
             None => (None, None),
         };
         Ok(PlanRequest {
-            archs: self.archs.clone().map(|a| vec![a]),
-            max_jobs: self.max_jobs,
-            nvcc_threads: self.nvcc_threads,
+            archs: self.schedule.archs.clone().map(|a| vec![a]),
+            max_jobs: self.schedule.max_jobs,
+            nvcc_threads: self.schedule.nvcc_threads,
             speed,
             host_costs,
             ..self.choice.request()

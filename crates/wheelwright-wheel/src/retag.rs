@@ -409,45 +409,40 @@ pub fn rewrite_wheel(
             .map_or(Some(FileHasher::Sha256(Default::default())), |h| {
                 FileHasher::for_record_hash(h)
             });
+        // One pass over the input's file: hashed for the RECORD check, and
+        // copied (with its new hash) unless a replacement is written instead.
+        let replacement = replaced.get(entry_name);
+        let mut out_hash = Sha256::new();
         let mut size = 0u64;
-        if let Some(new) = replaced.get(entry_name) {
-            // Hash the input's file for the RECORD check, write the new one.
-            loop {
-                let n = entry
-                    .read(&mut buf)
-                    .map_err(io_err(format!("cannot read {entry_name}")))?;
-                if n == 0 {
-                    break;
-                }
-                size += n as u64;
-                if let Some(h) = hasher.as_mut() {
-                    h.update(&buf[..n]);
-                }
+        loop {
+            let n = entry
+                .read(&mut buf)
+                .map_err(io_err(format!("cannot read {entry_name}")))?;
+            if n == 0 {
+                break;
             }
-            writer
-                .write_all(new)
-                .map_err(io_err(format!("cannot write {out_name}")))?;
-            new_rows.push(row(&out_name, record_hash(new), new.len() as u64));
-        } else {
-            let mut out_hash = Sha256::new();
-            loop {
-                let n = entry
-                    .read(&mut buf)
-                    .map_err(io_err(format!("cannot read {entry_name}")))?;
-                if n == 0 {
-                    break;
-                }
-                size += n as u64;
-                if let Some(h) = hasher.as_mut() {
-                    h.update(&buf[..n]);
-                }
+            size += n as u64;
+            if let Some(h) = hasher.as_mut() {
+                h.update(&buf[..n]);
+            }
+            if replacement.is_none() {
                 out_hash.update(&buf[..n]);
                 writer
                     .write_all(&buf[..n])
                     .map_err(io_err(format!("cannot write {out_name}")))?;
             }
-            let hash = FileHasher::Sha256(out_hash).finish();
-            new_rows.push(row(&out_name, hash, size));
+        }
+        match replacement {
+            Some(new) => {
+                writer
+                    .write_all(new)
+                    .map_err(io_err(format!("cannot write {out_name}")))?;
+                new_rows.push(row(&out_name, record_hash(new), new.len() as u64));
+            }
+            None => {
+                let hash = FileHasher::Sha256(out_hash).finish();
+                new_rows.push(row(&out_name, hash, size));
+            }
         }
         actual.insert(entry_name.clone(), (hasher.map(FileHasher::finish), size));
     }
