@@ -16,7 +16,7 @@
 //!   policy, torch's and CUDA's libraries external).
 //!
 //! With `--variants` (experimental), the finished wheel is checked and its
-//! PEP 825 variant wheel written beside it ([`variant_wheel`]): a second
+//! PEP 825 variant wheel written beside it (`variant_wheel`): a second
 //! file, the first one untouched.
 
 use std::path::{Path, PathBuf};
