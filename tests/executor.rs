@@ -287,6 +287,14 @@ fn scenario(split: bool) {
         let commented = "      # verify-runs-on: '";
         assert!(text.contains(commented), "{text}");
         text = text.replace(commented, "      verify-runs-on: '");
+        // And the experimental variant wheels (PEP 825), which the build
+        // job's artifact must carry to the verify job that publishes them.
+        let matrix_line = "      matrix: ${{ inputs.matrix }}\n";
+        assert!(text.contains(matrix_line), "{text}");
+        text = text.replace(
+            matrix_line,
+            &format!("{matrix_line}      variants: 'true'\n"),
+        );
     }
     std::fs::write(caller.join(".github/workflows/wheels.yml"), text).unwrap();
     commit_all(&caller);
@@ -399,9 +407,40 @@ fn scenario(split: bool) {
             assert_eq!(report["outcome"], "ok", "{report}");
             assert_eq!(report["facts"]["gpus"], serde_json::json!([]), "{report}");
             assert_eq!(report["plan"]["archs"], serde_json::json!(["90"]));
+            // Every file the report names travels: the wheel and its variant.
+            for key in ["/wheel/name", "/variant/wheel/name"] {
+                let name = report.pointer(key).and_then(|n| n.as_str()).unwrap();
+                assert!(cell.join(name).is_file(), "{key}: {name} not in {cell:?}");
+            }
         }
-        // Verified on the GPU runner: the H100, the wheel imported there.
-        assert_eq!(log.matches("wheel verify: passed").count(), 2, "{log}");
+        // The cells' wheel artifacts carry the variant wheel too.
+        let wheel_artifacts: Vec<PathBuf> = std::fs::read_dir(&artifacts)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("wheel-")
+            })
+            .collect();
+        assert_eq!(wheel_artifacts.len(), 2, "{wheel_artifacts:?}");
+        for a in &wheel_artifacts {
+            let names: Vec<String> = std::fs::read_dir(a)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(names.len(), 2, "{names:?}");
+            assert!(
+                names
+                    .iter()
+                    .any(|n| n.starts_with("flash_attn-2.8.3-") && n.ends_with("cxx11abitrue.whl")),
+                "{names:?}"
+            );
+        }
+        // Verified on the GPU runner: the H100, the wheel imported there,
+        // and each variant wheel checked as the report's file there too.
+        assert_eq!(log.matches("wheel verify: passed").count(), 4, "{log}");
         assert!(
             log.contains("GPU 0: NVIDIA H100 80GB HBM3 (compute capability 9.0)"),
             "{log}"
@@ -478,6 +517,34 @@ fn scenario(split: bool) {
                 .starts_with(&name)),
             "{name} not in the wheelhouse"
         );
+    }
+
+    if split {
+        // The variant wheels, published by the verify jobs, and the
+        // version's variants.json combining both labels beside them.
+        let doc: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(wheelhouse.join("flash_attn-2.8.3-variants.json")).unwrap(),
+        )
+        .unwrap();
+        for t in ["2.9", "2.10"] {
+            let label = format!("cu13torch{t}cxx11abitrue");
+            let suffix = format!("-{label}.whl");
+            assert!(
+                std::fs::read_dir(&wheelhouse).unwrap().any(|e| {
+                    let n = e.unwrap().file_name().to_string_lossy().into_owned();
+                    n.starts_with("flash_attn-2.8.3-") && n.ends_with(&suffix)
+                }),
+                "the variant wheel {label} is not in the wheelhouse"
+            );
+            assert_eq!(
+                doc["variants"][&label]["nvidia"]["sm_arch"],
+                serde_json::json!(["90_real"]),
+                "{doc}"
+            );
+        }
+        assert!(wheelhouse
+            .join("simple/flash-attn/flash_attn-2.8.3-variants.json")
+            .is_file());
     }
 
     // pip and uv install each variant from its index into fresh venvs.

@@ -389,11 +389,12 @@ pub fn verify_wheel(req: &VerifyRequest) -> Result<VerifyRun, VerifyError> {
     })
 }
 
-/// The wheel must be the file the report's build produced: the same name
-/// and sha256.
+/// The wheel must be a file the report's build produced: the same name
+/// and sha256 as its wheel, or as its PEP 825 variant wheel (`--variants`:
+/// the same code under another name).
 fn same_file_as_report(wheel: &Path, report: &Path) -> Result<Vec<Finding>, VerifyError> {
     let report = read_report(report)?;
-    let Some(built) = report.wheel else {
+    let Some(mut built) = report.wheel else {
         return Ok(vec![not_the_built_one("the report names no wheel".into())]);
     };
     let info = WheelInfo::from_file(wheel).map_err(|e| VerifyError::Wheel {
@@ -401,6 +402,9 @@ fn same_file_as_report(wheel: &Path, report: &Path) -> Result<Vec<Finding>, Veri
         error: e.to_string(),
         hint: "check the path: give the .whl file itself".into(),
     })?;
+    if let Some(v) = report.variant.filter(|v| v.wheel.name == info.name) {
+        built = v.wheel;
+    }
     let mut out = Vec::new();
     if info.name != built.name {
         out.push(not_the_built_one(format!(

@@ -234,22 +234,28 @@ fn index_from_release(
         let Ok(name) = WheelName::parse(&rw.name) else {
             continue;
         };
-        if name.variant.is_some() {
-            // Its variant.json is inside the file: indexed from the local
-            // file (`--index-dir --base-url`), not from an asset list.
-            report.files.push(PublishedFile {
-                target: TargetKind::Index,
-                file: rw.name.clone(),
-                path: None,
-                status: PublishStatus::Skipped,
-                url: Some(rw.url.clone()),
-                sha256: rw.sha256.clone(),
-                message: Some(
-                    "a PEP 825 variant wheel: index it from the local file with --index-dir and --base-url".into(),
-                ),
-            });
-            continue;
-        }
+        // A PEP 825 variant wheel: its variant.json from the release's
+        // `{name}-{version}-variants.json` asset, read and checked there.
+        let variant = match &rw.variant {
+            None => None,
+            Some(Ok(doc)) => Some(doc.clone()),
+            Some(Err(why)) => {
+                report.files.push(PublishedFile {
+                    target: TargetKind::Index,
+                    file: rw.name.clone(),
+                    path: None,
+                    status: PublishStatus::Failed,
+                    url: Some(rw.url.clone()),
+                    sha256: rw.sha256.clone(),
+                    message: Some(format!(
+                        "not listed: {why} (hint: publish the variant wheel to the release again \
+                         with this wheelwright, which merges and uploads its -variants.json; \
+                         delete an invalid -variants.json asset first)"
+                    )),
+                });
+                continue;
+            }
+        };
         let label = match name.local_version().map(index::variant_label) {
             Some(Ok(l)) => Some(l),
             Some(Err(message)) => {
@@ -286,7 +292,7 @@ fn index_from_release(
             requires_python,
             url: Some(url),
             metadata_sha256,
-            variant: None,
+            variant,
         });
     }
     for outcome in index::update_index(dir, entries, targets.clobber)? {

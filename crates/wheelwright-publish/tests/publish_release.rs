@@ -201,3 +201,234 @@ fn the_index_announces_pep_658_metadata_where_the_links_serve_it() {
     );
     assert!(!page_b.contains("data-core-metadata"), "{page_b}");
 }
+
+/// The PEP 825 variant wheel of `wheel` (experimental `build --variants`),
+/// as build writes it: `cuda` gives its one property (the tiny wheel has no
+/// device code).
+fn variant_of(wheel: &Path, cuda: &str, out: &Path) -> PathBuf {
+    std::fs::create_dir_all(out).unwrap();
+    let check =
+        wheelwright_wheel::check_wheel(wheel, &wheelwright_wheel::CheckOptions::default()).unwrap();
+    wheelwright_wheel::variant::make_variant_wheel(wheel, &check, Some(cuda), out)
+        .unwrap()
+        .wheel
+        .path
+}
+
+fn asset_bytes(fake: &fake_github::FakeGithub, tag: &str, name: &str) -> Option<Vec<u8>> {
+    fake.state
+        .lock()
+        .unwrap()
+        .assets(tag)
+        .into_iter()
+        .find(|a| a.name == name && a.state == "uploaded")
+        .map(|a| a.bytes)
+}
+
+/// Variant wheels on a release: each publish merges its labels into the
+/// release's `tinyvar-1.0-variants.json` asset (two publishes, one label
+/// each: both end up there), a label that already means other properties
+/// is refused before its wheel is uploaded, and the index built from the
+/// release lists the variant wheels with that document beside the page.
+#[test]
+fn variant_wheels_carry_their_variants_json_to_the_release_and_its_index() {
+    let fake = fake_github::start();
+    std::env::set_var("WHEELWRIGHT_TEST_PUBLISH_RELEASE_TOKEN", GOOD_TOKEN);
+    let dir = tempfile::tempdir().unwrap();
+    let (Some(a), Some(b)) = (
+        make_wheel(dir.path(), "1.0+cu12torch2.4"),
+        make_wheel(dir.path(), "1.0+cu13torch2.11"),
+    ) else {
+        return;
+    };
+    let va = variant_of(&a, "12.4", &dir.path().join("va"));
+    let vb = variant_of(&b, "13.0", &dir.path().join("vb"));
+    let release = GithubReleaseTarget {
+        tag: "v3.0".into(),
+        repo: Some("o/r".into()),
+        api_url: Some(fake.api_base.clone()),
+        token_env: Some("WHEELWRIGHT_TEST_PUBLISH_RELEASE_TOKEN".into()),
+    };
+    let to_release = PublishTargets {
+        github_release: Some(release.clone()),
+        ..PublishTargets::default()
+    };
+    // Two cells, one after the other: the second merges into the first's.
+    for pair in [[&a, &va], [&b, &vb]] {
+        let report =
+            wheelwright_publish::publish(&[pair[0].clone(), pair[1].clone()], &to_release).unwrap();
+        assert!(!report.any_failed(), "{report:#?}");
+        assert!(
+            report
+                .files
+                .iter()
+                .any(|f| f.file == "tinyvar-1.0-variants.json"
+                    && f.status == PublishStatus::Uploaded),
+            "{report:#?}"
+        );
+    }
+    let doc: serde_json::Value =
+        serde_json::from_slice(&asset_bytes(&fake, "v3.0", "tinyvar-1.0-variants.json").unwrap())
+            .unwrap();
+    assert_eq!(
+        doc["variants"]["cu12torch2.4"]["nvidia"]["cuda_version_lower_bound"],
+        serde_json::json!(["12.4"]),
+        "{doc}"
+    );
+    assert_eq!(
+        doc["variants"]["cu13torch2.11"]["nvidia"]["cuda_version_lower_bound"],
+        serde_json::json!(["13.0"]),
+        "{doc}"
+    );
+
+    // The same label with other properties (same name, other bytes):
+    // refused before anything is replaced, even with --clobber.
+    let va_other = variant_of(&a, "12.8", &dir.path().join("va-other"));
+    let before = asset_bytes(&fake, "v3.0", &file_name(&va)).unwrap();
+    let report = wheelwright_publish::publish(
+        &[va_other],
+        &PublishTargets {
+            clobber: true,
+            ..to_release.clone()
+        },
+    )
+    .unwrap();
+    let refused = report
+        .files
+        .iter()
+        .find(|f| f.target == TargetKind::GithubRelease)
+        .unwrap();
+    assert_eq!(refused.status, PublishStatus::Failed, "{report:#?}");
+    let message = refused.message.as_deref().unwrap();
+    assert!(
+        message.contains("`cu12torch2.4` is already published with other properties"),
+        "{message}"
+    );
+    assert_eq!(asset_bytes(&fake, "v3.0", &file_name(&va)).unwrap(), before);
+
+    // The index from the release: both variant wheels on the project page,
+    // the document beside it; the labels' roots list only the local wheels.
+    let site = dir.path().join("site");
+    let report = wheelwright_publish::publish(
+        &[],
+        &PublishTargets {
+            github_release: Some(release),
+            index: Some(StaticIndexTarget {
+                dir: site.clone(),
+                base_url: None,
+                from_release: Some("v3.0".into()),
+            }),
+            ..PublishTargets::default()
+        },
+    )
+    .unwrap();
+    assert!(!report.any_failed(), "{report:#?}");
+    let page = std::fs::read_to_string(site.join("simple/tinyvar/index.html")).unwrap();
+    for v in [&va, &vb] {
+        assert!(page.contains(&file_name(v)), "{page}");
+    }
+    assert!(
+        page.contains("href=\"tinyvar-1.0-variants.json\""),
+        "{page}"
+    );
+    let written: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(site.join("simple/tinyvar/tinyvar-1.0-variants.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(written, doc);
+    let root =
+        std::fs::read_to_string(site.join("cu12torch2.4/simple/tinyvar/index.html")).unwrap();
+    assert!(!root.contains(&file_name(&va)), "{root}");
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+/// A release whose `-variants.json` is not PEP 825 metadata (too big, or
+/// not the schema): the index lists no variant wheel from it and says why,
+/// and a publish of a variant wheel there refuses to merge into it; nothing
+/// panics, nothing of it is written.
+#[test]
+fn a_hostile_variants_json_on_the_release_is_refused_with_a_hint() {
+    let fake = fake_github::start();
+    std::env::set_var("WHEELWRIGHT_TEST_PUBLISH_RELEASE_TOKEN", GOOD_TOKEN);
+    let dir = tempfile::tempdir().unwrap();
+    let Some(a) = make_wheel(dir.path(), "1.0+cu12torch2.4") else {
+        return;
+    };
+    let va = variant_of(&a, "12.4", &dir.path().join("va"));
+    let big = vec![b' '; 2 << 20];
+    for (tag, bytes) in [
+        (
+            "v5.0",
+            br#"{"$schema": "https://evil.example/", "variants": {}}"#.to_vec(),
+        ),
+        ("v5.1", big),
+    ] {
+        {
+            let mut s = fake.state.lock().unwrap();
+            s.add_release(tag, false);
+            s.add_asset(
+                tag,
+                &file_name(&va),
+                "uploaded",
+                &std::fs::read(&va).unwrap(),
+            );
+            s.add_asset(tag, "tinyvar-1.0-variants.json", "uploaded", &bytes);
+        }
+        let release = GithubReleaseTarget {
+            tag: tag.into(),
+            repo: Some("o/r".into()),
+            api_url: Some(fake.api_base.clone()),
+            token_env: Some("WHEELWRIGHT_TEST_PUBLISH_RELEASE_TOKEN".into()),
+        };
+        let site = dir.path().join(format!("site-{tag}"));
+        let report = wheelwright_publish::publish(
+            &[],
+            &PublishTargets {
+                github_release: Some(release.clone()),
+                index: Some(StaticIndexTarget {
+                    dir: site.clone(),
+                    base_url: None,
+                    from_release: Some(tag.into()),
+                }),
+                ..PublishTargets::default()
+            },
+        )
+        .unwrap();
+        let f = report
+            .files
+            .iter()
+            .find(|f| f.file == file_name(&va))
+            .unwrap();
+        assert_eq!(f.status, PublishStatus::Failed, "{report:#?}");
+        let message = f.message.as_deref().unwrap();
+        assert!(message.contains("hint:"), "{message}");
+        assert!(
+            !site
+                .join("simple/tinyvar/tinyvar-1.0-variants.json")
+                .exists(),
+            "{tag}"
+        );
+
+        let report = wheelwright_publish::publish(
+            &[va.clone()],
+            &PublishTargets {
+                github_release: Some(release),
+                ..PublishTargets::default()
+            },
+        )
+        .unwrap();
+        let f = report
+            .files
+            .iter()
+            .find(|f| f.file == file_name(&va))
+            .unwrap();
+        assert_eq!(f.status, PublishStatus::Failed, "{report:#?}");
+        assert!(
+            f.message.as_deref().unwrap().contains("delete the asset"),
+            "{report:#?}"
+        );
+    }
+}

@@ -122,6 +122,7 @@ pub struct GithubBuildReport {
     pub step_summary: String,
     /// `name<<DELIM` blocks to append to the file `GITHUB_OUTPUT` names:
     /// `outcome`, `wheel-path`, `wheel-name`, `sha256`, `report-path`,
+    /// `variant-wheel-path` and `variant-wheel-name` (with `--variants`),
     /// `archs`, `local-version` (the label the wheel made carries), `max-jobs`, `nvcc-threads`, `asset-urls`
     /// (one per line, when the job published), `prebuilt-url` (where the
     /// prebuilt wheel used instead of compiling came from), the aliases `wheel`,
@@ -182,6 +183,10 @@ pub fn github_build_report(
         for name in ["sha256", "wheel-sha256"] {
             put(name, &w.sha256);
         }
+    }
+    if let Some(v) = &r.variant {
+        put("variant-wheel-path", &v.wheel.path.display().to_string());
+        put("variant-wheel-name", &v.wheel.name);
     }
     if let Some(log) = &r.log {
         let report = log.with_file_name("report.json").display().to_string();

@@ -15,11 +15,13 @@
 //!   included (GitHub's by-tag lookup does not return drafts), or creates it;
 //!   a concurrent creator's `422 already_exists` is answered by reading again.
 //! - [`GithubRelease::publish_wheels`] (in `upload`) uploads each wheel and
-//!   its PEP 658 `.metadata`, exactly once: see there.
+//!   its PEP 658 `.metadata`, exactly once: see there; a PEP 825 variant
+//!   wheel also its version's `-variants.json` (in `variants`).
 
 mod names;
 mod service;
 mod upload;
+mod variants;
 
 use http::header::{HeaderName, HeaderValue, ACCEPT, USER_AGENT};
 use octocrab::models::repos::{Asset, Release};

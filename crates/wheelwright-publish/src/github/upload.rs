@@ -15,6 +15,9 @@ use octocrab::models::repos::{Asset, Release};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use wheelwright_job::publish::{PublishStatus, PublishedFile, TargetKind};
 
+use wheelwright_wheel::variant::VariantMetadata;
+
+use super::variants::{variants_asset, ReleaseVariants};
 use super::{github_asset_name, GithubError, GithubRelease};
 use crate::http::{classify, wait_before_retry, DownloadLimits, HttpError, Payload, Request};
 use crate::wheel_file::WheelFile;
@@ -39,10 +42,14 @@ pub struct ReleaseWheel {
     pub sha256: String,
     /// A `NAME.metadata` asset (PEP 658) sits beside it.
     pub has_metadata: bool,
+    /// A PEP 825 variant wheel's `variant.json`, from the release's
+    /// `{name}-{version}-variants.json` asset (see `variants`), or why it
+    /// cannot be had; `None` for any other wheel.
+    pub variant: Option<Result<VariantMetadata, String>>,
 }
 
 /// The bytes of one asset to put.
-enum Source<'a> {
+pub(crate) enum Source<'a> {
     File(&'a std::path::Path),
     Bytes(&'a [u8]),
 }
@@ -83,7 +90,7 @@ impl GithubRelease {
         Ok(fetched.sha256)
     }
 
-    fn http_error(&self, what: &str, e: HttpError) -> GithubError {
+    pub(crate) fn http_error(&self, what: &str, e: HttpError) -> GithubError {
         match e {
             HttpError::Status {
                 status: status @ (401 | 403),
@@ -119,6 +126,7 @@ impl GithubRelease {
                 message: format!("no release tagged {tag}"),
             })?;
         let assets = self.list_assets(release.id.into_inner()).await?;
+        let variants = ReleaseVariants::read(self, &assets).await;
         let mut wheels = Vec::new();
         for a in assets
             .iter()
@@ -133,6 +141,7 @@ impl GithubRelease {
                 has_metadata: assets
                     .iter()
                     .any(|m| m.name == metadata && m.state == "uploaded"),
+                variant: variants.for_wheel(&a.name),
             });
         }
         Ok(wheels)
@@ -153,8 +162,11 @@ impl GithubRelease {
     }
 
     /// Upload each wheel and its `.metadata` to release `tag` (created when
-    /// missing). One entry per file put; an error only for what stops them all
-    /// (the release cannot be read or made, the token is refused).
+    /// missing), and for PEP 825 variant wheels their version's
+    /// `-variants.json` merged with the release's (a variant wheel whose
+    /// label conflicts there is not uploaded; see `variants`). One entry per
+    /// file put; an error only for what stops them all (the release cannot
+    /// be read or made, the token is refused).
     pub async fn publish_wheels(
         &self,
         tag: &str,
@@ -162,9 +174,24 @@ impl GithubRelease {
         clobber: bool,
     ) -> Result<Vec<PublishedFile>, GithubError> {
         let release = self.ensure_release(tag).await?;
+        let variants = self.plan_variants(&release, wheels).await?;
+        let mut on_release = std::collections::BTreeSet::new();
         let mut out = Vec::new();
         for w in wheels {
             let name = github_asset_name(&w.file_name);
+            let variants_file = variants_asset(&w.file_name);
+            if let Some(Err(why)) = variants_file.as_ref().and_then(|f| variants.get(f)) {
+                out.push(PublishedFile {
+                    target: TargetKind::GithubRelease,
+                    file: name,
+                    path: Some(w.path.clone()),
+                    status: PublishStatus::Failed,
+                    url: None,
+                    sha256: w.sha256.clone(),
+                    message: Some(format!("not uploaded: {why}")),
+                });
+                continue;
+            }
             let entry = self
                 .put_or_fail(&release, &name, Source::File(&w.path), &w.sha256, clobber)
                 .await?;
@@ -176,6 +203,7 @@ impl GithubRelease {
             if failed {
                 continue;
             }
+            on_release.extend(variants_file);
             let sha = w.metadata_sha256();
             let meta = format!("{name}.metadata");
             let entry = self
@@ -188,6 +216,11 @@ impl GithubRelease {
                 )
                 .await?;
             out.push(entry);
+        }
+        for (file, doc) in &variants {
+            if let (Ok(doc), true) = (doc, on_release.contains(file)) {
+                out.push(self.put_variants(&release, file, doc).await?);
+            }
         }
         Ok(out)
     }
@@ -219,7 +252,7 @@ impl GithubRelease {
         }
     }
 
-    async fn put_asset(
+    pub(crate) async fn put_asset(
         &self,
         release: &Release,
         name: &str,
