@@ -413,7 +413,7 @@ fn a_hostile_variants_json_on_the_release_is_refused_with_a_hint() {
         );
 
         let report = wheelwright_publish::publish(
-            &[va.clone()],
+            std::slice::from_ref(&va),
             &PublishTargets {
                 github_release: Some(release),
                 ..PublishTargets::default()

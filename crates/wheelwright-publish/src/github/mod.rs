@@ -38,6 +38,14 @@ use crate::http::{display_url, HttpClient};
 pub use names::github_asset_name;
 pub use upload::ReleaseWheel;
 
+/// The bytes of one asset to put.
+pub(crate) enum Source<'a> {
+    /// A file, streamed anew for each attempt.
+    File(&'a std::path::Path),
+    /// Bytes in memory.
+    Bytes(&'a [u8]),
+}
+
 /// The public GitHub API.
 pub const GITHUB_API: &str = "https://api.github.com";
 

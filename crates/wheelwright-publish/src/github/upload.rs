@@ -18,7 +18,7 @@ use wheelwright_job::publish::{PublishStatus, PublishedFile, TargetKind};
 use wheelwright_wheel::variant::VariantMetadata;
 
 use super::variants::{variants_asset, ReleaseVariants};
-use super::{github_asset_name, GithubError, GithubRelease};
+use super::{github_asset_name, GithubError, GithubRelease, Source};
 use crate::http::{classify, wait_before_retry, DownloadLimits, HttpError, Payload, Request};
 use crate::wheel_file::WheelFile;
 
@@ -46,12 +46,6 @@ pub struct ReleaseWheel {
     /// `{name}-{version}-variants.json` asset (see `variants`), or why it
     /// cannot be had; `None` for any other wheel.
     pub variant: Option<Result<VariantMetadata, String>>,
-}
-
-/// The bytes of one asset to put.
-pub(crate) enum Source<'a> {
-    File(&'a std::path::Path),
-    Bytes(&'a [u8]),
 }
 
 impl GithubRelease {

@@ -20,7 +20,7 @@ use octocrab::models::repos::{Asset, Release};
 use wheelwright_wheel::file::WheelName;
 use wheelwright_wheel::variant::{variants_file_name, VariantMetadata, MAX_VARIANT_JSON_BYTES};
 
-use super::{GithubError, GithubRelease};
+use super::{GithubError, GithubRelease, Source};
 use crate::http::{DownloadLimits, Request};
 use crate::wheel_file::WheelFile;
 
@@ -243,13 +243,7 @@ impl GithubRelease {
                 return Ok(entry(status, url, sha, None));
             }
             let (status, url, message) = self
-                .put_asset(
-                    release,
-                    file,
-                    &super::upload::Source::Bytes(&bytes),
-                    &sha,
-                    true,
-                )
+                .put_asset(release, file, &Source::Bytes(&bytes), &sha, true)
                 .await?;
             if status == PublishStatus::Failed {
                 return Ok(entry(status, url, sha, message));
