@@ -33,7 +33,10 @@
 //!   commented `verify-runs-on` uncommented, the build jobs on a runner whose
 //!   `nvidia-smi` finds no GPU, each wheel carrying a real sm_90 shared object
 //!   (the test's nvcc), verified by `wheel verify --import` in the verify jobs
-//!   (`gpu` label, the H100's `nvidia-smi`) before they publish.
+//!   (`gpu` label, the H100's `nvidia-smi`) before they publish; with
+//!   `variants: 'true'` added, so each build job's artifact carries the PEP
+//!   825 variant wheel too, checked there as the report's file and published
+//!   into the wheelhouse with `flash_attn-2.8.3-variants.json`.
 //!
 //! Limits (what act does not emulate, so this test cannot show):
 //! - checkout, upload-artifact, download-artifact, attest-build-provenance,

@@ -213,7 +213,7 @@ fn the_reusable_workflow_keeps_forks_off_the_runners_and_scopes_pr_caches() {
         .expect("published wheels are attested");
     assert_eq!(
         attest["with"]["subject-path"].as_str(),
-        Some("${{ steps.wheel.outputs.wheel-path }}")
+        Some("${{ steps.wheel.outputs.wheel-path }}\n${{ steps.wheel.outputs.variant-wheel-path }}\n")
     );
     // One index build after the whole matrix, from the release.
     let index = &wf["jobs"]["index"];
@@ -415,7 +415,7 @@ fn verify_runs_on_splits_compile_and_verify_and_publishes_only_after_verify() {
     assert!(verified < published && published < attested);
     assert_eq!(
         steps[attested]["with"]["subject-path"].as_str(),
-        Some("${{ steps.verify.outputs.wheel-path }}")
+        Some("${{ steps.verify.outputs.wheel-path }}\n${{ steps.verify.outputs.variant-wheel-path }}\n")
     );
     for job in ["summary", "index"] {
         let needs: Vec<&str> = wf["jobs"][job]["needs"]
