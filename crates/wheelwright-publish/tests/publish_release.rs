@@ -2,7 +2,10 @@
 //! stateful fake GitHub: wheels (and their `.metadata`) go to the release,
 //! then the per-variant index is rebuilt from the release's asset list,
 //! linking to the assets (the PEP 658 attributes only where `<link>.metadata`
-//! is really served); a tag with odd characters is refused without writing pages.
+//! is really served); a tag with odd characters is refused without writing pages;
+//! PEP 825 variant wheels (experimental) take their version's
+//! `-variants.json` to the release, and its index lists them from it (read
+//! by the real pip and uv).
 
 mod support;
 
@@ -431,4 +434,141 @@ fn a_hostile_variants_json_on_the_release_is_refused_with_a_hint() {
             "{report:#?}"
         );
     }
+}
+
+/// The from-release index of a release with variant wheels, served with a
+/// mirror of its assets, read by the real pip and uv: pip installs the
+/// plain wheel and skips the variant's file name; uv with `--preview-features
+/// wheel-variants`, asked for the variant's exact version, fetches the
+/// `-variants.json` the page links (its NVIDIA provider then decides: it
+/// needs a driver, which test machines have not).
+#[test]
+fn pip_and_uv_read_the_from_release_index_of_variant_wheels() {
+    let fake = fake_github::start();
+    std::env::set_var("WHEELWRIGHT_TEST_PUBLISH_RELEASE_TOKEN", GOOD_TOKEN);
+    let dir = tempfile::tempdir().unwrap();
+    let Some(a) = make_wheel(dir.path(), "1.0+cu12torch2.4") else {
+        return;
+    };
+    let va = variant_of(&a, "12.4", &dir.path().join("va"));
+    let release = GithubReleaseTarget {
+        tag: "v6.0".into(),
+        repo: Some("o/r".into()),
+        api_url: Some(fake.api_base.clone()),
+        token_env: Some("WHEELWRIGHT_TEST_PUBLISH_RELEASE_TOKEN".into()),
+    };
+    let report = wheelwright_publish::publish(
+        &[a.clone(), va.clone()],
+        &PublishTargets {
+            github_release: Some(release.clone()),
+            ..PublishTargets::default()
+        },
+    )
+    .unwrap();
+    assert!(!report.any_failed(), "{report:#?}");
+    let (Some(python), Some(uv)) = (
+        prerequisite::required(prerequisite::python_with_pip(), "python3 with pip"),
+        prerequisite::required(prerequisite::on_path("uv"), "uv"),
+    ) else {
+        return;
+    };
+    // The mirror of the release's downloads and the index, one server.
+    let served = dir.path().join("served");
+    std::fs::create_dir_all(served.join("files")).unwrap();
+    for w in [&a, &va] {
+        std::fs::copy(w, served.join("files").join(file_name(w))).unwrap();
+    }
+    let server = index_servers::Server::http(&python, &served, dir.path().join("http.log"));
+    let report = wheelwright_publish::publish(
+        &[],
+        &PublishTargets {
+            github_release: Some(release),
+            index: Some(StaticIndexTarget {
+                dir: served.join("site"),
+                base_url: Some(format!("{}/files", server.url)),
+                from_release: Some("v6.0".into()),
+            }),
+            ..PublishTargets::default()
+        },
+    )
+    .unwrap();
+    assert!(!report.any_failed(), "{report:#?}");
+    let index = format!("{}/site/simple", server.url);
+
+    let pip = Command::new(&python)
+        .args(["-m", "pip", "install", "-vv", "--no-deps", "--no-cache-dir"])
+        .args([
+            "--disable-pip-version-check",
+            "--index-url",
+            &index,
+            "--target",
+        ])
+        .arg(dir.path().join("pip-target"))
+        .arg("tinyvar==1.0")
+        .env("PIP_NO_INPUT", "1")
+        .env_remove("PIP_FIND_LINKS")
+        .env_remove("PIP_EXTRA_INDEX_URL")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&pip.stdout),
+        String::from_utf8_lossy(&pip.stderr)
+    );
+    assert!(pip.status.success(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "Skipping link: invalid wheel filename: {}/files/{}",
+            server.url,
+            file_name(&va)
+        )),
+        "{text}"
+    );
+    assert!(dir
+        .path()
+        .join("pip-target/tinyvar-1.0+cu12torch2.4.dist-info")
+        .is_dir());
+
+    let target = dir.path().join("uv-exact");
+    let out = Command::new(&uv)
+        .args([
+            "pip",
+            "install",
+            "-v",
+            "--no-deps",
+            "--no-cache",
+            "--no-config",
+        ])
+        .arg("--python")
+        .arg(&python)
+        .args(["--index-url", &index, "--target"])
+        .arg(&target)
+        .arg("tinyvar===1.0")
+        .args(["--preview-features", "wheel-variants"])
+        .env_remove("UV_INDEX_URL")
+        .env_remove("UV_EXTRA_INDEX_URL")
+        .env_remove("UV_DEFAULT_INDEX")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        assert!(target.join("tinyvar-1.0.dist-info").is_dir(), "{text}");
+    } else {
+        assert!(
+            text.contains("has only unsupported wheel variants"),
+            "{text}"
+        );
+    }
+    let requests = server.log_text();
+    assert_eq!(
+        requests
+            .matches("GET /site/simple/tinyvar/tinyvar-1.0-variants.json")
+            .count(),
+        1,
+        "uv with wheel-variants reads the release index's variants.json: {requests}"
+    );
 }
