@@ -151,6 +151,10 @@ fn planner_value(name: &str, value: &str, host: &HostTools) -> bool {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'.')
         }
         env_vars::CC | env_vars::CXX | env_vars::NVCC_CCBIN => host.is_compiler(value),
+        // The build's fixed date for reproducible wheel bytes: seconds.
+        env_vars::SOURCE_DATE_EPOCH => {
+            !value.is_empty() && value.len() <= 12 && value.bytes().all(|b| b.is_ascii_digit())
+        }
         n => {
             n.strip_prefix("FLASH_ATTENTION_DISABLE_").is_some_and(|s| {
                 !s.is_empty()
