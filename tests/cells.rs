@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::fake_torch::fake_torch;
-use common::h100_host::{build_args, fakepkg_build, fakepkg_on_h100, FakepkgBuild};
+use common::fakepkg_cell::{read_member, sha256, Cell};
 use common::{both, expect_code, fixture, on_path, python_with_pip, run_ok, TestContext};
 use serde_json::Value;
 
@@ -31,88 +31,6 @@ macro_rules! require {
             None => return,
         }
     };
-}
-
-/// The fake package's build on the H100 host (torch 2.11.0+cu130, C++11 ABI).
-struct Cell {
-    ctx: TestContext,
-    build: FakepkgBuild,
-    real_python: PathBuf,
-}
-
-impl Cell {
-    fn new(real_python: PathBuf) -> Cell {
-        let ctx = TestContext::new();
-        let build = fakepkg_build(&ctx);
-        Cell {
-            ctx,
-            build,
-            real_python,
-        }
-    }
-
-    fn out(&self) -> PathBuf {
-        self.ctx.path().join("out")
-    }
-
-    fn command(&self) -> Command {
-        let mut cmd = self.ctx.wheelwright();
-        fakepkg_on_h100(
-            &mut cmd,
-            &self.ctx,
-            &self.build.state,
-            "ok",
-            &self.real_python,
-        );
-        build_args(
-            &mut cmd,
-            &self.ctx,
-            &self.build.tree,
-            &self.build.python,
-            "4",
-        );
-        cmd
-    }
-
-    fn report(&self) -> Value {
-        let text = std::fs::read_to_string(self.out().join("report.json")).expect("report.json");
-        serde_json::from_str(&text).unwrap()
-    }
-
-    /// The wheel the last build recorded, and its sha256.
-    fn wheel(&self) -> (PathBuf, String) {
-        let r = self.report();
-        assert_eq!(r["outcome"], "ok", "{r}");
-        (
-            PathBuf::from(r["wheel"]["path"].as_str().unwrap()),
-            r["wheel"]["sha256"].as_str().unwrap().to_string(),
-        )
-    }
-}
-
-/// A file of a wheel (a zip), read with the real Python.
-fn read_member(python: &Path, wheel: &Path, suffix: &str) -> String {
-    let out = run_ok(
-        Command::new(python)
-            .arg("-c")
-            .arg(
-                "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\n\
-         name = [n for n in z.namelist() if n.endswith(sys.argv[2])][0]\n\
-         sys.stdout.write(z.read(name).decode())",
-            )
-            .arg(wheel)
-            .arg(suffix),
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn sha256(path: &Path) -> String {
-    let out = run_ok(Command::new("sha256sum").arg(path));
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
 }
 
 #[test]

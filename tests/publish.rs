@@ -9,6 +9,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::fakepkg_cell::sha256;
 use common::index_servers::{installed_variant, make_wheel, pip_install, uv_install, Server};
 use common::{both, expect_code, on_path, python_with_pip, required, TestContext};
 use serde_json::Value;
@@ -52,19 +53,6 @@ fn statuses(v: &Value) -> Vec<(String, String)> {
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-/// sha256 through the real `sha256sum`, not our own code.
-fn sha256(path: &Path) -> String {
-    let out = std::process::Command::new("sha256sum")
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
 }
 
 #[test]

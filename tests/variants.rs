@@ -18,9 +18,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::device_code::{nvcc_so, test_nvcc};
-use common::h100_host::{build_args, fakepkg_build, fakepkg_on_h100, FakepkgBuild};
+use common::fakepkg_cell::{member_bytes, read_member, sha256, Cell};
+use common::h100_host::fakepkg_on_h100;
 use common::index_servers::Server;
-use common::{both, expect_code, fixture, on_path, python_with_pip, run_ok, TestContext};
+use common::{both, expect_code, fixture, on_path, python_with_pip};
 use serde_json::{json, Value};
 
 macro_rules! require {
@@ -33,82 +34,6 @@ macro_rules! require {
 }
 
 const LABEL: &str = "cu13torch2.11cxx11abitrue";
-
-struct Cell {
-    ctx: TestContext,
-    build: FakepkgBuild,
-    real_python: PathBuf,
-}
-
-impl Cell {
-    fn new(real_python: PathBuf) -> Cell {
-        let ctx = TestContext::new();
-        let build = fakepkg_build(&ctx);
-        Cell {
-            ctx,
-            build,
-            real_python,
-        }
-    }
-
-    fn out(&self) -> PathBuf {
-        self.ctx.path().join("out")
-    }
-
-    fn command(&self) -> Command {
-        let mut cmd = self.ctx.wheelwright();
-        fakepkg_on_h100(
-            &mut cmd,
-            &self.ctx,
-            &self.build.state,
-            "ok",
-            &self.real_python,
-        );
-        build_args(
-            &mut cmd,
-            &self.ctx,
-            &self.build.tree,
-            &self.build.python,
-            "4",
-        );
-        cmd
-    }
-
-    fn report(&self) -> Value {
-        let text = std::fs::read_to_string(self.out().join("report.json")).expect("report.json");
-        serde_json::from_str(&text).unwrap()
-    }
-}
-
-/// A member of a wheel (a zip), read with the real Python.
-fn read_member(python: &Path, wheel: &Path, suffix: &str) -> String {
-    String::from_utf8(member_bytes(python, wheel, suffix)).unwrap()
-}
-
-fn member_bytes(python: &Path, wheel: &Path, suffix: &str) -> Vec<u8> {
-    let out = run_ok(
-        Command::new(python)
-            .arg("-c")
-            .arg(
-                "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\n\
-         names = [n for n in z.namelist() if n.endswith(sys.argv[2])]\n\
-         assert len(names) == 1, names\n\
-         sys.stdout.buffer.write(z.read(names[0]))",
-            )
-            .arg(wheel)
-            .arg(suffix),
-    );
-    out.stdout
-}
-
-fn sha256(path: &Path) -> String {
-    let out = run_ok(Command::new("sha256sum").arg(path));
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
-}
 
 fn pep825_schema() -> PathBuf {
     fixture("variants/variant-schema-0.1.1.json")

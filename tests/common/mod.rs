@@ -5,6 +5,7 @@
 pub mod craft;
 pub mod device_code;
 pub mod fake_torch;
+pub mod fakepkg_cell;
 pub mod h100_host;
 pub mod index_servers;
 pub mod measure;
