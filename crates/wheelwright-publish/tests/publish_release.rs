@@ -18,6 +18,25 @@ use wheelwright_job::publish::{
 };
 use wheelwright_publish::wheel_file::WheelFile;
 
+/// Targets that publish to `release` and write the index under `dir` from
+/// the release's assets at `tag` (links to `base_url`, else to the assets).
+fn release_index(
+    release: &GithubReleaseTarget,
+    dir: &Path,
+    base_url: Option<String>,
+    tag: &str,
+) -> PublishTargets {
+    PublishTargets {
+        github_release: Some(release.clone()),
+        index: Some(StaticIndexTarget {
+            dir: dir.to_path_buf(),
+            base_url,
+            from_release: Some(tag.into()),
+        }),
+        ..PublishTargets::default()
+    }
+}
+
 /// A tiny valid wheel from the repository's fixture script (real RECORD).
 fn make_wheel(out: &Path, version: &str) -> Option<PathBuf> {
     let script =
@@ -55,15 +74,7 @@ fn wheels_go_to_the_release_and_the_index_is_rebuilt_from_its_assets() {
         token_env: Some("WHEELWRIGHT_TEST_PUBLISH_RELEASE_TOKEN".into()),
     };
     let site = dir.path().join("site");
-    let targets = PublishTargets {
-        github_release: Some(release.clone()),
-        index: Some(StaticIndexTarget {
-            dir: site.clone(),
-            base_url: None,
-            from_release: Some("v1.0".into()),
-        }),
-        ..PublishTargets::default()
-    };
+    let targets = release_index(&release, &site, None, "v1.0");
     let report = wheelwright_publish::publish(&[a.clone(), b.clone()], &targets).unwrap();
     assert!(!report.any_failed(), "{report:#?}");
     let on_release: Vec<&str> = report
@@ -108,19 +119,9 @@ fn wheels_go_to_the_release_and_the_index_is_rebuilt_from_its_assets() {
 
     // A tag with odd characters names no release: refused, no pages written.
     let odd = dir.path().join("odd");
-    let e = wheelwright_publish::publish(
-        &[],
-        &PublishTargets {
-            github_release: Some(release),
-            index: Some(StaticIndexTarget {
-                dir: odd.clone(),
-                base_url: None,
-                from_release: Some("v1 ../../x?y#z".into()),
-            }),
-            ..PublishTargets::default()
-        },
-    )
-    .unwrap_err();
+    let e =
+        wheelwright_publish::publish(&[], &release_index(&release, &odd, None, "v1 ../../x?y#z"))
+            .unwrap_err();
     assert!(e.to_string().contains("v1 ../../x?y#z"), "{e}");
     assert!(!odd.join("wheelwright-index.json").exists());
 }
@@ -173,15 +174,7 @@ fn the_index_announces_pep_658_metadata_where_the_links_serve_it() {
     };
     let server = index_servers::Server::http(&python, &served, dir.path().join("http.log"));
     let site = dir.path().join("site");
-    let targets = PublishTargets {
-        github_release: Some(release),
-        index: Some(StaticIndexTarget {
-            dir: site.clone(),
-            base_url: Some(server.url.clone()),
-            from_release: Some("v2.0".into()),
-        }),
-        ..PublishTargets::default()
-    };
+    let targets = release_index(&release, &site, Some(server.url.clone()), "v2.0");
     let report = wheelwright_publish::publish(&[], &targets).unwrap();
     assert!(!report.any_failed(), "{report:#?}");
     let page_a =
@@ -312,19 +305,8 @@ fn variant_wheels_carry_their_variants_json_to_the_release_and_its_index() {
     // The index from the release: both variant wheels on the project page,
     // the document beside it; the labels' roots list only the local wheels.
     let site = dir.path().join("site");
-    let report = wheelwright_publish::publish(
-        &[],
-        &PublishTargets {
-            github_release: Some(release),
-            index: Some(StaticIndexTarget {
-                dir: site.clone(),
-                base_url: None,
-                from_release: Some("v3.0".into()),
-            }),
-            ..PublishTargets::default()
-        },
-    )
-    .unwrap();
+    let report =
+        wheelwright_publish::publish(&[], &release_index(&release, &site, None, "v3.0")).unwrap();
     assert!(!report.any_failed(), "{report:#?}");
     let page = std::fs::read_to_string(site.join("simple/tinyvar/index.html")).unwrap();
     for v in [&va, &vb] {
@@ -387,19 +369,8 @@ fn a_hostile_variants_json_on_the_release_is_refused_with_a_hint() {
             token_env: Some("WHEELWRIGHT_TEST_PUBLISH_RELEASE_TOKEN".into()),
         };
         let site = dir.path().join(format!("site-{tag}"));
-        let report = wheelwright_publish::publish(
-            &[],
-            &PublishTargets {
-                github_release: Some(release.clone()),
-                index: Some(StaticIndexTarget {
-                    dir: site.clone(),
-                    base_url: None,
-                    from_release: Some(tag.into()),
-                }),
-                ..PublishTargets::default()
-            },
-        )
-        .unwrap();
+        let report =
+            wheelwright_publish::publish(&[], &release_index(&release, &site, None, tag)).unwrap();
         let f = report
             .files
             .iter()
@@ -481,15 +452,12 @@ fn pip_and_uv_read_the_from_release_index_of_variant_wheels() {
     let server = index_servers::Server::http(&python, &served, dir.path().join("http.log"));
     let report = wheelwright_publish::publish(
         &[],
-        &PublishTargets {
-            github_release: Some(release),
-            index: Some(StaticIndexTarget {
-                dir: served.join("site"),
-                base_url: Some(format!("{}/files", server.url)),
-                from_release: Some("v6.0".into()),
-            }),
-            ..PublishTargets::default()
-        },
+        &release_index(
+            &release,
+            &served.join("site"),
+            Some(format!("{}/files", server.url)),
+            "v6.0",
+        ),
     )
     .unwrap();
     assert!(!report.any_failed(), "{report:#?}");
