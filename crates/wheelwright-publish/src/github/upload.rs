@@ -21,6 +21,7 @@ use super::variants::{variants_asset, ReleaseVariants};
 use super::{github_asset_name, GithubError, GithubRelease, Source};
 use crate::http::{classify, wait_before_retry, DownloadLimits, HttpError, Payload, Request};
 use crate::wheel_file::WheelFile;
+use wheelwright_base::net::Fetched;
 
 /// Unreserved characters (RFC 3986) stay; everything else, `+` included, is encoded.
 const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
@@ -60,19 +61,31 @@ impl GithubRelease {
             return Ok(hex.to_ascii_lowercase());
         }
         let what = format!("downloading asset {} to hash it", asset.name);
+        let size = u64::try_from(asset.size).unwrap_or(0);
+        let (_dir, fetched) = self.download_asset(asset, &what, size).await?;
+        Ok(fetched.sha256)
+    }
+
+    /// Download `asset` into a temp dir (returned with it: the file lives
+    /// as long as the dir), at most `max_bytes` and never a trickle; the
+    /// token goes only to the configured hosts (the URL comes from the
+    /// API's answer, and a redirect elsewhere drops it too).
+    pub(crate) async fn download_asset(
+        &self,
+        asset: &Asset,
+        what: &str,
+        max_bytes: u64,
+    ) -> Result<(tempfile::TempDir, Fetched), GithubError> {
         let dir = tempfile::tempdir().map_err(|e| GithubError::Transport {
-            what: what.clone(),
+            what: what.to_string(),
             message: e.to_string(),
         })?;
-        // No more than the size GitHub gives, and never a trickle.
         let limits = DownloadLimits {
-            max_bytes: Some(u64::try_from(asset.size).unwrap_or(0)),
+            max_bytes: Some(max_bytes),
             idle_timeout: Some(wheelwright_base::net::IDLE_TIMEOUT),
         };
         let url = asset.url.to_string();
         let mut req = Request::get(url.as_str()).header(ACCEPT, "application/octet-stream");
-        // The URL comes from the API's answer: the token goes with it only
-        // to the configured hosts (a redirect elsewhere drops it too).
         if self.config.sends_token_to(&url) {
             req = req.bearer(&self.config.token);
         }
@@ -80,8 +93,8 @@ impl GithubRelease {
             .http
             .download(&req, &dir.path().join("asset"), limits)
             .await
-            .map_err(|e| self.http_error(&what, e))?;
-        Ok(fetched.sha256)
+            .map_err(|e| self.http_error(what, e))?;
+        Ok((dir, fetched))
     }
 
     pub(crate) fn http_error(&self, what: &str, e: HttpError) -> GithubError {

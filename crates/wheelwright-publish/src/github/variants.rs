@@ -15,13 +15,11 @@
 
 use std::collections::BTreeMap;
 
-use http::header::ACCEPT;
 use octocrab::models::repos::{Asset, Release};
 use wheelwright_wheel::file::WheelName;
 use wheelwright_wheel::variant::{variants_file_name, VariantMetadata, MAX_VARIANT_JSON_BYTES};
 
 use super::{GithubError, GithubRelease, Source};
-use crate::http::{DownloadLimits, Request};
 use crate::wheel_file::WheelFile;
 
 /// Rounds of read, merge, replace, re-read for one `-variants.json`.
@@ -105,24 +103,7 @@ impl GithubRelease {
                 "{size} bytes, more than the {MAX_VARIANT_JSON_BYTES} a variants.json may have"
             )));
         }
-        let dir = tempfile::tempdir().map_err(|e| GithubError::Transport {
-            what: what.clone(),
-            message: e.to_string(),
-        })?;
-        let limits = DownloadLimits {
-            max_bytes: Some(size),
-            idle_timeout: Some(wheelwright_base::net::IDLE_TIMEOUT),
-        };
-        let url = asset.url.to_string();
-        let mut req = Request::get(url.as_str()).header(ACCEPT, "application/octet-stream");
-        if self.config.sends_token_to(&url) {
-            req = req.bearer(&self.config.token);
-        }
-        let fetched = self
-            .http
-            .download(&req, &dir.path().join("variants.json"), limits)
-            .await
-            .map_err(|e| self.http_error(&what, e))?;
+        let (_dir, fetched) = self.download_asset(asset, &what, size).await?;
         let bytes = std::fs::read(&fetched.path).map_err(|e| bad(e.to_string()))?;
         VariantMetadata::parse(&bytes).map_err(|e| bad(e.to_string()))
     }
