@@ -234,40 +234,34 @@ fn index_from_release(
         let Ok(name) = WheelName::parse(&rw.name) else {
             continue;
         };
+        // A release wheel the index cannot list: failed, with why.
+        let not_listed = |message: String| PublishedFile {
+            target: TargetKind::Index,
+            file: rw.name.clone(),
+            path: None,
+            status: PublishStatus::Failed,
+            url: Some(rw.url.clone()),
+            sha256: rw.sha256.clone(),
+            message: Some(message),
+        };
         // A PEP 825 variant wheel: its variant.json from the release's
         // `{name}-{version}-variants.json` asset, read and checked there.
         let variant = match &rw.variant {
             None => None,
             Some(Ok(doc)) => Some(doc.clone()),
             Some(Err(why)) => {
-                report.files.push(PublishedFile {
-                    target: TargetKind::Index,
-                    file: rw.name.clone(),
-                    path: None,
-                    status: PublishStatus::Failed,
-                    url: Some(rw.url.clone()),
-                    sha256: rw.sha256.clone(),
-                    message: Some(format!(
-                        "not listed: {why} (hint: publish the variant wheel to the release again \
-                         with this wheelwright, which merges and uploads its -variants.json; \
-                         delete an invalid -variants.json asset first)"
-                    )),
-                });
+                report.files.push(not_listed(format!(
+                    "not listed: {why} (hint: publish the variant wheel to the release again \
+                     with this wheelwright, which merges and uploads its -variants.json; \
+                     delete an invalid -variants.json asset first)"
+                )));
                 continue;
             }
         };
         let label = match name.local_version().map(index::variant_label) {
             Some(Ok(l)) => Some(l),
             Some(Err(message)) => {
-                report.files.push(PublishedFile {
-                    target: TargetKind::Index,
-                    file: rw.name.clone(),
-                    path: None,
-                    status: PublishStatus::Failed,
-                    url: Some(rw.url.clone()),
-                    sha256: rw.sha256.clone(),
-                    message: Some(message),
-                });
+                report.files.push(not_listed(message));
                 continue;
             }
             None => None,
