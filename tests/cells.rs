@@ -21,7 +21,7 @@ use std::process::Command;
 
 use common::fake_torch::fake_torch;
 use common::fakepkg_cell::{read_member, sha256, Cell};
-use common::{both, expect_code, fixture, on_path, python_with_pip, run_ok, TestContext};
+use common::{both, expect_code, finding, fixture, on_path, python_with_pip, run_ok, TestContext};
 use serde_json::Value;
 
 macro_rules! require {
@@ -298,12 +298,7 @@ fn wheel_check_reads_the_abi_from_the_symbols_of_real_gxx_objects() {
     );
     let w = check(&lying, 1);
     assert!(ids(&w).contains(&"abi-mismatch".to_string()), "{w}");
-    let f = w["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == "abi-mismatch")
-        .unwrap();
+    let f = finding(&w, "abi-mismatch");
     let message = f["message"].as_str().unwrap();
     assert!(
         message.contains("abiext/_ext.so say(s) cxx11abiFALSE")
@@ -327,12 +322,7 @@ fn build_retags_to_manylinux_and_publish_never_changes_a_wheel() {
     let out = cell.command().arg("--manylinux").output().unwrap();
     expect_code(&out, 1);
     let r = cell.report();
-    let f = r["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == "wheel-not-copied")
-        .unwrap_or_else(|| panic!("{r}"));
+    let f = finding(&r, "wheel-not-copied");
     assert!(
         f["message"]
             .as_str()

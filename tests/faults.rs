@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use common::finding;
 use fault_build::{alive, make_wheel, send, survivors, wait_exit, FaultBuild, Reaper};
 
 const KIB: u64 = 1024;
@@ -60,10 +61,6 @@ fn with_file_limit(prlimit: &Path, cmd: &Command, soft: u64) -> Command {
     limited
 }
 
-fn finding<'a>(r: &'a serde_json::Value, id: &str) -> Option<&'a serde_json::Value> {
-    r["findings"].as_array()?.iter().find(|f| f["id"] == id)
-}
-
 fn streams(out: &Output) -> String {
     format!(
         "--- stdout\n{}\n--- stderr\n{}",
@@ -90,7 +87,7 @@ fn a_full_disk_under_the_log_is_reported_and_the_wheel_is_kept() {
     assert_eq!(out.status.code(), Some(0), "{}", streams(&out));
     let r = fb.report();
     assert_eq!(r["outcome"], "ok");
-    let f = finding(&r, "log-incomplete").expect("a log-incomplete finding");
+    let f = finding(&r, "log-incomplete");
     assert_eq!(f["severity"], "warning");
     let message = f["message"].as_str().unwrap();
     assert!(message.contains("File too large"), "{message}");
@@ -130,7 +127,7 @@ fn a_full_disk_under_the_wheel_fails_the_build_and_keeps_the_records() {
     let r = fb.report();
     assert_eq!(r["outcome"], "failed");
     assert_eq!(r["exit_code"], 1);
-    let f = finding(&r, "wheel-not-copied").expect("a wheel-not-copied finding");
+    let f = finding(&r, "wheel-not-copied");
     let message = f["message"].as_str().unwrap();
     assert!(
         message.contains("File too large") && message.contains("it is still at"),
@@ -186,7 +183,7 @@ fn an_out_dir_removed_mid_build_is_made_again_with_the_whole_log() {
     assert_eq!(out.status.code(), Some(0), "{}", streams(&out));
     let r = fb.report();
     assert_eq!(r["outcome"], "ok");
-    let f = finding(&r, "out-dir-removed").expect("an out-dir-removed finding");
+    let f = finding(&r, "out-dir-removed");
     assert_eq!(f["severity"], "warning");
     let log = fb.log();
     for line in [

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use common::craft::{elf_with_fatbin, fatbin_container, padded_elf_entry, Entry, WheelParts};
 use common::measure::{measure, Measured};
-use common::{expect_code, TestContext};
+use common::{expect_code, finding, TestContext};
 use serde_json::Value;
 
 const MIB: u64 = 1 << 20;
@@ -48,15 +48,6 @@ fn checked_wheel(m: &Measured) -> Value {
         panic!("not JSON ({e}): {}", m.describe());
     });
     run["wheels"][0].clone()
-}
-
-fn finding<'a>(wheel: &'a Value, id: &str) -> &'a Value {
-    wheel["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == id)
-        .unwrap_or_else(|| panic!("no {id} finding: {wheel:#}"))
 }
 
 /// Item 6. A `.so` whose `.nv_fatbin` is an sm_80 and an sm_90 container,

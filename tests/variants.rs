@@ -20,8 +20,8 @@ use std::process::Command;
 use common::device_code::{nvcc_so, test_nvcc};
 use common::fakepkg_cell::{member_bytes, read_member, sha256, Cell};
 use common::h100_host::fakepkg_on_h100;
-use common::index_servers::Server;
-use common::{both, expect_code, fixture, on_path, python_with_pip};
+use common::index_servers::{uv_command, Server};
+use common::{both, expect_code, finding, fixture, on_path, python_with_pip};
 use serde_json::{json, Value};
 
 macro_rules! require {
@@ -214,23 +214,8 @@ fn build_variants_writes_a_variant_wheel_that_pip_and_uv_skip() {
         return common::prerequisite_missing("uv on PATH (the uv half of the variants test)");
     };
     let uv_install = |spec: &str, target: &Path, preview: bool| {
-        let mut cmd = Command::new(&uv);
-        cmd.args([
-            "pip",
-            "install",
-            "-v",
-            "--no-deps",
-            "--no-cache",
-            "--no-config",
-        ])
-        .arg("--python")
-        .arg(&python)
-        .args(["--index-url", &index_url, "--target"])
-        .arg(target)
-        .arg(spec)
-        .env_remove("UV_INDEX_URL")
-        .env_remove("UV_EXTRA_INDEX_URL")
-        .env_remove("UV_DEFAULT_INDEX");
+        let mut cmd = uv_command(&uv, &python, &index_url, target, spec);
+        cmd.args(["-v", "--no-deps"]);
         if preview {
             cmd.args(["--preview-features", "wheel-variants"]);
         }
@@ -327,12 +312,7 @@ fn a_wheel_without_a_variant_label_fails_the_build_with_a_hint() {
         .unwrap();
     expect_code(&out, 1);
     let r = cell.report();
-    let f = r["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == "variant-not-written")
-        .unwrap_or_else(|| panic!("{r}"));
+    let f = finding(&r, "variant-not-written");
     assert!(
         f["message"]
             .as_str()

@@ -199,17 +199,25 @@ pub fn pip_install(python: &Path, index: &str, target: &Path, package: &str) -> 
 
 /// `uv pip install --target TARGET --index-url INDEX PACKAGE`, no cache, no config.
 pub fn uv_install(uv: &Path, python: &Path, index: &str, target: &Path, package: &str) -> Output {
-    Command::new(uv)
-        .args(["pip", "install", "--no-cache", "--no-config", "--python"])
+    uv_command(uv, python, index, target, package)
+        .output()
+        .unwrap()
+}
+
+/// The command [`uv_install`] runs, for a caller that adds flags (`-v`,
+/// `--no-deps`, `--preview-features`): only `index`, no cache, no config,
+/// no index from the environment.
+pub fn uv_command(uv: &Path, python: &Path, index: &str, target: &Path, package: &str) -> Command {
+    let mut cmd = Command::new(uv);
+    cmd.args(["pip", "install", "--no-cache", "--no-config", "--python"])
         .arg(python)
         .args(["--index-url", index, "--target"])
         .arg(target)
         .arg(package)
         .env_remove("UV_INDEX_URL")
         .env_remove("UV_EXTRA_INDEX_URL")
-        .env_remove("UV_DEFAULT_INDEX")
-        .output()
-        .unwrap()
+        .env_remove("UV_DEFAULT_INDEX");
+    cmd
 }
 
 /// `VARIANT` of the package `module` installed in `target`.

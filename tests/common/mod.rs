@@ -318,3 +318,12 @@ pub fn example_binary(name: &str) -> PathBuf {
     );
     bin
 }
+
+/// The finding `id` of a report or a checked wheel (its `findings`), or a
+/// panic that shows the whole document.
+pub fn finding<'a>(doc: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    doc["findings"]
+        .as_array()
+        .and_then(|all| all.iter().find(|f| f["id"] == id))
+        .unwrap_or_else(|| panic!("no {id} finding: {doc:#}"))
+}

@@ -498,24 +498,8 @@ fn pip_and_uv_read_the_from_release_index_of_variant_wheels() {
         .is_dir());
 
     let target = dir.path().join("uv-exact");
-    let out = Command::new(&uv)
-        .args([
-            "pip",
-            "install",
-            "-v",
-            "--no-deps",
-            "--no-cache",
-            "--no-config",
-        ])
-        .arg("--python")
-        .arg(&python)
-        .args(["--index-url", &index, "--target"])
-        .arg(&target)
-        .arg("tinyvar===1.0")
-        .args(["--preview-features", "wheel-variants"])
-        .env_remove("UV_INDEX_URL")
-        .env_remove("UV_EXTRA_INDEX_URL")
-        .env_remove("UV_DEFAULT_INDEX")
+    let out = index_servers::uv_command(&uv, &python, &index, &target, "tinyvar===1.0")
+        .args(["-v", "--no-deps", "--preview-features", "wheel-variants"])
         .output()
         .unwrap();
     let text = format!(
