@@ -18,6 +18,16 @@ use wheelwright_job::publish::{
 };
 use wheelwright_publish::wheel_file::WheelFile;
 
+/// The release `tag` of `o/r` on the fake GitHub, with the test's token.
+fn fake_release(fake: &fake_github::FakeGithub, tag: &str) -> GithubReleaseTarget {
+    GithubReleaseTarget {
+        tag: tag.into(),
+        repo: Some("o/r".into()),
+        api_url: Some(fake.api_base.clone()),
+        token_env: Some("WHEELWRIGHT_TEST_PUBLISH_RELEASE_TOKEN".into()),
+    }
+}
+
 /// Targets that publish to `release` and write the index under `dir` from
 /// the release's assets at `tag` (links to `base_url`, else to the assets).
 fn release_index(
@@ -67,12 +77,7 @@ fn wheels_go_to_the_release_and_the_index_is_rebuilt_from_its_assets() {
     let Some(b) = make_wheel(dir.path(), "1.0+cu13torch2.11") else {
         return;
     };
-    let release = GithubReleaseTarget {
-        tag: "v1.0".into(),
-        repo: Some("o/r".into()),
-        api_url: Some(fake.api_base.clone()),
-        token_env: Some("WHEELWRIGHT_TEST_PUBLISH_RELEASE_TOKEN".into()),
-    };
+    let release = fake_release(&fake, "v1.0");
     let site = dir.path().join("site");
     let targets = release_index(&release, &site, None, "v1.0");
     let report = wheelwright_publish::publish(&[a.clone(), b.clone()], &targets).unwrap();
@@ -144,12 +149,7 @@ fn the_index_announces_pep_658_metadata_where_the_links_serve_it() {
     ) else {
         return;
     };
-    let release = GithubReleaseTarget {
-        tag: "v2.0".into(),
-        repo: Some("o/r".into()),
-        api_url: Some(fake.api_base.clone()),
-        token_env: Some("WHEELWRIGHT_TEST_PUBLISH_RELEASE_TOKEN".into()),
-    };
+    let release = fake_release(&fake, "v2.0");
     let to_release = PublishTargets {
         github_release: Some(release.clone()),
         ..PublishTargets::default()
@@ -239,12 +239,7 @@ fn variant_wheels_carry_their_variants_json_to_the_release_and_its_index() {
     };
     let va = variant_of(&a, "12.4", &dir.path().join("va"));
     let vb = variant_of(&b, "13.0", &dir.path().join("vb"));
-    let release = GithubReleaseTarget {
-        tag: "v3.0".into(),
-        repo: Some("o/r".into()),
-        api_url: Some(fake.api_base.clone()),
-        token_env: Some("WHEELWRIGHT_TEST_PUBLISH_RELEASE_TOKEN".into()),
-    };
+    let release = fake_release(&fake, "v3.0");
     let to_release = PublishTargets {
         github_release: Some(release.clone()),
         ..PublishTargets::default()
@@ -362,12 +357,7 @@ fn a_hostile_variants_json_on_the_release_is_refused_with_a_hint() {
             );
             s.add_asset(tag, "tinyvar-1.0-variants.json", "uploaded", &bytes);
         }
-        let release = GithubReleaseTarget {
-            tag: tag.into(),
-            repo: Some("o/r".into()),
-            api_url: Some(fake.api_base.clone()),
-            token_env: Some("WHEELWRIGHT_TEST_PUBLISH_RELEASE_TOKEN".into()),
-        };
+        let release = fake_release(&fake, tag);
         let site = dir.path().join(format!("site-{tag}"));
         let report =
             wheelwright_publish::publish(&[], &release_index(&release, &site, None, tag)).unwrap();
@@ -422,12 +412,7 @@ fn pip_and_uv_read_the_from_release_index_of_variant_wheels() {
         return;
     };
     let va = variant_of(&a, "12.4", &dir.path().join("va"));
-    let release = GithubReleaseTarget {
-        tag: "v6.0".into(),
-        repo: Some("o/r".into()),
-        api_url: Some(fake.api_base.clone()),
-        token_env: Some("WHEELWRIGHT_TEST_PUBLISH_RELEASE_TOKEN".into()),
-    };
+    let release = fake_release(&fake, "v6.0");
     let report = wheelwright_publish::publish(
         &[a.clone(), va.clone()],
         &PublishTargets {
