@@ -148,6 +148,15 @@ fn install_commands(log: &str) -> BTreeMap<String, String> {
     out
 }
 
+/// The entries of `dir` whose names start with `prefix`.
+fn entries_starting(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .collect()
+}
+
 /// The caller workflow the README's fleet section shows.
 fn readme_caller() -> String {
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
@@ -393,16 +402,7 @@ fn scenario(split: bool) {
         );
     }
     if split {
-        for cell in std::fs::read_dir(&artifacts)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| {
-                p.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with("wheelwright-build-")
-            })
-        {
+        for cell in entries_starting(&artifacts, "wheelwright-build-") {
             // Compiled where no GPU was seen, for the archs given.
             let report: serde_json::Value =
                 serde_json::from_str(&std::fs::read_to_string(cell.join("report.json")).unwrap())
@@ -417,16 +417,7 @@ fn scenario(split: bool) {
             }
         }
         // The cells' wheel artifacts carry the variant wheel too.
-        let wheel_artifacts: Vec<PathBuf> = std::fs::read_dir(&artifacts)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| {
-                p.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with("wheel-")
-            })
-            .collect();
+        let wheel_artifacts = entries_starting(&artifacts, "wheel-");
         assert_eq!(wheel_artifacts.len(), 2, "{wheel_artifacts:?}");
         for a in &wheel_artifacts {
             let names: Vec<String> = std::fs::read_dir(a)
