@@ -3,9 +3,12 @@
 #   python verify.py link DIR...    run by a FRESH venv's interpreter: make DIRs visible
 #                                   to it (a .pth after its own site-packages), so it
 #                                   sees the build's torch while its own dirs win
-#   python verify.py check RECIPE   run by the fresh venv, the wheel installed there:
-#                                   import it (from the venv, not from elsewhere) and,
-#                                   for flash-attn on a GPU, a forward pass
+#   python verify.py check RECIPE MODULE...
+#                                   run by the fresh venv, the wheel installed there:
+#                                   import each MODULE (the wheel's own, listed by
+#                                   wheelwright from its archive) from the venv, not
+#                                   from elsewhere, and for flash-attn on a GPU, a
+#                                   forward pass
 # Each step prints ONE JSON object on its last line.
 import json
 import os
@@ -23,16 +26,6 @@ def _err(exc):
 def emit(obj):
     sys.stdout.write("\n" + json.dumps(obj) + "\n")
     sys.stdout.flush()
-
-
-def own_site_dirs():
-    paths = sysconfig.get_paths()
-    dirs = []
-    for key in ("purelib", "platlib"):
-        d = os.path.realpath(paths[key])
-        if d not in dirs:
-            dirs.append(d)
-    return dirs
 
 
 def sites():
@@ -53,22 +46,6 @@ def link(dirs):
     with open(os.path.join(purelib, PTH_NAME), "w") as f:
         f.write(line + "\n")
     emit({"prefix": sys.prefix})
-
-
-def top_level_modules(site_dirs):
-    names = []
-    for target in site_dirs:
-        for entry in sorted(os.listdir(target)):
-            path = os.path.join(target, entry)
-            if entry.endswith((".dist-info", ".data", ".pth")) or entry in ("bin", "__pycache__"):
-                continue
-            if os.path.isdir(path) and os.path.exists(os.path.join(path, "__init__.py")):
-                names.append(entry)
-            elif entry.endswith(".py"):
-                names.append(entry[:-3])
-            elif entry.endswith(".so"):
-                names.append(entry.split(".")[0])
-    return sorted(set(names))
 
 
 def reference_attention(q, k, v, causal):
@@ -115,7 +92,7 @@ def forward_check(out):
         )
 
 
-def check(recipe):
+def check(recipe, modules):
     out = {
         "imported": False,
         "modules": [],
@@ -134,12 +111,8 @@ def check(recipe):
             import torch  # noqa: F401 - extensions need libtorch loaded first
         except BaseException:  # noqa: BLE001
             pass
-        if recipe == "flash-attn":
-            modules = ["flash_attn"]
-        else:
-            modules = top_level_modules(own_site_dirs())
-            if not modules:
-                raise RuntimeError("the wheel installs no importable module")
+        if not modules:
+            raise RuntimeError("the wheel installs no importable module")
         for name in modules:
             mod = importlib.import_module(name)
             where = os.path.realpath(getattr(mod, "__file__", "") or "")
@@ -170,9 +143,9 @@ def main():
     elif step == "link":
         link(sys.argv[2:])
     elif step == "check":
-        check(sys.argv[2])
+        check(sys.argv[2], sys.argv[3:])
     else:
-        raise SystemExit("usage: verify.py sites | link DIR... | check RECIPE")
+        raise SystemExit("usage: verify.py sites | link DIR... | check RECIPE MODULE...")
 
 
 main()

@@ -8,7 +8,8 @@
 //! new wheel, installed with `pip install --no-deps --no-index
 //! --ignore-installed`, wins over any copy installed there. The environment the
 //! build ran in is never touched, and `verify.py check` proves each module came
-//! from the venv. Without a GPU the forward pass is skipped with a reason, not
+//! from the venv. The modules imported are the wheel's own, read from its
+//! archive's names ([`importable_modules`]). Without a GPU the forward pass is skipped with a reason, not
 //! failed. The venv is removed afterwards.
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use wheelwright_process as process;
+use wheelwright_wheel::modules::importable_modules;
 
 /// The check script, run by the build interpreter and by the fresh venv.
 pub const VERIFY_SCRIPT: &str = include_str!("verify.py");
@@ -156,6 +158,9 @@ impl Steps<'_> {
 }
 
 fn run_checks(req: &VerifyRequest, cancel: &AtomicBool) -> Result<VerifyResult, String> {
+    // The modules to import, from the archive's names (the same list
+    // `wheel verify --import` imports); nothing of the wheel runs here.
+    let modules = importable_modules(&req.wheel).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(&req.scratch_parent)
         .map_err(|e| format!("cannot create {}: {e}", req.scratch_parent.display()))?;
     let scratch = tempfile::Builder::new()
@@ -203,8 +208,9 @@ fn run_checks(req: &VerifyRequest, cancel: &AtomicBool) -> Result<VerifyResult, 
         .arg(&req.wheel);
     steps.run(install, "installing the wheel into the fresh venv")?;
 
-    let mut result: VerifyResult =
-        steps.script(&venv_python, &["check", &req.recipe], "the import check")?;
+    let mut check_args = vec!["check", req.recipe.as_str()];
+    check_args.extend(modules.iter().map(String::as_str));
+    let mut result: VerifyResult = steps.script(&venv_python, &check_args, "the import check")?;
     result.environment = Some(format!(
         "fresh venv {} that also sees {}",
         linked.prefix,
