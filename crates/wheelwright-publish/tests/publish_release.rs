@@ -66,15 +66,25 @@ fn make_wheel(out: &Path, version: &str) -> Option<PathBuf> {
     Some(PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
 }
 
-#[test]
-fn wheels_go_to_the_release_and_the_index_is_rebuilt_from_its_assets() {
+/// The fake GitHub with the test token set, a temp dir, and one wheel of
+/// `tinyvar` for each version in it; `None` (the test skips loudly) when no
+/// python3 can write a wheel.
+fn setup<const N: usize>(
+    versions: [&str; N],
+) -> Option<(fake_github::FakeGithub, tempfile::TempDir, [PathBuf; N])> {
     let fake = fake_github::start();
     std::env::set_var("WHEELWRIGHT_TEST_PUBLISH_RELEASE_TOKEN", GOOD_TOKEN);
     let dir = tempfile::tempdir().unwrap();
-    let Some(a) = make_wheel(dir.path(), "1.0+cu12torch2.4") else {
-        return;
-    };
-    let Some(b) = make_wheel(dir.path(), "1.0+cu13torch2.11") else {
+    let mut wheels = Vec::with_capacity(N);
+    for v in versions {
+        wheels.push(make_wheel(dir.path(), v)?);
+    }
+    Some((fake, dir, wheels.try_into().ok()?))
+}
+
+#[test]
+fn wheels_go_to_the_release_and_the_index_is_rebuilt_from_its_assets() {
+    let Some((fake, dir, [a, b])) = setup(["1.0+cu12torch2.4", "1.0+cu13torch2.11"]) else {
         return;
     };
     let release = fake_release(&fake, "v1.0");
@@ -140,13 +150,7 @@ mod prerequisite;
 
 #[test]
 fn the_index_announces_pep_658_metadata_where_the_links_serve_it() {
-    let fake = fake_github::start();
-    std::env::set_var("WHEELWRIGHT_TEST_PUBLISH_RELEASE_TOKEN", GOOD_TOKEN);
-    let dir = tempfile::tempdir().unwrap();
-    let (Some(a), Some(b)) = (
-        make_wheel(dir.path(), "1.0+cu12torch2.4"),
-        make_wheel(dir.path(), "1.0+cu13torch2.11"),
-    ) else {
+    let Some((fake, dir, [a, b])) = setup(["1.0+cu12torch2.4", "1.0+cu13torch2.11"]) else {
         return;
     };
     let release = fake_release(&fake, "v2.0");
@@ -228,13 +232,7 @@ fn asset_bytes(fake: &fake_github::FakeGithub, tag: &str, name: &str) -> Option<
 /// release lists the variant wheels with that document beside the page.
 #[test]
 fn variant_wheels_carry_their_variants_json_to_the_release_and_its_index() {
-    let fake = fake_github::start();
-    std::env::set_var("WHEELWRIGHT_TEST_PUBLISH_RELEASE_TOKEN", GOOD_TOKEN);
-    let dir = tempfile::tempdir().unwrap();
-    let (Some(a), Some(b)) = (
-        make_wheel(dir.path(), "1.0+cu12torch2.4"),
-        make_wheel(dir.path(), "1.0+cu13torch2.11"),
-    ) else {
+    let Some((fake, dir, [a, b])) = setup(["1.0+cu12torch2.4", "1.0+cu13torch2.11"]) else {
         return;
     };
     let va = variant_of(&a, "12.4", &dir.path().join("va"));
@@ -331,10 +329,7 @@ fn file_name(p: &Path) -> String {
 /// panics, nothing of it is written.
 #[test]
 fn a_hostile_variants_json_on_the_release_is_refused_with_a_hint() {
-    let fake = fake_github::start();
-    std::env::set_var("WHEELWRIGHT_TEST_PUBLISH_RELEASE_TOKEN", GOOD_TOKEN);
-    let dir = tempfile::tempdir().unwrap();
-    let Some(a) = make_wheel(dir.path(), "1.0+cu12torch2.4") else {
+    let Some((fake, dir, [a])) = setup(["1.0+cu12torch2.4"]) else {
         return;
     };
     let va = variant_of(&a, "12.4", &dir.path().join("va"));
@@ -405,10 +400,7 @@ fn a_hostile_variants_json_on_the_release_is_refused_with_a_hint() {
 /// needs a driver, which test machines have not).
 #[test]
 fn pip_and_uv_read_the_from_release_index_of_variant_wheels() {
-    let fake = fake_github::start();
-    std::env::set_var("WHEELWRIGHT_TEST_PUBLISH_RELEASE_TOKEN", GOOD_TOKEN);
-    let dir = tempfile::tempdir().unwrap();
-    let Some(a) = make_wheel(dir.path(), "1.0+cu12torch2.4") else {
+    let Some((fake, dir, [a])) = setup(["1.0+cu12torch2.4"]) else {
         return;
     };
     let va = variant_of(&a, "12.4", &dir.path().join("va"));
