@@ -371,16 +371,7 @@ fn build_retags_to_manylinux_and_publish_never_changes_a_wheel() {
         stderr.contains("publish never changes a wheel") && stderr.contains("hint:"),
         "{stderr}"
     );
-    let out = cell
-        .ctx
-        .wheelwright()
-        .arg("publish")
-        .arg("--report")
-        .arg(cell.out().join("report.json"))
-        .arg("--wheelhouse")
-        .arg(&house)
-        .output()
-        .unwrap();
+    let out = cell.publish_to_wheelhouse(&house);
     expect_code(&out, 0);
     assert_eq!(sha256(&house.join(&name)), sha);
 }

@@ -130,16 +130,7 @@ fn build_variants_writes_a_variant_wheel_that_pip_and_uv_skip() {
     // publish takes both byte for byte and writes the version's
     // variants.json beside the wheels and beside the page that links them.
     let house = cell.ctx.path().join("house");
-    let out = cell
-        .ctx
-        .wheelwright()
-        .arg("publish")
-        .arg("--report")
-        .arg(cell.out().join("report.json"))
-        .arg("--wheelhouse")
-        .arg(&house)
-        .output()
-        .unwrap();
+    let out = cell.publish_to_wheelhouse(&house);
     expect_code(&out, 0);
     assert_eq!(
         sha256(&house.join(wheel.file_name().unwrap())),

@@ -61,6 +61,19 @@ impl Cell {
         serde_json::from_str(&text).unwrap()
     }
 
+    /// `wheelwright publish --report <the last build's report> --wheelhouse HOUSE`.
+    pub fn publish_to_wheelhouse(&self, house: &Path) -> std::process::Output {
+        self.ctx
+            .wheelwright()
+            .arg("publish")
+            .arg("--report")
+            .arg(self.out().join("report.json"))
+            .arg("--wheelhouse")
+            .arg(house)
+            .output()
+            .unwrap()
+    }
+
     /// The wheel the last build recorded, and its sha256.
     pub fn wheel(&self) -> (PathBuf, String) {
         let r = self.report();

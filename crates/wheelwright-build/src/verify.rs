@@ -8,8 +8,8 @@
 //! new wheel, installed with `pip install --no-deps --no-index
 //! --ignore-installed`, wins over any copy installed there. The environment the
 //! build ran in is never touched, and `verify.py check` proves each module came
-//! from the venv. The modules imported are the wheel's own, read from its
-//! archive's names ([`importable_modules`]). Without a GPU the forward pass is skipped with a reason, not
+//! from the venv. The modules imported are the wheel's own top-level ones,
+//! read from its archive's names ([`importable_modules`]). Without a GPU the forward pass is skipped with a reason, not
 //! failed. The venv is removed afterwards.
 
 use std::path::{Path, PathBuf};
@@ -158,9 +158,13 @@ impl Steps<'_> {
 }
 
 fn run_checks(req: &VerifyRequest, cancel: &AtomicBool) -> Result<VerifyResult, String> {
-    // The modules to import, from the archive's names (the same list
-    // `wheel verify --import` imports); nothing of the wheel runs here.
-    let modules = importable_modules(&req.wheel).map_err(|e| e.to_string())?;
+    // The modules to import, from the archive's names (the list `wheel
+    // verify --import` starts from; nothing of the wheel runs here): the
+    // top-level ones, as a user's `import` reaches them. A package imports
+    // its own extensions; `wheel verify --import` also imports each nested
+    // extension module by name.
+    let mut modules = importable_modules(&req.wheel).map_err(|e| e.to_string())?;
+    modules.retain(|m| !m.contains('.'));
     std::fs::create_dir_all(&req.scratch_parent)
         .map_err(|e| format!("cannot create {}: {e}", req.scratch_parent.display()))?;
     let scratch = tempfile::Builder::new()
