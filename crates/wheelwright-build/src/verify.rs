@@ -158,13 +158,6 @@ impl Steps<'_> {
 }
 
 fn run_checks(req: &VerifyRequest, cancel: &AtomicBool) -> Result<VerifyResult, String> {
-    // The modules to import, from the archive's names (the list `wheel
-    // verify --import` starts from; nothing of the wheel runs here): the
-    // top-level ones, as a user's `import` reaches them. A package imports
-    // its own extensions; `wheel verify --import` also imports each nested
-    // extension module by name.
-    let mut modules = importable_modules(&req.wheel).map_err(|e| e.to_string())?;
-    modules.retain(|m| !m.contains('.'));
     std::fs::create_dir_all(&req.scratch_parent)
         .map_err(|e| format!("cannot create {}: {e}", req.scratch_parent.display()))?;
     let scratch = tempfile::Builder::new()
@@ -211,6 +204,14 @@ fn run_checks(req: &VerifyRequest, cancel: &AtomicBool) -> Result<VerifyResult, 
         ])
         .arg(&req.wheel);
     steps.run(install, "installing the wheel into the fresh venv")?;
+
+    // The modules to import, from the archive's names once pip took it (the
+    // list `wheel verify --import` starts from; nothing of the wheel runs
+    // here): the top-level ones, as a user's `import` reaches them. A package
+    // imports its own extensions; `wheel verify --import` also imports each
+    // nested extension module by name.
+    let mut modules = importable_modules(&req.wheel).map_err(|e| e.to_string())?;
+    modules.retain(|m| !m.contains('.'));
 
     let mut check_args = vec!["check", req.recipe.as_str()];
     check_args.extend(modules.iter().map(String::as_str));
