@@ -67,6 +67,16 @@ SAMPLE = [
     ("flash_fwd_hdim128_bf16_paged_split_softcapall_sm80", "flash_fwd_hdim128_bf16_paged_split_softcapall_sm80",
      "fwd_sm80", False),
     ("flash_bwd_hdim256_bf16_sm80", "flash_bwd_hdim256_bf16_sm80", "bwd_sm80", False),
+    # Third round (`--from 23`, 2026-12-08 05:40): fp16 and the middle head
+    # dims (96, 192), forward and backward.
+    ("flash_fwd_hdim192_fp16_sm90", "flash_fwd_hdim192_fp16_sm90", "fwd_sm90", False),
+    ("flash_bwd_hdim96_bf16_sm90", "flash_bwd_hdim96_bf16_sm90", "bwd_sm90", False),
+    ("flash_fwd_hdim96_fp16_sm80", "flash_fwd_hdim96_fp16_sm80", "fwd_sm80", False),
+    # Fourth round (`--from 26`): the reduced switches (4 forward kernels) at
+    # two more head dims, against the plain files of rounds 1 and 3: how an
+    # sm90 forward file's time grows with its kernel count.
+    ("flash_fwd_hdim64_bf16_sm90_reduced", "flash_fwd_hdim64_bf16_sm90", "fwd_sm90", True),
+    ("flash_fwd_hdim256_bf16_sm90_reduced", "flash_fwd_hdim256_bf16_sm90", "fwd_sm90", True),
 ]
 
 

@@ -34,7 +34,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::fa3_cost::{self, Fa3Costs, Fa3Kind};
+use super::fa3_cost::{self, Fa3Costs, Fa3Kind, Fa3Source};
 use super::gencode_cost::{ArchFit, GencodeSet};
 use super::measurements::{
     self, parse_jsonl, parse_ninja_log, ArchCompile, BuildPeak, NinjaLogEntry, TuMeasurement,
@@ -118,6 +118,10 @@ pub(crate) enum CostBasis {
     /// Measured on this host in an earlier build of the same source with
     /// the same targets ([`super::HostCosts`], `--calibrate`).
     Host,
+    /// The unit itself was measured, compiled on the CPU box and converted
+    /// to the reference host's seconds (flash-attn 3: `cpu-unit` rows of
+    /// [`super::fa3_cost`]).
+    CpuBox,
 }
 
 /// One unit at one gencode and `--threads 1`, alone on the host.
@@ -435,7 +439,7 @@ impl CostModel {
             }
             Fa3Kind::FwdSm90 => {
                 let (t, g) = fa2(UnitKind::Fwd, base_hdim);
-                let scale = fa3_cost::kernel_scale(fwd_kernels.0, fwd_kernels.1);
+                let scale = self.fa3.kernel_scale(fwd_kernels.0, fwd_kernels.1);
                 (t, g, wider * scale)
             }
             Fa3Kind::FwdSm80 => {
@@ -458,18 +462,25 @@ impl CostModel {
         // A measurement replaces the estimate, the peak only where measured;
         // an sm90 forward file measured with another kernel count is scaled
         // to this one's.
-        if let Some(m) = self.fa3.measured.get(unit.stem()) {
+        if let Some(m) = self
+            .fa3
+            .measurement(unit.stem(), fwd_kernels.0, fwd_kernels.1)
+        {
             cost.seconds = match (u.kind, m.kernels) {
                 (Fa3Kind::FwdSm90, Some(k)) => {
-                    m.seconds * fa3_cost::kernel_scale(fwd_kernels.0, fwd_kernels.1)
-                        / fa3_cost::kernel_scale(k, fwd_kernels.1)
+                    m.seconds * self.fa3.kernel_scale(fwd_kernels.0, fwd_kernels.1)
+                        / self.fa3.kernel_scale(k, fwd_kernels.1)
                 }
                 _ => m.seconds,
             };
-            cost.time_basis = CostBasis::Unit;
+            let basis = match m.source {
+                Fa3Source::Gpu => CostBasis::Unit,
+                Fa3Source::CpuBox => CostBasis::CpuBox,
+            };
+            cost.time_basis = basis;
             if let Some(gib) = m.gib {
                 cost.peak_bytes = (gib * GIB as f64) as u64;
-                cost.memory_basis = CostBasis::Unit;
+                cost.memory_basis = basis;
             }
         }
         cost

@@ -18,8 +18,14 @@ use wheelwright_base::finding::{Finding, Severity};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CostSources {
-    /// Units whose own compile was measured.
+    /// Units whose own compile was measured (on the GPU machine, in a real
+    /// build, or on the CPU box: `measured_cpu_box` says how many).
     pub measured: u32,
+    /// Of `measured`, the units measured by compiling them on the CPU box
+    /// (flash-attn 3: PyPI's nvcc, converted to the reference host's
+    /// seconds): their paths.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measured_cpu_box: Vec<String>,
     /// Units measured on this host, in an earlier build of the same source
     /// with the same targets (`--calibrate`): their paths.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -117,6 +123,11 @@ impl CostSources {
                     out.measured_here.push(u.path.clone());
                     continue;
                 }
+                CostBasis::CpuBox => {
+                    out.measured += 1;
+                    out.measured_cpu_box.push(u.path.clone());
+                    continue;
+                }
                 CostBasis::Class => (&mut out.class_mean, "class_mean"),
                 CostBasis::Kind => (&mut out.kind_mean, "kind_mean"),
                 CostBasis::Estimate => (&mut out.estimated, "estimate"),
@@ -130,6 +141,9 @@ impl CostSources {
         }
         if out.estimated > 0 {
             out.methods.push(fa3_cost::FA3_ESTIMATE_METHOD.to_string());
+        }
+        if !out.measured_cpu_box.is_empty() {
+            out.methods.push(format!("measured_cpu_box: {} flash-attn 3 units were measured by compiling each alone on a CPU box (PyPI's nvcc, the flags of hopper/setup.py, data/fa3_costs.tsv's cpu-unit rows), converted to the reference host's seconds by a flash-attn 2.8.3 unit compiled in the same run; a GPU-machine measurement of the unit wins where its switches are as near the plan's", out.measured_cpu_box.len()));
         }
         if !out.measured_here.is_empty() {
             out.methods.push(format!("measured_here: {} of the units were measured on this host in an earlier build of the same source with the same targets (`--calibrate`): their times, not the model's", out.measured_here.len()));

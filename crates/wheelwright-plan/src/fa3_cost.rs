@@ -82,12 +82,40 @@ pub(crate) fn parse_stem(stem: &str, is_cuda: bool) -> Fa3Unit {
 }
 
 /// The factors and measurements of `data/fa3_costs.tsv`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Fa3Costs {
     /// (time factor, peak factor) per kind.
     pub factors: BTreeMap<Fa3Kind, (f64, f64)>,
-    /// Measured units by stem.
-    pub measured: BTreeMap<String, Fa3Measured>,
+    /// Measured units by stem (a stem may be measured on both machines).
+    pub measured: BTreeMap<String, Vec<Fa3Measured>>,
+    /// The share of a default (9-kernel) sm90 forward file's time that does
+    /// not grow with its kernel count ([`Fa3Costs::kernel_scale`]).
+    pub fixed_share: f64,
+}
+
+impl Default for Fa3Costs {
+    fn default() -> Self {
+        Fa3Costs {
+            factors: BTreeMap::new(),
+            measured: BTreeMap::new(),
+            fixed_share: DEFAULT_FIXED_SHARE,
+        }
+    }
+}
+
+/// The fixed share where `data/fa3_costs.tsv` states none.
+pub(crate) const DEFAULT_FIXED_SHARE: f64 = 0.25;
+
+/// Where a flash-attn 3 unit was measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Fa3Source {
+    /// In a real build on the GPU machine (`unit` rows): the reference
+    /// host's kind of machine and its nvcc.
+    Gpu,
+    /// Compiled one at a time on the CPU box with PyPI's nvcc (`cpu-unit`
+    /// rows), converted to the reference host's seconds by a flash-attn 2.8.3
+    /// unit compiled in the same run.
+    CpuBox,
 }
 
 /// One measured flash-attn 3 unit.
@@ -100,51 +128,84 @@ pub(crate) struct Fa3Measured {
     pub gib: Option<f64>,
     /// For an sm90 forward file: how many forward kernels it instantiated
     /// under the switches it was measured with (of the default 9), so another
-    /// switch set scales it by [`kernel_scale`]; `None`: the default count.
+    /// switch set scales it by [`Fa3Costs::kernel_scale`]; `None`: the
+    /// default count.
     pub kernels: Option<u32>,
+    /// Which machine measured it.
+    pub source: Fa3Source,
 }
 
 impl Fa3Costs {
-    /// Parse the file: `factor KIND TIME PEAK` and `unit STEM SECONDS GIB
-    /// [KERNELS]` rows (`-` for a peak not measured; KERNELS: the forward
-    /// kernels the file instantiated when measured); comments and malformed
-    /// rows are skipped.
+    /// Parse the file: `factor KIND TIME PEAK`, `unit STEM SECONDS GIB
+    /// [KERNELS]` (the GPU machine) and `cpu-unit STEM SECONDS GIB [KERNELS]`
+    /// (the CPU box) rows (`-` for a peak not measured; KERNELS: the forward
+    /// kernels the file instantiated when measured), and `fixed-share X`;
+    /// comments and malformed rows are skipped.
     pub(crate) fn parse(text: &str) -> Self {
         let positive = |s: &str| s.parse::<f64>().ok().filter(|x| x.is_finite() && *x > 0.0);
         let mut out = Fa3Costs::default();
         for line in text.lines() {
             let f: Vec<&str> = line.split_whitespace().collect();
+            if let ["fixed-share", x] = f.as_slice() {
+                if let Some(x) = positive(x).filter(|x| *x < 1.0) {
+                    out.fixed_share = x;
+                }
+                continue;
+            }
             if f.first().is_none_or(|x| x.starts_with('#')) || f.len() < 4 {
                 continue;
             }
             let Some(a) = positive(f[2]) else { continue };
-            match (f[0], positive(f[3])) {
-                ("factor", Some(b)) => {
-                    if let Some(k) = Fa3Kind::parse(f[1]) {
+            let source = match f[0] {
+                "unit" => Fa3Source::Gpu,
+                "cpu-unit" => Fa3Source::CpuBox,
+                "factor" => {
+                    if let (Some(k), Some(b)) = (Fa3Kind::parse(f[1]), positive(f[3])) {
                         out.factors.insert(k, (a, b));
                     }
+                    continue;
                 }
-                ("unit", gib) if gib.is_some() || f[3] == "-" => {
-                    let kernels = match f.get(4) {
-                        None => None,
-                        Some(k) => match k.parse::<u32>() {
-                            Ok(k) if k > 0 => Some(k),
-                            _ => continue,
-                        },
-                    };
-                    out.measured.insert(
-                        f[1].to_string(),
-                        Fa3Measured {
-                            seconds: a,
-                            gib,
-                            kernels,
-                        },
-                    );
-                }
-                _ => {}
+                _ => continue,
+            };
+            let gib = positive(f[3]);
+            if gib.is_none() && f[3] != "-" {
+                continue;
             }
+            let kernels = match f.get(4) {
+                None => None,
+                Some(k) => match k.parse::<u32>() {
+                    Ok(k) if k > 0 => Some(k),
+                    _ => continue,
+                },
+            };
+            out.measured
+                .entry(f[1].to_string())
+                .or_default()
+                .push(Fa3Measured {
+                    seconds: a,
+                    gib,
+                    kernels,
+                    source,
+                });
         }
         out
+    }
+
+    /// The measurement of `stem` to plan `kernels` of `of` forward kernels
+    /// with: the one measured with the nearest kernel count (the least
+    /// scaling), the GPU machine's on a tie.
+    pub(crate) fn measurement(&self, stem: &str, kernels: u32, of: u32) -> Option<&Fa3Measured> {
+        self.measured
+            .get(stem)?
+            .iter()
+            .min_by_key(|m| (m.kernels.unwrap_or(of).abs_diff(kernels), m.source))
+    }
+
+    /// An sm90 forward file's share of the default file's compile time when
+    /// it instantiates `kernels` of the default `of` kernels: the fixed share
+    /// plus the rest in proportion to its kernels.
+    pub(crate) fn kernel_scale(&self, kernels: u32, of: u32) -> f64 {
+        self.fixed_share + (1.0 - self.fixed_share) * f64::from(kernels) / f64::from(of.max(1))
     }
 
     /// The embedded file.
@@ -156,12 +217,6 @@ impl Fa3Costs {
     pub(crate) fn factor(&self, kind: Fa3Kind) -> (f64, f64) {
         self.factors.get(&kind).copied().unwrap_or((1.0, 1.0))
     }
-}
-
-/// An sm90 forward file's share of the default file's compile time when it
-/// instantiates `kernels` of the default `of` kernels.
-pub(crate) fn kernel_scale(kernels: u32, of: u32) -> f64 {
-    0.25 + 0.75 * f64::from(kernels) / f64::from(of.max(1))
 }
 
 #[cfg(test)]
@@ -189,33 +244,77 @@ mod tests {
     fn embedded_file_has_every_factor_and_the_measured_units() {
         let c = Fa3Costs::embedded();
         assert_eq!(c.factors.len(), 6);
-        assert_eq!(c.factor(Fa3Kind::FwdSm90), (1.1, 1.5));
-        assert_eq!(c.factor(Fa3Kind::BwdSm90), (1.5, 1.5));
-        assert_eq!(c.measured.len(), 12);
-        assert_eq!(
-            c.measured["flash_fwd_hdim128_bf16_sm90"],
-            Fa3Measured {
-                seconds: 83.8,
-                gib: None,
-                kernels: Some(4)
-            }
-        );
-        assert_eq!(c.measured["flash_prepare_scheduler"].kernels, None);
-        let m = Fa3Costs::parse(
-            "unit flash_fwd_hdim128_bf16_sm90 210.5 7.25\nunit flash_fwd_hdim64_bf16_sm90 99 - 4\nunit x nan 1\nunit y 5 x\nunit z 5 - 0\nunit w 5 - four\nfactor bogus 1 1\nfactor helper 1 -\n",
-        );
-        let row = |s: &str| {
-            let r = m.measured[s];
-            (r.seconds, r.gib, r.kernels)
+        // The GPU machine's 12 units and the CPU box's rows.
+        let gpu = |stem: &str| {
+            c.measured[stem]
+                .iter()
+                .find(|m| m.source == Fa3Source::Gpu)
+                .copied()
         };
         assert_eq!(
-            row("flash_fwd_hdim128_bf16_sm90"),
-            (210.5, Some(7.25), None)
+            gpu("flash_fwd_hdim128_bf16_sm90"),
+            Some(Fa3Measured {
+                seconds: 83.8,
+                gib: None,
+                kernels: Some(4),
+                source: Fa3Source::Gpu,
+            })
         );
-        assert_eq!(row("flash_fwd_hdim64_bf16_sm90"), (99.0, None, Some(4)));
+        let by_source = |src| {
+            c.measured
+                .values()
+                .flatten()
+                .filter(|m| m.source == src)
+                .count()
+        };
+        assert_eq!(by_source(Fa3Source::Gpu), 12);
+        assert!(by_source(Fa3Source::CpuBox) >= 20, "{c:?}");
+        assert!(c.fixed_share > DEFAULT_FIXED_SHARE && c.fixed_share < 0.5);
+    }
+
+    #[test]
+    fn rows_parse_and_bad_ones_are_skipped() {
+        let m = Fa3Costs::parse(
+            "unit flash_fwd_hdim128_bf16_sm90 210.5 7.25\nunit flash_fwd_hdim64_bf16_sm90 99 - 4\ncpu-unit flash_fwd_hdim64_bf16_sm90 120 5.5\nunit x nan 1\nunit y 5 x\nunit z 5 - 0\nunit w 5 - four\ncpu-unit v 5 -1\nfactor bogus 1 1\nfactor helper 1 -\nfixed-share 1.5\n",
+        );
+        let row = |s: &str, i: usize| {
+            let r = m.measured[s][i];
+            (r.seconds, r.gib, r.kernels, r.source)
+        };
+        assert_eq!(
+            row("flash_fwd_hdim128_bf16_sm90", 0),
+            (210.5, Some(7.25), None, Fa3Source::Gpu)
+        );
+        assert_eq!(
+            row("flash_fwd_hdim64_bf16_sm90", 0),
+            (99.0, None, Some(4), Fa3Source::Gpu)
+        );
+        assert_eq!(
+            row("flash_fwd_hdim64_bf16_sm90", 1),
+            (120.0, Some(5.5), None, Fa3Source::CpuBox)
+        );
         assert_eq!(m.measured.len(), 2);
         assert!(m.factors.is_empty());
-        assert!((kernel_scale(9, 9) - 1.0).abs() < 1e-12);
-        assert!((kernel_scale(4, 9) - (0.25 + 0.75 * 4.0 / 9.0)).abs() < 1e-12);
+        // A share of 1 or more is not a share: the default stays.
+        assert_eq!(m.fixed_share, DEFAULT_FIXED_SHARE);
+        assert!((m.kernel_scale(9, 9) - 1.0).abs() < 1e-12);
+        assert!((m.kernel_scale(4, 9) - (0.25 + 0.75 * 4.0 / 9.0)).abs() < 1e-12);
+        let f = Fa3Costs::parse("fixed-share 0.4\n");
+        assert!((f.kernel_scale(4, 9) - (0.4 + 0.6 * 4.0 / 9.0)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_measurement_nearest_the_planned_kernels_is_used_the_gpus_on_a_tie() {
+        let m =
+            Fa3Costs::parse("unit a 80 - 4\ncpu-unit a 120 5.5\ncpu-unit b 50 1\nunit b 40 -\n");
+        // Planned at the default 9 kernels: the CPU box's 9-kernel compile.
+        assert_eq!(m.measurement("a", 9, 9).unwrap().seconds, 120.0);
+        // Planned at 4 (the reduced switches): the GPU build's 4-kernel one.
+        assert_eq!(m.measurement("a", 4, 9).unwrap().seconds, 80.0);
+        // 6 is nearer 4 than 9.
+        assert_eq!(m.measurement("a", 6, 9).unwrap().seconds, 80.0);
+        // Both at the default count: the GPU machine's.
+        assert_eq!(m.measurement("b", 9, 9).unwrap().source, Fa3Source::Gpu);
+        assert!(m.measurement("c", 9, 9).is_none());
     }
 }

@@ -95,6 +95,7 @@ fn basis_name(b: CostBasis) -> &'static str {
         CostBasis::Generic => "generic",
         CostBasis::Estimate => "estimate",
         CostBasis::Host => "measured_here",
+        CostBasis::CpuBox => "measured_cpu_box",
     }
 }
 
