@@ -99,6 +99,8 @@ def main():
     ap.add_argument("--fa2-tu", required=True)
     ap.add_argument("--ref-alone", type=float, required=True)
     ap.add_argument("--two-gencode-growth", type=float, required=True)
+    ap.add_argument("--hold-out", type=int, default=0, metavar="K",
+                    help="fit on all but the last K sample files and print how the fit predicts their units")
     a = ap.parse_args()
     est = plan_alone(a.plan)
     factors = tsv_factors(a.tsv)
@@ -106,7 +108,8 @@ def main():
 
     units, scale = [], None
     print("## Rounds\n")
-    for path in a.samples:
+    held_from = len(a.samples) - a.hold_out
+    for i, path in enumerate(a.samples):
         recs = [json.loads(l) for l in open(path) if l.strip()]
         recs = [r for r in recs if "summary" not in r and r.get("name")]
         refs = [r for r in recs if r.get("family") == "fa2" and r.get("rc") == 0]
@@ -120,7 +123,8 @@ def main():
             print("- %s: no reference; the previous round's scale %.3f" % (path, scale))
         for r in recs:
             if r.get("family") == "fa3" and r.get("rc") == 0 and not r.get("cut"):
-                units.append(dict(r, ref_s=r["cpu_s"] / scale, gib=r["peak_tree_rss_bytes"] / 2**30))
+                units.append(dict(r, ref_s=r["cpu_s"] / scale, gib=r["peak_tree_rss_bytes"] / 2**30,
+                                  held=i >= held_from))
 
     print("\n## Units against the estimate (reference-host seconds; peaks in GiB)\n")
     print("| unit | kind | ref-host s | estimate s | time / estimate | implied time factor | peak | base peak | implied peak factor |")
@@ -136,21 +140,50 @@ def main():
         base = fa3_base_peak(stem, kind, classes, kinds)
         it = u["ref_s"] / e * tf if e else None
         ip = u["gib"] / base if base else None
-        implied.setdefault(kind, []).append((it, ip))
+        if not u["held"]:
+            implied.setdefault(kind, []).append((it, ip))
         print("| %s | %s | %.1f | %s | %s | %s | %.2f | %s | %s |" % (
             stem, kind, u["ref_s"], "%.1f" % e if e else "-", "%.2f" % (u["ref_s"] / e) if e else "-",
             "%.2f" % it if it else "-", u["gib"], "%.2f" % base if base else "-", "%.2f" % ip if ip else "-"))
 
+    if a.hold_out:
+        print("\nThe fit below uses the first %d sample files; the last %d are held out." % (held_from, a.hold_out))
     print("\n## Implied factors per kind (tsv's now in brackets)\n")
     print("| kind | units | time factor: mean (min-max) | peak factor: mean (min-max) |")
     print("|---|---:|---|---|")
+    fitted = {}
     for kind, v in sorted(implied.items()):
         ts = [t for t, _ in v if t]
         ps = [p for _, p in v if p]
         tf, pf = factors.get(kind, (1.0, 1.0))
+        fitted[kind] = (statistics.mean(ts), statistics.mean(ps))
         print("| %s | %d | %.2f (%.2f-%.2f) [%.2f] | %.2f (%.2f-%.2f) [%.2f] |" % (
             kind, len(v), statistics.mean(ts), min(ts), max(ts), tf,
             statistics.mean(ps), min(ps), max(ps), pf))
+
+    if a.hold_out:
+        print("\n## Held-out units: the estimate before, and with the factors fitted without them\n")
+        print("| unit | kind | measured s | before: s (measured / it) | fitted: s (measured / it) | peak | fitted peak (measured / it) |")
+        print("|---|---|---:|---:|---:|---:|---:|")
+        before, after, peaks = [], [], []
+        for u in units:
+            stem, kind = u["name"], u["kind"]
+            if not u["held"] or stem.endswith("_reduced") or kind not in fitted or stem not in est:
+                continue
+            e = est[stem]
+            f = e * fitted[kind][0] / factors.get(kind, (1.0, 1.0))[0]
+            pk = fa3_base_peak(stem, kind, classes, kinds) * fitted[kind][1]
+            before.append(u["ref_s"] / e)
+            after.append(u["ref_s"] / f)
+            peaks.append(u["gib"] / pk)
+            print("| %s | %s | %.1f | %.1f (%.2f) | %.1f (%.2f) | %.2f | %.2f (%.2f) |" % (
+                stem, kind, u["ref_s"], e, u["ref_s"] / e, f, u["ref_s"] / f, u["gib"], pk, u["gib"] / pk))
+        if after:
+            dev = lambda v: statistics.median(abs(x - 1) for x in v)
+            print("\n%d held-out units: median |measured / predicted - 1| of the time %.0f %% before the fit, %.0f %% "
+                  "with it (range %.2f-%.2f); of the peak %.0f %% with it (range %.2f-%.2f)" % (
+                      len(after), 100 * dev(before), 100 * dev(after), min(after), max(after),
+                      100 * dev(peaks), min(peaks), max(peaks)))
 
     print("\n## sm90 forward: the fixed share of a file's time\n")
     k = REDUCED_KERNELS / DEFAULT_KERNELS

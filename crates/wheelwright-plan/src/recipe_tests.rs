@@ -126,7 +126,7 @@ fn flash_attn_main_plans_its_96_kernels_with_its_own_gencodes() {
 }
 
 #[test]
-fn flash_attn_3_default_tree_is_293_units_of_which_12_measured() {
+fn flash_attn_3_default_tree_is_293_units_priced_by_their_measurements() {
     let dir = tempfile::tempdir().unwrap();
     flash_attention_tree(dir.path());
     let recipe = Recipe::flash_attn_3();
@@ -136,18 +136,35 @@ fn flash_attn_3_default_tree_is_293_units_of_which_12_measured() {
         assert_eq!(p.recipe, "flash-attn-3");
         assert_eq!(p.recipe_version.as_deref(), Some("3.0.0"));
         assert_eq!(p.units, 293);
-        // Measured once (data/fa3_costs.tsv): the 10 plain sm90 forward
-        // files, flash_prepare_scheduler and flash_api_stable.
-        assert_eq!(p.costs.measured, 12);
-        assert_eq!(p.costs.estimated, 281);
-        assert_eq!(p.costs.not_measured.len(), 281);
+        // Each unit data/fa3_costs.tsv measured (12 on the GPU machine: the
+        // 10 plain sm90 forward files, flash_prepare_scheduler and
+        // flash_api_stable; the others on the CPU box) is priced by it; at
+        // the default switches the CPU box's 9-kernel compile of a forward
+        // file is nearer than the GPU build's 4-kernel one.
+        let tsv = fa3_cost::Fa3Costs::embedded();
+        let measured = tsv.measured.len() as u32;
+        assert!(measured > 12, "{measured}");
+        assert_eq!(p.costs.measured, measured);
+        assert_eq!(p.costs.estimated, 293 - measured);
+        assert_eq!(p.costs.not_measured.len() as u32, 293 - measured);
+        let cpu_only = tsv
+            .measured
+            .values()
+            .filter(|v| v.iter().all(|m| m.source == fa3_cost::Fa3Source::CpuBox))
+            .count();
+        assert!(p.costs.measured_cpu_box.len() > cpu_only);
+        assert!(p
+            .costs
+            .measured_cpu_box
+            .contains(&"instantiations/flash_fwd_hdim128_bf16_sm90.cu".to_string()));
         assert!(!p
             .costs
             .not_measured
             .keys()
             .any(|k| k.contains("flash_fwd_hdim128_bf16_sm90.cu") || k.contains("flash_prepare")));
-        assert_eq!(p.costs.methods.len(), 1);
+        assert_eq!(p.costs.methods.len(), 2, "{:?}", p.costs.methods);
         assert!(p.costs.methods[0].contains("data/fa3_costs.tsv"));
+        assert!(p.costs.methods[1].starts_with("measured_cpu_box: "));
         assert_eq!(p.archs, ["80", "90a"]);
         assert_eq!(p.gencodes, 2, "combine and scheduler: sm_90a + sm_80");
         assert!(p.env.contains_key("NVCC_THREADS"));
@@ -216,7 +233,9 @@ fn flash_attn_3_reduced_switches_and_toolchain_findings() {
             .unwrap();
         model.unit_cost(&u).seconds
     };
-    assert!(unit(&p) < 0.7 * unit(&full), "{} {}", unit(&p), unit(&full));
+    // The GPU build's 4-kernel file against the CPU box's 9-kernel one: the
+    // CPU box measured the same ratio at 0.67 (bench/results/cpu-fa3-units).
+    assert!(unit(&p) < 0.8 * unit(&full), "{} {}", unit(&p), unit(&full));
 
     // A switch set to 1 is not TRUE for setup.py: a warning, not a switch.
     let p = plan(
