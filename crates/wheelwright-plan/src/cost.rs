@@ -459,6 +459,12 @@ impl CostModel {
             time_basis: CostBasis::Estimate,
             memory_basis: CostBasis::Estimate,
         };
+        // Measured flash-attn 3 units of its class or kind, where there are:
+        // they predict the others better than flash-attn 2's classes do
+        // (bench/results/cpu-fa3-units/fit.md, held-out units).
+        if let Some(seconds) = self.fa3.measured_mean(u, fwd_kernels.0, fwd_kernels.1) {
+            cost.seconds = seconds;
+        }
         // A measurement replaces the estimate, the peak only where measured;
         // an sm90 forward file measured with another kernel count is scaled
         // to this one's.
