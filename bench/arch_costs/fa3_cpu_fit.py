@@ -32,20 +32,16 @@ shows as flash_prepare_scheduler's span over its one-gencode `unit` row).
 """
 import argparse
 import json
+import os
 import re
 import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fa3_cpu_compare import plan_alone  # noqa: E402
 
 REDUCED_KERNELS, DEFAULT_KERNELS = 4, 9
 FA2_HDIMS = [32, 64, 96, 128, 192, 256]
-
-
-def plan_alone(paths):
-    out = {}
-    for p in paths:
-        for j in json.load(open(p))["schedule"]:
-            stem = j["name"].rsplit("/", 1)[-1].rsplit(".", 1)[0]
-            out.setdefault(stem, j["end_seconds"] - j["start_seconds"])
-    return out
 
 
 def tsv_factors(path):
@@ -124,9 +120,7 @@ def fa3_base_peak(stem, kind, classes, kinds):
         fa2_kind, hdim = "fwd", 64
     else:
         fa2_kind = "fwd" if kind.startswith("fwd") else "bwd"
-        dims = [int(x) for x in re.findall(r"hdim(\d+)(?:_(\d+))?", stem)[0] if x]
-        widest = max(dims)
-        hdim = next((h for h in FA2_HDIMS if h >= widest), 256)
+        hdim = next((h for h in FA2_HDIMS if h >= widest(stem)), 256)
     return classes.get((fa2_kind, hdim, False), kinds.get(fa2_kind))
 
 
@@ -211,7 +205,7 @@ def main():
     if a.hold_out:
         print("\n## Held-out units: the estimate before, and with the factors fitted without them\n")
         share = statistics.mean(fit_shares) if fit_shares else 0.25
-        known = {stem: v for stem, v in tsv_gpu_rows(a.tsv).items()}
+        known = tsv_gpu_rows(a.tsv)
         for u in units:
             if not u["held"] and not u["name"].endswith("_reduced") and u["kind"] != "helper":
                 known[u["name"]] = (u["ref_s"], None)  # the CPU box's 9-kernel compile is nearer the default

@@ -9,8 +9,9 @@
 //! --ignore-installed`, wins over any copy installed there. The environment the
 //! build ran in is never touched, and `verify.py check` proves each module came
 //! from the venv. The modules imported are the wheel's own top-level ones,
-//! read from its archive's names ([`importable_modules`]). Without a GPU the forward pass is skipped with a reason, not
-//! failed. The venv is removed afterwards.
+//! read from its archive's names ([`importable_modules`]). Without a GPU the
+//! forward pass is skipped with a reason, not failed. The venv is removed
+//! afterwards.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -3,11 +3,12 @@
 //!
 //! `data/fa3_costs.tsv` (embedded here; the file says how) holds the
 //! measured units (`unit` rows from a build on the GPU machine, `cpu-unit`
-//! rows from compiles on the CPU box) and, for every other unit, the rules
-//! and factors that estimate its time and peak from flash-attn 2.8.3's
-//! measured classes, fitted to those measurements. A new row replaces an
-//! estimate, so a measured build improves the plan without a code change. Every plan says
-//! which units were estimated and how ([`super::CostSources`]).
+//! rows from compiles on the CPU box). Every other unit is estimated: its
+//! time from the measured units of its kind ([`Fa3Costs::measured_mean`]),
+//! its peak from flash-attn 2.8.3's measured classes times factors fitted to
+//! the measurements. A new row replaces an estimate, so a measured build
+//! improves the plan without a code change. Every plan says which units were
+//! estimated and how ([`super::CostSources`]).
 
 use std::collections::BTreeMap;
 
@@ -15,7 +16,7 @@ use std::collections::BTreeMap;
 pub const FA3_COSTS_TSV: &str = include_str!("../data/fa3_costs.tsv");
 
 /// How flash-attn 3 units are estimated, in one sentence for the plan.
-pub const FA3_ESTIMATE_METHOD: &str = "flash-attn 3 units without a measurement in data/fa3_costs.tsv (12 units measured in a reduced build on an H200 box, the others of its cpu-unit rows compiled one at a time on a CPU box) are estimated from flash-attn 2.8.3's measured class of the same kind and head dim (non-causal) times a time and a peak factor per kind (sm90 and sm80, forward and backward, helpers), fitted to the CPU box's compiles (bench/arch_costs/fa3_cpu_fit.py); sm90 forward files are scaled by how many kernels they instantiate under the LOCAL/VARLEN/APPENDKV switches, with the fixed share measured there; the factors and the share are in data/fa3_costs.tsv";
+pub const FA3_ESTIMATE_METHOD: &str = "flash-attn 3 units without a measurement in data/fa3_costs.tsv (12 units measured in a reduced build on an H200 box, the others of its cpu-unit rows compiled one at a time on a CPU box) are estimated from the measured ones: the time is the mean of the measured flash-attn 3 units of the same kind and widest head dim, else of the same kind (sm90 forward files at the default kernel count, scaled by how many kernels they instantiate under the LOCAL/VARLEN/APPENDKV switches with the fixed share measured on the CPU box); the peak is flash-attn 2.8.3's measured class of the same kind and head dim (non-causal) times a peak factor per kind fitted to the CPU box's compiles (bench/arch_costs/fa3_cpu_fit.py); the factors and the share are in data/fa3_costs.tsv";
 
 /// What a flash-attn 3 unit compiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
